@@ -1,0 +1,20 @@
+"""Symbolic derivations (sympy), one module per result of the paper.
+
+Every module that defines ``RESULT`` (a short name) and ``report(task=None, fmt="pretty") -> str`` is a printable
+result: ``lrnn derive --result NAME`` prints it, and ``python -m lrnn_theory.derivations.MODULE`` runs it end to end.
+The symbolic side only returns sympy expressions; numeric code lives in ``lrnn_theory`` (``compile_*``, integrators).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+
+def available_results() -> dict:
+    """Mapping from result name to its module's ``report`` function, discovered from this package."""
+    found = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "RESULT") and hasattr(module, "report"):
+            found[module.RESULT] = module.report
+    return found

@@ -1,0 +1,272 @@
+"""Energy, gradient-flow ODEs, Jacobian and conserved quantity of one connectivity mode (paper §3, eqs. 5-8).
+
+Per mode, with u = a c and the residual r_i = s_i - c b^(T-i) a at trajectory step i = 1..T, the energy is
+
+    E = 1/(2 tau) sum_i r_i^2 = 1/(2 tau) (||s||^2 - 2 u A(b) + u^2 B(b)),
+    A(b) = sum_i s_i b^(T-i)   (discounted sum of the task's singular values),
+    B(b) = sum_i b^(2(T-i)) = (1 - b^(2T)) / (1 - b^2).
+
+Writing the energy through the task sums A(b) and B(b) keeps the symbolic work independent of T: sympy
+differentiates two undefined functions, whatever the trajectory length, and the T-sums are left to vectorized
+numpy (see ``lrnn_theory.flow``). The explicit eqs. (5)-(7), with sums over i, are derived too and checked against
+the A/B form in the tests.
+
+Run ``python -m lrnn_theory.derivations.mode_flow [--format latex|pretty|text]`` to print every closed form.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+# Mode strengths: a = input mode (W_x), b = recurrent mode (W_h), c = output mode (W_y).
+a, b, c = sp.symbols("a b c", real=True)
+u = sp.Symbol("u", real=True)
+tau = sp.Symbol("tau", positive=True)
+T = sp.Symbol("T", integer=True, positive=True)
+i = sp.Symbol("i", integer=True, positive=True)
+s = sp.IndexedBase("s", real=True)
+#: Squared norm of the task's singular-value profile, sum_i s_i^2.
+S2 = sp.Symbol("S_2", nonnegative=True)
+#: The task sums, left undefined so that derivatives stay symbolic: A(b) = sum_i s_i b^(T-i), B(b) = sum_i b^(2(T-i)).
+A = sp.Function("A")
+B = sp.Function("B")
+
+STATE = (a, b, c)
+
+#: Plain symbols for A, B and their first two b-derivatives: the arguments of the compiled numeric functions.
+SUM_SYMBOLS = sp.symbols("A_0 A_1 A_2 B_0 B_1 B_2", real=True)
+
+
+def _sum_to_symbols():
+    """Substitution of A(b), A'(b), A''(b), B(b), B'(b), B''(b) by the plain symbols of SUM_SYMBOLS."""
+    A0, A1, A2, B0, B1, B2 = SUM_SYMBOLS
+    # Highest derivative first, so that A(b) inside a Derivative is not replaced before the Derivative itself.
+    return [(sp.Derivative(A(b), (b, 2)), A2), (sp.Derivative(B(b), (b, 2)), B2),
+            (sp.Derivative(A(b), b), A1), (sp.Derivative(B(b), b), B1), (A(b), A0), (B(b), B0)]
+
+
+def sums_as_symbols(expr):
+    """Replace the task sums and their derivatives in ``expr`` by the symbols A_0..B_2 (for lambdify)."""
+    return expr.subs(_sum_to_symbols())
+
+
+@dataclass
+class ModeFlow:
+    """Symbolic learning dynamics of one mode.
+
+    Attributes
+    ----------
+    energy : sympy.Expr
+        Per-mode energy E(a, b, c) in terms of the task sums A(b), B(b) and S_2 = ||s||^2.
+    tau_rates : dict
+        ``tau * d(theta)/dt = -tau * dE/d(theta)`` for theta in (a, b, c): the right-hand sides of eqs. (5)-(7).
+    rates : dict
+        ``d(theta)/dt`` (the above divided by tau).
+    jacobian : sympy.Matrix
+        d(rates)/d(a, b, c), a 3x3 matrix.
+    conserved : sympy.Expr
+        ``a**2 - c**2``.
+    conserved_rate : sympy.Expr
+        Its time derivative along the flow (simplifies to 0).
+    sums : dict
+        Definitions of the task sums A(b) and B(b): unevaluated sums over i for symbolic T, or explicit expressions
+        for a concrete task (see ``derive_task_sums``).
+    """
+
+    energy: sp.Expr
+    tau_rates: dict
+    rates: dict
+    jacobian: sp.Matrix
+    conserved: sp.Expr
+    conserved_rate: sp.Expr
+    sums: dict = field(default_factory=dict)
+
+
+def derive_energy():
+    """Per-mode energy (paper Lemma 3.1) through the task sums: (S_2 - 2 a c A(b) + a^2 c^2 B(b)) / (2 tau)."""
+    return (S2 - 2 * a * c * A(b) + (a * c) ** 2 * B(b)) / (2 * tau)
+
+
+def derive_energy_sum_form():
+    """Per-mode energy as the explicit sum over steps: 1/(2 tau) sum_{i=1}^T (s_i - c b^(T-i) a)^2."""
+    return sp.Sum((s[i] - c * b ** (T - i) * a) ** 2, (i, 1, T)) / (2 * tau)
+
+
+def derive_sum_definitions():
+    """A(b) and B(b) for a symbolic trajectory length T, as unevaluated sums, plus B's closed form."""
+    return {
+        A(b): sp.Sum(s[i] * b ** (T - i), (i, 1, T)),
+        B(b): sp.Sum(b ** (2 * (T - i)), (i, 1, T)),
+        "B_closed_form": (1 - b ** (2 * T)) / (1 - b**2),
+    }
+
+
+def derive_mode_odes(energy=None):
+    """``tau * d(theta)/dt = -tau * dE/d(theta)`` for theta in (a, b, c), simplified."""
+    energy = derive_energy() if energy is None else energy
+    return {v: sp.factor(sp.expand(-tau * sp.diff(energy, v))) for v in STATE}
+
+
+def derive_mode_odes_sum_form():
+    """Eqs. (5)-(7) of the paper as explicit sums over the trajectory steps (symbolic T)."""
+    r = s[i] - c * b ** (T - i) * a
+    return {
+        a: sp.Sum(c * b ** (T - i) * r, (i, 1, T)),
+        b: sp.Sum((T - i) * c * a * b ** (T - i - 1) * r, (i, 1, T - 1)),
+        c: sp.Sum(a * b ** (T - i) * r, (i, 1, T)),
+    }
+
+
+def derive_jacobian(rates):
+    """d(rates)/d(a, b, c) as a 3x3 sympy Matrix (rows: rate of a, b, c)."""
+    return sp.Matrix([[sp.diff(rates[v], w) for w in STATE] for v in STATE])
+
+
+def derive_conserved_quantity(tau_rates):
+    """The conserved quantity a^2 - c^2 and its time derivative along the flow (which simplifies to 0)."""
+    q = a**2 - c**2
+    rate = sp.simplify(sum(sp.diff(q, v) * tau_rates[v] / tau for v in STATE))
+    return q, rate
+
+
+def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
+    """A(b) and B(b) of one mode of a concrete task.
+
+    For T <= ``explicit_up_to`` the polynomials are written out; beyond that, family tasks get the geometric-series
+    closed form and array tasks an unevaluated sum over the stored values, so the size of the expression does not
+    grow with T.
+    """
+    sv = task.singular_values[mode]
+    Tn = task.T
+    B_expr = sp.Sum(b ** (2 * (Tn - i)), (i, 1, Tn)) if Tn > explicit_up_to else \
+        sp.Add(*[b ** (2 * (Tn - k)) for k in range(1, Tn + 1)])
+    if Tn <= explicit_up_to:
+        A_expr = sp.Add(*[sp.nsimplify(float(sv[k - 1]), rational=False) * b ** (Tn - k) for k in range(1, Tn + 1)])
+        return {A(b): A_expr, B(b): B_expr}
+    spec = task.spec or {}
+    fam = spec.get("family")
+    per_mode = lambda key: sp.Float(spec[key][mode] if isinstance(spec[key], list) else spec[key])  # noqa: E731
+    if fam == "constant":
+        A_expr = per_mode("delta") * sp.Sum(b ** (Tn - i), (i, 1, Tn))
+    elif fam == "inverse_exponential":
+        A_expr = per_mode("delta") * sp.Sum((per_mode("lambda") * b) ** (Tn - i), (i, 1, Tn))
+    elif fam == "exponential":
+        A_expr = per_mode("delta") * sp.Sum(per_mode("lambda") ** i * b ** (Tn - i), (i, 1, Tn))
+    else:
+        A_expr = sp.Sum(s[i] * b ** (Tn - i), (i, 1, Tn))
+    return {A(b): A_expr, B(b): B_expr}
+
+
+def derive_mode_flow(task=None, mode: int = 0) -> ModeFlow:
+    """Derive everything about one mode: energy, ODEs, Jacobian, conserved quantity.
+
+    Parameters
+    ----------
+    task : lrnn_theory.Task, optional
+        Without a task the derivation is for a symbolic T with symbolic singular values s_i. With one, the task
+        sums of mode ``mode`` are attached as ``sums``; the ODEs themselves keep the A(b), B(b) form, which is
+        exactly why derivation time does not depend on T.
+
+    Examples
+    --------
+    >>> from lrnn_theory.derivations.mode_flow import derive_mode_flow, a, b, c
+    >>> flow = derive_mode_flow()
+    >>> flow.tau_rates[a]
+    -c*(a*c*B(b) - A(b))
+    >>> flow.conserved, flow.conserved_rate
+    (a**2 - c**2, 0)
+    """
+    energy = derive_energy()
+    tau_rates = derive_mode_odes(energy)
+    rates = {v: tau_rates[v] / tau for v in STATE}
+    jac = derive_jacobian(rates)
+    q, q_rate = derive_conserved_quantity(tau_rates)
+    sums = derive_sum_definitions() if task is None else derive_task_sums(task, mode)
+    return ModeFlow(energy=energy, tau_rates=tau_rates, rates=rates, jacobian=jac, conserved=q,
+                    conserved_rate=q_rate, sums=sums)
+
+
+# ---- printing ---------------------------------------------------------------------------------------------------
+FORMATS = ("latex", "pretty", "text")
+
+
+def render(expr, fmt: str) -> str:
+    """One expression as LaTeX, unicode pretty-print or plain text."""
+    if fmt == "latex":
+        return sp.latex(expr)
+    if fmt == "pretty":
+        return sp.pretty(expr, use_unicode=True)
+    if fmt == "text":
+        return sp.sstr(expr)
+    from lrnn_theory.errors import bad
+
+    raise bad("format", fmt, f"be one of {', '.join(FORMATS)}")
+
+
+def equation(lhs, rhs, fmt: str) -> str:
+    """``lhs = rhs`` in the requested format."""
+    if fmt == "text":
+        return f"{render(lhs, fmt)} = {render(rhs, fmt)}"
+    return render(sp.Eq(lhs, rhs, evaluate=False), fmt)
+
+
+def format_mode_flow(flow: ModeFlow, fmt: str = "pretty", title: str | None = None) -> str:
+    """The whole derivation as a printable report."""
+    t = sp.Symbol("t")
+    dot = {v: sp.Derivative(sp.Function(str(v))(t), t) for v in STATE}
+    out = []
+    if title:
+        out.append(title)
+    out.append("# Energy (per mode)")
+    out.append(equation(sp.Symbol("E"), flow.energy, fmt))
+    out.append("# Task sums")
+    for key, val in flow.sums.items():
+        lhs = sp.Symbol("B(b) closed form") if key == "B_closed_form" else key
+        out.append(equation(lhs, val, fmt))
+    out.append("# Gradient-flow ODEs (tau * d/dt = -tau * dE/d(theta)); a = input, b = recurrent, c = output mode")
+    for v in STATE:
+        out.append(equation(tau * dot[v], flow.tau_rates[v], fmt))
+    out.append("# Jacobian d(da/dt, db/dt, dc/dt)/d(a, b, c)")
+    out.append(render(flow.jacobian, fmt))
+    out.append("# Conserved quantity and its rate of change along the flow")
+    out.append(equation(sp.Symbol("Q"), flow.conserved, fmt))
+    out.append(equation(sp.Derivative(sp.Symbol("Q"), t), flow.conserved_rate, fmt))
+    return "\n".join(out) + "\n"
+
+
+RESULT = "flow"
+MAX_MODES_PRINTED = 4
+
+
+def report(task=None, fmt: str = "pretty") -> str:
+    """Printable derivation: symbolic T without a task; with a task, its task sums A(b), B(b) per mode as well."""
+    render(sp.Integer(0), fmt)  # validates fmt before any work
+    if task is None:
+        text = format_mode_flow(derive_mode_flow(), fmt, title="Connectivity-mode learning dynamics, symbolic T")
+        text += "# Eqs. (5)-(7) written as explicit sums over trajectory steps\n"
+        for v, rhs in derive_mode_odes_sum_form().items():
+            text += equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt) + "\n"
+        return text
+    text = format_mode_flow(derive_mode_flow(task, 0), fmt,
+                            title=f"Connectivity-mode learning dynamics of task {task.name!r} "
+                                  f"(K={task.K} modes, T={task.T}, tau={task.tau:g}); mode 0")
+    for mode in range(1, min(task.K, MAX_MODES_PRINTED)):
+        text += f"# Task sums of mode {mode}\n"
+        for key, val in derive_task_sums(task, mode).items():
+            text += equation(key, val, fmt) + "\n"
+    if task.K > MAX_MODES_PRINTED:
+        text += f"# ... {task.K - MAX_MODES_PRINTED} more modes: same ODEs, their own task sums\n"
+    return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--format", choices=FORMATS, default="pretty")
+    args = parser.parse_args(argv)
+    print(report(None, args.format), end="")
+
+
+if __name__ == "__main__":
+    main()

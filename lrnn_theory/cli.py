@@ -1,0 +1,226 @@
+"""The ``lrnn`` command line: derive, integrate, simulate, validate, reproduce, demo.
+
+Every bad input ends with a one-line ``lrnn: error: ...`` naming the parameter and its value, exit code 2, and no
+traceback; diverging dynamics end the same way (exit code 3) with the time and the mode.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .errors import DivergenceError, LrnnError, LrnnInputError
+from .tasks import FAMILIES, Task
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_TOLERANCE = 1
+
+#: Modules that add their own subcommands through ``register(subparsers)``.
+COMMAND_MODULES = ("lrnn_theory.validation.commands",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit with code 2 (its default code, kept explicit)."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+# ---- task arguments ---------------------------------------------------------------------------------------------
+def add_task_arguments(parser, required: bool = True):
+    """A task file (positional) or, for ``derive``, a family given on the command line."""
+    parser.add_argument("task", nargs=None if required else "?", metavar="TASK.json",
+                        help="task file (see the README for the JSON schema)")
+
+
+def add_family_arguments(parser):
+    group = parser.add_argument_group("task from a family (instead of a task file)")
+    group.add_argument("--family", choices=FAMILIES)
+    group.add_argument("--T", type=int, dest="T", help="trajectory length")
+    for name in ("delta", "lambda", "kappa", "beta"):
+        group.add_argument(f"--{name}", type=float, dest=name.replace("lambda", "lam"))
+    group.add_argument("--base", choices=("constant", "inverse_exponential", "exponential"),
+                       help="base family of 'last_step'")
+
+
+def task_from_args(args, required: bool = True):
+    if getattr(args, "task", None) and getattr(args, "family", None):
+        raise LrnnInputError("give either a task file or --family, not both")
+    if getattr(args, "task", None):
+        return Task.from_json(args.task)
+    if getattr(args, "family", None):
+        if args.T is None:
+            raise LrnnInputError(f"family '{args.family}' needs --T")
+        return Task.from_family(args.family, T=args.T, delta=1.0 if args.delta is None else args.delta,
+                                lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base)
+    if required:
+        raise LrnnInputError("a task file or --family is required")
+    return None
+
+
+def check_out_path(path, suffixes=(".csv", ".npz")):
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise LrnnInputError(f"parameter 'out' must end in {' or '.join(suffixes)}, got '{path}'")
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise LrnnInputError(f"parameter 'out': directory '{path.parent}' does not exist")
+    return path
+
+
+# ---- derive -----------------------------------------------------------------------------------------------------
+def cmd_derive(args):
+    from .derivations import available_results
+
+    results = available_results()
+    if args.result not in results:
+        raise LrnnInputError(f"parameter 'result' must be one of {', '.join(results)}, got '{args.result}'")
+    task = task_from_args(args, required=False)
+    sys.stdout.write(results[args.result](task, args.format))
+    return 0
+
+
+# ---- integrate ----------------------------------------------------------------------------------------------------
+def cmd_integrate(args):
+    from .flow import integrate
+    from .plotting import plot_trajectories
+
+    task = Task.from_json(args.task)
+    out = check_out_path(args.out)
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg")) if args.plot else None
+    traj = integrate(task, args.t_end, n_points=args.n_points, method=args.method, rtol=args.rtol, atol=args.atol)
+    traj.save(out)
+    msg = (f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']} "
+           f"({traj.info['nfev']} rhs calls); final energy {traj.total_energy[-1]:.6g}; wrote {out}")
+    if plot:
+        plot_trajectories({"theory": traj}, plot, title=f"{task.name}: mode learning dynamics")
+        msg += f" and {plot}"
+    print(msg)
+    return 0
+
+
+# ---- reproduce ----------------------------------------------------------------------------------------------------
+def cmd_reproduce(args):
+    from .validation.figures import reproduce
+
+    data = reproduce(args.figure, args.out, quick=args.quick)
+    out = Path(args.out)
+    print(f"wrote {out / (args.figure + '.png')} and {out / (args.figure + '.json')}; "
+          f"max_abs_error={data['max_abs_error']:.3g}")
+    return 0
+
+
+# ---- demo ---------------------------------------------------------------------------------------------------------
+DEMO_TASK = {"family": "inverse_exponential", "delta": 1.0, "lambda": 0.7, "T": 6, "name": "demo",
+             "init": {"a": 0.1, "b": 0.1, "c": 0.1}}
+
+
+def cmd_demo(args):
+    from .derivations import mode_flow
+    from .flow import integrate
+    from .plotting import plot_trajectories
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task = Task.from_dict(DEMO_TASK)
+    print(f"Task: s_i = delta * lambda^(T-i), delta=1, lambda=0.7, T=6 (inverse-exponential); a=b=c=0.1 at t=0\n")
+    print(mode_flow.report(task, args.format))
+    traj = integrate(task, 15.0, n_points=301)
+    final = traj.final()
+    csv_path, png_path = out_dir / "demo.csv", out_dir / "demo.png"
+    traj.to_csv(csv_path)
+    plot_trajectories({"theory": traj}, png_path, title="inverse-exponential task (delta=1, lambda=0.7, T=6)")
+    print(f"Integrated to t={traj.t[-1]:g} with {traj.info['method']} ({traj.info['nfev']} rhs calls): "
+          f"b={final['b'][0]:.6f} (zero-loss solution lambda=0.7), u=ac={final['u'][0]:.6f} (delta=1), "
+          f"energy={final['energy'][0]:.3g}")
+    print(f"Wrote {csv_path} and {png_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lrnn", description="Learning dynamics of linear recurrent neural networks: derive, "
+                                              "integrate and validate the connectivity-mode ODEs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("demo", help="print the derived equations of a default task, integrate them, write a PNG")
+    p.add_argument("--out", default="lrnn-demo", help="output directory (default: lrnn-demo)")
+    p.add_argument("--format", choices=("latex", "pretty", "text"), default="pretty")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("derive", help="print closed-form energy, ODEs, Jacobian, conserved quantity, solutions")
+    add_task_arguments(p, required=False)
+    add_family_arguments(p)
+    p.add_argument("--format", choices=("latex", "pretty", "text"), default="pretty")
+    p.add_argument("--result", default="flow",
+                   help="which derivation to print (default: flow; see 'lrnn derive --list')")
+    p.add_argument("--list", action="store_true", help="list the available results and exit")
+    p.set_defaults(func=cmd_derive_or_list)
+
+    p = sub.add_parser("integrate", help="integrate the mode ODEs of a task file")
+    add_task_arguments(p)
+    p.add_argument("--t-end", type=float, required=True, help="final time (units: tau * da/dt = ...)")
+    p.add_argument("--n-points", type=int, default=201, help="output times from 0 to t-end (default 201)")
+    p.add_argument("--out", required=True, help="output file, .csv (long format) or .npz")
+    p.add_argument("--plot", help="also draw the trajectories to this PNG")
+    p.add_argument("--method", default="LSODA", help="LSODA (default), BDF, Radau, RK45 or DOP853")
+    p.add_argument("--rtol", type=float)
+    p.add_argument("--atol", type=float)
+    p.set_defaults(func=cmd_integrate)
+
+    p = sub.add_parser("reproduce", help="reproduce a figure of the paper (PNG + JSON of its key numbers)")
+    p.add_argument("figure", help="figure name, e.g. fig2 (see 'lrnn reproduce list')")
+    p.add_argument("--out", default=".", help="output directory (default: current directory)")
+    p.add_argument("--quick", action="store_true", help="reduced run, under a minute")
+    p.set_defaults(func=cmd_reproduce_or_list)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def cmd_derive_or_list(args):
+    if args.list:
+        from .derivations import available_results
+
+        for name, func in available_results().items():
+            print(f"{name}: {(func.__doc__ or '').strip().splitlines()[0]}")
+        return 0
+    return cmd_derive(args)
+
+
+def cmd_reproduce_or_list(args):
+    if args.figure == "list":
+        from .validation.figures import load_all
+
+        for name, func in sorted(load_all().items()):
+            print(f"{name}: {func.description}")
+        return 0
+    return cmd_reproduce(args)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DivergenceError as exc:
+        print(f"lrnn: diverged: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except LrnnError as exc:
+        print(f"lrnn: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("lrnn: interrupted; no output written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Numeric side of the mode flow: compile the derived ODEs into vectorized numpy functions and integrate them.
+
+``compile_flow`` lambdifies the three per-mode right-hand sides and the 3x3 Jacobian derived in
+``lrnn_theory.derivations.mode_flow`` (written through the task sums A(b), B(b) and their derivatives), and
+evaluates the task sums for all K modes and all T steps with one matrix product over a table of powers of b. There
+is no Python loop over modes or steps, and nothing symbolic grows with T.
+
+``integrate`` runs ``scipy.integrate.solve_ivp`` with the state laid out as [a_0, b_0, c_0, a_1, b_1, c_1, ...]
+so that the Jacobian is banded (see ``lrnn_theory.solvers``).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from scipy.integrate import solve_ivp
+
+from .derivations import mode_flow as sym
+from .errors import DivergenceError, bad, check_int, check_real
+from .solvers import block_sparsity, blocks_to_banded, blocks_to_sparse, resolve_solver
+from .tasks import coerce_task
+from .trajectory import Trajectory, mode_energy
+
+
+@functools.lru_cache(maxsize=None)
+def _lambdified():
+    """Lambdify the derived rates and Jacobian once per process (they do not depend on the task)."""
+    flow = sym.derive_mode_flow()
+    args = (sym.a, sym.b, sym.c, sym.tau) + sym.SUM_SYMBOLS
+    rates = [sym.sums_as_symbols(flow.tau_rates[v]) for v in sym.STATE]
+    jac = sym.sums_as_symbols(flow.jacobian * sym.tau)  # tau * d(rates)/d(state): tau divided out numerically
+    rate_fn = sp.lambdify(args, rates, modules="numpy", cse=True)
+    jac_fn = sp.lambdify(args, [list(row) for row in jac.tolist()], modules="numpy", cse=True)
+    return rate_fn, jac_fn
+
+
+class TaskSums:
+    """A(b), B(b) and their first two b-derivatives for every mode of a task, vectorized over modes and steps.
+
+    With k = T - i the power of b that multiplies step i, A(b) = sum_k s_(T-k) b^k and B(b) = sum_k b^(2k). One
+    table of powers b^0..b^(2T-2) (shape (K, 2T-1)) serves all six sums as weighted row sums.
+    """
+
+    def __init__(self, singular_values: np.ndarray):
+        s = np.asarray(singular_values, dtype=float)
+        K, T = s.shape
+        self.T = T
+        coeff = s[:, ::-1]  # coeff[:, k] multiplies b^k
+        k = np.arange(T, dtype=float)
+        wa = np.zeros((3, K, T))
+        wa[0] = coeff
+        wa[1, :, :-1] = coeff[:, 1:] * k[1:]                        # d/db: k s_k b^(k-1)
+        wa[2, :, :-2] = coeff[:, 2:] * (k[2:] * (k[2:] - 1))        # d2/db2
+        self.wa = wa
+        n = np.arange(2 * T - 1, dtype=float)
+        beta = (np.arange(2 * T + 1) % 2 == 0).astype(float)       # coefficient of b^n in B, for n up to 2T
+        beta[2 * T - 1:] = 0.0
+        self.wb = np.stack([beta[:-2], (n + 1) * beta[1:-1], (n + 1) * (n + 2) * beta[2:]], axis=1)
+
+    def powers(self, b: np.ndarray) -> np.ndarray:
+        return b[:, None] ** np.arange(2 * self.T - 1, dtype=float)
+
+    def evaluate(self, b: np.ndarray, second: bool = False):
+        """(A, A', [A''], B, B', [B'']) at b (shape (K,)); second derivatives only when ``second``."""
+        P = self.powers(b)
+        nd = 3 if second else 2
+        As = np.einsum("jkt,kt->jk", self.wa[:nd], P[:, :self.T])
+        Bs = P @ self.wb[:, :nd]
+        if second:
+            return As[0], As[1], As[2], Bs[:, 0], Bs[:, 1], Bs[:, 2]
+        return As[0], As[1], Bs[:, 0], Bs[:, 1]
+
+
+class CompiledFlow:
+    """Vectorized right-hand side, Jacobian and energy of the mode flow of one task.
+
+    The state vector is y = [a_0, b_0, c_0, a_1, b_1, c_1, ...] (mode-major, so the Jacobian is banded).
+
+    Attributes
+    ----------
+    nfev, njev : int
+        Right-hand-side and Jacobian evaluations since the last ``reset_counters``.
+    """
+
+    def __init__(self, task):
+        self.task = coerce_task(task)
+        if self.task.is_complex:
+            raise bad("task", self.task, "have real singular values (complex tasks are not supported yet)")
+        self.tau = self.task.tau
+        self.K = self.task.K
+        self.sums = TaskSums(self.task.singular_values)
+        self._rate_fn, self._jac_fn = _lambdified()
+        self._rows, self._cols = block_sparsity(self.K)
+        self.reset_counters()
+
+    def reset_counters(self):
+        self.nfev = 0
+        self.njev = 0
+
+    def initial_state(self) -> np.ndarray:
+        init = self.task.init
+        return np.column_stack([init.a, init.b, init.c]).ravel()
+
+    def _check(self, t, values, y):
+        if not np.all(np.isfinite(values)):
+            bad_rows = ~np.all(np.isfinite(values.reshape(self.K, -1)), axis=1)
+            mode = int(np.argmax(bad_rows))
+            raise DivergenceError(
+                f"learning dynamics diverged at t={t:.6g}: mode {mode} overflowed "
+                f"(a={y[3 * mode]:.4g}, b={y[3 * mode + 1]:.4g}, c={y[3 * mode + 2]:.4g}); "
+                f"|b| > 1 makes b^(T-i) explode for T={self.task.T}", time=float(t), mode=mode)
+
+    def rates(self, t, y, count: bool = True) -> np.ndarray:
+        """dy/dt for the flat state y (shape (3K,)); ``count=False`` leaves ``nfev`` alone (event checks)."""
+        self.nfev += count
+        a, b, c = y[0::3], y[1::3], y[2::3]
+        with np.errstate(over="ignore", invalid="ignore"):
+            A0, A1, B0, B1 = self.sums.evaluate(b)
+            ra, rb, rc = self._rate_fn(a, b, c, self.tau, A0, A1, 0.0, B0, B1, 0.0)
+            out = np.empty_like(y)
+            out[0::3], out[1::3], out[2::3] = ra, rb, rc
+            out /= self.tau
+        self._check(t, out, y)
+        return out
+
+    __call__ = rates
+
+    def jacobian_blocks(self, t, y) -> np.ndarray:
+        """(K, 3, 3) Jacobian blocks d(rate of a, b, c)/d(a, b, c)."""
+        self.njev += 1
+        a, b, c = y[0::3], y[1::3], y[2::3]
+        with np.errstate(over="ignore", invalid="ignore"):
+            sums = self.sums.evaluate(b, second=True)
+            rows = self._jac_fn(a, b, c, self.tau, *sums)
+            blocks = np.empty((self.K, 3, 3))
+            for p in range(3):
+                for q in range(3):
+                    blocks[:, p, q] = rows[p][q]
+            blocks /= self.tau
+        self._check(t, blocks, y)
+        return blocks
+
+    def jacobian_banded(self, t, y) -> np.ndarray:
+        return blocks_to_banded(self.jacobian_blocks(t, y))
+
+    def jacobian_sparse(self, t, y):
+        return blocks_to_sparse(self.jacobian_blocks(t, y), self._rows, self._cols)
+
+    def energy(self, y) -> np.ndarray:
+        """Per-mode energy for a flat state (3K,) or a stack of states (n, 3K)."""
+        y = np.asarray(y)
+        return mode_energy(self.task.singular_values, y[..., 0::3], y[..., 1::3], y[..., 2::3], self.tau)
+
+
+def compile_flow(task) -> CompiledFlow:
+    """Compile the derived mode ODEs of ``task`` into vectorized numpy functions.
+
+    Examples
+    --------
+    >>> from lrnn_theory import Task
+    >>> from lrnn_theory.flow import compile_flow
+    >>> flow = compile_flow(Task.constant(delta=1.0, T=3))
+    >>> flow.rates(0.0, flow.initial_state()).round(6)
+    array([0.099889, 0.002988, 0.099889])
+    """
+    return CompiledFlow(task)
+
+
+@dataclass
+class _Converged:
+    """Terminal event: every rate below ``tol`` (the energy has stopped changing)."""
+
+    flow: CompiledFlow
+    tol: float
+    terminal = True
+    direction = -1
+
+    def __call__(self, t, y):
+        return np.max(np.abs(self.flow.rates(t, y, count=False))) - self.tol
+
+
+@dataclass
+class _Blowup:
+    """Terminal event: a mode strength leaves [-threshold, threshold]."""
+
+    threshold: float
+    terminal = True
+    direction = 1
+
+    def __call__(self, t, y):
+        return np.max(np.abs(y)) - self.threshold
+
+
+def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
+              atol: float | None = None, converged_tol: float | None = None,
+              divergence_threshold: float = 1e6) -> Trajectory:
+    """Integrate the gradient flow of the connectivity modes of ``task``.
+
+    Parameters
+    ----------
+    task : Task, dict or path
+        The task (singular values, initial a, b, c, tau).
+    t_end : float
+        Final time, in units where tau multiplies the left side (tau * da/dt = ...).
+    n_points : int, optional
+        Number of equally spaced output times from 0 to ``t_end`` (ignored when ``t_eval`` is given).
+    t_eval : array_like, optional
+        Explicit output times.
+    method : str or lrnn_theory.solvers.Solver, optional
+        Integration strategy; LSODA with the analytic banded Jacobian by default.
+    rtol, atol : float, optional
+        Override the solver's tolerances.
+    converged_tol : float, optional
+        Stop early once every |d(theta)/dt| falls below this value (the energy has stopped changing).
+    divergence_threshold : float, optional
+        Raise ``DivergenceError`` when a mode strength exceeds this magnitude.
+
+    Returns
+    -------
+    Trajectory
+        ``info`` holds the method, ``nfev``, ``njev``, ``status`` and the final time reached.
+
+    Raises
+    ------
+    DivergenceError
+        When a mode overflows or grows past ``divergence_threshold``; the message gives the time and the mode.
+
+    Examples
+    --------
+    >>> from lrnn_theory import Task, integrate
+    >>> traj = integrate(Task.inverse_exponential(delta=1.0, lam=0.5, T=4), t_end=200.0)
+    >>> round(float(traj.b[-1, 0]), 4), round(float(traj.u[-1, 0]), 4)
+    (0.5, 1.0)
+    """
+    flow = compile_flow(task)
+    t_end = check_real("t_end", t_end, positive=True)
+    threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
+    solver = resolve_solver(method, rtol, atol)
+    if t_eval is None:
+        n_points = check_int("n_points", n_points, minimum=2)
+        t_eval = np.linspace(0.0, t_end, n_points)
+    else:
+        t_eval = np.asarray(t_eval, dtype=float)
+        if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 \
+                or t_eval[-1] > t_end:
+            raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
+    events = [_Blowup(threshold)]
+    if converged_tol is not None:
+        events.append(_Converged(flow, check_real("converged_tol", converged_tol, positive=True)))
+    y0 = flow.initial_state()
+    flow.reset_counters()
+    sol = solve_ivp(flow.rates, (0.0, t_end), y0, t_eval=t_eval, events=events, **solver.solve_ivp_options(flow))
+    if sol.status == 1 and sol.t_events[0].size:
+        t_hit = float(sol.t_events[0][0])
+        y_hit = sol.y_events[0][0]
+        mode = int(np.argmax(np.max(np.abs(y_hit.reshape(-1, 3)), axis=1)))
+        raise DivergenceError(
+            f"learning dynamics diverged at t={t_hit:.6g}: mode {mode} grew past {threshold:g} "
+            f"(a={y_hit[3 * mode]:.4g}, b={y_hit[3 * mode + 1]:.4g}, c={y_hit[3 * mode + 2]:.4g})",
+            time=t_hit, mode=mode)
+    if sol.status < 0:
+        raise DivergenceError(f"integration failed before t_end={t_end:g}: {sol.message}")
+    Y = sol.y.T
+    if converged_tol is not None and sol.status == 1:
+        # Stopped at convergence: include the stopping point so the trajectory ends at the fixed point.
+        t_stop = float(sol.t_events[1][0])
+        keep = sol.t < t_stop
+        ts = np.append(sol.t[keep], t_stop)
+        Y = np.vstack([Y[keep], sol.y_events[1][0]])
+    else:
+        ts = sol.t
+    traj = Trajectory(t=ts, a=Y[:, 0::3], b=Y[:, 1::3], c=Y[:, 2::3], energy=flow.energy(Y),
+                      info={"method": solver.name, "rtol": solver.rtol, "atol": solver.atol, "nfev": flow.nfev,
+                            "njev": flow.njev, "status": int(sol.status), "t_final": float(ts[-1]),
+                            "source": "theory"})
+    return traj

@@ -1,0 +1,50 @@
+"""Figures of mode trajectories: simulation solid, theory dashed, one colour per mode."""
+from __future__ import annotations
+
+from .io import save_figure
+
+QUANTITIES = ("u", "b", "a", "c")
+LABELS = {"u": "input-output mode u = ac", "b": "recurrent mode b", "a": "input mode a", "c": "output mode c"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_trajectories(trajectories: dict, path=None, title: str | None = None, max_modes: int = 10,
+                      quantities=("u", "b", "energy")):
+    """Plot named trajectories; names containing "theory" are dashed, others solid.
+
+    Returns the matplotlib Figure; with ``path`` it is also saved (PNG unless the suffix says otherwise).
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(quantities), figsize=(4.2 * len(quantities), 3.4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, q in zip(axes, quantities):
+        for label, traj in trajectories.items():
+            dashed = "theory" in label
+            values = traj.total_energy[:, None] if q == "energy" else getattr(traj, q)
+            for m in range(min(values.shape[1], max_modes)):
+                ax.plot(traj.t, values[:, m], linestyle="--" if dashed else "-", color=colours[m % len(colours)],
+                        linewidth=1.6 if dashed else 2.2, alpha=1.0 if dashed else 0.55,
+                        label=f"{label}" + (f", mode {m}" if values.shape[1] > 1 else ""))
+        ax.set_xlabel("time t (tau da/dt = -tau dE/da)")
+        ax.set_ylabel("energy E (sum over modes)" if q == "energy" else LABELS[q])
+        if q == "energy":
+            ax.set_yscale("symlog", linthresh=1e-6)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if len(labels) <= 12:
+        axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+        plt.close(fig)
+    return fig

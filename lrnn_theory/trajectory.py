@@ -1,0 +1,140 @@
+"""Trajectories of the mode strengths a, b, c (and u = ac, energy) over learning time, with CSV/NPZ output.
+
+Both the integrated theory (``lrnn integrate``) and the trained networks of the validation harness
+(``lrnn simulate``) produce a ``Trajectory``, so their files have the same long-format columns
+``t,mode,a,b,c,u,energy`` (mode numbered from 0, t in the theory's time units: tau * da/dt = ...).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import LrnnInputError
+from .io import atomic_write
+
+CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
+
+
+def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
+    """Per-mode energy 1/(2 tau) sum_i (s_i - c b^(T-i) a)^2 for states of shape (..., K).
+
+    Computed from the residuals (not from A and B) so that it stays accurate near zero loss; vectorized over
+    leading axes and modes, chunked over the leading axis to bound memory for long trajectories.
+    """
+    s = np.asarray(singular_values)
+    a, b, c = (np.asarray(x, dtype=float) for x in (a, b, c))
+    K, T = s.shape
+    exponents = np.arange(T - 1, -1, -1, dtype=float)  # T - i for i = 1..T
+    flat_b = b.reshape(-1, K)
+    flat_u = (a * c).reshape(-1, K)
+    out = np.empty(flat_b.shape)
+    chunk = max(1, int(2e7 // max(1, K * T)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, flat_b.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            pred = flat_u[sl, :, None] * flat_b[sl, :, None] ** exponents
+            out[sl] = 0.5 / tau * np.sum((s - pred) ** 2, axis=-1)
+    return out.reshape(b.shape)
+
+
+@dataclass
+class Trajectory:
+    """Mode strengths over time.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n,)
+        Time in the theory's units (tau * da/dt = ...).
+    a, b, c : ndarray, shape (n, K)
+        Input, recurrent and output mode strengths.
+    energy : ndarray, shape (n, K)
+        Per-mode energy (loss) 1/(2 tau) sum_i r_i^2.
+    info : dict
+        How the trajectory was produced (method, function evaluations, learning rate, ...).
+    """
+
+    t: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    energy: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def u(self) -> np.ndarray:
+        """Input-output mode u = a c."""
+        return self.a * self.c
+
+    @property
+    def K(self) -> int:
+        return self.a.shape[1]
+
+    @property
+    def total_energy(self) -> np.ndarray:
+        return self.energy.sum(axis=1)
+
+    def final(self) -> dict:
+        """Final a, b, c, u, energy per mode."""
+        return {k: getattr(self, k)[-1] for k in ("a", "b", "c", "u", "energy")}
+
+    def interpolate(self, t) -> "Trajectory":
+        """Linear interpolation of every column at times ``t`` (within the stored range)."""
+        t = np.asarray(t, dtype=float)
+        cols = {k: np.stack([np.interp(t, self.t, getattr(self, k)[:, m]) for m in range(self.K)], axis=1)
+                for k in ("a", "b", "c", "energy")}
+        return Trajectory(t=t, info=dict(self.info), **cols)
+
+    # ---- output -------------------------------------------------------------------------------------------------
+    def _rows(self) -> np.ndarray:
+        n, K = self.a.shape
+        return np.column_stack([
+            np.repeat(self.t, K), np.tile(np.arange(K), n), self.a.ravel(), self.b.ravel(), self.c.ravel(),
+            self.u.ravel(), self.energy.ravel()])
+
+    def to_csv(self, path) -> None:
+        """Long format, one row per (time, mode), columns ``t,mode,a,b,c,u,energy``; written whole or not at all."""
+        buf = io.StringIO()
+        buf.write(",".join(CSV_COLUMNS) + "\n")
+        rows = self._rows()
+        fmt = ["%.12g", "%d"] + ["%.12g"] * 5
+        np.savetxt(buf, rows, delimiter=",", fmt=fmt)
+        with atomic_write(Path(path), "w") as fh:
+            fh.write(buf.getvalue())
+
+    def to_npz(self, path) -> None:
+        """Arrays t (n,), a, b, c, u, energy (n, K); written whole or not at all."""
+        with atomic_write(Path(path), "wb") as fh:
+            np.savez(fh, t=self.t, a=self.a, b=self.b, c=self.c, u=self.u, energy=self.energy)
+
+    def save(self, path) -> None:
+        """CSV or NPZ by the file suffix."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".npz":
+            self.to_npz(path)
+        elif suffix == ".csv":
+            self.to_csv(path)
+        else:
+            raise LrnnInputError(f"parameter 'out' must end in .csv or .npz, got '{path}'")
+
+    @classmethod
+    def from_csv(cls, path) -> "Trajectory":
+        """Read a file written by ``to_csv``."""
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh))
+        if tuple(header) != CSV_COLUMNS:
+            raise LrnnInputError(f"trajectory file '{path}' must have columns {','.join(CSV_COLUMNS)}, got "
+                                 f"{','.join(header)}")
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        K = int(data[:, 1].max()) + 1
+        n = data.shape[0] // K
+        data = data.reshape(n, K, len(CSV_COLUMNS))
+        return cls(t=data[:, 0, 0], a=data[:, :, 2], b=data[:, :, 3], c=data[:, :, 4], energy=data[:, :, 6])
+
+    @classmethod
+    def from_npz(cls, path) -> "Trajectory":
+        with np.load(path) as z:
+            return cls(t=z["t"], a=z["a"], b=z["b"], c=z["c"], energy=z["energy"])
