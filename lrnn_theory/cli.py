@@ -53,7 +53,7 @@ def task_from_args(args, required: bool = True):
     if getattr(args, "family", None):
         if args.T is None:
             raise LrnnInputError(f"family '{args.family}' needs --T")
-        return Task.from_family(args.family, T=args.T, delta=1.0 if args.delta is None else args.delta,
+        return Task.from_family(args.family, T=args.T, delta=args.delta,
                                 lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base)
     if required:
         raise LrnnInputError("a task file or --family is required")

@@ -183,19 +183,30 @@ class _Converged:
 
 @dataclass
 class _Blowup:
-    """Terminal event: a mode strength leaves [-threshold, threshold]."""
+    """Terminal event: |a|, |c| or the recurrent gain |b|^(T-1) of some mode exceeds ``threshold``.
+
+    The recurrent gain is what explodes hidden activity and gradients; on short sequences b can run away (no
+    finite minimiser) long before any number overflows, so it is watched directly. Logs avoid overflow.
+    """
 
     threshold: float
+    T: int
     terminal = True
     direction = 1
 
+    def gains(self, y):
+        with np.errstate(divide="ignore"):
+            logs = np.log(np.abs(y.reshape(-1, 3)))
+        logs[:, 1] *= max(self.T - 1, 0)
+        return logs
+
     def __call__(self, t, y):
-        return np.max(np.abs(y)) - self.threshold
+        return np.max(self.gains(y)) - np.log(self.threshold)
 
 
 def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
               atol: float | None = None, converged_tol: float | None = None,
-              divergence_threshold: float = 1e6) -> Trajectory:
+              divergence_threshold: float = 1e8) -> Trajectory:
     """Integrate the gradient flow of the connectivity modes of ``task``.
 
     Parameters
@@ -215,7 +226,7 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     converged_tol : float, optional
         Stop early once every |d(theta)/dt| falls below this value (the energy has stopped changing).
     divergence_threshold : float, optional
-        Raise ``DivergenceError`` when a mode strength exceeds this magnitude.
+        Raise ``DivergenceError`` when |a|, |c| or the recurrent gain |b|^(T-1) of a mode exceeds this value.
 
     Returns
     -------
@@ -246,7 +257,8 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 \
                 or t_eval[-1] > t_end:
             raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
-    events = [_Blowup(threshold)]
+    blowup = _Blowup(threshold, flow.task.T)
+    events = [blowup]
     if converged_tol is not None:
         events.append(_Converged(flow, check_real("converged_tol", converged_tol, positive=True)))
     y0 = flow.initial_state()
@@ -255,14 +267,16 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     if sol.status == 1 and sol.t_events[0].size:
         t_hit = float(sol.t_events[0][0])
         y_hit = sol.y_events[0][0]
-        mode = int(np.argmax(np.max(np.abs(y_hit.reshape(-1, 3)), axis=1)))
+        mode = int(np.argmax(np.max(blowup.gains(y_hit), axis=1)))
         raise DivergenceError(
-            f"learning dynamics diverged at t={t_hit:.6g}: mode {mode} grew past {threshold:g} "
+            f"learning dynamics diverged at t={t_hit:.6g}: in mode {mode}, |a|, |c| or the recurrent gain "
+            f"|b|^(T-1) grew past {threshold:g} "
             f"(a={y_hit[3 * mode]:.4g}, b={y_hit[3 * mode + 1]:.4g}, c={y_hit[3 * mode + 2]:.4g})",
             time=t_hit, mode=mode)
     if sol.status < 0:
         raise DivergenceError(f"integration failed before t_end={t_end:g}: {sol.message}")
     Y = sol.y.T
+    flow.nfev, flow.njev = int(sol.nfev), int(sol.njev)  # the solver's own counts (finite-difference calls too)
     if converged_tol is not None and sol.status == 1:
         # Stopped at convergence: include the stopping point so the trajectory ends at the fixed point.
         t_stop = float(sol.t_events[1][0])

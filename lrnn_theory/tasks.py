@@ -141,7 +141,7 @@ class Task:
 
     # ---- families ---------------------------------------------------------------------------------------------
     @classmethod
-    def from_family(cls, family: str, T: int, delta=1.0, lam=None, kappa=None, beta=None, base: str | None = None,
+    def from_family(cls, family: str, T: int, delta=None, lam=None, kappa=None, beta=None, base: str | None = None,
                     init=None, tau=1.0, name: str | None = None) -> "Task":
         """A task from one of the paper's families (Table A1, eqs. 10-11).
 
@@ -154,7 +154,8 @@ class Task:
         T : int
             Trajectory length (>= 1; >= 2 for ``dirac``).
         delta, lam, kappa, beta : float or sequence of float
-            Family parameters. A sequence gives one mode per entry; scalars are shared by all modes.
+            Family parameters (``delta`` defaults to 1). A sequence gives one mode per entry; scalars are shared by
+            all modes. Giving a parameter that the family does not use is an error.
         base : str, optional
             Base family for ``last_step`` (default ``constant``).
         """
@@ -169,6 +170,14 @@ class Task:
             "last_step": ("delta", "kappa") + (("lambda",) if (base or "constant") != "constant" else ()),
             "dirac": ("beta", "kappa"),
         }[family]
+        if "delta" in needed and delta is None:
+            params["delta"] = 1.0
+        unused = [k for k, v in params.items() if v is not None and k not in needed]
+        if unused:
+            raise LrnnInputError(f"parameter '{unused[0]}' does not apply to family '{family}' "
+                                 f"(it uses {', '.join(needed)})")
+        if base is not None and family != "last_step":
+            raise LrnnInputError(f"parameter 'base' applies only to family 'last_step', not '{family}'")
         arrays = {}
         for key in needed:
             if params[key] is None:
@@ -202,9 +211,8 @@ class Task:
         if not np.all(np.isfinite(s)):
             raise LrnnInputError(f"family '{family}' with these parameters overflows at T={T}")
         spec = {"family": family, "T": T}
-        for key, v in zip(("delta", "lambda", "kappa", "beta"), (delta, lam, kappa, beta)):
-            if key in needed:
-                spec[key] = np.asarray(v, dtype=float).tolist()
+        for key in needed:
+            spec[key] = np.asarray(params[key], dtype=float).tolist()
         if family == "last_step":
             spec["base"] = base
         return cls(s, init=init, tau=tau, name=name or family, spec=spec)
@@ -258,7 +266,7 @@ class Task:
             return cls(data["singular_values"], init=init, tau=tau, name=name)
         if "T" not in data:
             raise LrnnInputError(f"family '{data['family']}' needs field 'T'")
-        return cls.from_family(data["family"], T=data["T"], delta=data.get("delta", 1.0), lam=data.get("lambda"),
+        return cls.from_family(data["family"], T=data["T"], delta=data.get("delta"), lam=data.get("lambda"),
                                kappa=data.get("kappa"), beta=data.get("beta"), base=data.get("base"),
                                init=init, tau=tau, name=name)
 

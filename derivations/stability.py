@@ -1,0 +1,221 @@
+"""Zero-loss solutions, the reduced energy E*(b) and stability of the families (paper §3.3, App. F; notes §3.4, §5).
+
+Per mode, with u = a c, the energy is E = (S_2 - 2 u A(b) + u^2 B(b)) / (2 tau) (see ``mode_flow``). This module
+
+* solves dE/du = 0 for the optimal input-output mode at fixed recurrent mode, u*(b) = A(b)/B(b), and substitutes it
+  back: the reduced energy 2 tau E*(b) = S_2 - A(b)^2/B(b) = S_2 (1 - cos^2), where cos is the cosine between the
+  task profile (s_1..s_T) and the geometric profile (b^(T-1), ..., b, 1);
+* solves s_i = u b^(T-i) for each family of the paper from its last two steps (u = s_T, b = s_(T-1)/s_T) and checks
+  the remaining steps symbolically; what is left over is the condition for a zero-loss solution to exist;
+* classifies the solution: early importance (b* > 1, unstable: hidden activity and gradients explode with T) or late
+  importance (b* < 1), with the inequality on lambda solved by sympy;
+* derives the Hessian of tau E in (u, b) at the constant-task solution (notes §5.2), whose top curvature grows like
+  delta^2 T^3 / 3.
+
+Run ``python -m lrnn_theory.derivations.stability [--format latex|pretty|text]`` to print every closed form.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+
+import sympy as sp
+
+from .mode_flow import A, B, FORMATS, S2, T, a, b, c, derive_energy, equation, i, render, s, tau, u
+
+#: Family parameters (positive where the paper's families need it: lambda is a ratio of singular values).
+delta = sp.Symbol("delta", positive=True)
+lam = sp.Symbol("lambda", positive=True)
+kappa = sp.Symbol("kappa", positive=True)
+beta = sp.Symbol("beta", positive=True)
+cos2 = sp.Symbol("cos^2", nonnegative=True)
+
+BASE_FAMILIES = ("constant", "inverse_exponential", "exponential")
+FAMILIES = BASE_FAMILIES + ("last_step", "dirac")
+
+
+def family_profile(family: str, step=i, length=T, scale=delta):
+    """Singular value s_step of a base family at trajectory length ``length`` (symbolic step and length)."""
+    if family == "constant":
+        return scale
+    if family == "inverse_exponential":
+        return scale * lam ** (length - step)
+    if family == "exponential":
+        return scale * lam**step
+    from lrnn_theory.errors import bad
+
+    raise bad("family", family, f"be one of {', '.join(BASE_FAMILIES)}")
+
+
+# ---- reduced energy ---------------------------------------------------------------------------------------------
+def derive_energy_in_u():
+    """The per-mode energy with a c replaced by u (it depends on a and c only through their product)."""
+    return sp.expand(derive_energy().subs(c, u / a))
+
+
+@functools.lru_cache(maxsize=None)
+def derive_reduced_energy():
+    """Optimal u at fixed b and the reduced energy.
+
+    Returns
+    -------
+    dict
+        ``u_star``: the root of dE/du = 0, A(b)/B(b); ``energy``: E*(b) = E(u*(b), b); ``cosine_form``: the same
+        written as S_2 (1 - cos^2)/(2 tau) with cos^2 = A^2/(S_2 B); ``curvature_u``: d2E/du2 = B/tau (> 0, so u*
+        is the minimum).
+    """
+    E = derive_energy_in_u()
+    (u_star,) = sp.solve(sp.diff(E, u), u)
+    E_star = sp.factor(sp.simplify(E.subs(u, u_star)))
+    cosine_form = S2 * (1 - cos2) / (2 * tau)
+    return {"u_star": u_star, "energy": E_star, "cosine_form": cosine_form,
+            "cos2": A(b) ** 2 / (S2 * B(b)), "curvature_u": sp.simplify(sp.diff(E, u, 2))}
+
+
+def derive_family_sums(family: str):
+    """A(b) = sum_i s_i b^(T-i) and B(b) = sum_i b^(2(T-i)) of a base family, summed by sympy (symbolic T)."""
+    k = sp.Symbol("k", integer=True, nonnegative=True)  # k = T - i, the power of b that step i carries
+    A_expr = sp.summation(family_profile(family, T - k) * b**k, (k, 0, T - 1))
+    B_expr = sp.summation(b ** (2 * k), (k, 0, T - 1))
+    S2_expr = sp.summation(family_profile(family, T - k) ** 2, (k, 0, T - 1))
+    return {"A": A_expr, "B": B_expr, "S2": S2_expr}
+
+
+def derive_family_reduced_energy(family: str):
+    """E*(b) and u*(b) of a base family with the task sums in closed form (piecewise at the removable points)."""
+    sums = derive_family_sums(family)
+    red = derive_reduced_energy()
+    subs = {A(b): sums["A"], B(b): sums["B"], S2: sums["S2"]}
+    return {"energy": red["energy"].subs(subs), "u_star": red["u_star"].subs(subs)}
+
+
+# ---- zero-loss solutions ----------------------------------------------------------------------------------------
+def _profile_function(family: str, base: str = "constant"):
+    """s(step) for a family, valid for steps 1..T (last_step and dirac override the special steps)."""
+    if family in BASE_FAMILIES:
+        return lambda step: family_profile(family, step)
+    if family == "last_step":
+        return lambda step: kappa if step == T else family_profile(base, step)
+    if family == "dirac":
+        return lambda step: kappa if step == T else (beta if step == 1 else sp.Integer(0))
+    from lrnn_theory.errors import bad
+
+    raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
+
+
+@functools.lru_cache(maxsize=None)
+def derive_zero_loss_solution(family: str, base: str = "constant"):
+    """Solve s_i = u b^(T-i) for a family: the last two steps fix u and b, the other steps give the condition.
+
+    Returns
+    -------
+    dict
+        ``u``, ``b``: the solution of s_T = u and s_(T-1) = u b; ``residual``: s_i - u b^(T-i) on the remaining
+        steps i <= T-2 (symbolic i; 0 means the solution fits every step); ``condition``: a sympy relation that
+        must hold for zero loss (``True`` when it always does); ``early_importance``: the parameter set on which
+        b > 1 (unstable), solved by sympy; ``T_min``: the smallest T for which the residual applies.
+    """
+    prof = _profile_function(family, base)
+    sol = sp.solve([prof(T) - u, prof(T - 1) - u * b], [u, b], dict=True)
+    if len(sol) != 1:
+        raise RuntimeError(f"expected one solution of the last two steps of family {family!r}, got {sol}")
+    u_sol, b_sol = sp.simplify(sol[0][u]), sp.simplify(sol[0][b])
+    if family == "dirac":
+        # For T >= 3, s_(T-1) = 0 forces b = 0; step 1 then needs s_1 = u * 0**(T-1) = 0.
+        residual = prof(1) - u_sol * sp.Integer(0) ** (T - 1)
+        residual = residual.subs(T, 3)  # any T >= 3 gives the same value, 0**(T-1) = 0
+    else:
+        # Steps i <= T-2 follow the (base) profile, whatever the last step does.
+        base_family = family if family in BASE_FAMILIES else base
+        residual = sp.simplify(sp.powsimp(sp.expand_power_base(
+            family_profile(base_family, i) - u_sol * b_sol ** (T - i), force=True), force=True))
+    residual = sp.simplify(residual)
+    if residual == 0:
+        condition = sp.true
+    else:
+        free = sorted(residual.free_symbols - {i, T}, key=str)
+        roots = sp.solve(residual, free[-1]) if free else []
+        condition = sp.Or(*[sp.Eq(free[-1], r) for r in roots]) if roots else sp.false
+    early = _solve_inequality(b_sol > 1)
+    return {"u": u_sol, "b": b_sol, "residual": residual, "condition": condition, "early_importance": early,
+            "T_min": 3 if family in ("last_step", "dirac") else 1}
+
+
+def _solve_inequality(rel):
+    """Solve an inequality in the single family parameter it involves (positive parameters)."""
+    free = sorted(rel.free_symbols, key=str)
+    if not free:
+        return rel
+    if len(free) == 1:
+        return sp.solve_univariate_inequality(rel, free[0], relational=True)
+    return rel
+
+
+# ---- curvature at the constant-task solution ---------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def derive_constant_hessian():
+    """Hessian of tau E = 1/2 sum_i r_i^2 in (u, b) at the zero-loss constant-task solution (u, b) = (delta, 1).
+
+    At zero loss the Hessian is J^T J with J_i = d r_i / d(u, b) = -(b^(T-i), u (T-i) b^(T-i-1)); summed by sympy.
+    Returns the 2x2 matrix and the leading large-T coefficient of its trace (which the top eigenvalue approaches).
+    """
+    J = sp.Matrix([[b ** (T - i), u * (T - i) * b ** (T - i - 1)]])
+    H = (J.T * J).subs({b: 1, u: delta})
+    H = H.applyfunc(lambda e: sp.factor(sp.summation(sp.expand(e), (i, 1, T))))
+    # The eigenvalues are bulky; for large T the top one is the trace to leading order (H_bb ~ delta^2 T^3 / 3).
+    lead = sp.limit(((H[0, 0] + H[1, 1]) / T**3), T, sp.oo)
+    return {"hessian": H, "trace_leading_T3": lead}
+
+
+# ---- printing ---------------------------------------------------------------------------------------------------
+RESULT = "stability"
+
+
+def report(task=None, fmt: str = "pretty") -> str:
+    """Zero-loss solutions, reduced energy E*(b), stability classification and curvature (notes §3.4, §5)."""
+    render(sp.Integer(0), fmt)
+    out = ["# Optimal input-output mode at fixed recurrent mode b, and the reduced energy (notes §3.4)"]
+    red = derive_reduced_energy()
+    out.append(equation(sp.Symbol("u*(b)"), red["u_star"], fmt))
+    out.append(equation(sp.Symbol("E*(b)"), red["energy"], fmt))
+    out.append(equation(sp.Symbol("E*(b)"), red["cosine_form"], fmt))
+    out.append(equation(cos2, red["cos2"], fmt))
+    out.append("# Zero-loss solutions s_i = u b^(T-i), solved from the last two steps; residual on steps i <= T-2")
+    for fam in FAMILIES:
+        sol = derive_zero_loss_solution(fam)
+        out.append(f"## {fam}")
+        out.append(equation(sp.Symbol("u"), sol["u"], fmt))
+        out.append(equation(sp.Symbol("b"), sol["b"], fmt))
+        out.append(equation(sp.Symbol("residual_i"), sol["residual"], fmt))
+        out.append("zero loss exists iff: " + render(sol["condition"], fmt))
+        out.append("early importance (b > 1, unstable) iff: " + render(sol["early_importance"], fmt))
+    out.append("# Reduced energy of the base families (sympy summation over i = 1..T)")
+    for fam in BASE_FAMILIES:
+        out.append(f"## {fam}")
+        out.append(equation(sp.Symbol("E*(b)"), derive_family_reduced_energy(fam)["energy"], fmt))
+    hess = derive_constant_hessian()
+    out.append("# Hessian of tau E in (u, b) at the constant-task solution (delta, 1)")
+    out.append(render(hess["hessian"], fmt))
+    out.append(equation(sp.Symbol("lim trace/T^3"), hess["trace_leading_T3"], fmt))
+    if task is not None:
+        from lrnn_theory.solutions import solve_task
+
+        sol = solve_task(task)
+        out.append(f"# Task {task.name!r}: solution per mode")
+        for m in range(task.K):
+            out.append(f"mode {m}: b*={sol.b[m]:.6g} u*={sol.u[m]:.6g} energy={sol.energy[m]:.3g} "
+                       f"zero_loss={bool(sol.zero_loss[m])} importance={sol.importance[m]} "
+                       f"stability={sol.stability[m]}" + (" (minimiser at the search bound)" if sol.at_bound[m]
+                                                          else ""))
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--format", choices=FORMATS, default="pretty")
+    args = parser.parse_args(argv)
+    print(report(None, args.format), end="")
+
+
+if __name__ == "__main__":
+    main()

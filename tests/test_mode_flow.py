@@ -1,0 +1,188 @@
+"""The derived mode flow against independent computations: sums over steps, finite differences of the full-matrix
+loss of an aligned network, numerical integration (conservation, monotone energy, fixed points)."""
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import finite_difference_gradient, full_matrix_loss, random_orthogonal, rates_from_residuals
+
+from lrnn_theory import DivergenceError, Task, compile_flow, integrate
+from lrnn_theory.derivations import mode_flow as mf
+from lrnn_theory.flow import TaskSums
+from lrnn_theory.solvers import BDF, LSODA, blocks_to_banded
+
+
+def test_odes_are_minus_tau_gradient_of_energy():
+    flow = mf.derive_mode_flow()
+    for v in mf.STATE:
+        assert sp.simplify(flow.tau_rates[v] + mf.tau * sp.diff(flow.energy, v)) == 0
+    assert flow.conserved_rate == 0
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 5])
+def test_sum_form_equals_task_sum_form_symbolically(T):
+    """Eqs. (5)-(7) written as explicit sums, expanded for concrete T, equal the A(b), B(b) form."""
+    s_vals = sp.symbols(f"s1:{T + 1}")
+    A_expr = sum(s_vals[k - 1] * mf.b ** (T - k) for k in range(1, T + 1))
+    B_expr = sum(mf.b ** (2 * (T - k)) for k in range(1, T + 1))
+    flow = mf.derive_mode_flow()
+    sum_form = mf.derive_mode_odes_sum_form()
+    for v in mf.STATE:
+        ab_form = flow.tau_rates[v].subs({mf.A(mf.b): A_expr, mf.B(mf.b): B_expr}).doit()
+        explicit = sum_form[v].subs(mf.T, T).doit()
+        explicit = explicit.replace(lambda e: isinstance(e, sp.Indexed), lambda e: s_vals[int(e.indices[0]) - 1])
+        assert sp.expand(ab_form - explicit) == 0
+
+
+@pytest.mark.parametrize("K,T,N_h", [(1, 1, 1), (2, 3, 2), (3, 4, 3), (2, 5, 4)])
+def test_odes_equal_finite_difference_gradient_of_full_matrix_loss(K, T, N_h):
+    """Aligned network W_x = R diag(a) V^T, W_h = R diag(b) R^T, W_y = U diag(c) R^T: the full-matrix gradient,
+    projected on the modes, equals the derived ODEs, and has no off-diagonal part."""
+    rng = np.random.default_rng(K * 100 + T)
+    U, V = random_orthogonal(K, rng), random_orthogonal(K, rng)
+    R = random_orthogonal(N_h, rng)[:, :K]
+    s = rng.uniform(0.2, 1.5, (K, T))
+    a, b, c = rng.uniform(0.3, 1.0, K), rng.uniform(-0.9, 0.9, K), rng.uniform(0.3, 1.0, K)
+    sigmas = [U @ np.diag(s[:, i]) @ V.T for i in range(T)]
+    Wx, Wh, Wy = R @ np.diag(a) @ V.T, R @ np.diag(b) @ R.T, U @ np.diag(c) @ R.T
+    gx = finite_difference_gradient(lambda W: full_matrix_loss(W, Wh, Wy, sigmas), Wx)
+    gh = finite_difference_gradient(lambda W: full_matrix_loss(Wx, W, Wy, sigmas), Wh)
+    gy = finite_difference_gradient(lambda W: full_matrix_loss(Wx, Wh, W, sigmas), Wy)
+    proj_x, proj_h, proj_y = R.T @ gx @ V, R.T @ gh @ R, U.T @ gy @ R
+    flow = compile_flow(Task(s, init={"a": a, "b": b, "c": c}))
+    rates = flow.rates(0.0, flow.initial_state())
+    np.testing.assert_allclose(-np.diag(proj_x), rates[0::3], atol=1e-7)
+    np.testing.assert_allclose(-np.diag(proj_h), rates[1::3], atol=1e-7)
+    np.testing.assert_allclose(-np.diag(proj_y), rates[2::3], atol=1e-7)
+    for P in (proj_x, proj_h, proj_y):
+        assert np.max(np.abs(P - np.diag(np.diag(P)))) < 1e-7
+
+
+def test_compiled_jacobian_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    task = Task(rng.uniform(0, 1, (4, 6)), init={"a": rng.uniform(0.2, 1, 4), "b": rng.uniform(-0.9, 0.9, 4),
+                                                  "c": rng.uniform(0.2, 1, 4)}, tau=2.5)
+    flow = compile_flow(task)
+    y = flow.initial_state()
+    dense = np.zeros((y.size, y.size))
+    for j in range(y.size):
+        e = np.zeros_like(y)
+        e[j] = 1e-6
+        dense[:, j] = (flow.rates(0, y + e) - flow.rates(0, y - e)) / 2e-6
+    blocks = flow.jacobian_blocks(0, y)
+    for k in range(task.K):
+        np.testing.assert_allclose(blocks[k], dense[3 * k:3 * k + 3, 3 * k:3 * k + 3], atol=1e-7)
+    # Banded storage and the sparse matrix hold the same (block-diagonal) Jacobian.
+    packed = blocks_to_banded(blocks)
+    for i in range(y.size):
+        for j in range(max(0, i - 2), min(y.size, i + 3)):
+            assert packed[2 + i - j, j] == pytest.approx(dense[i, j], abs=1e-7)
+    np.testing.assert_allclose(flow.jacobian_sparse(0, y).toarray(), dense, atol=1e-7)
+
+
+def test_task_sums_match_direct_sums_including_b_zero():
+    rng = np.random.default_rng(1)
+    s = rng.normal(size=(5, 7))
+    b = np.array([0.0, 0.5, -0.8, 1.0, 1.1])
+    A0, A1, A2, B0, B1, B2 = TaskSums(s).evaluate(b, second=True)
+    bs = sp.Symbol("b")
+    for m in range(5):
+        A_sym = sum(float(s[m, i - 1]) * bs ** (7 - i) for i in range(1, 8))
+        B_sym = sum(bs ** (2 * (7 - i)) for i in range(1, 8))
+        for num, expr in ((A0, A_sym), (A1, A_sym.diff(bs)), (A2, A_sym.diff(bs, 2)),
+                          (B0, B_sym), (B1, B_sym.diff(bs)), (B2, B_sym.diff(bs, 2))):
+            assert num[m] == pytest.approx(float(expr.subs(bs, b[m])), rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 12), K=st.integers(1, 4), seed=st.integers(0, 2**31 - 1),
+       tau=st.floats(0.1, 10.0))
+def test_compiled_rates_equal_residual_sums(T, K, seed, tau):
+    rng = np.random.default_rng(seed)
+    s = rng.uniform(-2, 2, (K, T))
+    a, b, c = rng.uniform(-1.5, 1.5, K), rng.uniform(-1.2, 1.2, K), rng.uniform(-1.5, 1.5, K)
+    flow = compile_flow(Task(s, init={"a": a, "b": b, "c": c}, tau=tau))
+    rates = flow.rates(0.0, flow.initial_state())
+    ref = rates_from_residuals(s, a, b, c, tau)
+    for got, want in zip((rates[0::3], rates[1::3], rates[2::3]), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=12, deadline=None)
+@given(T=st.integers(1, 8), seed=st.integers(0, 2**31 - 1))
+def test_flow_conserves_a2_minus_c2_and_never_increases_energy(T, seed):
+    rng = np.random.default_rng(seed)
+    K = 3
+    task = Task(rng.uniform(-1, 1.5, (K, T)),
+                init={"a": rng.uniform(-0.6, 0.6, K), "b": rng.uniform(-0.6, 0.6, K), "c": rng.uniform(-0.6, 0.6, K)})
+    traj = integrate(task, 30.0, n_points=301, method=LSODA(rtol=1e-11, atol=1e-12))
+    q = traj.a**2 - traj.c**2
+    assert np.max(np.abs(q - q[0])) < 1e-8
+    assert np.all(np.diff(traj.total_energy) <= 1e-10)
+
+
+@pytest.mark.parametrize("family,kw,b_star", [("constant", {"delta": 1.3}, 1.0),
+                                              ("inverse_exponential", {"delta": 0.8, "lam": 0.6}, 0.6),
+                                              ("inverse_exponential", {"delta": 1.2, "lam": -0.5}, -0.5)])
+def test_zero_loss_solutions_are_fixed_points(family, kw, b_star):
+    u_star = kw["delta"]
+    task = Task.from_family(family, T=6, **kw, init={"a": np.sqrt(u_star), "b": b_star, "c": np.sqrt(u_star)})
+    flow = compile_flow(task)
+    y = flow.initial_state()
+    assert np.max(np.abs(flow.rates(0, y))) < 1e-12
+    assert flow.energy(y)[0] < 1e-25
+    # and the flow from a small initialisation finds them
+    traj = integrate(task.with_init(a=0.1, b=0.1 * np.sign(b_star), c=0.1), 400.0)
+    assert traj.b[-1, 0] == pytest.approx(b_star, abs=1e-5)
+    assert traj.u[-1, 0] == pytest.approx(u_star, abs=1e-5)
+
+
+def test_solvers_agree_with_each_other():
+    task = Task.exponential(delta=[1.0, 0.5], lam=[0.7, 0.9], T=5)
+    ref = integrate(task, 20.0, n_points=41, method="RK45", rtol=1e-10, atol=1e-12)
+    for method in ("LSODA", BDF(rtol=1e-10, atol=1e-12), "radau"):
+        traj = integrate(task, 20.0, n_points=41, method=method, rtol=1e-10, atol=1e-12)
+        assert np.max(np.abs(traj.b - ref.b)) < 1e-6
+        assert np.max(np.abs(traj.u - ref.u)) < 1e-6
+
+
+def test_converged_tol_stops_at_the_fixed_point():
+    task = Task.inverse_exponential(delta=1.0, lam=0.5, T=4)
+    traj = integrate(task, 1e4, converged_tol=1e-10)
+    assert traj.t[-1] < 1e4
+    assert traj.info["status"] == 1
+    assert traj.b[-1, 0] == pytest.approx(0.5, abs=1e-8)
+
+
+def test_runaway_recurrent_mode_is_reported_with_time_and_mode():
+    """Dirac task with beta > kappa, T = 6: the recurrent branch has no finite minimiser and b grows without bound."""
+    task = Task.dirac(beta=[0.3, 2.0], kappa=0.5, T=6, init={"a": 0.5, "b": [0.1, 1.2], "c": 0.5})
+    with pytest.raises(DivergenceError) as err:
+        integrate(task, 1e7)
+    assert err.value.mode == 1
+    assert 0 < err.value.time < 1e7
+    assert "mode 1" in str(err.value)
+
+
+def test_overflow_on_long_sequences_is_reported_not_nan():
+    task = Task(np.ones((3, 2000)), init={"a": 0.5, "b": [0.5, 0.9, 1.3], "c": 0.5})
+    with pytest.raises(DivergenceError) as err:
+        integrate(task, 10.0)
+    assert err.value.mode == 2
+    assert "overflow" in str(err.value)
+
+
+def test_derivation_size_does_not_grow_with_T():
+    small = mf.derive_mode_flow(Task.constant(1.0, T=10))
+    large = mf.derive_mode_flow(Task.constant(1.0, T=10_000))
+    for v in mf.STATE:
+        assert sp.count_ops(small.tau_rates[v]) == sp.count_ops(large.tau_rates[v])
+    assert sp.count_ops(large.sums[mf.A(mf.b)]) < 20
+
+
+@pytest.mark.parametrize("fmt", ["latex", "pretty", "text"])
+def test_report_formats(fmt):
+    text = mf.report(Task.inverse_exponential(T=4), fmt)
+    assert "A" in text and ("tau" in text or "τ" in text)
+    assert len(text.splitlines()) > 5

@@ -1,0 +1,224 @@
+"""A linear recurrent neural network in numpy, with exact backpropagation-through-time gradients.
+
+The model is the paper's (S1 eqs. 1-3): ``h_1 = 0``, ``h_{t+1} = W_h h_t + W_x x_t`` for ``t = 1..T``, output
+``y_hat = W_y h_{T+1}``. Unrolled, ``y_hat = sum_i W_y W_h^(T-i) W_x x_i``: the input at step ``i`` reaches the output
+through ``W_h^(T-i)``, the last step with no recurrent factor.
+
+Two gradients are provided, both of the summed loss with a factor 1/2 (the theory's convention):
+
+- ``loss_and_grad_samples(X, Y)``: BPTT over a batch of sequences, ``L = 1/2 sum_p ||y_p - y_hat_p||^2`` (or any
+  loss whose derivative with respect to the outputs is given), vectorized over the batch with one matrix product per
+  time step.
+- ``loss_and_grad_population(C)``: the same loss in expectation over exactly whitened inputs,
+  ``L = 1/2 sum_i ||C_i - W_y W_h^(T-i) W_x||_F^2`` with ``C_i = Sigma^{YX_i}``: an adjoint recursion over the T
+  steps with no samples at all.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lrnn_theory.errors import LrnnInputError, check_finite_array
+
+WEIGHT_NAMES = ("W_x", "W_h", "W_y")
+
+
+class LRNN:
+    """Linear recurrent network with input, recurrent and output weights.
+
+    Parameters
+    ----------
+    W_x : array_like, shape (N_h, N_x)
+        Input weights.
+    W_h : array_like, shape (N_h, N_h)
+        Recurrent weights.
+    W_y : array_like, shape (N_y, N_h)
+        Output weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = LRNN.aligned([1.0], [0.5], [2.0], np.eye(1), np.eye(1), np.eye(1))
+    >>> X = np.ones((1, 3, 1))              # one sequence, T = 3, one input dimension
+    >>> float(net.forward(X)[0, 0])           # 2 * (0.25 + 0.5 + 1) * 1
+    3.5
+    """
+
+    def __init__(self, W_x, W_h, W_y):
+        W_x = check_finite_array("W_x", W_x, ndim=2)
+        W_h = check_finite_array("W_h", W_h, ndim=2)
+        W_y = check_finite_array("W_y", W_y, ndim=2)
+        N_h = W_x.shape[0]
+        if W_h.shape != (N_h, N_h):
+            raise LrnnInputError(f"parameter 'W_h' must have shape ({N_h}, {N_h}) to match W_x {W_x.shape}, "
+                                 f"got {W_h.shape}")
+        if W_y.shape[1] != N_h:
+            raise LrnnInputError(f"parameter 'W_y' must have {N_h} columns to match W_x {W_x.shape}, "
+                                 f"got shape {W_y.shape}")
+        self.W_x, self.W_h, self.W_y = W_x, W_h, W_y
+
+    # ---- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def aligned(cls, a, b, c, U, V, R) -> "LRNN":
+        """Network aligned with the task's singular vectors: ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``,
+        ``W_y = U diag(c) R^T``.
+
+        Parameters
+        ----------
+        a, b, c : array_like, shape (K,)
+            Input, recurrent and output mode strengths.
+        U : array_like, shape (N_y, K)
+            Output singular vectors (orthonormal columns).
+        V : array_like, shape (N_x, K)
+            Input singular vectors (orthonormal columns).
+        R : array_like, shape (N_h, K)
+            Hidden basis (orthonormal columns; N_h >= K).
+        """
+        a, b, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c))
+        U, V, R = (np.atleast_2d(np.asarray(m, dtype=float)) for m in (U, V, R))
+        K = a.shape[0]
+        for name, vec in (("b", b), ("c", c)):
+            if vec.shape != (K,):
+                raise LrnnInputError(f"parameter '{name}' must have {K} entries like 'a', got shape {vec.shape}")
+        for name, mat in (("U", U), ("V", V), ("R", R)):
+            if mat.ndim != 2 or mat.shape[1] != K:
+                raise LrnnInputError(f"parameter '{name}' must have {K} columns (one per mode), got shape "
+                                     f"{mat.shape}")
+        return cls(R * a @ V.T, R * b @ R.T, U * c @ R.T)
+
+    def copy(self) -> "LRNN":
+        return LRNN(self.W_x.copy(), self.W_h.copy(), self.W_y.copy())
+
+    @property
+    def weights(self) -> tuple:
+        """``(W_x, W_h, W_y)``."""
+        return self.W_x, self.W_h, self.W_y
+
+    @property
+    def N_x(self) -> int:
+        return self.W_x.shape[1]
+
+    @property
+    def N_h(self) -> int:
+        return self.W_x.shape[0]
+
+    @property
+    def N_y(self) -> int:
+        return self.W_y.shape[0]
+
+    def __repr__(self) -> str:
+        return f"LRNN(N_x={self.N_x}, N_h={self.N_h}, N_y={self.N_y})"
+
+    # ---- forward ------------------------------------------------------------------------------------------------
+    def _check_inputs(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 3 or X.shape[2] != self.N_x or X.shape[1] < 1:
+            raise LrnnInputError(f"parameter 'X' must have shape (P, T, {self.N_x}) with T >= 1, got shape "
+                                 f"{X.shape}")
+        return X
+
+    def hidden_states(self, X) -> np.ndarray:
+        """Hidden states ``h_1 .. h_{T+1}`` for inputs ``X`` of shape (P, T, N_x); returns (T+1, P, N_h)."""
+        X = self._check_inputs(X)
+        P, T, _ = X.shape
+        H = np.empty((T + 1, P, self.N_h))
+        H[0] = 0.0
+        drive = X @ self.W_x.T  # (P, T, N_h): W_x x_t for all t at once
+        for t in range(T):
+            H[t + 1] = H[t] @ self.W_h.T + drive[:, t]
+        return H
+
+    def forward(self, X) -> np.ndarray:
+        """Output ``W_y h_{T+1}`` for inputs of shape (P, T', N_x), any length T'; returns (P, N_y)."""
+        X = self._check_inputs(X)
+        drive = X @ self.W_x.T
+        h = np.zeros((X.shape[0], self.N_h))
+        for t in range(X.shape[1]):
+            h = h @ self.W_h.T + drive[:, t]
+        return h @ self.W_y.T
+
+    def end_to_end(self, T: int) -> np.ndarray:
+        """Per-step input-output maps ``W_y W_h^(T-i) W_x`` for steps i = 1..T; shape (T, N_y, N_x), row i-1 = step i."""
+        maps = np.empty((T, self.N_y, self.N_x))
+        P = self.W_x
+        for k in range(T):  # k = T - i
+            maps[T - 1 - k] = self.W_y @ P
+            P = self.W_h @ P
+        return maps
+
+    # ---- gradients ----------------------------------------------------------------------------------------------
+    def loss_and_grad_samples(self, X, Y, output_grad=None):
+        """Loss and exact BPTT gradients over a batch of sequences.
+
+        Parameters
+        ----------
+        X : ndarray, shape (P, T, N_x)
+            Input sequences.
+        Y : ndarray, shape (P, N_y)
+            Final targets.
+        output_grad : callable, optional
+            ``output_grad(residual) -> (loss, dloss/dy_hat)`` with ``residual = y_hat - Y`` of shape (P, N_y).
+            By default the theory's loss ``1/2 sum_p ||y_hat_p - y_p||^2``.
+
+        Returns
+        -------
+        loss : float
+        grads : tuple of ndarray
+            Gradients with respect to ``(W_x, W_h, W_y)``.
+        """
+        X = self._check_inputs(X)
+        P, T, _ = X.shape
+        H = self.hidden_states(X)
+        residual = H[T] @ self.W_y.T - Y
+        if output_grad is None:
+            loss, G = 0.5 * float(np.sum(residual * residual)), residual
+        else:
+            loss, G = output_grad(residual)
+        g_y = G.T @ H[T]
+        delta = G @ self.W_y  # dL/dh_{T+1}, (P, N_h)
+        g_x = np.zeros_like(self.W_x)
+        g_h = np.zeros_like(self.W_h)
+        for t in range(T - 1, -1, -1):  # h_{t+1} = W_h h_t + W_x x_t (0-based: H[t+1] from H[t], X[:, t])
+            g_x += delta.T @ X[:, t]
+            if t > 0:  # h_1 = 0 contributes nothing to W_h's gradient
+                g_h += delta.T @ H[t]
+                delta = delta @ self.W_h
+        return loss, (g_x, g_h, g_y)
+
+    def loss_and_grad_population(self, C):
+        """The theory's loss ``1/2 sum_i ||C_i - W_y W_h^(T-i) W_x||_F^2`` and its exact gradients.
+
+        This is the sample loss in expectation over inputs whitened as a sum (``sum_p x_{p,t} x_{p,t'}^T =
+        delta_{tt'} I``) with targets ``y = sum_i C_i x_i``; with exactly whitened samples the two are equal.
+
+        Parameters
+        ----------
+        C : ndarray, shape (T, N_y, N_x)
+            Input-output correlations ``Sigma^{YX_i}``, row ``i-1`` for step ``i``.
+
+        Returns
+        -------
+        loss : float
+        grads : tuple of ndarray
+            Gradients with respect to ``(W_x, W_h, W_y)``.
+        """
+        T = C.shape[0]
+        N_h, N_x = self.W_x.shape
+        # P_k = W_h^k W_x for k = T - i = 0..T-1
+        powers = np.empty((T, N_h, N_x))
+        powers[0] = self.W_x
+        for k in range(1, T):
+            powers[k] = self.W_h @ powers[k - 1]
+        E = C[::-1] - self.W_y @ powers  # E[k] = C_(T-k) - W_y W_h^k W_x
+        loss = 0.5 * float(np.sum(E * E))
+        Z = self.W_y.T @ E  # (T, N_h, N_x)
+        # dL/dW_y = -sum_k E_k P_k^T as one product over the stacked (k, x) axis
+        g_y = -np.einsum("kyx,khx->yh", E, powers, optimize=True)
+        # Adjoint recursion Lambda_q = Z_{q+1} + W_h^T Lambda_{q+1}; dL/dW_h = -sum_q Lambda_q P_q^T
+        lam = np.zeros((N_h, N_x))
+        lams = np.empty((max(T - 1, 0), N_h, N_x))
+        for q in range(T - 2, -1, -1):
+            lam = Z[q + 1] + self.W_h.T @ lam
+            lams[q] = lam
+        g_h = -np.einsum("qhx,qgx->hg", lams, powers[:T - 1], optimize=True) if T > 1 else np.zeros((N_h, N_h))
+        g_x = -(Z[0] + self.W_h.T @ lam)
+        return loss, (g_x, g_h, g_y)
