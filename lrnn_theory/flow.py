@@ -60,7 +60,11 @@ class TaskSums:
         self.wb = np.stack([beta[:-2], (n + 1) * beta[1:-1], (n + 1) * (n + 2) * beta[2:]], axis=1)
 
     def powers(self, b: np.ndarray) -> np.ndarray:
-        return b[:, None] ** np.arange(2 * self.T - 1, dtype=float)
+        """Table b^0..b^(2T-2) per mode, by a running product (several times cheaper than np.power)."""
+        P = np.empty((b.shape[0], 2 * self.T - 1))
+        P[:, 0] = 1.0
+        P[:, 1:] = b[:, None]
+        return np.cumprod(P, axis=1, out=P)
 
     def evaluate(self, b: np.ndarray, second: bool = False):
         """(A, A', [A''], B, B', [B'']) at b (shape (K,)); second derivatives only when ``second``."""

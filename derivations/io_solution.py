@@ -1,0 +1,229 @@
+"""Input-output mode with the recurrent mode frozen: exact solutions (paper App. C, eqs. 41-47, and beyond).
+
+With b frozen, the task sums A = A(b) = sum_i s_i b^(T-i) and B = B(b) = sum_i b^(2(T-i)) are constants and the
+input-output product u = a c obeys (derived here from the mode ODEs of ``mode_flow``)
+
+    tau du/dt = (a^2 + c^2) (A - B u) = sqrt(4 u^2 + D^2) (A - B u),      D = a^2 - c^2 (conserved).
+
+* Balanced (D = 0, u > 0): the logistic tau du/dt = 2 u (A - B u), solved with ``dsolve``; its inverse t(u) by
+  separation of variables; fixed point u* = A/B; half-time t(u*/2); time to a fraction f of u*.
+* Unbalanced (D != 0): separation of variables with the Euler substitution w = 2u + sqrt(4u^2 + D^2) turns
+  1/(sqrt(4u^2 + D^2)(A - B u)) into a rational function of w; sympy integrates it, the result is exponentiated and
+  solved for w, which gives t(u) AND an explicit u(t) = (w^2 - D^2)/(4w). Its D -> 0 limit is derived with
+  ``sympy.limit`` and recovers the logistic.
+
+Everything is derived, nothing typed in; ``lrnn_theory.frozen`` lambdifies the results. Run
+``python -m lrnn_theory.derivations.io_solution [--format latex|pretty|text]`` to print the derivation.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+
+import sympy as sp
+
+from . import mode_flow as mf
+from .mode_flow import FORMATS, equation, render
+
+# b frozen: the task sums are constants. A may have any sign; B = sum_i b^(2(T-i)) >= 1 > 0.
+A = sp.Symbol("A", real=True)
+B = sp.Symbol("B", positive=True)
+#: |a^2 - c^2|: only D^2 enters the dynamics.
+D = sp.Symbol("D", positive=True)
+t = sp.Symbol("t", nonnegative=True)
+tau = mf.tau
+u = sp.Symbol("u", real=True)
+u0 = sp.Symbol("u_0", real=True)
+#: Fraction of the fixed point u* reached (for learning times such as f = 0.9).
+f = sp.Symbol("f", positive=True)
+#: Euler substitution variable w = 2u + sqrt(4u^2 + D^2) > 0, its initial value, and z = exp(-R t / tau) in (0, 1].
+w = sp.Symbol("w", positive=True)
+w0 = sp.Symbol("w_0", positive=True)
+z = sp.Symbol("z", positive=True)
+#: Positive versions used where the balanced logistic needs them (u > 0 branch, A > 0 for the limit).
+A_pos = sp.Symbol("A", positive=True)
+u_pos = sp.Symbol("u", positive=True)
+u0_pos = sp.Symbol("u_0", positive=True)
+
+
+def derive_io_rate():
+    """tau du/dt with b frozen, derived from the mode ODEs: (a^2 + c^2)(A - B u) and its D-form.
+
+    Returns
+    -------
+    dict
+        ``product_rule``: c * tau da/dt + a * tau dc/dt with A(b), B(b) frozen to the constants A, B;
+        ``factored``: the same, factored; ``identity``: (a^2+c^2)^2 - (a^2-c^2)^2 - 4 (ac)^2 (simplifies to 0, so
+        a^2 + c^2 = sqrt(4u^2 + D^2)); ``rate_D``: sqrt(4u^2 + D^2)(A - B u); ``rate_balanced``: its D = 0, u > 0
+        form 2u(A - B u).
+    """
+    flow = mf.derive_mode_flow()
+    frozen = {mf.A(mf.b): A, mf.B(mf.b): B}
+    product_rule = sp.expand(mf.c * flow.tau_rates[mf.a] + mf.a * flow.tau_rates[mf.c]).subs(frozen)
+    factored = sp.factor(product_rule)
+    identity = sp.expand((mf.a**2 + mf.c**2) ** 2 - (mf.a**2 - mf.c**2) ** 2 - 4 * (mf.a * mf.c) ** 2)
+    # Replace a^2 + c^2 by its value through u and D (positive root: a^2 + c^2 >= 0).
+    sum_sq = sp.sqrt(4 * u**2 + D**2)
+    rate_D = sp.factor(factored.subs(mf.a * mf.c, u).subs(mf.a**2 + mf.c**2, sum_sq))
+    if identity != 0 or rate_D.has(mf.a) or rate_D.has(mf.c):  # pragma: no cover - would mean mode_flow changed
+        raise RuntimeError(f"tau du/dt = {factored} is not a function of u and D alone")
+    rate_balanced = sp.factor(sp.limit(rate_D.subs(u, u_pos), D, 0)).subs(u_pos, u)  # D -> 0 on the u > 0 branch
+    return {"product_rule": product_rule, "factored": factored, "identity": identity, "rate_D": rate_D,
+            "rate_balanced": rate_balanced}
+
+
+@functools.lru_cache(maxsize=None)
+def derive_balanced_solution():
+    """Logistic solution of tau du/dt = 2u(A - Bu) (balanced a = c, u > 0), derived with sympy.
+
+    Returns
+    -------
+    dict of sympy expressions
+        ``ode`` (Eq), ``u_of_t`` (dsolve with u(0) = u_0), ``t_integral`` (separation of variables, as sympy
+        integrates it), ``t_of_u`` (the same as one real logarithm),
+        ``fixed_point`` u* = A/B (the nonzero root of the rate), ``half_time`` t(u*/2) from u_0,
+        ``fraction_time`` t(f u*) from u_0, ``u_of_t_A0`` the A -> 0 limit of u(t), ``rate_constant`` 2A/tau.
+    """
+    rate = derive_io_rate()["rate_balanced"]
+    uf = sp.Function("u")
+    ode = sp.Eq(tau * uf(t).diff(t), rate.subs(u, uf(t)))
+    sol = sp.dsolve(ode, uf(t), ics={uf(0): u0_pos}).rhs
+    u_of_t = sp.simplify(sol).subs(u0_pos, u0)
+    v = sp.Dummy("v", positive=True)
+    t_integral = sp.simplify(sp.integrate(tau / rate.subs(u, v), (v, u0_pos, u_pos))).subs({u_pos: u, u0_pos: u0})
+    rate_constant = sp.simplify(sp.diff(rate, u).subs(u, 0) / tau)
+    # The integral is a sum of logs whose arguments change sign at u*; exponentiating collects them into one
+    # rational function, positive along every trajectory (u and u_0 on the same side of u*), hence real logs.
+    ratio = sp.factor(sp.simplify(sp.exp(rate_constant * t_integral)))
+    t_of_u = sp.log(ratio) / rate_constant
+    roots = [r for r in sp.solve(sp.Eq(rate, 0), u) if r != 0]
+    fixed_point = roots[0]
+    half_time = sp.simplify(t_of_u.subs(u, fixed_point / 2))
+    fraction_time = sp.simplify(t_of_u.subs(u, f * fixed_point))
+    u_A0 = sp.simplify(sp.limit(u_of_t, A, 0))
+    return {"ode": ode, "u_of_t": u_of_t, "t_integral": t_integral, "t_of_u": t_of_u, "fixed_point": fixed_point,
+            "half_time": half_time, "fraction_time": fraction_time, "u_of_t_A0": u_A0,
+            "rate_constant": rate_constant}
+
+
+@functools.lru_cache(maxsize=None)
+def derive_unbalanced_solution():
+    """Exact solution of tau du/dt = sqrt(4u^2 + D^2)(A - Bu) for D = |a^2 - c^2| > 0, derived with sympy.
+
+    Separation of variables: t(u) = tau * int_{u_0}^{u} dv / (sqrt(4v^2 + D^2)(A - Bv)). The Euler substitution
+    v = (w^2 - D^2)/(4w), i.e. w = 2v + sqrt(4v^2 + D^2), makes the integrand rational; sympy integrates it into two
+    logarithms with coefficients +-1/R. Exponentiating R (F(w) - F(w_0)) = R t / tau and solving the result (linear
+    in w) gives w(t), hence u(t) explicitly.
+
+    Returns
+    -------
+    dict of sympy expressions
+        ``ode``; ``integrand_w`` (the rational integrand); ``antiderivative_w`` F(w); ``R`` (the rate constant
+        times tau: sqrt(4A^2 + B^2 D^2)); ``w_of_u`` and ``u_of_w``; ``t_of_w`` (in w, w_0) and ``t_of_u``; ``w_of_z``
+        (w as a function of z = exp(-R t / tau) and w_0, the overflow-free form); ``u_of_t`` (explicit, in u_0 and
+        t); ``fixed_point`` u* = A/B and ``w_fixed_point``; ``half_time``; ``D0_limit`` (lim_{D->0} u(t) for
+        u_0 > 0, A > 0) and ``D0_limit_minus_logistic`` (simplifies to 0).
+    """
+    uf = sp.Function("u")
+    rate = derive_io_rate()["rate_D"]
+    ode = sp.Eq(tau * uf(t).diff(t), rate.subs(u, uf(t)))
+    v_of_w = (w**2 - D**2) / (4 * w)
+    w_of_u = sp.solve(sp.Eq(v_of_w, u), w)
+    w_of_u = [r for r in w_of_u if sp.simplify(r.subs({u: 0})).is_positive][0]  # the branch with w > 0
+    integrand_w = sp.factor(sp.diff(v_of_w, w) / rate.subs(u, v_of_w))
+    F = sp.integrate(sp.apart(integrand_w, w), w)
+    logs = sorted(F.atoms(sp.log), key=sp.default_sort_key)
+    coeffs = {sp.simplify(F.coeff(lg)) for lg in logs}
+    R = sp.simplify(1 / abs(next(iter(coeffs))))
+    ratio = sp.factor(sp.simplify(sp.exp(R * (F - F.subs(w, w0)))))  # = exp(R t / tau)
+    t_of_w = tau / R * sp.log(ratio)
+    t_of_u = t_of_w.subs({w: w_of_u, w0: w_of_u.subs(u, u0)})
+    E = sp.Symbol("E", positive=True)
+    w_of_E = sp.solve(sp.Eq(ratio, E), w)[0]
+    w_of_z = sp.cancel(w_of_E.subs(E, 1 / z))
+    u_of_wz = (w_of_z**2 - D**2) / (4 * w_of_z)  # kept as a composition: cancelling expands it ~50-fold
+    u_of_t = u_of_wz.subs({w0: w_of_u.subs(u, u0), z: sp.exp(-R * t / tau)})
+    fixed_point = [r for r in sp.solve(sp.Eq(rate, 0), u)][0]
+    w_fixed = sp.simplify(w_of_u.subs(u, fixed_point))
+    half_time = t_of_u.subs(u, fixed_point / 2)
+    D0_limit = sp.simplify(sp.limit(u_of_t.subs({A: A_pos, u0: u0_pos}), D, 0)).subs({A_pos: A, u0_pos: u0})
+    logistic = derive_balanced_solution()["u_of_t"]
+    return {"ode": ode, "integrand_w": integrand_w, "antiderivative_w": F, "R": R, "w_of_u": w_of_u,
+            "t_of_w": t_of_w, "t_of_u": t_of_u, "w_of_z": w_of_z, "u_of_w": v_of_w,
+            "u_of_wz": u_of_wz, "u_of_t": u_of_t,
+            "fixed_point": fixed_point, "w_fixed_point": w_fixed, "half_time": half_time, "D0_limit": D0_limit,
+            "D0_limit_minus_logistic": sp.simplify(D0_limit - logistic)}
+
+
+# ---- printing ---------------------------------------------------------------------------------------------------
+RESULT = "io-solution"
+
+
+def report(task=None, fmt: str = "pretty") -> str:
+    """Input-output solution with b frozen: logistic (balanced) and exact unbalanced solution (App. C)."""
+    render(sp.Integer(0), fmt)
+    rate = derive_io_rate()
+    bal = derive_balanced_solution()
+    unb = derive_unbalanced_solution()
+    U = sp.Symbol("u(t)")
+    out = ["Input-output mode u = a c with the recurrent mode b frozen (paper App. C)",
+           "# A = A(b) = sum_i s_i b^(T-i), B = B(b) = sum_i b^(2(T-i)) are constants while b is frozen",
+           "# tau du/dt = c (tau da/dt) + a (tau dc/dt):",
+           equation(tau * sp.Symbol("du/dt"), rate["factored"], fmt),
+           "# (a^2 + c^2)^2 - (a^2 - c^2)^2 - 4 (ac)^2 =",
+           render(rate["identity"], fmt),
+           "# so with D = a^2 - c^2 (conserved):",
+           equation(tau * sp.Symbol("du/dt"), rate["rate_D"], fmt),
+           "## Balanced initialisation (D = 0, u > 0): logistic",
+           render(bal["ode"], fmt),
+           "# Solution (dsolve, u(0) = u_0)",
+           equation(U, bal["u_of_t"], fmt),
+           "# Inverse (separation of variables)",
+           equation(sp.Symbol("t(u)"), bal["t_of_u"], fmt),
+           "# Fixed point, rate constant, half-time t(u*/2), time to reach f u*",
+           equation(sp.Symbol("u*"), bal["fixed_point"], fmt),
+           equation(sp.Symbol("rate"), bal["rate_constant"], fmt),
+           equation(sp.Symbol("t_1/2"), bal["half_time"], fmt),
+           equation(sp.Symbol("t_f"), bal["fraction_time"], fmt),
+           "# A -> 0 limit",
+           equation(U, bal["u_of_t_A0"], fmt),
+           "## Unbalanced initialisation (D = |a^2 - c^2| > 0): exact solution",
+           render(unb["ode"], fmt),
+           "# Euler substitution w = 2u + sqrt(4u^2 + D^2), u = (w^2 - D^2)/(4w); integrand in w:",
+           equation(sp.Symbol("dt/dw / tau"), unb["integrand_w"], fmt),
+           equation(sp.Symbol("F(w)"), unb["antiderivative_w"], fmt),
+           "# Rate constant times tau (the log coefficients are +-1/R)",
+           equation(sp.Symbol("R"), unb["R"], fmt),
+           "# Implicit solution t(u), with w(u) as above and w_0 = w(u_0)",
+           equation(sp.Symbol("t"), unb["t_of_w"], fmt),
+           equation(sp.Symbol("w(u)"), unb["w_of_u"], fmt),
+           "# Explicit solution: w(t) with z = exp(-R t / tau), then u = (w^2 - D^2)/(4w)",
+           equation(sp.Symbol("w(t)"), unb["w_of_z"], fmt),
+           equation(sp.Symbol("u*"), unb["fixed_point"], fmt),
+           equation(sp.Symbol("w(u*)"), unb["w_fixed_point"], fmt),
+           "# D -> 0 limit of u(t) (u_0 > 0, A > 0), and its difference from the logistic",
+           equation(U, unb["D0_limit"], fmt),
+           equation(sp.Symbol("difference"), unb["D0_limit_minus_logistic"], fmt)]
+    if task is not None:
+        from lrnn_theory.flow import TaskSums
+
+        init = task.init
+        sums = TaskSums(task.singular_values).evaluate(init.b)
+        out.append(f"# Task {task.name!r} (T={task.T}, tau={task.tau:g}) with b frozen at its initial value")
+        for mode in range(task.K):
+            Am, Bm = float(sums[0][mode]), float(sums[2][mode])
+            Dm = float(init.a[mode] ** 2 - init.c[mode] ** 2)
+            out.append(f"mode {mode}: b={init.b[mode]:.6g}  A={Am:.6g}  B={Bm:.6g}  u*=A/B={Am / Bm:.6g}  "
+                       f"D=a^2-c^2={Dm:.6g}  rate 2A/tau={2 * Am / task.tau:.6g}")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--format", choices=FORMATS, default="pretty")
+    args = parser.parse_args(argv)
+    print(report(None, args.format), end="")
+
+
+if __name__ == "__main__":
+    main()

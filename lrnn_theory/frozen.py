@@ -1,0 +1,344 @@
+"""Numeric side of Result 1: one mode frozen, the other learning (paper App. C and D), vectorized over modes.
+
+* ``compile_io_solution`` lambdifies the input-output solutions derived in
+  ``lrnn_theory.derivations.io_solution`` (b frozen): the exact u(t) and t(u) for any initial a, c (balanced
+  logistic, or the unbalanced solution with D = a^2 - c^2 != 0), overflow-free for any t.
+* ``FlowFieldPolynomial`` evaluates the flow field g(b) = tau db/dt (u frozen) and its b-derivatives in closed form
+  (paper eq. 49: the polynomial coefficients times falling factorials), for all modes at once.
+* ``integrate_recurrent_taylor`` is the paper's local Taylor approximation of b(t), re-expanded every window
+  ``Delta``, to any order: the time derivatives come from the Faa di Bruno / Bell-polynomial expressions derived in
+  ``lrnn_theory.derivations.recurrent_taylor``.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from .errors import DivergenceError, bad, check_finite_array, check_int, check_real
+from .tasks import coerce_task
+
+
+# ---- input-output mode, b frozen ----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _io_functions():
+    """Lambdify the derived io solutions once per process."""
+    from .derivations import io_solution as io
+
+    bal = io.derive_balanced_solution()
+    unb = io.derive_unbalanced_solution()
+    k = bal["rate_constant"]  # 2A/tau
+    e = sp.Symbol("e", positive=True)
+    # Logistic in e = exp(2At/tau) (bounded when A <= 0) and in z = 1/e (bounded when A >= 0).
+    logistic_e = sp.cancel(bal["u_of_t"].subs(sp.exp(k * io.t), e))
+    logistic_z = sp.cancel(logistic_e.subs(e, 1 / io.z))
+    if logistic_e.has(io.t) or logistic_z.has(io.t):  # pragma: no cover - derivation changed shape
+        raise RuntimeError("logistic solution is not a function of exp(2At/tau)")
+    t_A0 = sp.solve(sp.Eq(io.u, bal["u_of_t_A0"]), io.t)[0]
+    lam = functools.partial(sp.lambdify, modules="numpy")
+    return {
+        "logistic_e": lam((e, io.A, io.B, io.u0), logistic_e),
+        "logistic_z": lam((io.z, io.A, io.B, io.u0), logistic_z),
+        "logistic_t": lam((io.u, io.A, io.B, io.u0, io.tau), bal["t_of_u"]),
+        "A0_u": lam((io.t, io.B, io.u0, io.tau), bal["u_of_t_A0"]),
+        "A0_t": lam((io.u, io.B, io.u0, io.tau), t_A0),
+        "fixed_point": lam((io.A, io.B), bal["fixed_point"]),
+        "R": lam((io.A, io.B, io.D), unb["R"]),
+        "w_of_u": lam((io.u, io.D), unb["w_of_u"]),
+        "u_of_w": lam((io.w, io.D), unb["u_of_w"]),
+        "w_of_z": lam((io.z, io.A, io.B, io.D, io.w0), unb["w_of_z"]),
+        "t_of_w": lam((io.w, io.w0, io.A, io.B, io.D, io.tau), unb["t_of_w"]),
+    }
+
+
+class IOSolution:
+    """Exact u(t) = a(t) c(t) with b frozen, for any initial a, c (vectorized, broadcasting over all arguments).
+
+    The task sums A = A(b), B = B(b) at the frozen b are inputs. Cases, all from the derived closed forms:
+
+    * D = a^2 - c^2 != 0: the unbalanced solution (Euler substitution), evaluated with z = exp(-R t/tau) <= 1;
+    * D = 0, u_0 != 0: the logistic tau du/dt = 2|u|(A - B u) (for u_0 < 0, i.e. a = -c, the logistic with A, B
+      replaced by -A, -B); A = 0: its A -> 0 limit; u_0 = 0: u stays 0.
+
+    A < 0 is mapped to A > 0 by the symmetry u -> -u, A -> -A of tau du/dt = sqrt(4u^2 + D^2)(A - B u), so that
+    the formulas are only evaluated where they have no cancellation.
+    """
+
+    def __init__(self):
+        self._fn = _io_functions()
+
+    @staticmethod
+    def _prepare(A, B, a0, c0, tau):
+        A, B, a0, c0 = (np.asarray(x, dtype=float) for x in (A, B, a0, c0))
+        tau = check_real("tau", tau, positive=True)
+        if np.any(B <= 0):
+            raise bad("B", B, "be > 0 (B(b) = sum_i b^(2(T-i)) >= 1)")
+        mirror = np.where(A < 0, -1.0, 1.0)
+        D = np.abs(a0**2 - c0**2)
+        return np.abs(A), B, mirror * a0 * c0, D, mirror, tau
+
+    def fixed_point(self, A, B):
+        """u* = A/B."""
+        return self._fn["fixed_point"](np.asarray(A, dtype=float), np.asarray(B, dtype=float))
+
+    def u(self, t, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
+        """u(t) for times ``t`` (any shape broadcasting against the mode parameters)."""
+        t = np.asarray(t, dtype=float)
+        if np.any(t < 0):
+            raise bad("t", t, "be >= 0")
+        A, B, u0, D, mirror, tau = self._prepare(A, B, a0, c0, tau)
+        t, A, B, u0, D, mirror = np.broadcast_arrays(t, A, B, u0, D, mirror)
+        fn = self._fn
+        out = np.zeros(t.shape)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            unb = D > 0
+            if np.any(unb):
+                Au, Bu, Du = A[unb], B[unb], D[unb]
+                z = np.exp(-fn["R"](Au, Bu, Du) * t[unb] / tau)
+                w = fn["w_of_z"](z, Au, Bu, Du, fn["w_of_u"](u0[unb], Du))
+                out[unb] = fn["u_of_w"](w, Du)
+            # Balanced: sign of u_0 picks the branch; (sA, sB) = sign(u_0) (A, B).
+            sign = np.sign(u0)
+            bal = (D == 0) & (sign != 0) & (A > 0)
+            grow = bal & (sign > 0)   # effective A > 0: z = exp(-2At/tau) bounded
+            decay = bal & (sign < 0)  # effective A < 0: e = exp(-2At/tau) bounded
+            if np.any(grow):
+                out[grow] = fn["logistic_z"](np.exp(-2 * A[grow] * t[grow] / tau), A[grow], B[grow], u0[grow])
+            if np.any(decay):
+                out[decay] = fn["logistic_e"](np.exp(-2 * A[decay] * t[decay] / tau), -A[decay], -B[decay],
+                                              u0[decay])
+            flat = (D == 0) & (sign != 0) & (A == 0)
+            if np.any(flat):
+                out[flat] = fn["A0_u"](t[flat], sign[flat] * B[flat], u0[flat], tau)
+        if not np.all(np.isfinite(out)):
+            raise DivergenceError("io solution is not finite (check A, B, a0, c0)")
+        return mirror * out
+
+    def time_to(self, u_target, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
+        """t(u): the time at which u reaches ``u_target`` (inf if it never does, 0 if it starts there)."""
+        A, B, u0, D, mirror, tau = self._prepare(A, B, a0, c0, tau)
+        target = mirror * np.asarray(u_target, dtype=float)
+        target, A, B, u0, D = np.broadcast_arrays(target, A, B, u0, D)
+        fn = self._fn
+        out = np.full(target.shape, np.inf)
+        # Limit of u(t): u* = A/B, except for a = -c (D = 0, u_0 < 0 once A >= 0), where u decays to 0.
+        ustar = np.where((D == 0) & (u0 < 0), 0.0, A / B)
+        # Reachable: between u_0 and that limit (the flow is monotone in u and never crosses it).
+        lo, hi = np.minimum(u0, ustar), np.maximum(u0, ustar)
+        reach = (target >= lo) & (target <= hi) & (target != ustar)
+        reach |= (target == u0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            unb = reach & (D > 0)
+            if np.any(unb):
+                w = fn["w_of_u"](target[unb], D[unb])
+                w0 = fn["w_of_u"](u0[unb], D[unb])
+                out[unb] = fn["t_of_w"](w, w0, A[unb], B[unb], D[unb], tau)
+            sign = np.sign(u0)
+            bal = reach & (D == 0) & (sign != 0) & (A > 0)
+            if np.any(bal):
+                out[bal] = fn["logistic_t"](target[bal], sign[bal] * A[bal], sign[bal] * B[bal], u0[bal], tau)
+            flat = reach & (D == 0) & (sign != 0) & (A == 0)
+            if np.any(flat):
+                out[flat] = fn["A0_t"](target[flat], sign[flat] * B[flat], u0[flat], tau)
+        out[reach & (target == u0)] = 0.0
+        return out
+
+    def time_to_fraction(self, fraction, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
+        """Time for u to reach ``fraction`` * u* (e.g. 0.9: the 90% learning time); 0.5 gives the half-time."""
+        return self.time_to(np.asarray(fraction) * self.fixed_point(A, B), A, B, a0, c0, tau)
+
+
+def compile_io_solution() -> IOSolution:
+    """Lambdified input-output solution with b frozen (see ``IOSolution``).
+
+    Examples
+    --------
+    >>> from lrnn_theory.frozen import compile_io_solution
+    >>> sol = compile_io_solution()
+    >>> round(float(sol.u(1.0, A=1.0, B=1.0, a0=0.1, c0=0.1)), 6)   # logistic: u0 e^2 / (1 + u0 (e^2 - 1))
+    0.069588
+    """
+    return IOSolution()
+
+
+def task_sums_at(task, b) -> tuple:
+    """A(b) and B(b) of every mode of ``task`` at the recurrent strengths ``b`` (shape (K,))."""
+    from .flow import TaskSums
+
+    task = coerce_task(task)
+    A, _, B, _ = TaskSums(task.singular_values).evaluate(np.broadcast_to(np.asarray(b, float), (task.K,)).copy())
+    return A, B
+
+
+def frozen_b_solution(task, t, b=None) -> np.ndarray:
+    """u(t) of every mode with b frozen (at ``b``, default the task's initial b), from the task's initial a, c.
+
+    Returns an array of shape (len(t), K).
+    """
+    task = coerce_task(task)
+    b = task.init.b if b is None else np.broadcast_to(np.asarray(b, float), (task.K,))
+    A, B = task_sums_at(task, b)
+    t = np.asarray(t, dtype=float)[:, None]
+    return compile_io_solution().u(t, A, B, task.init.a, task.init.c, task.tau)
+
+
+# ---- recurrent mode, u frozen -------------------------------------------------------------------------------------
+class FlowFieldPolynomial:
+    """g(b) = tau db/dt with u frozen, and its b-derivatives, for all modes (closed form, paper eq. 49).
+
+    g is a polynomial in b: the step i contributes (T-i) s_i u b^(T-i-1) - (T-i) u^2 b^(2(T-i)-1). Its m-th
+    derivative multiplies the coefficient of b^p by the falling factorial p (p-1) ... (p-m+1), which is eq. (49).
+
+    Parameters
+    ----------
+    singular_values : array_like, shape (K, T)
+    u : array_like, shape (K,) or scalar
+        The frozen input-output strengths.
+    """
+
+    def __init__(self, singular_values, u):
+        s = check_finite_array("singular_values", singular_values)
+        s = s[None, :] if s.ndim == 1 else s
+        K, T = s.shape
+        u = np.broadcast_to(check_finite_array("u", u), (K,)).astype(float)
+        self.K, self.T = K, T
+        self.n_powers = max(2 * T - 2, 1)
+        coef = np.zeros((K, self.n_powers))
+        k = np.arange(1, T)  # k = T - i for i = 1..T-1
+        if T > 1:
+            coef[:, k - 1] += k * s[:, T - k - 1] * u[:, None]       # (T-i) s_i u b^(T-i-1)
+            coef[:, 2 * k - 1] -= k * u[:, None] ** 2                # -(T-i) u^2 b^(2(T-i)-1)
+        self.coefficients = coef
+        self._tables = {}
+
+    def _derivative_table(self, count: int) -> np.ndarray:
+        """C[m, K, q]: coefficient of b^q in g^(m), for m = 0..count-1."""
+        if count not in self._tables:
+            P = self.n_powers
+            p = np.arange(P)
+            table = np.zeros((count, self.K, P))
+            for order in range(count):
+                ff = np.ones(P)
+                for j in range(order):
+                    ff = ff * (p - j)
+                valid = p >= order
+                table[order][:, p[valid] - order] = self.coefficients[:, valid] * ff[valid]
+            self._tables[count] = table
+        return self._tables[count]
+
+    def derivatives(self, b, count: int) -> np.ndarray:
+        """g^(m)(b) for m = 0..count-1, shape (count, K)."""
+        b = np.asarray(b, dtype=float)
+        powers = b[:, None] ** np.arange(self.n_powers)
+        return np.einsum("mkq,kq->mk", self._derivative_table(count), powers)
+
+    def __call__(self, b) -> np.ndarray:
+        """g(b), shape (K,)."""
+        return self.derivatives(b, 1)[0]
+
+
+@functools.lru_cache(maxsize=None)
+def compile_time_derivatives(order: int):
+    """Numeric b^(1..order) (units of tau) from g_0..g_{order-1}: lambdified Bell-polynomial expressions.
+
+    Returns a function ``f(G) -> ndarray (order, ...)`` with ``G`` of shape (order, ...).
+    """
+    from .derivations.recurrent_taylor import derive_time_derivatives, g_symbols
+
+    order = check_int("order", order, minimum=1)
+    exprs = derive_time_derivatives(order)
+    fn = sp.lambdify(g_symbols(order), list(exprs), modules="numpy", cse=True)
+
+    def evaluate(G):
+        G = np.asarray(G, dtype=float)
+        return np.array([np.broadcast_to(v, G.shape[1:]) for v in fn(*G)])
+
+    return evaluate
+
+
+@dataclass
+class TaylorResult:
+    """Windowed Taylor approximation of b(t) with u frozen.
+
+    Attributes
+    ----------
+    t : ndarray (n,)
+    b : ndarray (n, K)
+    window, order : the re-expansion window (time units of t) and the Taylor order
+    n_windows : int
+    """
+
+    t: np.ndarray
+    b: np.ndarray
+    window: float
+    order: int
+    n_windows: int
+
+
+def integrate_recurrent_taylor(task, t_eval, *, window: float = 0.1, order: int = 5, u=None, b0=None,
+                               divergence_threshold: float = 1e6) -> TaylorResult:
+    """Paper App. D: b(t) with u frozen from Taylor series of the given order, re-expanded every ``window``.
+
+    Within a window starting at t_0, b(t_0 + h) = sum_{n=0}^{order} b^(n)(t_0) h^n / n!, with b^(n) from the
+    Bell-polynomial expressions in g^(k)(b(t_0)) (divided by tau^n); the value at the window's end starts the
+    next window. Vectorized over modes; the loop runs over windows only.
+
+    Parameters
+    ----------
+    task : Task
+        Singular values and tau (and default u = a c, b from ``task.init``).
+    t_eval : array_like
+        Increasing output times, starting at or after 0 (theory units).
+    window : float
+        Re-expansion window Delta (same units as t).
+    order : int
+        Highest time derivative kept (the paper uses 5).
+    u, b0 : array_like, optional
+        Frozen input-output strengths and initial b (default: from the task's init).
+
+    Raises
+    ------
+    DivergenceError
+        If |b| exceeds ``divergence_threshold`` (the series stepped outside its radius of convergence or the
+        dynamics blow up).
+    """
+    task = coerce_task(task)
+    window = check_real("window", window, positive=True)
+    order = check_int("order", order, minimum=1)
+    t_eval = np.asarray(check_finite_array("t_eval", t_eval, ndim=1), dtype=float)
+    if np.any(np.diff(t_eval) < 0) or t_eval[0] < 0:
+        raise bad("t_eval", t_eval, "be non-decreasing times >= 0")
+    K = task.K
+    u = task.init.a * task.init.c if u is None else np.broadcast_to(np.asarray(u, float), (K,))
+    b = (task.init.b if b0 is None else np.broadcast_to(np.asarray(b0, float), (K,))).astype(float).copy()
+    field = FlowFieldPolynomial(task.singular_values, u)
+    time_derivs = compile_time_derivatives(order)
+    scale = task.tau ** -np.arange(1, order + 1, dtype=float) / np.cumprod(np.arange(1, order + 1, dtype=float))
+    n_windows = max(1, int(np.ceil(t_eval[-1] / window - 1e-12)))
+    which = np.minimum((t_eval // window).astype(int), n_windows - 1)
+    bounds = np.searchsorted(which, np.arange(n_windows + 1))
+    out = np.empty((t_eval.size, K))
+    for w_idx in range(n_windows):
+        # Taylor coefficients b^(n)(t_0) / n! in time t (b^(n) carries tau^-n). Overflow is caught just below.
+        with np.errstate(over="ignore", invalid="ignore"):
+            coeffs = time_derivs(field.derivatives(b, order)) * scale[:, None]
+            sl = slice(bounds[w_idx], bounds[w_idx + 1])
+            h = t_eval[sl] - w_idx * window
+            out[sl] = _horner(b, coeffs, h)
+            b = _horner(b, coeffs, np.array([window]))[0]
+        if not np.all(np.isfinite(b)) or np.max(np.abs(b)) > divergence_threshold:
+            mode = int(np.argmax(~np.isfinite(b) | (np.abs(b) > divergence_threshold)))
+            raise DivergenceError(f"windowed Taylor series diverged at t={(w_idx + 1) * window:.6g} in mode {mode} "
+                                  f"(window={window:g}, order={order}); use a smaller window",
+                                  time=(w_idx + 1) * window, mode=mode)
+    return TaylorResult(t=t_eval, b=out, window=window, order=order, n_windows=n_windows)
+
+
+def _horner(b0, coeffs, h):
+    """sum_n coeffs[n-1] h^n + b0 for each h (shape (n_h, K))."""
+    acc = np.zeros((h.size, b0.size))
+    for c in coeffs[::-1]:
+        acc = (acc + c) * h[:, None]
+    return acc + b0

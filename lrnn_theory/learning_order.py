@@ -1,0 +1,259 @@
+"""Learning order (Result 1): which modes are learned first, predicted from the theory.
+
+From a small initialisation the input-output mode u = a c escapes the saddle at a = c = 0 while b has barely moved
+(b moves at a rate proportional to u), so u first follows the logistic of App. C with b frozen at b(0):
+
+    tau du/dt = 2u (A(b0) - B(b0) u),    rate 2 A(b0) / tau,    A(b) = sum_i s_i b^(T-i).
+
+**The quantity that sets the order is the discounted sum A(b(0))**: each singular value s_i counts with the weight
+b(0)^(T-i), so for |b(0)| < 1 the later steps (i near T) count most ("temporal precedence"), and as b(0) -> 0 the
+rate is set by the last-step singular value s_T alone. This is the paper's "larger and later singular values are
+learned faster". It is a small-initialisation statement: for |b(0)| >= 1 the weights b^(T-i) grow towards the early
+steps, so early singular values dominate A; for a large initialisation (u(0) not small against u*(b0) = A/B), or a
+b(0) far from 0, learning is no longer an escape from the saddle at rate 2A/tau and the order must be read from the
+full flow.
+
+``predict_learning_order`` therefore returns, for every mode of every task given:
+
+* ``times``: the time for u to reach ``fraction`` (default 90%) of its final value along the integrated full flow
+  (``lrnn_theory.integrate``): the theory's prediction, to compare with simulations;
+* ``times_logistic``: the closed-form logistic estimate (b frozen at b(0)) of the time to reach ``fraction`` of
+  u*(b0) = A(b0)/B(b0), from ``lrnn_theory.frozen``;
+* ``discounted_sum`` A(b0), the ``rate`` 2A(b0)/tau, the orders they imply, and a per-mode flag ``regime_ok``
+  (with ``reasons``) telling whether the small-initialisation "later is faster" argument applies: |b(0)| < 1,
+  small |u(0)|, and b nearly frozen while u is learned (u*(b0) = A(b0)/B(b0) within ``drift_tolerance`` of the
+  final u). Example where it fails although |b(0)| < 1: the Fig. A1 pair from b(0) = 0.5 (``rate_order_agrees`` is
+  False there, and simulations side with the integrated flow).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DivergenceError, bad, check_real
+from .tasks import Task, coerce_task
+
+#: An initial |u(0)| above this fraction of the final |u| counts as a large initialisation.
+SMALL_INIT_FRACTION = 0.05
+#: Largest relative gap between u*(b0) = A(b0)/B(b0) and the final u for which b counts as (nearly) frozen.
+DRIFT_TOLERANCE = 0.25
+
+
+def discounted_sum(task, b=None) -> np.ndarray:
+    """A(b) = sum_i s_i b^(T-i) for every mode (at the task's initial b by default)."""
+    from .frozen import task_sums_at
+
+    task = coerce_task(task)
+    return task_sums_at(task, task.init.b if b is None else b)[0]
+
+
+def time_to_fraction(t, u, fraction: float = 0.9, final=None) -> np.ndarray:
+    """First time at which u reaches ``fraction`` of its final value, per mode (linear interpolation in t).
+
+    Parameters
+    ----------
+    t : array (n,)
+    u : array (n, K)
+    fraction : float in (0, 1)
+    final : array (K,), optional
+        The final value (default: u at the last time).
+
+    Returns
+    -------
+    ndarray (K,)
+        ``inf`` for a mode that never reaches it (or whose final value is 0); 0 if it starts beyond it.
+    """
+    t = np.asarray(t, dtype=float)
+    u = np.asarray(u, dtype=float)
+    u = u[:, None] if u.ndim == 1 else u
+    final = u[-1] if final is None else np.asarray(final, dtype=float)
+    out = np.full(u.shape[1], np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        progress = u / final  # >= fraction once the mode is learned (sign-independent)
+    for k in range(u.shape[1]):  # K is small (modes); the search itself is vectorized over time
+        if final[k] == 0 or not np.isfinite(final[k]):
+            continue
+        hit = np.flatnonzero(progress[:, k] >= fraction)
+        if hit.size == 0:
+            continue
+        j = hit[0]
+        if j == 0:
+            out[k] = t[0]
+            continue
+        p0, p1 = progress[j - 1, k], progress[j, k]
+        out[k] = t[j - 1] + (fraction - p0) / (p1 - p0) * (t[j] - t[j - 1])
+    return out
+
+
+@dataclass
+class LearningOrder:
+    """Predicted learning times and order of a set of modes (see ``predict_learning_order``).
+
+    Attributes
+    ----------
+    labels : list of str
+        "task name / mode k" per entry.
+    fraction : float
+    times : ndarray
+        Time for u to reach ``fraction`` of its final value along the integrated full flow.
+    times_logistic : ndarray
+        Logistic estimate with b frozen at b(0): time to reach ``fraction`` of u*(b0) = A(b0)/B(b0).
+    discounted_sum, rate : ndarray
+        A(b0) and the logistic rate 2 A(b0) / tau.
+    u0, b0, u_star0, final_u, final_b : ndarray
+    order : ndarray
+        Indices of the entries sorted by ``times`` (fastest first).
+    order_by_rate : ndarray
+        Indices sorted by decreasing rate 2A(b0)/tau (the small-initialisation prediction).
+    regime_ok : ndarray of bool
+        Whether the small-initialisation argument applies: |b0| < 1, |u0| small against the final |u|, and
+        u*(b0) = A(b0)/B(b0) close to the final u (b nearly frozen while u is learned).
+    reasons : list of list of str
+        Why it does not apply, per entry.
+    """
+
+    labels: list
+    fraction: float
+    times: np.ndarray
+    times_logistic: np.ndarray
+    discounted_sum: np.ndarray
+    rate: np.ndarray
+    u0: np.ndarray
+    b0: np.ndarray
+    u_star0: np.ndarray
+    final_u: np.ndarray
+    final_b: np.ndarray
+    order: np.ndarray
+    order_by_rate: np.ndarray
+    regime_ok: np.ndarray
+    reasons: list = field(default_factory=list)
+
+    @property
+    def rate_order_agrees(self) -> bool:
+        """Whether the order by rate 2A(b0)/tau equals the order by integrated learning time."""
+        return bool(np.array_equal(self.order, self.order_by_rate))
+
+    def to_dict(self) -> dict:
+        out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        out["rate_order_agrees"] = self.rate_order_agrees
+        return out
+
+    def table(self) -> str:
+        """Printable table, one row per entry."""
+        rows = [f"{'entry':<28}{'A(b0)':>9}{'2A/tau':>9}{'t_flow':>9}{'t_logist':>9}{'final u':>9}{'final b':>9}"
+                f"  regime"]
+        for k, label in enumerate(self.labels):
+            rows.append(f"{label:<28}{self.discounted_sum[k]:9.4f}{self.rate[k]:9.4f}{self.times[k]:9.4f}"
+                        f"{self.times_logistic[k]:9.4f}{self.final_u[k]:9.4f}{self.final_b[k]:9.4f}  "
+                        + ("small-init" if self.regime_ok[k] else "; ".join(self.reasons[k])))
+        rows.append("order (flow):    " + " < ".join(self.labels[k] for k in self.order))
+        rows.append("order (2A/tau):  " + " < ".join(self.labels[k] for k in self.order_by_rate))
+        return "\n".join(rows)
+
+
+def _stack(tasks) -> tuple:
+    """Combine tasks (possibly of different T) into one list of per-mode single-mode tasks."""
+    if isinstance(tasks, (Task, dict, str)) or hasattr(tasks, "__fspath__"):
+        tasks = [tasks]
+    entries, labels = [], []
+    for n, task in enumerate(tasks):
+        task = coerce_task(task)
+        for k in range(task.K):
+            init = {x: float(getattr(task.init, x)[k]) for x in ("a", "b", "c")}
+            entries.append(Task(task.singular_values[k], init=init, tau=task.tau, name=task.name))
+            labels.append(f"{task.name}#{n}" + (f"/mode {k}" if task.K > 1 else ""))
+    if not entries:
+        raise bad("tasks", tasks, "hold at least one task")
+    return entries, labels
+
+
+def _integrate_to_convergence(task, t_guess: float, max_time: float, n_points: int):
+    """Integrate the full flow until it converges (rates < 1e-9), doubling the horizon as needed."""
+    from .flow import integrate
+
+    t_end = t_guess
+    while True:
+        traj = integrate(task, t_end, n_points=n_points, converged_tol=1e-9, rtol=1e-10, atol=1e-12)
+        if traj.info["status"] == 1 or t_end >= max_time:
+            return traj
+        t_end = min(2 * t_end, max_time)
+
+
+def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMALL_INIT_FRACTION,
+                           drift_tolerance: float = DRIFT_TOLERANCE, max_time: float | None = None,
+                           n_points: int = 4001) -> LearningOrder:
+    """Predict each mode's learning time and the resulting order, from the theory.
+
+    Parameters
+    ----------
+    tasks : Task or sequence of Task
+        Every mode of every task is one entry (modes decouple, so tasks of different T can be compared).
+    fraction : float in (0, 1)
+        Learned means u reached this fraction of its final value (0.9 by default).
+    small_init : float
+        |u(0)| / |final u| at or above this counts as a large initialisation.
+    drift_tolerance : float
+        If the frozen-b fixed point u*(b0) = A(b0)/B(b0) differs from the final u by more than this fraction, b
+        moves substantially while u is learned and the rate 2A(b0)/tau need not set the order.
+    max_time : float, optional
+        Longest integration horizon (default 1e4 tau).
+    n_points : int
+        Output times of each integration (the learning time is interpolated between them).
+
+    Returns
+    -------
+    LearningOrder
+
+    Examples
+    --------
+    >>> from lrnn_theory import Task
+    >>> from lrnn_theory.learning_order import predict_learning_order
+    >>> late = Task.inverse_exponential(delta=1.1, lam=0.5, T=7, name="late")    # large last-step SV
+    >>> early = Task.inverse_exponential(delta=0.5, lam=1.1, T=7, name="early")  # large early SVs
+    >>> pred = predict_learning_order([late, early])
+    >>> [pred.labels[k] for k in pred.order]
+    ['late#0', 'early#1']
+    """
+    from .frozen import compile_io_solution, task_sums_at
+
+    fraction = check_real("fraction", fraction, positive=True)
+    if fraction >= 1:
+        raise bad("fraction", fraction, "be in (0, 1)")
+    small_init = check_real("small_init", small_init, positive=True)
+    drift_tolerance = check_real("drift_tolerance", drift_tolerance, positive=True)
+    entries, labels = _stack(tasks)
+    io = compile_io_solution()
+    n = len(entries)
+    A0, B0, u0, b0 = (np.empty(n) for _ in range(4))
+    times, t_log, fin_u, fin_b, taus = (np.empty(n) for _ in range(5))
+    reasons = []
+    for k, task in enumerate(entries):  # one integration per entry: tasks may differ in T
+        A, B = task_sums_at(task, task.init.b)
+        A0[k], B0[k] = A[0], B[0]
+        a, b, c = task.init.a[0], task.init.b[0], task.init.c[0]
+        u0[k], b0[k], taus[k] = a * c, b, task.tau
+        t_log[k] = io.time_to_fraction(fraction, A0[k], B0[k], a, c, task.tau)
+        guess = 10 * (t_log[k] if np.isfinite(t_log[k]) and t_log[k] > 0 else task.tau)
+        horizon = 1e4 * task.tau if max_time is None else check_real("max_time", max_time, positive=True)
+        try:
+            traj = _integrate_to_convergence(task, min(guess, horizon), horizon, n_points)
+        except DivergenceError as exc:
+            raise DivergenceError(f"{labels[k]}: {exc}", time=exc.time, mode=k) from None
+        fin_u[k], fin_b[k] = traj.u[-1, 0], traj.b[-1, 0]
+        times[k] = time_to_fraction(traj.t, traj.u, fraction)[0]
+        why = []
+        if abs(b) >= 1:
+            why.append(f"|b(0)|={abs(b):.3g} >= 1: b^(T-i) weights early steps most")
+        if fin_u[k] == 0 or abs(u0[k]) >= small_init * abs(fin_u[k]):
+            why.append(f"large initialisation: |u(0)|={abs(u0[k]):.3g} >= {small_init:g} |final u|")
+        ustar = A0[k] / B0[k]
+        if abs(ustar - fin_u[k]) > drift_tolerance * abs(fin_u[k]):
+            why.append(f"b moves while u is learned: u*(b0)=A/B={ustar:.3g} vs final u={fin_u[k]:.3g}")
+        reasons.append(why)
+    rate = 2 * A0 / taus
+    return LearningOrder(labels=labels, fraction=fraction, times=times, times_logistic=t_log, discounted_sum=A0,
+                         rate=rate, u0=u0, b0=b0, u_star0=A0 / B0, final_u=fin_u, final_b=fin_b,
+                         order=np.argsort(times, kind="stable"), order_by_rate=np.argsort(-rate, kind="stable"),
+                         regime_ok=np.array([not r for r in reasons]), reasons=reasons)
+
