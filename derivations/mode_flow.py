@@ -241,7 +241,10 @@ MAX_MODES_PRINTED = 4
 
 
 def report(task=None, fmt: str = "pretty") -> str:
-    """Printable derivation: symbolic T without a task; with a task, its task sums A(b), B(b) per mode as well."""
+    """Energy, gradient-flow ODEs (eqs. 5-7), Jacobian and conserved quantity a^2 - c^2 of the modes.
+
+    Symbolic T without a task; with a task, its task sums A(b), B(b) per mode as well.
+    """
     render(sp.Integer(0), fmt)  # validates fmt before any work
     if task is None:
         text = format_mode_flow(derive_mode_flow(), fmt, title="Connectivity-mode learning dynamics, symbolic T")
