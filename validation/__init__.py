@@ -1,0 +1,11 @@
+"""Validation harness: train real linear RNNs in numpy and hold the theory against them.
+
+``train_lrnn`` / ``simulate`` train an ``LRNN`` by full-batch gradient descent (exact BPTT gradients) on a task's
+population correlations, on exactly whitened samples, or on user data, and return the read-off modes a, b, c on
+the theory's time axis (see ``lrnn_theory.validation.harness`` for the loss conventions, the time mapping, the
+initialisation scale and the read-out).
+"""
+from .harness import TrainingResult, read_modes, simulate, train_lrnn
+from .network import LRNN
+
+__all__ = ["LRNN", "TrainingResult", "read_modes", "simulate", "train_lrnn"]

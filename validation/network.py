@@ -86,7 +86,9 @@ class LRNN:
         return cls(R * a @ V.T, R * b @ R.T, U * c @ R.T)
 
     def copy(self) -> "LRNN":
-        return LRNN(self.W_x.copy(), self.W_h.copy(), self.W_y.copy())
+        clone = LRNN.__new__(LRNN)  # the weights were validated already
+        clone.W_x, clone.W_h, clone.W_y = self.W_x.copy(), self.W_h.copy(), self.W_y.copy()
+        return clone
 
     @property
     def weights(self) -> tuple:
@@ -116,28 +118,35 @@ class LRNN:
                                  f"{X.shape}")
         return X
 
+    def _drive(self, X: np.ndarray) -> np.ndarray:
+        """``W_x x_t`` for every sample and step, (P, T, N_h), as one 2-D product (BLAS-friendly)."""
+        P, T, N_x = X.shape
+        return (X.reshape(P * T, N_x) @ self.W_x.T).reshape(P, T, self.N_h)
+
     def hidden_states(self, X) -> np.ndarray:
         """Hidden states ``h_1 .. h_{T+1}`` for inputs ``X`` of shape (P, T, N_x); returns (T+1, P, N_h)."""
         X = self._check_inputs(X)
         P, T, _ = X.shape
         H = np.empty((T + 1, P, self.N_h))
         H[0] = 0.0
-        drive = X @ self.W_x.T  # (P, T, N_h): W_x x_t for all t at once
+        drive = self._drive(X)
+        W_hT = self.W_h.T
         for t in range(T):
-            H[t + 1] = H[t] @ self.W_h.T + drive[:, t]
+            np.matmul(H[t], W_hT, out=H[t + 1])
+            H[t + 1] += drive[:, t]
         return H
 
     def forward(self, X) -> np.ndarray:
         """Output ``W_y h_{T+1}`` for inputs of shape (P, T', N_x), any length T'; returns (P, N_y)."""
         X = self._check_inputs(X)
-        drive = X @ self.W_x.T
+        drive = self._drive(X)
         h = np.zeros((X.shape[0], self.N_h))
         for t in range(X.shape[1]):
             h = h @ self.W_h.T + drive[:, t]
         return h @ self.W_y.T
 
     def end_to_end(self, T: int) -> np.ndarray:
-        """Per-step input-output maps ``W_y W_h^(T-i) W_x`` for steps i = 1..T; shape (T, N_y, N_x), row i-1 = step i."""
+        """Per-step maps ``W_y W_h^(T-i) W_x`` for steps i = 1..T; shape (T, N_y, N_x), row i-1 = step i."""
         maps = np.empty((T, self.N_y, self.N_x))
         P = self.W_x
         for k in range(T):  # k = T - i
@@ -174,14 +183,14 @@ class LRNN:
         else:
             loss, G = output_grad(residual)
         g_y = G.T @ H[T]
-        delta = G @ self.W_y  # dL/dh_{T+1}, (P, N_h)
-        g_x = np.zeros_like(self.W_x)
-        g_h = np.zeros_like(self.W_h)
-        for t in range(T - 1, -1, -1):  # h_{t+1} = W_h h_t + W_x x_t (0-based: H[t+1] from H[t], X[:, t])
-            g_x += delta.T @ X[:, t]
-            if t > 0:  # h_1 = 0 contributes nothing to W_h's gradient
-                g_h += delta.T @ H[t]
-                delta = delta @ self.W_h
+        # Backward pass: D[t] = dL/dh_{t+1}; the weight gradients are then two large products over (t, p).
+        D = np.empty((T, P, self.N_h))
+        D[T - 1] = G @ self.W_y
+        for t in range(T - 1, 0, -1):
+            np.matmul(D[t], self.W_h, out=D[t - 1])
+        # h_{t+1} = W_h h_t + W_x x_t: dW_x = sum_t D[t]^T x_t, dW_h = sum_t D[t]^T h_t (h_1 = 0 drops out)
+        g_x = D.reshape(T * P, self.N_h).T @ X.transpose(1, 0, 2).reshape(T * P, -1)
+        g_h = D[1:].reshape((T - 1) * P, self.N_h).T @ H[1:T].reshape((T - 1) * P, self.N_h)
         return loss, (g_x, g_h, g_y)
 
     def loss_and_grad_population(self, C):
@@ -203,22 +212,24 @@ class LRNN:
         """
         T = C.shape[0]
         N_h, N_x = self.W_x.shape
-        # P_k = W_h^k W_x for k = T - i = 0..T-1
-        powers = np.empty((T, N_h, N_x))
-        powers[0] = self.W_x
+        # Layout (N, k, N_x) with k = T - i, so that stacks over k are free reshapes to (N, T N_x).
+        powers = np.empty((N_h, T, N_x))  # powers[:, k] = W_h^k W_x
+        powers[:, 0] = self.W_x
         for k in range(1, T):
-            powers[k] = self.W_h @ powers[k - 1]
-        E = C[::-1] - self.W_y @ powers  # E[k] = C_(T-k) - W_y W_h^k W_x
+            np.matmul(self.W_h, powers[:, k - 1], out=powers[:, k])
+        P_flat = powers.reshape(N_h, T * N_x)
+        targets = C[::-1].transpose(1, 0, 2).reshape(self.N_y, T * N_x)  # C_(T-k) at block k
+        E = targets - self.W_y @ P_flat  # E_k = C_(T-k) - W_y W_h^k W_x, side by side
         loss = 0.5 * float(np.sum(E * E))
-        Z = self.W_y.T @ E  # (T, N_h, N_x)
-        # dL/dW_y = -sum_k E_k P_k^T as one product over the stacked (k, x) axis
-        g_y = -np.einsum("kyx,khx->yh", E, powers, optimize=True)
+        g_y = -E @ P_flat.T
+        Z = (self.W_y.T @ E).reshape(N_h, T, N_x)
         # Adjoint recursion Lambda_q = Z_{q+1} + W_h^T Lambda_{q+1}; dL/dW_h = -sum_q Lambda_q P_q^T
-        lam = np.zeros((N_h, N_x))
-        lams = np.empty((max(T - 1, 0), N_h, N_x))
+        lams = np.empty((N_h, T, N_x))  # lams[:, q] = Lambda_q; Lambda_{T-1} = 0
+        lams[:, T - 1] = 0.0
+        W_hT = self.W_h.T
         for q in range(T - 2, -1, -1):
-            lam = Z[q + 1] + self.W_h.T @ lam
-            lams[q] = lam
-        g_h = -np.einsum("qhx,qgx->hg", lams, powers[:T - 1], optimize=True) if T > 1 else np.zeros((N_h, N_h))
-        g_x = -(Z[0] + self.W_h.T @ lam)
+            np.matmul(W_hT, lams[:, q + 1], out=lams[:, q])
+            lams[:, q] += Z[:, q + 1]
+        g_h = -lams.reshape(N_h, T * N_x) @ P_flat.T
+        g_x = -(Z[:, 0] + self.W_h.T @ lams[:, 0])
         return loss, (g_x, g_h, g_y)

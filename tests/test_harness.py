@@ -1,0 +1,369 @@
+"""The numpy validation harness: gradients, time mapping, data modes, initialisations, read-out, divergence."""
+import numpy as np
+import pytest
+
+from lrnn_theory import DivergenceError, LrnnInputError, Task, integrate
+from lrnn_theory.flow import compile_flow
+from lrnn_theory.trajectory import mode_energy
+from lrnn_theory.validation import LRNN, TrainingResult, read_modes, simulate, train_lrnn
+from lrnn_theory.validation.data import (random_orthonormal, sample_targets, task_correlations, whitened_inputs,
+                                         whitening_error)
+from lrnn_theory.validation.harness import _output_loss, fitted_hidden_basis, hessian_top_eigenvalue
+
+RNG = np.random.default_rng(1234)
+
+
+def random_net(rng, N_x=2, N_h=3, N_y=2, scale=0.6):
+    return LRNN(rng.normal(0, scale, (N_h, N_x)), rng.normal(0, scale, (N_h, N_h)), rng.normal(0, scale, (N_y, N_h)))
+
+
+def unrolled_output(net, X):
+    """sum_i W_y W_h^(T-i) W_x x_i with explicit matrix powers (independent of the recurrence)."""
+    T = X.shape[1]
+    maps = [net.W_y @ np.linalg.matrix_power(net.W_h, T - i) @ net.W_x for i in range(1, T + 1)]
+    return sum(X[:, i - 1] @ maps[i - 1].T for i in range(1, T + 1))
+
+
+def finite_difference_grads(loss_fn, net, eps=1e-6):
+    grads = []
+    for name in ("W_x", "W_h", "W_y"):
+        W = getattr(net, name)
+        g = np.zeros_like(W)
+        for idx in np.ndindex(W.shape):
+            old = W[idx]
+            W[idx] = old + eps
+            plus = loss_fn(net)
+            W[idx] = old - eps
+            minus = loss_fn(net)
+            W[idx] = old
+            g[idx] = (plus - minus) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+# ---- network and gradients ----------------------------------------------------------------------------------------
+def test_forward_matches_unrolled_map_for_any_length():
+    rng = np.random.default_rng(0)
+    net = random_net(rng)
+    for T in (1, 2, 5, 9):
+        X = rng.normal(size=(4, T, 2))
+        np.testing.assert_allclose(net.forward(X), unrolled_output(net, X), rtol=1e-12, atol=1e-12)
+        maps = net.end_to_end(T)
+        np.testing.assert_allclose(np.einsum("tyx,ptx->py", maps, X), unrolled_output(net, X), atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["sum_half", "sum", "mean_half", "mean"])
+def test_bptt_gradients_match_finite_differences(loss):
+    rng = np.random.default_rng(1)
+    net = random_net(rng)
+    X = rng.normal(size=(5, 4, 2))
+    Y = rng.normal(size=(5, 2))
+    out = _output_loss(loss)
+    value, grads = net.loss_and_grad_samples(X, Y, out)
+    r = unrolled_output(net, X) - Y
+    expected_value = {"sum_half": 0.5 * np.sum(r**2), "sum": np.sum(r**2), "mean_half": 0.5 * np.mean(r**2),
+                      "mean": np.mean(r**2)}[loss]
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    fd = finite_difference_grads(lambda n: out(unrolled_output(n, X) - Y)[0], net)
+    for g, f in zip(grads, fd):
+        np.testing.assert_allclose(g, f, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("T", [1, 2, 5])
+def test_population_gradient_matches_finite_differences(T):
+    rng = np.random.default_rng(2)
+    net = random_net(rng, N_x=3, N_h=4, N_y=2)
+    C = rng.normal(size=(T, 2, 3))
+
+    def direct_loss(n):
+        return 0.5 * sum(np.sum((C[i - 1] - n.W_y @ np.linalg.matrix_power(n.W_h, T - i) @ n.W_x) ** 2)
+                         for i in range(1, T + 1))
+
+    value, grads = net.loss_and_grad_population(C)
+    assert value == pytest.approx(direct_loss(net), rel=1e-12)
+    for g, f in zip(grads, finite_difference_grads(direct_loss, net)):
+        np.testing.assert_allclose(g, f, rtol=1e-6, atol=1e-8)
+
+
+def test_population_loss_equals_sample_loss_on_exactly_whitened_data():
+    rng = np.random.default_rng(3)
+    T, N = 4, 3
+    net = random_net(rng, N_x=N, N_h=5, N_y=N)
+    C = rng.normal(size=(T, N, N))
+    X = whitened_inputs(rng, 20, T, N)
+    assert whitening_error(X) < 1e-12
+    Y = sample_targets(X, C)
+    np.testing.assert_allclose(Y, sum(X[:, i] @ C[i].T for i in range(T)), atol=1e-12)
+    pop_value, pop_grads = net.loss_and_grad_population(C)
+    smp_value, smp_grads = net.loss_and_grad_samples(X, Y)
+    assert smp_value == pytest.approx(pop_value, rel=1e-10)
+    for g, h in zip(pop_grads, smp_grads):
+        np.testing.assert_allclose(g, h, atol=1e-10)
+
+
+def test_aligned_construction_and_readout():
+    rng = np.random.default_rng(4)
+    K, N_h = 3, 5
+    U, V, R = random_orthonormal(rng, K, K), random_orthonormal(rng, K, K), random_orthonormal(rng, N_h, K)
+    np.testing.assert_allclose(R.T @ R, np.eye(K), atol=1e-12)
+    a, b, c = np.array([0.3, -0.2, 1.1]), np.array([0.5, 0.9, -0.4]), np.array([0.7, 0.4, 0.2])
+    net = LRNN.aligned(a, b, c, U, V, R)
+    # the per-step maps are U diag(c b^(T-i) a) V^T
+    maps = net.end_to_end(4)
+    for i in range(1, 5):
+        np.testing.assert_allclose(maps[i - 1], U @ np.diag(c * b ** (4 - i) * a) @ V.T, atol=1e-12)
+    for got, want in zip(read_modes(net, U, V, R), (a, b, c)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    # the fitted hidden basis is R (a + c > 0 for every mode here), so the unaligned read-out agrees
+    np.testing.assert_allclose(fitted_hidden_basis(net, U, V), R, atol=1e-10)
+    for got, want in zip(read_modes(net, U, V), (a, b, c)):
+        np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+# ---- aligned training against the ODE ---------------------------------------------------------------------------
+TWO_MODES = Task.from_family("inverse_exponential", T=5, delta=[1.0, 0.6], lam=[0.7, 1.1],
+                             init={"a": 0.1, "b": 0.1, "c": 0.1})
+
+
+def max_error(simulation, theory):
+    return max(float(np.max(np.abs(getattr(simulation, q) - getattr(theory, q)))) for q in "abcu")
+
+
+def theory_at(task, simulation):
+    return integrate(task, float(simulation.t[-1]), t_eval=simulation.t, rtol=1e-11, atol=1e-13)
+
+
+def test_aligned_population_training_converges_to_the_ode_at_first_order():
+    errors = []
+    for lr in (0.02, 0.01, 0.005):
+        sim = simulate(TWO_MODES, lr=lr, steps=int(round(20 / lr)), hidden=3)
+        assert sim.t[-1] == pytest.approx(20.0)
+        errors.append(max_error(sim, theory_at(TWO_MODES, sim)))
+    ratios = [errors[0] / errors[1], errors[1] / errors[2]]
+    assert all(1.6 < r < 2.4 for r in ratios), (errors, ratios)
+    assert errors[-1] < 0.02
+
+
+def test_extra_hidden_units_do_not_change_aligned_dynamics():
+    narrow = simulate(TWO_MODES, lr=0.02, steps=500, hidden=2)
+    wide = simulate(TWO_MODES, lr=0.02, steps=500, hidden=6)
+    for q in "abc":
+        np.testing.assert_allclose(getattr(wide, q), getattr(narrow, q), atol=1e-10)
+
+
+@pytest.mark.parametrize("loss", ["sum_half", "sum", "mean_half", "mean"])
+def test_sample_training_equals_population_training(loss):
+    factor = {"sum_half": 1.0, "sum": 2.0, "mean_half": 1 / 26, "mean": 2 / 26}[loss]  # P N_y = 13 * 2
+    kwargs = dict(lr=0.01 / factor, steps=400, hidden=3, loss=loss, n_samples=13, record_every=10)
+    pop = train_lrnn(TWO_MODES, data="population", **kwargs)
+    smp = train_lrnn(TWO_MODES, data="samples", **kwargs)
+    assert smp.info["whitening_error"] < 1e-12
+    np.testing.assert_allclose(smp.trajectory.t, pop.trajectory.t)
+    for q in "abc":
+        np.testing.assert_allclose(getattr(smp.trajectory, q), getattr(pop.trajectory, q), atol=1e-9)
+    np.testing.assert_allclose(smp.losses, pop.losses, rtol=1e-8, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["sum_half", "sum", "mean_half", "mean"])
+def test_every_loss_convention_maps_to_theory_time(loss):
+    """Sample training under each convention (loss computed literally from its definition) lies on the ODE at the
+    harness's times, and would not if the time per step were off by a factor of 2."""
+    task = TWO_MODES.with_init(a=0.3, b=0.3, c=0.3)
+    task = Task(task.singular_values, init=task.init, tau=2.0)
+    P, N_y = 12, task.K
+    target_dt = 0.004  # theory time per step
+    factor = {"sum_half": 1.0, "sum": 2.0, "mean_half": 1.0 / (P * N_y), "mean": 2.0 / (P * N_y)}[loss]
+    lr = target_dt / (task.tau * factor)
+    result = train_lrnn(task, lr=lr, steps=3000, data="samples", n_samples=P, loss=loss, record_every=10)
+    sim = result.trajectory
+    assert result.info["dt_per_step"] == pytest.approx(target_dt)
+    assert max_error(sim, theory_at(task, sim)) < 0.01
+    # a clock off by a factor 2 is detected
+    wrong = integrate(task, 2 * float(sim.t[-1]), t_eval=2 * sim.t, rtol=1e-10, atol=1e-12)
+    assert max_error(sim, wrong) > 0.1
+
+
+def test_training_loss_is_tau_times_theory_energy_for_aligned_population():
+    task = Task(TWO_MODES.singular_values, init=TWO_MODES.init, tau=3.0)
+    result = train_lrnn(task, lr=0.01, steps=300, record_every=30)
+    traj = result.trajectory
+    independent = mode_energy(task.singular_values, traj.a, traj.b, traj.c, task.tau).sum(axis=1)
+    np.testing.assert_allclose(result.losses, task.tau * independent, rtol=1e-10)
+    np.testing.assert_allclose(traj.t, result.steps * 0.01 * 3.0)
+
+
+def test_frozen_recurrent_weights_keep_b_and_reach_the_optimal_u():
+    task = Task.inverse_exponential(delta=1.0, lam=0.7, T=5, init={"a": 0.2, "b": 0.5, "c": 0.2})
+    result = train_lrnn(task, lr=0.02, steps=3000, freeze=("W_h",), record_every=100)
+    np.testing.assert_array_equal(result.network.W_h, result.initial_network.W_h)
+    np.testing.assert_allclose(result.trajectory.b, 0.5, atol=1e-14)
+    s = task.singular_values[0]
+    powers = 0.5 ** np.arange(task.T - 1, -1, -1)
+    u_star = np.dot(s, powers) / np.dot(powers, powers)  # argmin_u sum_i (s_i - u b^(T-i))^2
+    assert result.trajectory.u[-1, 0] == pytest.approx(u_star, abs=1e-6)
+    frozen_io = train_lrnn(task, lr=0.02, steps=200, freeze=("W_x", "W_y"))
+    np.testing.assert_allclose(frozen_io.trajectory.u, 0.04, atol=1e-14)
+    assert abs(frozen_io.trajectory.b[-1, 0] - 0.5) > 1e-4
+    everything = train_lrnn(task, lr=0.02, steps=5, freeze=("W_x", "W_h", "W_y"))
+    np.testing.assert_array_equal(everything.losses, everything.losses[0])
+
+
+# ---- unaligned initialisation and user data ---------------------------------------------------------------------
+FAMILIES = [
+    ("constant", Task.from_family("constant", T=4, delta=[1.0, 0.5]), [1.0, 1.0], [1.0, 0.5]),
+    ("inverse_exponential", Task.from_family("inverse_exponential", T=4, delta=[1.0, 0.5], lam=[0.7, 0.5]),
+     [0.7, 0.5], [1.0, 0.5]),
+    ("exponential", Task.from_family("exponential", T=4, delta=[0.3, 0.5], lam=[1.5, 1.25]),
+     [1 / 1.5, 1 / 1.25], [0.3 * 1.5**4, 0.5 * 1.25**4]),
+]
+
+
+@pytest.mark.parametrize("name,task,b_star,u_star", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_small_random_init_converges_to_the_zero_loss_solution(name, task, b_star, u_star):
+    result = train_lrnn(task, init="random", init_scale=0.1, hidden=3, lr=0.02, steps=8000, record_every=200)
+    traj = result.trajectory
+    # the learned end-to-end maps are the task's U S_i V^T
+    C = task_correlations(task.singular_values, result.basis["U"], result.basis["V"])
+    assert np.max(np.abs(result.network.end_to_end(task.T) - C)) < 5e-3
+    np.testing.assert_allclose(traj.b[-1], b_star, atol=0.01)
+    np.testing.assert_allclose(traj.u[-1], u_star, atol=0.01)
+    # started small and unaligned
+    assert np.max(result.singular_values["W_h"][0]) < 0.3
+    assert result.info["readout"].startswith("fitted")
+
+
+def test_user_data_from_a_teacher_recovers_its_modes():
+    rng = np.random.default_rng(5)
+    K, T = 3, 5
+    U, V, R = (random_orthonormal(rng, K, K) for _ in range(3))
+    a, b, c = np.array([1.2, 0.9, 0.6]), np.array([0.8, 0.5, -0.4]), np.array([1.0, 0.8, 0.7])
+    teacher = LRNN.aligned(a, b, c, U, V, R)
+    X = whitened_inputs(rng, 40, T, K)
+    Y = teacher.forward(X)
+    result = train_lrnn(None, X=X, Y=Y, init="random", lr=0.03, steps=6000, record_every=200)
+    assert result.info["data"] == "user"
+    assert result.info["task_fit_residual"] < 1e-10
+    order = np.argsort(b)
+    got = np.argsort(result.trajectory.b[-1])
+    np.testing.assert_allclose(result.trajectory.b[-1][got], b[order], atol=1e-3)
+    np.testing.assert_allclose(np.abs(result.trajectory.u[-1][got]), (a * c)[order], atol=1e-3)
+    np.testing.assert_allclose(np.sort(np.linalg.eigvals(result.network.W_h).real), np.sort(b), atol=1e-3)
+    assert result.losses[-1] < 1e-8
+    X_new = rng.normal(size=(7, 8, K))  # and it generalises to other inputs and lengths
+    np.testing.assert_allclose(result.network.forward(X_new), teacher.forward(X_new), atol=1e-3)
+
+
+def test_user_data_with_a_task_uses_its_tau():
+    rng = np.random.default_rng(6)
+    X = whitened_inputs(rng, 12, 3, 2)
+    Y = rng.normal(size=(12, 2))
+    task = Task(np.ones((2, 3)), tau=4.0)
+    result = train_lrnn(task, X=X, Y=Y, lr=0.01, steps=10)
+    assert result.info["dt_per_step"] == pytest.approx(0.04)
+    assert result.task.tau == 4.0
+
+
+def test_recorded_singular_values_of_an_aligned_network():
+    result = train_lrnn(TWO_MODES, lr=0.01, steps=200, hidden=4, record_every=50)
+    sv_h = result.singular_values["W_h"]
+    assert sv_h.shape == (5, 4)
+    np.testing.assert_allclose(sv_h[:, :2], -np.sort(-np.abs(result.trajectory.b), axis=1), atol=1e-12)
+    np.testing.assert_allclose(sv_h[:, 2:], 0.0, atol=1e-12)
+    np.testing.assert_array_equal(result.steps, [0, 50, 100, 150, 200])
+    assert isinstance(result, TrainingResult)
+
+
+def test_random_init_scale_convention():
+    task = Task.constant(T=3)
+    result = train_lrnn(Task(np.ones((40, 3))), init="random", init_scale=0.5, hidden=200, steps=0)
+    W_x, W_h, W_y = result.initial_network.weights
+    assert np.std(W_x) * np.sqrt(40) == pytest.approx(0.5, rel=0.05)   # fan-in N_x
+    assert np.std(W_h) * np.sqrt(200) == pytest.approx(0.5, rel=0.05)  # fan-in N_h
+    assert np.std(W_y) * np.sqrt(200) == pytest.approx(0.5, rel=0.05)
+    # circular law: spectral radius of W_h close to init_scale
+    assert np.max(np.abs(np.linalg.eigvals(W_h))) == pytest.approx(0.5, rel=0.1)
+    per = train_lrnn(task, init="random", init_scale={"W_h": 0.0}, steps=0)
+    np.testing.assert_array_equal(per.initial_network.W_h, 0.0)
+    assert np.any(per.initial_network.W_x != 0)
+
+
+# ---- divergence ------------------------------------------------------------------------------------------------
+def test_divergence_raises_with_step_and_a_stable_learning_rate_bound():
+    delta, T = 2.0, 10
+    task = Task.constant(delta=delta, T=T)
+    with pytest.raises(DivergenceError) as info:
+        train_lrnn(task, lr=0.05, steps=5000, hidden=1)
+    err = info.value
+    assert err.step > 0 and err.time == err.step
+    assert f"step {err.step}" in str(err) and "stable" in str(err)
+    # independent: the 3x3 Hessian of tau*E at the zero-loss solution (a = c = sqrt(delta), b = 1) from the
+    # sympy-derived Jacobian of the mode flow, H = -tau * J
+    flow = compile_flow(task)
+    y = np.array([np.sqrt(delta), 1.0, np.sqrt(delta)])
+    H = -task.tau * flow.jacobian_blocks(0.0, y)[0]
+    expected = 2.0 / np.max(np.linalg.eigvalsh(0.5 * (H + H.T)))
+    assert err.lr_bound == pytest.approx(expected, rel=1e-3)
+    # the bound is meaningful: a little below it training converges, a little above it does not
+    below = train_lrnn(task, lr=0.9 * err.lr_bound, steps=int(40 / err.lr_bound), hidden=1, record_every=1000)
+    above = train_lrnn(task, lr=1.1 * err.lr_bound, steps=int(40 / err.lr_bound), hidden=1, record_every=1000)
+    assert below.losses[-1] < 1e-10
+    assert above.losses[-1] > 1e-4
+
+
+def test_hessian_top_eigenvalue_matches_dense_hessian():
+    rng = np.random.default_rng(7)
+    net = random_net(rng, N_x=3, N_h=9, N_y=3, scale=0.3)   # 135 + ... > 150 parameters: the Lanczos path
+    C = rng.normal(size=(3, 3, 3))
+    grad = lambda ws: LRNN(*ws).loss_and_grad_population(C)[1]  # noqa: E731
+    top = hessian_top_eigenvalue(grad, list(net.weights), (0, 1, 2))
+    # dense Hessian by finite differences of the exact gradient
+    w0 = np.concatenate([W.ravel() for W in net.weights])
+    shapes = [W.shape for W in net.weights]
+
+    def g(w):
+        parts, off = [], 0
+        for s in shapes:
+            parts.append(w[off:off + np.prod(s)].reshape(s))
+            off += np.prod(s)
+        return np.concatenate([x.ravel() for x in grad(parts)])
+
+    eps = 1e-5
+    H = np.column_stack([(g(w0 + eps * e) - g(w0 - eps * e)) / (2 * eps) for e in np.eye(w0.size)])
+    assert top == pytest.approx(np.max(np.linalg.eigvalsh(0.5 * (H + H.T))), rel=1e-3)
+
+
+def test_loss_overflow_is_reported_not_returned_as_nan():
+    task = Task.inverse_exponential(delta=1.0, lam=3.0, T=40, init={"a": 0.5, "b": 2.5, "c": 0.5})
+    with pytest.raises(DivergenceError, match="diverged at step"):
+        train_lrnn(task, lr=1.0, steps=100)
+
+
+# ---- bad input -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(lr=-0.1), "lr"), (dict(lr=float("nan")), "lr"), (dict(steps=-1), "steps"), (dict(steps=2.5), "steps"),
+    (dict(loss="mse"), "loss"), (dict(init="orthogonal"), "init"), (dict(data="batch"), "data"),
+    (dict(hidden=1), "hidden"), (dict(freeze=("W_z",)), "freeze"), (dict(record_every=0), "record_every"),
+    (dict(data="samples", n_samples=5), "n_samples"), (dict(init_scale="big"), "init_scale"),
+    (dict(init="random", init_scale={"W_q": 1.0}), "init_scale"), (dict(data="user"), "X"),
+    (dict(X=np.zeros((3, 2, 2)), Y=np.zeros((4, 2))), "X"), (dict(X=np.zeros((3, 2)), Y=np.zeros((3, 2))), "X"),
+    (dict(init=LRNN(np.eye(3), np.eye(3), np.eye(3))), "init"),
+])
+def test_bad_parameters_raise_input_errors_naming_them(kwargs, name):
+    with pytest.raises(LrnnInputError, match=name):
+        train_lrnn(TWO_MODES, **kwargs)
+
+
+def test_given_network_as_initialisation():
+    rng = np.random.default_rng(8)
+    start = random_net(rng, N_x=2, N_h=3, N_y=2, scale=0.2)
+    result = train_lrnn(TWO_MODES, init=start, hidden=3, lr=0.02, steps=10)
+    np.testing.assert_array_equal(result.initial_network.W_x, start.W_x)
+    assert not np.array_equal(result.network.W_x, start.W_x)
+    assert result.info["init"] == "given"
+
+
+def test_progress_bar_does_not_change_the_run(capsys):
+    quiet = train_lrnn(TWO_MODES, lr=0.01, steps=300, progress=False)
+    shown = train_lrnn(TWO_MODES, lr=0.01, steps=300, progress=True)
+    np.testing.assert_array_equal(quiet.trajectory.b, shown.trajectory.b)
+    np.testing.assert_array_equal(quiet.losses, shown.losses)

@@ -1,0 +1,136 @@
+"""``lrnn simulate`` and ``lrnn validate``: files, printed differences, exit codes, bad input."""
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lrnn_theory import Task, integrate
+from lrnn_theory.cli import main
+from lrnn_theory.trajectory import CSV_COLUMNS, Trajectory
+from lrnn_theory.validation import simulate
+
+TASK = {"family": "inverse_exponential", "T": 5, "delta": [1.0, 0.6], "lambda": [0.7, 1.1],
+        "init": {"a": 0.1, "b": 0.1, "c": 0.1}}
+
+
+@pytest.fixture
+def task_file(tmp_path):
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(TASK))
+    return path
+
+
+def run(argv):
+    """Exit code of ``lrnn ARGV`` in-process (argparse usage errors raise SystemExit)."""
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_simulate_writes_the_integrate_columns_in_theory_time(task_file, tmp_path, capsys):
+    out = tmp_path / "sim.csv"
+    code = run(["simulate", task_file, "--lr", "0.01", "--steps", "1000", "--hidden", "3", "--record-every", "10",
+                "--out", out])
+    assert code == 0
+    assert str(out) in capsys.readouterr().out
+    assert out.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+    written = Trajectory.from_csv(out)
+    np.testing.assert_allclose(written.t, np.arange(0, 1001, 10) * 0.01)
+    api = simulate(Task.from_dict(TASK), lr=0.01, steps=1000, hidden=3, record_every=10)
+    for q in ("a", "b", "c", "u", "energy"):
+        np.testing.assert_allclose(getattr(written, q), getattr(api, q), rtol=1e-10, atol=1e-12)
+
+
+def test_simulate_options_reach_the_harness(task_file, tmp_path):
+    out = tmp_path / "sim.npz"
+    code = run(["simulate", task_file, "--lr", "0.5", "--steps", "50", "--data", "samples", "--n-samples", "12",
+                "--loss", "mean_half", "--init", "random", "--init-scale", "0.2", "--seed", "3", "--freeze", "W_h",
+                "--no-progress", "--out", out])
+    assert code == 0
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["t"][-1], 50 * 0.5 / (12 * 2))
+        assert z["b"].shape == (51, 2)
+
+
+def test_validate_prints_differences_and_passes_within_tolerance(task_file, tmp_path, capsys):
+    plot = tmp_path / "overlay.png"
+    code = run(["validate", task_file, "--lr", "0.01", "--steps", "2000", "--tol", "0.05", "--plot", plot])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    found = dict(re.findall(r"\b([abcu])=([0-9.e+-]+)", text.split("largest |simulation - theory|:")[1]))
+    assert set(found) == {"a", "b", "c", "u"}
+    # the printed numbers are the actual differences (computed here independently)
+    sim = simulate(Task.from_dict(TASK), lr=0.01, steps=2000, record_every=2)
+    theory = integrate(Task.from_dict(TASK), sim.t[-1], t_eval=sim.t, rtol=1e-10, atol=1e-12)
+    assert float(found["b"]) == pytest.approx(np.max(np.abs(sim.b - theory.b)), rel=1e-2)
+    assert plot.stat().st_size > 10_000
+
+
+def test_validate_fails_above_tolerance(task_file, capsys):
+    code = run(["validate", task_file, "--lr", "0.02", "--steps", "1000", "--tol", "0.01"])
+    assert code == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_divergence_exits_nonzero_with_a_message_and_writes_nothing(task_file, tmp_path, capsys):
+    out = tmp_path / "sim.csv"
+    code = run(["simulate", task_file, "--lr", "5", "--steps", "100", "--out", out])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "diverged at step" in err and "stable learning rate is below about" in err
+    assert not out.exists()
+    plot = tmp_path / "p.png"
+    assert run(["validate", task_file, "--lr", "5", "--steps", "100", "--plot", plot]) == 3
+    assert not plot.exists()
+    assert list(tmp_path.iterdir()) == [task_file]
+
+
+@pytest.mark.parametrize("args", [
+    ["--lr", "-0.1", "--steps", "10", "--out", "{d}/x.csv"],
+    ["--lr", "abc", "--steps", "10", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "0", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--out", "{d}/x.txt"],
+    ["--lr", "0.1", "--steps", "10", "--out", "{d}/missing/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--hidden", "1", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--init", "orthogonal", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--data", "samples", "--n-samples", "3", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--freeze", "W_q", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--out", "{d}/x.csv"],
+])
+def test_bad_simulate_input_exits_2_without_output(task_file, tmp_path, capsys, args):
+    args = [a.format(d=tmp_path) for a in args]
+    assert run(["simulate", task_file, *args]) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [task_file]
+
+
+@pytest.mark.parametrize("args", [
+    ["--tol", "0"], ["--tol", "-1"], ["--plot", "{d}/p.txt"], ["--out", "{d}/s.json"],
+])
+def test_bad_validate_input_exits_2(task_file, tmp_path, capsys, args):
+    args = [a.format(d=tmp_path) for a in args]
+    assert run(["validate", task_file, "--lr", "0.01", "--steps", "10", *args]) == 2
+    assert "error" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [task_file]
+
+
+def test_missing_task_file_exits_2(tmp_path, capsys):
+    assert run(["simulate", tmp_path / "nope.json", "--lr", "0.1", "--steps", "5", "--out", tmp_path / "x.csv"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_console_script_exit_codes(task_file, tmp_path):
+    """The installed ``lrnn`` entry point, as a user runs it: 0 on success, 2 on bad input."""
+    ok = subprocess.run([sys.executable, "-m", "lrnn_theory.cli", "simulate", str(task_file), "--lr", "0.01",
+                         "--steps", "20", "--out", str(tmp_path / "s.csv")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "lrnn_theory.cli", "simulate", str(task_file), "--lr", "-1",
+                          "--steps", "20", "--out", str(tmp_path / "t.csv")], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("lrnn: error: parameter 'lr'")
+    assert "Traceback" not in bad.stderr

@@ -1,0 +1,95 @@
+"""Data for the validation harness: random bases, exactly whitened sample sets, and user data.
+
+- ``random_orthonormal``: a matrix with orthonormal columns, drawn uniformly (QR of a Gaussian matrix with the
+  signs fixed).
+- ``task_correlations``: ``Sigma^{YX_i} = U S_i V^T`` for every step of a task (the population data).
+- ``whitened_inputs``: P input sequences that are white *as a sum* over samples, exactly, jointly across time and
+  dimensions: ``sum_p x_{p,t} x_{p,t'}^T = delta_{tt'} I`` (needs ``P >= T N_x``). This is the paper's own
+  normalisation of Sigma^{X_t X_t'} (S1 App. B eq. 21), under which ``tau = P N_y / eta`` holds for a mean loss.
+- ``fit_user_task``: the correlations of user data, their common singular vectors and per-step singular values.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lrnn_theory.errors import LrnnInputError, check_finite_array
+
+
+def random_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """An (n, k) matrix with orthonormal columns, Haar-distributed (k <= n)."""
+    Q, Rm = np.linalg.qr(rng.standard_normal((n, k)))
+    return Q * np.sign(np.where(np.diag(Rm) == 0, 1.0, np.diag(Rm)))
+
+
+def task_correlations(singular_values: np.ndarray, U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``C[i-1] = U diag(s[:, i-1]) V^T`` for steps i = 1..T; shape (T, N_y, N_x)."""
+    s = np.asarray(singular_values, dtype=float)
+    return np.einsum("yk,kt,xk->tyx", U, s, V)
+
+
+def whitened_inputs(rng: np.random.Generator, P: int, T: int, N_x: int) -> np.ndarray:
+    """P sequences of length T, white as a sum: ``sum_p x_{p,t} x_{p,t'}^T = delta_{tt'} I`` exactly.
+
+    Gaussian draws, made exactly orthonormal as columns of the (P, T N_x) design matrix (thin QR), so the identity
+    holds jointly across time and input dimensions up to rounding. Needs ``P >= T * N_x``.
+    """
+    if P < T * N_x:
+        raise LrnnInputError(f"parameter 'n_samples' must be >= T * N_x = {T * N_x} for inputs whitened exactly "
+                             f"across time and dimensions, got {P}")
+    Q, Rm = np.linalg.qr(rng.standard_normal((P, T * N_x)))
+    Q = Q * np.sign(np.diag(Rm))
+    return Q.reshape(P, T, N_x)
+
+
+def sample_targets(X: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Targets ``y_p = sum_i C_i x_{p,i}`` for inputs (P, T, N_x) and correlations (T, N_y, N_x)."""
+    return np.einsum("tyx,ptx->py", C, X)
+
+
+def whitening_error(X: np.ndarray) -> float:
+    """Largest entry of ``|sum_p x_p x_p^T - I|`` over the joint (time, dimension) index: 0 for sum-whitened inputs."""
+    P, T, N_x = X.shape
+    flat = X.reshape(P, T * N_x)
+    return float(np.max(np.abs(flat.T @ flat - np.eye(T * N_x))))
+
+
+def check_user_data(X, Y):
+    """Validate user arrays X (P, T, N_x) and Y (P, N_y); return them as float arrays."""
+    if X is None or Y is None:
+        raise LrnnInputError("user data needs both 'X' (P, T, N_x) and 'Y' (P, N_y)")
+    X = check_finite_array("X", X, ndim=3)
+    Y = check_finite_array("Y", Y, ndim=2)
+    if X.shape[0] != Y.shape[0]:
+        raise LrnnInputError(f"parameters 'X' and 'Y' must hold the same number of samples, got {X.shape[0]} and "
+                             f"{Y.shape[0]}")
+    return X, Y
+
+
+def fit_user_task(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):
+    """Correlations of user data and the singular-vector decomposition the theory assumes.
+
+    ``C_i = sum_p y_p x_{p,i}^T``. The common singular vectors U (N_y, K), V (N_x, K), K = min(N_x, N_y), come from
+    the SVD of a random positive combination ``sum_i w_i C_i``: when every C_i is ``U S_i V^T`` (Assumption 2), the
+    combination has the same singular vectors, with U and V paired correctly even when some modes are degenerate in
+    one step. ``s[:, i-1] = diag(U^T C_i V)``.
+
+    Returns
+    -------
+    C : ndarray (T, N_y, N_x)
+    U, V : ndarray
+    s : ndarray (K, T)
+    residual : float
+        Largest off-diagonal entry of ``U^T C_i V`` relative to the largest |C_i| entry: 0 when the data satisfy
+        the constant-singular-vector assumption exactly.
+    """
+    C = np.einsum("py,ptx->tyx", Y, X)
+    T = C.shape[0]
+    weights = rng.uniform(0.5, 1.5, size=T)
+    Uf, _, Vt = np.linalg.svd(np.tensordot(weights, C, axes=1), full_matrices=False)
+    K = Uf.shape[1]
+    U, V = Uf, Vt.T
+    proj = U.T @ C @ V  # (T, K, K)
+    s = np.einsum("tkk->kt", proj)
+    off = proj - np.einsum("kt,kj->tkj", s, np.eye(K))
+    scale = max(float(np.max(np.abs(C))), 1e-300)
+    return C, U, V, s, float(np.max(np.abs(off)) / scale) if K > 1 else 0.0
