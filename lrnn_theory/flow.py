@@ -102,16 +102,20 @@ class CompiledFlow:
     def reset_counters(self):
         self.nfev = 0
         self.njev = 0
+        #: DivergenceError describing the first non-finite evaluation since the last reset, if any.
+        self.overflow = None
 
     def initial_state(self) -> np.ndarray:
         init = self.task.init
         return np.column_stack([init.a, init.b, init.c]).ravel()
 
     def _check(self, t, values, y):
-        if not np.all(np.isfinite(values)):
+        """Remember the first overflow instead of raising: an explicit solver's rejected trial step may overflow
+        harmlessly, so ``integrate`` decides from the solver's outcome whether the dynamics really diverged."""
+        if self.overflow is None and not np.all(np.isfinite(values)):
             bad_rows = ~np.all(np.isfinite(values.reshape(self.K, -1)), axis=1)
             mode = int(np.argmax(bad_rows))
-            raise DivergenceError(
+            self.overflow = DivergenceError(
                 f"learning dynamics diverged at t={t:.6g}: mode {mode} overflowed "
                 f"(a={y[3 * mode]:.4g}, b={y[3 * mode + 1]:.4g}, c={y[3 * mode + 2]:.4g}); "
                 f"|b| > 1 makes b^(T-i) explode for T={self.task.T}", time=float(t), mode=mode)
@@ -277,8 +281,11 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
             f"|b|^(T-1) grew past {threshold:g} "
             f"(a={y_hit[3 * mode]:.4g}, b={y_hit[3 * mode + 1]:.4g}, c={y_hit[3 * mode + 2]:.4g})",
             time=t_hit, mode=mode)
-    if sol.status < 0:
-        raise DivergenceError(f"integration failed before t_end={t_end:g}: {sol.message}")
+    if sol.status < 0 or not np.all(np.isfinite(sol.y)):
+        if flow.overflow is not None:
+            raise flow.overflow
+        raise DivergenceError(f"integration failed at t={sol.t[-1]:.6g} before t_end={t_end:g}: {sol.message}",
+                              time=float(sol.t[-1]))
     Y = sol.y.T
     flow.nfev, flow.njev = int(sol.nfev), int(sol.njev)  # the solver's own counts (finite-difference calls too)
     if converged_tol is not None and sol.status == 1:
