@@ -21,7 +21,7 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import A, B, FORMATS, S2, T, a, b, c, derive_energy, equation, i, render, s, tau, u
+from .mode_flow import A, B, FORMATS, S2, T, a, b, c, derive_energy, equation, i, render, tau, u
 
 #: Family parameters (positive where the paper's families need it: lambda is a ratio of singular values).
 delta = sp.Symbol("delta", positive=True)

@@ -1,0 +1,120 @@
+"""Effective regularisation (paper Lemma 3.2, eq. 9; App. G; notes §6.1).
+
+Expanding the squared residual r_i^2 = (s_i - c b^(T-i) a)^2 splits the per-mode energy into
+
+    E = 1/(2 tau) sum_i (s_i^2 - 2 s_i c b^(T-i) a)   [data term: the only place the task enters]
+      + 1/(2 tau) c^2 a^2 sum_i b^(2(T-i))            [effective regulariser, task-independent]
+
+and sympy sums the geometric series of the regulariser to c^2 a^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) (T at
+b^2 = 1). The regulariser pushes u = ac and b towards 0 and, for |b| >= 1, grows without bound in T.
+
+Run ``python -m lrnn_theory.derivations.regularisation [--format latex|pretty|text]`` to print the split.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+
+import sympy as sp
+
+from .mode_flow import FORMATS, T, a, b, c, derive_energy_sum_form, equation, i, render, s, tau, u
+
+k = sp.Symbol("k", integer=True, nonnegative=True)
+
+
+@functools.lru_cache(maxsize=None)
+def derive_energy_split():
+    """Split the summed-residual energy into data term and regulariser.
+
+    The summand (s_i - c b^(T-i) a)^2 is expanded; the terms that contain s_i form the data term, the rest (the
+    square of the prediction) the regulariser, whose sum over i is evaluated by sympy.
+
+    Returns
+    -------
+    dict
+        ``data``: data term (an unevaluated sum over i), ``regulariser_sum``: regulariser as a sum over i,
+        ``regulariser``: its closed form (piecewise at b^2 = 1), ``regulariser_generic``: the closed form for
+        b^2 != 1, ``energy``: the summed-residual energy it came from.
+    """
+    energy = derive_energy_sum_form()
+    (residual_sum,) = energy.atoms(sp.Sum)  # energy = Sum_i r_i^2 / (2 tau)
+    summand = sp.expand(residual_sum.function)  # (s_i - c b^(T-i) a)^2, expanded
+    data_terms = [t for t in sp.Add.make_args(summand) if t.has(s)]
+    reg_terms = [t for t in sp.Add.make_args(summand) if not t.has(s)]
+    data = sp.Sum(sp.Add(*data_terms), (i, 1, T)) / (2 * tau)
+    reg_summand = sp.Add(*reg_terms)
+    reg_sum = sp.Sum(reg_summand, (i, 1, T)) / (2 * tau)
+    # Sum over k = T - i (0..T-1): the same terms, in the order in which sympy recognises a geometric series.
+    reg_closed = sp.summation(reg_summand.subs(i, T - k), (k, 0, T - 1)) / (2 * tau)
+    reg_closed = sp.piecewise_fold(sp.simplify(reg_closed))
+    generic = next(expr for expr, cond in reg_closed.args if cond == sp.true) if isinstance(
+        reg_closed, sp.Piecewise) else reg_closed
+    return {"data": data, "regulariser_sum": reg_sum, "regulariser": reg_closed,
+            "regulariser_generic": sp.factor(generic), "energy": energy}
+
+
+def paper_regulariser():
+    """The regulariser exactly as the paper prints it: c^2 a^2 (1 - b^(2T)) / (1 - b^2) / (2 tau)."""
+    return c**2 * a**2 * (1 - b ** (2 * T)) / (1 - b**2) / (2 * tau)
+
+
+def split_residual(concrete_T: int | None = None):
+    """data + regulariser - energy, summands combined (symbolic T) or written out (a concrete T): simplifies to 0."""
+    split = derive_energy_split()
+    if concrete_T is None:
+        (data_sum,) = split["data"].atoms(sp.Sum)
+        (reg_sum,) = split["regulariser_sum"].atoms(sp.Sum)
+        (energy_sum,) = split["energy"].atoms(sp.Sum)
+        # All three are sums over the same range i = 1..T with the same 1/(2 tau) factor: compare summands.
+        return sp.simplify(sp.expand(data_sum.function + reg_sum.function - energy_sum.function))
+    sub = {T: concrete_T}
+    total = (split["data"].subs(sub).doit() + split["regulariser"].subs(sub) - split["energy"].subs(sub).doit())
+    return sp.simplify(sp.expand(total))
+
+
+def derive_landscape_terms():
+    """Data term, regulariser and total in the (u, b) plane for a concrete-T task written through A(b), B(b).
+
+    Returns expressions in u, b, the squared norm S_2 and the task sum A(b) (the regulariser carries only B(b)).
+    """
+    from .mode_flow import A, B, S2
+
+    data = (S2 - 2 * u * A(b)) / (2 * tau)
+    reg = u**2 * B(b) / (2 * tau)
+    return {"data": data, "regulariser": reg, "total": data + reg}
+
+
+RESULT = "regularisation"
+
+
+def report(task=None, fmt: str = "pretty") -> str:
+    """Energy split into a data term and an effective regulariser (Lemma 3.2)."""
+    render(sp.Integer(0), fmt)
+    split = derive_energy_split()
+    out = ["# Lemma 3.2: E = data term + effective regulariser (per mode)"]
+    out.append(equation(sp.Symbol("E"), split["energy"], fmt))
+    out.append(equation(sp.Symbol("E_data"), split["data"], fmt))
+    out.append(equation(sp.Symbol("E_reg"), split["regulariser_sum"], fmt))
+    out.append(equation(sp.Symbol("E_reg"), split["regulariser"], fmt))
+    out.append(equation(sp.Symbol("E_reg (b^2 != 1)"), split["regulariser_generic"], fmt))
+    out.append(equation(sp.Symbol("E_data + E_reg - E (summands)"), split_residual(), fmt))
+    if task is not None:
+        from lrnn_theory.regularisation import energy_split
+
+        init = task.init
+        d, r = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
+        out.append(f"# Task {task.name!r} at its initial modes")
+        for m in range(min(task.K, 8)):
+            out.append(f"mode {m}: data={d[m]:.6g} regulariser={r[m]:.6g} total={d[m] + r[m]:.6g}")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--format", choices=FORMATS, default="pretty")
+    args = parser.parse_args(argv)
+    print(report(None, args.format), end="")
+
+
+if __name__ == "__main__":
+    main()

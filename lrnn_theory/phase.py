@@ -1,0 +1,103 @@
+"""Numeric side of the recurrent-vs-feedforward phase transition (paper §3.4, App. H; notes §6.2-6.3).
+
+* ``dirac_profile``: App. H's Dirac task s_1 = beta, s_T = 1/beta (s_1/s_T = beta^2).
+* ``phase_curve``: minimising b*, u* and E* of that task against beta for one T (Fig. A3), with E written without
+  the 1/(2 tau) as in App. H (E = sum_i r_i^2).
+* ``critical_beta``: the beta at which b = 0 (feedforward, u = 1/beta, E = beta^2) stops being the global minimiser of
+  E*(b) over |b| <= b_max, located by bisection. For T = 3 this is the continuous transition at 1/sqrt(2) (derived
+  exactly in ``lrnn_theory.derivations.phase_transition``); for T >= 4 it is a first-order jump to a recurrent branch
+  whose infimum lies at |b| -> oo, so the critical beta depends on the bound b_max and tends to 1 as b_max grows.
+* ``converged_modes``: the gradient flow integrated from a small initialisation over a grid of task parameters
+  (one vectorized sweep), the converged b and u of Fig. 4.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import check_finite_array, check_int, check_real
+from .solutions import B_MAX, minimise_reduced_energy
+
+#: Relative energy margin by which the recurrent branch must beat the feedforward one to count as the minimiser.
+ENERGY_MARGIN = 1e-12
+
+
+def dirac_profile(beta, T: int) -> np.ndarray:
+    """(K, T) profiles s_1 = beta, s_T = 1/beta, all other steps 0 (one mode per beta)."""
+    beta = np.atleast_1d(check_finite_array("beta", beta)).astype(float)
+    T = check_int("T", T, minimum=2)
+    s = np.zeros((beta.size, T))
+    s[:, 0] = beta
+    s[:, -1] = 1.0 / beta
+    return s
+
+
+def phase_curve(T: int, betas, b_max: float = B_MAX, n_grid: int = 4001) -> dict:
+    """Minimiser of the App. H reduced energy for each beta (no 1/(2 tau): E = sum_i r_i^2).
+
+    Returns
+    -------
+    dict
+        ``beta``, ``b`` (b*), ``u`` (u*), ``energy`` (E*), ``feedforward_energy`` (beta^2, the b = 0 solution) and
+        ``at_bound`` (minimiser at |b| = b_max: no finite minimiser in range).
+    """
+    betas = np.atleast_1d(check_finite_array("betas", betas)).astype(float)
+    b, u, e, at_bound = minimise_reduced_energy(dirac_profile(betas, T), b_max=b_max, n_grid=n_grid, tau=0.5)
+    return {"beta": betas, "b": b, "u": u, "energy": e, "feedforward_energy": betas**2, "at_bound": at_bound,
+            "b_max": float(b_max), "T": int(T)}
+
+
+def _recurrent_wins(T: int, betas: np.ndarray, b_max: float, n_grid: int) -> np.ndarray:
+    curve = phase_curve(T, betas, b_max, n_grid)
+    return curve["energy"] < curve["feedforward_energy"] * (1 - ENERGY_MARGIN)
+
+
+def critical_beta(T: int, b_max: float = B_MAX, tol: float = 1e-9, bracket=(0.2, 5.0), n_grid: int = 4001) -> float:
+    """Smallest beta at which the feedforward point b = 0 is no longer the global minimiser over |b| <= b_max.
+
+    Bisection on the indicator "min_b E*(b) < E*(0)", vectorized: each round evaluates 16 betas inside the current
+    bracket at once and keeps the sub-interval where the indicator switches.
+
+    Parameters
+    ----------
+    T : int
+        Trajectory length (>= 3; for T = 2 the task is not of the Dirac type of App. H).
+    b_max : float
+        Search bound on |b|; for T >= 4 the answer depends on it (beta_c -> 1 as b_max -> oo).
+    tol : float
+        Width of the final bracket.
+    """
+    T = check_int("T", T, minimum=3)
+    b_max = check_real("b_max", b_max, positive=True)
+    lo, hi = (float(x) for x in bracket)
+    wins = _recurrent_wins(T, np.array([lo, hi]), b_max, n_grid)
+    if wins[0] or not wins[1]:
+        raise ValueError(f"the transition of T={T} is not inside beta in [{lo}, {hi}] (b_max={b_max})")
+    while hi - lo > tol:
+        probe = np.linspace(lo, hi, 18)[1:-1]
+        w = _recurrent_wins(T, probe, b_max, n_grid)
+        first = int(np.argmax(w)) if np.any(w) else len(probe)
+        lo = probe[first - 1] if first > 0 else lo
+        hi = probe[first] if first < len(probe) else hi
+    return 0.5 * (lo + hi)
+
+
+def converged_modes(family: str, T: int, x_name: str, x_values, kappas, *, fixed=None, base=None,
+                    init=None, t_end: float = 2000.0, executor=None, **sweep_kw):
+    """Converged b and u of the gradient flow over (x, kappa) grids (Fig. 4), one vectorized integration.
+
+    Parameters
+    ----------
+    family : {"last_step", "dirac"}
+        ``last_step`` with ``base`` "constant" (x = delta) or "exponential" (x = lambda, delta fixed), or
+        ``dirac`` (x = beta).
+    x_name : str
+        The swept "recurrent computation" parameter.
+    kappas : array_like
+        The "feedforward computation" s_T (colour in Fig. 4).
+    t_end : float
+        Training time at which b and u are read (for Dirac tasks with T >= 4 the recurrent branch keeps growing).
+    """
+    from .sweeps import sweep
+
+    return sweep(family, T, {x_name: x_values, "kappa": kappas}, fixed=fixed, base=base, init=init, t_end=t_end,
+                 executor=executor, **sweep_kw)

@@ -1,0 +1,83 @@
+"""Numeric side of the effective regularisation (Lemma 3.2): the energy split and its landscapes over (u, b).
+
+The regulariser's closed form c^2 a^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) is derived in
+``lrnn_theory.derivations.regularisation`` and lambdified here; the data term is (||s||^2 - 2 u A(b)) / (2 tau).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+
+from .errors import bad, check_finite_array, check_real
+
+
+@functools.lru_cache(maxsize=None)
+def _regulariser_fn():
+    from .derivations import mode_flow as mf
+    from .derivations.regularisation import derive_energy_split
+
+    expr = derive_energy_split()["regulariser"].subs(mf.a, mf.u).subs(mf.c, 1)
+    return sp.lambdify((mf.u, mf.b, mf.T, mf.tau), expr, modules="numpy")
+
+
+def regulariser(u, b, T: int, tau: float = 1.0) -> np.ndarray:
+    """u^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) (T u^2/(2 tau) at b^2 = 1), broadcast over u and b."""
+    u, b = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(b, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(_regulariser_fn()(u, b, int(T), float(tau)), dtype=float)
+    # The closed form is 0/0 at b^2 = 1 in floating point near (not at) the branch: use the series there.
+    near = np.abs(b**2 - 1) < 1e-7
+    if np.any(near):
+        k = np.arange(int(T), dtype=float)
+        out = np.where(near, u**2 * np.sum(b[..., None] ** (2 * k), axis=-1) / (2 * tau), out)
+    return np.broadcast_to(out, u.shape)
+
+
+def data_term(s, u, b, tau: float = 1.0) -> np.ndarray:
+    """(||s||^2 - 2 u A(b)) / (2 tau) for one mode's profile s (T,), broadcast over u and b."""
+    s = np.asarray(s, dtype=float)
+    u, b = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(b, dtype=float))
+    k = np.arange(s.size - 1, -1, -1, dtype=float)
+    A_ = np.sum(s * b[..., None] ** k, axis=-1)
+    return (np.sum(s**2) - 2 * u * A_) / (2 * tau)
+
+
+def energy_split(singular_values, a, b, c, tau: float = 1.0):
+    """Data term and regulariser of every mode at modes (a, b, c) of shape (K,); their sum is the energy."""
+    s = check_finite_array("singular_values", singular_values)
+    s = s[None, :] if s.ndim == 1 else s
+    tau = check_real("tau", tau, positive=True)
+    a, b, c = (np.broadcast_to(np.asarray(x, dtype=float), (s.shape[0],)) for x in (a, b, c))
+    u = a * c
+    k = np.arange(s.shape[1] - 1, -1, -1, dtype=float)
+    A_ = np.sum(s * b[:, None] ** k, axis=1)
+    data = (np.sum(s**2, axis=1) - 2 * u * A_) / (2 * tau)
+    return data, regulariser(u, b, s.shape[1], tau)
+
+
+def landscape(singular_values, u_values, b_values, tau: float = 1.0) -> dict:
+    """Data term, regulariser and total energy of one mode over the grid (b rows, u columns).
+
+    Parameters
+    ----------
+    singular_values : array_like, shape (T,)
+        One mode's profile.
+    u_values, b_values : array_like
+        Grid axes.
+
+    Returns
+    -------
+    dict
+        ``u``, ``b`` (1-D axes) and ``data``, ``regulariser``, ``total`` of shape (len(b), len(u)).
+    """
+    s = check_finite_array("singular_values", singular_values)
+    if s.ndim != 1:
+        raise bad("singular_values", singular_values, "be one mode's profile (a 1-D array of T values)")
+    uu = check_finite_array("u_values", u_values, ndim=1)
+    bb = check_finite_array("b_values", b_values, ndim=1)
+    U, Bg = np.meshgrid(uu, bb)
+    data = data_term(s, U, Bg, tau)
+    reg = regulariser(U, Bg, s.size, tau)
+    return {"u": uu, "b": bb, "data": data, "regulariser": reg, "total": data + reg}

@@ -1,0 +1,273 @@
+"""Sweeps over grids of task parameters that scale: one vectorized integration, or chunks on an Executor.
+
+Every grid point of a family (e.g. the 200 x 50 points of (delta, kappa) of the "last step breaks the pattern" task)
+is one connectivity mode, and modes are independent. ``sweep`` therefore stacks all grid points as the K modes of a
+single ``Task`` and integrates them in one call to ``lrnn_theory.integrate``, whose Jacobian is banded (3x3 blocks):
+one ODE system with 3K unknowns instead of K separate solver runs.
+
+The grid is cut into chunks of consecutive grid points when it is larger than the memory budget (the solver keeps
+a few arrays of size K (2T-1)) or than ``max_chunk`` (default 1000: a single integration over very many modes must
+follow every mode's fast phase with one step size, and measured slower than chunks of ~1000; ``max_chunk=None``
+lifts the cap). Each chunk is integrated the same way, either in this process or, when an ``executor`` is passed, as
+one job per chunk on any ``concurrent.futures.Executor``: a ``ProcessPoolExecutor`` here, or a Dask cluster
+(``distributed.Client(...).get_executor()``; Dask is an optional extra) when a study outgrows one machine. Serial
+chunks and executor chunks give bit-for-bit the same numbers (same chunks, same arithmetic).
+
+Accuracy. An adaptive solver controls a root-mean-square error over the whole state vector, so with K modes a single
+mode could carry up to sqrt(3K) times the requested error. ``sweep`` divides ``rtol`` and ``atol`` by sqrt(3K) of
+each chunk (``scale_tolerance=True``) so that every grid point is integrated at least as accurately as a separate
+run with the requested tolerances would be; the tests compare against point-by-point integration.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DivergenceError, LrnnInputError, bad, check_finite_array, check_int, check_real
+from .tasks import FAMILIES, Task
+
+#: Sweep parameters and the keyword of ``Task.from_family`` they map to.
+PARAMETERS = {"delta": "delta", "lambda": "lam", "kappa": "kappa", "beta": "beta"}
+#: Default memory budget: number of floats in the largest per-chunk table, K * (2T - 1).
+MEMORY_BUDGET = 2e7
+#: Default largest chunk (grid points per integration). Measured (benchmarks/bench_sweep.py, 200 x 50 grid, T = 5):
+#: one 10 000-mode integration needs ~14 000 right-hand-side calls, because the adaptive step must follow the fast
+#: phase of every mode at once; chunks of 500-2000 points were ~3x faster in total. ``max_chunk=None`` gives one
+#: integration for the whole grid whenever it fits the memory budget.
+DEFAULT_MAX_CHUNK = 1000
+DEFAULT_RTOL = 1e-8
+DEFAULT_ATOL = 1e-10
+
+
+@dataclass
+class SweepResult:
+    """Converged modes at every grid point.
+
+    Attributes
+    ----------
+    axes : dict
+        Parameter name -> 1-D array of its values, in grid-axis order.
+    a, b, c, u, energy : ndarray
+        Final input, recurrent, output, input-output mode and energy, of shape ``shape`` (one axis per parameter).
+    fixed : dict
+        Parameters shared by every grid point.
+    info : dict
+        family, T, t_end, tolerances, number of chunks, how it ran ("vectorized", "chunked", "executor"), seconds.
+    """
+
+    axes: dict
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    energy: np.ndarray
+    fixed: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def u(self) -> np.ndarray:
+        return self.a * self.c
+
+    @property
+    def shape(self) -> tuple:
+        return self.b.shape
+
+    def to_dict(self) -> dict:
+        out = {"axes": {k: v.tolist() for k, v in self.axes.items()}, "fixed": self.fixed, "info": self.info}
+        for k in ("a", "b", "c", "u", "energy"):
+            out[k] = getattr(self, k).tolist()
+        return out
+
+
+def _check_axes(axes: dict, fixed: dict) -> tuple[dict, dict]:
+    if not isinstance(axes, dict) or not axes:
+        raise bad("axes", axes, "be a non-empty mapping from parameter name to values")
+    clean = {}
+    for name, values in axes.items():
+        if name not in PARAMETERS:
+            raise bad("axes", name, f"name parameters among {', '.join(PARAMETERS)}")
+        arr = check_finite_array(f"axes['{name}']", values)
+        if arr.ndim != 1:
+            raise bad(f"axes['{name}']", values, "be a flat list of values")
+        clean[name] = arr
+    fixed = dict(fixed or {})
+    for name, value in fixed.items():
+        if name not in PARAMETERS:
+            raise bad("fixed", name, f"name parameters among {', '.join(PARAMETERS)}")
+        if name in clean:
+            raise LrnnInputError(f"parameter '{name}' is given both as a grid axis and as a fixed value")
+        fixed[name] = check_real(f"fixed['{name}']", value)
+    return clean, fixed
+
+
+def grid_points(axes: dict) -> dict:
+    """Flattened grid (row-major over the axes in order): parameter name -> array of length prod(len(axis))."""
+    mesh = np.meshgrid(*axes.values(), indexing="ij")
+    return {name: m.ravel() for name, m in zip(axes, mesh)}
+
+
+def grid_task(family: str, T: int, points: dict, fixed: dict, base=None, init=None, tau: float = 1.0) -> Task:
+    """A Task whose modes are the given grid points (``points``: name -> values, one per mode)."""
+    kw = {PARAMETERS[k]: v for k, v in fixed.items()}
+    kw.update({PARAMETERS[k]: np.asarray(v, dtype=float) for k, v in points.items()})
+    n = len(next(iter(points.values())))
+    # Scalar inits are shared by every grid point (a sweep is over task parameters, not initial conditions).
+    task = Task.from_family(family, T=T, base=base, init=dict(init) if init else None, tau=tau, **kw)
+    if task.K != n:  # a swept parameter that the family does not use leaves a single mode
+        raise LrnnInputError(f"family '{family}' does not use the swept parameter(s) {', '.join(points)}")
+    return task
+
+
+def _integrate_chunk(job: dict) -> np.ndarray:
+    """Integrate one chunk of grid points; returns an (n, 4) array of final a, b, c, energy.
+
+    A module-level function with a plain-dict argument, so that it pickles to worker processes and Dask workers.
+    """
+    from .flow import integrate
+
+    task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"])
+    scale = math.sqrt(3 * task.K) if job["scale_tolerance"] else 1.0
+    try:
+        traj = integrate(task, job["t_end"], n_points=2, method=job["method"], rtol=job["rtol"] / scale,
+                         atol=job["atol"] / scale, converged_tol=job["converged_tol"])
+    except DivergenceError as exc:
+        if exc.mode is None:
+            raise
+        where = ", ".join(f"{k}={v[exc.mode]:g}" for k, v in job["points"].items())
+        raise DivergenceError(f"grid point {job['offset'] + exc.mode} ({where}): {exc}", time=exc.time,
+                              mode=job["offset"] + exc.mode) from None
+    final = traj.final()
+    return np.column_stack([final["a"], final["b"], final["c"], final["energy"]])
+
+
+def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
+          init: dict | None = None, tau: float = 1.0, t_end: float = 200.0, executor=None,
+          chunk_size: int | None = None, max_chunk: int | None = DEFAULT_MAX_CHUNK,
+          memory_budget: float = MEMORY_BUDGET, method=None,
+          rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, scale_tolerance: bool = True,
+          converged_tol: float | None = None) -> SweepResult:
+    """Integrate the mode flow at every point of a grid of task parameters and return the final modes.
+
+    Parameters
+    ----------
+    family : str
+        Task family (see ``Task.from_family``).
+    T : int
+        Trajectory length.
+    axes : dict
+        Grid axes: parameter name ("delta", "lambda", "kappa", "beta") -> 1-D values. The grid is their product.
+    fixed : dict, optional
+        Parameters shared by every grid point (e.g. ``{"delta": 1.0}``).
+    base : str, optional
+        Base family of ``last_step``.
+    init : dict, optional
+        Initial ``a``, ``b``, ``c`` (scalars, shared by every grid point); 0.1 each by default.
+    tau : float
+        Learning timescale.
+    t_end : float
+        Integration time (theory units); the final modes are read there.
+    executor : concurrent.futures.Executor, optional
+        Runs one job per chunk (``ProcessPoolExecutor``, ``distributed.Client(...).get_executor()``, ...).
+    chunk_size : int, optional
+        Grid points per chunk. By default the largest chunks that fit ``memory_budget`` and ``max_chunk``: the
+        whole grid in one vectorized integration when both allow it; with an executor, the grid is also split into
+        at least as many chunks as it has workers when the executor says how many (``_max_workers``; pass
+        ``chunk_size`` for executors that do not, such as Dask's).
+    max_chunk : int or None
+        Cap on the default chunk size (see ``DEFAULT_MAX_CHUNK`` for the measurement behind it); None: no cap.
+    memory_budget : float
+        Largest K * (2T - 1) of one integration.
+    method, rtol, atol
+        Solver and per-grid-point tolerances (see ``scale_tolerance``).
+    scale_tolerance : bool
+        Divide rtol and atol by sqrt(3K) per chunk so that each grid point meets them (see the module docstring).
+    converged_tol : float, optional
+        Stop a chunk early once all its rates are below this.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    DivergenceError
+        When the flow of a grid point blows up; the message names the grid point and its parameters.
+
+    Examples
+    --------
+    >>> res = sweep("constant", 4, {"delta": [0.5, 1.0, 2.0]}, t_end=100.0)
+    >>> res.b.round(6).tolist(), res.u.round(6).tolist()
+    ([1.0, 1.0, 1.0], [0.5, 1.0, 2.0])
+    """
+    if family not in FAMILIES:
+        raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
+    T = check_int("T", T, minimum=1)
+    axes, fixed = _check_axes(axes, fixed)
+    t_end = check_real("t_end", t_end, positive=True)
+    rtol = check_real("rtol", rtol, positive=True)
+    atol = check_real("atol", atol, positive=True)
+    memory_budget = check_real("memory_budget", memory_budget, positive=True)
+    points = grid_points(axes)
+    shape = tuple(len(v) for v in axes.values())
+    n = int(np.prod(shape))
+    fits = max(1, int(memory_budget // (2 * T - 1)))
+    if chunk_size is None:
+        cap = n if max_chunk is None else check_int("max_chunk", max_chunk, minimum=1)
+        chunk_size = min(n, fits, cap)
+        workers = getattr(executor, "_max_workers", None)
+        if executor is not None and isinstance(workers, int) and workers > 1:
+            chunk_size = min(chunk_size, -(-n // workers))
+    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    # Validate the family parameters once, on the first point, before any job is sent out.
+    grid_task(family, T, {k: v[:1] for k, v in points.items()}, fixed, base, init, tau)
+    jobs = []
+    for start in range(0, n, chunk_size):
+        jobs.append({"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
+                     "points": {k: v[start:start + chunk_size] for k, v in points.items()}, "offset": start,
+                     "t_end": t_end, "method": method, "rtol": rtol, "atol": atol,
+                     "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol})
+    began = time.perf_counter()
+    if executor is None:
+        parts = [_integrate_chunk(job) for job in jobs]
+        how = "vectorized" if len(jobs) == 1 else "chunked"
+    else:
+        futures = [executor.submit(_integrate_chunk, job) for job in jobs]
+        parts = [f.result() for f in futures]
+        how = "executor"
+    out = np.concatenate(parts, axis=0)
+    a, b, c, energy = (out[:, j].reshape(shape) for j in range(4))
+    info = {"family": family, "T": T, "base": base, "tau": tau, "t_end": t_end, "rtol": rtol, "atol": atol,
+            "scale_tolerance": bool(scale_tolerance), "n_points": n, "n_chunks": len(jobs),
+            "chunk_size": chunk_size, "run": how, "seconds": time.perf_counter() - began,
+            "init": dict(init or {})}
+    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info)
+
+
+def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
+                         init: dict | None = None, tau: float = 1.0, t_end: float = 200.0, method=None,
+                         rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, indices=None) -> SweepResult:
+    """Reference: one separate integration per grid point (the slow way ``sweep`` replaces).
+
+    ``indices`` (flat grid indices) restricts the run to a subsample; the other entries are NaN.
+    """
+    axes, fixed = _check_axes(axes, fixed)
+    points = grid_points(axes)
+    shape = tuple(len(v) for v in axes.values())
+    n = int(np.prod(shape))
+    indices = np.arange(n) if indices is None else np.asarray(indices, dtype=int)
+    out = np.full((n, 4), np.nan)
+    began = time.perf_counter()
+    for idx in indices:
+        job = {"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
+               "points": {k: v[idx:idx + 1] for k, v in points.items()}, "offset": int(idx), "t_end": t_end,
+               "method": method, "rtol": rtol, "atol": atol, "scale_tolerance": False, "converged_tol": None}
+        out[idx] = _integrate_chunk(job)[0]
+    a, b, c, energy = (out[:, j].reshape(shape) for j in range(4))
+    info = {"family": family, "T": T, "t_end": t_end, "run": "point-by-point", "n_points": int(len(indices)),
+            "seconds": time.perf_counter() - began}
+    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info)
+
+
+__all__ = ["sweep", "sweep_point_by_point", "SweepResult", "grid_points", "grid_task"]

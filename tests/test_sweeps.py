@@ -1,0 +1,76 @@
+"""Sweeps over task-parameter grids: vectorized integration, chunks, executors (process pool, Dask)."""
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+from lrnn_theory import LrnnInputError
+from lrnn_theory.solutions import solve_task
+from lrnn_theory.sweeps import grid_points, grid_task, sweep, sweep_point_by_point
+
+AXES = {"delta": np.linspace(0.1, 2.0, 6), "kappa": np.array([0.2, 0.7, 1.2])}
+KW = dict(family="last_step", T=5, base="constant", t_end=300.0)
+
+
+@pytest.fixture(scope="module")
+def vectorized():
+    return sweep(KW["family"], KW["T"], AXES, base=KW["base"], t_end=KW["t_end"])
+
+
+def test_vectorized_sweep_matches_point_by_point(vectorized):
+    ref = sweep_point_by_point(KW["family"], KW["T"], AXES, base=KW["base"], t_end=KW["t_end"])
+    assert vectorized.shape == (6, 3) and vectorized.info["run"] == "vectorized"
+    for q in ("a", "b", "c", "u", "energy"):
+        np.testing.assert_allclose(getattr(vectorized, q), getattr(ref, q), atol=1e-7, rtol=1e-7)
+
+
+def test_grid_layout_follows_axes(vectorized):
+    pts = grid_points(AXES)
+    assert pts["delta"].reshape(6, 3)[:, 0].tolist() == AXES["delta"].tolist()
+    assert pts["kappa"].reshape(6, 3)[0].tolist() == AXES["kappa"].tolist()
+    # Where kappa = delta the task is geometric: the flow must reach the zero-loss solution b = 1, u = delta.
+    task = grid_task("last_step", 5, {"delta": [0.7], "kappa": [0.7]}, {}, base="constant")
+    assert solve_task(task).zero_loss[0]
+    point = sweep("last_step", 5, {"delta": [0.7]}, fixed={"kappa": 0.7}, base="constant", t_end=300.0)
+    assert point.b[0] == pytest.approx(1.0, abs=1e-6) and point.u[0] == pytest.approx(0.7, abs=1e-6)
+
+
+def test_chunked_and_process_pool_paths_are_identical(vectorized):
+    chunked = sweep(KW["family"], KW["T"], AXES, base=KW["base"], t_end=KW["t_end"], chunk_size=5)
+    assert chunked.info["run"] == "chunked" and chunked.info["n_chunks"] == 4
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pooled = sweep(KW["family"], KW["T"], AXES, base=KW["base"], t_end=KW["t_end"], chunk_size=5,
+                       executor=pool)
+    assert pooled.info["run"] == "executor"
+    for q in ("a", "b", "c", "energy"):
+        assert np.array_equal(getattr(pooled, q), getattr(chunked, q))        # same chunks: bit for bit
+        np.testing.assert_allclose(getattr(pooled, q), getattr(vectorized, q), atol=1e-7)
+
+
+def test_dask_executor_path_is_identical():
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        dasked = sweep(KW["family"], KW["T"], AXES, base=KW["base"], t_end=KW["t_end"], chunk_size=5,
+                       executor=client.get_executor())
+    chunked = sweep(KW["family"], KW["T"], AXES, base=KW["base"], t_end=KW["t_end"], chunk_size=5)
+    for q in ("a", "b", "c", "energy"):
+        assert np.array_equal(getattr(dasked, q), getattr(chunked, q))
+
+
+def test_memory_budget_splits_into_chunks(vectorized):
+    small = sweep(KW["family"], KW["T"], AXES, base=KW["base"], t_end=KW["t_end"], memory_budget=9 * 9)
+    assert small.info["n_chunks"] == 2 and small.info["chunk_size"] == 9
+    np.testing.assert_allclose(small.b, vectorized.b, atol=1e-7)
+
+
+def test_sweep_bad_input():
+    with pytest.raises(LrnnInputError, match="axes"):
+        sweep("constant", 4, {"gamma": [1.0]})
+    with pytest.raises(LrnnInputError, match="beta"):
+        sweep("constant", 4, {"beta": [1.0, 2.0]})
+    with pytest.raises(LrnnInputError, match="both"):
+        sweep("constant", 4, {"delta": [1.0]}, fixed={"delta": 2.0})
+    with pytest.raises(LrnnInputError, match="family"):
+        sweep("sawtooth", 4, {"delta": [1.0]})
+    with pytest.raises(LrnnInputError, match="chunk_size"):
+        sweep("constant", 4, {"delta": [1.0]}, chunk_size=0)
