@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 # Mode strengths: a = input mode (W_x), b = recurrent mode (W_h), c = output mode (W_y).
@@ -131,32 +132,57 @@ def derive_conserved_quantity(tau_rates):
     return q, rate
 
 
+def derive_family_sums(family: str, base: str | None = None):
+    """A(b) of a task family and B(b), summed in closed form by sympy for a symbolic trajectory length T.
+
+    Returns ``(A_expr, B_expr, parameters)`` where ``parameters`` maps the family's parameter names to the sympy
+    symbols used (delta, lambda, kappa, beta). Geometric sums come back as Piecewise expressions (the ratio-1 case
+    separately).
+    """
+    delta, lam, kappa, beta = sp.symbols("delta lambda kappa beta", real=True)
+    k = sp.Symbol("k", integer=True, nonnegative=True)  # k = T - i, the power of b of step i
+    # s_(T-k) of each base family, as a function of k
+    profiles = {"constant": sp.Integer(1), "inverse_exponential": lam**k, "exponential": lam ** (T - k)}
+    B_expr = sp.Sum(b ** (2 * k), (k, 0, T - 1)).doit()
+    if family in profiles:
+        A_expr = sp.Sum(delta * profiles[family] * b**k, (k, 0, T - 1)).doit()
+        used = {"delta": delta} if family == "constant" else {"delta": delta, "lambda": lam}
+    elif family == "last_step":
+        base = base or "constant"
+        A_expr = sp.Sum(delta * profiles[base] * b**k, (k, 1, T - 1)).doit() + kappa
+        used = {"delta": delta, "kappa": kappa} if base == "constant" else \
+            {"delta": delta, "lambda": lam, "kappa": kappa}
+    elif family == "dirac":
+        A_expr = beta * b ** (T - 1) + kappa
+        used = {"beta": beta, "kappa": kappa}
+    else:
+        from lrnn_theory.errors import bad
+
+        raise bad("family", family, "be a family of lrnn_theory.tasks.FAMILIES")
+    return A_expr, B_expr, used
+
+
 def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
     """A(b) and B(b) of one mode of a concrete task.
 
-    For T <= ``explicit_up_to`` the polynomials are written out; beyond that, family tasks get the geometric-series
-    closed form and array tasks an unevaluated sum over the stored values, so the size of the expression does not
-    grow with T.
+    For T <= ``explicit_up_to`` the polynomials are written out. Beyond that, family tasks get the closed forms of
+    ``derive_family_sums`` and array tasks an unevaluated sum over the stored values s_i, so the size of the
+    expression does not grow with T.
     """
     sv = task.singular_values[mode]
     Tn = task.T
-    B_expr = sp.Sum(b ** (2 * (Tn - i)), (i, 1, Tn)) if Tn > explicit_up_to else \
-        sp.Add(*[b ** (2 * (Tn - k)) for k in range(1, Tn + 1)])
     if Tn <= explicit_up_to:
-        A_expr = sp.Add(*[sp.nsimplify(float(sv[k - 1]), rational=False) * b ** (Tn - k) for k in range(1, Tn + 1)])
+        A_expr = sp.Add(*[sp.Float(float(sv[k - 1])) * b ** (Tn - k) for k in range(1, Tn + 1)])
+        B_expr = sp.Add(*[b ** (2 * (Tn - k)) for k in range(1, Tn + 1)])
         return {A(b): A_expr, B(b): B_expr}
     spec = task.spec or {}
-    fam = spec.get("family")
-    per_mode = lambda key: sp.Float(spec[key][mode] if isinstance(spec[key], list) else spec[key])  # noqa: E731
-    if fam == "constant":
-        A_expr = per_mode("delta") * sp.Sum(b ** (Tn - i), (i, 1, Tn))
-    elif fam == "inverse_exponential":
-        A_expr = per_mode("delta") * sp.Sum((per_mode("lambda") * b) ** (Tn - i), (i, 1, Tn))
-    elif fam == "exponential":
-        A_expr = per_mode("delta") * sp.Sum(per_mode("lambda") ** i * b ** (Tn - i), (i, 1, Tn))
-    else:
-        A_expr = sp.Sum(s[i] * b ** (Tn - i), (i, 1, Tn))
-    return {A(b): A_expr, B(b): B_expr}
+    if "family" not in spec:
+        _, B_expr, _ = derive_family_sums("constant")
+        return {A(b): sp.Sum(s[i] * b ** (Tn - i), (i, 1, Tn)), B(b): B_expr.subs(T, Tn)}
+    A_expr, B_expr, params = derive_family_sums(spec["family"], spec.get("base"))
+    values = {sym: sp.Float(float(np.broadcast_to(spec[key], (task.K,))[mode])) for key, sym in params.items()}
+    values[T] = Tn
+    return {A(b): A_expr.subs(values), B(b): B_expr.subs(T, Tn)}
 
 
 def derive_mode_flow(task=None, mode: int = 0) -> ModeFlow:

@@ -6,7 +6,7 @@ Derive (``lrnn_theory.derivations``), integrate (``lrnn_theory.integrate``) and 
 """
 import importlib
 
-from .errors import DivergenceError, LrnnError, LrnnInputError
+from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .tasks import InitialModes, Task
 
 __version__ = "0.1.0"
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 # Numeric entry points load on first use, so that importing a derivation module does not compile anything.
 _LAZY = {"integrate": "flow", "compile_flow": "flow", "CompiledFlow": "flow", "Trajectory": "trajectory"}
 
-__all__ = ["Task", "InitialModes", "LrnnError", "LrnnInputError", "DivergenceError", "__version__", *_LAZY]
+__all__ = ["Task", "InitialModes", "LrnnError", "LrnnInputError", "DivergenceError", "IntegrationError", "__version__", *_LAZY]
 
 
 def __getattr__(name):

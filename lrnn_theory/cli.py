@@ -1,17 +1,20 @@
 """The ``lrnn`` command line: derive, integrate, simulate, validate, reproduce, demo.
 
 Every bad input ends with a one-line ``lrnn: error: ...`` naming the parameter and its value, exit code 2, and no
-traceback; diverging dynamics end the same way (exit code 3) with the time and the mode.
+traceback; diverging dynamics end the same way (exit code 3) with the time and the mode, as does a solver that cannot make progress.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import warnings
 from pathlib import Path
 
-from .errors import DivergenceError, LrnnError, LrnnInputError
-from .tasks import FAMILIES, Task
+from .derivations.mode_flow import FORMATS
+from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
+from .io import check_writable
+from .tasks import BASE_FAMILIES, FAMILIES, Task
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -41,8 +44,7 @@ def add_family_arguments(parser):
     group.add_argument("--T", type=int, dest="T", help="trajectory length")
     for name in ("delta", "lambda", "kappa", "beta"):
         group.add_argument(f"--{name}", type=float, dest=name.replace("lambda", "lam"))
-    group.add_argument("--base", choices=("constant", "inverse_exponential", "exponential"),
-                       help="base family of 'last_step'")
+    group.add_argument("--base", choices=BASE_FAMILIES, help="base family of 'last_step'")
 
 
 def task_from_args(args, required: bool = True):
@@ -50,6 +52,10 @@ def task_from_args(args, required: bool = True):
         raise LrnnInputError("give either a task file or --family, not both")
     if getattr(args, "task", None):
         return Task.from_json(args.task)
+    family_options = [f"--{k}" for k in ("T", "delta", "lam", "kappa", "beta", "base")
+                      if getattr(args, k, None) is not None]
+    if family_options and not getattr(args, "family", None):
+        raise LrnnInputError(f"option '{family_options[0].replace('lam', 'lambda')}' needs --family")
     if getattr(args, "family", None):
         if args.T is None:
             raise LrnnInputError(f"family '{args.family}' needs --T")
@@ -60,12 +66,21 @@ def task_from_args(args, required: bool = True):
     return None
 
 
-def check_out_path(path, suffixes=(".csv", ".npz")):
+def check_out_path(path, suffixes=(".csv", ".npz"), param: str = "out"):
+    """Check an output file's suffix and that it can be written, before any work is done."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
-        raise LrnnInputError(f"parameter 'out' must end in {' or '.join(suffixes)}, got '{path}'")
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise LrnnInputError(f"parameter 'out': directory '{path.parent}' does not exist")
+        raise LrnnInputError(f"parameter '{param}' must end in {' or '.join(suffixes)}, got '{path}'")
+    return check_writable(path, param)
+
+
+def make_out_dir(path, param: str = "out") -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LrnnInputError(f"parameter '{param}': cannot use '{path}' as an output directory "
+                             f"({exc.strerror})") from None
     return path
 
 
@@ -88,16 +103,25 @@ def cmd_integrate(args):
 
     task = Task.from_json(args.task)
     out = check_out_path(args.out)
-    plot = check_out_path(args.plot, (".png", ".pdf", ".svg")) if args.plot else None
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     traj = integrate(task, args.t_end, n_points=args.n_points, method=args.method, rtol=args.rtol, atol=args.atol)
-    traj.save(out)
-    msg = (f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']} "
-           f"({traj.info['nfev']} rhs calls); final energy {traj.total_energy[-1]:.6g}; wrote {out}")
-    if plot:
-        plot_trajectories({"theory": traj}, plot, title=f"{task.name}: mode learning dynamics")
-        msg += f" and {plot}"
-    print(msg)
+    written = write_outputs(out, traj, plot, lambda: plot_trajectories(
+        {"theory": traj}, title=f"{task.name}: mode learning dynamics"))
+    print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']} "
+          f"({traj.info['nfev']} rhs calls); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
     return 0
+
+
+def write_outputs(out, trajectory, plot, make_figure) -> str:
+    """Write the trajectory file ``out`` and the figure ``plot`` (either may be None) all together or not at all;
+    return what was written, for the user."""
+    from .io import render_figure, write_files_whole
+
+    files = [(out, trajectory.encoded(out), "out")] if out else []
+    if plot:
+        files.append((plot, render_figure(make_figure(), plot.suffix.lstrip(".").lower()), "plot"))
+    write_files_whole(files)
+    return " and ".join(str(f[0]) for f in files)
 
 
 # ---- reproduce ----------------------------------------------------------------------------------------------------
@@ -121,18 +145,20 @@ def cmd_demo(args):
     from .flow import integrate
     from .plotting import plot_trajectories
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_out_dir(args.out)
     task = Task.from_dict(DEMO_TASK)
-    print(f"Task: s_i = delta * lambda^(T-i), delta=1, lambda=0.7, T=6 (inverse-exponential); a=b=c=0.1 at t=0\n")
+    d, lam, T = DEMO_TASK["delta"], DEMO_TASK["lambda"], DEMO_TASK["T"]
+    init = ", ".join(f"{k}={v}" for k, v in DEMO_TASK["init"].items())
+    description = f"inverse-exponential task s_i = delta * lambda^(T-i), delta={d}, lambda={lam}, T={T}"
+    print(f"Task: {description}; {init} at t=0\n")
     print(mode_flow.report(task, args.format))
     traj = integrate(task, 15.0, n_points=301)
     final = traj.final()
     csv_path, png_path = out_dir / "demo.csv", out_dir / "demo.png"
     traj.to_csv(csv_path)
-    plot_trajectories({"theory": traj}, png_path, title="inverse-exponential task (delta=1, lambda=0.7, T=6)")
+    plot_trajectories({"theory": traj}, png_path, title=description)
     print(f"Integrated to t={traj.t[-1]:g} with {traj.info['method']} ({traj.info['nfev']} rhs calls): "
-          f"b={final['b'][0]:.6f} (zero-loss solution lambda=0.7), u=ac={final['u'][0]:.6f} (delta=1), "
+          f"b={final['b'][0]:.6f} (zero-loss solution: lambda={lam}), u=ac={final['u'][0]:.6f} (delta={d}), "
           f"energy={final['energy'][0]:.3g}")
     print(f"Wrote {csv_path} and {png_path}")
     return 0
@@ -146,13 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="print the derived equations of a default task, integrate them, write a PNG")
     p.add_argument("--out", default="lrnn-demo", help="output directory (default: lrnn-demo)")
-    p.add_argument("--format", choices=("latex", "pretty", "text"), default="pretty")
+    p.add_argument("--format", choices=FORMATS, default="pretty")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("derive", help="print closed-form energy, ODEs, Jacobian, conserved quantity, solutions")
     add_task_arguments(p, required=False)
     add_family_arguments(p)
-    p.add_argument("--format", choices=("latex", "pretty", "text"), default="pretty")
+    p.add_argument("--format", choices=FORMATS, default="pretty")
     p.add_argument("--result", default="flow",
                    help="which derivation to print (default: flow; see 'lrnn derive --list')")
     p.add_argument("--list", action="store_true", help="list the available results and exit")
@@ -206,13 +232,24 @@ def cmd_reproduce_or_list(args):
     return cmd_reproduce(args)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Print library warnings (numpy, scipy) as one line each, without source context."""
+    text = " ".join(str(message).split())
+    print(f"lrnn: warning: {category.__name__}: {text}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
     except DivergenceError as exc:
         print(f"lrnn: diverged: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except IntegrationError as exc:
+        print(f"lrnn: integration failed: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
     except LrnnError as exc:
         print(f"lrnn: error: {exc}", file=sys.stderr)

@@ -36,6 +36,10 @@ class DivergenceError(LrnnError, ArithmeticError):
         self.mode = mode
 
 
+class IntegrationError(LrnnError, RuntimeError):
+    """The ODE solver could not make progress (for example a step-size underflow on a badly scaled problem)."""
+
+
 def describe(value) -> str:
     """``repr`` of a value followed by its type, shortened for arrays."""
     if isinstance(value, np.ndarray):
@@ -80,13 +84,15 @@ def check_int(name: str, value, *, minimum: int | None = None) -> int:
 
 def check_finite_array(name: str, value, *, ndim: int | None = None, allow_complex: bool = False) -> np.ndarray:
     """Convert ``value`` to a non-empty, finite float (or complex) array, or raise naming ``name``."""
+    if _holds_bool(value):
+        raise bad(name, value, "hold numbers, not true/false")
     try:
         arr = np.asarray(value)
     except ValueError:  # ragged nested lists
         raise bad(name, value, "be a rectangular array (rows of equal length)") from None
     if arr.dtype == object:
         raise bad(name, value, "be a rectangular array of numbers (rows of equal length)")
-    if arr.dtype.kind not in "biufc":
+    if arr.dtype.kind not in "iufc":
         raise bad(name, value, "hold numbers")
     if arr.dtype.kind == "c" and not allow_complex:
         raise bad(name, value, "be real (complex values are not supported here)")
@@ -98,3 +104,14 @@ def check_finite_array(name: str, value, *, ndim: int | None = None, allow_compl
     if not np.all(np.isfinite(arr)):
         raise bad(name, value, "hold only finite values (no NaN or inf)")
     return arr
+
+
+def _holds_bool(value) -> bool:
+    """True for a bool, a boolean array, or a (nested) list holding a bool (numpy would silently make it 0 or 1)."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "b"
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    return False

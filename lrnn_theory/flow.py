@@ -18,7 +18,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 from .derivations import mode_flow as sym
-from .errors import DivergenceError, bad, check_int, check_real
+from .errors import DivergenceError, IntegrationError, bad, check_int, check_real
 from .solvers import block_sparsity, blocks_to_banded, blocks_to_sparse, resolve_solver
 from .tasks import coerce_task
 from .trajectory import Trajectory, mode_energy
@@ -40,7 +40,8 @@ class TaskSums:
     """A(b), B(b) and their first two b-derivatives for every mode of a task, vectorized over modes and steps.
 
     With k = T - i the power of b that multiplies step i, A(b) = sum_k s_(T-k) b^k and B(b) = sum_k b^(2k). One
-    table of powers b^0..b^(2T-2) (shape (K, 2T-1)) serves all six sums as weighted row sums.
+    table of powers P[:, k] = b^k, k < T (shape (K, T)), serves all six sums: the A sums are weighted row sums of P,
+    and the B sums weighted row sums of P^2, since B' = 2b sum_k (k+1) b^(2k) and B'' = sum_k 2(k+1)(2k+1) b^(2k).
     """
 
     def __init__(self, singular_values: np.ndarray):
@@ -51,17 +52,19 @@ class TaskSums:
         k = np.arange(T, dtype=float)
         wa = np.zeros((3, K, T))
         wa[0] = coeff
-        wa[1, :, :-1] = coeff[:, 1:] * k[1:]                        # d/db: k s_k b^(k-1)
-        wa[2, :, :-2] = coeff[:, 2:] * (k[2:] * (k[2:] - 1))        # d2/db2
+        with np.errstate(over="ignore"):  # overflow surfaces as a non-finite rate, reported by CompiledFlow
+            wa[1, :, :-1] = coeff[:, 1:] * k[1:]                    # d/db: k s_k b^(k-1)
+            wa[2, :, :-2] = coeff[:, 2:] * (k[2:] * (k[2:] - 1))    # d2/db2
         self.wa = wa
-        n = np.arange(2 * T - 1, dtype=float)
-        beta = (np.arange(2 * T + 1) % 2 == 0).astype(float)       # coefficient of b^n in B, for n up to 2T
-        beta[2 * T - 1:] = 0.0
-        self.wb = np.stack([beta[:-2], (n + 1) * beta[1:-1], (n + 1) * (n + 2) * beta[2:]], axis=1)
+        wb = np.zeros((T, 3))
+        wb[:, 0] = 1.0
+        wb[:-1, 1] = 2.0 * (k[:-1] + 1)                             # times b, below
+        wb[:-1, 2] = 2.0 * (k[:-1] + 1) * (2.0 * k[:-1] + 1)
+        self.wb = wb
 
     def powers(self, b: np.ndarray) -> np.ndarray:
-        """Table b^0..b^(2T-2) per mode, by a running product (several times cheaper than np.power)."""
-        P = np.empty((b.shape[0], 2 * self.T - 1))
+        """Table b^0..b^(T-1) per mode, by a running product (several times cheaper than np.power)."""
+        P = np.empty((b.shape[0], self.T))
         P[:, 0] = 1.0
         P[:, 1:] = b[:, None]
         return np.cumprod(P, axis=1, out=P)
@@ -70,11 +73,11 @@ class TaskSums:
         """(A, A', [A''], B, B', [B'']) at b (shape (K,)); second derivatives only when ``second``."""
         P = self.powers(b)
         nd = 3 if second else 2
-        As = np.einsum("jkt,kt->jk", self.wa[:nd], P[:, :self.T])
-        Bs = P @ self.wb[:, :nd]
+        As = np.einsum("jkt,kt->jk", self.wa[:nd], P)
+        Bs = (P * P) @ self.wb[:, :nd]
         if second:
-            return As[0], As[1], As[2], Bs[:, 0], Bs[:, 1], Bs[:, 2]
-        return As[0], As[1], Bs[:, 0], Bs[:, 1]
+            return As[0], As[1], As[2], Bs[:, 0], b * Bs[:, 1], Bs[:, 2]
+        return As[0], As[1], Bs[:, 0], b * Bs[:, 1]
 
 
 class CompiledFlow:
@@ -104,25 +107,57 @@ class CompiledFlow:
         self.njev = 0
         #: DivergenceError describing the first non-finite evaluation since the last reset, if any.
         self.overflow = None
+        self._nonfinite_calls = 0
+        self._t_start = 0.0
+        self._last_t, self._calls_at_t = None, 0
 
     def initial_state(self) -> np.ndarray:
         init = self.task.init
         return np.column_stack([init.a, init.b, init.c]).ravel()
 
+    #: Consecutive evaluations at one and the same time after which the solver counts as stuck (its step size has
+    #: underflowed, as on badly scaled problems); LSODA would otherwise retry without end.
+    MAX_CALLS_AT_ONE_TIME = 2000
+
+    #: Consecutive non-finite evaluations after which the dynamics count as diverged. An explicit solver's rejected
+    #: trial step may overflow harmlessly and is retried with a smaller step; an implicit solver would retry forever.
+    MAX_NONFINITE_CALLS = 25
+
     def _check(self, t, values, y):
-        """Remember the first overflow instead of raising: an explicit solver's rejected trial step may overflow
-        harmlessly, so ``integrate`` decides from the solver's outcome whether the dynamics really diverged."""
-        if self.overflow is None and not np.all(np.isfinite(values)):
+        """Raise DivergenceError when evaluations stay non-finite (or are non-finite at the start)."""
+        if np.all(np.isfinite(values)):
+            self._nonfinite_calls = 0
+            return
+        self._nonfinite_calls += 1
+        if self.overflow is None:
             bad_rows = ~np.all(np.isfinite(values.reshape(self.K, -1)), axis=1)
             mode = int(np.argmax(bad_rows))
+            a, b, c = y[3 * mode:3 * mode + 3]
+            cause = (f"|b|^(T-1) = |{b:.4g}|^{self.task.T - 1} overflows" if abs(b) > 1 else
+                     "the mode strengths or singular values are too large for floating point")
             self.overflow = DivergenceError(
-                f"learning dynamics diverged at t={t:.6g}: mode {mode} overflowed "
-                f"(a={y[3 * mode]:.4g}, b={y[3 * mode + 1]:.4g}, c={y[3 * mode + 2]:.4g}); "
-                f"|b| > 1 makes b^(T-i) explode for T={self.task.T}", time=float(t), mode=mode)
+                f"learning dynamics diverged at t={t:.6g}: mode {mode} overflowed (a={a:.4g}, b={b:.4g}, c={c:.4g}): "
+                f"{cause}", time=float(t), mode=mode)
+        if t == self._t_start or self._nonfinite_calls >= self.MAX_NONFINITE_CALLS:
+            raise self.overflow
 
-    def rates(self, t, y, count: bool = True) -> np.ndarray:
+    def _check_progress(self, t, y):
+        if t != self._last_t:
+            self._last_t, self._calls_at_t = t, 0
+            return
+        self._calls_at_t += 1
+        if self._calls_at_t >= self.MAX_CALLS_AT_ONE_TIME:
+            rates = np.max(np.abs(self.rates(t, y, count=False, check=False)))
+            raise IntegrationError(
+                f"the solver is stuck at t={t:.6g}: {self._calls_at_t} evaluations without progress (largest rate "
+                f"{rates:.3g}); the problem is too badly scaled for floating point: rescale the singular values, "
+                f"initial values or tau")
+
+    def rates(self, t, y, count: bool = True, check: bool = True) -> np.ndarray:
         """dy/dt for the flat state y (shape (3K,)); ``count=False`` leaves ``nfev`` alone (event checks)."""
         self.nfev += count
+        if check:
+            self._check_progress(t, y)
         a, b, c = y[0::3], y[1::3], y[2::3]
         with np.errstate(over="ignore", invalid="ignore"):
             A0, A1, B0, B1 = self.sums.evaluate(b)
@@ -130,7 +165,8 @@ class CompiledFlow:
             out = np.empty_like(y)
             out[0::3], out[1::3], out[2::3] = ra, rb, rc
             out /= self.tau
-        self._check(t, out, y)
+        if check:
+            self._check(t, out, y)
         return out
 
     __call__ = rates
@@ -170,8 +206,8 @@ def compile_flow(task) -> CompiledFlow:
     >>> from lrnn_theory import Task
     >>> from lrnn_theory.flow import compile_flow
     >>> flow = compile_flow(Task.constant(delta=1.0, T=3))
-    >>> flow.rates(0.0, flow.initial_state()).round(6)
-    array([0.099889, 0.002988, 0.099889])
+    >>> flow.rates(0.0, flow.initial_state()).round(6)   # a = b = c = 0.1: A = 1.11, B = 1.0101, u = 0.01
+    array([0.10999, 0.01199, 0.10999])
     """
     return CompiledFlow(task)
 
@@ -203,9 +239,10 @@ class _Blowup:
     direction = 1
 
     def gains(self, y):
+        """log|a|, (T-1) log|b|, log|c| per mode (shape (K, 3))."""
         with np.errstate(divide="ignore"):
             logs = np.log(np.abs(y.reshape(-1, 3)))
-        logs[:, 1] *= max(self.T - 1, 0)
+        logs[:, 1] = logs[:, 1] * (self.T - 1) if self.T > 1 else 0.0  # T = 1: b never acts (avoid 0 * -inf)
         return logs
 
     def __call__(self, t, y):
@@ -270,6 +307,11 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     if converged_tol is not None:
         events.append(_Converged(flow, check_real("converged_tol", converged_tol, positive=True)))
     y0 = flow.initial_state()
+    if blowup(0.0, y0) > 0:
+        mode = int(np.argmax(np.max(blowup.gains(y0), axis=1)))
+        raise DivergenceError(
+            f"the initial state of mode {mode} is already beyond divergence_threshold={threshold:g} (|a|, |c| or "
+            f"|b|^(T-1) with T={flow.task.T}); raise divergence_threshold to integrate from it", time=0.0, mode=mode)
     flow.reset_counters()
     sol = solve_ivp(flow.rates, (0.0, t_end), y0, t_eval=t_eval, events=events, **solver.solve_ivp_options(flow))
     if sol.status == 1 and sol.t_events[0].size:

@@ -1,7 +1,12 @@
 """Figures of mode trajectories: simulation solid, theory dashed, one colour per mode."""
 from __future__ import annotations
 
+import numpy as np
+
 from .io import save_figure
+
+#: Energies below this are drawn at it on the log axis.
+ENERGY_FLOOR = 1e-16
 
 QUANTITIES = ("u", "b", "a", "c")
 LABELS = {"u": "input-output mode u = ac", "b": "recurrent mode b", "a": "input mode a", "c": "output mode c"}
@@ -29,6 +34,8 @@ def plot_trajectories(trajectories: dict, path=None, title: str | None = None, m
         for label, traj in trajectories.items():
             dashed = "theory" in label
             values = traj.total_energy[:, None] if q == "energy" else getattr(traj, q)
+            if q == "energy":  # log scale; exact zeros (zero-loss solutions) sit at the floor
+                values = np.maximum(values, ENERGY_FLOOR)
             for m in range(min(values.shape[1], max_modes)):
                 ax.plot(traj.t, values[:, m], linestyle="--" if dashed else "-", color=colours[m % len(colours)],
                         linewidth=1.6 if dashed else 2.2, alpha=1.0 if dashed else 0.55,
@@ -36,7 +43,7 @@ def plot_trajectories(trajectories: dict, path=None, title: str | None = None, m
         ax.set_xlabel("time t (tau da/dt = -tau dE/da)")
         ax.set_ylabel("energy E (sum over modes)" if q == "energy" else LABELS[q])
         if q == "energy":
-            ax.set_yscale("symlog", linthresh=1e-6)
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     if len(labels) <= 12:

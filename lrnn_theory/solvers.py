@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sparse
 
-from .errors import bad
+from .errors import bad, check_real
+
+#: scipy raises rtol below 100 machine epsilons to that value with a warning; refuse it instead.
+MIN_RTOL = 100 * np.finfo(float).eps
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,13 @@ def resolve_solver(method, rtol: float | None = None, atol: float | None = None)
         method = match()
     if not isinstance(method, Solver):
         raise bad("method", method, f"be one of {', '.join(SOLVERS)} or a Solver instance")
-    if rtol is not None or atol is not None:
-        method = type(method)(rtol=method.rtol if rtol is None else rtol, atol=method.atol if atol is None else atol)
-    return method
+    rtol = method.rtol if rtol is None else rtol
+    atol = method.atol if atol is None else atol
+    if not MIN_RTOL <= check_real("rtol", rtol) < 1:
+        raise bad("rtol", rtol, f"be in [{MIN_RTOL:.3g}, 1)")
+    if check_real("atol", atol) <= 0:
+        raise bad("atol", atol, "be > 0")
+    return type(method)(rtol=rtol, atol=atol)
 
 
 def block_sparsity(K: int):

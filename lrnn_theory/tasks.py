@@ -6,8 +6,8 @@ with no recurrent factor), plus the initial mode strengths ``a`` (input), ``b`` 
 timescale ``tau`` (``tau * da/dt = ...``).
 
 Room for later extensions is kept in the types: ``singular_values`` may become complex (rotational tasks, App. N of
-the paper) and may gain a leading output-time axis (every-step outputs, App. M); ``Task.output`` names which case a
-task is, and code that supports only the single final output checks it.
+the paper; ``Task.is_complex``, refused for now by the integrator) and may gain a leading output-time axis
+(every-step outputs, App. M) without changing the (K, T) single-output case.
 """
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from .errors import LrnnInputError, bad, check_finite_array, check_int, check_re
 DEFAULT_INIT = 0.1
 
 FAMILIES = ("constant", "inverse_exponential", "exponential", "last_step", "dirac")
-_BASE_FAMILIES = ("constant", "inverse_exponential", "exponential")
+#: Largest number of singular values (K * T) a task may hold: 10^8 floats are 800 MB.
+MAX_TASK_SIZE = 10**8
+BASE_FAMILIES = ("constant", "inverse_exponential", "exponential")
 
 
 def family_profile(family: str, T: int, lam=None) -> np.ndarray:
@@ -32,11 +34,12 @@ def family_profile(family: str, T: int, lam=None) -> np.ndarray:
     if family == "constant":
         return np.ones_like(i) if lam is None else np.ones((np.size(lam), T))
     lam = np.asarray(lam, dtype=float)[..., None]
-    if family == "inverse_exponential":
-        return lam ** (T - i)
-    if family == "exponential":
-        return lam**i
-    raise bad("family", family, f"be one of {', '.join(_BASE_FAMILIES)}")
+    with np.errstate(over="ignore"):  # overflow is reported by the caller, naming the parameters
+        if family == "inverse_exponential":
+            return lam ** (T - i)
+        if family == "exponential":
+            return lam**i
+    raise bad("family", family, f"be one of {', '.join(BASE_FAMILIES)}")
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,6 @@ class Task:
     (1, 4)
     """
 
-    #: Which outputs the task constrains: "final" (a single output at step T, the paper's main text).
-    output = "final"
-
     def __init__(self, singular_values, init=None, tau=1.0, name: str | None = None, spec: dict | None = None):
         s = check_finite_array("singular_values", singular_values)
         if s.ndim == 1:
@@ -101,6 +101,8 @@ class Task:
                 f"parameter 'singular_values' must be a (K, T) array (modes x trajectory steps), got shape {s.shape}")
         self.singular_values = s
         self.tau = check_real("tau", tau, positive=True)
+        if self.tau < np.finfo(float).tiny:  # 1/tau would overflow
+            raise bad("tau", tau, f"be at least {np.finfo(float).tiny:.3g}")
         if init is None:
             init = {}
         if isinstance(init, InitialModes):
@@ -162,6 +164,8 @@ class Task:
         if family not in FAMILIES:
             raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
         T = check_int("T", T, minimum=1)
+        if T > MAX_TASK_SIZE:
+            raise bad("T", T, f"be at most {MAX_TASK_SIZE}")
         params = {"delta": delta, "lambda": lam, "kappa": kappa, "beta": beta}
         needed = {
             "constant": ("delta",),
@@ -187,6 +191,8 @@ class Task:
                 raise bad(key, params[key], "be a number or a flat list of numbers (one per mode)")
             arrays[key] = np.atleast_1d(arr)
         sizes = {len(v) for v in arrays.values()} - {1}
+        if sizes and max(sizes) * T > MAX_TASK_SIZE:
+            raise LrnnInputError(f"a task of {max(sizes)} modes x T={T} steps exceeds {MAX_TASK_SIZE} singular values")
         if len(sizes) > 1:
             raise LrnnInputError(
                 "family parameters given as lists must all have the same length (one per mode), got lengths "
@@ -194,12 +200,12 @@ class Task:
         K = sizes.pop() if sizes else 1
         p = {k: np.broadcast_to(v, (K,)).astype(float) for k, v in arrays.items()}
 
-        if family in _BASE_FAMILIES:
+        if family in BASE_FAMILIES:
             s = p["delta"][:, None] * family_profile(family, T, p.get("lambda", np.ones(K)))
         elif family == "last_step":
             base = base or "constant"
-            if base not in _BASE_FAMILIES:
-                raise bad("base", base, f"be one of {', '.join(_BASE_FAMILIES)}")
+            if base not in BASE_FAMILIES:
+                raise bad("base", base, f"be one of {', '.join(BASE_FAMILIES)}")
             s = p["delta"][:, None] * family_profile(base, T, p.get("lambda", np.ones(K)))
             s[:, -1] = p["kappa"]
         else:  # dirac
@@ -209,7 +215,9 @@ class Task:
             s[:, 0] = p["beta"]
             s[:, -1] = p["kappa"]
         if not np.all(np.isfinite(s)):
-            raise LrnnInputError(f"family '{family}' with these parameters overflows at T={T}")
+            shown = ", ".join(f"{k}={params[k]}" for k in needed)
+            raise LrnnInputError(f"family '{family}' with {shown} overflows at T={T}: singular values beyond "
+                                 "floating point")
         spec = {"family": family, "T": T}
         for key in needed:
             spec[key] = np.asarray(params[key], dtype=float).tolist()
@@ -255,6 +263,9 @@ class Task:
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise LrnnInputError(f"unknown field '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
+        nulls = sorted(k for k, v in data.items() if v is None)
+        if nulls:
+            raise LrnnInputError(f"field '{nulls[0]}' is null; give a value or leave the field out")
         init = data.get("init")
         if init is not None and not isinstance(init, dict):
             raise bad("init", init, "be an object with keys a, b, c")
@@ -281,7 +292,7 @@ class Task:
         except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
             raise LrnnInputError(f"task file '{path}' cannot be read: {exc.__class__.__name__}") from None
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise LrnnInputError(f"task file '{path}' is not valid JSON: {exc.msg} at line {exc.lineno} "
                                  f"column {exc.colno}") from None
@@ -297,6 +308,15 @@ class Task:
 
     def to_json(self, path) -> None:
         _write_whole(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _reject_duplicate_keys(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise LrnnInputError(f"task file gives field '{key}' twice")
+        seen[key] = value
+    return seen
 
 
 def _reject_constant(token: str):

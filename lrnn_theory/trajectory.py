@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LrnnInputError
-from .io import atomic_write
+from .io import write_files_whole
 
 CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
 
@@ -84,8 +84,14 @@ class Trajectory:
     def interpolate(self, t) -> "Trajectory":
         """Linear interpolation of every column at times ``t`` (within the stored range)."""
         t = np.asarray(t, dtype=float)
-        cols = {k: np.stack([np.interp(t, self.t, getattr(self, k)[:, m]) for m in range(self.K)], axis=1)
-                for k in ("a", "b", "c", "energy")}
+        if t.size and (t.min() < self.t[0] or t.max() > self.t[-1]):
+            raise LrnnInputError(f"parameter 't' must lie within [{self.t[0]:g}, {self.t[-1]:g}], got "
+                                 f"[{t.min():g}, {t.max():g}]")
+        right = np.clip(np.searchsorted(self.t, t, side="right"), 1, len(self.t) - 1)
+        left = right - 1
+        span = self.t[right] - self.t[left]
+        w = np.divide(t - self.t[left], span, out=np.zeros_like(t), where=span > 0)[:, None]
+        cols = {k: (1 - w) * getattr(self, k)[left] + w * getattr(self, k)[right] for k in ("a", "b", "c", "energy")}
         return Trajectory(t=t, info=dict(self.info), **cols)
 
     # ---- output -------------------------------------------------------------------------------------------------
@@ -95,30 +101,39 @@ class Trajectory:
             np.repeat(self.t, K), np.tile(np.arange(K), n), self.a.ravel(), self.b.ravel(), self.c.ravel(),
             self.u.ravel(), self.energy.ravel()])
 
-    def to_csv(self, path) -> None:
-        """Long format, one row per (time, mode), columns ``t,mode,a,b,c,u,energy``; written whole or not at all."""
+    def csv_bytes(self) -> bytes:
+        """Long format, one row per (time, mode), columns ``t,mode,a,b,c,u,energy``."""
         buf = io.StringIO()
         buf.write(",".join(CSV_COLUMNS) + "\n")
-        rows = self._rows()
-        fmt = ["%.12g", "%d"] + ["%.12g"] * 5
-        np.savetxt(buf, rows, delimiter=",", fmt=fmt)
-        with atomic_write(Path(path), "w") as fh:
-            fh.write(buf.getvalue())
+        np.savetxt(buf, self._rows(), delimiter=",", fmt=["%.12g", "%d"] + ["%.12g"] * 5)
+        return buf.getvalue().encode()
 
-    def to_npz(self, path) -> None:
-        """Arrays t (n,), a, b, c, u, energy (n, K); written whole or not at all."""
-        with atomic_write(Path(path), "wb") as fh:
-            np.savez(fh, t=self.t, a=self.a, b=self.b, c=self.c, u=self.u, energy=self.energy)
+    def npz_bytes(self) -> bytes:
+        """Arrays t (n,), a, b, c, u, energy (n, K) in NPZ format."""
+        buf = io.BytesIO()
+        np.savez(buf, t=self.t, a=self.a, b=self.b, c=self.c, u=self.u, energy=self.energy)
+        return buf.getvalue()
 
-    def save(self, path) -> None:
-        """CSV or NPZ by the file suffix."""
+    def encoded(self, path, param: str = "out") -> bytes:
+        """The file contents for ``path``: CSV or NPZ by its suffix."""
         suffix = Path(path).suffix.lower()
         if suffix == ".npz":
-            self.to_npz(path)
-        elif suffix == ".csv":
-            self.to_csv(path)
-        else:
-            raise LrnnInputError(f"parameter 'out' must end in .csv or .npz, got '{path}'")
+            return self.npz_bytes()
+        if suffix == ".csv":
+            return self.csv_bytes()
+        raise LrnnInputError(f"parameter '{param}' must end in .csv or .npz, got '{path}'")
+
+    def to_csv(self, path, param: str = "out") -> None:
+        """Write ``csv_bytes`` whole or not at all."""
+        write_files_whole([(path, self.csv_bytes(), param)])
+
+    def to_npz(self, path, param: str = "out") -> None:
+        """Write ``npz_bytes`` whole or not at all."""
+        write_files_whole([(path, self.npz_bytes(), param)])
+
+    def save(self, path, param: str = "out") -> None:
+        """CSV or NPZ by the file suffix, whole or not at all."""
+        write_files_whole([(path, self.encoded(path, param), param)])
 
     @classmethod
     def from_csv(cls, path) -> "Trajectory":

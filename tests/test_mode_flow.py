@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import finite_difference_gradient, full_matrix_loss, random_orthogonal, rates_from_residuals
 
-from lrnn_theory import DivergenceError, Task, compile_flow, integrate
+from lrnn_theory import DivergenceError, IntegrationError, Task, compile_flow, integrate
 from lrnn_theory.derivations import mode_flow as mf
 from lrnn_theory.flow import TaskSums
 from lrnn_theory.solvers import BDF, LSODA, blocks_to_banded
@@ -169,20 +169,87 @@ def test_overflow_on_long_sequences_is_reported_not_nan():
     task = Task(np.ones((3, 2000)), init={"a": 0.5, "b": [0.5, 0.9, 1.3], "c": 0.5})
     with pytest.raises(DivergenceError) as err:
         integrate(task, 10.0)
+    assert err.value.mode == 2 and err.value.time == 0.0
+    assert "already beyond divergence_threshold" in str(err.value)
+    with pytest.raises(DivergenceError) as err:  # past the gain check, b^(2T-2) overflows in the task sums
+        integrate(task, 10.0, divergence_threshold=1e300)
     assert err.value.mode == 2
-    assert "overflow" in str(err.value)
+    assert "overflowed" in str(err.value) and "1.3" in str(err.value)
 
 
-def test_derivation_size_does_not_grow_with_T():
-    small = mf.derive_mode_flow(Task.constant(1.0, T=10))
-    large = mf.derive_mode_flow(Task.constant(1.0, T=10_000))
-    for v in mf.STATE:
-        assert sp.count_ops(small.tau_rates[v]) == sp.count_ops(large.tau_rates[v])
-    assert sp.count_ops(large.sums[mf.A(mf.b)]) < 20
+@pytest.mark.parametrize("init,s,error", [({"a": 1e200, "c": 1e200}, 1.0, DivergenceError),
+                                          ({}, 1e308, DivergenceError), ({}, 1e300, IntegrationError)])
+def test_floating_point_trouble_is_reported_promptly(init, s, error):
+    """Overflow that is not the recurrent gain (huge a, c or singular values), or a solver whose step size
+    underflows on a badly scaled problem, ends the run at once instead of retrying without end."""
+    with pytest.raises(error):
+        integrate(Task(np.full((1, 3), s), init=init), 10.0, divergence_threshold=1e300)
 
 
-@pytest.mark.parametrize("fmt", ["latex", "pretty", "text"])
-def test_report_formats(fmt):
-    text = mf.report(Task.inverse_exponential(T=4), fmt)
-    assert "A" in text and ("tau" in text or "τ" in text)
-    assert len(text.splitlines()) > 5
+def test_T1_and_b_zero_do_not_confuse_the_divergence_check():
+    traj = integrate(Task([[0.5], [1.0]], init={"b": 0.0}), 50.0)
+    assert traj.u[-1] == pytest.approx([0.5, 1.0], abs=1e-6)
+
+
+LONG_TASKS = [
+    Task.constant([1.5, 0.5], T=10_000),
+    Task.inverse_exponential(delta=[1.0, 2.0], lam=[0.5, 0.999], T=10_000),
+    Task.exponential(delta=2.0, lam=[0.9, 1.0001], T=10_000),
+    Task.last_step(delta=1.0, kappa=0.5, T=10_000, base="exponential", lam=0.9999),
+    Task.last_step(delta=0.3, kappa=2.0, T=10_000),
+    Task.dirac(beta=2.0, kappa=[0.5, 1.0], T=10_000),
+]
+
+
+@pytest.mark.parametrize("task", LONG_TASKS, ids=lambda t: t.name)
+def test_family_closed_forms_at_T_10000_equal_the_numeric_task_sums(task):
+    """The task sums of long family tasks are closed forms (size independent of T) equal to the direct sums."""
+    b_values = np.array([-0.999, -0.5, 0.0, 0.3, 0.9, 0.9995])
+    for mode in range(task.K):
+        sums = mf.derive_task_sums(task, mode)
+        for key in (mf.A(mf.b), mf.B(mf.b)):
+            assert sp.count_ops(sums[key]) < 40
+        A_fn = sp.lambdify(mf.b, sums[mf.A(mf.b)], "math")
+        B_fn = sp.lambdify(mf.b, sums[mf.B(mf.b)], "math")
+        numeric = TaskSums(np.repeat(task.singular_values[mode:mode + 1], b_values.size, axis=0))
+        A0, _, B0, _ = numeric.evaluate(b_values)
+        np.testing.assert_allclose([A_fn(v) for v in b_values], A0, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose([B_fn(v) for v in b_values], B0, rtol=1e-8, atol=1e-12)
+
+
+def test_array_task_sums_stay_unevaluated_for_long_T():
+    sums = mf.derive_task_sums(Task(np.linspace(0, 1, 5000)), 0)
+    assert isinstance(sums[mf.A(mf.b)], sp.Sum)
+    assert sp.count_ops(sums[mf.B(mf.b)]) < 40
+
+
+@pytest.mark.parametrize("T", [1, 2, 4, 7])
+def test_closed_form_of_B_and_sum_form_of_energy(T):
+    defs = mf.derive_sum_definitions()
+    closed = defs["B_closed_form"].subs(mf.T, T)
+    explicit = defs[mf.B(mf.b)].subs(mf.T, T).doit()
+    assert sp.simplify(closed - explicit) == 0
+    s_vals = sp.symbols(f"s1:{T + 1}")
+    energy_sums = mf.derive_energy_sum_form().subs(mf.T, T).doit()
+    energy_sums = energy_sums.replace(lambda e: isinstance(e, sp.Indexed), lambda e: s_vals[int(e.indices[0]) - 1])
+    energy_ab = mf.derive_energy().subs({mf.A(mf.b): defs[mf.A(mf.b)].subs(mf.T, T).doit(), mf.B(mf.b): explicit,
+                                         mf.S2: sum(v**2 for v in s_vals)})
+    energy_ab = energy_ab.replace(lambda e: isinstance(e, sp.Indexed), lambda e: s_vals[int(e.indices[0]) - 1])
+    assert sp.expand(energy_sums - energy_ab) == 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex"])
+def test_printed_odes_parse_back_to_the_derivation(fmt):
+    """What `lrnn derive` prints is the derivation itself: parse the printed right-hand sides back and compare."""
+    text = mf.report(None, fmt)
+    flow = mf.derive_mode_flow()
+    if fmt == "text":
+        lines = [line for line in text.splitlines() if line.startswith("tau*Derivative(")]
+        assert len(lines) == 3
+        names = {"A": mf.A, "B": mf.B, "a": mf.a, "b": mf.b, "c": mf.c, "tau": mf.tau}
+        for line, v in zip(lines, mf.STATE):
+            rhs = sp.sympify(line.split(" = ", 1)[1], locals=names)
+            assert sp.simplify(rhs - flow.tau_rates[v]) == 0
+    else:
+        for v in mf.STATE:
+            assert sp.latex(flow.tau_rates[v]) in text

@@ -87,6 +87,21 @@ BAD_TASKS = [
     ('{"family": "dirac", "T": 1, "beta": 1, "kappa": 1}', "'T'"),
     ('{"family": "constant", "T": 3, "delta": [1, 2], "lambda": 0.5}', "lambda"),
     ('[1, 2, 3]', "task"),
+    ('{"singular_values": [[true, false]]}', "singular_values"),
+    ('{"singular_values": [[true, 0.5]]}', "singular_values"),
+    ('{"singular_values": [[1, 2]], "init": {"a": true}}', "init.a"),
+    ('{"family": "constant", "T": 3, "delta": true}', "delta"),
+    ('{"family": "constant", "T": true, "delta": 1}', "'T'"),
+    ('{"singular_values": [[1, 2]], "tau": -1, "tau": 1}', "'tau' twice"),
+    ('{"family": "constant", "T": 3, "delta": null}', "'delta' is null"),
+    ('{"family": "constant", "T": 1e12, "delta": 1}', "'T'"),
+    ('{"family": "constant", "T": 1000000, "delta": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,'
+     ' 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45,'
+     ' 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72,'
+     ' 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99,'
+     ' 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110]}', "exceeds"),
+    ('{"family": "exponential", "T": 5000, "delta": 1, "lambda": 2.0}', "lambda"),
+    ('{"singular_values": [[1, 2]], "tau": 1e-320}', "tau"),
 ]
 
 
@@ -113,12 +128,68 @@ def test_missing_task_file(tmp_path):
     (["--t-end", "nan"], "t_end"),
     (["--t-end", "5", "--n-points", "1"], "n_points"),
     (["--t-end", "5", "--method", "euler"], "method"),
+    (["--t-end", "5", "--rtol", "-1"], "rtol"),
+    (["--t-end", "5", "--rtol", "0"], "rtol"),
+    (["--t-end", "5", "--rtol", "10"], "rtol"),
+    (["--t-end", "5", "--rtol", "nan"], "rtol"),
+    (["--t-end", "5", "--atol", "0"], "atol"),
+    (["--t-end", "5", "--plot", "/proc/p.png"], "plot"),
+    (["--t-end", "5", "--plot", "p.txt"], "plot"),
 ])
 def test_bad_integrate_options(tmp_path, capsys, args, field):
     path = tmp_path / "task.json"
     path.write_text('{"family": "constant", "T": 3, "delta": 1}')
     code, _, stderr = run_main(capsys, "integrate", path, *args, "--out", tmp_path / "x.csv")
     assert code == 2 and field in stderr and "Traceback" not in stderr
+
+
+def test_output_that_cannot_be_written(tmp_path, capsys):
+    path = tmp_path / "task.json"
+    path.write_text('{"family": "constant", "T": 3, "delta": 1}')
+    (tmp_path / "dir.csv").mkdir()
+    for out in ("/proc/x.csv", str(tmp_path / "dir.csv")):
+        code, _, stderr = run_main(capsys, "integrate", path, "--t-end", "1", "--out", out)
+        assert code == 2 and "'out'" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    (tmp_path / "afile").write_text("x")
+    for out in ("/proc/d", str(tmp_path / "afile")):
+        code, _, stderr = run_main(capsys, "demo", "--out", out)
+        assert code == 2 and "'out'" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_failed_plot_leaves_no_csv(tmp_path, capsys):
+    path = tmp_path / "task.json"
+    path.write_text('{"family": "constant", "T": 3, "delta": 1}')
+    code, _, stderr = run_main(capsys, "integrate", path, "--t-end", "1", "--out", tmp_path / "o.csv",
+                               "--plot", "/proc/p.png")
+    assert code == 2 and not (tmp_path / "o.csv").exists()
+
+
+def test_written_files_have_ordinary_permissions(tmp_path):
+    path = tmp_path / "task.json"
+    path.write_text('{"family": "constant", "T": 3, "delta": 1}')
+    assert main(["integrate", str(path), "--t-end", "1", "--out", str(tmp_path / "o.csv")]) == 0
+    assert (tmp_path / "o.csv").stat().st_mode & 0o044  # readable by group/others under the usual umask
+
+
+def test_family_options_need_family(capsys):
+    code, _, stderr = run_main(capsys, "derive", "--T", "5")
+    assert code == 2 and "--T" in stderr and "--family" in stderr
+
+
+def test_derive_with_per_mode_lists_of_different_lengths(tmp_path, capsys):
+    path = tmp_path / "task.json"
+    path.write_text('{"family": "inverse_exponential", "delta": [1.0], "lambda": [0.5, 0.7], "T": 20}')
+    code, out, stderr = run_main(capsys, "derive", path, "--format", "text")
+    assert code == 0, stderr
+    assert "0.7" in out and "Piecewise" in out
+
+
+def test_derive_prints_user_values_as_numbers(tmp_path, capsys):
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps({"singular_values": [[1.4142135623730951, 2.718281828459045, 1.0]]}))
+    code, out, _ = run_main(capsys, "derive", path, "--format", "text")
+    assert code == 0
+    assert "sqrt(2)" not in out and "1.41421356" in out and "2.71828182" in out
 
 
 def test_bad_output_path(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrnn_theory.cli import EXIT_TOLERANCE, check_out_path
+from lrnn_theory.cli import EXIT_TOLERANCE, check_out_path, write_outputs
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.tasks import Task
 
@@ -108,7 +108,7 @@ def cmd_validate(args) -> int:
     from lrnn_theory.plotting import plot_trajectories
 
     out = check_out_path(args.out) if args.out else None
-    plot = check_out_path(args.plot, (".png", ".pdf", ".svg")) if args.plot else None
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     if not (args.tol > 0 and np.isfinite(args.tol)):
         raise LrnnInputError(f"parameter 'tol' must be a finite number > 0, got {args.tol}")
     task, result = _train(args)
@@ -118,16 +118,11 @@ def cmd_validate(args) -> int:
     print(_summary(task, result))
     print("largest |simulation - theory|: " + ", ".join(f"{q}={d:.3g}" for q, d in diffs.items())
           + f" (tolerance {args.tol:g})")
-    written = []
-    if out:
-        simulation.save(out)
-        written.append(str(out))
-    if plot:
-        plot_trajectories({"simulation": simulation, "theory": theory}, plot,
-                          title=f"{task.name}: simulation (solid) vs theory (dashed), lr={args.lr:g}")
-        written.append(str(plot))
+    written = write_outputs(out, simulation, plot, lambda: plot_trajectories(
+        {"simulation": simulation, "theory": theory},
+        title=f"{task.name}: simulation (solid) vs theory (dashed), lr={args.lr:g}"))
     if written:
-        print("wrote " + " and ".join(written))
+        print(f"wrote {written}")
     worst = max(diffs, key=diffs.get)
     if diffs[worst] > args.tol:
         print(f"FAILED: {worst} differs by {diffs[worst]:.3g} > tolerance {args.tol:g}")

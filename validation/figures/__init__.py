@@ -56,7 +56,7 @@ def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
         raise RuntimeError(f"figure {name} did not report max_abs_error")
     data = {"figure": name, "quick": bool(quick), **data}
     text = json.dumps(data, indent=2, default=_jsonable) + "\n"
-    save_figure(fig, out_dir / f"{name}.png")
+    save_figure(fig, out_dir / f"{name}.png", param="out")
     plt.close(fig)
     with atomic_write(out_dir / f"{name}.json", "w") as fh:
         fh.write(text)
