@@ -10,7 +10,9 @@ input-output product u = a c obeys (derived here from the mode ODEs of ``mode_fl
 * Unbalanced (D != 0): separation of variables with the Euler substitution w = 2u + sqrt(4u^2 + D^2) turns
   1/(sqrt(4u^2 + D^2)(A - B u)) into a rational function of w; sympy integrates it, the result is exponentiated and
   solved for w, which gives t(u) AND an explicit u(t) = (w^2 - D^2)/(4w). Its D -> 0 limit is derived with
-  ``sympy.limit`` and recovers the logistic.
+  ``sympy.limit`` and recovers the logistic. For numerics the same solution is re-derived through the roots
+  w_+ > 0 > w_- of the integrand's denominator (w_+ w_- = -D^2) with w_0 = (a_0 + c_0)^2, which keeps full
+  precision when a is close to -c (the A, B, D form cancels to O(D^2) there).
 
 Everything is derived, nothing typed in; ``lrnn_theory.frozen`` lambdifies the results. Run
 ``python -m lrnn_theory.derivations.io_solution [--format latex|pretty|text]`` to print the derivation.
@@ -40,6 +42,12 @@ f = sp.Symbol("f", positive=True)
 w = sp.Symbol("w", positive=True)
 w0 = sp.Symbol("w_0", positive=True)
 z = sp.Symbol("z", positive=True)
+#: The two roots w_+ > 0 > w_- of the unbalanced integrand's denominator (the fixed point and its mirror image).
+w_plus = sp.Symbol("w_+", positive=True)
+w_minus = sp.Symbol("w_-", negative=True)
+#: Input and output modes, for w in terms of the weights.
+a_mode = sp.Symbol("a", real=True)
+c_mode = sp.Symbol("c", real=True)
 #: Positive versions used where the balanced logistic needs them (u > 0 branch, A > 0 for the limit).
 A_pos = sp.Symbol("A", positive=True)
 u_pos = sp.Symbol("u", positive=True)
@@ -79,7 +87,7 @@ def derive_balanced_solution():
     Returns
     -------
     dict of sympy expressions
-        ``ode`` (Eq), ``u_of_t`` (dsolve with u(0) = u_0), ``t_integral`` (separation of variables, as sympy
+        ``ode`` (Eq), ``u_of_t`` (dsolve, Bernoulli, with u(0) = u_0), ``t_integral`` (separation of variables, as sympy
         integrates it), ``t_of_u`` (the same as one real logarithm),
         ``fixed_point`` u* = A/B (the nonzero root of the rate), ``half_time`` t(u*/2) from u_0,
         ``fraction_time`` t(f u*) from u_0, ``u_of_t_A0`` the A -> 0 limit of u(t), ``rate_constant`` 2A/tau.
@@ -87,8 +95,13 @@ def derive_balanced_solution():
     rate = derive_io_rate()["rate_balanced"]
     uf = sp.Function("u")
     ode = sp.Eq(tau * uf(t).diff(t), rate.subs(u, uf(t)))
-    sol = sp.dsolve(ode, uf(t), ics={uf(0): u0_pos}).rhs
-    u_of_t = sp.simplify(sol).subs(u0_pos, u0)
+    # A Bernoulli equation: its general solution, then the constant from u(0) = u_0 (ten times faster than dsolve
+    # with ics, which tries every hint). Solved for A > 0 to avoid sympy's A = 0 piecewise branch; the result is
+    # a rational function of exp(2At/tau) that solves the ODE for any real A != 0 (checked in the tests).
+    general = sp.dsolve(ode.subs(A, A_pos), uf(t), hint="Bernoulli").rhs
+    C1 = next(iter(general.free_symbols - ode.subs(A, A_pos).free_symbols - {t}))
+    constant = sp.solve(sp.Eq(general.subs(t, 0), u0_pos), C1)[0]
+    u_of_t = sp.simplify(general.subs(C1, constant)).subs({u0_pos: u0, A_pos: A})
     v = sp.Dummy("v", positive=True)
     t_integral = sp.simplify(sp.integrate(tau / rate.subs(u, v), (v, u0_pos, u_pos))).subs({u_pos: u, u0_pos: u0})
     rate_constant = sp.simplify(sp.diff(rate, u).subs(u, 0) / tau)
@@ -148,11 +161,55 @@ def derive_unbalanced_solution():
     half_time = t_of_u.subs(u, fixed_point / 2)
     D0_limit = sp.simplify(sp.limit(u_of_t.subs({A: A_pos, u0: u0_pos}), D, 0)).subs({A_pos: A, u0_pos: u0})
     logistic = derive_balanced_solution()["u_of_t"]
-    return {"ode": ode, "integrand_w": integrand_w, "antiderivative_w": F, "R": R, "w_of_u": w_of_u,
-            "t_of_w": t_of_w, "t_of_u": t_of_u, "w_of_z": w_of_z, "u_of_w": v_of_w,
-            "u_of_wz": u_of_wz, "u_of_t": u_of_t,
-            "fixed_point": fixed_point, "w_fixed_point": w_fixed, "half_time": half_time, "D0_limit": D0_limit,
-            "D0_limit_minus_logistic": sp.simplify(D0_limit - logistic)}
+    out = {"ode": ode, "integrand_w": integrand_w, "antiderivative_w": F, "R": R, "w_of_u": w_of_u,
+           "t_of_w": t_of_w, "t_of_u": t_of_u, "w_of_z": w_of_z, "u_of_w": v_of_w,
+           "u_of_wz": u_of_wz, "u_of_t": u_of_t,
+           "fixed_point": fixed_point, "w_fixed_point": w_fixed, "half_time": half_time, "D0_limit": D0_limit,
+           "D0_limit_minus_logistic": sp.simplify(D0_limit - logistic)}
+    out.update(_derive_root_form(integrand_w, w_of_u, R))
+    return out
+
+
+def _derive_root_form(integrand_w, w_of_u, R):
+    """The unbalanced solution rewritten through the roots w_+ > 0 > w_- of the integrand's denominator.
+
+    The form in A, B, D above subtracts 2A from R = sqrt(4A^2 + B^2 D^2) and 2|u| from sqrt(4u^2 + D^2); for
+    a nearly equal to -c (small D, u < 0) both differences are O(D^2) and lose every digit. In the root form
+    nothing cancels: w_- = -D^2 / w_+ (product of the roots), R = B (w_+ - w_-)/2, w = (a + c)^2 from the weights,
+    and w(u) = D^2 / w(-u) for u < 0.
+
+    Returns
+    -------
+    dict of sympy expressions
+        ``roots`` (w_+, w_-) in A, B, D; ``root_product`` (simplifies to -D^2); ``integrand_roots`` (the integrand
+        in w_+, w_-) and ``integrand_roots_check`` (0); ``R_roots`` and ``R_roots_check`` (0); ``t_of_w_roots``;
+        ``w_of_z_roots``; ``w_of_ac`` ((a + c)^2, from w(u) with u = a c, D = |a^2 - c^2|); ``w_of_u_conjugate``
+        D^2 / w(-u) and ``w_of_u_conjugate_check`` (0).
+    """
+    numer, denom = sp.fraction(sp.together(integrand_w))
+    roots = sp.solve(denom, w)
+    probe = {A: 1, B: 1, D: 1}
+    root_plus = next(r for r in roots if r.subs(probe).is_positive)
+    root_minus = next(r for r in roots if r is not root_plus)
+    lead = sp.Poly(denom, w).LC()
+    integrand_roots = numer / (lead * (w - w_plus) * (w - w_minus))
+    on_roots = {w_plus: root_plus, w_minus: root_minus}
+    F = sp.integrate(integrand_roots, w)
+    F = F.replace(sp.log, lambda arg: sp.log(sp.factor(arg)))
+    coeffs = {sp.simplify(F.coeff(lg)) for lg in F.atoms(sp.log)}
+    R_roots = sp.simplify(1 / abs(next(iter(coeffs))))
+    ratio = sp.factor(sp.simplify(sp.exp(R_roots * (F - F.subs(w, w0)))))  # = exp(R t / tau)
+    E = sp.Symbol("E", positive=True)
+    w_of_z_roots = sp.factor(sp.cancel(sp.solve(sp.Eq(ratio, E), w)[0].subs(E, 1 / z)))
+    w_of_ac = sp.factor(sp.factor(w_of_u.subs(D, sp.sqrt((a_mode**2 - c_mode**2) ** 2)).subs(u, a_mode * c_mode),
+                                  deep=True))
+    conjugate = D**2 / w_of_u.subs(u, -u)
+    return {"roots": (root_plus, root_minus), "root_product": sp.simplify(root_plus * root_minus),
+            "integrand_roots": integrand_roots,
+            "integrand_roots_check": sp.simplify(integrand_roots.subs(on_roots) - integrand_w),
+            "R_roots": R_roots, "R_roots_check": sp.simplify(R_roots.subs(on_roots) - R),
+            "t_of_w_roots": tau / R_roots * sp.log(ratio), "w_of_z_roots": w_of_z_roots, "w_of_ac": w_of_ac,
+            "w_of_u_conjugate": conjugate, "w_of_u_conjugate_check": sp.simplify(sp.radsimp(conjugate) - w_of_u)}
 
 
 # ---- printing ---------------------------------------------------------------------------------------------------
@@ -201,6 +258,12 @@ def report(task=None, fmt: str = "pretty") -> str:
            equation(sp.Symbol("w(t)"), unb["w_of_z"], fmt),
            equation(sp.Symbol("u*"), unb["fixed_point"], fmt),
            equation(sp.Symbol("w(u*)"), unb["w_fixed_point"], fmt),
+           "# Root form (no cancellation for a ~ -c): w_+ > 0 > w_- roots of the integrand's denominator",
+           equation(sp.Symbol("w_+"), unb["roots"][0], fmt),
+           equation(sp.Symbol("w_+ w_-"), unb["root_product"], fmt),
+           equation(sp.Symbol("R"), unb["R_roots"], fmt),
+           equation(sp.Symbol("w(t)"), unb["w_of_z_roots"], fmt),
+           equation(sp.Symbol("w(a, c)"), unb["w_of_ac"], fmt),
            "# D -> 0 limit of u(t) (u_0 > 0, A > 0), and its difference from the logistic",
            equation(U, unb["D0_limit"], fmt),
            equation(sp.Symbol("difference"), unb["D0_limit_minus_logistic"], fmt)]

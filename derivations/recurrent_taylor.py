@@ -174,6 +174,8 @@ def main(argv=None):
     parser.add_argument("--format", choices=FORMATS, default="pretty")
     parser.add_argument("--order", type=int, default=DEFAULT_ORDER, help="highest time derivative printed")
     args = parser.parse_args(argv)
+    if args.order < 1:
+        parser.error(f"argument --order: must be >= 1, got {args.order}")
     print(report(None, args.format, order=args.order), end="")
 
 

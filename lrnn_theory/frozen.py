@@ -45,11 +45,16 @@ def _io_functions():
         "A0_u": lam((io.t, io.B, io.u0, io.tau), bal["u_of_t_A0"]),
         "A0_t": lam((io.u, io.B, io.u0, io.tau), t_A0),
         "fixed_point": lam((io.A, io.B), bal["fixed_point"]),
-        "R": lam((io.A, io.B, io.D), unb["R"]),
+        # Unbalanced solution in its root form (see io_solution._derive_root_form: nothing cancels for a ~ -c).
+        "w_plus": lam((io.A, io.B, io.D), unb["roots"][0]),
+        "w_minus": lam((io.D, io.w_plus), unb["root_product"] / io.w_plus),
+        "R": lam((io.B, io.w_plus, io.w_minus), unb["R_roots"]),
+        "w_of_ac": lam((io.a_mode, io.c_mode), unb["w_of_ac"]),
         "w_of_u": lam((io.u, io.D), unb["w_of_u"]),
+        "w_of_u_conjugate": lam((io.u, io.D), unb["w_of_u_conjugate"]),
         "u_of_w": lam((io.w, io.D), unb["u_of_w"]),
-        "w_of_z": lam((io.z, io.A, io.B, io.D, io.w0), unb["w_of_z"]),
-        "t_of_w": lam((io.w, io.w0, io.A, io.B, io.D, io.tau), unb["t_of_w"]),
+        "w_of_z": lam((io.z, io.w_plus, io.w_minus, io.w0), unb["w_of_z_roots"]),
+        "t_of_w": lam((io.w, io.w0, io.w_plus, io.w_minus, io.B, io.tau), unb["t_of_w_roots"]),
     }
 
 
@@ -58,7 +63,9 @@ class IOSolution:
 
     The task sums A = A(b), B = B(b) at the frozen b are inputs. Cases, all from the derived closed forms:
 
-    * D = a^2 - c^2 != 0: the unbalanced solution (Euler substitution), evaluated with z = exp(-R t/tau) <= 1;
+    * D = a^2 - c^2 != 0: the unbalanced solution (Euler substitution), evaluated in its root form with
+      z = exp(-R t/tau) <= 1 and w_0 = (a_0 + c_0)^2 taken from the weights, so that it keeps full precision when
+      a is close to -c (small D, u < 0, where the saddle at u = 0 is passed slowly);
     * D = 0, u_0 != 0: the logistic tau du/dt = 2|u|(A - B u) (for u_0 < 0, i.e. a = -c, the logistic with A, B
       replaced by -A, -B); A = 0: its A -> 0 limit; u_0 = 0: u stays 0.
 
@@ -69,35 +76,81 @@ class IOSolution:
     def __init__(self):
         self._fn = _io_functions()
 
-    @staticmethod
-    def _prepare(A, B, a0, c0, tau):
+    def _prepare(self, A, B, a0, c0, tau):
+        """Mirror A < 0 to A > 0; return |A|, B, u_0, D = |a_0^2 - c_0^2|, w_0 = (a_0 + c_0)^2, mirror, tau."""
         A, B, a0, c0 = (np.asarray(x, dtype=float) for x in (A, B, a0, c0))
         tau = check_real("tau", tau, positive=True)
         if np.any(B <= 0):
             raise bad("B", B, "be > 0 (B(b) = sum_i b^(2(T-i)) >= 1)")
         mirror = np.where(A < 0, -1.0, 1.0)
         D = np.abs(a0**2 - c0**2)
-        return np.abs(A), B, mirror * a0 * c0, D, mirror, tau
+        # u -> -u is (a, c) -> (a, -c); w = (a + c)^2 from the weights has no cancellation, unlike w(u_0, D).
+        w0 = self._fn["w_of_ac"](a0, mirror * c0)
+        return np.abs(A), B, mirror * a0 * c0, D, w0, mirror, tau
+
+    def _roots(self, A, B, D):
+        """w_+ = fixed point of w, w_- = -D^2 / w_+ and the rate constant R (times tau), all cancellation-free."""
+        fn = self._fn
+        w_plus = fn["w_plus"](A, B, D)
+        w_minus = fn["w_minus"](D, w_plus)
+        return w_plus, w_minus, fn["R"](B, w_plus, w_minus)
+
+    def _w_of_u(self, u, D):
+        """w(u) = 2u + sqrt(4u^2 + D^2), as D^2 / w(-u) for u < 0 (no cancellation)."""
+        fn = self._fn
+        return np.where(u >= 0, fn["w_of_u"](np.abs(u), D), fn["w_of_u_conjugate"](u, D))
 
     def fixed_point(self, A, B):
-        """u* = A/B."""
+        """Fixed point u* = A/B of the frozen-b dynamics.
+
+        Parameters
+        ----------
+        A, B : array_like
+            Task sums A(b), B(b) at the frozen b.
+
+        Returns
+        -------
+        ndarray
+        """
         return self._fn["fixed_point"](np.asarray(A, dtype=float), np.asarray(B, dtype=float))
 
     def u(self, t, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
-        """u(t) for times ``t`` (any shape broadcasting against the mode parameters)."""
+        """u(t) = a(t) c(t) with b frozen.
+
+        Parameters
+        ----------
+        t : array_like
+            Times >= 0 (theory units), broadcasting against the mode parameters.
+        A, B : array_like
+            Task sums A(b), B(b) > 0 at the frozen b.
+        a0, c0 : array_like
+            Initial input and output modes.
+        tau : float
+            Time constant.
+
+        Returns
+        -------
+        ndarray
+            u at every time, the broadcast shape of the arguments.
+
+        Raises
+        ------
+        DivergenceError
+            If the closed form is not finite.
+        """
         t = np.asarray(t, dtype=float)
         if np.any(t < 0):
             raise bad("t", t, "be >= 0")
-        A, B, u0, D, mirror, tau = self._prepare(A, B, a0, c0, tau)
-        t, A, B, u0, D, mirror = np.broadcast_arrays(t, A, B, u0, D, mirror)
+        A, B, u0, D, w0, mirror, tau = self._prepare(A, B, a0, c0, tau)
+        t, A, B, u0, D, w0, mirror = np.broadcast_arrays(t, A, B, u0, D, w0, mirror)
         fn = self._fn
         out = np.zeros(t.shape)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             unb = D > 0
             if np.any(unb):
-                Au, Bu, Du = A[unb], B[unb], D[unb]
-                z = np.exp(-fn["R"](Au, Bu, Du) * t[unb] / tau)
-                w = fn["w_of_z"](z, Au, Bu, Du, fn["w_of_u"](u0[unb], Du))
+                Du = D[unb]
+                w_plus, w_minus, R = self._roots(A[unb], B[unb], Du)
+                w = fn["w_of_z"](np.exp(-R * t[unb] / tau), w_plus, w_minus, w0[unb])
                 out[unb] = fn["u_of_w"](w, Du)
             # Balanced: sign of u_0 picks the branch; (sA, sB) = sign(u_0) (A, B).
             sign = np.sign(u0)
@@ -117,10 +170,23 @@ class IOSolution:
         return mirror * out
 
     def time_to(self, u_target, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
-        """t(u): the time at which u reaches ``u_target`` (inf if it never does, 0 if it starts there)."""
-        A, B, u0, D, mirror, tau = self._prepare(A, B, a0, c0, tau)
+        """t(u): the time at which u reaches ``u_target``.
+
+        Parameters
+        ----------
+        u_target : array_like
+            Target values of u.
+        A, B, a0, c0, tau
+            As in ``u``.
+
+        Returns
+        -------
+        ndarray
+            The time, ``inf`` if u never reaches the target, 0 if it starts there.
+        """
+        A, B, u0, D, w0, mirror, tau = self._prepare(A, B, a0, c0, tau)
         target = mirror * np.asarray(u_target, dtype=float)
-        target, A, B, u0, D = np.broadcast_arrays(target, A, B, u0, D)
+        target, A, B, u0, D, w0 = np.broadcast_arrays(target, A, B, u0, D, w0)
         fn = self._fn
         out = np.full(target.shape, np.inf)
         # Limit of u(t): u* = A/B, except for a = -c (D = 0, u_0 < 0 once A >= 0), where u decays to 0.
@@ -132,9 +198,9 @@ class IOSolution:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             unb = reach & (D > 0)
             if np.any(unb):
-                w = fn["w_of_u"](target[unb], D[unb])
-                w0 = fn["w_of_u"](u0[unb], D[unb])
-                out[unb] = fn["t_of_w"](w, w0, A[unb], B[unb], D[unb], tau)
+                w_plus, w_minus, _ = self._roots(A[unb], B[unb], D[unb])
+                w = self._w_of_u(target[unb], D[unb])
+                out[unb] = fn["t_of_w"](w, w0[unb], w_plus, w_minus, B[unb], tau)
             sign = np.sign(u0)
             bal = reach & (D == 0) & (sign != 0) & (A > 0)
             if np.any(bal):
@@ -146,25 +212,53 @@ class IOSolution:
         return out
 
     def time_to_fraction(self, fraction, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
-        """Time for u to reach ``fraction`` * u* (e.g. 0.9: the 90% learning time); 0.5 gives the half-time."""
+        """Time for u to reach ``fraction`` * u* (e.g. 0.9: the 90% learning time); 0.5 gives the half-time.
+
+        Parameters
+        ----------
+        fraction : array_like
+            Fraction of the fixed point u* = A/B.
+        A, B, a0, c0, tau
+            As in ``u``.
+
+        Returns
+        -------
+        ndarray
+            As in ``time_to``.
+        """
         return self.time_to(np.asarray(fraction) * self.fixed_point(A, B), A, B, a0, c0, tau)
 
 
 def compile_io_solution() -> IOSolution:
     """Lambdified input-output solution with b frozen (see ``IOSolution``).
 
+    Returns
+    -------
+    IOSolution
+
     Examples
     --------
     >>> from lrnn_theory.frozen import compile_io_solution
     >>> sol = compile_io_solution()
     >>> round(float(sol.u(1.0, A=1.0, B=1.0, a0=0.1, c0=0.1)), 6)   # logistic: u0 e^2 / (1 + u0 (e^2 - 1))
-    0.069588
+    0.069453
     """
     return IOSolution()
 
 
 def task_sums_at(task, b) -> tuple:
-    """A(b) and B(b) of every mode of ``task`` at the recurrent strengths ``b`` (shape (K,))."""
+    """A(b) = sum_i s_i b^(T-i) and B(b) = sum_i b^(2(T-i)) of every mode of ``task``.
+
+    Parameters
+    ----------
+    task : Task, dict or path
+    b : array_like, shape (K,) or scalar
+        Recurrent strengths at which to evaluate the sums.
+
+    Returns
+    -------
+    A, B : ndarray, shape (K,)
+    """
     from .flow import TaskSums
 
     task = coerce_task(task)
@@ -173,9 +267,19 @@ def task_sums_at(task, b) -> tuple:
 
 
 def frozen_b_solution(task, t, b=None) -> np.ndarray:
-    """u(t) of every mode with b frozen (at ``b``, default the task's initial b), from the task's initial a, c.
+    """u(t) of every mode with b frozen, from the task's initial a, c.
 
-    Returns an array of shape (len(t), K).
+    Parameters
+    ----------
+    task : Task, dict or path
+    t : array_like, shape (n,)
+        Times >= 0 (theory units).
+    b : array_like, optional
+        Frozen recurrent strengths (default: the task's initial b).
+
+    Returns
+    -------
+    ndarray, shape (n, K)
     """
     task = coerce_task(task)
     b = task.init.b if b is None else np.broadcast_to(np.asarray(b, float), (task.K,))
@@ -229,7 +333,18 @@ class FlowFieldPolynomial:
         return self._tables[count]
 
     def derivatives(self, b, count: int) -> np.ndarray:
-        """g^(m)(b) for m = 0..count-1, shape (count, K)."""
+        """g^(m)(b) for m = 0..count-1.
+
+        Parameters
+        ----------
+        b : array_like, shape (K,)
+        count : int
+            Number of derivatives (including g itself).
+
+        Returns
+        -------
+        ndarray, shape (count, K)
+        """
         b = np.asarray(b, dtype=float)
         powers = b[:, None] ** np.arange(self.n_powers)
         return np.einsum("mkq,kq->mk", self._derivative_table(count), powers)
@@ -243,7 +358,14 @@ class FlowFieldPolynomial:
 def compile_time_derivatives(order: int):
     """Numeric b^(1..order) (units of tau) from g_0..g_{order-1}: lambdified Bell-polynomial expressions.
 
-    Returns a function ``f(G) -> ndarray (order, ...)`` with ``G`` of shape (order, ...).
+    Parameters
+    ----------
+    order : int >= 1
+
+    Returns
+    -------
+    callable
+        ``f(G) -> ndarray (order, ...)`` with ``G`` of shape (order, ...).
     """
     from .derivations.recurrent_taylor import derive_time_derivatives, g_symbols
 
@@ -297,6 +419,13 @@ def integrate_recurrent_taylor(task, t_eval, *, window: float = 0.1, order: int 
         Highest time derivative kept (the paper uses 5).
     u, b0 : array_like, optional
         Frozen input-output strengths and initial b (default: from the task's init).
+
+    divergence_threshold : float
+        Largest |b| accepted.
+
+    Returns
+    -------
+    TaylorResult
 
     Raises
     ------

@@ -41,7 +41,18 @@ DRIFT_TOLERANCE = 0.25
 
 
 def discounted_sum(task, b=None) -> np.ndarray:
-    """A(b) = sum_i s_i b^(T-i) for every mode (at the task's initial b by default)."""
+    """The discounted sum A(b) = sum_i s_i b^(T-i) for every mode: it sets the learning order.
+
+    Parameters
+    ----------
+    task : Task, dict or path
+    b : array_like, optional
+        Recurrent strengths (default: the task's initial b).
+
+    Returns
+    -------
+    ndarray, shape (K,)
+    """
     from .frozen import task_sums_at
 
     task = coerce_task(task)
@@ -67,23 +78,19 @@ def time_to_fraction(t, u, fraction: float = 0.9, final=None) -> np.ndarray:
     t = np.asarray(t, dtype=float)
     u = np.asarray(u, dtype=float)
     u = u[:, None] if u.ndim == 1 else u
-    final = u[-1] if final is None else np.asarray(final, dtype=float)
-    out = np.full(u.shape[1], np.inf)
+    final = u[-1] if final is None else np.broadcast_to(np.asarray(final, dtype=float), u.shape[1:])
     with np.errstate(divide="ignore", invalid="ignore"):
         progress = u / final  # >= fraction once the mode is learned (sign-independent)
-    for k in range(u.shape[1]):  # K is small (modes); the search itself is vectorized over time
-        if final[k] == 0 or not np.isfinite(final[k]):
-            continue
-        hit = np.flatnonzero(progress[:, k] >= fraction)
-        if hit.size == 0:
-            continue
-        j = hit[0]
-        if j == 0:
-            out[k] = t[0]
-            continue
-        p0, p1 = progress[j - 1, k], progress[j, k]
-        out[k] = t[j - 1] + (fraction - p0) / (p1 - p0) * (t[j] - t[j - 1])
-    return out
+    reached = progress >= fraction
+    valid = (final != 0) & np.isfinite(final) & reached.any(axis=0)
+    j = np.argmax(reached, axis=0)  # first index at or beyond the fraction, per mode
+    prev = np.maximum(j - 1, 0)
+    modes = np.arange(u.shape[1])
+    p0, p1 = progress[prev, modes], progress[j, modes]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = t[prev] + (fraction - p0) / (p1 - p0) * (t[j] - t[prev])
+    out = np.where(j == 0, t[0], crossing)
+    return np.where(valid, out, np.inf)
 
 
 @dataclass
@@ -135,6 +142,7 @@ class LearningOrder:
         return bool(np.array_equal(self.order, self.order_by_rate))
 
     def to_dict(self) -> dict:
+        """JSON-ready dict of every field, plus ``rate_order_agrees``."""
         out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
         out["rate_order_agrees"] = self.rate_order_agrees
         return out

@@ -6,8 +6,8 @@ from lrnn_theory import DivergenceError, LrnnInputError, Task, integrate
 from lrnn_theory.flow import compile_flow
 from lrnn_theory.trajectory import mode_energy
 from lrnn_theory.validation import LRNN, TrainingResult, read_modes, simulate, train_lrnn
-from lrnn_theory.validation.data import (random_orthonormal, sample_targets, task_correlations, whitened_inputs,
-                                         whitening_error)
+from lrnn_theory.validation.data import (fit_user_task, random_orthonormal, sample_targets, task_correlations,
+                                         whitened_inputs, whitening_error)
 from lrnn_theory.validation.harness import _output_loss, fitted_hidden_basis, hessian_top_eigenvalue
 
 RNG = np.random.default_rng(1234)
@@ -253,6 +253,23 @@ def test_user_data_from_a_teacher_recovers_its_modes():
     np.testing.assert_allclose(result.network.forward(X_new), teacher.forward(X_new), atol=1e-3)
 
 
+def test_user_task_fit_recovers_singular_values_and_flags_data_that_break_assumption_2():
+    rng = np.random.default_rng(9)
+    K, T = 3, 4
+    U, V = random_orthonormal(rng, K, K), random_orthonormal(rng, K, K)
+    s = rng.uniform(0.2, 1.5, (K, T))
+    X = whitened_inputs(rng, 30, T, K)
+    C, U_fit, V_fit, s_fit, residual = fit_user_task(X, sample_targets(X, task_correlations(s, U, V)), rng)
+    assert residual < 1e-10
+    # the singular values per step, up to the order and sign of the modes: |s| of each step's correlation matrix
+    for i in range(T):
+        np.testing.assert_allclose(np.sort(np.abs(s_fit[:, i])), np.sort(np.linalg.svd(C[i], compute_uv=False)),
+                                   atol=1e-10)
+    # step-dependent singular vectors (no common U, V) are flagged
+    rotating = np.stack([random_orthonormal(rng, K, K) @ np.diag(s[:, i]) for i in range(T)])
+    assert fit_user_task(X, sample_targets(X, rotating), rng)[4] > 0.05
+
+
 def test_user_data_with_a_task_uses_its_tau():
     rng = np.random.default_rng(6)
     X = whitened_inputs(rng, 12, 3, 2)
@@ -347,6 +364,8 @@ def test_loss_overflow_is_reported_not_returned_as_nan():
     (dict(init="random", init_scale={"W_q": 1.0}), "init_scale"), (dict(data="user"), "X"),
     (dict(X=np.zeros((3, 2, 2)), Y=np.zeros((4, 2))), "X"), (dict(X=np.zeros((3, 2)), Y=np.zeros((3, 2))), "X"),
     (dict(init=LRNN(np.eye(3), np.eye(3), np.eye(3))), "init"),
+    (dict(init_scale=-0.1), "init_scale"), (dict(n_samples=9), "n_samples"),  # population data too: T N_x = 10
+    (dict(steps=10**12), "record_every"),
 ])
 def test_bad_parameters_raise_input_errors_naming_them(kwargs, name):
     with pytest.raises(LrnnInputError, match=name):
@@ -367,3 +386,13 @@ def test_progress_bar_does_not_change_the_run(capsys):
     shown = train_lrnn(TWO_MODES, lr=0.01, steps=300, progress=True)
     np.testing.assert_array_equal(quiet.trajectory.b, shown.trajectory.b)
     np.testing.assert_array_equal(quiet.losses, shown.losses)
+
+
+@pytest.mark.parametrize("name", ["lrnn_theory.validation.harness", "lrnn_theory.validation.network"])
+def test_docstring_examples_run(name):
+    """The examples in the docstrings are checked too (one of them printed a wrong logistic value unnoticed)."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

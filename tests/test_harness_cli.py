@@ -70,6 +70,30 @@ def test_validate_prints_differences_and_passes_within_tolerance(task_file, tmp_
     assert plot.stat().st_size > 10_000
 
 
+def test_validate_says_when_the_network_did_not_start_aligned(task_file, capsys):
+    assert run(["validate", task_file, "--lr", "0.01", "--steps", "20", "--init", "random", "--hidden", "3"]) == 0
+    assert "did not start aligned" in capsys.readouterr().out
+    assert run(["validate", task_file, "--lr", "0.01", "--steps", "20"]) == 0
+    assert "did not start aligned" not in capsys.readouterr().out
+
+
+def test_validate_compares_frozen_training_with_the_frozen_theory(task_file, capsys):
+    """--freeze holds the matching modes fixed in the theory too (it used to compare with the full flow)."""
+    from lrnn_theory.frozen import frozen_b_solution
+    from lrnn_theory.validation.commands import theory_for
+
+    assert run(["validate", task_file, "--lr", "0.01", "--steps", "500", "--freeze", "W_h", "--tol", "0.01"]) == 0
+    assert run(["validate", task_file, "--lr", "0.01", "--steps", "500", "--freeze", "W_x", "W_y", "--tol",
+                "0.01"]) == 0
+    capsys.readouterr()
+    # independent check of the frozen-b theory: the closed-form logistic of App. C
+    task = Task.from_dict(TASK)
+    sim = simulate(task, lr=0.01, steps=500, freeze=("W_h",), record_every=10)
+    theory = theory_for(task, sim, ("W_h",))
+    np.testing.assert_allclose(theory.b, np.broadcast_to(task.init.b, theory.b.shape))
+    np.testing.assert_allclose(theory.u, frozen_b_solution(task, sim.t), atol=1e-8)
+
+
 def test_validate_fails_above_tolerance(task_file, capsys):
     code = run(["validate", task_file, "--lr", "0.02", "--steps", "1000", "--tol", "0.01"])
     assert code == 1
@@ -100,6 +124,10 @@ def test_divergence_exits_nonzero_with_a_message_and_writes_nothing(task_file, t
     ["--lr", "0.1", "--steps", "10", "--data", "samples", "--n-samples", "3", "--out", "{d}/x.csv"],
     ["--lr", "0.1", "--steps", "10", "--freeze", "W_q", "--out", "{d}/x.csv"],
     ["--lr", "0.1", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--init-scale", "-1", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--n-samples", "3", "--out", "{d}/x.csv"],
+    ["--lr", "nan", "--steps", "10", "--out", "{d}/x.csv"],
+    ["--lr", "0.1", "--steps", "10", "--loss", "mse", "--out", "{d}/x.csv"],
 ])
 def test_bad_simulate_input_exits_2_without_output(task_file, tmp_path, capsys, args):
     args = [a.format(d=tmp_path) for a in args]

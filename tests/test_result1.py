@@ -89,6 +89,7 @@ def test_unbalanced_solution_reduces_to_the_logistic_as_D_goes_to_zero():
     {"a": 0.02, "b": -0.4, "c": 0.6},           # unbalanced, D < 0, b < 0
     {"a": -0.3, "b": 0.5, "c": 0.1},            # u0 < 0: crosses zero towards u* > 0
     {"a": 0.2, "b": 0.5, "c": -0.2},            # balanced with a = -c (u0 < 0, decays to 0)
+    {"a": 0.2, "b": 0.5, "c": -0.2 * (1 + 1e-6)},  # a ~ -c: D ~ 1e-7, passes the saddle at u = 0 slowly
 ])
 def test_io_solution_matches_integration_of_the_frozen_b_system(init):
     t = np.linspace(0, 8, 161)
@@ -120,6 +121,42 @@ def test_time_to_inverts_u_and_gives_the_half_time_of_the_integrated_system():
     assert sol.time_to_fraction(0.5, Ak, Bk, 0.05, 0.15)[0] == pytest.approx(hit, rel=1e-8)
     # Unreachable targets (beyond the fixed point) take forever.
     assert np.isinf(sol.time_to(1.1 * Ak / Bk, Ak, Bk, 0.05, 0.15))
+
+
+def test_io_solution_keeps_its_precision_when_a_is_close_to_minus_c():
+    """Small D with u_0 < 0: u decays towards the saddle at 0, crosses it and grows to u*. The A, B, D form of the
+    solution cancels to O(D^2) there (it returned non-finite values for D ~ 1e-10); the root form does not. The
+    reference integrates p = a + c and m = a - c, which carry the small quantity a + c without cancellation:
+    tau dp/dt = p (A - B u), tau dm/dt = -m (A - B u), u = (p^2 - m^2)/4 (from eqs. 5-7 with b frozen)."""
+    sol = compile_io_solution()
+    A, B, tau, a0 = 0.9, 1.2, 1.5, 0.3
+    t = np.linspace(0, 100, 201)
+    for gap in (1e-4, 1e-8, 1e-12):
+        c0 = -a0 * (1 + gap)
+
+        def rhs(_, y):
+            p, m = y
+            r = A - B * (p * p - m * m) / 4
+            return [p * r / tau, -m * r / tau]
+
+        ref = solve_ivp(rhs, (0, t[-1]), [a0 + c0, a0 - c0], t_eval=t, rtol=1e-12, atol=1e-300, method="DOP853")
+        u_ref = (ref.y[0] ** 2 - ref.y[1] ** 2) / 4
+        u = sol.u(t, A, B, a0, c0, tau)
+        np.testing.assert_allclose(u, u_ref, rtol=1e-8, atol=1e-12)
+        k = np.flatnonzero(u_ref > 0.5 * A / B)[0]  # it does reach u* eventually
+        assert sol.time_to(u[k], A, B, a0, c0, tau) == pytest.approx(t[k], rel=1e-9)
+
+
+def test_io_solution_root_form_is_derived_and_equivalent():
+    unb = io.derive_unbalanced_solution()
+    assert unb["integrand_roots_check"] == 0 and unb["R_roots_check"] == 0 and unb["w_of_u_conjugate_check"] == 0
+    assert sp.simplify(unb["root_product"] + io.D**2) == 0
+    assert sp.simplify(unb["w_of_ac"] - (io.a_mode + io.c_mode) ** 2) == 0
+    # the root form and the A, B, D form of w(t) agree where the latter is well conditioned
+    vals = {io.A: 0.7, io.B: 1.3, io.D: 0.4, io.w0: 0.9, io.z: 0.35}
+    roots = dict(zip((io.w_plus, io.w_minus), unb["roots"]))
+    assert float(unb["w_of_z_roots"].subs(roots).subs(vals)) == pytest.approx(float(unb["w_of_z"].subs(vals)),
+                                                                             rel=1e-12)
 
 
 def test_io_solution_rejects_bad_input():
@@ -240,7 +277,7 @@ def simulated_t90(tasks, t_end, lr=0.005):
 
     out = []
     for task in tasks:
-        traj = simulate(task, lr=lr, steps=int(t_end / lr), record_every=1)
+        traj = simulate(task, lr=lr, steps=int(t_end / lr), record_every=2)  # t resolved to 2 lr
         out.append(time_to_fraction(traj.t, traj.u, 0.9)[0])
     return np.array(out)
 
@@ -256,6 +293,10 @@ def test_time_to_fraction_interpolates():
     u = np.c_[t, -2 * t]  # reaches 0.9 of the final value at t = 0.9 (both signs)
     np.testing.assert_allclose(time_to_fraction(t, u, 0.9), [0.9, 0.9])
     np.testing.assert_allclose(time_to_fraction(t, u, 0.45), [0.45, 0.45])
+    # against a given final value; modes that start beyond it (0), never reach it or end at 0 (inf)
+    more = np.c_[t, 0.5 * t, 1 - t, np.full_like(t, 2.0)]
+    np.testing.assert_allclose(time_to_fraction(t, more, 0.9, final=[1.0, 1.0, 1.0, 1.0]), [0.9, np.inf, 0.0, 0.0])
+    assert np.isinf(time_to_fraction(t, more[:, 2:3], 0.9)[0])  # its own final value is 0
 
 
 def test_figA1_order_and_times_match_simulation():
@@ -358,3 +399,13 @@ def test_derivation_modules_run_as_scripts(capsys):
     assert "b^(3) = g_0*(g_0*g_2 + g_1**2)" in out
     io.main(["--format", "text"])
     assert "u* = A/B" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["lrnn_theory.frozen", "lrnn_theory.learning_order"])
+def test_docstring_examples_run(name):
+    """The examples in the docstrings are checked too (one of them printed a wrong logistic value unnoticed)."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

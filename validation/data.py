@@ -16,13 +16,34 @@ from lrnn_theory.errors import LrnnInputError, check_finite_array
 
 
 def random_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    """An (n, k) matrix with orthonormal columns, Haar-distributed (k <= n)."""
+    """A matrix with orthonormal columns, Haar-distributed.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n, k : int
+        Shape, k <= n.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+    """
     Q, Rm = np.linalg.qr(rng.standard_normal((n, k)))
     return Q * np.sign(np.where(np.diag(Rm) == 0, 1.0, np.diag(Rm)))
 
 
 def task_correlations(singular_values: np.ndarray, U: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """``C[i-1] = U diag(s[:, i-1]) V^T`` for steps i = 1..T; shape (T, N_y, N_x)."""
+    """Population correlations ``Sigma^{YX_i} = U diag(s[:, i-1]) V^T`` for steps i = 1..T.
+
+    Parameters
+    ----------
+    singular_values : array_like, shape (K, T)
+    U, V : ndarray, shapes (N_y, K) and (N_x, K)
+
+    Returns
+    -------
+    ndarray, shape (T, N_y, N_x)
+    """
     s = np.asarray(singular_values, dtype=float)
     return np.einsum("yk,kt,xk->tyx", U, s, V)
 
@@ -31,7 +52,17 @@ def whitened_inputs(rng: np.random.Generator, P: int, T: int, N_x: int) -> np.nd
     """P sequences of length T, white as a sum: ``sum_p x_{p,t} x_{p,t'}^T = delta_{tt'} I`` exactly.
 
     Gaussian draws, made exactly orthonormal as columns of the (P, T N_x) design matrix (thin QR), so the identity
-    holds jointly across time and input dimensions up to rounding. Needs ``P >= T * N_x``.
+    holds jointly across time and input dimensions up to rounding.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    P, T, N_x : int
+        Samples (``P >= T * N_x``), length and input dimension.
+
+    Returns
+    -------
+    ndarray, shape (P, T, N_x)
     """
     if P < T * N_x:
         raise LrnnInputError(f"parameter 'n_samples' must be >= T * N_x = {T * N_x} for inputs whitened exactly "
@@ -42,19 +73,50 @@ def whitened_inputs(rng: np.random.Generator, P: int, T: int, N_x: int) -> np.nd
 
 
 def sample_targets(X: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Targets ``y_p = sum_i C_i x_{p,i}`` for inputs (P, T, N_x) and correlations (T, N_y, N_x)."""
+    """Targets ``y_p = sum_i C_i x_{p,i}``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (P, T, N_x)
+    C : ndarray, shape (T, N_y, N_x)
+
+    Returns
+    -------
+    ndarray, shape (P, N_y)
+    """
     return np.einsum("tyx,ptx->py", C, X)
 
 
 def whitening_error(X: np.ndarray) -> float:
-    """Largest entry of ``|sum_p x_p x_p^T - I|`` over the joint (time, dimension) index: 0 for sum-whitened inputs."""
+    """Largest entry of ``|sum_p x_p x_p^T - I|`` over the joint (time, dimension) index.
+
+    Parameters
+    ----------
+    X : ndarray, shape (P, T, N_x)
+
+    Returns
+    -------
+    float
+        0 for inputs whitened as a sum.
+    """
     P, T, N_x = X.shape
     flat = X.reshape(P, T * N_x)
     return float(np.max(np.abs(flat.T @ flat - np.eye(T * N_x))))
 
 
 def check_user_data(X, Y):
-    """Validate user arrays X (P, T, N_x) and Y (P, N_y); return them as float arrays."""
+    """Validate user data.
+
+    Parameters
+    ----------
+    X : array_like, shape (P, T, N_x)
+    Y : array_like, shape (P, N_y)
+
+    Returns
+    -------
+    X, Y : ndarray
+        As finite float arrays.
+    """
     if X is None or Y is None:
         raise LrnnInputError("user data needs both 'X' (P, T, N_x) and 'Y' (P, N_y)")
     X = check_finite_array("X", X, ndim=3)
@@ -72,6 +134,13 @@ def fit_user_task(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):
     the SVD of a random positive combination ``sum_i w_i C_i``: when every C_i is ``U S_i V^T`` (Assumption 2), the
     combination has the same singular vectors, with U and V paired correctly even when some modes are degenerate in
     one step. ``s[:, i-1] = diag(U^T C_i V)``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (P, T, N_x)
+    Y : ndarray, shape (P, N_y)
+    rng : numpy.random.Generator
+        Draws the weights of the combination.
 
     Returns
     -------

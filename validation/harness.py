@@ -70,10 +70,24 @@ DEFAULT_RANDOM_SCALE = 0.1
 SINGLE_THREAD_MAX_HIDDEN = 128
 #: Weights larger than this in magnitude count as diverged (the same threshold as ``integrate``).
 DIVERGENCE_THRESHOLD = 1e6
+#: Most recorded states per run (each holds K modes and the singular values of three matrices).
+MAX_RECORDS = 10**6
 
 
 def loss_scale(loss: str, P: int, N_y: int) -> float:
-    """Factor between a loss convention and the theory's ``1/2 sum_p ||r_p||^2`` (see the module docstring)."""
+    """Factor between a loss convention and the theory's ``1/2 sum_p ||r_p||^2`` (see the module docstring).
+
+    Parameters
+    ----------
+    loss : {"sum_half", "sum", "mean_half", "mean"}
+    P, N_y : int
+        Number of samples and output dimensions.
+
+    Returns
+    -------
+    float
+        ``loss = scale * L``; the theory time per step is ``lr * tau * scale``.
+    """
     return {"sum_half": 1.0, "sum": 2.0, "mean_half": 1.0 / (P * N_y), "mean": 2.0 / (P * N_y)}[loss]
 
 
@@ -128,7 +142,19 @@ class TrainingResult:
 
 # ---- reading modes ----------------------------------------------------------------------------------------------
 def fitted_hidden_basis(net: LRNN, U: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """Orthonormal polar factor of ``W_x V + W_y^T U`` (N_h, K): the hidden direction of each task mode."""
+    """Orthonormal polar factor of ``W_x V + W_y^T U``: the hidden direction of each task mode.
+
+    Parameters
+    ----------
+    net : LRNN
+    U, V : ndarray, shapes (N_y, K) and (N_x, K)
+        Output and input singular vectors of the task.
+
+    Returns
+    -------
+    ndarray, shape (N_h, K)
+        Orthonormal columns; equals R for an aligned network with a + c > 0.
+    """
     A = net.W_x @ V + net.W_y.T @ U
     left, _, right = np.linalg.svd(A, full_matrices=False)
     return left @ right
@@ -137,8 +163,17 @@ def fitted_hidden_basis(net: LRNN, U: np.ndarray, V: np.ndarray) -> np.ndarray:
 def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = None):
     """Mode strengths ``a = diag(R^T W_x V)``, ``b = diag(R^T W_h R)``, ``c = diag(U^T W_y R)``.
 
-    With ``R=None`` the hidden basis is fitted (``fitted_hidden_basis``), for unaligned networks.
-    Returns ``(a, b, c)``, each of shape (K,).
+    Parameters
+    ----------
+    net : LRNN
+    U, V : ndarray, shapes (N_y, K) and (N_x, K)
+        Output and input singular vectors of the task.
+    R : ndarray (N_h, K), optional
+        Hidden basis; None fits it (``fitted_hidden_basis``), for unaligned networks.
+
+    Returns
+    -------
+    a, b, c : ndarray, shape (K,)
     """
     if R is None:
         R = fitted_hidden_basis(net, U, V)
@@ -149,7 +184,17 @@ def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = N
 
 
 def weight_singular_values(net: LRNN) -> dict:
-    """Singular values of W_x, W_h, W_y (descending)."""
+    """Singular values of W_x, W_h, W_y.
+
+    Parameters
+    ----------
+    net : LRNN
+
+    Returns
+    -------
+    dict
+        ``{"W_x", "W_h", "W_y"}`` -> descending singular values.
+    """
     return {name: np.linalg.svd(W, compute_uv=False) for name, W in zip(WEIGHT_NAMES, net.weights)}
 
 
@@ -159,6 +204,21 @@ def hessian_top_eigenvalue(grad_fn, weights: list, trainable: tuple, seed: int =
 
     Hessian-vector products are central differences of the exact gradient (the loss is a polynomial, so the error
     is O(eps^2)); small problems use the dense Hessian, larger ones Lanczos (``scipy.sparse.linalg.eigsh``).
+
+    Parameters
+    ----------
+    grad_fn : callable
+        ``grad_fn(weights) -> (g_x, g_h, g_y)`` for a list ``[W_x, W_h, W_y]``.
+    weights : list of ndarray
+        The point at which the Hessian is taken.
+    trainable : tuple of int
+        Indices of the weights the Hessian is taken over.
+    seed : int
+        Seed of the Lanczos start vector.
+
+    Returns
+    -------
+    float
     """
     from scipy.sparse.linalg import LinearOperator, eigsh
 
@@ -190,7 +250,7 @@ def hessian_top_eigenvalue(grad_fn, weights: list, trainable: tuple, seed: int =
             return float(np.max(np.linalg.eigvalsh(0.5 * (H + H.T))))
         op = LinearOperator((n, n), matvec=hvp, dtype=float)
         v0 = np.random.default_rng(seed).standard_normal(n)
-        return float(eigsh(op, k=1, which="LA", v0=v0, tol=1e-3, maxiter=max(300, 10), return_eigenvectors=False)[0])
+        return float(eigsh(op, k=1, which="LA", v0=v0, tol=1e-3, maxiter=300, return_eigenvectors=False)[0])
 
 
 # ---- the harness --------------------------------------------------------------------------------------------------
@@ -279,13 +339,15 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     init : {"aligned", "random"} or LRNN
         Aligned with the task's singular vectors (a, b, c from ``task.init``), small random, or these weights.
     init_scale : float or dict, optional
-        Aligned: every mode set to this value (instead of ``task.init``). Random: standard deviation
+        Aligned: every mode set to this value >= 0 (instead of ``task.init``; signed per-mode values go in
+        ``task.init``). Random: standard deviation
         ``init_scale / sqrt(fan_in)`` of every entry (default 0.1); a dict gives one scale per matrix.
     data : {"population", "samples", "user"}
         Train on the correlations ``U S_i V^T`` (exact expected gradient), on ``n_samples`` exactly whitened
         sequences with targets ``sum_i U S_i V^T x_i``, or on ``X``, ``Y`` (implied when they are given).
     n_samples : int, optional
-        Number of samples P (default ``T * N_x``); for population data it sets P in the mean loss conventions.
+        Number of samples P >= T * N_x (default ``T * N_x``, the fewest that can be white across time and
+        dimensions); for population data it sets P in the mean loss conventions.
     X, Y : ndarray, optional
         User data, shapes (P, T, N_x) and (P, N_y).
     seed : int
@@ -367,6 +429,9 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         V = random_orthonormal(basis_rng, N_x, K)
         C = task_correlations(task.singular_values, U, V)
         P = n_samples if n_samples is not None else task.T * N_x
+        if P < task.T * N_x:  # population data stand for P exactly whitened samples, which needs P >= T N_x
+            raise bad("n_samples", n_samples, f"be >= T * N_x = {task.T * N_x} (exactly whitened samples, which "
+                                              f"population data stand for)")
         if data == "samples":
             X_train = whitened_inputs(data_rng, P, task.T, N_x)
             Y_train = sample_targets(X_train, C)
@@ -392,7 +457,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         if init_scale is None:
             a0, b0, c0 = task.init.a, task.init.b, task.init.c
         else:
-            a0 = b0 = c0 = np.full(K, check_real("init_scale", init_scale))
+            a0 = b0 = c0 = np.full(K, check_real("init_scale", init_scale, nonnegative=True))
         net = LRNN.aligned(a0, b0, c0, U, V, R)
         aligned, init_name, used_scale = True, "aligned", init_scale
     else:
@@ -413,6 +478,9 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
             return _as_network(weights).loss_and_grad_samples(X_train, Y_train, output_loss)
 
     trainable = tuple(j for j, name in enumerate(WEIGHT_NAMES) if name not in freeze)
+    if steps // record_every + 2 > MAX_RECORDS:
+        raise bad("record_every", record_every, f"leave at most {MAX_RECORDS} records of the {steps} steps "
+                                                f"(use record_every >= {steps // (MAX_RECORDS - 2) + 1})")
     record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     n_rec = record_steps.size
     modes = np.empty((3, n_rec, K))
@@ -420,7 +488,9 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     svs = {name: np.empty((n_rec, min(W.shape))) for name, W in zip(WEIGHT_NAMES, net.weights)}
     R_read = R if aligned else None
 
-    best = (np.inf, 0, net.copy())
+    # (loss, step, weights) of the lowest-loss state: the update below makes new arrays and never writes into the
+    # old ones, so keeping references is enough (no copy per step).
+    best = (np.inf, 0, net.weights)
     a_start, b_start, c_start = read_modes(net, U, V, R_read)
     endpoint = lambda: _theory_endpoint(task, a_start, b_start, c_start, U, V, R)  # noqa: E731
     weights = [net.W_x, net.W_h, net.W_y]
@@ -436,7 +506,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                 if not np.isfinite(value):
                     _diverged(step, dt, lr, loss, "the loss overflowed", best, loss_and_grad, trainable, endpoint)
                 if value < best[0]:
-                    best = (value, step, net.copy())
+                    best = (value, step, net.weights)
                 if step == record_steps[rec]:
                     modes[:, rec] = read_modes(net, U, V, R_read)
                     losses[rec] = value
@@ -493,8 +563,8 @@ def _diverged(step, dt, lr, loss, what, best, loss_and_grad, trainable, endpoint
     lowest-loss state the run reached, and (for task data) the theory's end point, where the curvature of tasks
     with large recurrent solutions is highest (notes Section 5.2).
     """
-    _, best_step, best_net = best
-    candidates = [(f"the lowest-loss state (step {best_step})", best_net)]
+    _, best_step, best_weights = best
+    candidates = [(f"the lowest-loss state (step {best_step})", LRNN(*best_weights))]
     if endpoint is not None:
         try:
             net = endpoint()
@@ -525,5 +595,16 @@ def _diverged(step, dt, lr, loss, what, best, loss_and_grad, trainable, endpoint
 
 
 def simulate(task, **kwargs) -> Trajectory:
-    """``train_lrnn(task, **kwargs).trajectory``: the read-off modes on the theory's time axis."""
+    """``train_lrnn(task, **kwargs).trajectory``: the read-off modes on the theory's time axis.
+
+    Parameters
+    ----------
+    task : Task, dict or path, or None
+    **kwargs
+        As in ``train_lrnn``.
+
+    Returns
+    -------
+    Trajectory
+    """
     return train_lrnn(task, **kwargs).trajectory

@@ -72,6 +72,10 @@ class LRNN:
             Input singular vectors (orthonormal columns).
         R : array_like, shape (N_h, K)
             Hidden basis (orthonormal columns; N_h >= K).
+
+        Returns
+        -------
+        LRNN
         """
         a, b, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c))
         U, V, R = (np.atleast_2d(np.asarray(m, dtype=float)) for m in (U, V, R))
@@ -86,6 +90,7 @@ class LRNN:
         return cls(R * a @ V.T, R * b @ R.T, U * c @ R.T)
 
     def copy(self) -> "LRNN":
+        """A network with copies of these weights."""
         clone = LRNN.__new__(LRNN)  # the weights were validated already
         clone.W_x, clone.W_h, clone.W_y = self.W_x.copy(), self.W_h.copy(), self.W_y.copy()
         return clone
@@ -97,14 +102,17 @@ class LRNN:
 
     @property
     def N_x(self) -> int:
+        """Input dimension."""
         return self.W_x.shape[1]
 
     @property
     def N_h(self) -> int:
+        """Hidden width."""
         return self.W_x.shape[0]
 
     @property
     def N_y(self) -> int:
+        """Output dimension."""
         return self.W_y.shape[0]
 
     def __repr__(self) -> str:
@@ -124,7 +132,17 @@ class LRNN:
         return (X.reshape(P * T, N_x) @ self.W_x.T).reshape(P, T, self.N_h)
 
     def hidden_states(self, X) -> np.ndarray:
-        """Hidden states ``h_1 .. h_{T+1}`` for inputs ``X`` of shape (P, T, N_x); returns (T+1, P, N_h)."""
+        """Hidden states ``h_1 .. h_{T+1}``.
+
+        Parameters
+        ----------
+        X : array_like, shape (P, T, N_x)
+
+        Returns
+        -------
+        ndarray, shape (T+1, P, N_h)
+            Row 0 is ``h_1 = 0``.
+        """
         X = self._check_inputs(X)
         P, T, _ = X.shape
         H = np.empty((T + 1, P, self.N_h))
@@ -137,7 +155,16 @@ class LRNN:
         return H
 
     def forward(self, X) -> np.ndarray:
-        """Output ``W_y h_{T+1}`` for inputs of shape (P, T', N_x), any length T'; returns (P, N_y)."""
+        """Output ``W_y h_{T'+1}`` after a sequence of any length T'.
+
+        Parameters
+        ----------
+        X : array_like, shape (P, T', N_x)
+
+        Returns
+        -------
+        ndarray, shape (P, N_y)
+        """
         X = self._check_inputs(X)
         drive = self._drive(X)
         h = np.zeros((X.shape[0], self.N_h))
@@ -146,7 +173,18 @@ class LRNN:
         return h @ self.W_y.T
 
     def end_to_end(self, T: int) -> np.ndarray:
-        """Per-step maps ``W_y W_h^(T-i) W_x`` for steps i = 1..T; shape (T, N_y, N_x), row i-1 = step i."""
+        """Per-step maps ``W_y W_h^(T-i) W_x`` for steps i = 1..T.
+
+        Parameters
+        ----------
+        T : int
+            Trajectory length.
+
+        Returns
+        -------
+        ndarray, shape (T, N_y, N_x)
+            Row i-1 is step i.
+        """
         maps = np.empty((T, self.N_y, self.N_x))
         P = self.W_x
         for k in range(T):  # k = T - i

@@ -156,7 +156,8 @@ def figA1(quick: bool = False):
         sim = simulate(task, **run)
         theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-10, atol=1e-12)
         errors.append(max(np.max(np.abs(theory.u - sim.u)), np.max(np.abs(theory.b - sim.b))))
-        t_sim = float(time_to_fraction(sim.t, sim.u, FIGA1["fraction"])[0])  # of the simulation's own final u
+        # Same definition as the prediction: the first time u reaches 90% of the converged theory's final u.
+        t_sim = float(time_to_fraction(sim.t, sim.u, FIGA1["fraction"], final=prediction.final_u[k:k + 1])[0])
         per_task[spec["name"]] = {
             "t90_predicted": float(prediction.times[k]), "t90_simulated": t_sim,
             "t90_logistic_b_frozen": float(prediction.times_logistic[k]),
