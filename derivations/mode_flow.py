@@ -16,6 +16,7 @@ Run ``python -m lrnn_theory.derivations.mode_flow [--format latex|pretty|text]``
 from __future__ import annotations
 
 import argparse
+import shutil
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -222,8 +223,8 @@ def render(expr, fmt: str) -> str:
     """One expression as LaTeX, unicode pretty-print or plain text."""
     if fmt == "latex":
         return sp.latex(expr)
-    if fmt == "pretty":
-        return sp.pretty(expr, use_unicode=True)
+    if fmt == "pretty":  # as wide as the terminal (sympy's own default is 80 columns)
+        return sp.pretty(expr, use_unicode=True, num_columns=shutil.get_terminal_size((120, 24)).columns)
     if fmt == "text":
         return sp.sstr(expr)
     from lrnn_theory.errors import bad

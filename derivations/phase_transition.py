@@ -137,19 +137,21 @@ def report(task=None, fmt: str = "pretty") -> str:
     out.append("# T = 3: second-order transition where the b^2 coefficient vanishes")
     out.append(equation(sp.Symbol("beta_c"), crit["beta_c"], fmt))
     out.append(equation(sp.Symbol("s_1/s_T at beta_c"), crit["ratio_c"], fmt))
-    out.append(equation(sp.Symbol("b^4 coefficient at beta_c"), crit["quartic_at_beta_c"], fmt))
+    out.append(equation(sp.Symbol("quartic coefficient at beta_c"), crit["quartic_at_beta_c"], fmt))
     branch = derive_T3_recurrent_branch()
     out.append(equation(sp.Symbol("T=3 recurrent branch b*^2"), branch["b_squared"], fmt))
+    out.append(equation(sp.Symbol("T=3 recurrent branch u*"), branch["u_star"], fmt))
     out.append("# T > 3: first-order; with b unbounded the recurrent branch wins when lim E* < E*(0)")
     out.append(equation(sp.Symbol("beta_c (b unbounded)"), derive_large_b_limit(4)["beta_unbounded"], fmt))
     unit = derive_unit_b_comparison()
     out.append("# b = 1 against b = 0 (any T): E*(1) - E*(0), and the beta above which b = 1 is lower")
     out.append(equation(sp.Symbol("E*(1) - E*(0)"), unit["difference"], fmt))
     for r in unit["beta_bound"]:
-        out.append(equation(sp.Symbol("beta_c <="), r, fmt) + "   (T = 4: 1, so beta_c(T=4) = 1 for any b_max >= 1)")
+        out.append(equation(sp.Symbol("beta_c upper bound (b = 1 beats b = 0 above it)"), r, fmt)
+                   + "   (T = 4: 1, so beta_c(T=4) = 1 for any b_max >= 1)")
     gen = derive_landau_expansion(3, 4, "general")["coefficients"]
     out.append("# General form s_1 = beta, s_T = kappa, T = 3")
-    out.append(equation(sp.Symbol("b^2 coefficient"), sp.factor(gen[2]), fmt))
+    out.append(equation(sp.Symbol("quadratic coefficient"), sp.factor(gen[2]), fmt))
     if task is not None:
         from lrnn_theory.phase import critical_beta
 

@@ -17,7 +17,7 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import FORMATS, T, a, b, c, derive_energy_sum_form, equation, i, render, s, tau, u
+from .mode_flow import FORMATS, T, a, b, c, derive_energy_sum_form, equation, i, render, s, tau
 
 k = sp.Symbol("k", integer=True, nonnegative=True)
 
@@ -70,18 +70,6 @@ def split_residual(concrete_T: int | None = None):
     sub = {T: concrete_T}
     total = (split["data"].subs(sub).doit() + split["regulariser"].subs(sub) - split["energy"].subs(sub).doit())
     return sp.simplify(sp.expand(total))
-
-
-def derive_landscape_terms():
-    """Data term, regulariser and total in the (u, b) plane for a concrete-T task written through A(b), B(b).
-
-    Returns expressions in u, b, the squared norm S_2 and the task sum A(b) (the regulariser carries only B(b)).
-    """
-    from .mode_flow import A, B, S2
-
-    data = (S2 - 2 * u * A(b)) / (2 * tau)
-    reg = u**2 * B(b) / (2 * tau)
-    return {"data": data, "regulariser": reg, "total": data + reg}
 
 
 RESULT = "regularisation"

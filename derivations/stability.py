@@ -121,20 +121,23 @@ def derive_zero_loss_solution(family: str, base: str = "constant"):
         raise RuntimeError(f"expected one solution of the last two steps of family {family!r}, got {sol}")
     u_sol, b_sol = sp.simplify(sol[0][u]), sp.simplify(sol[0][b])
     if family == "dirac":
-        # For T >= 3, s_(T-1) = 0 forces b = 0; step 1 then needs s_1 = u * 0**(T-1) = 0.
-        residual = prof(1) - u_sol * sp.Integer(0) ** (T - 1)
-        residual = residual.subs(T, 3)  # any T >= 3 gives the same value, 0**(T-1) = 0
+        # For T >= 3, s_(T-1) = 0 forces b = 0, so every step i <= T-2 is predicted as 0: step 1 is left with
+        # s_1 = beta, steps 2..T-2 (zero targets) fit.
+        first_step = sp.simplify(prof(1) - u_sol * b_sol ** (T - 1)).subs(T, 3)  # b = 0: 0**(T-1) = 0 for T >= 3
+        residual = sp.Piecewise((first_step, sp.Eq(i, 1)), (sp.Integer(0), True))
+        condition_expr = first_step
     else:
         # Steps i <= T-2 follow the (base) profile, whatever the last step does.
         base_family = family if family in BASE_FAMILIES else base
         residual = sp.simplify(sp.powsimp(sp.expand_power_base(
             family_profile(base_family, i) - u_sol * b_sol ** (T - i), force=True), force=True))
-    residual = sp.simplify(residual)
-    if residual == 0:
+        residual = sp.simplify(residual)
+        condition_expr = residual
+    if condition_expr == 0:
         condition = sp.true
     else:
-        free = sorted(residual.free_symbols - {i, T}, key=str)
-        roots = sp.solve(residual, free[-1]) if free else []
+        free = sorted(condition_expr.free_symbols - {i, T}, key=str)
+        roots = sp.solve(condition_expr, free[-1]) if free else []
         condition = sp.Or(*[sp.Eq(free[-1], r) for r in roots]) if roots else sp.false
     early = _solve_inequality(b_sol > 1)
     return {"u": u_sol, "b": b_sol, "residual": residual, "condition": condition, "early_importance": early,

@@ -86,14 +86,38 @@ def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0) -> flo
 
 def closed_form_energy(family: str, T: int, T_test, delta: float = 1.0, lam: float | None = None,
                        tau: float = 1.0) -> np.ndarray:
-    """Derived extrapolation energy of the family's zero-loss solution at T, run at each length in ``T_test``."""
+    """Derived extrapolation energy of the family's zero-loss solution at T, run at each length in ``T_test``.
+
+    Parameters
+    ----------
+    family : str
+        One of ``FAMILIES``.
+    T : int
+        Training length.
+    T_test : int or sequence of int
+        Test lengths T' (>= 1).
+    delta, lam : float
+        Family parameters (``lam`` is required by the exponential families, unused otherwise).
+    tau : float
+        Learning timescale (> 0).
+
+    Returns
+    -------
+    ndarray, shape (len(T_test),)
+        sum_{i=1}^{T'} r_i^2 / (2 tau), lambdified from ``lrnn_theory.derivations.extrapolation``.
+    """
     from .derivations.extrapolation import compile_extrapolation_energy
 
     if family not in FAMILIES:
         raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
-    T_test = np.atleast_1d(np.asarray(T_test, dtype=int))
+    T = check_int("T", T, minimum=1)
+    T_test = np.array([check_int("T_test", t, minimum=1) for t in np.atleast_1d(T_test)], dtype=int)
+    delta = check_real("delta", delta)
+    tau = check_real("tau", tau, positive=True)
+    if family in ("inverse_exponential", "exponential") and lam is None:
+        raise bad("lam", lam, f"be given for the {family} family")
     fn = compile_extrapolation_energy(family)
-    lam_value = 1.0 if lam is None else float(lam)
+    lam_value = 1.0 if lam is None else check_real("lam", lam)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(fn(float(delta), lam_value, int(T), T_test.astype(float), float(tau)), dtype=float)
     return np.broadcast_to(out, T_test.shape).copy()

@@ -7,14 +7,14 @@
   E*(b) over |b| <= b_max, located by bisection. For T = 3 this is the continuous transition at 1/sqrt(2) (derived
   exactly in ``lrnn_theory.derivations.phase_transition``); for T >= 4 it is a first-order jump to a recurrent branch
   whose infimum lies at |b| -> oo, so the critical beta depends on the bound b_max and tends to 1 as b_max grows.
-* ``converged_modes``: the gradient flow integrated from a small initialisation over a grid of task parameters
-  (one vectorized sweep), the converged b and u of Fig. 4.
+* The converged b and u of Fig. 4 (gradient flow over a grid of task parameters) come from
+  ``lrnn_theory.sweeps.sweep``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import check_finite_array, check_int, check_real
+from .errors import bad, check_finite_array, check_int, check_real
 from .solutions import B_MAX, minimise_reduced_energy
 
 #: Relative energy margin by which the recurrent branch must beat the feedforward one to count as the minimiser.
@@ -24,6 +24,8 @@ ENERGY_MARGIN = 1e-12
 def dirac_profile(beta, T: int) -> np.ndarray:
     """(K, T) profiles s_1 = beta, s_T = 1/beta, all other steps 0 (one mode per beta)."""
     beta = np.atleast_1d(check_finite_array("beta", beta)).astype(float)
+    if np.any(beta <= 0):
+        raise bad("beta", beta, "be > 0 (s_T = 1/beta)")
     T = check_int("T", T, minimum=2)
     s = np.zeros((beta.size, T))
     s[:, 0] = beta
@@ -41,6 +43,8 @@ def phase_curve(T: int, betas, b_max: float = B_MAX, n_grid: int = 4001) -> dict
         ``at_bound`` (minimiser at |b| = b_max: no finite minimiser in range).
     """
     betas = np.atleast_1d(check_finite_array("betas", betas)).astype(float)
+    if np.any(betas <= 0):
+        raise bad("betas", betas, "be > 0 (s_T = 1/beta)")
     b, u, e, at_bound = minimise_reduced_energy(dirac_profile(betas, T), b_max=b_max, n_grid=n_grid, tau=0.5)
     return {"beta": betas, "b": b, "u": u, "energy": e, "feedforward_energy": betas**2, "at_bound": at_bound,
             "b_max": float(b_max), "T": int(T)}
@@ -64,40 +68,37 @@ def critical_beta(T: int, b_max: float = B_MAX, tol: float = 1e-9, bracket=(0.2,
     b_max : float
         Search bound on |b|; for T >= 4 the answer depends on it (beta_c -> 1 as b_max -> oo).
     tol : float
-        Width of the final bracket.
+        Width of the final bracket (> 0; the bisection also stops once the bracket no longer shrinks in floating
+        point).
+    bracket : (float, float)
+        0 < beta_lo < beta_hi with the feedforward point winning at beta_lo and losing at beta_hi.
+    n_grid : int
+        Grid points of the search over b (before the golden-section polish).
+
+    Returns
+    -------
+    float
+        The midpoint of the final bracket.
     """
     T = check_int("T", T, minimum=3)
     b_max = check_real("b_max", b_max, positive=True)
-    lo, hi = (float(x) for x in bracket)
+    tol = check_real("tol", tol, positive=True)
+    if not isinstance(bracket, (tuple, list, np.ndarray)) or len(bracket) != 2:
+        raise bad("bracket", bracket, "be two positive numbers (beta_lo, beta_hi)")
+    lo, hi = (check_real("bracket", x, positive=True) for x in bracket)
+    if not lo < hi:
+        raise bad("bracket", bracket, "be increasing, beta_lo < beta_hi")
     wins = _recurrent_wins(T, np.array([lo, hi]), b_max, n_grid)
     if wins[0] or not wins[1]:
-        raise ValueError(f"the transition of T={T} is not inside beta in [{lo}, {hi}] (b_max={b_max})")
+        raise bad("bracket", bracket, f"contain the transition of T={T} (b_max={b_max:g}): the feedforward point "
+                  "must win at its lower end and lose at its upper end")
     while hi - lo > tol:
         probe = np.linspace(lo, hi, 18)[1:-1]
         w = _recurrent_wins(T, probe, b_max, n_grid)
         first = int(np.argmax(w)) if np.any(w) else len(probe)
-        lo = probe[first - 1] if first > 0 else lo
-        hi = probe[first] if first < len(probe) else hi
+        new_lo = probe[first - 1] if first > 0 else lo
+        new_hi = probe[first] if first < len(probe) else hi
+        if (new_lo, new_hi) == (lo, hi):  # tol below the float spacing: the bracket cannot shrink further
+            break
+        lo, hi = new_lo, new_hi
     return 0.5 * (lo + hi)
-
-
-def converged_modes(family: str, T: int, x_name: str, x_values, kappas, *, fixed=None, base=None,
-                    init=None, t_end: float = 2000.0, executor=None, **sweep_kw):
-    """Converged b and u of the gradient flow over (x, kappa) grids (Fig. 4), one vectorized integration.
-
-    Parameters
-    ----------
-    family : {"last_step", "dirac"}
-        ``last_step`` with ``base`` "constant" (x = delta) or "exponential" (x = lambda, delta fixed), or
-        ``dirac`` (x = beta).
-    x_name : str
-        The swept "recurrent computation" parameter.
-    kappas : array_like
-        The "feedforward computation" s_T (colour in Fig. 4).
-    t_end : float
-        Training time at which b and u are read (for Dirac tasks with T >= 4 the recurrent branch keeps growing).
-    """
-    from .sweeps import sweep
-
-    return sweep(family, T, {x_name: x_values, "kappa": kappas}, fixed=fixed, base=base, init=init, t_end=t_end,
-                 executor=executor, **sweep_kw)

@@ -10,7 +10,8 @@ import functools
 import numpy as np
 import sympy as sp
 
-from .errors import bad, check_finite_array, check_real
+from .errors import bad, check_finite_array, check_int, check_real
+from .solutions import _sums
 
 
 @functools.lru_cache(maxsize=None)
@@ -23,7 +24,24 @@ def _regulariser_fn():
 
 
 def regulariser(u, b, T: int, tau: float = 1.0) -> np.ndarray:
-    """u^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) (T u^2/(2 tau) at b^2 = 1), broadcast over u and b."""
+    """Effective regulariser u^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) (T u^2/(2 tau) at b^2 = 1).
+
+    Parameters
+    ----------
+    u, b : array_like
+        Input-output and recurrent modes, broadcast against each other.
+    T : int
+        Trajectory length (>= 1).
+    tau : float
+        Learning timescale (> 0).
+
+    Returns
+    -------
+    ndarray
+        The regulariser, of the broadcast shape of ``u`` and ``b``.
+    """
+    T = check_int("T", T, minimum=1)
+    tau = check_real("tau", tau, positive=True)
     u, b = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(b, dtype=float))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(_regulariser_fn()(u, b, int(T), float(tau)), dtype=float)
@@ -36,23 +54,51 @@ def regulariser(u, b, T: int, tau: float = 1.0) -> np.ndarray:
 
 
 def data_term(s, u, b, tau: float = 1.0) -> np.ndarray:
-    """(||s||^2 - 2 u A(b)) / (2 tau) for one mode's profile s (T,), broadcast over u and b."""
-    s = np.asarray(s, dtype=float)
+    """Data term (||s||^2 - 2 u A(b)) / (2 tau) of one mode.
+
+    Parameters
+    ----------
+    s : array_like, shape (T,)
+        One mode's profile.
+    u, b : array_like
+        Input-output and recurrent modes, broadcast against each other.
+    tau : float
+        Learning timescale (> 0).
+
+    Returns
+    -------
+    ndarray
+        The data term, of the broadcast shape of ``u`` and ``b``.
+    """
+    s = check_finite_array("s", s, ndim=1)
+    tau = check_real("tau", tau, positive=True)
     u, b = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(b, dtype=float))
-    k = np.arange(s.size - 1, -1, -1, dtype=float)
-    A_ = np.sum(s * b[..., None] ** k, axis=-1)
+    A_ = _sums(s[None, :], b.reshape(1, -1))[0].reshape(b.shape)
     return (np.sum(s**2) - 2 * u * A_) / (2 * tau)
 
 
 def energy_split(singular_values, a, b, c, tau: float = 1.0):
-    """Data term and regulariser of every mode at modes (a, b, c) of shape (K,); their sum is the energy."""
+    """Data term and regulariser of every mode; their sum is the energy.
+
+    Parameters
+    ----------
+    singular_values : array_like, shape (K, T) or (T,)
+        Task profile per mode.
+    a, b, c : array_like, shape (K,) or scalars
+        Input, recurrent and output modes.
+    tau : float
+        Learning timescale (> 0).
+
+    Returns
+    -------
+    data, regulariser : ndarray, shape (K,)
+    """
     s = check_finite_array("singular_values", singular_values)
     s = s[None, :] if s.ndim == 1 else s
     tau = check_real("tau", tau, positive=True)
     a, b, c = (np.broadcast_to(np.asarray(x, dtype=float), (s.shape[0],)) for x in (a, b, c))
     u = a * c
-    k = np.arange(s.shape[1] - 1, -1, -1, dtype=float)
-    A_ = np.sum(s * b[:, None] ** k, axis=1)
+    A_ = _sums(s, b)[0]
     data = (np.sum(s**2, axis=1) - 2 * u * A_) / (2 * tau)
     return data, regulariser(u, b, s.shape[1], tau)
 

@@ -202,7 +202,7 @@ def solve_task(task, b_max: float = B_MAX, rtol: float = ZERO_LOSS_RTOL, n_grid:
     --------
     >>> from lrnn_theory import Task
     >>> sol = solve_task(Task.exponential(delta=1.0, lam=0.5, T=4))
-    >>> float(sol.b[0]), float(sol.u[0]), sol.stability[0]
+    >>> float(sol.b[0]), float(sol.u[0]), str(sol.stability[0])
     (2.0, 0.0625, 'unstable')
     """
     s, tau = _profile(task)

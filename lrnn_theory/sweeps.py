@@ -56,6 +56,9 @@ class SweepResult:
         Parameters shared by every grid point.
     info : dict
         family, T, t_end, tolerances, number of chunks, how it ran ("vectorized", "chunked", "executor"), seconds.
+    rate : ndarray or None
+        max(|da/dt|, |db/dt|, |dc/dt|) at t_end per grid point: how far from converged the final modes are (for
+        Dirac tasks the recurrent branch can run off to |b| -> oo, so b at t_end is then not a fixed point).
     """
 
     axes: dict
@@ -65,19 +68,25 @@ class SweepResult:
     energy: np.ndarray
     fixed: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    rate: np.ndarray | None = None
 
     @property
     def u(self) -> np.ndarray:
+        """Input-output mode u = a c at every grid point."""
         return self.a * self.c
 
     @property
     def shape(self) -> tuple:
+        """Grid shape, one axis per swept parameter."""
         return self.b.shape
 
     def to_dict(self) -> dict:
+        """JSON-ready dict: axes, fixed, info and the a, b, c, u, energy arrays as nested lists."""
         out = {"axes": {k: v.tolist() for k, v in self.axes.items()}, "fixed": self.fixed, "info": self.info}
         for k in ("a", "b", "c", "u", "energy"):
             out[k] = getattr(self, k).tolist()
+        if self.rate is not None:
+            out["rate"] = self.rate.tolist()
         return out
 
 
@@ -121,11 +130,11 @@ def grid_task(family: str, T: int, points: dict, fixed: dict, base=None, init=No
 
 
 def _integrate_chunk(job: dict) -> np.ndarray:
-    """Integrate one chunk of grid points; returns an (n, 4) array of final a, b, c, energy.
+    """Integrate one chunk of grid points; returns an (n, 5) array of final a, b, c, energy and largest rate.
 
     A module-level function with a plain-dict argument, so that it pickles to worker processes and Dask workers.
     """
-    from .flow import integrate
+    from .flow import compile_flow, integrate
 
     task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"])
     scale = math.sqrt(3 * task.K) if job["scale_tolerance"] else 1.0
@@ -139,7 +148,9 @@ def _integrate_chunk(job: dict) -> np.ndarray:
         raise DivergenceError(f"grid point {job['offset'] + exc.mode} ({where}): {exc}", time=exc.time,
                               mode=job["offset"] + exc.mode) from None
     final = traj.final()
-    return np.column_stack([final["a"], final["b"], final["c"], final["energy"]])
+    y = np.column_stack([final["a"], final["b"], final["c"]])
+    rates = compile_flow(task).rates(job["t_end"], y.ravel(), count=False, check=False).reshape(-1, 3)
+    return np.column_stack([y, final["energy"], np.max(np.abs(rates), axis=1)])
 
 
 def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
@@ -209,6 +220,8 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     rtol = check_real("rtol", rtol, positive=True)
     atol = check_real("atol", atol, positive=True)
     memory_budget = check_real("memory_budget", memory_budget, positive=True)
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise bad("executor", executor, "be a concurrent.futures.Executor (an object with a submit method) or None")
     points = grid_points(axes)
     shape = tuple(len(v) for v in axes.values())
     n = int(np.prod(shape))
@@ -237,12 +250,12 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
         parts = [f.result() for f in futures]
         how = "executor"
     out = np.concatenate(parts, axis=0)
-    a, b, c, energy = (out[:, j].reshape(shape) for j in range(4))
+    a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": family, "T": T, "base": base, "tau": tau, "t_end": t_end, "rtol": rtol, "atol": atol,
             "scale_tolerance": bool(scale_tolerance), "n_points": n, "n_chunks": len(jobs),
             "chunk_size": chunk_size, "run": how, "seconds": time.perf_counter() - began,
             "init": dict(init or {})}
-    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info)
+    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
 
 
 def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
@@ -250,24 +263,41 @@ def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None 
                          rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, indices=None) -> SweepResult:
     """Reference: one separate integration per grid point (the slow way ``sweep`` replaces).
 
-    ``indices`` (flat grid indices) restricts the run to a subsample; the other entries are NaN.
+    Parameters
+    ----------
+    family, T, axes, fixed, base, init, tau, t_end, method, rtol, atol
+        As in ``sweep`` (tolerances apply to each single-mode integration unscaled).
+    indices : array_like of int, optional
+        Flat (row-major) grid indices to integrate, a subsample; the other entries of the result are NaN.
+
+    Returns
+    -------
+    SweepResult
+        ``info["run"]`` is "point-by-point".
     """
     axes, fixed = _check_axes(axes, fixed)
     points = grid_points(axes)
     shape = tuple(len(v) for v in axes.values())
     n = int(np.prod(shape))
-    indices = np.arange(n) if indices is None else np.asarray(indices, dtype=int)
-    out = np.full((n, 4), np.nan)
+    if indices is None:
+        indices = np.arange(n)
+    else:
+        flat = np.asarray(indices)
+        if flat.ndim != 1 or flat.size == 0 or not np.issubdtype(flat.dtype, np.integer) or np.any(flat < 0) \
+                or np.any(flat >= n):
+            raise bad("indices", indices, f"be a non-empty flat list of grid indices in 0..{n - 1}")
+        indices = flat.astype(int)
+    out = np.full((n, 5), np.nan)
     began = time.perf_counter()
     for idx in indices:
         job = {"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
                "points": {k: v[idx:idx + 1] for k, v in points.items()}, "offset": int(idx), "t_end": t_end,
                "method": method, "rtol": rtol, "atol": atol, "scale_tolerance": False, "converged_tol": None}
         out[idx] = _integrate_chunk(job)[0]
-    a, b, c, energy = (out[:, j].reshape(shape) for j in range(4))
+    a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": family, "T": T, "t_end": t_end, "run": "point-by-point", "n_points": int(len(indices)),
             "seconds": time.perf_counter() - began}
-    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info)
+    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
 
 
 __all__ = ["sweep", "sweep_point_by_point", "SweepResult", "grid_points", "grid_task"]

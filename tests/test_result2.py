@@ -195,3 +195,33 @@ def test_fig3_reproduces_quick(tmp_path):
     assert data["max_abs_error"] < 1e-6 and data["curvature_max_rel_error"] < 1e-4
     # Exponential lambda = 0.8, 0.9, 1.1, 1.4: b* = 1/lambda > 1 (unstable) for lambda < 1.
     assert data["solutions"]["exponential"]["stability"] == ["unstable", "unstable", "stable", "stable"]
+
+
+def test_dirac_residual_is_step_one_only_and_matches_numeric_check():
+    res = st.derive_zero_loss_solution("dirac")
+    T, beta, kappa = 6, 0.7, 1.3
+    symbolic = [float(res["residual"].subs({st.i: k, st.beta: beta})) for k in range(1, T - 1)]
+    s = Task.dirac(beta=beta, kappa=kappa, T=T).singular_values[0]
+    numeric = s[: T - 2] - float(res["u"].subs(st.kappa, kappa)) * float(res["b"]) ** (T - np.arange(1, T - 1))
+    np.testing.assert_allclose(symbolic, numeric, atol=0)
+    assert symbolic[0] == beta and not any(symbolic[1:])
+
+
+def test_closed_form_energy_rejects_bad_lengths_and_parameters():
+    with pytest.raises(LrnnInputError, match="T_test"):
+        closed_form_energy("mean", 4, [1.5])
+    with pytest.raises(LrnnInputError, match="'T'"):
+        closed_form_energy("mean", 0, [2])
+    with pytest.raises(LrnnInputError, match="lam"):
+        closed_form_energy("exponential", 4, [2])
+    with pytest.raises(LrnnInputError, match="tau"):
+        closed_form_energy("mean", 4, [2], tau=0.0)
+
+
+@pytest.mark.parametrize("name", ["lrnn_theory.solutions", "lrnn_theory.sweeps"])
+def test_docstring_examples_of_results_2_and_3(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

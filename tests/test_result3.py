@@ -160,3 +160,28 @@ def test_derive_reports_print(capsys, result, needle):
 
     assert main(["derive", "--result", result, "--format", "text"]) == 0
     assert needle in capsys.readouterr().out
+
+
+def test_phase_and_regulariser_bad_input_is_reported_not_looped():
+    # tol <= 0 used to loop forever; a tol below the float spacing must still terminate.
+    with pytest.raises(LrnnInputError, match="tol"):
+        critical_beta(4, tol=-1.0)
+    assert critical_beta(4, tol=1e-30) == pytest.approx(1.0, abs=1e-9)
+    for bracket, needle in (((2.0, 1.0), "increasing"), ((1.5, 2.0), "transition"), ((0.5, 1.0, 2.0), "two"),
+                            ((np.nan, 2.0), "finite")):
+        with pytest.raises(LrnnInputError, match=needle):
+            critical_beta(4, bracket=bracket)
+    with pytest.raises(LrnnInputError, match="betas"):
+        phase_curve(4, [0.0, 1.0])
+    from lrnn_theory.regularisation import data_term, regulariser
+
+    with pytest.raises(LrnnInputError, match="'T'"):
+        regulariser(1.0, 0.5, 0)
+    with pytest.raises(LrnnInputError, match="tau"):
+        landscape([1.0, 0.0, 1.0], [0.0, 1.0], [0.0, 1.0], tau=0.0)
+    # data term alone against the residual energy minus the explicit geometric sum (independent of the closed form)
+    s, u, b = np.array([0.3, -1.2, 0.8, 2.0]), np.array([0.7, -0.4]), np.array([1.3, -0.6])
+    geometric = u**2 * np.sum(b[:, None] ** (2 * np.arange(4)), axis=1) / (2 * 1.5)
+    direct = mode_energy(s[None, :], u[:, None], b[:, None], np.ones((2, 1)), 1.5)[:, 0]
+    np.testing.assert_allclose(data_term(s, u, b, tau=1.5), direct - geometric, rtol=1e-12)
+    np.testing.assert_allclose(regulariser(u, b, 4, tau=1.5), geometric, rtol=1e-12)

@@ -74,3 +74,29 @@ def test_sweep_bad_input():
         sweep("sawtooth", 4, {"delta": [1.0]})
     with pytest.raises(LrnnInputError, match="chunk_size"):
         sweep("constant", 4, {"delta": [1.0]}, chunk_size=0)
+
+
+def test_sweep_rejects_non_executors_and_bad_indices():
+    for wrong in ("pool", object()):
+        with pytest.raises(LrnnInputError, match="executor"):
+            sweep("constant", 4, {"delta": [1.0]}, executor=wrong)
+    with pytest.raises(LrnnInputError, match="indices"):
+        sweep_point_by_point("constant", 4, {"delta": [1.0, 2.0]}, indices=[2])
+    with pytest.raises(LrnnInputError, match="indices"):
+        sweep_point_by_point("constant", 4, {"delta": [1.0, 2.0]}, indices=[0.5])
+    with pytest.raises(LrnnInputError, match="axes"):
+        sweep("constant", 4, {"delta": []})
+    with pytest.raises(LrnnInputError, match="axes"):
+        sweep("constant", 4, {"delta": [1.0, np.nan]})
+
+
+def test_final_rate_matches_finite_difference_in_time():
+    """``rate`` (largest |d(a, b, c)/dt| at t_end) against a finite difference of two sweeps in time."""
+    kw = dict(fixed={"kappa": 0.5}, init={"a": 0.1, "b": 0.1, "c": 0.1}, rtol=1e-10, atol=1e-12)
+    t_end, dt = 200.0, 1e-3
+    early = sweep("dirac", 3, {"beta": [0.05, 3.0]}, t_end=t_end, **kw)
+    later = sweep("dirac", 3, {"beta": [0.05, 3.0]}, t_end=t_end + dt, **kw)
+    fd = np.max(np.abs(np.stack([(getattr(later, q) - getattr(early, q)) / dt for q in "abc"])), axis=0)
+    assert early.rate[0] < 1e-6                       # s_1/s_T = 0.1 < 1/2: the feedforward point, converged
+    assert early.rate[1] == pytest.approx(fd[1], rel=1e-2) and early.rate[1] > 1e-3  # recurrent branch runs off
+    assert "rate" in early.to_dict()

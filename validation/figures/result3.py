@@ -40,6 +40,7 @@ FIG4 = {
         {"name": "Dirac delta", "family": "dirac", "base": None, "x": "beta", "range": [0.0, 4.0], "fixed": {}},
     ],
     "simulated_points_per_kappa": 3,
+    "converged_rate": 1e-6,
     "simulation": "one single-mode LRNN (N_x = N_h = N_y = 1) per simulated grid point",
     "simulation_max_abs_b": 2.5,
     "training": {"lr": {"full": 0.005, "quick": 0.02}, "loss": "sum_half", "data": "population", "init": "aligned", "seed": 0},
@@ -131,8 +132,14 @@ def fig4(quick: bool = False):
                 ax.set_ylim(-0.05, 1.4)
             ax.grid(alpha=0.3)
         axes[0, col].set_title(f"{panel['name']} (T={FIG4['T']})")
+        converged = res.rate < FIG4["converged_rate"]
+        if not converged.all():
+            axes[0, col].text(0.02, 0.97, f"{(~converged).sum()} of {converged.size} grid points still moving at "
+                              f"t={FIG4['t_end']:g}\n(max rate {res.rate.max():.2g}): b, u read there",
+                              transform=axes[0, col].transAxes, va="top", fontsize=7)
         data["panels"][panel["name"]] = {
             "x_name": panel["x"], "x": x, "kappa": kappas, "b": res.b, "u": res.u,
+            "max_rate_at_t_end": res.rate, "converged": converged,
             "simulated": {panel["x"]: points[panel["x"]], "kappa": points["kappa"], "b": b_sim, "u": u_sim,
                           "b_flow": b_th, "u_flow": u_th, "max_abs_error": float(err)}}
     axes[0, 0].plot([], [], "o", color="grey", markeredgecolor="k", label="trained LRNN (simulation)")
@@ -141,6 +148,8 @@ def fig4(quick: bool = False):
     data["max_abs_error"] = float(max(errors))
     data["max_abs_error_definition"] = "largest |trained LRNN - integrated flow| in b and u at the simulated points"
     data["layout"] = "b[i, j] and u[i, j]: x[i], kappa[j]"
+    data["converged_definition"] = ("max(|da/dt|, |db/dt|, |dc/dt|) at t_end below parameters.converged_rate; "
+                                    "elsewhere b and u are read at t_end while still moving")
     return fig, data
 
 
@@ -247,9 +256,12 @@ def figA3(quick: bool = False):
         bc = critical_beta(T, b_max=b_max)
         data["critical_beta"][T] = bc
         colour = f"C{k}"
-        axes[0].plot(betas, curve["b"], "--", color=colour, label=f"T={T} (beta_c={bc:.4f})")
-        axes[1].plot(betas, curve["u"], "--", color=colour)
-        axes[2].plot(betas, curve["energy"], "--", color=colour)
+        # Curves of different T coincide over long stretches (e.g. T = 4 and 6 at b = 0 and b = b_max):
+        # draw the earlier T wider so that it shows under the later ones.
+        width = 3.2 - 0.4 * k
+        axes[0].plot(betas, curve["b"], "--", color=colour, linewidth=width, label=f"T={T} (beta_c={bc:.4f})")
+        axes[1].plot(betas, curve["u"], "--", color=colour, linewidth=width)
+        axes[2].plot(betas, curve["energy"], "--", color=colour, linewidth=width)
         checks = np.array([_scipy_minimum(dirac_profile([betas[j]], T)[0], b_max) for j in check_idx])
         errors.append(np.max(np.abs(checks - curve["energy"][check_idx])))
         axes[2].plot(betas[check_idx], checks, "o", color=colour, markersize=3.5, alpha=0.7)
