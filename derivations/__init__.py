@@ -18,3 +18,15 @@ def available_results() -> dict:
         if hasattr(module, "RESULT") and hasattr(module, "report"):
             found[module.RESULT] = module.report
     return found
+
+
+def print_report(report, doc: str, argv=None) -> None:
+    """Command line of a derivation module: ``python -m lrnn_theory.derivations.MODULE [--format ...]``."""
+    import argparse
+
+    from .mode_flow import FORMATS
+
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--format", choices=FORMATS, default="pretty")
+    args = parser.parse_args(argv)
+    print(report(None, args.format), end="")

@@ -16,12 +16,11 @@ Run ``python -m lrnn_theory.derivations.extrapolation [--format latex|pretty|tex
 """
 from __future__ import annotations
 
-import argparse
 import functools
 
 import sympy as sp
 
-from .mode_flow import FORMATS, T, b, equation, i, render, tau, u
+from .mode_flow import T, b, equation, i, render, tau, u
 from .stability import delta, derive_zero_loss_solution, family_profile, lam
 
 #: Test length T' (the network was trained at T).
@@ -98,10 +97,9 @@ def report(task=None, fmt: str = "pretty") -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, default="pretty")
-    args = parser.parse_args(argv)
-    print(report(None, args.format), end="")
+    from . import print_report
+
+    print_report(report, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,12 @@ Everything is derived, nothing typed in; ``lrnn_theory.frozen`` lambdifies the r
 """
 from __future__ import annotations
 
-import argparse
 import functools
 
 import sympy as sp
 
 from . import mode_flow as mf
-from .mode_flow import FORMATS, equation, render
+from .mode_flow import equation, render
 
 # b frozen: the task sums are constants. A may have any sign; B = sum_i b^(2(T-i)) >= 1 > 0.
 A = sp.Symbol("A", real=True)
@@ -282,10 +281,9 @@ def report(task=None, fmt: str = "pretty") -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, default="pretty")
-    args = parser.parse_args(argv)
-    print(report(None, args.format), end="")
+    from . import print_report
+
+    print_report(report, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Run ``python -m lrnn_theory.derivations.mode_flow [--format latex|pretty|text]``
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 from dataclasses import dataclass, field
 
@@ -292,10 +291,9 @@ def report(task=None, fmt: str = "pretty") -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, default="pretty")
-    args = parser.parse_args(argv)
-    print(report(None, args.format), end="")
+    from . import print_report
+
+    print_report(report, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,11 @@ Run ``python -m lrnn_theory.derivations.phase_transition [--format latex|pretty|
 """
 from __future__ import annotations
 
-import argparse
 import functools
 
 import sympy as sp
 
-from .mode_flow import FORMATS, A, B, S2, b, equation, render, tau
+from .mode_flow import A, B, S2, b, equation, render, tau
 from .stability import derive_reduced_energy
 
 beta = sp.Symbol("beta", positive=True)
@@ -160,10 +159,9 @@ def report(task=None, fmt: str = "pretty") -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, default="pretty")
-    args = parser.parse_args(argv)
-    print(report(None, args.format), end="")
+    from . import print_report
+
+    print_report(report, __doc__, argv)
 
 
 if __name__ == "__main__":

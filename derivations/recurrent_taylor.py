@@ -151,8 +151,8 @@ def report(task=None, fmt: str = "pretty", order: int = DEFAULT_ORDER) -> str:
            equation(sp.Symbol("g^(n-1)(b)"), derive_flow_field_derivative_eq49(), fmt),
            "# ... derived from d^m b^p/db^m = ff(p, m) b^(p-m) (ff = falling factorial)",
            equation(sp.Symbol("g^(m)(b)"), derive_flow_field_derivative(), fmt),
-           f"# Time derivatives of b in units of tau (s = t/tau), g_k = g^(k)(b); Faa di Bruno: "
-           f"b^(n) = sum_k g_k B_(n-1,k)(b', b'', ...)"]
+           "# Time derivatives of b in units of tau (s = t/tau), g_k = g^(k)(b); Faa di Bruno: "
+           "b^(n) = sum_k g_k B_(n-1,k)(b', b'', ...)"]
     for k, expr in enumerate(derive_time_derivatives(order), start=1):
         out.append(equation(sp.Symbol(f"b^({k})"), sp.factor(expr), fmt))
     out.append("# Local approximation, re-expanded every window Delta (restart at the window's end point):")

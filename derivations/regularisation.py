@@ -12,12 +12,11 @@ Run ``python -m lrnn_theory.derivations.regularisation [--format latex|pretty|te
 """
 from __future__ import annotations
 
-import argparse
 import functools
 
 import sympy as sp
 
-from .mode_flow import FORMATS, T, a, b, c, derive_energy_sum_form, equation, i, render, s, tau
+from .mode_flow import T, a, b, c, derive_energy_sum_form, equation, i, render, s, tau
 
 k = sp.Symbol("k", integer=True, nonnegative=True)
 
@@ -98,10 +97,9 @@ def report(task=None, fmt: str = "pretty") -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, default="pretty")
-    args = parser.parse_args(argv)
-    print(report(None, args.format), end="")
+    from . import print_report
+
+    print_report(report, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,11 @@ Run ``python -m lrnn_theory.derivations.stability [--format latex|pretty|text]``
 """
 from __future__ import annotations
 
-import argparse
 import functools
 
 import sympy as sp
 
-from .mode_flow import A, B, FORMATS, S2, T, a, b, c, derive_energy, equation, i, render, tau, u
+from .mode_flow import A, B, S2, T, a, b, c, derive_energy, equation, i, render, tau, u
 
 #: Family parameters (positive where the paper's families need it: lambda is a ratio of singular values).
 delta = sp.Symbol("delta", positive=True)
@@ -214,10 +213,9 @@ def report(task=None, fmt: str = "pretty") -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, default="pretty")
-    args = parser.parse_args(argv)
-    print(report(None, args.format), end="")
+    from . import print_report
+
+    print_report(report, __doc__, argv)
 
 
 if __name__ == "__main__":

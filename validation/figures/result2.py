@@ -61,7 +61,6 @@ def _curvature_fd(delta: float, T: int, h: float = 1e-4) -> float:
 
     s = np.full((1, T), delta)
     x0 = np.array([delta, 1.0])
-    steps = np.array([[p, q] for p in (-1, 1) for q in (-1, 1)], dtype=float)
 
     def energy(points):
         pts = np.atleast_2d(points)
