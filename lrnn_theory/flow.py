@@ -110,6 +110,8 @@ class CompiledFlow:
         self._nonfinite_calls = 0
         self._t_start = 0.0
         self._last_t, self._calls_at_t = None, 0
+        #: Set by ``integrate`` while a solver runs: only then do repeated calls at one time mean a stuck solver.
+        self.watch_progress = False
 
     def initial_state(self) -> np.ndarray:
         init = self.task.init
@@ -142,6 +144,8 @@ class CompiledFlow:
             raise self.overflow
 
     def _check_progress(self, t, y):
+        if not self.watch_progress:
+            return
         if t != self._last_t:
             self._last_t, self._calls_at_t = t, 0
             return
@@ -313,7 +317,12 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
             f"the initial state of mode {mode} is already beyond divergence_threshold={threshold:g} (|a|, |c| or "
             f"|b|^(T-1) with T={flow.task.T}); raise divergence_threshold to integrate from it", time=0.0, mode=mode)
     flow.reset_counters()
-    sol = solve_ivp(flow.rates, (0.0, t_end), y0, t_eval=t_eval, events=events, **solver.solve_ivp_options(flow))
+    flow.watch_progress = True
+    try:
+        sol = solve_ivp(flow.rates, (0.0, t_end), y0, t_eval=t_eval, events=events,
+                        **solver.solve_ivp_options(flow))
+    finally:
+        flow.watch_progress = False
     if sol.status == 1 and sol.t_events[0].size:
         t_hit = float(sol.t_events[0][0])
         y_hit = sol.y_events[0][0]

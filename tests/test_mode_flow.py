@@ -186,6 +186,15 @@ def test_floating_point_trouble_is_reported_promptly(init, s, error):
         integrate(Task(np.full((1, 3), s), init=init), 10.0, divergence_threshold=1e300)
 
 
+def test_repeated_evaluation_outside_a_solver_is_not_a_stuck_solver():
+    flow = compile_flow(Task.constant(1.0, T=4))
+    y = flow.initial_state()
+    first = flow.rates(0.0, y)
+    for _ in range(3 * flow.MAX_CALLS_AT_ONE_TIME):
+        flow.rates(0.0, y)
+    np.testing.assert_array_equal(flow.rates(0.0, y), first)
+
+
 def test_T1_and_b_zero_do_not_confuse_the_divergence_check():
     traj = integrate(Task([[0.5], [1.0]], init={"b": 0.0}), 50.0)
     assert traj.u[-1] == pytest.approx([0.5, 1.0], abs=1e-6)
