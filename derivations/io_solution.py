@@ -270,7 +270,7 @@ def report(task=None, fmt: str = "pretty") -> str:
         from lrnn_theory.flow import TaskSums
 
         init = task.init
-        sums = TaskSums(task.singular_values).evaluate(init.b)
+        sums = TaskSums.from_task(task).evaluate(init.b)
         out.append(f"# Task {task.name!r} (T={task.T}, tau={task.tau:g}) with b frozen at its initial value")
         for mode in range(task.K):
             Am, Bm = float(sums[0][mode]), float(sums[2][mode])

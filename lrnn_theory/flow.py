@@ -37,30 +37,49 @@ def _lambdified():
 
 
 class TaskSums:
-    """A(b), B(b) and their first two b-derivatives for every mode of a task, vectorized over modes and steps.
+    """A(b), B(b) and their first two b-derivatives for every mode of a task, vectorized over modes and powers.
 
-    With k = T - i the power of b that multiplies step i, A(b) = sum_k s_(T-k) b^k and B(b) = sum_k b^(2k). One
-    table of powers P[:, k] = b^k, k < T (shape (K, T)), serves all six sums: the A sums are weighted row sums of P,
-    and the B sums weighted row sums of P^2, since B' = 2b sum_k (k+1) b^(2k) and B'' = sum_k 2(k+1)(2k+1) b^(2k).
+    Every kind of task enters the engine here, as the coefficients of its task sums per power of b:
+
+        A(b) = sum_k alpha[:, k] b^k,        B(b) = sum_k w[k] b^(2k),        k = 0..n-1.
+
+    For the paper's final-output task, with k = T - i the power of b that multiplies step i, alpha[:, k] = s_(T-k) and
+    w[k] = 1 (see ``Task.sum_coefficients``). One table of powers P[:, k] = b^k (shape (K, n)) serves all six sums:
+    the A sums are weighted row sums of P, and the B sums weighted row sums of P^2, since
+    B' = 2b sum_k (k+1) w[k+1] b^(2k) and B'' = sum_k 2(k+1)(2k+1) w[k+1] b^(2k).
+
+    Parameters
+    ----------
+    alpha : array_like, shape (K, n)
+        Coefficient of b^k in A(b), per mode.
+    weights : array_like, shape (n,), optional
+        Weight of b^(2k) in B(b), shared by all modes; all ones (the final-output task) by default.
     """
 
-    def __init__(self, singular_values: np.ndarray):
-        s = np.asarray(singular_values, dtype=float)
-        K, T = s.shape
-        self.T = T
-        coeff = s[:, ::-1]  # coeff[:, k] multiplies b^k
-        k = np.arange(T, dtype=float)
-        wa = np.zeros((3, K, T))
+    def __init__(self, alpha: np.ndarray, weights: np.ndarray | None = None):
+        coeff = np.asarray(alpha, dtype=float)
+        K, n = coeff.shape
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        if w.shape != (n,):
+            raise ValueError(f"weights of B must have shape ({n},), got {w.shape}")
+        self.T = n  # number of powers of b (the trajectory length for final-output tasks)
+        k = np.arange(n, dtype=float)
+        wa = np.zeros((3, K, n))
         wa[0] = coeff
         with np.errstate(over="ignore"):  # overflow surfaces as a non-finite rate, reported by CompiledFlow
-            wa[1, :, :-1] = coeff[:, 1:] * k[1:]                    # d/db: k s_k b^(k-1)
+            wa[1, :, :-1] = coeff[:, 1:] * k[1:]                    # d/db: k alpha_k b^(k-1)
             wa[2, :, :-2] = coeff[:, 2:] * (k[2:] * (k[2:] - 1))    # d2/db2
         self.wa = wa
-        wb = np.zeros((T, 3))
-        wb[:, 0] = 1.0
-        wb[:-1, 1] = 2.0 * (k[:-1] + 1)                             # times b, below
-        wb[:-1, 2] = 2.0 * (k[:-1] + 1) * (2.0 * k[:-1] + 1)
+        wb = np.zeros((n, 3))
+        wb[:, 0] = w
+        wb[:-1, 1] = 2.0 * (k[:-1] + 1) * w[1:]                     # times b, below
+        wb[:-1, 2] = 2.0 * (k[:-1] + 1) * (2.0 * k[:-1] + 1) * w[1:]
         self.wb = wb
+
+    @classmethod
+    def from_task(cls, task) -> "TaskSums":
+        """The task sums of ``task`` (from ``Task.sum_coefficients``)."""
+        return cls(*task.sum_coefficients())
 
     def powers(self, b: np.ndarray) -> np.ndarray:
         """Table b^0..b^(T-1) per mode, by a running product (several times cheaper than np.power)."""
@@ -97,7 +116,7 @@ class CompiledFlow:
             raise bad("task", self.task, "have real singular values (complex tasks are not supported yet)")
         self.tau = self.task.tau
         self.K = self.task.K
-        self.sums = TaskSums(self.task.singular_values)
+        self.sums = TaskSums.from_task(self.task)
         self._rate_fn, self._jac_fn = _lambdified()
         self._rows, self._cols = block_sparsity(self.K)
         self.reset_counters()

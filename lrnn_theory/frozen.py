@@ -262,7 +262,7 @@ def task_sums_at(task, b) -> tuple:
     from .flow import TaskSums
 
     task = coerce_task(task)
-    A, _, B, _ = TaskSums(task.singular_values).evaluate(np.broadcast_to(np.asarray(b, float), (task.K,)).copy())
+    A, _, B, _ = TaskSums.from_task(task).evaluate(np.broadcast_to(np.asarray(b, float), (task.K,)).copy())
     return A, B
 
 

@@ -133,6 +133,21 @@ class Task:
     def is_complex(self) -> bool:
         return np.iscomplexobj(self.singular_values)
 
+    def sum_coefficients(self):
+        """Coefficients of the task sums per power of b: how this task enters the engine.
+
+        Returns ``(alpha, w)`` with ``A(b) = sum_k alpha[:, k] b^k`` (shape (K, T)) and ``B(b) = sum_k w[k] b^(2k)``
+        (shape (T,)). For the final-output task, k = T - i: ``alpha[:, k] = s_(T-k)`` (the singular value of the step
+        whose input reaches the output through b^k) and ``w[k] = 1``.
+
+        Examples
+        --------
+        >>> alpha, w = Task([[0.25, 0.5, 1.0]]).sum_coefficients()
+        >>> alpha, w
+        (array([[1.  , 0.5 , 0.25]]), array([1., 1., 1.]))
+        """
+        return self.singular_values[:, ::-1].copy(), np.ones(self.T)
+
     def __repr__(self) -> str:
         return f"Task(name={self.name!r}, K={self.K}, T={self.T}, tau={self.tau})"
 

@@ -81,11 +81,27 @@ def test_compiled_jacobian_matches_finite_differences():
     np.testing.assert_allclose(flow.jacobian_sparse(0, y).toarray(), dense, atol=1e-7)
 
 
+def test_task_sums_with_general_coefficients_and_weights_match_direct_sums():
+    """The engine's entry point: any coefficients of A and weights of B per power of b (every-step tasks etc.)."""
+    rng = np.random.default_rng(2)
+    alpha = rng.normal(size=(4, 6))
+    w = rng.uniform(0.5, 3.0, size=6)
+    b = np.array([0.0, 0.4, -0.9, 1.2])
+    sums = TaskSums(alpha, w).evaluate(b, second=True)
+    bs = sp.Symbol("b")
+    for m in range(4):
+        A_sym = sum(float(alpha[m, k]) * bs ** k for k in range(6))
+        B_sym = sum(float(w[k]) * bs ** (2 * k) for k in range(6))
+        expected = (A_sym, A_sym.diff(bs), A_sym.diff(bs, 2), B_sym, B_sym.diff(bs), B_sym.diff(bs, 2))
+        for num, expr in zip(sums, expected):
+            assert num[m] == pytest.approx(float(expr.subs(bs, b[m])), rel=1e-12, abs=1e-12)
+
+
 def test_task_sums_match_direct_sums_including_b_zero():
     rng = np.random.default_rng(1)
     s = rng.normal(size=(5, 7))
     b = np.array([0.0, 0.5, -0.8, 1.0, 1.1])
-    A0, A1, A2, B0, B1, B2 = TaskSums(s).evaluate(b, second=True)
+    A0, A1, A2, B0, B1, B2 = TaskSums.from_task(Task(s)).evaluate(b, second=True)
     bs = sp.Symbol("b")
     for m in range(5):
         A_sym = sum(float(s[m, i - 1]) * bs ** (7 - i) for i in range(1, 8))
@@ -220,7 +236,7 @@ def test_family_closed_forms_at_T_10000_equal_the_numeric_task_sums(task):
             assert sp.count_ops(sums[key]) < 40
         A_fn = sp.lambdify(mf.b, sums[mf.A(mf.b)], "math")
         B_fn = sp.lambdify(mf.b, sums[mf.B(mf.b)], "math")
-        numeric = TaskSums(np.repeat(task.singular_values[mode:mode + 1], b_values.size, axis=0))
+        numeric = TaskSums.from_task(Task(np.repeat(task.singular_values[mode:mode + 1], b_values.size, axis=0)))
         A0, _, B0, _ = numeric.evaluate(b_values)
         np.testing.assert_allclose([A_fn(v) for v in b_values], A0, rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose([B_fn(v) for v in b_values], B0, rtol=1e-8, atol=1e-12)
