@@ -21,7 +21,7 @@ EXIT_DIVERGED = 3
 EXIT_TOLERANCE = 1
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-COMMAND_MODULES = ("lrnn_theory.validation.commands",)
+COMMAND_MODULES = ("lrnn_theory.validation.commands", "lrnn_theory.validation.claims")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,9 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_integrate)
 
     p = sub.add_parser("reproduce", help="reproduce a figure of the paper (PNG + JSON of its key numbers)")
-    p.add_argument("figure", help="figure name, e.g. fig2 (see 'lrnn reproduce list')")
+    p.add_argument("figure", help="figure name, e.g. fig2, 'all' for every figure (see 'lrnn reproduce list')")
     p.add_argument("--out", default=".", help="output directory (default: current directory)")
     p.add_argument("--quick", action="store_true", help="reduced run, under a minute")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="with 'all': figures run at once on a process pool (default 1: one after the other)")
+    p.add_argument("--only", help="with 'all': a comma-separated subset of the figures, e.g. fig2,figA1")
     p.set_defaults(func=cmd_reproduce_or_list)
 
     for name in COMMAND_MODULES:
@@ -229,7 +232,22 @@ def cmd_reproduce_or_list(args):
         for name, func in sorted(load_all().items()):
             print(f"{name}: {func.description}")
         return 0
+    if args.figure == "all":
+        return cmd_reproduce_all(args)
+    for option, value in (("jobs", args.jobs != 1), ("only", args.only)):
+        if value:
+            raise LrnnInputError(f"parameter '{option}' applies only to 'lrnn reproduce all'")
     return cmd_reproduce(args)
+
+
+def cmd_reproduce_all(args):
+    from .validation.reproduce_all import reproduce_all
+
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    result = reproduce_all(args.out, quick=args.quick, jobs=args.jobs, figures=only, progress=sys.stderr.isatty())
+    print(result.table())
+    print(f"wrote {len(result.files)} files to {args.out} (index.html, summary.json and every figure's PNG and JSON)")
+    return 1 if result.failed else 0
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

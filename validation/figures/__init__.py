@@ -33,33 +33,43 @@ def load_all() -> dict:
     return FIGURES
 
 
-def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
-    """Run reproduction ``name``, write ``out_dir/name.png`` and ``out_dir/name.json``; return the JSON data."""
+def render(name: str, quick: bool = False) -> tuple:
+    """Run reproduction ``name`` and return ``(png bytes, JSON text, data)`` without writing anything."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lrnn_theory.errors import LrnnInputError, bad
-    from lrnn_theory.io import atomic_write, save_figure
+    from lrnn_theory.errors import bad
+    from lrnn_theory.io import render_figure
 
     registry = load_all()
     if name not in registry:
         raise bad("figure", name, f"be one of {', '.join(sorted(registry))}")
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LrnnInputError(f"parameter 'out' cannot be used as a directory: '{out_dir}' ({exc.strerror})") from None
     fig, data = registry[name](quick=quick)
     if "max_abs_error" not in data:
         raise RuntimeError(f"figure {name} did not report max_abs_error")
     data = {"figure": name, "quick": bool(quick), **data}
     text = json.dumps(data, indent=2, default=_jsonable) + "\n"
-    save_figure(fig, out_dir / f"{name}.png", param="out")
-    plt.close(fig)
-    with atomic_write(out_dir / f"{name}.json", "w") as fh:
-        fh.write(text)
+    try:
+        png = render_figure(fig, "png")
+    finally:
+        plt.close(fig)
+    return png, text, data
+
+
+def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
+    """Run reproduction ``name``, write ``out_dir/name.png`` and ``out_dir/name.json`` as a set; return the data."""
+    from lrnn_theory.errors import LrnnInputError
+    from lrnn_theory.io import write_files_whole
+
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LrnnInputError(f"parameter 'out' cannot be used as a directory: '{out_dir}' ({exc.strerror})") from None
+    png, text, data = render(name, quick)
+    write_files_whole([(out_dir / f"{name}.png", png, "out"), (out_dir / f"{name}.json", text.encode(), "out")])
     return data
 
 
