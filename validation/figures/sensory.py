@@ -46,7 +46,7 @@ SENSORY = {
     "cut": "stimulus",
     "seed": 0,
     "fig6": {"T": 4, "T_test": [50, 75, 100], "n_samples": 256, "n_test": 2000, "steps": 45000},
-    "figA8": {"T": 6, "n_samples": 256, "steps": 30000},
+    "figA8": {"T": 6, "n_samples": 256, "steps": 60000},
     "quick": {"n_samples": 48, "n_test": 500, "steps": {"fig6": 28000, "figA8": 12000}},
     "records": 300,
 }
