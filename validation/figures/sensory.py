@@ -10,14 +10,13 @@ descent cannot settle at the solution: the notes' sum-target run at lr 0.05 with
 (= lr 0.2 in ``mean_half``) is 1.7 times the bound of about 0.117, hence its period-2 oscillation.
 
 Fig. 6 (targets mean and sum at T = 4): top, the singular values of W_h (``recurrent_sv``) and of W_y W_x
-(``io_sv``) over training, with the global solution (1; 1/T or 1) as dotted lines and the mode ODE of the task that
-``Task.from_data`` estimates (least-squares normalisation: s_i = 1/T or 1 for all four modes) dashed. Each ODE mode
-runs on the clock of one principal direction of the per-step input power ``Lambda_k`` (theory time per step
-``lr Lambda_k / (P N_y)``, with the network's initial singular values, sorted, as its start); the inputs are far from
-white (diagnostic in the JSON), so only the end points are a prediction, the time courses an illustration
-(``ode_overlay_max_abs_error``). Bottom: the trained network run at T' = 50, 75, 100 on fresh stimuli against the
-theory's extrapolation loss (``expected_extrapolation_loss``, closed form over the stimulus distribution, and the
-same formula on the test samples).
+(``io_sv``) over training, with the global solution (1; 1/T or 1) as dotted lines. Middle: the mode ODE of the task
+that ``Task.from_data`` estimates (least-squares normalisation: s_i = 1/T or 1 for all four modes) dashed, over the
+network's modes read along the principal input directions (``ode_overlay``), with the data diagnostic. The inputs
+are far from white (their power is mostly the mean, correlated across steps), so the end points are the prediction
+and the time courses an illustration (errors per direction in ``ode_overlay``). Bottom: the trained network run at
+T' = 50, 75, 100 on fresh stimuli against the theory's extrapolation loss (``expected_extrapolation_loss``, closed
+form over the stimulus distribution, and the same formula on the test samples).
 
 Fig. A8 (late importance ``0.1 sum t x_t`` against early importance ``sum x_t / t`` at T = 6): top, singular values
 over training with the theory's best LRNN fit (``solve_task`` on the least-squares estimated task) dashed; bottom, the
@@ -47,7 +46,7 @@ SENSORY = {
     "seed": 0,
     "fig6": {"T": 4, "T_test": [50, 75, 100], "n_samples": 256, "n_test": 2000, "steps": 45000},
     "figA8": {"T": 6, "n_samples": 256, "steps": 60000},
-    "quick": {"n_samples": 48, "n_test": 500, "steps": {"fig6": 28000, "figA8": 12000}},
+    "quick": {"n_samples": 48, "n_test": 500, "steps": {"fig6": 32000, "figA8": 12000}},
     "records": 300,
 }
 
@@ -120,15 +119,17 @@ def run_sensory(target: str, T: int, *, n_samples: int, steps: int, lr: float | 
     lr = SENSORY["lr_fraction"] * bound if lr is None else lr
 
     def on_record(step, net):
-        io = np.linalg.svd(net.W_y @ net.W_x, compute_uv=False)
-        return io, (_hidden_gradient(net, X, Y, SENSORY["loss"]) if hidden_gradient else np.nan)
+        io_map = net.W_y @ net.W_x
+        return (np.linalg.svd(io_map, compute_uv=False), io_map, net.W_y @ net.W_h @ net.W_x,
+                _hidden_gradient(net, X, Y, SENSORY["loss"]) if hidden_gradient else np.nan)
 
     result = train_lrnn(None, X=X, Y=Y, hidden=SENSORY["hidden"], lr=lr, steps=steps, init=SENSORY["init"],
                         init_scale=SENSORY["init_scale"], loss=SENSORY["loss"], seed=seed,
                         record_every=max(1, steps // records), on_record=on_record)
     return {"target": target, "T": T, "X": X, "Y": Y, "steps": result.steps, "network": result.network,
             "recurrent_sv": result.singular_values["W_h"], "io_sv": np.array([r[0] for r in result.records]),
-            "hidden_gradient": np.array([r[1] for r in result.records]), "losses": result.losses, "lr": lr,
+            "io_map": np.array([r[1] for r in result.records]), "io_map_h": np.array([r[2] for r in result.records]),
+            "hidden_gradient": np.array([r[3] for r in result.records]), "losses": result.losses, "lr": lr,
             "lr_bound": bound, "estimate": estimate, "estimate_sum": estimate_sum, "b_pred": b_pred,
             "u_pred": u_pred}
 
@@ -149,26 +150,51 @@ def extrapolation(run: dict, T_test, n_test: int, seed: int) -> dict:
     return out
 
 
-def ode_overlay(run: dict, n_points: int = 200):
-    """Mode ODE of the least-squares estimated task, mode k on the clock of the k-th per-step input power."""
+def input_directions(X):
+    """Principal directions ``v_k`` of the per-step input power and the powers ``Lambda_k`` (summed over samples,
+    averaged over steps), strongest first."""
+    T = X.shape[1]
+    powers, directions = np.linalg.eigh(np.einsum("ptx,pty->xy", X, X) / T)
+    return powers[::-1], directions[:, ::-1]
+
+
+def ode_overlay(run: dict):
+    """Mode ODE of the least-squares estimated task along each principal input direction, against the network.
+
+    The estimated task is isotropic (the same ``s_i = w`` for every direction), so its modes may be taken along the
+    principal directions ``v_k`` of the input power. The network's mode k is read along v_k:
+    ``u_k = v_k^T W_y W_x v_k`` and ``b_k = v_k^T W_y W_h W_x v_k / u_k``. Mode k of the ODE runs on the clock of that
+    direction (theory time per step ``lr Lambda_k / (P N_y)``, exact for white inputs of power Lambda_k) from the
+    network's initial read-out, balanced and positive (``a = c = sqrt(|u_k(0)|)``; the read-out of a small random
+    network is noise, and a negative balanced start could never cross 0), with ``b`` the median initial singular
+    value of W_h. Only the direction whose inputs are white across time (the noise-only one) meets the theory's
+    assumptions.
+
+    Returns
+    -------
+    ode_b, ode_u, net_b, net_u : ndarray (n_records, 4)
+    powers : ndarray (4,)
+    """
     from lrnn_theory.flow import integrate
 
     X = run["X"]
-    P, T, N_x = X.shape
-    per_step = np.einsum("ptx,pty->xy", X, X) / T  # per-step input power, summed over samples
-    powers = np.sort(np.linalg.eigvalsh(per_step))[::-1]
+    P = X.shape[0]
+    powers, V = input_directions(X)
+    net_u = np.einsum("xk,nxy,yk->nk", V, run["io_map"], V)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        net_b = np.einsum("xk,nxy,yk->nk", V, run["io_map_h"], V) / net_u
     s = run["estimate"].task.singular_values
-    io0, rec0 = run["io_sv"][0], run["recurrent_sv"][0]
-    steps = run["steps"]
     scale = 1.0 / (P * run["Y"].shape[1])  # mean_half
-    curves_b, curves_u = [], []
+    ode_b, ode_u = [], []
+    b0 = float(np.median(run["recurrent_sv"][0]))
     for k in range(s.shape[0]):
-        task = Task(s[k], init={"a": np.sqrt(io0[k]), "b": rec0[k], "c": np.sqrt(io0[k])})
-        t = steps * run["lr"] * powers[k] * scale
+        a0 = np.sqrt(abs(net_u[0, k]))
+        task = Task(s[k], init={"a": a0, "b": b0, "c": a0})
+        t = run["steps"] * run["lr"] * powers[k] * scale
         traj = integrate(task, float(t[-1]), t_eval=t)
-        curves_b.append(traj.b[:, 0])
-        curves_u.append(traj.u[:, 0])
-    return np.array(curves_b).T, np.array(curves_u).T, powers
+        ode_b.append(traj.b[:, 0])
+        ode_u.append(traj.u[:, 0])
+    return np.array(ode_b).T, np.array(ode_u).T, net_b, net_u, powers
 
 
 def _diagnostic_summary(estimate) -> dict:
@@ -198,7 +224,7 @@ def fig6(quick: bool = False):
     plt = _pyplot()
     params = _parameters("fig6", quick)
     T, seed = params["T"], SENSORY["seed"]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    fig, axes = plt.subplots(3, 2, figsize=(11, 10.5))
     data = {"parameters": {**_common_parameters(), **params}, "paper": {
         "statement": "recurrent singular values -> 1; input-output -> 1 (sum) or 1/T (mean); sum extrapolates, "
                      "mean's loss grows with |T' - T|",
@@ -208,12 +234,15 @@ def fig6(quick: bool = False):
         run = run_sensory(target, T, n_samples=params["n_samples"], steps=params["steps"], seed=seed)
         sol = global_solution(target, T)
         ext = extrapolation(run, params["T_test"], params["n_test"], seed)
-        ode_b, ode_u, powers = ode_overlay(run)
+        ode_b, ode_u, net_b, net_u, powers = ode_overlay(run)
         final_rec, final_io = run["recurrent_sv"][-1], run["io_sv"][-1]
         err = max(np.max(np.abs(final_rec - sol["recurrent_sv"])), np.max(np.abs(final_io - sol["io_sv"])))
         errors.append(err)
-        ode_err = max(np.max(np.abs(np.sort(ode_b, axis=1)[:, ::-1] - run["recurrent_sv"])),
-                      np.max(np.abs(np.sort(ode_u, axis=1)[:, ::-1] - run["io_sv"])))
+        # per direction, over training; b is read only once u is away from 0 (it is u_h / u)
+        ode_err_u = np.max(np.abs(ode_u - net_u), axis=0)
+        grown = np.abs(net_u) > 0.1 * abs(sol["io_sv"])
+        ode_err_b = np.array([np.max(np.abs(ode_b[grown[:, k], k] - net_b[grown[:, k], k]), initial=0.0)
+                              for k in range(4)])
         data[target] = {
             "recurrent_sv": final_rec, "io_sv": final_io,
             "predicted": {"recurrent_sv": sol["recurrent_sv"], "io_sv": sol["io_sv"]},
@@ -225,8 +254,10 @@ def fig6(quick: bool = False):
             "extrapolation_loss": ext["network"], "extrapolation_theory": ext["theory_expected"],
             "extrapolation_theory_on_samples": ext["theory_on_samples"],
             "lr": run["lr"], "lr_bound": run["lr_bound"], "steps": int(run["steps"][-1]),
-            "final_loss": float(run["losses"][-1]), "max_abs_error": err, "ode_overlay_max_abs_error": ode_err,
-            "input_power_per_direction": powers,
+            "final_loss": float(run["losses"][-1]), "max_abs_error": err,
+            "ode_overlay": {"input_power_per_direction": powers, "max_abs_error_u_per_direction": ode_err_u,
+                            "max_abs_error_b_per_direction": ode_err_b,
+                            "note": "directions strongest first; the last is noise only (white across time)"},
         }
         ax = axes[0, col]
         for k in range(4):
@@ -234,22 +265,30 @@ def fig6(quick: bool = False):
                     label="W_h singular values" if k == 0 else None)
             ax.plot(run["steps"], run["io_sv"][:, k], color="tab:orange", lw=1.5,
                     label="W_y W_x singular values" if k == 0 else None)
-            ax.plot(run["steps"], ode_b[:, k], color="tab:blue", ls="--", lw=0.8,
-                    label="mode ODE, estimated task (b)" if k == 0 else None)
-            ax.plot(run["steps"], ode_u[:, k], color="tab:orange", ls="--", lw=0.8,
-                    label="mode ODE, estimated task (u)" if k == 0 else None)
         ax.axhline(sol["recurrent_sv"], color="k", ls=":", lw=1, label="global solution")
         ax.axhline(sol["io_sv"], color="k", ls=":", lw=1)
         ax.set_xlabel("training step")
         ax.set_ylabel("singular value")
-        diag = run["estimate_sum"].diagnostic
         ax.set_title(f"y = {target}(x_1..x_T), T={T}, lr={run['lr']:.3g}")
         ax.legend(fontsize=7, loc="center right")
         ax = axes[1, col]
-        ax.text(0.98, 0.04, f"data diagnostic (sum normalisation): input mean fraction {diag['mean_fraction']:.2f}, "
+        colours = ["tab:red", "tab:purple", "tab:green", "tab:brown"]
+        for k in range(4):
+            ax.plot(run["steps"], net_u[:, k], color=colours[k], lw=1.5,
+                    label=f"network u along v_{k + 1} (power {powers[k] / run['X'].shape[0]:.3g} per sample)")
+            ax.plot(run["steps"], ode_u[:, k], color=colours[k], ls="--", lw=1)
+        ax.plot([], [], color="k", ls="--", lw=1, label="mode ODE, task from Task.from_data")
+        ax.axhline(sol["io_sv"], color="k", ls=":", lw=1)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("u_k = v_k^T W_y W_x v_k")
+        ax.set_title(f"{target}: modes along the principal input directions")
+        ax.legend(fontsize=6, loc="lower right")
+        diag = run["estimate_sum"].diagnostic
+        ax.text(0.98, 0.97, f"data diagnostic (sum normalisation): input mean fraction {diag['mean_fraction']:.2f}, "
                             f"cross-time fraction {diag['cross_time_fraction']:.2f},\noff-diagonal energy "
                             f"{diag['off_diagonal_fraction']:.1e}, eigenvalue spread {diag['condition_number']:.3g}",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+                transform=ax.transAxes, ha="right", va="top", fontsize=7)
+        ax = axes[2, col]
         Ts = params["T_test"]
         ax.plot(Ts, [ext["network"][str(t)] for t in Ts], "o-", label="trained network")
         ax.plot(Ts, [ext["theory_expected"][str(t)] for t in Ts], "k--", label="theory (expected over stimuli)")
