@@ -154,3 +154,15 @@ def test_reproduce_quick(tmp_path, name):
         assert data["mean"]["predicted"] == {"recurrent_sv": 1.0, "io_sv": 0.25}
     else:
         assert data["late"]["hidden_gradient_final"] < 1e-3 < data["early"]["hidden_gradient_final"]
+
+
+def test_notes_sum_learning_rates_straddle_the_stability_bound():
+    """Notes section 10: with loss (1/2P) sum ||r||^2 the sum target oscillates at lr 0.05 and converges at 0.01,
+    the mean target converges at 0.05. That loss is N_y = 4 times mean_half, so its bound is 2/lambda_max / 4."""
+    from lrnn_theory.validation.figures.sensory import stable_lr_bound
+
+    X = sensory_trials(256, 4, seed=0)
+    I = np.eye(4)
+    sum_bound = stable_lr_bound(X, sensory_targets(X, "sum"), (I, I, I)) / 4
+    mean_bound = stable_lr_bound(X, sensory_targets(X, "mean"), (0.5 * I, I, 0.5 * I)) / 4
+    assert 0.01 < sum_bound < 0.05 < mean_bound
