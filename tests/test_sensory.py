@@ -166,3 +166,12 @@ def test_notes_sum_learning_rates_straddle_the_stability_bound():
     sum_bound = stable_lr_bound(X, sensory_targets(X, "sum"), (I, I, I)) / 4
     mean_bound = stable_lr_bound(X, sensory_targets(X, "mean"), (0.5 * I, I, 0.5 * I)) / 4
     assert 0.01 < sum_bound < 0.05 < mean_bound
+
+
+def test_docstring_examples():
+    import doctest
+
+    import lrnn_theory.sensory as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

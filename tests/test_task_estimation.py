@@ -134,3 +134,12 @@ def test_fit_task_command(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no array 'Y'" in err
     assert not (tmp_path / "t2.json").exists()
+
+
+def test_docstring_examples():
+    import doctest
+
+    import lrnn_theory.task_estimation as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
