@@ -260,6 +260,26 @@ class Task:
     def dirac(cls, beta=1.0, kappa=1.0, T=6, **kw) -> "Task":
         return cls.from_family("dirac", T=T, beta=beta, kappa=kappa, **kw)
 
+    @classmethod
+    def from_data(cls, X, Y, **kwargs) -> "Task":
+        """The task of data ``X`` (P, T, N_x) and final targets ``Y`` (P, N_y): ``task_estimation.estimate_task``.
+
+        Keyword arguments (``normalisation``, ``tau``, ``init``, ``name``, ``seed``) are passed on; the diagnostic
+        (off-diagonal energy, input whiteness) is in ``task.estimate.diagnostic``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).standard_normal((200, 3, 2))
+        >>> Task.from_data(X, X.sum(axis=1)).T
+        3
+        """
+        from .task_estimation import estimate_task
+
+        estimate = estimate_task(X, Y, **kwargs)
+        estimate.task.estimate = estimate
+        return estimate.task
+
     # ---- JSON ---------------------------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict) -> "Task":

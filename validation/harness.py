@@ -138,6 +138,8 @@ class TrainingResult:
     basis: dict
     task: Task
     initial_network: LRNN = field(repr=False, default=None)
+    #: Return values of ``on_record(step, network)`` at the recorded steps (empty without ``on_record``).
+    records: list = field(default_factory=list)
 
 
 # ---- reading modes ----------------------------------------------------------------------------------------------
@@ -321,7 +323,7 @@ def _progress_bar(total: int, progress):
 
 def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_scale=None, data="population",
                n_samples=None, X=None, Y=None, seed=0, loss="sum_half", freeze=(), record_every=1, progress=None,
-               divergence_threshold=DIVERGENCE_THRESHOLD) -> TrainingResult:
+               divergence_threshold=DIVERGENCE_THRESHOLD, on_record=None) -> TrainingResult:
     """Train an LRNN on a task by full-batch gradient descent and record its modes on the theory's time axis.
 
     Parameters
@@ -362,6 +364,9 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         Show a progress bar (default: when stderr is a terminal; it appears only on runs longer than ~2 s).
     divergence_threshold : float
         Weights larger than this in magnitude count as diverged.
+    on_record : callable, optional
+        ``on_record(step, network)`` at every recorded step; its return values go to ``TrainingResult.records``
+        (any extra measurement of the network during training, without a second training loop).
 
     Returns
     -------
@@ -487,6 +492,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     losses = np.empty(n_rec)
     svs = {name: np.empty((n_rec, min(W.shape))) for name, W in zip(WEIGHT_NAMES, net.weights)}
     R_read = R if aligned else None
+    records = []
 
     # (loss, step, weights) of the lowest-loss state: the update below makes new arrays and never writes into the
     # old ones, so keeping references is enough (no copy per step).
@@ -512,6 +518,8 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                     losses[rec] = value
                     for name, sv in weight_singular_values(net).items():
                         svs[name][rec] = sv
+                    if on_record is not None:
+                        records.append(on_record(step, net))
                     rec += 1
                 if step == steps:
                     break
@@ -541,7 +549,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                             info=dict(info))
     return TrainingResult(trajectory=trajectory, network=net, losses=losses, info=info, steps=record_steps,
                           singular_values=svs, basis={"U": U, "V": V, "R": R}, task=task,
-                          initial_network=initial_network)
+                          initial_network=initial_network, records=records)
 
 
 def _theory_endpoint(task, a0, b0, c0, U, V, R):

@@ -1,0 +1,177 @@
+"""Sensory integration: the Neurogym stimulus generator, the theory's predictions, trained networks (Fig. 6, A8)."""
+import json
+
+import numpy as np
+import pytest
+
+from lrnn_theory import Task
+from lrnn_theory.cli import main
+from lrnn_theory.errors import LrnnInputError
+from lrnn_theory.sensory import (expected_extrapolation_loss, global_solution, sensory_targets, sensory_trials,
+                                 stimulus_second_moment, target_weights)
+
+
+# ---- stimuli ------------------------------------------------------------------------------------------------------
+def test_generator_is_seeded_and_has_the_stated_statistics():
+    X, cond = sensory_trials(40000, 3, seed=1, return_conditions=True)
+    np.testing.assert_array_equal(X, sensory_trials(40000, 3, seed=1))
+    assert not np.array_equal(X[:10], sensory_trials(10, 3, seed=2))
+    assert X.shape == (40000, 3, 4)
+    # every channel 0.5 +- coh_m / 200 plus noise of std sigma / sqrt(dt) = 0.1, independent across steps
+    np.testing.assert_allclose(X.mean(axis=(0, 1)), 0.5, atol=0.005)
+    e_d2 = np.mean(np.array([5.0, 15.0, 50.0]) ** 2) / 3 / 200**2
+    np.testing.assert_allclose(X.var(axis=0), e_d2 + 0.01, rtol=0.05)
+    noise = X - X.mean(axis=1, keepdims=True)  # the trial's stimulus is constant over steps: only noise varies
+    np.testing.assert_allclose(noise.var(axis=0).sum(axis=0) * 3 / 2, 0.01 * 3, rtol=0.05)
+    # ring channels of a modality are mirror images around 0.5, and both modalities point the same way
+    stim = X.mean(axis=1)
+    g = cond["ground_truth"]
+    assert np.mean(np.sign(stim[:, 0] - stim[:, 1]) == np.where(g == 0, 1, -1)) > 0.75
+    assert np.mean((stim[:, 0] - stim[:, 1]) * (stim[:, 2] - stim[:, 3]) > 0) > 0.6
+
+
+def test_trial_cut_follows_neurogym_timing():
+    X = sensory_trials(50, 13, cut="trial", seed=0)
+    # fixation 300 ms = steps 0-2 and decision (from step 10) carry no stimulus; steps 3-9 are stimulus
+    assert np.all(X[:, :3] == 0) and np.all(X[:, 10:] == 0) and np.all(X[:, 3:10] != 0)
+    X = sensory_trials(50, 5, cut="trial", timing={"fixation": 0.0}, seed=0)
+    assert np.all(X != 0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"cut": "middle"}, "'cut'"), ({"dt": 0.0}, "'dt'"), ({"cohs": []}, "'cohs'"), ({"sigma": -1.0}, "'sigma'"),
+    ({"timing": {"delay": 100}}, "'timing'"), ({"seed": -1}, "'seed'"),
+])
+def test_generator_bad_parameters(kwargs, match):
+    with pytest.raises(LrnnInputError, match=match):
+        sensory_trials(10, 4, **kwargs)
+
+
+def test_generator_matches_neurogym_statistics():
+    """Means and second moments per channel and step within sampling error of neurogym's own trials."""
+    pytest.importorskip("neurogym")
+    from neurogym.envs.native.multisensory import MultiSensoryIntegration
+
+    n = 1500
+    env = MultiSensoryIntegration()
+    env.seed(0)
+    trials = []
+    for _ in range(n):
+        env.new_trial()
+        trials.append(np.array(env.ob[:, 1:], dtype=float))  # drop the fixation channel
+    ours = sensory_trials(n, 11, cut="trial", seed=0)
+    theirs = np.stack(trials)
+    assert theirs.shape == ours.shape == (n, 11, 4)
+    np.testing.assert_array_equal(theirs == 0, ours == 0)  # the same periods without stimulus
+    on = slice(3, 10)
+    a, b = ours[:, on], theirs[:, on]
+    products_a = np.einsum("pti,ptj->ptij", a, a).reshape(n, 7, 16)
+    products_b = np.einsum("pti,ptj->ptij", b, b).reshape(n, 7, 16)
+    for xa, xb in ((a, b), (products_a, products_b)):
+        z = (xa.mean(0) - xb.mean(0)) / np.sqrt((xa.var(0) + xb.var(0)) / n)
+        assert np.max(np.abs(z)) < 5
+
+
+def test_targets_and_global_solution():
+    X = sensory_trials(5, 6, seed=0)
+    np.testing.assert_allclose(sensory_targets(X, "mean"), X.mean(axis=1))
+    np.testing.assert_allclose(sensory_targets(X, "late"), 0.1 * np.einsum("t,ptx->px", np.arange(1, 7), X))
+    np.testing.assert_allclose(sensory_targets(X, "early"), np.einsum("t,ptx->px", 1 / np.arange(1, 7), X))
+    assert global_solution("mean", 4) == {"recurrent_sv": 1.0, "io_sv": 0.25}
+    assert global_solution("sum", 4) == {"recurrent_sv": 1.0, "io_sv": 1.0}
+    with pytest.raises(LrnnInputError, match="'target'"):
+        target_weights("median", 4)
+
+
+def test_expected_extrapolation_loss_against_monte_carlo():
+    """Closed form against the loss of the exact global-solution network on sampled stimuli."""
+    T, Tp = 4, 50
+    X = sensory_trials(20000, Tp, seed=3)
+    moment = np.mean(np.sum(X.sum(axis=1) ** 2, axis=1))
+    assert moment == pytest.approx(stimulus_second_moment(Tp), rel=0.02)
+    mean_net_output = X.sum(axis=1) / T  # W_h = I, W_y W_x = I / T, run for T' steps
+    loss = 0.5 * np.mean(np.sum((mean_net_output - sensory_targets(X, "mean")) ** 2, axis=1))
+    assert loss == pytest.approx(expected_extrapolation_loss("mean", T, Tp)[0], rel=0.02)
+    assert expected_extrapolation_loss("sum", T, [50, 100]).tolist() == [0.0, 0.0]
+    # grows with |T' - T|
+    assert np.all(np.diff(expected_extrapolation_loss("mean", T, [4, 50, 75, 100])) > 0)
+
+
+def test_estimated_task_of_sensory_data():
+    X = sensory_trials(400, 6, seed=0)
+    for target in ("sum", "late", "early"):
+        est = Task.from_data(X, sensory_targets(X, target), normalisation="least_squares").estimate
+        np.testing.assert_allclose(est.task.singular_values, np.tile(target_weights(target, 6), (4, 1)), atol=1e-9)
+        assert est.diagnostic["off_diagonal_fraction"] < 1e-18
+    d = Task.from_data(X, sensory_targets(X, "sum")).estimate.diagnostic
+    # raw stimuli: far from white (mean 0.5, correlated over steps), yet nearly shared singular vectors
+    assert d["mean_fraction"] > 0.9 and d["cross_time_fraction"] > 0.5 and d["condition_number"] > 100
+    assert d["off_diagonal_fraction"] < 0.01
+
+
+# ---- trained networks --------------------------------------------------------------------------------------------
+def _trained(target, steps):
+    from lrnn_theory.validation.figures.sensory import extrapolation, run_sensory
+
+    run = run_sensory(target, 4, n_samples=48, steps=steps, seed=0, records=20)
+    return run, extrapolation(run, [50, 75, 100], 500, seed=0)
+
+
+def test_mean_network_reaches_global_solution_and_does_not_extrapolate():
+    run, ext = _trained("mean", 25000)
+    np.testing.assert_allclose(run["recurrent_sv"][-1], 1.0, rtol=0.02)
+    np.testing.assert_allclose(run["io_sv"][-1], 0.25, rtol=0.02)
+    losses = [ext["network"][k] for k in ("50", "75", "100")]
+    assert losses[0] > 30 and np.all(np.diff(losses) > 0)  # grows with |T' - T|
+    for k in ("50", "75", "100"):
+        assert ext["network"][k] == pytest.approx(ext["theory_on_samples"][k], rel=0.05)
+        assert ext["network"][k] == pytest.approx(ext["theory_expected"][k], rel=0.1)
+    assert run["lr"] < run["lr_bound"]
+
+
+@pytest.mark.slow
+def test_sum_network_reaches_global_solution_and_extrapolates():
+    run, ext = _trained("sum", 32000)
+    np.testing.assert_allclose(run["recurrent_sv"][-1], 1.0, rtol=0.02)
+    np.testing.assert_allclose(run["io_sv"][-1], 1.0, rtol=0.02)
+    mean_theory = expected_extrapolation_loss("mean", 4, [50, 75, 100])
+    # near zero: below 1% of the mean network's loss at every T' (which is 68, 162, 297)
+    assert np.all(np.array([ext["network"][k] for k in ("50", "75", "100")]) < 0.01 * mean_theory)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fig6", "figA8"])
+def test_reproduce_quick(tmp_path, name):
+    assert main(["reproduce", name, "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    data = json.loads((tmp_path / f"{name}.json").read_text())
+    if name == "fig6":
+        assert data["max_abs_error"] < 0.02
+        for target in ("mean", "sum"):
+            entry = data[target]
+            assert set(entry["extrapolation_loss"]) == {"50", "75", "100"}
+            assert len(entry["recurrent_sv"]) == len(entry["io_sv"]) == 4 and entry["lr"] > 0
+        assert data["mean"]["predicted"] == {"recurrent_sv": 1.0, "io_sv": 0.25}
+    else:
+        assert data["late"]["hidden_gradient_final"] < 1e-3 < data["early"]["hidden_gradient_final"]
+
+
+def test_notes_sum_learning_rates_straddle_the_stability_bound():
+    """Notes section 10: with loss (1/2P) sum ||r||^2 the sum target oscillates at lr 0.05 and converges at 0.01,
+    the mean target converges at 0.05. That loss is N_y = 4 times mean_half, so its bound is 2/lambda_max / 4."""
+    from lrnn_theory.validation.figures.sensory import stable_lr_bound
+
+    X = sensory_trials(256, 4, seed=0)
+    I = np.eye(4)
+    sum_bound = stable_lr_bound(X, sensory_targets(X, "sum"), (I, I, I)) / 4
+    mean_bound = stable_lr_bound(X, sensory_targets(X, "mean"), (0.5 * I, I, 0.5 * I)) / 4
+    assert 0.01 < sum_bound < 0.05 < mean_bound
+
+
+def test_docstring_examples():
+    import doctest
+
+    import lrnn_theory.sensory as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
