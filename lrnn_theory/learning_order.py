@@ -168,7 +168,7 @@ def _stack(tasks) -> tuple:
     for n, task in enumerate(tasks):
         task = coerce_task(task)
         for k in range(task.K):
-            init = {x: float(getattr(task.init, x)[k]) for x in ("a", "b", "c")}
+            init = {x: getattr(task.init, x)[k].item() for x in ("a", "b", "c")}  # complex for rotational tasks
             entries.append(Task(task.singular_values[k], init=init, tau=task.tau, name=task.name))
             labels.append(f"{task.name}#{n}" + (f"/mode {k}" if task.K > 1 else ""))
     if not entries:

@@ -180,7 +180,7 @@ class Solution:
 
 def classify(b, tol: float = MARGINAL_TOL):
     """Importance ("late"/"marginal"/"early") and stability ("stable"/"marginal"/"unstable") from |b|."""
-    mag = np.abs(np.asarray(b, dtype=float))
+    mag = np.abs(np.asarray(b))  # complex b (rotational tasks): by the radius
     importance = np.where(mag < 1 - tol, "late", np.where(mag > 1 + tol, "early", "marginal"))
     stability = np.where(mag < 1 - tol, "stable", np.where(mag > 1 + tol, "unstable", "marginal"))
     return importance, stability
