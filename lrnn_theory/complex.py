@@ -211,30 +211,38 @@ def frozen_time_scales(A, beta, u0, tau: float = 1.0, fraction: float = 0.9) -> 
 
 
 def polar_time_scales(trajectory, fraction: float = 0.9) -> dict:
-    """Measured times for the radius and the (unwrapped) angle of b and u to cover ``fraction`` of their way.
+    """Measured settling times of the radius and the (unwrapped) angle of b and u, per mode.
+
+    The settling time of a part x(t) is the last time at which |x(t) - x(end)| exceeds ``1 - fraction`` times its
+    largest value over the trajectory: after it, the part has covered ``fraction`` of its way for good. This holds
+    for monotone approaches and for excursions (such as the imaginary excursion of u for a real delta) alike.
 
     Parameters
     ----------
     trajectory : Trajectory
-        Complex modes over time (theory or simulation).
+        Complex modes over time (theory or simulation), run until they have settled.
     fraction : float in (0, 1)
 
     Returns
     -------
     dict
-        ``{"b": {"radius": (K,), "angle": (K,)}, "u": {...}}``: first time the part's distance to its initial value
-        reaches ``fraction`` of the total change (0 when it does not change).
+        ``{"b": {"radius": (K,), "angle": (K,)}, "u": {...}}``; 0 for a part that does not move.
     """
-    from .learning_order import time_to_fraction
-
+    fraction = check_real("fraction", fraction, positive=True)
+    if fraction >= 1:
+        raise bad("fraction", fraction, "be in (0, 1)")
     out = {}
+    t = np.asarray(trajectory.t, dtype=float)
     for name in ("b", "u"):
         radius, angle = trajectory.polar(name)
         out[name] = {}
         for part, values in (("radius", radius), ("angle", angle)):
-            change = values - values[0]
-            times = time_to_fraction(trajectory.t, change, fraction)
-            out[name][part] = np.where(np.abs(change[-1]) > 1e-12, times, 0.0)
+            gap = np.abs(values - values[-1])
+            largest = np.max(gap, axis=0)
+            outside = gap > (1 - fraction) * largest
+            last = values.shape[0] - 1 - np.argmax(outside[::-1], axis=0)  # last index still outside
+            settled = t[np.minimum(last + 1, t.size - 1)]
+            out[name][part] = np.where(largest > 1e-9, settled, 0.0)
     return out
 
 
