@@ -170,15 +170,16 @@ def derive_polar_odes():
     H = sp.sqrt(D**2 + 4 * r**2) * (A0 - uv * B0)
 
     def split(value, phase, radius):
-        rotated = sp.expand(sp.exp(-sp.I * phase) * value, complex=True)
-        return sp.simplify(sp.re(rotated)), sp.simplify(sp.im(rotated) / radius)
+        rotated = sp.powsimp(sp.expand(sp.exp(-sp.I * phase) * value))  # combine e^(i psi) e^(i theta)
+        return (sp.collect(sp.expand(sp.re(rotated)), r),
+                sp.factor(sp.expand(sp.im(rotated) / radius), deep=False))
 
     rho_rate, theta_rate = split(G, theta, rho)
     r_rate, psi_rate = split(H, psi, r)
     return {"tau*drho/dt": rho_rate, "tau*dtheta/dt": theta_rate, "tau*dr/dt": r_rate, "tau*dpsi/dt": psi_rate}
 
 
-def derive_frozen_io_solution():
+def derive_frozen_io_solution(check: bool = False):
     """u(t) with b frozen and |a| = |c|: tau du/dt = 2|u| (A - u beta), A complex, beta > 0 (closed form).
 
     Writing u = r e^(i psi), u* = A / beta = (|A| / beta) e^(i psi*) and Delta = psi* - psi:
@@ -187,7 +188,7 @@ def derive_frozen_io_solution():
     q = tan(Delta/2). The radius grows from r_0 at the same rate kappa, so it needs log(r*/r_0)/kappa: angle first,
     radius later. For Delta_0 = 0 this is the real logistic of App. C.
 
-    Returns (psi(t), r(t), the ODE residuals of both, which simplify to 0).
+    Returns (psi(t), r(t), the ODE residuals of both (simplified to 0 when ``check``, else None), symbols).
     """
     t, tau_, absA, beta0, r0 = sp.symbols("t tau absA beta_0 r_0", positive=True)
     psi_star, psi0 = sp.symbols("psi_star psi_0", real=True)
@@ -199,8 +200,10 @@ def derive_frozen_io_solution():
     integral = ((sp.exp(kappa * t) - 1) + q0**2 * (1 - sp.exp(-kappa * t))) / (kappa * (1 + q0**2))
     r = G / (1 / r0 + 2 * beta0 / tau_ * integral)
     delta = psi_star - psi
-    psi_residual = sp.simplify(tau_ * sp.diff(psi, t) - 2 * absA * sp.sin(delta))
-    r_residual = sp.simplify(tau_ * sp.diff(r, t) - 2 * r * (absA * sp.cos(delta) - r * beta0))
+    psi_residual = r_residual = None
+    if check:  # slow (about 10 s): the proof that the closed form solves the ODEs
+        psi_residual = sp.simplify(tau_ * sp.diff(psi, t) - 2 * absA * sp.sin(delta))
+        r_residual = sp.simplify(tau_ * sp.diff(r, t) - 2 * r * (absA * sp.cos(delta) - r * beta0))
     symbols = {"t": t, "tau": tau_, "absA": absA, "beta": beta0, "r0": r0, "psi_star": psi_star, "psi0": psi0}
     return psi, r, psi_residual, r_residual, symbols
 
