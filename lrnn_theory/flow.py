@@ -259,13 +259,14 @@ class CompiledFlow:
         i (f_z - f_zbar), split into real and imaginary parts of f."""
         with np.errstate(over="ignore", invalid="ignore"):
             rows = self._jac_fn(*self._complex_arguments(y, second=True))
-            blocks = np.empty((self.K, 6, 6))
+            W = np.empty((self.K, 3, 6), dtype=complex)  # d(rate p)/d(z_q), d(rate p)/d(conj z_q) in columns 2q, 2q+1
             for p in range(3):
-                for q in range(3):
-                    f_z, f_zbar = rows[p][2 * q], rows[p][2 * q + 1]
-                    for col, deriv in ((2 * q, f_z + f_zbar), (2 * q + 1, 1j * (f_z - f_zbar))):
-                        blocks[:, 2 * p, col] = np.real(deriv)
-                        blocks[:, 2 * p + 1, col] = np.imag(deriv)
+                for q in range(6):
+                    W[:, p, q] = rows[p][q]
+            d_re, d_im = W[..., 0::2] + W[..., 1::2], 1j * (W[..., 0::2] - W[..., 1::2])
+            blocks = np.empty((self.K, 6, 6))
+            blocks[:, 0::2, 0::2], blocks[:, 1::2, 0::2] = d_re.real, d_re.imag
+            blocks[:, 0::2, 1::2], blocks[:, 1::2, 1::2] = d_im.real, d_im.imag
             blocks /= self.tau
         self._check(t, blocks, y)
         return blocks
