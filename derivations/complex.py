@@ -243,7 +243,7 @@ def derive_complex_mode_flow() -> ComplexModeFlow:
     >>> from lrnn_theory.derivations.complex import derive_complex_mode_flow, a
     >>> flow = derive_complex_mode_flow()
     >>> flow.tau_rates[a]
-    -a*beta(b*bbar)*c*cbar + cbar*A(bbar)
+    -a*c*cbar*beta(b*bbar) + cbar*A(bbar)
     >>> flow.conserved, flow.conserved_rate
     (a*abar - c*cbar, 0)
     """
