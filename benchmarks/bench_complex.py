@@ -11,21 +11,11 @@ Also the cost of one right-hand side and one Jacobian evaluation. All timings ar
 best of several repeats; the machine is shared, so the numbers are noisy. The goal is a complex/real ratio below 3.
 """
 import argparse
-import time
 
 import numpy as np
+from bench_flow import best_time  # same directory: run as a script
 
 from lrnn_theory import Task, compile_flow, integrate
-
-
-def best_time(func, repeats=5, number=1):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            func()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
 
 
 def tasks(K=100, T=50):
