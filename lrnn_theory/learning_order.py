@@ -231,6 +231,8 @@ def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMA
     small_init = check_real("small_init", small_init, positive=True)
     drift_tolerance = check_real("drift_tolerance", drift_tolerance, positive=True)
     entries, labels = _stack(tasks)
+    if any(task.is_complex for task in entries):
+        raise bad("tasks", tasks, "be real here; lrnn_theory.complex.rotational_learning_order orders complex tasks")
     io = compile_io_solution()
     n = len(entries)
     A0, B0, u0, b0 = (np.empty(n) for _ in range(4))

@@ -205,6 +205,8 @@ def solve_task(task, b_max: float = B_MAX, rtol: float = ZERO_LOSS_RTOL, n_grid:
     >>> float(sol.b[0]), float(sol.u[0]), str(sol.stability[0])
     (2.0, 0.0625, 'unstable')
     """
+    if isinstance(task, Task) and task.is_complex:
+        raise bad("task", task, "be real here; lrnn_theory.complex.solve_complex_task solves complex tasks")
     s, tau = _profile(task)
     exists, u0, b0 = zero_loss_solution(s, rtol)
     b = b0.copy()

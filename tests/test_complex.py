@@ -343,3 +343,16 @@ def test_rotational_figures_quick(tmp_path, name):
     assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.json").exists()
     assert data["max_abs_error"] < 0.15  # lr = 0.01: first order in the learning rate
     assert all(item["holds"] for item in data["paper_statements"].values())
+
+
+def test_rotational_setup_is_what_train_lrnn_starts_from():
+    from lrnn_theory.validation import rotational_setup
+
+    task = Task.from_family("inverse_exponential", T=3, delta=[0.9, 0.5], lam=[0.8, 0.5], lambda_phase=[0.3, 0.0],
+                            init={"a": 0.2, "b": 0.1, "c": 0.2})
+    setup = rotational_setup(task, hidden=4, seed=3)
+    result = train_lrnn(task, hidden=4, seed=3, lr=0.01, steps=0)
+    for mine, theirs in zip(setup["network"].weights, result.initial_network.weights):
+        np.testing.assert_array_equal(mine, theirs)
+    assert setup["sizes"].tolist() == [2, 1]
+    assert result.losses[0] == pytest.approx(setup["network"].loss_and_grad_population(setup["C"])[0])

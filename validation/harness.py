@@ -623,6 +623,48 @@ def _diverged(step, dt, lr, loss, what, best, loss_and_grad, trainable, endpoint
     raise err
 
 
+def rotational_setup(task, hidden=None, seed: int = 0) -> dict:
+    """The real block-form network of a rotational (complex) task, as ``train_lrnn`` builds it.
+
+    With the same ``task``, ``hidden`` and ``seed`` this gives the correlations, bases and aligned initial network
+    that ``train_lrnn(task, hidden=hidden, seed=seed)`` starts from (population data, aligned init from
+    ``task.init``); other code (for example kernels of the real network) can use them without training.
+
+    Parameters
+    ----------
+    task : Task, dict or path
+        A complex task (a real one works too: every block is then 1x1).
+    hidden : int, optional
+        Real hidden units (default: two per complex mode, one per real mode).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``C`` (T, N, N) correlations ``U H(d_i) V^T``, ``U``, ``V`` (N, N), ``R`` (N_h, N), ``sizes`` (K,) block
+        sizes, ``network`` the aligned ``LRNN``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lrnn_theory import Task
+    >>> setup = rotational_setup(Task.from_family("constant", T=3, delta=0.7, delta_phase=np.pi / 6))
+    >>> setup["C"].shape, setup["sizes"].tolist(), setup["network"].N_h
+    ((3, 2, 2), [2], 2)
+    """
+    task = coerce_task(task)
+    seed = check_int("seed", seed, minimum=0)
+    basis_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[0])
+    sizes = mode_block_sizes(task)
+    units = int(np.sum(sizes))
+    U = random_orthonormal(basis_rng, units, units)
+    V = random_orthonormal(basis_rng, units, units)
+    N_h = units if hidden is None else check_int("hidden", hidden, minimum=units)
+    R = random_orthonormal(basis_rng, N_h, units)
+    return {"C": block_task_correlations(task.singular_values, U, V, sizes), "U": U, "V": V, "R": R, "sizes": sizes,
+            "network": LRNN.aligned_blocks(task.init.a, task.init.b, task.init.c, U, V, R, sizes)}
+
+
 def simulate(task, **kwargs) -> Trajectory:
     """``train_lrnn(task, **kwargs).trajectory``: the read-off modes on the theory's time axis.
 
