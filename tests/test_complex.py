@@ -356,3 +356,19 @@ def test_rotational_setup_is_what_train_lrnn_starts_from():
         np.testing.assert_array_equal(mine, theirs)
     assert setup["sizes"].tolist() == [2, 1]
     assert result.losses[0] == pytest.approx(setup["network"].loss_and_grad_population(setup["C"])[0])
+
+
+def test_angular_distance_from_b0_sets_the_order():
+    """App. O: for b(0) = +0.2, angles +-pi/4 learn fast and +-3pi/4 slow; for b(0) = -0.2 reversed; small effect
+    for a small b(0)."""
+    def times(b0):
+        tasks = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=1.0, lambda_phase=phi,
+                                  init={"a": 0.1, "b": b0, "c": 0.1}) for phi in (np.pi / 4, -3 * np.pi / 4)]
+        return cx.rotational_learning_order(tasks, t_end=10.0, n_points=1001).times["u"]["radius"]
+
+    near, far = times(0.2)
+    assert near < 0.8 * far
+    near, far = times(-0.2)
+    assert far < 0.8 * near
+    near, far = times(0.02)
+    assert near < far < 1.1 * near
