@@ -372,3 +372,27 @@ def test_angular_distance_from_b0_sets_the_order():
     assert far < 0.8 * near
     near, far = times(0.02)
     assert near < far < 1.1 * near
+
+
+def test_trained_block_network_extrapolates_as_the_complex_solution_predicts():
+    """Networks trained at T = 4 and run at T' on whitened inputs: their loss is 2 tau E of the complex solution's
+    extrapolation residuals (the Frobenius norm of a block is 2|r|^2); exponential tasks fail away from T."""
+    from lrnn_theory.extrapolation import family_task, solution_extrapolation, whitened_one_hot_inputs
+    from lrnn_theory.validation import rotational_setup
+    from lrnn_theory.validation.data import block_task_correlations
+
+    params = {"delta": 0.8, "lam": 0.9, "delta_phase": -0.2, "lambda_phase": 0.4}
+    for family in ("inverse_exponential", "exponential"):
+        task = family_task(family, 4, init={"a": 0.5, "b": 0.5, "c": 0.5}, **params)
+        result = train_lrnn(task, lr=0.02, steps=2500, record_every=2500)
+        setup = rotational_setup(task)
+        net, sizes = result.network, setup["sizes"]
+        b, u = result.trajectory.b[-1], result.trajectory.u[-1]
+        for T_test in (2, 4, 7):
+            s_test = family_task(family, T_test, **params).singular_values
+            X = whitened_one_hot_inputs(T_test, net.N_x)
+            Y = np.einsum("tyx,ptx->py", block_task_correlations(s_test, setup["U"], setup["V"], sizes), X)
+            loss = 0.5 * np.sum((Y - net.forward(X)) ** 2)
+            _, energy = solution_extrapolation(b, u, s_test)
+            assert loss == pytest.approx(2 * energy[0], abs=1e-6)
+            assert (loss > 1e-3) == (family == "exponential" and T_test != 4)
