@@ -45,7 +45,8 @@ def main():
         traj = integrate(task, 30.0, n_points=31)
         wall = best_time(lambda: integrate(task, 30.0, n_points=31), repeats)
         rows[task.name] = (rhs, jac, wall, traj.info["nfev"], traj.info["njev"], float(traj.total_energy[-1]))
-        print(f"{task.name:>8}: rhs {rhs * 1e6:8.1f} us, jacobian {jac * 1e6:8.1f} us, integration {wall * 1e3:8.1f} ms "
+        print(f"{task.name:>8}: rhs {rhs * 1e6:8.1f} us, jacobian {jac * 1e6:8.1f} us, "
+              f"integration {wall * 1e3:8.1f} ms "
               f"({traj.info['nfev']} rhs, {traj.info['njev']} jac calls), final energy {rows[task.name][5]:.3g}")
     r, c = rows["real"], rows["complex"]
     print(f"ratio complex/real: rhs {c[0] / r[0]:.2f}x, jacobian {c[1] / r[1]:.2f}x, integration {c[2] / r[2]:.2f}x "

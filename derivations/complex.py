@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .mode_flow import FORMATS, equation, render, tau  # noqa: F401  (FORMATS re-exported for the CLI)
+from .mode_flow import equation, render, tau
 
 # Complex mode strengths and their conjugates, independent symbols (Wirtinger calculus).
 a, b, c = sp.symbols("a b c")

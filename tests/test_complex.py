@@ -21,7 +21,8 @@ def flow():
 
 def random_complex_task(rng, K=3, T=5, scale=1.0):
     s = rng.normal(size=(K, T)) + 1j * rng.normal(size=(K, T))
-    init = {"a": rng.normal(size=K) + 0.3j * rng.normal(size=K), "b": 0.5 * (rng.normal(size=K) + 1j * rng.normal(size=K)),
+    init = {"a": rng.normal(size=K) + 0.3j * rng.normal(size=K),
+            "b": 0.5 * (rng.normal(size=K) + 1j * rng.normal(size=K)),
             "c": rng.normal(size=K) + 0.3j * rng.normal(size=K)}
     return Task(scale * s, init=init)
 
