@@ -96,6 +96,9 @@ def cmd_derive(args):
     if args.result not in results:
         raise LrnnInputError(f"parameter 'result' must be one of {', '.join(results)}, got '{args.result}'")
     task = task_from_args(args, required=False)
+    if task is not None and task.is_complex and args.result not in ("flow", "complex"):
+        raise LrnnInputError(f"parameter 'result' must be 'complex' (or 'flow') for a complex task, got "
+                             f"'{args.result}'")
     sys.stdout.write(results[args.result](task, args.format))
     return 0
 
