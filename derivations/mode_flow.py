@@ -272,6 +272,10 @@ def report(task=None, fmt: str = "pretty") -> str:
     Symbolic T without a task; with a task, its task sums A(b), B(b) per mode as well.
     """
     render(sp.Integer(0), fmt)  # validates fmt before any work
+    if task is not None and task.is_complex:  # rotational task: complex modes, Wirtinger flow
+        from .complex import report as complex_report
+
+        return complex_report(task, fmt)
     if task is None:
         text = format_mode_flow(derive_mode_flow(), fmt, title="Connectivity-mode learning dynamics, symbolic T")
         text += "# Eqs. (5)-(7) written as explicit sums over trajectory steps\n"

@@ -45,6 +45,8 @@ def add_family_arguments(parser):
     for name in ("delta", "lambda", "kappa", "beta"):
         group.add_argument(f"--{name}", type=float, dest=name.replace("lambda", "lam"))
     group.add_argument("--base", choices=BASE_FAMILIES, help="base family of 'last_step'")
+    for name in ("delta", "lambda"):  # rotational tasks: delta and lambda are then radii
+        group.add_argument(f"--{name}-phase", type=float, dest=f"{name}_phase", help=f"phase of {name} in radians")
 
 
 def task_from_args(args, required: bool = True):
@@ -52,15 +54,17 @@ def task_from_args(args, required: bool = True):
         raise LrnnInputError("give either a task file or --family, not both")
     if getattr(args, "task", None):
         return Task.from_json(args.task)
-    family_options = [f"--{k}" for k in ("T", "delta", "lam", "kappa", "beta", "base")
-                      if getattr(args, k, None) is not None]
+    shown = {"lam": "lambda", "delta_phase": "delta-phase", "lambda_phase": "lambda-phase"}
+    family_options = [f"--{shown.get(k, k)}" for k in ("T", "delta", "lam", "kappa", "beta", "base", "delta_phase",
+                                                       "lambda_phase") if getattr(args, k, None) is not None]
     if family_options and not getattr(args, "family", None):
-        raise LrnnInputError(f"option '{family_options[0].replace('lam', 'lambda')}' needs --family")
+        raise LrnnInputError(f"option '{family_options[0]}' needs --family")
     if getattr(args, "family", None):
         if args.T is None:
             raise LrnnInputError(f"family '{args.family}' needs --T")
         return Task.from_family(args.family, T=args.T, delta=args.delta,
-                                lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base)
+                                lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base,
+                                delta_phase=args.delta_phase, lambda_phase=args.lambda_phase)
     if required:
         raise LrnnInputError("a task file or --family is required")
     return None
@@ -92,6 +96,9 @@ def cmd_derive(args):
     if args.result not in results:
         raise LrnnInputError(f"parameter 'result' must be one of {', '.join(results)}, got '{args.result}'")
     task = task_from_args(args, required=False)
+    if task is not None and task.is_complex and args.result not in ("flow", "complex"):
+        raise LrnnInputError(f"parameter 'result' must be 'complex' (or 'flow') for a complex task, got "
+                             f"'{args.result}'")
     sys.stdout.write(results[args.result](task, args.format))
     return 0
 

@@ -45,13 +45,13 @@ def solution_extrapolation(b, u, s_test, tau: float = 1.0):
     energy : ndarray (K,)
         sum_i r_i^2 / (2 tau).
     """
-    s = check_finite_array("s_test", s_test)
+    s = check_finite_array("s_test", s_test, allow_complex=True)  # complex: rotational tasks
     s = s[None, :] if s.ndim == 1 else s
-    b = np.broadcast_to(np.asarray(b, dtype=float), (s.shape[0],))
-    u = np.broadcast_to(np.asarray(u, dtype=float), (s.shape[0],))
+    b = np.broadcast_to(np.asarray(b), (s.shape[0],))
+    u = np.broadcast_to(np.asarray(u), (s.shape[0],))
     k = np.arange(s.shape[1] - 1, -1, -1, dtype=float)
     residual = s - u[:, None] * b[:, None] ** k
-    return residual, np.sum(residual**2, axis=1) / (2 * check_real("tau", tau, positive=True))
+    return residual, np.sum(np.abs(residual)**2, axis=1) / (2 * check_real("tau", tau, positive=True))
 
 
 def whitened_one_hot_inputs(T: int, N_x: int) -> np.ndarray:

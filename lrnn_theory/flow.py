@@ -6,7 +6,10 @@ evaluates the task sums for all K modes and all T steps with one matrix product 
 is no Python loop over modes or steps, and nothing symbolic grows with T.
 
 ``integrate`` runs ``scipy.integrate.solve_ivp`` with the state laid out as [a_0, b_0, c_0, a_1, b_1, c_1, ...]
-so that the Jacobian is banded (see ``lrnn_theory.solvers``).
+so that the Jacobian is banded (see ``lrnn_theory.solvers``). Complex (rotational) tasks go through the same
+pipeline with complex task sums and the Wirtinger flow of ``lrnn_theory.derivations.complex``: their state holds the
+real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...], so the blocks are 6x6
+(``CompiledFlow.block_size``).
 """
 from __future__ import annotations
 
@@ -57,14 +60,15 @@ class TaskSums:
     """
 
     def __init__(self, alpha: np.ndarray, weights: np.ndarray | None = None):
-        coeff = np.asarray(alpha, dtype=float)
+        coeff = np.asarray(alpha)
+        coeff = coeff.astype(complex if coeff.dtype.kind == "c" else float)  # complex: rotational tasks
         K, n = coeff.shape
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
         if w.shape != (n,):
             raise ValueError(f"weights of B must have shape ({n},), got {w.shape}")
         self.T = n  # number of powers of b (the trajectory length for final-output tasks)
         k = np.arange(n, dtype=float)
-        wa = np.zeros((3, K, n))
+        wa = np.zeros((3, K, n), dtype=coeff.dtype)
         wa[0] = coeff
         with np.errstate(over="ignore"):  # overflow surfaces as a non-finite rate, reported by CompiledFlow
             wa[1, :, :-1] = coeff[:, 1:] * k[1:]                    # d/db: k alpha_k b^(k-1)
@@ -75,6 +79,13 @@ class TaskSums:
         wb[:-1, 1] = 2.0 * (k[:-1] + 1) * w[1:]                     # times b, below
         wb[:-1, 2] = 2.0 * (k[:-1] + 1) * (2.0 * k[:-1] + 1) * w[1:]
         self.wb = wb
+        # beta(x) = sum_k w[k] x^k and its first two x-derivatives per power of x: B(b) = beta(b^2); complex tasks
+        # take it at x = |b|^2
+        wx = np.zeros((n, 3))
+        wx[:, 0] = w
+        wx[:-1, 1] = (k[:-1] + 1) * w[1:]
+        wx[:-2, 2] = (k[:-2] + 2) * (k[:-2] + 1) * w[2:]
+        self.wx = wx
 
     @classmethod
     def from_task(cls, task) -> "TaskSums":
@@ -83,7 +94,7 @@ class TaskSums:
 
     def powers(self, b: np.ndarray) -> np.ndarray:
         """Table b^0..b^(T-1) per mode, by a running product (several times cheaper than np.power)."""
-        P = np.empty((b.shape[0], self.T))
+        P = np.empty((b.shape[0], self.T), dtype=b.dtype)
         P[:, 0] = 1.0
         P[:, 1:] = b[:, None]
         return np.cumprod(P, axis=1, out=P)
@@ -98,27 +109,43 @@ class TaskSums:
             return As[0], As[1], As[2], Bs[:, 0], b * Bs[:, 1], Bs[:, 2]
         return As[0], As[1], Bs[:, 0], b * Bs[:, 1]
 
+    def evaluate_complex(self, b: np.ndarray, second: bool = False):
+        """Complex task sums at complex b (shape (K,)): A, A', [A''] at conj(b) and beta, beta', [beta''] at |b|^2."""
+        P = self.powers(np.conj(b))
+        nd = 3 if second else 2
+        As = np.einsum("jkt,kt->jk", self.wa[:nd], P)
+        Bs = (P.real**2 + P.imag**2) @ self.wx[:, :nd]
+        return (*As, *Bs.T)
+
 
 class CompiledFlow:
     """Vectorized right-hand side, Jacobian and energy of the mode flow of one task.
 
-    The state vector is y = [a_0, b_0, c_0, a_1, b_1, c_1, ...] (mode-major, so the Jacobian is banded).
+    The state vector is y = [a_0, b_0, c_0, a_1, b_1, c_1, ...] (mode-major, so the Jacobian is banded); for a
+    complex task it holds real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...].
 
     Attributes
     ----------
+    block_size : int
+        Real numbers per mode in the state, 3 (real task) or 6 (complex task): the Jacobian is (K, m, m) blocks.
+
     nfev, njev : int
         Right-hand-side and Jacobian evaluations since the last ``reset_counters``.
     """
 
     def __init__(self, task):
         self.task = coerce_task(task)
-        if self.task.is_complex:
-            raise bad("task", self.task, "have real singular values (complex tasks are not supported yet)")
         self.tau = self.task.tau
         self.K = self.task.K
+        self.block_size = 6 if self.task.is_complex else 3
         self.sums = TaskSums.from_task(self.task)
-        self._rate_fn, self._jac_fn = _lambdified()
-        self._rows, self._cols = block_sparsity(self.K)
+        if self.task.is_complex:
+            from .derivations.complex import compile_complex_flow
+
+            self._rate_fn, self._jac_fn = compile_complex_flow()
+        else:
+            self._rate_fn, self._jac_fn = _lambdified()
+        self._rows, self._cols = block_sparsity(self.K, self.block_size)
         self.reset_counters()
 
     def reset_counters(self):
@@ -134,7 +161,17 @@ class CompiledFlow:
 
     def initial_state(self) -> np.ndarray:
         init = self.task.init
+        if self.block_size == 6:
+            return np.column_stack([f(v) for v in (init.a, init.b, init.c) for f in (np.real, np.imag)]).ravel()
         return np.column_stack([init.a, init.b, init.c]).ravel()
+
+    def modes(self, y):
+        """(a, b, c), each of shape (..., K), from flat states (..., m K); complex for a complex task."""
+        y = np.asarray(y)
+        m = self.block_size
+        if m == 3:
+            return y[..., 0::3], y[..., 1::3], y[..., 2::3]
+        return tuple(y[..., 2 * j::m] + 1j * y[..., 2 * j + 1::m] for j in range(3))
 
     #: Consecutive evaluations at one and the same time after which the solver counts as stuck (its step size has
     #: underflowed, as on badly scaled problems); LSODA would otherwise retry without end.
@@ -153,7 +190,7 @@ class CompiledFlow:
         if self.overflow is None:
             bad_rows = ~np.all(np.isfinite(values.reshape(self.K, -1)), axis=1)
             mode = int(np.argmax(bad_rows))
-            a, b, c = y[3 * mode:3 * mode + 3]
+            a, b, c = (v[mode] for v in self.modes(y))
             cause = (f"|b|^(T-1) = |{b:.4g}|^{self.task.T - 1} overflows" if abs(b) > 1 else
                      "the mode strengths or singular values are too large for floating point")
             self.overflow = DivergenceError(
@@ -181,6 +218,8 @@ class CompiledFlow:
         self.nfev += count
         if check:
             self._check_progress(t, y)
+        if self.block_size == 6:
+            return self._complex_rates(t, y, check)
         a, b, c = y[0::3], y[1::3], y[2::3]
         with np.errstate(over="ignore", invalid="ignore"):
             A0, A1, B0, B1 = self.sums.evaluate(b)
@@ -194,9 +233,49 @@ class CompiledFlow:
 
     __call__ = rates
 
+    def _complex_arguments(self, y, second: bool):
+        """Arguments of the compiled complex flow: a, conj a, b, conj b, c, conj c, then the sums (App. N)."""
+        a, b, c = self.modes(y)
+        if second:
+            A0, A1, A2, B0, B1, B2 = self.sums.evaluate_complex(b, second=True)
+        else:
+            (A0, A1, B0, B1), A2, B2 = self.sums.evaluate_complex(b), 0.0, 0.0
+        return (a, a.conj(), b, b.conj(), c, c.conj(), A0, A1, A2, np.conj(A0), np.conj(A1), np.conj(A2),
+                B0, B1, B2)
+
+    def _complex_rates(self, t, y, check: bool) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            rates = self._rate_fn(*self._complex_arguments(y, second=False))
+            out = np.empty_like(y)
+            for j, rate in enumerate(rates):
+                out[2 * j::6], out[2 * j + 1::6] = rate.real, rate.imag
+            out /= self.tau
+        if check:
+            self._check(t, out, y)
+        return out
+
+    def _complex_jacobian_blocks(self, t, y) -> np.ndarray:
+        """(K, 6, 6) real blocks from the Wirtinger derivatives: d f/d Re z = f_z + f_zbar, d f/d Im z =
+        i (f_z - f_zbar), split into real and imaginary parts of f."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            rows = self._jac_fn(*self._complex_arguments(y, second=True))
+            W = np.empty((self.K, 3, 6), dtype=complex)  # d(rate p)/d(z_q), d(rate p)/d(conj z_q) in columns 2q, 2q+1
+            for p in range(3):
+                for q in range(6):
+                    W[:, p, q] = rows[p][q]
+            d_re, d_im = W[..., 0::2] + W[..., 1::2], 1j * (W[..., 0::2] - W[..., 1::2])
+            blocks = np.empty((self.K, 6, 6))
+            blocks[:, 0::2, 0::2], blocks[:, 1::2, 0::2] = d_re.real, d_re.imag
+            blocks[:, 0::2, 1::2], blocks[:, 1::2, 1::2] = d_im.real, d_im.imag
+            blocks /= self.tau
+        self._check(t, blocks, y)
+        return blocks
+
     def jacobian_blocks(self, t, y) -> np.ndarray:
-        """(K, 3, 3) Jacobian blocks d(rate of a, b, c)/d(a, b, c)."""
+        """(K, m, m) Jacobian blocks d(rates of one mode)/d(state of that mode); m = ``block_size``."""
         self.njev += 1
+        if self.block_size == 6:
+            return self._complex_jacobian_blocks(t, y)
         a, b, c = y[0::3], y[1::3], y[2::3]
         with np.errstate(over="ignore", invalid="ignore"):
             sums = self.sums.evaluate(b, second=True)
@@ -217,8 +296,7 @@ class CompiledFlow:
 
     def energy(self, y) -> np.ndarray:
         """Per-mode energy for a flat state (3K,) or a stack of states (n, 3K)."""
-        y = np.asarray(y)
-        return mode_energy(self.task.singular_values, y[..., 0::3], y[..., 1::3], y[..., 2::3], self.tau)
+        return mode_energy(self.task.singular_values, *self.modes(y), self.tau)
 
 
 def compile_flow(task) -> CompiledFlow:
@@ -258,13 +336,17 @@ class _Blowup:
 
     threshold: float
     T: int
+    block_size: int = 3
     terminal = True
     direction = 1
 
     def gains(self, y):
         """log|a|, (T-1) log|b|, log|c| per mode (shape (K, 3))."""
         with np.errstate(divide="ignore"):
-            logs = np.log(np.abs(y.reshape(-1, 3)))
+            if self.block_size == 6:  # moduli of complex modes
+                logs = np.log(np.hypot(y[0::2], y[1::2]).reshape(-1, 3))
+            else:
+                logs = np.log(np.abs(y.reshape(-1, 3)))
         logs[:, 1] = logs[:, 1] * (self.T - 1) if self.T > 1 else 0.0  # T = 1: b never acts (avoid 0 * -inf)
         return logs
 
@@ -325,7 +407,7 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 \
                 or t_eval[-1] > t_end:
             raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
-    blowup = _Blowup(threshold, flow.task.T)
+    blowup = _Blowup(threshold, flow.task.T, flow.block_size)
     events = [blowup]
     if converged_tol is not None:
         events.append(_Converged(flow, check_real("converged_tol", converged_tol, positive=True)))
@@ -346,10 +428,11 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         t_hit = float(sol.t_events[0][0])
         y_hit = sol.y_events[0][0]
         mode = int(np.argmax(np.max(blowup.gains(y_hit), axis=1)))
+        a_hit, b_hit, c_hit = (v[mode] for v in flow.modes(y_hit))
         raise DivergenceError(
             f"learning dynamics diverged at t={t_hit:.6g}: in mode {mode}, |a|, |c| or the recurrent gain "
             f"|b|^(T-1) grew past {threshold:g} "
-            f"(a={y_hit[3 * mode]:.4g}, b={y_hit[3 * mode + 1]:.4g}, c={y_hit[3 * mode + 2]:.4g})",
+            f"(a={a_hit:.4g}, b={b_hit:.4g}, c={c_hit:.4g})",
             time=t_hit, mode=mode)
     if sol.status < 0 or not np.all(np.isfinite(sol.y)):
         if flow.overflow is not None:
@@ -366,7 +449,8 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         Y = np.vstack([Y[keep], sol.y_events[1][0]])
     else:
         ts = sol.t
-    traj = Trajectory(t=ts, a=Y[:, 0::3], b=Y[:, 1::3], c=Y[:, 2::3], energy=flow.energy(Y),
+    a, b, c = flow.modes(Y)
+    traj = Trajectory(t=ts, a=a, b=b, c=c, energy=flow.energy(Y),
                       info={"method": solver.name, "rtol": solver.rtol, "atol": solver.atol, "nfev": flow.nfev,
                             "njev": flow.njev, "status": int(sol.status), "t_final": float(ts[-1]),
                             "source": "theory"})

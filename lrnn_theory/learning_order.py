@@ -168,7 +168,7 @@ def _stack(tasks) -> tuple:
     for n, task in enumerate(tasks):
         task = coerce_task(task)
         for k in range(task.K):
-            init = {x: float(getattr(task.init, x)[k]) for x in ("a", "b", "c")}
+            init = {x: getattr(task.init, x)[k].item() for x in ("a", "b", "c")}  # complex for rotational tasks
             entries.append(Task(task.singular_values[k], init=init, tau=task.tau, name=task.name))
             labels.append(f"{task.name}#{n}" + (f"/mode {k}" if task.K > 1 else ""))
     if not entries:
@@ -231,6 +231,8 @@ def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMA
     small_init = check_real("small_init", small_init, positive=True)
     drift_tolerance = check_real("drift_tolerance", drift_tolerance, positive=True)
     entries, labels = _stack(tasks)
+    if any(task.is_complex for task in entries):
+        raise bad("tasks", tasks, "be real here; lrnn_theory.complex.rotational_learning_order orders complex tasks")
     io = compile_io_solution()
     n = len(entries)
     A0, B0, u0, b0 = (np.empty(n) for _ in range(4))

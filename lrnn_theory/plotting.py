@@ -10,6 +10,18 @@ ENERGY_FLOOR = 1e-16
 
 QUANTITIES = ("u", "b", "a", "c")
 LABELS = {"u": "input-output mode u = ac", "b": "recurrent mode b", "a": "input mode a", "c": "output mode c"}
+#: Complex (rotational) trajectories are drawn in polar form by default: radius and unwrapped angle of u and b.
+POLAR_QUANTITIES = ("|u|", "arg u", "|b|", "arg b", "energy")
+LABELS.update({f"|{q}|": f"radius |{q}|" for q in "ub"})
+LABELS.update({f"arg {q}": f"angle arg {q} (rad)" for q in "ub"})
+
+
+def _values(traj, q):
+    if q.startswith("|"):
+        return traj.polar(q[1])[0]
+    if q.startswith("arg "):
+        return traj.polar(q[-1])[1]
+    return getattr(traj, q)
 
 
 def _pyplot():
@@ -22,18 +34,23 @@ def _pyplot():
 
 
 def plot_trajectories(trajectories: dict, path=None, title: str | None = None, max_modes: int = 10,
-                      quantities=("u", "b", "energy")):
+                      quantities=None):
     """Plot named trajectories; names containing "theory" are dashed, others solid.
 
-    Returns the matplotlib Figure; with ``path`` it is also saved (PNG unless the suffix says otherwise).
+    ``quantities`` defaults to u, b and the energy, or for complex trajectories to the radius and angle of u and b
+    and the energy (``POLAR_QUANTITIES``). Returns the matplotlib Figure; with ``path`` it is also saved (PNG unless
+    the suffix says otherwise).
     """
+    if quantities is None:
+        rotational = any(getattr(traj, "is_complex", False) for traj in trajectories.values())
+        quantities = POLAR_QUANTITIES if rotational else ("u", "b", "energy")
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(quantities), figsize=(4.2 * len(quantities), 3.4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, q in zip(axes, quantities):
         for label, traj in trajectories.items():
             dashed = "theory" in label
-            values = traj.total_energy[:, None] if q == "energy" else getattr(traj, q)
+            values = traj.total_energy[:, None] if q == "energy" else _values(traj, q)
             if q == "energy":  # log scale; exact zeros (zero-loss solutions) sit at the floor
                 values = np.maximum(values, ENERGY_FLOOR)
             for m in range(min(values.shape[1], max_modes)):

@@ -180,7 +180,7 @@ class Solution:
 
 def classify(b, tol: float = MARGINAL_TOL):
     """Importance ("late"/"marginal"/"early") and stability ("stable"/"marginal"/"unstable") from |b|."""
-    mag = np.abs(np.asarray(b, dtype=float))
+    mag = np.abs(np.asarray(b))  # complex b (rotational tasks): by the radius
     importance = np.where(mag < 1 - tol, "late", np.where(mag > 1 + tol, "early", "marginal"))
     stability = np.where(mag < 1 - tol, "stable", np.where(mag > 1 + tol, "unstable", "marginal"))
     return importance, stability
@@ -205,6 +205,8 @@ def solve_task(task, b_max: float = B_MAX, rtol: float = ZERO_LOSS_RTOL, n_grid:
     >>> float(sol.b[0]), float(sol.u[0]), str(sol.stability[0])
     (2.0, 0.0625, 'unstable')
     """
+    if isinstance(task, Task) and task.is_complex:
+        raise bad("task", task, "be real here; lrnn_theory.complex.solve_complex_task solves complex tasks")
     s, tau = _profile(task)
     exists, u0, b0 = zero_loss_solution(s, rtol)
     b = b0.copy()

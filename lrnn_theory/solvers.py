@@ -1,9 +1,10 @@
 """Integration strategies: which scipy method to use and how to hand it the Jacobian.
 
 The mode flow is stiff (the recurrent mode moves on a much slower scale than a and c near convergence) and its
-Jacobian is block diagonal: every mode is an independent 3x3 block, stored with a, b, c of each mode adjacent.
+Jacobian is block diagonal: every mode is an independent m x m block (m = ``flow.block_size``: 3 for a, b, c of a
+real task, 6 for their real and imaginary parts in a complex one), stored with the variables of each mode adjacent.
 Implicit methods therefore get the analytic Jacobian in the cheapest form scipy accepts: packed banded for LSODA
-(lower and upper bandwidth 2), sparse block diagonal for BDF and Radau. Explicit methods get none.
+(lower and upper bandwidth m - 1), sparse block diagonal for BDF and Radau. Explicit methods get none.
 
 Pass an instance (``LSODA(rtol=1e-9)``) or a name (``"BDF"``) as ``method`` to ``lrnn_theory.integrate``.
 """
@@ -33,7 +34,8 @@ class Solver:
         """Keyword arguments for ``scipy.integrate.solve_ivp`` given a compiled flow."""
         opts = {"method": self.name, "rtol": self.rtol, "atol": self.atol}
         if self.jacobian == "banded":
-            opts.update(jac=flow.jacobian_banded, lband=2, uband=2)
+            band = getattr(flow, "block_size", 3) - 1
+            opts.update(jac=flow.jacobian_banded, lband=band, uband=band)
         elif self.jacobian == "sparse":
             opts.update(jac=flow.jacobian_sparse)
         return opts
@@ -103,24 +105,24 @@ def resolve_solver(method, rtol: float | None = None, atol: float | None = None)
     return type(method)(rtol=rtol, atol=atol)
 
 
-def block_sparsity(K: int):
-    """Row and column indices of the 9K non-zeros of a block-diagonal (3x3 blocks) matrix, in (mode, p, q) order."""
-    p, q = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
-    base = 3 * np.arange(K)[:, None, None]
+def block_sparsity(K: int, m: int = 3):
+    """Row and column indices of the m^2 K non-zeros of a block-diagonal (m x m blocks) matrix, (mode, p, q) order."""
+    p, q = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+    base = m * np.arange(K)[:, None, None]
     return (base + p).ravel(), (base + q).ravel()
 
 
 def blocks_to_sparse(blocks: np.ndarray, rows: np.ndarray, cols: np.ndarray):
-    """(K, 3, 3) blocks to a CSC block-diagonal matrix."""
-    n = 3 * blocks.shape[0]
+    """(K, m, m) blocks to a CSC block-diagonal matrix."""
+    n = blocks.shape[1] * blocks.shape[0]
     return sparse.csc_matrix((blocks.ravel(), (rows, cols)), shape=(n, n))
 
 
 def blocks_to_banded(blocks: np.ndarray) -> np.ndarray:
-    """(K, 3, 3) blocks to LAPACK packed banded storage with lband = uband = 2: packed[2 + i - j, j] = J[i, j]."""
-    K = blocks.shape[0]
-    packed = np.zeros((5, 3 * K))
-    for p in range(3):
-        for q in range(3):
-            packed[2 + p - q, q::3] = blocks[:, p, q]
+    """(K, m, m) blocks to LAPACK packed banded storage, lband = uband = m - 1: packed[m - 1 + i - j, j] = J[i, j]."""
+    K, m = blocks.shape[:2]
+    packed = np.zeros((2 * m - 1, m * K))
+    for p in range(m):
+        for q in range(m):
+            packed[m - 1 + p - q, q::m] = blocks[:, p, q]
     return packed

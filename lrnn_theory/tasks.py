@@ -5,9 +5,10 @@ steps ``i = 1..T`` (column ``i-1`` is step ``i``; the last column is the final s
 with no recurrent factor), plus the initial mode strengths ``a`` (input), ``b`` (recurrent), ``c`` (output) and the
 timescale ``tau`` (``tau * da/dt = ...``).
 
-Room for later extensions is kept in the types: ``singular_values`` may become complex (rotational tasks, App. N of
-the paper; ``Task.is_complex``, refused for now by the integrator) and may gain a leading output-time axis
-(every-step outputs, App. M) without changing the (K, T) single-output case.
+Rotational tasks (App. N of the paper) have complex singular values (eigenvalues d_i of a normal correlation
+P D_i P^dagger) and complex initial modes; ``Task.is_complex`` tells them apart. A task whose imaginary parts are
+all zero is stored as a real task. Room is kept for a leading output-time axis (every-step outputs, App. M) without
+changing the (K, T) single-output case.
 """
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ FAMILIES = ("constant", "inverse_exponential", "exponential", "last_step", "dira
 #: Largest number of singular values (K * T) a task may hold: 10^8 floats are 800 MB.
 MAX_TASK_SIZE = 10**8
 BASE_FAMILIES = ("constant", "inverse_exponential", "exponential")
+#: Fields of ``init``: real parts a, b, c and imaginary parts (rotational tasks), each a scalar or one per mode.
+INIT_FIELDS = ("a", "b", "c", "a_imag", "b_imag", "c_imag")
+#: Phase (radians) of a family parameter, for rotational families: delta = |delta| e^(i delta_phase), ...
+PHASES = {"delta_phase": "delta", "lambda_phase": "lambda"}
 
 
 def family_profile(family: str, T: int, lam=None) -> np.ndarray:
@@ -33,7 +38,8 @@ def family_profile(family: str, T: int, lam=None) -> np.ndarray:
     i = np.arange(1, T + 1, dtype=float)
     if family == "constant":
         return np.ones_like(i) if lam is None else np.ones((np.size(lam), T))
-    lam = np.asarray(lam, dtype=float)[..., None]
+    lam = np.asarray(lam)
+    lam = lam.astype(complex if lam.dtype.kind == "c" else float)[..., None]  # complex: rotational families
     with np.errstate(over="ignore"):  # overflow is reported by the caller, naming the parameters
         if family == "inverse_exponential":
             return lam ** (T - i)
@@ -44,28 +50,36 @@ def family_profile(family: str, T: int, lam=None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class InitialModes:
-    """Initial input (``a``), recurrent (``b``) and output (``c``) mode strengths, one value per mode."""
+    """Initial input (``a``), recurrent (``b``) and output (``c``) mode strengths, one value per mode (complex for
+    rotational tasks)."""
 
     a: np.ndarray
     b: np.ndarray
     c: np.ndarray
 
     @classmethod
-    def build(cls, K: int, a=DEFAULT_INIT, b=DEFAULT_INIT, c=DEFAULT_INIT) -> "InitialModes":
+    def build(cls, K: int, a=DEFAULT_INIT, b=DEFAULT_INIT, c=DEFAULT_INIT, suffix: str = "") -> "InitialModes":
         values = {}
         for name, v in (("a", a), ("b", b), ("c", c)):
-            arr = check_finite_array(f"init.{name}", v)
+            name += suffix
+            arr = check_finite_array(f"init.{name}", v, allow_complex=not suffix)
             if arr.ndim == 0:
-                arr = np.full(K, float(arr))
+                arr = np.full(K, arr[()])
             elif arr.shape != (K,):
                 raise LrnnInputError(
                     f"parameter 'init.{name}' must be a scalar or a list of {K} values (one per mode), "
                     f"got {describe(v)}")
-            values[name] = arr
+            values[name[0]] = arr
         return cls(**values)
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k).tolist() for k in ("a", "b", "c")}
+        out = {k: np.real(getattr(self, k)).tolist() for k in ("a", "b", "c")}
+        if any(np.iscomplexobj(getattr(self, k)) for k in ("a", "b", "c")):
+            out.update({f"{k}_imag": np.imag(getattr(self, k)).tolist() for k in ("a", "b", "c")})
+        return out
+
+    def astype(self, dtype) -> "InitialModes":
+        return InitialModes(*(getattr(self, k).astype(dtype) for k in ("a", "b", "c")))
 
 
 class Task:
@@ -75,8 +89,10 @@ class Task:
     ----------
     singular_values : array_like, shape (K, T) or (T,)
         ``s[alpha, i-1]``: singular value of mode ``alpha`` at trajectory step ``i``. A 1-D array is one mode.
+        Complex values make a rotational task (eigenvalues d_i of App. N).
     init : dict or InitialModes, optional
-        Initial ``a``, ``b``, ``c``: scalars (all modes) or one value per mode. Missing entries default to 0.1.
+        Initial ``a``, ``b``, ``c``: scalars (all modes) or one value per mode, complex allowed; ``a_imag``,
+        ``b_imag``, ``c_imag`` add imaginary parts. Missing entries default to 0.1 (imaginary parts to 0).
     tau : float, optional
         Learning timescale, ``tau * d(theta)/dt = -grad``; 1 by default.
     name : str, optional
@@ -93,7 +109,7 @@ class Task:
     """
 
     def __init__(self, singular_values, init=None, tau=1.0, name: str | None = None, spec: dict | None = None):
-        s = check_finite_array("singular_values", singular_values)
+        s = check_finite_array("singular_values", singular_values, allow_complex=True)
         if s.ndim == 1:
             s = s[None, :]
         if s.ndim != 2:
@@ -108,13 +124,25 @@ class Task:
         if isinstance(init, InitialModes):
             self.init = InitialModes.build(self.K, init.a, init.b, init.c)
         elif isinstance(init, dict):
-            unknown = set(init) - {"a", "b", "c"}
+            unknown = set(init) - set(INIT_FIELDS)
             if unknown:
                 key = sorted(unknown)[0]
-                raise LrnnInputError(f"unknown field 'init.{key}' (allowed: a, b, c)")
-            self.init = InitialModes.build(self.K, **init)
+                raise LrnnInputError(f"unknown field 'init.{key}' (allowed: {', '.join(INIT_FIELDS)})")
+            self.init = InitialModes.build(self.K, **{k: v for k, v in init.items() if k in ("a", "b", "c")})
+            imag = {k: init[f"{k}_imag"] for k in ("a", "b", "c") if f"{k}_imag" in init}
+            if imag:
+                parts = dict(imag)
+                full = InitialModes.build(self.K, **parts, suffix="_imag")
+                self.init = InitialModes(*(getattr(self.init, k) + 1j * getattr(full, k) if k in parts
+                                           else getattr(self.init, k) for k in ("a", "b", "c")))
         else:
             raise bad("init", init, "be a mapping with keys a, b, c")
+        # One dtype for the whole task: complex when any imaginary part is non-zero, real otherwise.
+        values = [self.singular_values] + [getattr(self.init, k) for k in ("a", "b", "c")]
+        rotational = any(np.any(np.imag(v) != 0) for v in values)
+        dtype = complex if rotational else float
+        self.singular_values = (self.singular_values if rotational else np.real(self.singular_values)).astype(dtype)
+        self.init = (self.init if rotational else InitialModes(*(np.real(v) for v in values[1:]))).astype(dtype)
         self.name = name or (spec["family"] if spec else "custom")
         self.spec = dict(spec) if spec else None
 
@@ -131,6 +159,7 @@ class Task:
 
     @property
     def is_complex(self) -> bool:
+        """Rotational task: some singular value or initial mode has a non-zero imaginary part (App. N)."""
         return np.iscomplexobj(self.singular_values)
 
     def sum_coefficients(self):
@@ -138,7 +167,8 @@ class Task:
 
         Returns ``(alpha, w)`` with ``A(b) = sum_k alpha[:, k] b^k`` (shape (K, T)) and ``B(b) = sum_k w[k] b^(2k)``
         (shape (T,)). For the final-output task, k = T - i: ``alpha[:, k] = s_(T-k)`` (the singular value of the step
-        whose input reaches the output through b^k) and ``w[k] = 1``.
+        whose input reaches the output through b^k) and ``w[k] = 1``. Complex tasks give complex ``alpha``: their
+        sums are A(b) = sum_k alpha_k conj(b)^k and B(b) = sum_k w_k |b|^(2k) (``lrnn_theory.derivations.complex``).
 
         Examples
         --------
@@ -151,6 +181,14 @@ class Task:
     def __repr__(self) -> str:
         return f"Task(name={self.name!r}, K={self.K}, T={self.T}, tau={self.tau})"
 
+    def as_complex(self) -> "Task":
+        """The same task stored as complex even when every imaginary part is 0: it then runs through the complex
+        engine (Wirtinger flow, 6x6 blocks), which must reproduce the real one (a check of the engine)."""
+        clone = Task(self.singular_values, init=self.init, tau=self.tau, name=self.name, spec=self.spec)
+        clone.singular_values = clone.singular_values.astype(complex)
+        clone.init = clone.init.astype(complex)
+        return clone
+
     def with_init(self, a=None, b=None, c=None) -> "Task":
         """Copy of the task with some initial mode strengths replaced."""
         init = {k: (getattr(self.init, k) if v is None else v) for k, v in (("a", a), ("b", b), ("c", c))}
@@ -159,7 +197,7 @@ class Task:
     # ---- families ---------------------------------------------------------------------------------------------
     @classmethod
     def from_family(cls, family: str, T: int, delta=None, lam=None, kappa=None, beta=None, base: str | None = None,
-                    init=None, tau=1.0, name: str | None = None) -> "Task":
+                    init=None, tau=1.0, name: str | None = None, delta_phase=None, lambda_phase=None) -> "Task":
         """A task from one of the paper's families (Table A1, eqs. 10-11).
 
         Parameters
@@ -175,6 +213,15 @@ class Task:
             all modes. Giving a parameter that the family does not use is an error.
         base : str, optional
             Base family for ``last_step`` (default ``constant``).
+        delta_phase, lambda_phase : float or sequence of float, optional
+            Phases in radians of a rotational task (App. O): delta and lambda are then radii (>= 0) and the complex
+            parameters are delta * exp(i delta_phase), lambda * exp(i lambda_phase). A phase needs its radius.
+
+        Examples
+        --------
+        >>> task = Task.from_family("inverse_exponential", T=3, delta=1.0, lam=0.5, lambda_phase=np.pi / 2)
+        >>> np.round(task.singular_values, 6)
+        array([[-0.25+0.j ,  0.  +0.5j,  1.  +0.j ]])
         """
         if family not in FAMILIES:
             raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
@@ -182,6 +229,7 @@ class Task:
         if T > MAX_TASK_SIZE:
             raise bad("T", T, f"be at most {MAX_TASK_SIZE}")
         params = {"delta": delta, "lambda": lam, "kappa": kappa, "beta": beta}
+        phases = {"delta_phase": delta_phase, "lambda_phase": lambda_phase}
         needed = {
             "constant": ("delta",),
             "inverse_exponential": ("delta", "lambda"),
@@ -189,6 +237,12 @@ class Task:
             "last_step": ("delta", "kappa") + (("lambda",) if (base or "constant") != "constant" else ()),
             "dirac": ("beta", "kappa"),
         }[family]
+        for phase, radius in PHASES.items():
+            if phases[phase] is not None and radius not in needed:
+                raise LrnnInputError(f"parameter '{phase}' does not apply to family '{family}' "
+                                     f"(it uses {', '.join(needed)})")
+            if phases[phase] is not None and params[radius] is None:
+                raise LrnnInputError(f"parameter '{phase}' needs the radius '{radius}' as well")
         if "delta" in needed and delta is None:
             params["delta"] = 1.0
         unused = [k for k, v in params.items() if v is not None and k not in needed]
@@ -205,6 +259,15 @@ class Task:
             if arr.ndim > 1:
                 raise bad(key, params[key], "be a number or a flat list of numbers (one per mode)")
             arrays[key] = np.atleast_1d(arr)
+        for phase, radius in PHASES.items():
+            if phases[phase] is None:
+                continue
+            arr = check_finite_array(phase, phases[phase])
+            if arr.ndim > 1:
+                raise bad(phase, phases[phase], "be a number or a flat list of numbers (one per mode)")
+            if np.any(arrays[radius] < 0):
+                raise bad(radius, params[radius], f"be a radius >= 0 when '{phase}' is given")
+            arrays[phase] = np.atleast_1d(arr)
         sizes = {len(v) for v in arrays.values()} - {1}
         if sizes and max(sizes) * T > MAX_TASK_SIZE:
             raise LrnnInputError(f"a task of {max(sizes)} modes x T={T} steps exceeds {MAX_TASK_SIZE} singular values")
@@ -214,6 +277,9 @@ class Task:
                 + ", ".join(f"{k}={len(v)}" for k, v in arrays.items()))
         K = sizes.pop() if sizes else 1
         p = {k: np.broadcast_to(v, (K,)).astype(float) for k, v in arrays.items()}
+        for phase, radius in PHASES.items():
+            if phase in p:
+                p[radius] = p[radius] * np.exp(1j * p.pop(phase))
 
         if family in BASE_FAMILIES:
             s = p["delta"][:, None] * family_profile(family, T, p.get("lambda", np.ones(K)))
@@ -236,6 +302,7 @@ class Task:
         spec = {"family": family, "T": T}
         for key in needed:
             spec[key] = np.asarray(params[key], dtype=float).tolist()
+        spec.update({k: np.asarray(v, dtype=float).tolist() for k, v in phases.items() if v is not None})
         if family == "last_step":
             spec["base"] = base
         return cls(s, init=init, tau=tau, name=name or family, spec=spec)
@@ -290,9 +357,9 @@ class Task:
         if "singular_values" in data and "family" in data:
             raise LrnnInputError("a task gives either 'singular_values' or 'family', not both")
         if "singular_values" in data:
-            allowed = common | {"singular_values"}
+            allowed = common | {"singular_values", "singular_values_imag"}
         elif "family" in data:
-            allowed = common | {"family", "T", "delta", "lambda", "kappa", "beta", "base"}
+            allowed = common | {"family", "T", "delta", "lambda", "kappa", "beta", "base"} | set(PHASES)
         else:
             raise LrnnInputError("a task needs a field 'singular_values' or 'family'")
         unknown = sorted(set(data) - allowed)
@@ -303,18 +370,27 @@ class Task:
             raise LrnnInputError(f"field '{nulls[0]}' is null; give a value or leave the field out")
         init = data.get("init")
         if init is not None and not isinstance(init, dict):
-            raise bad("init", init, "be an object with keys a, b, c")
+            raise bad("init", init, "be an object with keys a, b, c (and a_imag, b_imag, c_imag)")
         tau = data.get("tau", 1.0)
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise bad("name", name, "be a string")
         if "singular_values" in data:
-            return cls(data["singular_values"], init=init, tau=tau, name=name)
+            values = data["singular_values"]
+            if "singular_values_imag" in data:
+                real = check_finite_array("singular_values", values)
+                imag = check_finite_array("singular_values_imag", data["singular_values_imag"])
+                if imag.shape != real.shape:
+                    raise LrnnInputError(f"field 'singular_values_imag' must have the shape {real.shape} of "
+                                         f"'singular_values', got shape {imag.shape}")
+                values = real + 1j * imag
+            return cls(values, init=init, tau=tau, name=name)
         if "T" not in data:
             raise LrnnInputError(f"family '{data['family']}' needs field 'T'")
         return cls.from_family(data["family"], T=data["T"], delta=data.get("delta"), lam=data.get("lambda"),
                                kappa=data.get("kappa"), beta=data.get("beta"), base=data.get("base"),
-                               init=init, tau=tau, name=name)
+                               init=init, tau=tau, name=name, delta_phase=data.get("delta_phase"),
+                               lambda_phase=data.get("lambda_phase"))
 
     @classmethod
     def from_json(cls, path) -> "Task":
@@ -335,7 +411,9 @@ class Task:
 
     def to_dict(self) -> dict:
         """JSON-ready description; family tasks keep their family parameters."""
-        out = dict(self.spec) if self.spec else {"singular_values": self.singular_values.tolist()}
+        out = dict(self.spec) if self.spec else {"singular_values": np.real(self.singular_values).tolist()}
+        if not self.spec and self.is_complex:
+            out["singular_values_imag"] = np.imag(self.singular_values).tolist()
         out["init"] = self.init.as_dict()
         out["tau"] = self.tau
         out["name"] = self.name

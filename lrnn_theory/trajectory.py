@@ -2,7 +2,9 @@
 
 Both the integrated theory (``lrnn integrate``) and the trained networks of the validation harness
 (``lrnn simulate``) produce a ``Trajectory``, so their files have the same long-format columns
-``t,mode,a,b,c,u,energy`` (mode numbered from 0, t in the theory's time units: tau * da/dt = ...).
+``t,mode,a,b,c,u,energy`` (mode numbered from 0, t in the theory's time units: tau * da/dt = ...). Complex
+(rotational) trajectories write the real and imaginary parts, ``t,mode,a_re,a_im,b_re,b_im,c_re,c_im,u_re,u_im,energy``,
+and NPZ files hold complex arrays; ``Trajectory.polar`` gives the radius and unwrapped angle of b and u.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from .errors import LrnnInputError
 from .io import write_files_whole
 
 CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
+COMPLEX_CSV_COLUMNS = ("t", "mode", "a_re", "a_im", "b_re", "b_im", "c_re", "c_im", "u_re", "u_im", "energy")
 
 
 def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
@@ -26,7 +29,7 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
     leading axes and modes, chunked over the leading axis to bound memory for long trajectories.
     """
     s = np.asarray(singular_values)
-    a, b, c = (np.asarray(x, dtype=float) for x in (a, b, c))
+    a, b, c = (np.asarray(x, dtype=complex if np.iscomplexobj(x) else float) for x in (a, b, c))
     K, T = s.shape
     exponents = np.arange(T - 1, -1, -1, dtype=float)  # T - i for i = 1..T
     flat_b = b.reshape(-1, K)
@@ -37,7 +40,7 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
         for start in range(0, flat_b.shape[0], chunk):
             sl = slice(start, start + chunk)
             pred = flat_u[sl, :, None] * flat_b[sl, :, None] ** exponents
-            out[sl] = 0.5 / tau * np.sum((s - pred) ** 2, axis=-1)
+            out[sl] = 0.5 / tau * np.sum(np.abs(s - pred) ** 2, axis=-1)
     return out.reshape(b.shape)
 
 
@@ -74,6 +77,28 @@ class Trajectory:
         return self.a.shape[1]
 
     @property
+    def is_complex(self) -> bool:
+        """Complex modes (a rotational task)."""
+        return any(np.iscomplexobj(getattr(self, k)) for k in ("a", "b", "c"))
+
+    def polar(self, name: str = "b"):
+        """Radius and angle of a mode strength over time: ``(abs, angle)``, the angle unwrapped along time.
+
+        Parameters
+        ----------
+        name : {"a", "b", "c", "u"}
+
+        Returns
+        -------
+        radius, angle : ndarray, shape (n, K)
+            ``|z|`` and ``arg z`` in radians, continuous in time (``numpy.unwrap`` over the time axis).
+        """
+        if name not in ("a", "b", "c", "u"):
+            raise LrnnInputError(f"parameter 'name' must be one of a, b, c, u, got {name!r}")
+        z = getattr(self, name)
+        return np.abs(z), np.unwrap(np.angle(z), axis=0)
+
+    @property
     def total_energy(self) -> np.ndarray:
         return self.energy.sum(axis=1)
 
@@ -97,19 +122,23 @@ class Trajectory:
     # ---- output -------------------------------------------------------------------------------------------------
     def _rows(self) -> np.ndarray:
         n, K = self.a.shape
-        return np.column_stack([
-            np.repeat(self.t, K), np.tile(np.arange(K), n), self.a.ravel(), self.b.ravel(), self.c.ravel(),
-            self.u.ravel(), self.energy.ravel()])
+        if self.is_complex:
+            parts = [f(getattr(self, k)).ravel() for k in ("a", "b", "c", "u") for f in (np.real, np.imag)]
+        else:
+            parts = [self.a.ravel(), self.b.ravel(), self.c.ravel(), self.u.ravel()]
+        return np.column_stack([np.repeat(self.t, K), np.tile(np.arange(K), n), *parts, self.energy.ravel()])
 
     def csv_bytes(self) -> bytes:
-        """Long format, one row per (time, mode), columns ``t,mode,a,b,c,u,energy``."""
+        """Long format, one row per (time, mode), columns ``t,mode,a,b,c,u,energy`` (complex modes:
+        ``t,mode,a_re,a_im,b_re,b_im,c_re,c_im,u_re,u_im,energy``)."""
+        columns = COMPLEX_CSV_COLUMNS if self.is_complex else CSV_COLUMNS
         buf = io.StringIO()
-        buf.write(",".join(CSV_COLUMNS) + "\n")
-        np.savetxt(buf, self._rows(), delimiter=",", fmt=["%.12g", "%d"] + ["%.12g"] * 5)
+        buf.write(",".join(columns) + "\n")
+        np.savetxt(buf, self._rows(), delimiter=",", fmt=["%.12g", "%d"] + ["%.12g"] * (len(columns) - 2))
         return buf.getvalue().encode()
 
     def npz_bytes(self) -> bytes:
-        """Arrays t (n,), a, b, c, u, energy (n, K) in NPZ format."""
+        """Arrays t (n,), a, b, c, u, energy (n, K) in NPZ format (a, b, c, u complex for complex modes)."""
         buf = io.BytesIO()
         np.savez(buf, t=self.t, a=self.a, b=self.b, c=self.c, u=self.u, energy=self.energy)
         return buf.getvalue()
@@ -140,13 +169,16 @@ class Trajectory:
         """Read a file written by ``to_csv``."""
         with open(path, newline="") as fh:
             header = next(csv.reader(fh))
-        if tuple(header) != CSV_COLUMNS:
+        if tuple(header) not in (CSV_COLUMNS, COMPLEX_CSV_COLUMNS):
             raise LrnnInputError(f"trajectory file '{path}' must have columns {','.join(CSV_COLUMNS)}, got "
                                  f"{','.join(header)}")
         data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
         K = int(data[:, 1].max()) + 1
         n = data.shape[0] // K
-        data = data.reshape(n, K, len(CSV_COLUMNS))
+        data = data.reshape(n, K, len(header))
+        if len(header) == len(COMPLEX_CSV_COLUMNS):
+            a, b, c = (data[:, :, 2 + 2 * j] + 1j * data[:, :, 3 + 2 * j] for j in range(3))
+            return cls(t=data[:, 0, 0], a=a, b=b, c=c, energy=data[:, :, 10])
         return cls(t=data[:, 0, 0], a=data[:, :, 2], b=data[:, :, 3], c=data[:, :, 4], energy=data[:, :, 6])
 
     @classmethod

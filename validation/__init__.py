@@ -5,7 +5,7 @@ population correlations, on exactly whitened samples, or on user data, and retur
 the theory's time axis (see ``lrnn_theory.validation.harness`` for the loss conventions, the time mapping, the
 initialisation scale and the read-out).
 """
-from .harness import TrainingResult, read_modes, simulate, train_lrnn
+from .harness import TrainingResult, read_modes, rotational_setup, simulate, train_lrnn
 from .network import LRNN
 
-__all__ = ["LRNN", "TrainingResult", "read_modes", "simulate", "train_lrnn"]
+__all__ = ["LRNN", "TrainingResult", "read_modes", "rotational_setup", "simulate", "train_lrnn"]

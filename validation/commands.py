@@ -118,15 +118,16 @@ def theory_for(task, simulation, freeze=()):
     t = np.asarray(simulation.t, dtype=float)
     if not freeze:
         return integrate(start, float(t[-1]), t_eval=t, rtol=1e-10, atol=1e-12)
-    # State layout [a0, b0, c0, a1, ...]: W_x moves a, W_h moves b, W_y moves c.
-    moving = np.tile([name not in freeze for name in WEIGHT_NAMES], task.K).astype(float)
+    # State layout [a0, b0, c0, a1, ...] (complex: real and imaginary part of each): W_x moves a, W_h b, W_y c.
     flow = compile_flow(start)
+    moving = np.tile(np.repeat([name not in freeze for name in WEIGHT_NAMES], flow.block_size // 3),
+                     task.K).astype(float)
     sol = solve_ivp(lambda s, y: moving * flow.rates(s, y), (0.0, float(t[-1])), flow.initial_state(), t_eval=t,
                     method="DOP853", rtol=1e-10, atol=1e-12)
     if sol.status < 0 or not np.all(np.isfinite(sol.y)):
         raise DivergenceError(f"the theory with {', '.join(freeze)} frozen could not be integrated to "
                               f"t={t[-1]:g}: {sol.message}", time=float(sol.t[-1]))
-    a, b, c = (sol.y[k::3].T for k in range(3))
+    a, b, c = flow.modes(sol.y.T)
     return Trajectory(t=sol.t, a=a, b=b, c=c, energy=mode_energy(task.singular_values, a, b, c, task.tau),
                       info={"source": "theory", "frozen": list(freeze), "method": "DOP853"})
 

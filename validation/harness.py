@@ -44,6 +44,21 @@ Aligned networks: ``a = diag(R^T W_x V)``, ``b = diag(R^T W_h R)``, ``c = diag(U
 by (it equals ``R diag(a + c)`` for an aligned network, so ``R_hat = R`` there whenever ``a + c > 0``); the modes
 are the same diagonals with ``R_hat``, and the sign convention is ``a + c >= 0``. The singular values of each weight
 matrix (the paper's unaligned read-out) are recorded too, in ``TrainingResult.singular_values``.
+
+Rotational (complex) tasks
+--------------------------
+A complex task becomes a real network in block form (S1 App. P.4.1): every complex mode takes two real units and a
+2x2 block [[mu, -nu], [nu, mu]] per complex value mu + i nu, every real mode one unit (``data.mode_block_sizes``,
+``data.real_block_form``). The correlations are ``U H(d_i) V^T`` with random orthogonal U, V (N = sum of block
+sizes real inputs and outputs), the aligned init is ``W_x = R H(a) V^T``, ``W_h = R H(b) R^T``, ``W_y = U H(c) R^T``
+(``LRNN.aligned_blocks``), and the modes are read back by projecting the diagonal blocks of ``R^T W_x V``, ...
+on the rotation-scalings (``data.block_values``). ``hidden`` counts real units. The time mapping is the same as for
+real tasks, ``dt = lr * tau * scale``, and the flow it matches is the Wirtinger flow tau dz/dt = -2 tau dE/d(conj z)
+(eqs. 182-184): the Frobenius norm of a block is 2|z|^2, which doubles the loss, and the gradient with respect to a
+block's entries is half the gradient with respect to (Re z, Im z); the two factors cancel. Without the Wirtinger
+factor 2 (S1 eqs. 187-189) the network would run twice as fast as the flow; ``tests/test_complex.py`` pins this.
+With the fitted basis (unaligned networks), a complex mode is read in the gauge arg(a + conj(c)) = 0 (u and b do
+not depend on it).
 """
 from __future__ import annotations
 
@@ -58,8 +73,8 @@ from lrnn_theory.errors import DivergenceError, LrnnInputError, bad, check_int, 
 from lrnn_theory.tasks import Task, coerce_task
 from lrnn_theory.trajectory import Trajectory, mode_energy
 
-from .data import (check_user_data, fit_user_task, random_orthonormal, sample_targets, task_correlations,
-                   whitened_inputs, whitening_error)
+from .data import (block_task_correlations, block_values, check_user_data, fit_user_task, mode_block_sizes,
+                   random_orthonormal, sample_targets, task_correlations, whitened_inputs, whitening_error)
 from .network import LRNN, WEIGHT_NAMES
 
 LOSSES = ("sum_half", "sum", "mean_half", "mean")
@@ -162,7 +177,7 @@ def fitted_hidden_basis(net: LRNN, U: np.ndarray, V: np.ndarray) -> np.ndarray:
     return left @ right
 
 
-def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = None):
+def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = None, sizes=None):
     """Mode strengths ``a = diag(R^T W_x V)``, ``b = diag(R^T W_h R)``, ``c = diag(U^T W_y R)``.
 
     Parameters
@@ -172,13 +187,19 @@ def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = N
         Output and input singular vectors of the task.
     R : ndarray (N_h, K), optional
         Hidden basis; None fits it (``fitted_hidden_basis``), for unaligned networks.
+    sizes : array_like of int, optional
+        Block sizes of a rotational task (``data.mode_block_sizes``): the complex modes are read off the diagonal
+        blocks (``data.block_values``) of the same projections.
 
     Returns
     -------
     a, b, c : ndarray, shape (K,)
+        Complex when ``sizes`` is given.
     """
     if R is None:
         R = fitted_hidden_basis(net, U, V)
+    if sizes is not None:
+        return tuple(block_values(M, sizes) for M in (R.T @ net.W_x @ V, R.T @ net.W_h @ R, U.T @ net.W_y @ R))
     a = np.sum(R * (net.W_x @ V), axis=0)
     b = np.sum(R * (net.W_h @ R), axis=0)
     c = np.sum(U * (net.W_y @ R), axis=0)
@@ -333,7 +354,8 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         with tau = 1); with user data a given task contributes only its ``tau`` (and ``init`` if it has as many
         modes as the data).
     hidden : int, optional
-        Hidden width N_h >= K (default K, the number of modes). N_x = N_y = K for task data.
+        Hidden width N_h >= K (default K, the number of modes). N_x = N_y = K for task data. For a complex task,
+        real units: two per complex mode (the default and the minimum is their total).
     lr : float
         Learning rate of gradient descent on the chosen loss convention.
     steps : int
@@ -426,13 +448,14 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         if task is None:
             raise LrnnInputError("parameter 'task' is required unless user data X, Y are given")
         task = coerce_task(task)
-        if task.is_complex:
-            raise bad("task", task, "have real singular values (complex tasks are not supported by the harness)")
         K = task.K
-        N_x = N_y = K
-        U = random_orthonormal(basis_rng, N_y, K)
-        V = random_orthonormal(basis_rng, N_x, K)
-        C = task_correlations(task.singular_values, U, V)
+        sizes = mode_block_sizes(task) if task.is_complex else None
+        units = K if sizes is None else int(np.sum(sizes))  # real units of the block form
+        N_x = N_y = units
+        U = random_orthonormal(basis_rng, N_y, units)
+        V = random_orthonormal(basis_rng, N_x, units)
+        C = task_correlations(task.singular_values, U, V) if sizes is None else \
+            block_task_correlations(task.singular_values, U, V, sizes)
         P = n_samples if n_samples is not None else task.T * N_x
         if P < task.T * N_x:  # population data stand for P exactly whitened samples, which needs P >= T N_x
             raise bad("n_samples", n_samples, f"be >= T * N_x = {task.T * N_x} (exactly whitened samples, which "
@@ -442,11 +465,14 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
             Y_train = sample_targets(X_train, C)
             info["whitening_error"] = whitening_error(X_train)
     T = task.T
+    if data == "user":
+        sizes, units = None, K
 
-    N_h = K if hidden is None else check_int("hidden", hidden, minimum=1)
-    if N_h < K:
-        raise bad("hidden", hidden, f"be >= the number of modes K = {K}")
-    R = random_orthonormal(basis_rng, N_h, K)
+    N_h = units if hidden is None else check_int("hidden", hidden, minimum=1)
+    if N_h < units:
+        raise bad("hidden", hidden, f"be >= the number of modes K = {K}" if sizes is None else
+                  f"be >= {units} real units (two per complex mode) of the {K} modes")
+    R = random_orthonormal(basis_rng, N_h, units)
 
     aligned = False
     if isinstance(init, LRNN):
@@ -463,7 +489,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
             a0, b0, c0 = task.init.a, task.init.b, task.init.c
         else:
             a0 = b0 = c0 = np.full(K, check_real("init_scale", init_scale, nonnegative=True))
-        net = LRNN.aligned(a0, b0, c0, U, V, R)
+        net = LRNN.aligned(a0, b0, c0, U, V, R) if sizes is None else LRNN.aligned_blocks(a0, b0, c0, U, V, R, sizes)
         aligned, init_name, used_scale = True, "aligned", init_scale
     else:
         net, used_scale = _random_init(init_rng, N_x, N_h, N_y, init_scale)
@@ -488,7 +514,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                                                 f"(use record_every >= {steps // (MAX_RECORDS - 2) + 1})")
     record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     n_rec = record_steps.size
-    modes = np.empty((3, n_rec, K))
+    modes = np.empty((3, n_rec, K), dtype=float if sizes is None else complex)
     losses = np.empty(n_rec)
     svs = {name: np.empty((n_rec, min(W.shape))) for name, W in zip(WEIGHT_NAMES, net.weights)}
     R_read = R if aligned else None
@@ -497,8 +523,8 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     # (loss, step, weights) of the lowest-loss state: the update below makes new arrays and never writes into the
     # old ones, so keeping references is enough (no copy per step).
     best = (np.inf, 0, net.weights)
-    a_start, b_start, c_start = read_modes(net, U, V, R_read)
-    endpoint = lambda: _theory_endpoint(task, a_start, b_start, c_start, U, V, R)  # noqa: E731
+    a_start, b_start, c_start = read_modes(net, U, V, R_read, sizes)
+    endpoint = lambda: _theory_endpoint(task, a_start, b_start, c_start, U, V, R, sizes)  # noqa: E731
     weights = [net.W_x, net.W_h, net.W_y]
     rec = 0
     bar = _progress_bar(steps, progress)
@@ -514,7 +540,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                 if value < best[0]:
                     best = (value, step, net.weights)
                 if step == record_steps[rec]:
-                    modes[:, rec] = read_modes(net, U, V, R_read)
+                    modes[:, rec] = read_modes(net, U, V, R_read, sizes)
                     losses[rec] = value
                     for name, sv in weight_singular_values(net).items():
                         svs[name][rec] = sv
@@ -543,6 +569,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         lr=lr, steps=steps, dt_per_step=dt, loss=loss, loss_scale=scale, data=data, init=init_name,
         init_scale=used_scale, hidden=N_h, N_x=N_x, N_y=N_y, K=K, T=T, tau=task.tau, n_samples=P, seed=seed,
         freeze=list(freeze), record_every=record_every, t_final=float(t[-1]), source="simulation",
+        block_sizes=None if sizes is None else sizes.tolist(),
         readout="aligned basis R" if aligned else "fitted hidden basis (polar factor of W_x V + W_y^T U)",
         blas_threads=blas_threads, wall_time=elapsed, steps_per_second=steps / elapsed if elapsed > 0 else float("inf"))
     trajectory = Trajectory(t=t, a=a, b=b, c=c, energy=mode_energy(task.singular_values, a, b, c, task.tau),
@@ -552,7 +579,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                           initial_network=initial_network, records=records)
 
 
-def _theory_endpoint(task, a0, b0, c0, U, V, R):
+def _theory_endpoint(task, a0, b0, c0, U, V, R, sizes=None):
     """Aligned network at the end point of the theory's flow from the read-off initial modes (None if it diverges)."""
     from lrnn_theory.flow import integrate
 
@@ -561,6 +588,8 @@ def _theory_endpoint(task, a0, b0, c0, U, V, R):
     except DivergenceError:
         return None
     final = traj.final()
+    if sizes is not None:
+        return LRNN.aligned_blocks(final["a"], final["b"], final["c"], U, V, R, sizes)
     return LRNN.aligned(final["a"], final["b"], final["c"], U, V, R)
 
 
@@ -600,6 +629,48 @@ def _diverged(step, dt, lr, loss, what, best, loss_and_grad, trainable, endpoint
     err.step = step
     err.lr_bound = bound
     raise err
+
+
+def rotational_setup(task, hidden=None, seed: int = 0) -> dict:
+    """The real block-form network of a rotational (complex) task, as ``train_lrnn`` builds it.
+
+    With the same ``task``, ``hidden`` and ``seed`` this gives the correlations, bases and aligned initial network
+    that ``train_lrnn(task, hidden=hidden, seed=seed)`` starts from (population data, aligned init from
+    ``task.init``); other code (for example kernels of the real network) can use them without training.
+
+    Parameters
+    ----------
+    task : Task, dict or path
+        A complex task (a real one works too: every block is then 1x1).
+    hidden : int, optional
+        Real hidden units (default: two per complex mode, one per real mode).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``C`` (T, N, N) correlations ``U H(d_i) V^T``, ``U``, ``V`` (N, N), ``R`` (N_h, N), ``sizes`` (K,) block
+        sizes, ``network`` the aligned ``LRNN``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lrnn_theory import Task
+    >>> setup = rotational_setup(Task.from_family("constant", T=3, delta=0.7, delta_phase=np.pi / 6))
+    >>> setup["C"].shape, setup["sizes"].tolist(), setup["network"].N_h
+    ((3, 2, 2), [2], 2)
+    """
+    task = coerce_task(task)
+    seed = check_int("seed", seed, minimum=0)
+    basis_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[0])
+    sizes = mode_block_sizes(task)
+    units = int(np.sum(sizes))
+    U = random_orthonormal(basis_rng, units, units)
+    V = random_orthonormal(basis_rng, units, units)
+    N_h = units if hidden is None else check_int("hidden", hidden, minimum=units)
+    R = random_orthonormal(basis_rng, N_h, units)
+    return {"C": block_task_correlations(task.singular_values, U, V, sizes), "U": U, "V": V, "R": R, "sizes": sizes,
+            "network": LRNN.aligned_blocks(task.init.a, task.init.b, task.init.c, U, V, R, sizes)}
 
 
 def simulate(task, **kwargs) -> Trajectory:

@@ -89,6 +89,37 @@ class LRNN:
                                      f"{mat.shape}")
         return cls(R * a @ V.T, R * b @ R.T, U * c @ R.T)
 
+    @classmethod
+    def aligned_blocks(cls, a, b, c, U, V, R, sizes) -> "LRNN":
+        """Network aligned with a rotational task's real block form: ``W_x = R H(a) V^T``, ``W_h = R H(b) R^T``,
+        ``W_y = U H(c) R^T`` with ``H = real_block_form`` (a 2x2 block [[mu, -nu], [nu, mu]] per complex mode).
+
+        Parameters
+        ----------
+        a, b, c : array_like of complex, shape (K,)
+            Complex input, recurrent and output mode strengths.
+        U, V, R : ndarray, shapes (N_y, N), (N_x, N), (N_h, N)
+            Orthonormal columns, N = sum(sizes) real units.
+        sizes : array_like of int, shape (K,)
+            2 per complex mode, 1 per real one (``lrnn_theory.validation.data.mode_block_sizes``).
+
+        Returns
+        -------
+        LRNN
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> net = LRNN.aligned_blocks([1j], [0.5j], [1.0], np.eye(2), np.eye(2), np.eye(2), [2])
+        >>> net.W_h
+        array([[ 0. , -0.5],
+               [ 0.5,  0. ]])
+        """
+        from .data import real_block_form
+
+        Ha, Hb, Hc = (real_block_form(np.atleast_1d(np.asarray(v, dtype=complex)), sizes) for v in (a, b, c))
+        return cls(R @ Ha @ V.T, R @ Hb @ R.T, U @ Hc @ R.T)
+
     def copy(self) -> "LRNN":
         """A network with copies of these weights."""
         clone = LRNN.__new__(LRNN)  # the weights were validated already

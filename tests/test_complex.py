@@ -1,0 +1,402 @@
+"""Rotational (complex) tasks: the Wirtinger flow against sympy, finite differences of the real block network's loss,
+the real engine, trained networks, closed forms; polar coordinates; results; files and errors (issue 8)."""
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+from reference import finite_difference_gradient, full_matrix_loss, random_orthogonal
+
+from lrnn_theory import LrnnInputError, Task, Trajectory, compile_flow, integrate
+from lrnn_theory import complex as cx
+from lrnn_theory.derivations import complex as dc
+from lrnn_theory.validation import train_lrnn
+from lrnn_theory.validation.data import block_values, mode_block_sizes, real_block_form
+
+
+@pytest.fixture(scope="module")
+def flow():
+    return dc.derive_complex_mode_flow()
+
+
+def random_complex_task(rng, K=3, T=5, scale=1.0):
+    s = rng.normal(size=(K, T)) + 1j * rng.normal(size=(K, T))
+    init = {"a": rng.normal(size=K) + 0.3j * rng.normal(size=K),
+            "b": 0.5 * (rng.normal(size=K) + 1j * rng.normal(size=K)),
+            "c": rng.normal(size=K) + 0.3j * rng.normal(size=K)}
+    return Task(scale * s, init=init)
+
+
+# ---- symbolic ---------------------------------------------------------------------------------------------------
+def test_wirtinger_factor_is_two():
+    """Gradient descent on Re z and Im z is -2 dE/d(conj z) (S1 eqs. 187-189 drop the 2)."""
+    assert dc.derive_wirtinger_factor() == 2
+
+
+@pytest.mark.parametrize("T", [1, 2, 3])
+def test_task_sum_form_equals_explicit_energy_and_eqs_182_184(flow, T):
+    """The energy through A(conj b), beta(|b|^2) (the issue's suggested form) equals the explicit sum of |r_i|^2; the
+    Wirtinger flow equals eqs. (182)-(184) written as sums; both for concrete T."""
+    explicit, d, d_bar = dc.derive_energy_explicit(T)
+    sums = dc.explicit_sums(T, d, d_bar)
+    S2_value = sum(d[i] * d_bar[i] for i in range(T))
+    through_sums = flow.energy.subs(dc.S2, S2_value).replace(
+        lambda e: isinstance(e, sp.Function) and e.func in sums, lambda e: sums[e.func](*e.args))
+    assert sp.expand(through_sums - explicit) == 0
+    # the issue's form: (sum |d|^2 - 2 Re(conj(u) A) + |u|^2 B) / (2 tau), with conj(u) A + u conj(A) = 2 Re(...)
+    u, u_bar = dc.a * dc.c, dc.a_bar * dc.c_bar
+    A_b = sum(d[T - k - 1] * dc.b_bar**k for k in range(T))
+    A_conj = sum(d_bar[T - k - 1] * dc.b**k for k in range(T))
+    issue_form = (S2_value - (u_bar * A_b + u * A_conj) + u * u_bar * sum((dc.b * dc.b_bar) ** k for k in range(T)))
+    assert sp.expand(issue_form / (2 * dc.tau) - explicit) == 0
+    sum_form = dc.derive_odes_sum_form()
+    Ts = sp.Symbol("T", integer=True, positive=True)
+    for v in dc.STATE:
+        from_sums = flow.tau_rates[v].subs(dc.S2, S2_value).replace(
+            lambda e: isinstance(e, sp.Function) and e.func in sums, lambda e: sums[e.func](*e.args)).doit()
+        direct = -2 * dc.tau * sp.diff(explicit, dc.CONJUGATE[v])
+        paper = sum_form[v].subs(Ts, T).doit().replace(lambda e: isinstance(e, sp.Indexed),
+                                                        lambda e: d[int(e.indices[0]) - 1])
+        assert sp.expand(from_sums - direct) == 0
+        assert sp.expand(sp.expand(direct) - sp.expand(paper)) == 0
+
+
+def test_conserved_quantity_is_modulus_difference(flow):
+    assert flow.conserved == dc.a * dc.a_bar - dc.c * dc.c_bar
+    assert flow.conserved_rate == 0
+    assert flow.naive_rate != 0  # a^2 - c^2 is not conserved for complex modes
+
+
+@pytest.mark.slow
+def test_frozen_io_closed_form_solves_its_ode():
+    _, _, psi_residual, r_residual, _ = dc.derive_frozen_io_solution(check=True)
+    assert psi_residual == 0 and r_residual == 0
+
+
+def test_frozen_io_closed_form_against_numerical_integration():
+    from scipy.integrate import solve_ivp
+
+    A, beta, u0, tau = 0.8 - 0.6j, 1.7, 0.02 * np.exp(2.5j), 1.3
+    t = np.linspace(0, 8, 81)
+
+    def rhs(_, y):
+        u = y[0] + 1j * y[1]
+        du = 2 * abs(u) * (A - u * beta) / tau
+        return [du.real, du.imag]
+
+    sol = solve_ivp(rhs, (0, 8), [u0.real, u0.imag], t_eval=t, rtol=1e-11, atol=1e-13)
+    closed = cx.frozen_io_polar(t, A, beta, u0, tau)
+    np.testing.assert_allclose(closed, sol.y[0] + 1j * sol.y[1], atol=1e-8)
+    scales = cx.frozen_time_scales(A, beta, u0, tau)
+    assert scales["angle"] < scales["radius"]  # angle first, radius later
+
+
+# ---- numeric engine ---------------------------------------------------------------------------------------------
+def test_complex_rates_equal_finite_difference_gradient_of_real_block_network():
+    """Real block network W_x = R H(a) V^T, ...: -dL/dW projected on the blocks equals the complex flow (tau = 1),
+    and the gradient has no part off the rotation-scaling blocks."""
+    rng = np.random.default_rng(3)
+    task = random_complex_task(rng, K=2, T=3, scale=0.7)
+    task = Task(np.vstack([task.singular_values, [[0.3, 0.5, 1.0]]]),
+                init={k: np.r_[getattr(task.init, k), 0.4] for k in "abc"})  # plus one real mode
+    sizes = mode_block_sizes(task)
+    assert sizes.tolist() == [2, 2, 1]
+    N = int(sizes.sum())
+    U, V, R = (random_orthogonal(N, rng) for _ in range(3))
+    sigmas = list(np.einsum("yn,tnm,xm->tyx", U, real_block_form(task.singular_values.T, sizes), V))
+    Ha, Hb, Hc = (real_block_form(getattr(task.init, k), sizes) for k in "abc")
+    Wx, Wh, Wy = R @ Ha @ V.T, R @ Hb @ R.T, U @ Hc @ R.T
+    gx = finite_difference_gradient(lambda W: full_matrix_loss(W, Wh, Wy, sigmas), Wx)
+    gh = finite_difference_gradient(lambda W: full_matrix_loss(Wx, W, Wy, sigmas), Wh)
+    gy = finite_difference_gradient(lambda W: full_matrix_loss(Wx, Wh, W, sigmas), Wy)
+    projections = (R.T @ gx @ V, R.T @ gh @ R, U.T @ gy @ R)
+    f = compile_flow(task)
+    rates = f.modes(f.rates(0.0, f.initial_state()))
+    for proj, rate in zip(projections, rates):
+        np.testing.assert_allclose(-block_values(proj, sizes), rate, atol=1e-7)
+        rebuilt = real_block_form(block_values(proj, sizes), sizes)
+        assert np.max(np.abs(proj - rebuilt)) < 1e-7
+
+
+def test_jacobian_blocks_equal_finite_differences_and_implicit_solvers_agree():
+    rng = np.random.default_rng(5)
+    task = random_complex_task(rng, K=3, T=5, scale=0.5)
+    f = compile_flow(task)
+    assert f.block_size == 6
+    y = f.initial_state()
+    blocks = f.jacobian_blocks(0.0, y)
+    eps = 1e-6
+    fd = np.column_stack([(f.rates(0, y + eps * e, check=False) - f.rates(0, y - eps * e, check=False)) / (2 * eps)
+                          for e in np.eye(y.size)])
+    from scipy.linalg import block_diag
+
+    np.testing.assert_allclose(block_diag(*blocks), fd, atol=1e-7)
+    a = integrate(task, 3.0, n_points=7, rtol=1e-10, atol=1e-12)
+    for method in ("BDF", "DOP853"):
+        other = integrate(task, 3.0, n_points=7, method=method, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(other.b, a.b, atol=1e-6)
+
+
+def test_real_task_run_as_complex_equals_real_engine():
+    task = Task.from_family("inverse_exponential", T=6, delta=[1.0, 0.6], lam=[0.7, 1.1],
+                            init={"a": [0.1, 0.3], "b": [0.1, -0.2], "c": [0.2, 0.1]})
+    real = integrate(task, 20.0, n_points=41, rtol=1e-12, atol=1e-14)
+    as_complex = integrate(task.as_complex(), 20.0, n_points=41, rtol=1e-12, atol=1e-14)
+    assert as_complex.is_complex and not real.is_complex
+    for q in ("a", "b", "c", "u", "energy"):
+        assert np.max(np.abs(getattr(as_complex, q) - getattr(real, q))) < 1e-10
+
+
+def test_conserved_quantity_along_integration():
+    task = random_complex_task(np.random.default_rng(7), K=4, T=6, scale=0.5)
+    traj = integrate(task, 10.0, n_points=51, rtol=1e-12, atol=1e-14)
+    q = np.abs(traj.a) ** 2 - np.abs(traj.c) ** 2
+    assert np.max(np.abs(q - q[0])) < 1e-8
+    naive = traj.a**2 - traj.c**2
+    assert np.max(np.abs(naive - naive[0])) > 1e-2
+
+
+def test_polar_odes_match_the_integrated_flow(flow):
+    """tau rho' and tau theta' from the derived polar ODEs equal derivatives of |b| and the unwrapped arg b."""
+    task = Task.from_family("inverse_exponential", T=5, delta=0.9, lam=0.8, lambda_phase=0.7, delta_phase=-0.4,
+                            init={"a": 0.3, "b": 0.2, "c": 0.3})
+    traj = integrate(task, 4.0, n_points=4001, rtol=1e-12, atol=1e-14)
+    rho, theta = traj.polar("b")
+    r, psi = traj.polar("u")
+    f = compile_flow(task)
+    A0, A1, B0, B1 = f.sums.evaluate_complex(traj.b[:, 0])
+    D = np.abs(traj.a[:, 0]) ** 2 - np.abs(traj.c[:, 0]) ** 2
+    values = {"rho": rho[:, 0], "theta": theta[:, 0], "r": r[:, 0], "psi": psi[:, 0], "D": D,
+              "A_0r": A0.real, "A_0i": A0.imag, "A_1r": A1.real, "A_1i": A1.imag, "beta_0": B0, "beta_1": B1}
+    for key, var in (("tau*drho/dt", rho), ("tau*dtheta/dt", theta), ("tau*dr/dt", r), ("tau*dpsi/dt", psi)):
+        expr = flow.polar[key]
+        fn = sp.lambdify([sp.Symbol(n) for n in values], expr.subs({s: sp.Symbol(s.name) for s in expr.free_symbols}))
+        predicted = fn(*values.values())
+        measured = np.gradient(var[:, 0], traj.t)
+        np.testing.assert_allclose(predicted[2:-2], measured[2:-2], atol=1e-5)
+
+
+@pytest.mark.parametrize("family,params,b_star,u_star", [
+    ("inverse_exponential", {"delta": 0.8, "delta_phase": 0.3, "lam": 0.9, "lambda_phase": 0.5},
+     0.9 * np.exp(0.5j), 0.8 * np.exp(0.3j)),
+    ("exponential", {"delta": 0.8, "delta_phase": 0.3, "lam": 1.05, "lambda_phase": np.pi / 6},
+     1 / (1.05 * np.exp(1j * np.pi / 6)), 0.8 * np.exp(0.3j) * (1.05 * np.exp(1j * np.pi / 6)) ** 5),
+    ("constant", {"delta": 0.7, "delta_phase": np.pi / 6}, 1.0, 0.7 * np.exp(1j * np.pi / 6)),
+])
+def test_zero_loss_solutions_are_fixed_points(family, params, b_star, u_star):
+    task = Task.from_family(family, T=5, **params)
+    sol = cx.solve_complex_task(task)
+    assert sol.zero_loss[0]
+    np.testing.assert_allclose([sol.b[0], sol.u[0]], [b_star, u_star], atol=1e-12)
+    root = np.sqrt(u_star)
+    f = compile_flow(task.with_init(a=root, b=b_star, c=root).as_complex())
+    assert np.max(np.abs(f.rates(0.0, f.initial_state()))) < 1e-12
+    assert np.max(f.energy(f.initial_state())) < 1e-25
+    expected = "unstable" if abs(b_star) > 1 + 1e-9 else ("marginal" if abs(abs(b_star) - 1) < 1e-9 else "stable")
+    assert sol.stability[0] == expected
+
+
+def test_reduced_energy_minimiser_without_zero_loss():
+    task = Task.from_family("last_step", T=5, delta=1.0, kappa=0.3, delta_phase=0.5)
+    sol = cx.solve_complex_task(task)
+    assert not sol.zero_loss[0]
+    traj = integrate(task.with_init(a=1.0, b=sol.b[0] * 0.9, c=1.0).as_complex(), 400.0, n_points=3)
+    assert abs(traj.b[-1, 0] - sol.b[0]) < 1e-4 and abs(traj.u[-1, 0] - sol.u[0]) < 1e-4
+
+
+def test_extrapolation_of_complex_solutions():
+    from lrnn_theory.extrapolation import family_task, solution_extrapolation
+
+    lam, delta, T = 0.9 * np.exp(0.4j), 0.8 * np.exp(-0.2j), 5
+    for family, b, u in (("inverse_exponential", lam, delta), ("exponential", 1 / lam, delta * lam**T)):
+        for T_test in (3, 5, 9):
+            s_test = family_task(family, T_test, delta=0.8, lam=0.9, delta_phase=-0.2, lambda_phase=0.4)
+            _, energy = solution_extrapolation(b, u, s_test.singular_values)
+            i = np.arange(1, T_test + 1)
+            closed = 0.0 if family == "inverse_exponential" else \
+                0.5 * np.sum(np.abs(delta * lam**i * (lam ** (T - T_test) - 1)) ** 2)
+            assert abs(energy[0] - closed) < 1e-12
+            assert (energy[0] > 1e-3) == (family == "exponential" and T_test != T)
+
+
+def test_rotational_learning_order_larger_radii_first():
+    tasks = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=R, lambda_phase=np.pi / 6, name=f"R={R}")
+             for R in (0.4, 0.9, 1.0, 1.05)]
+    pred = cx.rotational_learning_order(tasks, t_end=15.0, n_points=1501)
+    assert [pred.labels[k].split("#")[0] for k in pred.order] == ["R=1.05", "R=1.0", "R=0.9", "R=0.4"]
+    assert np.all(np.diff(pred.times["u"]["radius"]) < 0)
+    json.dumps(pred.to_dict())
+
+
+# ---- harness ----------------------------------------------------------------------------------------------------
+def test_block_network_training_converges_to_the_wirtinger_flow_at_first_order():
+    """dt = lr * tau per step (sum_half) maps training onto tau dz/dt = -2 tau dE/d(conj z): the error halves with
+    the learning rate. The flow without the Wirtinger factor 2 (time axis doubled) is far off."""
+    task = Task.from_family("inverse_exponential", T=4, delta=[1.0, 0.8], lam=[0.7, 0.5],
+                            lambda_phase=[np.pi / 6, 0.0], delta_phase=[0.4, 0.0], tau=2.0,
+                            init={"a": 0.3, "b": 0.2, "c": 0.3})
+    errors = []
+    for lr in (0.01, 0.005):
+        result = train_lrnn(task, lr=lr, steps=int(round(4.0 / lr)), record_every=int(round(0.5 / lr)))
+        sim = result.trajectory
+        assert result.info["hidden"] == 3 and result.info["block_sizes"] == [2, 1]
+        assert result.info["dt_per_step"] == pytest.approx(lr * 2.0)
+        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-11, atol=1e-13)
+        errors.append(max(np.max(np.abs(sim.b - theory.b)), np.max(np.abs(sim.u - theory.u))))
+    assert 1.8 < errors[0] / errors[1] < 2.2
+    halved = integrate(task, sim.t[-1] / 2, t_eval=sim.t / 2, rtol=1e-11, atol=1e-13)  # tau dz/dt = -dE/d(conj z)
+    assert np.max(np.abs(sim.u - halved.u)) > 50 * errors[1]
+
+
+def test_harness_hidden_counts_real_units_and_random_init_runs():
+    task = Task.from_family("constant", T=3, delta=0.7, delta_phase=np.pi / 6)
+    with pytest.raises(LrnnInputError, match="hidden.*2 real units"):
+        train_lrnn(task, hidden=1, lr=0.01, steps=1)
+    task = Task.from_family("inverse_exponential", T=3, delta=0.7, delta_phase=np.pi / 6, lam=0.6, lambda_phase=0.4)
+    result = train_lrnn(task, lr=0.02, steps=2000, record_every=2000, init="random", init_scale=0.3)
+    assert result.info["hidden"] == 2  # the default: two real units per complex mode
+    # read in the fitted basis: an unaligned network's hidden basis is fixed only up to GL(2) per block, so the
+    # projection on rotation-scalings is close to, not exactly, the mode (zero loss is reached exactly)
+    assert result.losses[-1] < 1e-20
+    assert abs(result.trajectory.u[-1, 0] - 0.7 * np.exp(1j * np.pi / 6)) < 1e-3
+    assert abs(result.trajectory.b[-1, 0] - 0.6 * np.exp(0.4j)) < 1e-3
+
+
+# ---- tasks, files, CLI ------------------------------------------------------------------------------------------
+def test_task_json_fields_round_trip(tmp_path):
+    data = {"singular_values": [[0.5, 1.0]], "singular_values_imag": [[0.5, 0.0]],
+            "init": {"a": 0.1, "b_imag": [0.2], "c": 0.1}}
+    task = Task.from_dict(data)
+    assert task.is_complex and task.singular_values[0, 0] == 0.5 + 0.5j and task.init.b[0] == 0.1 + 0.2j
+    again = Task.from_dict(json.loads(json.dumps(task.to_dict())))
+    np.testing.assert_array_equal(again.singular_values, task.singular_values)
+    np.testing.assert_array_equal(again.init.b, task.init.b)
+    fam = Task.from_dict({"family": "exponential", "T": 3, "delta": 2.0, "delta_phase": 0.1, "lambda": 0.5,
+                          "lambda_phase": -0.3})
+    np.testing.assert_allclose(fam.singular_values[0], 2 * np.exp(0.1j) * (0.5 * np.exp(-0.3j)) ** np.arange(1, 4))
+    assert not Task.from_dict({"singular_values": [[1.0]], "singular_values_imag": [[0.0]]}).is_complex
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"singular_values": [[1.0, 2.0]], "singular_values_imag": [[0.0]]}, "'singular_values_imag' must have the shape"),
+    ({"singular_values": [[1.0, 2.0]], "singular_values_imag": [[0.0, "x"]]}, "singular_values_imag"),
+    ({"family": "inverse_exponential", "T": 3, "delta": 1.0, "lambda_phase": 0.2}, "'lambda_phase' needs the radius"),
+    ({"family": "constant", "T": 3, "delta_phase": 0.2}, "'delta_phase' needs the radius"),
+    ({"family": "dirac", "T": 3, "beta": 1.0, "kappa": 1.0, "delta_phase": 0.2}, "'delta_phase' does not apply"),
+    ({"family": "constant", "T": 3, "delta": -1.0, "delta_phase": 0.2}, "radius >= 0"),
+    ({"singular_values": [[1.0]], "init": {"b_imag": [1.0, 2.0]}}, "init.b_imag"),
+])
+def test_bad_complex_input_one_line_error(data, message):
+    with pytest.raises(LrnnInputError, match=message) as info:
+        Task.from_dict(data)
+    assert "\n" not in str(info.value)
+
+
+def test_nan_imaginary_part_in_file_is_refused(tmp_path, capsys):
+    from lrnn_theory.cli import main
+
+    path = tmp_path / "task.json"
+    path.write_text('{"singular_values": [[1.0, 2.0]], "singular_values_imag": [[0.0, NaN]]}')
+    assert main(["integrate", str(path), "--t-end", "1", "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN" in err and not (tmp_path / "x.csv").exists()
+
+
+def test_complex_trajectory_files(tmp_path):
+    task = Task.from_family("inverse_exponential", T=4, delta=1.0, lam=0.8, lambda_phase=0.4)
+    traj = integrate(task, 30.0, n_points=11)
+    header = traj.csv_bytes().decode().splitlines()[0]
+    assert header == "t,mode,a_re,a_im,b_re,b_im,c_re,c_im,u_re,u_im,energy"
+    traj.save(tmp_path / "t.csv")
+    traj.save(tmp_path / "t.npz")
+    back = Trajectory.from_csv(tmp_path / "t.csv")
+    assert np.max(np.abs(back.u - traj.u)) < 1e-10
+    with np.load(tmp_path / "t.npz") as z:
+        assert np.iscomplexobj(z["b"]) and np.iscomplexobj(z["u"])
+    radius, angle = traj.polar("b")
+    np.testing.assert_allclose(radius * np.exp(1j * angle), traj.b, atol=1e-14)
+    assert abs(angle[-1, 0] - 0.4) < 1e-4
+
+
+def test_cli_simulate_validate_derive_with_complex_task(tmp_path, capsys):
+    from lrnn_theory.cli import main
+
+    path = tmp_path / "rot.json"
+    path.write_text(json.dumps({"family": "inverse_exponential", "T": 4, "delta": 1.0, "lambda": 0.8,
+                                "lambda_phase": 0.5, "init": {"a": 0.3, "b": 0.2, "c": 0.3}}))
+    out = tmp_path / "sim.csv"
+    assert main(["simulate", str(path), "--lr", "0.01", "--steps", "300", "--out", str(out), "--no-progress"]) == 0
+    assert out.read_text().splitlines()[0] == "t,mode,a_re,a_im,b_re,b_im,c_re,c_im,u_re,u_im,energy"
+    assert main(["validate", str(path), "--lr", "0.005", "--steps", "600", "--tol", "0.05", "--no-progress",
+                 "--plot", str(tmp_path / "v.png")]) == 0
+    assert main(["simulate", str(path), "--lr", "0.01", "--steps", "3", "--hidden", "1", "--out", str(out)]) == 2
+    assert main(["derive", str(path), "--format", "text"]) == 0  # a complex task prints the complex derivation
+    assert "Wirtinger" in capsys.readouterr().out
+    assert main(["derive", str(path), "--result", "stability"]) == 2  # real-task results refuse complex tasks
+    assert main(["derive", "--result", "complex", "--format", "latex"]) == 0
+    assert "\\frac" in capsys.readouterr().out
+    assert main(["derive", "--lambda-phase", "0.3"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["figA9", "figA10", "figA11"])
+def test_rotational_figures_quick(tmp_path, name):
+    from lrnn_theory.validation.figures import reproduce
+
+    data = reproduce(name, tmp_path, quick=True)
+    assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.json").exists()
+    assert data["max_abs_error"] < 0.15  # lr = 0.01: first order in the learning rate
+    assert all(item["holds"] for item in data["paper_statements"].values())
+
+
+def test_rotational_setup_is_what_train_lrnn_starts_from():
+    from lrnn_theory.validation import rotational_setup
+
+    task = Task.from_family("inverse_exponential", T=3, delta=[0.9, 0.5], lam=[0.8, 0.5], lambda_phase=[0.3, 0.0],
+                            init={"a": 0.2, "b": 0.1, "c": 0.2})
+    setup = rotational_setup(task, hidden=4, seed=3)
+    result = train_lrnn(task, hidden=4, seed=3, lr=0.01, steps=0)
+    for mine, theirs in zip(setup["network"].weights, result.initial_network.weights):
+        np.testing.assert_array_equal(mine, theirs)
+    assert setup["sizes"].tolist() == [2, 1]
+    assert result.losses[0] == pytest.approx(setup["network"].loss_and_grad_population(setup["C"])[0])
+
+
+def test_angular_distance_from_b0_sets_the_order():
+    """App. O: for b(0) = +0.2, angles +-pi/4 learn fast and +-3pi/4 slow; for b(0) = -0.2 reversed; small effect
+    for a small b(0)."""
+    def times(b0):
+        tasks = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=1.0, lambda_phase=phi,
+                                  init={"a": 0.1, "b": b0, "c": 0.1}) for phi in (np.pi / 4, -3 * np.pi / 4)]
+        return cx.rotational_learning_order(tasks, t_end=8.0, n_points=801).times["u"]["radius"]
+
+    near, far = times(0.2)
+    assert near < 0.8 * far
+    near, far = times(-0.2)
+    assert far < 0.8 * near
+    near, far = times(0.02)
+    assert near < far < 1.1 * near
+
+
+def test_trained_block_network_extrapolates_as_the_complex_solution_predicts():
+    """Networks trained at T = 4 and run at T' on whitened inputs: their loss is 2 tau E of the complex solution's
+    extrapolation residuals (the Frobenius norm of a block is 2|r|^2); exponential tasks fail away from T."""
+    from lrnn_theory.extrapolation import family_task, solution_extrapolation, whitened_one_hot_inputs
+    from lrnn_theory.validation import rotational_setup
+    from lrnn_theory.validation.data import block_task_correlations
+
+    params = {"delta": 0.8, "lam": 0.9, "delta_phase": -0.2, "lambda_phase": 0.4}
+    for family in ("inverse_exponential", "exponential"):
+        task = family_task(family, 4, init={"a": 0.5, "b": 0.5, "c": 0.5}, **params)
+        result = train_lrnn(task, lr=0.02, steps=2500, record_every=2500)
+        setup = rotational_setup(task)
+        net, sizes = result.network, setup["sizes"]
+        b, u = result.trajectory.b[-1], result.trajectory.u[-1]
+        for T_test in (2, 4, 7):
+            s_test = family_task(family, T_test, **params).singular_values
+            X = whitened_one_hot_inputs(T_test, net.N_x)
+            Y = np.einsum("tyx,ptx->py", block_task_correlations(s_test, setup["U"], setup["V"], sizes), X)
+            loss = 0.5 * np.sum((Y - net.forward(X)) ** 2)
+            _, energy = solution_extrapolation(b, u, s_test)
+            assert loss == pytest.approx(2 * energy[0], abs=1e-6)
+            assert (loss > 1e-3) == (family == "exponential" and T_test != 4)
