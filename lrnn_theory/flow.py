@@ -253,9 +253,21 @@ class _Blowup:
         return np.max(self.gains(y)) - np.log(self.threshold)
 
 
+def output_times(t_end, n_points=201, t_eval=None):
+    """Checked ``(t_end, t_eval)``: ``n_points`` equally spaced times from 0 to ``t_end``, or the given ``t_eval``."""
+    t_end = check_real("t_end", t_end, positive=True)
+    if t_eval is None:
+        n_points = check_int("n_points", n_points, minimum=2)
+        return t_end, np.linspace(0.0, t_end, n_points)
+    t_eval = np.asarray(t_eval, dtype=float)
+    if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_end:
+        raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
+    return t_end, t_eval
+
+
 def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
               atol: float | None = None, converged_tol: float | None = None,
-              divergence_threshold: float = 1e8) -> Trajectory:
+              divergence_threshold: float = 1e8, lr_correction=None) -> Trajectory:
     """Integrate the gradient flow of the connectivity modes of ``task``.
 
     Parameters
@@ -268,14 +280,19 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         Number of equally spaced output times from 0 to ``t_end`` (ignored when ``t_eval`` is given).
     t_eval : array_like, optional
         Explicit output times.
-    method : str or lrnn_theory.solvers.Solver, optional
-        Integration strategy; LSODA with the analytic banded Jacobian by default.
+    method : str or lrnn_theory.solvers.Solver or lrnn_theory.finite_lr.DiscreteGD, optional
+        Integration strategy; LSODA with the analytic banded Jacobian by default. ``DiscreteGD(lr=, loss=)`` runs
+        the exact gradient-descent map of an aligned network instead (output at the steps nearest ``t_eval``).
     rtol, atol : float, optional
         Override the solver's tolerances.
     converged_tol : float, optional
         Stop early once every |d(theta)/dt| falls below this value (the energy has stopped changing).
     divergence_threshold : float, optional
         Raise ``DivergenceError`` when |a|, |c| or the recurrent gain |b|^(T-1) of a mode exceeds this value.
+    lr_correction : float or DiscreteGD, optional
+        Integrate the modified flow of E + (h/4) ||grad E||^2, which gradient descent follows to O(h^2): a float is
+        the learning rate on the theory's loss ``sum_half`` (h = lr_correction * tau), a ``DiscreteGD`` gives the
+        learning rate and loss convention (see ``lrnn_theory.finite_lr``).
 
     Returns
     -------
@@ -294,18 +311,16 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     >>> round(float(traj.b[-1, 0]), 4), round(float(traj.u[-1, 0]), 4)
     (0.5, 1.0)
     """
-    flow = compile_flow(task)
-    t_end = check_real("t_end", t_end, positive=True)
+    from .finite_lr import DiscreteGD, compile_modified_flow  # finite_lr builds on this module: import late
+
+    if isinstance(method, DiscreteGD):  # the exact gradient-descent map, not an ODE solver
+        if lr_correction is not None:
+            raise bad("lr_correction", lr_correction, "be None with method=DiscreteGD (the map needs no correction)")
+        return method.run(task, t_end, n_points=n_points, t_eval=t_eval, divergence_threshold=divergence_threshold)
+    flow = compile_flow(task) if lr_correction is None else compile_modified_flow(task, lr_correction)
+    t_end, t_eval = output_times(t_end, n_points, t_eval)
     threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
     solver = resolve_solver(method, rtol, atol)
-    if t_eval is None:
-        n_points = check_int("n_points", n_points, minimum=2)
-        t_eval = np.linspace(0.0, t_end, n_points)
-    else:
-        t_eval = np.asarray(t_eval, dtype=float)
-        if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 \
-                or t_eval[-1] > t_end:
-            raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
     blowup = _Blowup(threshold, flow.task.T)
     events = [blowup]
     if converged_tol is not None:
@@ -350,5 +365,5 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     traj = Trajectory(t=ts, a=Y[:, 0::3], b=Y[:, 1::3], c=Y[:, 2::3], energy=flow.energy(Y),
                       info={"method": solver.name, "rtol": solver.rtol, "atol": solver.atol, "nfev": flow.nfev,
                             "njev": flow.njev, "status": int(sol.status), "t_final": float(ts[-1]),
-                            "source": "theory"})
+                            "source": "theory", "lr_correction_step": getattr(flow, "step", None)})
     return traj
