@@ -166,14 +166,28 @@ def derive_zero_loss_hessian():
             "lr_bound": sp.simplify(2 / lam_max)}
 
 
-def derive_geometric_sums(b_value, length=T):
-    """S_0, S_1, S_2 at b = b_value, summed by sympy over k = 0..length-1 (closed forms, symbolic length)."""
-    bb = sp.Symbol("beta_", positive=True)
-    sums = {S0: sp.summation(bb ** (2 * k_sum), (k_sum, 0, length - 1)),
-            S1: sp.summation(k_sum * bb ** (2 * k_sum - 1), (k_sum, 0, length - 1)),
-            S2g: sp.summation(k_sum**2 * bb ** (2 * k_sum - 2), (k_sum, 0, length - 1))}
-    return {key: sp.simplify(val.subs(bb, b_value)) if b_value != 1 else sp.factor(val.subs(bb, 1).doit())
-            for key, val in sums.items()}
+@functools.lru_cache(maxsize=None)
+def _geometric_sums_symbolic():
+    """S_0, S_1, S_2 summed by sympy over k = 0..T-1 at a symbolic b: (general branch for b^2 != 1, value at b = 1)."""
+    def branches(expr):
+        if isinstance(expr, sp.Piecewise):
+            at_one = [e for e, cond in expr.args if cond is not sp.true][0]
+            return expr.args[-1][0], sp.factor(at_one.subs(b, 1))
+        return expr, sp.factor(expr.subs(b, 1))
+
+    sums = {S0: sp.summation(b ** (2 * k_sum), (k_sum, 0, T - 1)),
+            S1: sp.summation(k_sum * b ** (2 * k_sum - 1), (k_sum, 0, T - 1)),
+            S2g: sp.summation(k_sum**2 * b ** (2 * k_sum - 2), (k_sum, 0, T - 1))}
+    return {key: branches(val) for key, val in sums.items()}
+
+
+def derive_geometric_sums(b_value):
+    """S_0 = sum b^(2k), S_1 = sum k b^(2k-1), S_2 = sum k^2 b^(2k-2) over k = 0..T-1 at b = b_value, closed forms
+    in T (sympy summation; the b = 1 branch when b_value is 1)."""
+    general = _geometric_sums_symbolic()
+    if b_value == 1:
+        return {key: val[1] for key, val in general.items()}
+    return {key: sp.factor(val[0].subs(b, b_value)) for key, val in general.items()}
 
 
 @functools.lru_cache(maxsize=None)
@@ -193,7 +207,7 @@ def derive_family_lr_bound(family: str):
     sums = derive_geometric_sums(b_star)
     lam_max = hess["lambda_max"].subs(sums).subs({s_bal: 2 * u, u: u_star})
     if family == "constant":
-        lam_max = sp.simplify(lam_max)
+        lam_max = sp.factor(lam_max)
     return {"b": b_star, "u": u_star, "sums": sums, "lambda_max": lam_max, "lr_bound": 2 / lam_max}
 
 
