@@ -187,7 +187,7 @@ def derive_geometric_sums(b_value):
     general = _geometric_sums_symbolic()
     if b_value == 1:
         return {key: val[1] for key, val in general.items()}
-    return {key: sp.factor(val[0].subs(b, b_value)) for key, val in general.items()}
+    return {key: sp.factor(sp.powsimp(sp.expand(val[0].subs(b, b_value)), force=True)) for key, val in general.items()}
 
 
 @functools.lru_cache(maxsize=None)
@@ -247,7 +247,9 @@ def report(task=None, fmt: str = "pretty") -> str:
     out.append("# Largest stable learning rate at the balanced zero-loss solution (a = c = sqrt(u)) per family")
     for fam in BOUND_FAMILIES:
         res = derive_family_lr_bound(fam)
-        out.append(f"## {fam}: b* = {sp.sstr(res['b'])}, u* = {sp.sstr(res['u'])}")
+        out.append(f"## {fam}: b* = {sp.sstr(res['b'])}, u* = {sp.sstr(res['u'])}, s = 2 u*")
+        for key, val in res["sums"].items():
+            out.append(equation(key, val, fmt))
         out.append(equation(sp.Symbol("lambda_max"), res["lambda_max"], fmt))
     if task is not None:
         from lrnn_theory.finite_lr import stable_lr_bound
