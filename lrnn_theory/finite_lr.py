@@ -215,29 +215,11 @@ class ModifiedFlow(CompiledFlow):
         a, b, c = y[0::3], y[1::3], y[2::3]
         return (a, b, c, self.tau, self.step) + self.sums3.evaluate_all(b)
 
-    def rates(self, t, y, count: bool = True, check: bool = True) -> np.ndarray:
-        self.nfev += count
-        if check:
-            self._check_progress(t, y)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = np.empty_like(y)
-            out[0::3], out[1::3], out[2::3] = self._mod_rate_fn(*self._args(y))
-        if check:
-            self._check(t, out, y)
-        return out
+    def _rate_values(self, y):
+        return self._mod_rate_fn(*self._args(y))
 
-    __call__ = rates
-
-    def jacobian_blocks(self, t, y) -> np.ndarray:
-        self.njev += 1
-        with np.errstate(over="ignore", invalid="ignore"):
-            rows = self._mod_jac_fn(*self._args(y))
-            blocks = np.empty((self.K, 3, 3))
-            for p in range(3):
-                for q in range(3):
-                    blocks[:, p, q] = rows[p][q]
-        self._check(t, blocks, y)
-        return blocks
+    def _jacobian_rows(self, y):
+        return self._mod_jac_fn(*self._args(y))
 
     def modified_energy(self, y) -> np.ndarray:
         """Per-mode E + (h/4) ||grad E||^2 for a flat state (3K,)."""

@@ -162,31 +162,36 @@ class CompiledFlow:
         self.nfev += count
         if check:
             self._check_progress(t, y)
-        a, b, c = y[0::3], y[1::3], y[2::3]
         with np.errstate(over="ignore", invalid="ignore"):
-            A0, A1, B0, B1 = self.sums.evaluate(b)
-            ra, rb, rc = self._rate_fn(a, b, c, self.tau, A0, A1, 0.0, B0, B1, 0.0)
             out = np.empty_like(y)
-            out[0::3], out[1::3], out[2::3] = ra, rb, rc
-            out /= self.tau
+            out[0::3], out[1::3], out[2::3] = self._rate_values(y)
         if check:
             self._check(t, out, y)
         return out
 
     __call__ = rates
 
+    def _rate_values(self, y):
+        """(da/dt, db/dt, dc/dt), each of shape (K,); subclasses (other flows) override this and ``_jacobian_rows``."""
+        a, b, c = y[0::3], y[1::3], y[2::3]
+        A0, A1, B0, B1 = self.sums.evaluate(b)
+        return [r / self.tau for r in self._rate_fn(a, b, c, self.tau, A0, A1, 0.0, B0, B1, 0.0)]
+
+    def _jacobian_rows(self, y):
+        """Nested 3x3 list of d(rate of p)/d(q), each of shape (K,) (or a scalar)."""
+        a, b, c = y[0::3], y[1::3], y[2::3]
+        rows = self._jac_fn(a, b, c, self.tau, *self.sums.evaluate(b, second=True))
+        return [[entry / self.tau for entry in row] for row in rows]
+
     def jacobian_blocks(self, t, y) -> np.ndarray:
         """(K, 3, 3) Jacobian blocks d(rate of a, b, c)/d(a, b, c)."""
         self.njev += 1
-        a, b, c = y[0::3], y[1::3], y[2::3]
         with np.errstate(over="ignore", invalid="ignore"):
-            sums = self.sums.evaluate(b, second=True)
-            rows = self._jac_fn(a, b, c, self.tau, *sums)
+            rows = self._jacobian_rows(y)
             blocks = np.empty((self.K, 3, 3))
             for p in range(3):
                 for q in range(3):
                     blocks[:, p, q] = rows[p][q]
-            blocks /= self.tau
         self._check(t, blocks, y)
         return blocks
 
