@@ -93,6 +93,20 @@ def test_cli_discrete_lr_reproduces_simulate(tmp_path, capsys):
     assert "lrnn: diverged" in capsys.readouterr().err
 
 
+def test_cli_lr_correction_writes_the_modified_flow(tmp_path):
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps({"family": "constant", "delta": 1.0, "T": 3}))
+    out = tmp_path / "m.csv"
+    assert run(["integrate", path, "--t-end", "10", "--n-points", "11", "--lr-correction", "0.5", "--loss", "mean",
+                "--method", "BDF", "--out", out]) == 0
+    traj = Trajectory.from_csv(out)
+    task = Task.constant(delta=1.0, T=3)
+    expected = integrate(task, 10.0, n_points=11, lr_correction=DiscreteGD(0.5, "mean"), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(traj.u, expected.u, atol=1e-6)
+    assert np.max(np.abs(traj.u - integrate(task, 10.0, n_points=11).u)) > 1e-3   # the correction matters here
+    assert run(["integrate", path, "--t-end", "1", "--loss", "mean", "--out", out]) == 2
+
+
 # ---- 2. the modified flow ----------------------------------------------------------------------------------------
 def test_correction_constant_is_one_quarter_in_theory_time():
     const = sym.derive_correction_constant()
