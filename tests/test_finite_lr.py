@@ -262,3 +262,12 @@ def test_derive_lists_finite_lr():
     from lrnn_theory.derivations import available_results
 
     assert "finite-lr" in available_results()
+
+
+def test_network_bound_is_the_smallest_mode_bound_for_two_modes():
+    """Cross-mode directions of the full matrices do not curve more than the stiffest mode (measured here)."""
+    task = Task.from_dict({"family": "inverse_exponential", "T": 5, "delta": [2.0, 0.5], "lambda": [0.3, 0.9]})
+    net, C, bound = _solution_network(task, hidden=3)
+    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_population(C)[1], list(net.weights), (0, 1, 2))
+    assert bound["lr_max_network"] == pytest.approx(2 / top, rel=1e-6)
+    assert bound["lr_max_network"] == pytest.approx(bound["lr_max"][1])   # the second mode is the stiffer one
