@@ -13,10 +13,12 @@ Numeric side of ``lrnn_theory.derivations.finite_lr``.
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+from tqdm.auto import tqdm
 
 from .derivations import finite_lr as sym
 from .derivations import mode_flow as mf
@@ -110,8 +112,13 @@ class DiscreteGD:
         r = np.empty((K, T))
         grad = np.empty((3, K))
         rec = 0
-        with np.errstate(over="ignore", invalid="ignore"):
+        bar = tqdm(total=steps, delay=2.0, unit="step", desc="gradient descent", leave=False, mininterval=0.5,
+                   disable=not sys.stderr.isatty())
+        chunk = max(1, steps // 200)
+        with bar, np.errstate(over="ignore", invalid="ignore"):
             for n in range(steps + 1):
+                if n % chunk == 0 and n:
+                    bar.update(chunk)
                 P[:, 0] = 1.0
                 P[:, 1:] = b[:, None]
                 np.multiply.accumulate(P, axis=1, out=P)    # b^k
