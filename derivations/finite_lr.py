@@ -34,8 +34,8 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import A, B, STATE, SUM_SYMBOLS, T, a, b, c, derive_energy, equation, render, sums_as_symbols, tau, u
-from .stability import delta, family_profile, lam
+from .mode_flow import A, B, STATE, T, a, b, c, derive_energy, equation, render, sums_as_symbols, tau, u
+from .stability import delta, family_profile, lam  # noqa: F401 (delta, lambda: the family bounds' parameters)
 
 #: Theory time advanced by one gradient step, h = lr * tau * scale.
 h = sp.Symbol("h", positive=True)
@@ -258,8 +258,8 @@ def report(task=None, fmt: str = "pretty") -> str:
         out.append(f"# Task {task.name!r} (tau={task.tau:g}): per-mode bound on lr (sum_half) at the zero-loss "
                    f"solution, balance a^2 - c^2 from the task's init")
         for m in range(task.K):
-            out.append(f"mode {m}: b*={bound['b'][m]:.6g} u*={bound['u'][m]:.6g} lambda_max={bound['lambda_max'][m]:.6g}"
-                       f" lr_max={bound['lr_max'][m]:.6g}")
+            out.append(f"mode {m}: b*={bound['b'][m]:.6g} u*={bound['u'][m]:.6g} "
+                       f"lambda_max={bound['lambda_max'][m]:.6g} lr_max={bound['lr_max'][m]:.6g}")
     return "\n".join(out) + "\n"
 
 
