@@ -3,13 +3,14 @@
 1. Cost: the exact discrete mode map (``integrate(..., method=DiscreteGD(lr))``) against ``lrnn simulate`` (aligned
    population training, the harness) for K = N_h = 32 modes, T = 20, over the same steps and recorded times, in one
    run: wall times, their ratio, and the largest difference of a, b, c (rounding error).
-2. Error table: largest |training - theory| of a, b, c, u over t in [0, 30] on the validation task
-   (inverse-exponential, delta = 1, lambda = 0.7, T = 6, a = b = c = 0.1), for the plain flow and the lr-corrected
-   flow, at four learning rates, with the log-log slopes between neighbouring rates (expected 1 and 2).
+2. Error tables: largest |training - theory| of a, b, c, u over t in [0, 30] (a = b = c = 0.1) on two tasks
+   (inverse-exponential, delta = 1, lambda = 0.7, T = 6; and the two-mode task of the harness CLI tests), for the
+   plain flow and the lr-corrected flow, at four learning rates, with the log-log slopes between neighbouring rates
+   (expected 1 and 2).
 3. Stable learning rate: the closed-form bound 2 / lambda_max per case, what the harness does at 0.95x and 1.05x, and
    the factor above the bound from which the harness reports divergence (bisection with the harness).
 
-Run: ``python benchmarks/bench_finite_lr.py`` (a few minutes on a loaded 2-core machine; timings are noisy there).
+Run: ``python benchmarks/bench_finite_lr.py [cost] [errors] [bounds]`` (all three by default; a few minutes on a loaded 2-core machine; timings are noisy there).
 BLAS runs single-threaded unless ``OPENBLAS_NUM_THREADS`` is set (as in bench_harness.py).
 """
 from __future__ import annotations
@@ -49,8 +50,21 @@ def cost(steps: int = 2000, lr: float = 0.005, repeats: int = 3) -> None:
           f"ratio {min(t_sim) / min(t_map):.1f}x   largest |difference| of a, b, c {diff:.2e}")
 
 
-def error_table(lrs=(0.04, 0.02, 0.01, 0.005), t_end: float = 30.0) -> None:
-    task = Task.inverse_exponential(delta=1.0, lam=0.7, T=6)
+#: The two error tables: the demo's task, and the two-mode task of the harness CLI tests (tests/test_harness_cli.py).
+ERROR_TASKS = {
+    "inverse-exponential, delta=1, lambda=0.7, T=6": {"family": "inverse_exponential", "delta": 1.0, "lambda": 0.7,
+                                                      "T": 6},
+    "two modes, delta=(1, 0.6), lambda=(0.7, 1.1), T=5": {"family": "inverse_exponential", "delta": [1.0, 0.6],
+                                                          "lambda": [0.7, 1.1], "T": 5},
+}
+
+
+def error_tables(lrs=(0.04, 0.02, 0.01, 0.005), t_end: float = 30.0) -> None:
+    for label, spec in ERROR_TASKS.items():
+        error_table(Task.from_dict(spec), label, lrs, t_end)
+
+
+def error_table(task, label, lrs, t_end) -> None:
     rows = []
     for lr in lrs:
         steps = int(round(t_end / lr))
@@ -60,7 +74,8 @@ def error_table(lrs=(0.04, 0.02, 0.01, 0.005), t_end: float = 30.0) -> None:
         rows.append((lr, plain, corrected))
     r = np.array(rows)
     slopes = np.diff(np.log(r[:, 1:]), axis=0) / np.diff(np.log(r[:, :1]), axis=0)
-    print(f"2. validation task (inverse-exponential, delta=1, lambda=0.7, T=6), t in [0, {t_end:g}], aligned training:")
+    print(f"2. {label}, a = b = c = 0.1, t in [0, {t_end:g}], aligned training, largest |training - theory| "
+          f"of a, b, c, u:")
     print("   lr       plain flow   corrected flow   slope plain   slope corrected")
     for i, (lr, p, c) in enumerate(rows):
         tail = f"   {slopes[i - 1, 0]:11.3f}   {slopes[i - 1, 1]:15.3f}" if i else ""
@@ -98,7 +113,10 @@ def bounds(steps: int = 2000) -> None:
               f"(at {lo:.3f}x: {_outcome(task, lo * bound, steps)})")
 
 
+PARTS = {"cost": cost, "errors": error_tables, "bounds": bounds}
+
 if __name__ == "__main__":
-    cost()
-    error_table()
-    bounds()
+    import sys
+
+    for part in sys.argv[1:] or PARTS:
+        PARTS[part]()
