@@ -34,7 +34,7 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import A, B, STATE, T, a, b, c, derive_energy, equation, render, sums_as_symbols, tau, u
+from .mode_flow import A, B, STATE, SUM_SYMBOLS, T, a, b, c, derive_energy, equation, render, tau, u
 from .stability import delta, family_profile, lam  # noqa: F401 (delta, lambda: the family bounds' parameters)
 
 #: Theory time advanced by one gradient step, h = lr * tau * scale.
@@ -58,10 +58,18 @@ def gradient(expr):
 
 
 def all_sums_as_symbols(expr):
-    """``sums_as_symbols`` plus A'''(b), B'''(b) -> A_3, B_3 (substituted first: highest derivative first)."""
+    """A(b), B(b) and their first three b-derivatives -> A_0..A_3, B_0..B_3 (for lambdify).
+
+    A structural replacement (``xreplace``): it matches whole Derivative nodes before their insides, and is much
+    faster than ``subs`` on the large expressions of the modified flow's Jacobian.
+    """
+    A0, A1, A2, B0, B1, B2 = SUM_SYMBOLS
     A3, B3 = THIRD_SUM_SYMBOLS
-    expr = expr.subs([(sp.Derivative(A(b), (b, 3)), A3), (sp.Derivative(B(b), (b, 3)), B3)])
-    return sums_as_symbols(expr)
+    table = {A(b): A0, B(b): B0}
+    for order, (a_sym, b_sym) in enumerate(((A1, B1), (A2, B2), (A3, B3)), start=1):
+        table[sp.Derivative(A(b), (b, order))] = a_sym
+        table[sp.Derivative(B(b), (b, order))] = b_sym
+    return expr.xreplace(table)
 
 
 # ---- one gradient step in theory time ----------------------------------------------------------------------------
@@ -94,7 +102,7 @@ def derive_correction_constant():
     DF0 = F0.jacobian(sp.Matrix(STATE))
     second = F1 + DF0 * F0 / 2
     (k_value,) = sp.solve(sp.expand(second[0]), kappa_bea)
-    residual = (second.subs(kappa_bea, k_value)).applyfunc(lambda e: sp.simplify(sp.expand(e)))
+    residual = second.subs(kappa_bea, k_value).applyfunc(sp.expand)  # a polynomial in a, c, A, B, ...: expand suffices
     return {"k": k_value, "residual": residual}
 
 

@@ -36,6 +36,9 @@ def run(argv):
 def test_docstring_examples():
     result = doctest.testmod(finite_lr, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+    from lrnn_theory.solvers import DiscreteGD as reexported
+
+    assert reexported is DiscreteGD
 
 
 # ---- 1. the discrete mode map ------------------------------------------------------------------------------------
