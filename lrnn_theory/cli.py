@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
     p.add_argument("--discrete-lr", type=float, metavar="ETA",
-                   help="run the exact gradient-descent map of an aligned network with learning rate ETA instead")
+                   help="run the exact gradient-descent map of an aligned network with learning rate ETA instead "
+                        "of an ODE solver (--method does not apply)")
     p.add_argument("--lr-correction", type=float, metavar="ETA",
                    help="integrate the modified flow that gradient descent with learning rate ETA follows to O(ETA^2)")
     p.add_argument("--loss", choices=("sum_half", "sum", "mean_half", "mean"), default="sum_half",
