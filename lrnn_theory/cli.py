@@ -111,11 +111,17 @@ def cmd_integrate(args):
     task = Task.from_json(args.task)
     out = check_out_path(args.out)
     plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
-    traj = integrate(task, args.t_end, n_points=args.n_points, method=args.method, rtol=args.rtol, atol=args.atol)
+    from .finite_lr import integrate_options
+
+    method, lr_correction = integrate_options(args)
+    traj = integrate(task, args.t_end, n_points=args.n_points, method=method, rtol=args.rtol, atol=args.atol,
+                     lr_correction=lr_correction)
     written = write_outputs(out, traj, plot, lambda: plot_trajectories(
         {"theory": traj}, title=f"{task.name}: mode learning dynamics"))
+    cost = (f"{traj.info['steps']} steps of h={traj.info['dt_per_step']:.4g}" if "steps" in traj.info
+            else f"{traj.info['nfev']} rhs calls")
     print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']} "
-          f"({traj.info['nfev']} rhs calls); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
+          f"({cost}); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
     return 0
 
 
@@ -200,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="LSODA", help="LSODA (default), BDF, Radau, RK45 or DOP853")
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
+    p.add_argument("--discrete-lr", type=float, metavar="ETA",
+                   help="run the exact gradient-descent map of an aligned network with learning rate ETA instead "
+                        "of an ODE solver (--method does not apply)")
+    p.add_argument("--lr-correction", type=float, metavar="ETA",
+                   help="integrate the modified flow that gradient descent with learning rate ETA follows to O(ETA^2)")
+    p.add_argument("--loss", choices=("sum_half", "sum", "mean_half", "mean"), default="sum_half",
+                   help="loss convention of ETA (default sum_half, the theory's)")
+    p.add_argument("--n-samples", type=int, help="P of the mean losses (default T * K)")
     p.set_defaults(func=cmd_integrate)
 
     p = sub.add_parser("reproduce", help="reproduce a figure of the paper (PNG + JSON of its key numbers)")
