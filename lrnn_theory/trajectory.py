@@ -22,22 +22,26 @@ CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
 def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
     """Per-mode energy 1/(2 tau) sum_i (s_i - c b^(T-i) a)^2 for states of shape (..., K).
 
+    Every-step tasks (singular values of shape (K, T, T)): 1/(2 tau) sum_t sum_(i<=t) (s_(t,i) - c b^(t-i) a)^2.
     Computed from the residuals (not from A and B) so that it stays accurate near zero loss; vectorized over
     leading axes and modes, chunked over the leading axis to bound memory for long trajectories.
     """
+    from .tasks import predicted_profile
+
     s = np.asarray(singular_values)
     a, b, c = (np.asarray(x, dtype=float) for x in (a, b, c))
-    K, T = s.shape
-    exponents = np.arange(T - 1, -1, -1, dtype=float)  # T - i for i = 1..T
+    K, T = s.shape[0], s.shape[-1]
+    every_step = s.ndim == 3
+    links = tuple(range(2, s.ndim + 1))  # the step axes (t, i) of every (state, mode)
     flat_b = b.reshape(-1, K)
     flat_u = (a * c).reshape(-1, K)
     out = np.empty(flat_b.shape)
-    chunk = max(1, int(2e7 // max(1, K * T)))
+    chunk = max(1, int(2e7 // max(1, s.size)))
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, flat_b.shape[0], chunk):
             sl = slice(start, start + chunk)
-            pred = flat_u[sl, :, None] * flat_b[sl, :, None] ** exponents
-            out[sl] = 0.5 / tau * np.sum((s - pred) ** 2, axis=-1)
+            pred = predicted_profile(flat_u[sl], flat_b[sl], T, every_step)
+            out[sl] = 0.5 / tau * np.sum((s - pred) ** 2, axis=links)
     return out.reshape(b.shape)
 
 
