@@ -14,7 +14,7 @@ from pathlib import Path
 from .derivations.mode_flow import FORMATS
 from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .io import check_writable
-from .tasks import BASE_FAMILIES, FAMILIES, Task
+from .tasks import BASE_FAMILIES, FAMILIES, OUTPUTS, Task
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -45,6 +45,8 @@ def add_family_arguments(parser):
     for name in ("delta", "lambda", "kappa", "beta"):
         group.add_argument(f"--{name}", type=float, dest=name.replace("lambda", "lam"))
     group.add_argument("--base", choices=BASE_FAMILIES, help="base family of 'last_step'")
+    group.add_argument("--outputs", choices=OUTPUTS, help="read out after the last step (final, default) or at every "
+                                                          "step (every_step, App. M)")
 
 
 def task_from_args(args, required: bool = True):
@@ -52,7 +54,7 @@ def task_from_args(args, required: bool = True):
         raise LrnnInputError("give either a task file or --family, not both")
     if getattr(args, "task", None):
         return Task.from_json(args.task)
-    family_options = [f"--{k}" for k in ("T", "delta", "lam", "kappa", "beta", "base")
+    family_options = [f"--{k}" for k in ("T", "delta", "lam", "kappa", "beta", "base", "outputs")
                       if getattr(args, k, None) is not None]
     if family_options and not getattr(args, "family", None):
         raise LrnnInputError(f"option '{family_options[0].replace('lam', 'lambda')}' needs --family")
@@ -60,7 +62,8 @@ def task_from_args(args, required: bool = True):
         if args.T is None:
             raise LrnnInputError(f"family '{args.family}' needs --T")
         return Task.from_family(args.family, T=args.T, delta=args.delta,
-                                lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base)
+                                lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base,
+                                outputs=getattr(args, "outputs", None) or "final")
     if required:
         raise LrnnInputError("a task file or --family is required")
     return None
