@@ -313,6 +313,45 @@ def derive_general_zero_loss():
     return sp.Eq(s[t, i], s[T, T] * (s[T, T - 1] / s[T, T]) ** (t - i))
 
 
+# ---- extrapolation to other lengths ------------------------------------------------------------------------------
+#: Test length T' (the network was trained at T).
+Tp = sp.Symbol("T'", integer=True, positive=True)
+#: Extrapolation families with an every-step zero-loss solution: base family and how delta depends on the length.
+EXTRAPOLATION_FAMILIES = {"constant": ("constant", None), "sum": ("constant", sp.Integer(1)),
+                          "mean": ("constant", "1/T"), "inverse_exponential": ("inverse_exponential", None)}
+
+
+@functools.lru_cache(maxsize=None)
+def derive_extrapolation(family: str):
+    """Residual and energy of the length-T zero-loss solution run with every-step outputs at length T'.
+
+    Returns
+    -------
+    dict
+        ``u``, ``b`` (the solution at T), ``residual`` r_(t,i) = s'_(t,i) - u b^(t-i), ``energy`` (double sum over
+        i <= t <= T' divided by 2 tau, summed by sympy).
+    """
+    if family not in EXTRAPOLATION_FAMILIES:
+        from lrnn_theory.errors import bad
+
+        raise bad("family", family, f"be one of {', '.join(EXTRAPOLATION_FAMILIES)} (every-step outputs: the "
+                                    "exponential family has no zero-loss solution)")
+    base, rule = EXTRAPOLATION_FAMILIES[family]
+    scale = {None: lambda n: delta, "1/T": lambda n: 1 / n}.get(rule, lambda n: rule)
+    sol = derive_zero_loss_solution(base)
+    u_T, b_T = sol["u"].subs(delta, scale(T)), sol["b"].subs(delta, scale(T))
+    target = family_profile(base).subs(delta, scale(Tp))
+    residual = sp.simplify(target - u_T * b_T ** (t - i))
+    energy = sp.summation(sp.summation(sp.expand(residual**2), (i, 1, t)), (t, 1, Tp)) / (2 * tau)
+    return {"u": u_T, "b": b_T, "residual": residual, "energy": sp.factor(sp.simplify(energy))}
+
+
+@functools.lru_cache(maxsize=None)
+def compile_extrapolation_energy(family: str):
+    """Numeric closed-form energy f(delta, lambda, T, T', tau), lambdified from ``derive_extrapolation``."""
+    return sp.lambdify((delta, lam, T, Tp, tau), derive_extrapolation(family)["energy"], modules="numpy")
+
+
 # ---- concrete tasks ------------------------------------------------------------------------------------------------
 def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
     """A(b) and B(b) of one mode of a concrete every-step task (polynomials up to ``explicit_up_to``; closed forms
@@ -393,7 +432,13 @@ def report(task=None, fmt: str = "pretty") -> str:
             equation(sp.Symbol("E_reg"), split["regulariser"], fmt),
             equation(sp.Symbol("E_reg (b^2 != 1)"), split["regulariser_generic"], fmt),
             equation(sp.Symbol("E_reg (b^2 = 1)"), split["regulariser_at_1"], fmt),
-            equation(sp.Symbol("E_reg - eq. (159)"), split["paper_difference"], fmt)]
+            equation(sp.Symbol("E_reg - eq. (159)"), split["paper_difference"], fmt),
+            "## Extrapolation: the length-T solution run at length T' (every-step outputs)"]
+    for fam in EXTRAPOLATION_FAMILIES:
+        ext = derive_extrapolation(fam)
+        out += [f"# {fam}: u = {sp.sstr(ext['u'])}, b = {sp.sstr(ext['b'])}",
+                equation(sp.Symbol("r_(t,i)"), ext["residual"], fmt),
+                equation(sp.Symbol("E(T')"), ext["energy"], fmt)]
     if task is not None:
         out += _task_report(task, fmt)
     return "\n".join(out) + "\n"
