@@ -142,6 +142,10 @@ def landscape(singular_values, u_values, b_values, tau: float = 1.0) -> dict:
     if s.ndim not in (1, 2):
         raise bad("singular_values", singular_values, "be one mode's profile (a 1-D array of T values, or T x T for "
                                                       "every-step outputs)")
+    if s.ndim == 2:  # one every-step mode: square, no later inputs
+        from .tasks import _check_every_step
+
+        s = _check_every_step(s)[0]
     uu = check_finite_array("u_values", u_values, ndim=1)
     bb = check_finite_array("b_values", b_values, ndim=1)
     U, Bg = np.meshgrid(uu, bb)

@@ -135,6 +135,25 @@ def test_regulariser_is_eq_159():
                                rtol=1e-10)
 
 
+@pytest.mark.parametrize("T", [2, 4])
+def test_flow_field_derivatives_in_closed_form(T):
+    """Eq. (158): the m-th b-derivative of g = u A' - u^2 B'/2 by falling factorials equals sympy's diff."""
+    field = es.derive_flow_field()
+    lag_form = field["lag_form"].subs(mf.T, T).doit()
+    m = next(x for x in field["derivative"].free_symbols if x.name == "m")
+    for order in range(4):
+        closed = field["derivative"].subs({mf.T: T, m: order}).doit()
+        assert sp.expand(sp.diff(lag_form, mf.b, order) - closed) == 0
+    # The polynomial of a concrete task is the lag form with its alpha_k.
+    s = [[1.0, 0, 0, 0], [0.5, 1.0, 0, 0], [0.25, 0.5, 1.0, 0], [0.1, 0.2, 0.3, 0.4]][:T]
+    s = [row[:T] for row in s]
+    alphas = Task(np.array(s), outputs="every_step").sum_coefficients()[0][0]
+    direct = lag_form.subs({es.alpha[k]: alphas[k] for k in range(T)}).subs(es.u, 0.3)
+    assert sp.expand(es.flow_field_polynomial(s, 0.3) - direct).free_symbols <= {mf.b}
+    assert all(abs(float(c)) < 1e-12 for c in sp.Poly(sp.expand(es.flow_field_polynomial(s, 0.3) - direct),
+                                                      mf.b).all_coeffs())
+
+
 def test_zero_loss_solutions_symbolic():
     inv = es.derive_zero_loss_solution("inverse_exponential")
     assert (inv["u"], inv["b"], inv["residual"], inv["condition"]) == (es.delta, es.lam, 0, sp.true)
