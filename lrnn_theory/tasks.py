@@ -98,12 +98,15 @@ def lag_exponents(T: int, every_step: bool) -> tuple:
 
 def predicted_profile(u, b, T: int, every_step: bool) -> np.ndarray:
     """u b^(power) for every link of the modes (u, b) of shape (..., K): shape (..., K, T) or (..., K, T, T)."""
-    exponents, present = lag_exponents(T, every_step)
     u = np.asarray(u, dtype=float)
     b = np.asarray(b, dtype=float)
-    extra = (None,) * exponents.ndim
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(present, u[(...,) + extra] * b[(...,) + extra] ** exponents, 0.0)
+        if not every_step:
+            return u[..., None] * b[..., None] ** np.arange(T - 1, -1, -1, dtype=float)
+        exponents, present = lag_exponents(T, True)
+        # T powers per mode, gathered by lag (T^2 power evaluations would dominate long trajectories).
+        powers = u[..., None] * b[..., None] ** np.arange(T, dtype=float)
+        return np.where(present, powers[..., exponents.astype(int)], 0.0)
 
 
 @dataclass(frozen=True)

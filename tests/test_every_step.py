@@ -87,6 +87,22 @@ def test_bad_every_step_input_on_the_command_line(tmp_path, capsys):
     assert main(["integrate", str(path), "--t-end", "1", "--out", str(tmp_path / "x.csv")]) == 2
 
 
+def test_mode_energy_is_the_sum_of_squared_residuals():
+    """The lag-mean form of the every-step energy (T per state) against the T^2 residuals, near zero loss too."""
+    from lrnn_theory.trajectory import mode_energy
+
+    rng = np.random.default_rng(0)
+    s = random_every_step(rng, 3, 6)
+    u, b = rng.uniform(-1, 1, (5, 3)), rng.uniform(-1.2, 1.2, (5, 3))
+    direct = np.array([[0.5 * sum((s[k, t, i] - u[n, k] * b[n, k] ** (t - i)) ** 2 for t in range(6)
+                                  for i in range(t + 1)) for k in range(3)] for n in range(5)])
+    np.testing.assert_allclose(mode_energy(s, u, b, np.ones_like(u), 1.0), direct, rtol=1e-12)
+    task = Task.inverse_exponential(delta=1.0, lam=0.7, T=30, outputs="every_step")
+    near = mode_energy(task.singular_values, np.array([1.0 + 1e-9]), np.array([0.7]), np.array([1.0]), 2.0)
+    residual = 1e-9 * np.tril(0.7 ** np.subtract.outer(np.arange(30), np.arange(30)))  # u b^(t-i) - s_(t,i)
+    assert near[0] == pytest.approx(0.25 * np.sum(residual**2), rel=1e-5, abs=0)
+
+
 # ---- derivation -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("T", [1, 2, 3, 5])
 def test_sum_coefficients_are_the_double_sums(T):
@@ -178,7 +194,7 @@ def test_zero_loss_solutions_are_fixed_points(family, delta, lam, T):
     assert flow.energy(y)[0] < 1e-25
     sol = solve_task(task)
     assert sol.zero_loss[0] and sol.b[0] == pytest.approx(b_star) and sol.u[0] == pytest.approx(delta)
-    # Not a fixed point of the final-output task's flow at the same point unless T = 1... but the same solution.
+    # The exponential profile delta lambda^i has none with outputs at every step.
     assert not solve_task(Task.exponential(delta=1.0, lam=0.6, T=T, outputs="every_step")).zero_loss[0]
 
 
