@@ -51,6 +51,13 @@ def every_step_profile(family: str, T: int, lam=None) -> np.ndarray:
 
     ``constant``: 1; ``inverse_exponential``: lambda^(t-i) (by lag, the zero-loss family); ``exponential``:
     lambda^i. Entry ``[:, t-1, i-1]`` is output time t, input step i.
+
+    Examples
+    --------
+    >>> every_step_profile("inverse_exponential", 3, lam=0.5)
+    array([[[1.  , 0.  , 0.  ],
+            [0.5 , 1.  , 0.  ],
+            [0.25, 0.5 , 1.  ]]])
     """
     lam = np.ones(1) if lam is None else np.atleast_1d(np.asarray(lam, dtype=float))
     t = np.arange(1, T + 1, dtype=float)[:, None]
@@ -75,6 +82,12 @@ def sum_coefficients_of(singular_values) -> tuple:
     A (K, T) profile is a final-output task: alpha[:, k] = s_(T-k), w[k] = 1. A (K, T, T) profile is an every-step
     task (derived in ``lrnn_theory.derivations.every_step``): with the lag k = t - i, alpha[:, k] = sum_t s_(t,t-k)
     (the k-th subdiagonal summed) and w[k] = T - k (the number of (t, i) pairs at lag k).
+
+    Examples
+    --------
+    >>> alpha, w = sum_coefficients_of(every_step_profile("inverse_exponential", 3, lam=0.5))
+    >>> alpha, w          # A(b) = 3 + 1.0 b + 0.25 b^2, B(b) = 3 + 2 b^2 + b^4
+    (array([[3.  , 1.  , 0.25]]), array([3., 2., 1.]))
     """
     s = np.asarray(singular_values)
     if s.ndim == 3:
