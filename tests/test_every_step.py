@@ -345,8 +345,8 @@ def test_samples_user_data_and_loss_conventions_give_the_population_trajectory()
     from lrnn_theory.validation import train_lrnn
     from lrnn_theory.validation.data import sample_targets, task_correlations, whitened_inputs
 
-    task = Task(np.array([[[1.0, 0, 0], [0.4, 0.9, 0], [0.2, 0.5, 1.1]], [[0.5, 0, 0], [0.3, 0.6, 0], [0.1, 0.2, 0.4]]]),
-                outputs="every_step", init={"a": 0.3, "b": 0.1, "c": 0.3})
+    s = np.array([[[1.0, 0, 0], [0.4, 0.9, 0], [0.2, 0.5, 1.1]], [[0.5, 0, 0], [0.3, 0.6, 0], [0.1, 0.2, 0.4]]])
+    task = Task(s, outputs="every_step", init={"a": 0.3, "b": 0.1, "c": 0.3})
     run = {"lr": 0.005, "steps": 300, "record_every": 50, "seed": 3}
     pop = train_lrnn(task, **run)
     samples = train_lrnn(task, data="samples", **run)

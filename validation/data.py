@@ -77,7 +77,9 @@ def whitened_inputs(rng: np.random.Generator, P: int, T: int, N_x: int) -> np.nd
 
 
 def sample_targets(X: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Targets ``y_p = sum_i C_i x_{p,i}``; every step (C of shape (T, T, N_y, N_x)): ``y_{p,t} = sum_i C_(t,i) x_{p,i}``.
+    """Targets ``y_p = sum_i C_i x_{p,i}``, or ``y_{p,t} = sum_i C_(t,i) x_{p,i}`` at every step t.
+
+    Every-step correlations have shape (T, T, N_y, N_x) and give targets of shape (P, T, N_y).
 
     Parameters
     ----------
