@@ -14,7 +14,7 @@ from pathlib import Path
 from .derivations.mode_flow import FORMATS
 from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .io import check_writable
-from .tasks import BASE_FAMILIES, FAMILIES, Task
+from .tasks import BASE_FAMILIES, FAMILIES, OUTPUTS, Task
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -47,6 +47,8 @@ def add_family_arguments(parser):
     group.add_argument("--base", choices=BASE_FAMILIES, help="base family of 'last_step'")
     for name in ("delta", "lambda"):  # rotational tasks: delta and lambda are then radii
         group.add_argument(f"--{name}-phase", type=float, dest=f"{name}_phase", help=f"phase of {name} in radians")
+    group.add_argument("--outputs", choices=OUTPUTS, help="read out after the last step (final, default) or at every "
+                                                          "step (every_step, App. M)")
 
 
 def task_from_args(args, required: bool = True):
@@ -56,7 +58,7 @@ def task_from_args(args, required: bool = True):
         return Task.from_json(args.task)
     shown = {"lam": "lambda", "delta_phase": "delta-phase", "lambda_phase": "lambda-phase"}
     family_options = [f"--{shown.get(k, k)}" for k in ("T", "delta", "lam", "kappa", "beta", "base", "delta_phase",
-                                                       "lambda_phase") if getattr(args, k, None) is not None]
+                                                       "lambda_phase", "outputs") if getattr(args, k, None) is not None]
     if family_options and not getattr(args, "family", None):
         raise LrnnInputError(f"option '{family_options[0]}' needs --family")
     if getattr(args, "family", None):
@@ -64,7 +66,8 @@ def task_from_args(args, required: bool = True):
             raise LrnnInputError(f"family '{args.family}' needs --T")
         return Task.from_family(args.family, T=args.T, delta=args.delta,
                                 lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base,
-                                delta_phase=args.delta_phase, lambda_phase=args.lambda_phase)
+                                delta_phase=args.delta_phase, lambda_phase=args.lambda_phase,
+                                outputs=getattr(args, "outputs", None) or "final")
     if required:
         raise LrnnInputError("a task file or --family is required")
     return None

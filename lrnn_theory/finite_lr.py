@@ -30,13 +30,13 @@ from .trajectory import Trajectory, mode_energy
 LOSSES = ("sum_half", "sum", "mean_half", "mean")
 
 
-def loss_scale(loss: str, P: int, N_y: int) -> float:
+def loss_scale(loss: str, P: int, N_y: int, outputs_per_sample: int = 1) -> float:
     """``loss = scale * L`` with L = 1/2 sum_p ||r_p||^2 (the harness's conventions, validation.harness)."""
     from .validation.harness import loss_scale as harness_scale
 
     if loss not in LOSSES:
         raise bad("loss", loss, f"be one of {', '.join(LOSSES)}")
-    return harness_scale(loss, P, N_y)
+    return harness_scale(loss, P, N_y, outputs_per_sample)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class DiscreteGD:
         """``scale`` of the loss convention for this task (N_y = K, P = n_samples or T K)."""
         task = coerce_task(task)
         P = self.n_samples if self.n_samples is not None else task.T * task.K
-        return loss_scale(self.loss, P, task.K)
+        return loss_scale(self.loss, P, task.K, task.T if task.every_step else 1)
 
     def time_step(self, task) -> float:
         """Theory time of one step, h = lr * tau * scale."""
@@ -102,7 +102,8 @@ class DiscreteGD:
         record = np.unique(np.rint(t_eval / h).astype(np.int64))
         steps = int(record[-1])
         K, T = task.K, task.T
-        coeff = np.ascontiguousarray(task.singular_values[:, ::-1])   # coeff[:, k] multiplies b^k
+        alpha, weights = task.sum_coefficients()  # A(b) = sum_k alpha_k b^k, B(b) = sum_k w_k b^(2k): any kind of task
+        coeff = np.ascontiguousarray(alpha)
         k = np.arange(1, T, dtype=float)
         Y = np.array([task.init.a, task.init.b, task.init.c], dtype=float)   # rows a, b, c
         a, b, c = Y
@@ -133,7 +134,8 @@ class DiscreteGD:
                 np.multiply(P[:, :-1], k, out=Q[:, 1:])
                 u = a * c
                 np.multiply(u[:, None], P, out=r)
-                np.subtract(coeff, r, out=r)                # residual of step i = T - k
+                r *= weights
+                np.subtract(coeff, r, out=r)                # alpha_k - u w_k b^k (final output: residual of step T - k)
                 g = np.matmul(PQ, r[:, :, None])[:, :, 0]   # (A - u B, A' - u B'/2) per mode
                 np.multiply(c, g[:, 0], out=grad[0])
                 np.multiply(u, g[:, 1], out=grad[1])
@@ -278,16 +280,20 @@ def _lambda_max_fn():
     return sp.lambdify((sym.S0, sym.S1, sym.S2g, sym.s_bal, mf.u), hess["lambda_max"], modules="numpy")
 
 
-def geometric_sums(b: np.ndarray, T: int):
-    """S_0 = sum b^(2k), S_1 = sum k b^(2k-1), S_2 = sum k^2 b^(2k-2) over k = 0..T-1, per mode."""
+def geometric_sums(b: np.ndarray, T: int, weights=None):
+    """S_0 = sum w_k b^(2k), S_1 = sum w_k k b^(2k-1), S_2 = sum w_k k^2 b^(2k-2) over k = 0..T-1, per mode.
+
+    ``weights`` are the weights w_k of B(b) = sum_k w_k b^(2k) (all 1 for final-output tasks, T - k for every-step
+    tasks: lag k links w_k input-output pairs)."""
     b = np.asarray(b, dtype=float)
     k = np.arange(T, dtype=float)
+    w = np.ones(T) if weights is None else np.asarray(weights, dtype=float)
     P = np.ones((b.size, T))
     P[:, 1:] = b[:, None]
     P = np.cumprod(P, axis=1)                     # b^k
     Pm1 = np.zeros_like(P)
     Pm1[:, 1:] = P[:, :-1]                        # b^(k-1), 0 for k = 0
-    return np.sum(P * P, axis=1), np.sum(k * P * Pm1, axis=1), np.sum(k * k * Pm1 * Pm1, axis=1)
+    return np.sum(w * P * P, axis=1), np.sum(w * k * P * Pm1, axis=1), np.sum(w * k * k * Pm1 * Pm1, axis=1)
 
 
 def stable_lr_bound(task, loss: str = "sum_half", n_samples: int | None = None, balance=None) -> dict:
@@ -328,7 +334,7 @@ def stable_lr_bound(task, loss: str = "sum_half", n_samples: int | None = None, 
     D = (task.init.a**2 - task.init.c**2) if balance is None else np.broadcast_to(
         np.asarray(balance, dtype=float), (task.K,))
     s = np.sqrt(D**2 + 4 * u**2)
-    S0, S1, S2 = geometric_sums(np.where(exists, b, 0.0), task.T)
+    S0, S1, S2 = geometric_sums(np.where(exists, b, 0.0), task.T, task.sum_coefficients()[1])
     lam_max = np.where(exists, _lambda_max_fn()(S0, S1, S2, s, u), np.nan)
     scale = DiscreteGD(1.0, loss, n_samples).scale(task)
     lr_max = 2.0 / (scale * lam_max)

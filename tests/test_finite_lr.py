@@ -274,3 +274,42 @@ def test_network_bound_is_the_smallest_mode_bound_for_two_modes():
     top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_population(C)[1], list(net.weights), (0, 1, 2))
     assert bound["lr_max_network"] == pytest.approx(2 / top, rel=1e-6)
     assert bound["lr_max_network"] == pytest.approx(bound["lr_max"][1])   # the second mode is the stiffer one
+
+
+# ---- every-step tasks through the same sums -----------------------------------------------------------------------
+EVERY_STEP = Task.from_family("inverse_exponential", T=4, delta=[1.0, 0.6], lam=[0.7, 0.5], outputs="every_step",
+                              init={"a": [0.1, 0.2], "b": [0.1, -0.1], "c": [0.2, 0.1]})
+
+
+@pytest.mark.parametrize("loss, lr", [("sum_half", 0.005), ("mean", 0.2)])
+def test_discrete_map_equals_aligned_every_step_training(loss, lr):
+    sim = train_lrnn(EVERY_STEP, hidden=3, lr=lr, steps=1500, loss=loss, record_every=50).trajectory
+    discrete = integrate(EVERY_STEP, sim.t[-1], t_eval=sim.t, method=DiscreteGD(lr, loss))
+    for q in ("a", "b", "c", "u", "energy"):
+        assert np.max(np.abs(getattr(discrete, q) - getattr(sim, q))) < 1e-10, q
+    assert np.max(np.abs(sim.u[0] - sim.u[-1])) > 0.1
+
+
+def test_stable_bound_of_every_step_task_matches_finite_difference_hessian():
+    """lambda_max at the every-step zero-loss solution against the Hessian of 1/2 sum_(t,i) r_(t,i)^2 in (a, b, c)."""
+    task = Task.from_family("inverse_exponential", T=4, delta=0.8, lam=0.6, outputs="every_step",
+                            init={"a": 0.3, "b": 0.1, "c": 0.3})
+    bound = stable_lr_bound(task)
+    s = task.singular_values[0]
+    lag = np.subtract.outer(np.arange(4), np.arange(4))
+
+    def loss(theta):
+        a, b, c = theta
+        pred = np.where(lag >= 0, c * a * b ** np.maximum(lag, 0), 0.0)
+        return 0.5 * np.sum((s - pred) ** 2)
+
+    u, b = bound["u"][0], bound["b"][0]
+    theta = np.array([np.sqrt(u), b, np.sqrt(u)])  # balanced zero-loss point (D = 0)
+    eps = 1e-4
+    H = np.empty((3, 3))
+    for p in range(3):
+        for q in range(3):
+            ep, eq = np.eye(3)[p] * eps, np.eye(3)[q] * eps
+            H[p, q] = (loss(theta + ep + eq) - loss(theta + ep - eq) - loss(theta - ep + eq)
+                       + loss(theta - ep - eq)) / (4 * eps**2)
+    assert bound["lambda_max"][0] == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-6)

@@ -79,7 +79,9 @@ def _train(args):
 
 def _summary(task, result) -> str:
     info = result.info
-    return (f"trained N_h={info['hidden']} on {task.K} mode(s), T={task.T}, {info['steps']} steps of lr={info['lr']:g} "
+    outputs = ", outputs at every step" if getattr(task, "every_step", False) else ""
+    return (f"trained N_h={info['hidden']} on {task.K} mode(s), T={task.T}{outputs}, {info['steps']} steps of "
+            f"lr={info['lr']:g} "
             f"({info['data']} data, {info['init']} init, loss {info['loss']}): dt per step {info['dt_per_step']:.6g}, "
             f"t_final={info['t_final']:.6g}, final loss {result.losses[-1]:.6g}")
 

@@ -26,6 +26,13 @@ Population data stand for ``n_samples`` exactly whitened samples (default ``T * 
 across time and dimensions), so P is that number in the mean conventions, and population and sample training give
 the same trajectory under every convention.
 
+Every-step outputs
+------------------
+For an every-step task (``Task(..., outputs="every_step")``, App. M) the network is read out after every step,
+``y_hat_t = W_y h_{t+1}``, and trained on ``L = 1/2 sum_p sum_t ||y_{p,t} - y_hat_{p,t}||^2``: population data are
+``Sigma^{Y_t X_i} = U S_(t,i) V^T`` (i <= t), samples have targets ``y_{p,t} = sum_(i<=t) U S_(t,i) V^T x_{p,i}``,
+user targets have shape (P, T, N_y). The mean conventions average over all ``P T N_y`` output entries.
+
 Initialisation
 --------------
 ``init="aligned"``: ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(c) R^T`` with a random ``R``
@@ -89,7 +96,7 @@ DIVERGENCE_THRESHOLD = 1e6
 MAX_RECORDS = 10**6
 
 
-def loss_scale(loss: str, P: int, N_y: int) -> float:
+def loss_scale(loss: str, P: int, N_y: int, outputs_per_sample: int = 1) -> float:
     """Factor between a loss convention and the theory's ``1/2 sum_p ||r_p||^2`` (see the module docstring).
 
     Parameters
@@ -97,13 +104,17 @@ def loss_scale(loss: str, P: int, N_y: int) -> float:
     loss : {"sum_half", "sum", "mean_half", "mean"}
     P, N_y : int
         Number of samples and output dimensions.
+    outputs_per_sample : int
+        Outputs per sequence: 1 (final output) or T (every-step outputs, whose mean conventions average over all
+        P T N_y output entries, as a plain MSE over every output would).
 
     Returns
     -------
     float
         ``loss = scale * L``; the theory time per step is ``lr * tau * scale``.
     """
-    return {"sum_half": 1.0, "sum": 2.0, "mean_half": 1.0 / (P * N_y), "mean": 2.0 / (P * N_y)}[loss]
+    n = P * N_y * outputs_per_sample
+    return {"sum_half": 1.0, "sum": 2.0, "mean_half": 1.0 / n, "mean": 2.0 / n}[loss]
 
 
 def _output_loss(loss: str):
@@ -373,7 +384,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         Number of samples P >= T * N_x (default ``T * N_x``, the fewest that can be white across time and
         dimensions); for population data it sets P in the mean loss conventions.
     X, Y : ndarray, optional
-        User data, shapes (P, T, N_x) and (P, N_y).
+        User data, shapes (P, T, N_x) and (P, N_y), or (P, T, N_y) for targets at every step (an every-step task).
     seed : int
         Seeds U, V, R (the task's singular vectors and hidden basis), the samples and the random init.
     loss : {"sum_half", "sum", "mean_half", "mean"}
@@ -440,8 +451,9 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         given = coerce_task(task) if task is not None else None
         K = s.shape[0]
         task = Task(s, init=given.init if (given is not None and given.K == K) else None,
-                    tau=given.tau if given is not None else 1.0, name="user data")
-        N_x, N_y = X_train.shape[2], Y_train.shape[1]
+                    tau=given.tau if given is not None else 1.0, name="user data",
+                    outputs="every_step" if Y_train.ndim == 3 else "final")
+        N_x, N_y = X_train.shape[2], Y_train.shape[-1]
         P = X_train.shape[0]
         info.update(task_fit_residual=residual, whitening_error=whitening_error(X_train))
     else:
@@ -496,11 +508,12 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         init_name = "random"
     initial_network = net.copy()
 
-    scale = loss_scale(loss, P, N_y)
+    scale = loss_scale(loss, P, N_y, T if task.every_step else 1)
     dt = lr * task.tau * scale
+    population = LRNN.loss_and_grad_population_every_step if task.every_step else LRNN.loss_and_grad_population
     if data == "population":
         def loss_and_grad(weights):
-            value, grads = _as_network(weights).loss_and_grad_population(C)
+            value, grads = population(_as_network(weights), C)
             return scale * value, tuple(scale * g for g in grads)
     else:
         output_loss = _output_loss(loss)
@@ -567,7 +580,8 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     t = record_steps * dt
     info.update(
         lr=lr, steps=steps, dt_per_step=dt, loss=loss, loss_scale=scale, data=data, init=init_name,
-        init_scale=used_scale, hidden=N_h, N_x=N_x, N_y=N_y, K=K, T=T, tau=task.tau, n_samples=P, seed=seed,
+        init_scale=used_scale, hidden=N_h, N_x=N_x, N_y=N_y, K=K, T=T, outputs=task.outputs, tau=task.tau,
+        n_samples=P, seed=seed,
         freeze=list(freeze), record_every=record_every, t_final=float(t[-1]), source="simulation",
         block_sizes=None if sizes is None else sizes.tolist(),
         readout="aligned basis R" if aligned else "fitted hidden basis (polar factor of W_x V + W_y^T U)",
