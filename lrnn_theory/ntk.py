@@ -204,7 +204,7 @@ def kernel_distance(K0, K1) -> float:
     inner = np.sum(K0 * K1, axis=(-2, -1))
     norms = np.sqrt(np.sum(K0 * K0, axis=(-2, -1)) * np.sum(K1 * K1, axis=(-2, -1)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        d = 1.0 - inner / norms
+        d = np.maximum(1.0 - inner / norms, 0.0)  # the cosine is at most 1; drop rounding below 0
     d = np.where(norms > 0, d, np.nan)
     return float(d) if d.ndim == 0 else d
 
