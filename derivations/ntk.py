@@ -122,7 +122,7 @@ def _concrete_sequence_kernel(T_value: int, K_value: int, a, b, c, X1, X2, alpha
     out = {}
     for name, expr in derive_sequence_kernel().items():
         if name != "total":
-            out[name] = _unroll(expr.subs({T: T_value, N_MODES: K_value})).subs(sub)
+            out[name] = _unroll(expr.xreplace({T: sp.Integer(T_value), N_MODES: sp.Integer(K_value)})).xreplace(sub)
     return out
 
 
@@ -132,7 +132,7 @@ def _unroll(expr):
     if isinstance(expr, sp.Sum):
         *inner_limits, (var, lo, hi) = expr.limits
         body = sp.Sum(expr.function, *inner_limits) if inner_limits else expr.function
-        return sp.Add(*[_unroll(body.subs(var, k)) for k in range(int(lo), int(hi) + 1)])
+        return sp.Add(*[_unroll(body.xreplace({var: sp.Integer(k)})) for k in range(int(lo), int(hi) + 1)])
     if expr.args and not isinstance(expr, (sp.Indexed, sp.IndexedBase)):
         return expr.func(*[_unroll(arg) for arg in expr.args])
     return expr
@@ -142,9 +142,10 @@ def _unroll(expr):
 def verify_against_network(T_value: int = 3, K_value: int = 2):
     """J J^T of a generic mode-basis network at the aligned point, minus the formula: every entry simplifies to 0.
 
-    The network has full symbolic K x K matrices Wx, Wh, Wy; its output for a symbolic sequence is
-    ``sum_i Wy Wh^(T-i) Wx x_i``. sympy differentiates every output with respect to every matrix entry, evaluates
-    at Wx = diag(a), Wh = diag(b), Wy = diag(c), and forms the kernel between two symbolic sequences, per weight.
+    The network's output for a symbolic sequence is ``sum_i Wy Wh^(T-i) Wx x_i`` with K x K matrices; sympy
+    differentiates every output with respect to every matrix entry (diagonal and off-diagonal, one at a time, moved
+    by a symbol epsilon away from the aligned point Wx = diag(a), Wh = diag(b), Wy = diag(c)) and forms the kernel
+    between two symbolic sequences, per weight.
 
     Parameters
     ----------
@@ -157,33 +158,35 @@ def verify_against_network(T_value: int = 3, K_value: int = 2):
         Weight name ("W_x", "W_h", "W_y") -> (K, K) sympy Matrix of differences (network - formula); all zero.
     """
     K_, T_ = K_value, T_value
-    mats = {name: sp.Matrix(K_, K_, lambda r, q, n=name: sp.Symbol(f"{n}_{r}{q}", real=True))
-            for name in ("W_x", "W_h", "W_y")}
     a = sp.symbols(f"a_0:{K_}", real=True)
     b = sp.symbols(f"b_0:{K_}", real=True)
     c = sp.symbols(f"c_0:{K_}", real=True)
     X1 = [[sp.Symbol(f"x_{i}{q}", real=True) for q in range(K_)] for i in range(1, T_ + 1)]
     X2 = [[sp.Symbol(f"xp_{i}{q}", real=True) for q in range(K_)] for i in range(1, T_ + 1)]
+    aligned = {"W_x": sp.diag(*a), "W_h": sp.diag(*b), "W_y": sp.diag(*c)}
+    eps = sp.Symbol("epsilon")
 
-    def output(X):
+    def output(mats, X):
         out = sp.zeros(K_, 1)
         for i in range(1, T_ + 1):
             out += mats["W_y"] * mats["W_h"] ** (T_ - i) * mats["W_x"] * sp.Matrix(X[i - 1])
         return out
 
-    aligned = {}
-    for name, diag in (("W_x", a), ("W_h", b), ("W_y", c)):
+    def jacobian(name, X):
+        """Column per entry (r, q) of the weight: d output / d epsilon at 0, with entry (r, q) moved by epsilon
+        away from the aligned point (all other entries, diagonal or not, stay where they are)."""
+        cols = []
         for r in range(K_):
             for q in range(K_):
-                aligned[mats[name][r, q]] = diag[r] if r == q else 0
-    y1, y2 = output(X1), output(X2)
+                moved = dict(aligned)
+                moved[name] = aligned[name] + eps * sp.Matrix(K_, K_, lambda i, j: int((i, j) == (r, q)))
+                cols.append(output(moved, X).diff(eps).subs(eps, 0))
+        return sp.Matrix.hstack(*cols)
+
     formulas = [_concrete_sequence_kernel(T_, K_, a, b, c, X1, X2, al) for al in range(K_)]
     diffs = {}
     for name in ("W_x", "W_h", "W_y"):
-        entries = list(mats[name])
-        J1 = y1.jacobian(entries).subs(aligned)
-        J2 = y2.jacobian(entries).subs(aligned)
-        net_kernel = J1 * J2.T
+        net_kernel = jacobian(name, X1) * jacobian(name, X2).T
         diff = sp.zeros(K_, K_)
         for al in range(K_):
             for be in range(K_):
