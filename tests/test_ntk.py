@@ -277,6 +277,13 @@ def test_grid_on_a_process_pool_equals_serial():
     assert serial["distance"].shape == (2, 1) and np.all(serial["converged"])
 
 
+def test_diverged_run_is_an_empty_cell():
+    from lrnn_theory.validation.ntk import kernel_distance_run
+
+    out = kernel_distance_run(Task.from_family("constant", T=4, delta=[1.0]), init="aligned", init_scale=0.5, lr=1.0)
+    assert out["diverged"] and np.isnan(out["distance"]) and np.isnan(out["predicted"])
+
+
 # ---- the paper's findings ---------------------------------------------------------------------------------------
 def test_finding_recurrence_moves_the_kernel_more_at_small_init():
     """S1 §3.5: the distance increases from T = 1 to T > 1 (aligned and unaligned, small init)."""
