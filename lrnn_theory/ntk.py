@@ -80,23 +80,6 @@ class NTK:
         return getattr(self, name)
 
 
-def _check_weights(W_x, W_h, W_y, X):
-    W_x = check_finite_array("W_x", W_x, ndim=2)
-    W_h = check_finite_array("W_h", W_h, ndim=2)
-    W_y = check_finite_array("W_y", W_y, ndim=2)
-    N_h, N_x = W_x.shape
-    if W_h.shape != (N_h, N_h):
-        raise LrnnInputError(f"parameter 'W_h' must have shape ({N_h}, {N_h}) to match W_x {W_x.shape}, "
-                             f"got {W_h.shape}")
-    if W_y.shape[1] != N_h:
-        raise LrnnInputError(f"parameter 'W_y' must have {N_h} columns to match W_x {W_x.shape}, got shape "
-                             f"{W_y.shape}")
-    X = check_finite_array("X", X, ndim=3)
-    if X.shape[2] != N_x:
-        raise LrnnInputError(f"parameter 'X' must have shape (P, T, {N_x}), got shape {X.shape}")
-    return W_x, W_h, W_y, X
-
-
 def _gram_contraction(F: np.ndarray, Z: np.ndarray) -> np.ndarray:
     """``sum_{t,t'} <F[s,t,k], F[s',t',l]> <Z[p,t], Z[q,t']>`` as a (P, S, N_y, P, S, N_y) array.
 
@@ -148,14 +131,14 @@ def empirical_ntk(W_x, W_h, W_y, X, outputs: str = "final", parts: bool = False)
     """
     if outputs not in OUTPUTS:
         raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
-    W_x, W_h, W_y, X = _check_weights(W_x, W_h, W_y, X)
+    from .validation.network import LRNN
+
+    net = LRNN(W_x, W_h, W_y)  # checks the shapes
+    W_x, W_h, W_y = net.weights
+    X = check_finite_array("X", X, ndim=3)
     P, T, _ = X.shape
-    N_h, N_y = W_x.shape[0], W_y.shape[0]
-    # Hidden states h_1 .. h_{T+1} (h_1 = 0), (P, T+1, N_h): one product per step, vectorized over samples.
-    H = np.zeros((P, T + 1, N_h))
-    drive = X @ W_x.T
-    for t in range(T):
-        H[:, t + 1] = H[:, t] @ W_h.T + drive[:, t]
+    N_h, N_y = net.N_h, net.N_y
+    H = net.hidden_states(X).transpose(1, 0, 2)  # h_1 .. h_{T+1} (h_1 = 0), (P, T+1, N_h)
     # G[m] = W_y W_h^m, m = 0..T-1.
     G = np.empty((T, N_y, N_h))
     G[0] = W_y

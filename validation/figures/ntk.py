@@ -178,36 +178,42 @@ def _fig5_statements(grids, T_values, scales):
     return out
 
 
-@figure("fig5", "NTK kernel distance against T and init scale, aligned and unaligned, N_h = 4 (constant task)")
-def fig5(quick: bool = False):
+def _aligned_unaligned(config, quick, titles, statements):
+    """Aligned (left) and unaligned (right) grids over T x init scale: heatmaps above, lines below, and the JSON."""
     from lrnn_theory.validation.ntk import TRAINING
 
     plt = _pyplot()
     mode = "quick" if quick else "full"
-    T_values, scales = FIG5["T"][mode], FIG5["scales"][mode]
-    tasks = constant_tasks(T_values, FIG5["modes"], FIG5["delta"])
-    panels = [{"name": "aligned", "init": "aligned", "hidden": FIG5["hidden"]},
-              {"name": "unaligned", "init": "random", "hidden": FIG5["hidden"]}]
+    T_values, scales = config["T"][mode], config["scales"][mode]
+    tasks = constant_tasks(T_values, config["modes"], config["delta"])
+    panels = [{"name": "aligned", "init": "aligned", "hidden": config["hidden"]},
+              {"name": "unaligned", "init": "random", "hidden": config["hidden"]}]
     with grid_executor(len(tasks) * len(scales)) as pool:
         grids = kernel_distance_panels(tasks, scales, panels, pool)
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     for col, p in enumerate(panels):
         g = grids[p["name"]]
         _heatmap(axes[0, col], fig, g["distance"], T_values, scales,
-                 f"{p['name']} LRNN, N_h={p['hidden']}: kernel distance init -> end of training")
+                 f"{p['name']} LRNN, N_h={p['hidden']}: {titles} ({int(g['diverged'].sum())} diverged, white)")
         _lines(axes[1, col], g, T_values, scales,
                f"{p['name']}: trained (solid) vs mode theory (dashed)"
                + ("" if p["init"] == "aligned" else ", from read-off modes: outside the theory"))
     fig.tight_layout()
-    data = {"parameters": FIG5, "training": TRAINING,
+    data = {"parameters": config, "training": TRAINING,
             "panels": {p["name"]: _grid_json(grids[p["name"]], T_values, scales, p["init"], p["hidden"])
                        for p in panels},
             "max_abs_error": _finite_error(grids["aligned"]),
             "max_abs_error_definition": "largest |mode-theory prediction - trained network| of the kernel distance "
                                         "over the aligned grid",
             "unaligned_readoff_error": _finite_error(grids["unaligned"]),
-            "paper_statements": _fig5_statements(grids, T_values, scales)}
+            "diverged_cells": "NaN in distance; white in the heatmaps",
+            "paper_statements": statements(grids, T_values, scales)}
     return fig, data
+
+
+@figure("fig5", "NTK kernel distance against T and init scale, aligned and unaligned, N_h = 4 (constant task)")
+def fig5(quick: bool = False):
+    return _aligned_unaligned(FIG5, quick, "kernel distance init -> end of training", _fig5_statements)
 
 
 # ---- Fig. A5 ------------------------------------------------------------------------------------------------------
@@ -261,31 +267,12 @@ def figA5(quick: bool = False):
 
 
 # ---- Fig. A6 ------------------------------------------------------------------------------------------------------
-@figure("figA6", "NTK kernel distance at init scales approaching 1, aligned and unaligned (NaN = diverged)")
-def figA6(quick: bool = False):
-    from lrnn_theory.validation.ntk import TRAINING
-
-    plt = _pyplot()
-    mode = "quick" if quick else "full"
-    T_values, scales = FIGA6["T"][mode], FIGA6["scales"][mode]
-    tasks = constant_tasks(T_values, FIGA6["modes"], FIGA6["delta"])
-    panels = [{"name": "aligned", "init": "aligned", "hidden": FIGA6["hidden"]},
-              {"name": "unaligned", "init": "random", "hidden": FIGA6["hidden"]}]
-    with grid_executor(len(tasks) * len(scales)) as pool:
-        grids = kernel_distance_panels(tasks, scales, panels, pool)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
-    for col, p in enumerate(panels):
-        g = grids[p["name"]]
-        n_div = int(g["diverged"].sum())
-        _heatmap(axes[0, col], fig, g["distance"], T_values, scales,
-                 f"{p['name']}, N_h={p['hidden']} (white: diverged, {n_div} cells)")
-        _lines(axes[1, col], g, T_values, scales, f"{p['name']}: trained (solid) vs mode theory (dashed)")
-    fig.tight_layout()
+def _figA6_statements(grids, T_values, scales):
     T = np.array(T_values)
     al, un = grids["aligned"]["distance"], grids["unaligned"]["distance"]
     recurrent = T > 1
     mid = len(scales) // 2
-    statements = [
+    return [
         _statement("aligned: the distance decreases as init -> 1",
                    f"mean D over T>1: {np.nanmean(al[recurrent, mid]):.3f} at scale {scales[mid]:g}, "
                    f"{np.nanmean(al[recurrent, -1]):.3f} at {scales[-1]:g}",
@@ -294,15 +281,11 @@ def figA6(quick: bool = False):
                    f"mean D over T>1 at scale {scales[-1]:g}: {np.nanmean(un[recurrent, -1]):.3f} "
                    f"(threshold {SUBSTANTIAL}); diverged cells: {int(grids['unaligned']['diverged'].sum())}",
                    np.nanmean(un[recurrent, -1]) > SUBSTANTIAL)]
-    data = {"parameters": FIGA6, "training": TRAINING,
-            "panels": {p["name"]: _grid_json(grids[p["name"]], T_values, scales, p["init"], p["hidden"])
-                       for p in panels},
-            "max_abs_error": _finite_error(grids["aligned"]),
-            "max_abs_error_definition": "largest |mode-theory prediction - trained network| over the aligned grid",
-            "unaligned_readoff_error": _finite_error(grids["unaligned"]),
-            "diverged_cells": "NaN in distance; white in the heatmaps",
-            "paper_statements": statements}
-    return fig, data
+
+
+@figure("figA6", "NTK kernel distance at init scales approaching 1, aligned and unaligned (NaN = diverged)")
+def figA6(quick: bool = False):
+    return _aligned_unaligned(FIGA6, quick, "large init scales", _figA6_statements)
 
 
 # ---- Fig. A7 ------------------------------------------------------------------------------------------------------
