@@ -2,7 +2,8 @@
 
 1. ``empirical_ntk`` (two Gram matrices and one contraction) against J J^T with J from central finite differences
    (two forward passes over all P sequences per weight entry), N_x = N_y = 4, N_h = 32, T = 8, P = 32, random
-   unaligned weights; both timed in this run, best of ``--repeat``; the largest relative difference is printed.
+   unaligned weights; both timed in this run with single-threaded BLAS (``empirical_ntk`` uses it for N_h <= 128),
+   best of ``--repeat``; the largest relative difference is printed.
 2. ``empirical_ntk`` at N_h = 300, T = 8, P = 64 (final and every-step outputs).
 3. The fig5 kernel-distance grid (``lrnn_theory.validation.ntk.distance_grid``, aligned and unaligned panels) run
    serially and on a ``ProcessPoolExecutor`` through ``lrnn_theory.sweeps.run_jobs``; the quick grid (T = 1, 2, 8 x
@@ -68,8 +69,11 @@ def main(argv=None):
 
     weights = random_weights(rng, 4, 32, 4)
     X = rng.normal(size=(32, 8, 4))
-    t_exact, K = best_time(lambda: empirical_ntk(*weights, X), args.repeat)
-    t_fd, K_fd = best_time(lambda: finite_difference_jjt(weights, X), max(1, args.repeat // 2))
+    t_exact, K = best_time(lambda: empirical_ntk(*weights, X), 10 * args.repeat)  # fast: more repeats
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # as empirical_ntk does for N_h <= 128: fair to both
+        t_fd, K_fd = best_time(lambda: finite_difference_jjt(weights, X), max(1, args.repeat // 2))
     n_params = sum(W.size for W in weights)
     print(f"1. N_h=32, T=8, P=32, N_x=N_y=4 ({n_params} weights, kernel {K.shape[0]}x{K.shape[1]}):")
     print(f"   empirical_ntk {t_exact * 1e3:.2f} ms, finite-difference J J^T {t_fd * 1e3:.1f} ms: "

@@ -131,9 +131,16 @@ def empirical_ntk(W_x, W_h, W_y, X, outputs: str = "final", parts: bool = False)
     """
     if outputs not in OUTPUTS:
         raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
+    from .validation.harness import _blas_threads
     from .validation.network import LRNN
 
     net = LRNN(W_x, W_h, W_y)  # checks the shapes
+    # Small products: single-threaded BLAS (thread start-up costs more than the work; measured 50x on a loaded box).
+    with _blas_threads(net.N_h)[0]:
+        return _empirical_ntk(net, X, outputs, parts)
+
+
+def _empirical_ntk(net, X, outputs, parts):
     W_x, W_h, W_y = net.weights
     X = check_finite_array("X", X, ndim=3)
     P, T, _ = X.shape
