@@ -291,16 +291,16 @@ def mode_ntk(a, b, c, X, V=None, parts: bool = False):
     return kern if parts else kern.total
 
 
-def predicted_distance_curve(trajectory, X=None, V=None) -> np.ndarray:
+def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
     """Kernel distance from the initial kernel along a mode trajectory, from the modes alone (no training).
 
     Parameters
     ----------
     trajectory : Trajectory
         Modes a, b, c over time, e.g. from ``lrnn_theory.integrate``.
-    X : array_like, shape (P, T, N_x), optional
-        Inputs the kernel is taken over; default the whitened probes (population data) in mode coordinates.
-        T must be the task's trajectory length, which the trajectory itself does not record.
+    X : array_like, shape (P, T, N_x)
+        Inputs the kernel is taken over, T the task's length (the trajectory does not record it); for population
+        data ``whitened_probe_inputs(T, K)``.
     V : array_like, optional
         Input singular vectors, as in ``mode_ntk``.
 
@@ -318,9 +318,6 @@ def predicted_distance_curve(trajectory, X=None, V=None) -> np.ndarray:
     >>> float(d[0]), bool(d[-1] > 0.1)
     (0.0, True)
     """
-    if X is None:
-        raise LrnnInputError("parameter 'X' is required: the trajectory does not record T (use "
-                             "whitened_probe_inputs(T, K) for population data)")
     kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V)
                         for j in range(len(trajectory.t))])
     return kernel_distance(kernels[0], kernels)

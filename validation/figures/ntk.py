@@ -15,8 +15,9 @@ distance predicted from the integrated modes alone (``lrnn_theory.ntk.mode_ntk``
 from the read-off initial modes of unaligned networks (``unaligned_readoff_error``, not part of max_abs_error).
 Heatmaps show the trained networks; the line plots below them draw simulation solid and theory dashed.
 
-Any task the harness trains on can fill a heatmap's rows (``kernel_distance_panels``): Fig. A4 (rotation task,
-phi = pi/12, R = 1) is ``kernel_distance_panels`` with the rotation tasks once complex tasks train in the harness.
+Any task the harness trains on can fill a heatmap's rows (``_aligned_unaligned(..., make_tasks=)``,
+``kernel_distance_panels``): Fig. A4 (rotation task, phi = pi/12, R = 1) is a few lines once complex tasks train in
+the harness (not registered before then).
 """
 from __future__ import annotations
 
@@ -178,14 +179,21 @@ def _fig5_statements(grids, T_values, scales):
     return out
 
 
-def _aligned_unaligned(config, quick, titles, statements):
-    """Aligned (left) and unaligned (right) grids over T x init scale: heatmaps above, lines below, and the JSON."""
+def _aligned_unaligned(config, quick, titles, statements, make_tasks=None):
+    """Aligned (left) and unaligned (right) grids over T x init scale: heatmaps above, lines below, and the JSON.
+
+    ``make_tasks(T_values) -> [Task]`` fills the rows (default: the constant task of ``config``); any task the
+    harness trains on works, e.g. the rotation task of Fig. A4.
+    """
     from lrnn_theory.validation.ntk import TRAINING
 
     plt = _pyplot()
     mode = "quick" if quick else "full"
     T_values, scales = config["T"][mode], config["scales"][mode]
-    tasks = constant_tasks(T_values, config["modes"], config["delta"])
+    if make_tasks is None:
+        tasks = constant_tasks(T_values, config["modes"], config["delta"])
+    else:
+        tasks = make_tasks(T_values)
     panels = [{"name": "aligned", "init": "aligned", "hidden": config["hidden"]},
               {"name": "unaligned", "init": "random", "hidden": config["hidden"]}]
     with grid_executor(len(tasks) * len(scales)) as pool:
