@@ -63,6 +63,20 @@ def test_empirical_ntk_equals_finite_difference_jjt(shape, outputs):
         assert np.max(np.abs(kern.part(name) - J @ J.T)) <= 1e-7 * scale, name
 
 
+def test_every_step_kernel_blocks():
+    """Notes §7.1 (App. M.5): "the same structure with T -> t". The (t, t) block is the final-output kernel of the
+    first t steps; the cross-time blocks (t != t'), which that description leaves out, are not zero."""
+    rng = np.random.default_rng(12)
+    W = [rng.normal(size=(4, 2)), rng.normal(size=(4, 4)) / 2, rng.normal(size=(3, 4))]
+    P, T, N_y = 3, 4, 3
+    X = rng.normal(size=(P, T, 2))
+    K = empirical_ntk(*W, X, outputs="every_step").reshape(P, T, N_y, P, T, N_y)
+    for t in range(1, T + 1):
+        final_t = empirical_ntk(*W, X[:, :t]).reshape(P, N_y, P, N_y)
+        assert np.allclose(K[:, t - 1, :, :, t - 1, :], final_t, rtol=1e-12, atol=1e-12)
+    assert np.max(np.abs(K[:, 1, :, :, 3, :])) > 0.1 * np.max(np.abs(K))
+
+
 def test_T1_is_the_two_layer_linear_network_ntk():
     rng = np.random.default_rng(3)
     W_x, W_h, W_y = rng.normal(size=(5, 3)), rng.normal(size=(5, 5)), rng.normal(size=(2, 5))
