@@ -4,7 +4,8 @@
    (two forward passes over all P sequences per weight entry), N_x = N_y = 4, N_h = 32, T = 8, P = 32, random
    unaligned weights; both timed in this run with single-threaded BLAS (``empirical_ntk`` uses it for N_h <= 128),
    best of ``--repeat``; the largest relative difference is printed.
-2. ``empirical_ntk`` at N_h = 300, T = 8, P = 64 (final and every-step outputs).
+2. ``empirical_ntk`` at N_h = 300, T = 8, P = 64 (final and every-step outputs), with the default BLAS threads
+   (what it uses above N_h = 128) and single-threaded.
 3. The fig5 kernel-distance grid (``lrnn_theory.validation.ntk.distance_grid``, aligned and unaligned panels) run
    serially and on a ``ProcessPoolExecutor`` through ``lrnn_theory.sweeps.run_jobs``; the quick grid (T = 1, 2, 8 x
    3 init scales) by default, the paper's 8 x 10 grid with ``--full``. The two must give identical distances.
@@ -81,10 +82,12 @@ def main(argv=None):
 
     weights = random_weights(rng, 4, 300, 4)
     X = rng.normal(size=(64, 8, 4))
-    t_final, K = best_time(lambda: empirical_ntk(*weights, X), args.repeat)
-    t_every, K_every = best_time(lambda: empirical_ntk(*weights, X, outputs="every_step"), args.repeat)
-    print(f"2. N_h=300, T=8, P=64: final output {t_final * 1e3:.1f} ms (kernel {K.shape[0]}x{K.shape[0]}), every "
-          f"step {t_every * 1e3:.1f} ms (kernel {K_every.shape[0]}x{K_every.shape[0]})")
+    for label, limit in (("default BLAS threads", None), ("single-threaded BLAS", 1)):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            t_final, K = best_time(lambda: empirical_ntk(*weights, X), args.repeat)
+            t_every, K_every = best_time(lambda: empirical_ntk(*weights, X, outputs="every_step"), args.repeat)
+        print(f"2. N_h=300, T=8, P=64, {label}: final output {t_final * 1e3:.1f} ms (kernel {K.shape[0]}x"
+              f"{K.shape[0]}), every step {t_every * 1e3:.1f} ms (kernel {K_every.shape[0]}x{K_every.shape[0]})")
 
     from concurrent.futures import ProcessPoolExecutor
 

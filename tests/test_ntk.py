@@ -376,7 +376,7 @@ def test_cli_ntk_bad_input(tmp_path, capsys, argv, param):
 
 # ---- figures (long) ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["fig5", "figA6", "figA7"])
+@pytest.mark.parametrize("name", ["fig5", "figA5", "figA6", "figA7"])
 def test_quick_figures(tmp_path, name):
     from lrnn_theory.validation.figures import reproduce
 
