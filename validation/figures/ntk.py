@@ -108,8 +108,7 @@ def _finite_error(grid) -> float:
 def _heatmap(ax, fig, values, rows, cols, title, row_label="trajectory length T", col_label="init scale"):
     import matplotlib
 
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("white")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")  # diverged (NaN) cells
     im = ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0)
     ax.set_xticks(range(len(cols)), [f"{c:.2g}" for c in cols], rotation=45, fontsize=7)
     ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize=7)
