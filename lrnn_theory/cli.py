@@ -21,7 +21,7 @@ EXIT_DIVERGED = 3
 EXIT_TOLERANCE = 1
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-COMMAND_MODULES = ("lrnn_theory.validation.commands", "lrnn_theory.task_estimation")
+COMMAND_MODULES = ("lrnn_theory.validation.commands", "lrnn_theory.task_estimation", "lrnn_theory.validation.ntk")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -131,6 +131,41 @@ def grid_task(family: str, T: int, points: dict, fixed: dict, base=None, init=No
     return task
 
 
+def check_executor(executor) -> None:
+    """Raise unless ``executor`` is None or has a ``submit`` method (a ``concurrent.futures.Executor``)."""
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise bad("executor", executor, "be a concurrent.futures.Executor (an object with a submit method) or None")
+
+
+def run_jobs(func, jobs, executor=None, progress=None) -> list:
+    """``[func(job) for job in jobs]``, in this process or as one job each on a ``concurrent.futures.Executor``.
+
+    ``func`` must be a module-level function and each job picklable (plain dicts) for process pools and Dask.
+    ``progress``: a tqdm bar over the jobs (default: off).
+    """
+    check_executor(executor)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), unit="job", leave=False, delay=2.0)
+    if executor is None:
+        outcomes = (func(job) for job in jobs)
+    else:
+        futures = [executor.submit(func, job) for job in jobs]  # all submitted before the first is awaited
+        outcomes = (future.result() for future in futures)
+    try:
+        results = []
+        for outcome in outcomes:
+            results.append(outcome)
+            if bar is not None:
+                bar.update()
+        return results
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def _integrate_chunk(job: dict) -> np.ndarray:
     """Integrate one chunk of grid points; returns an (n, 5) array of final a, b, c, energy and largest rate.
 
@@ -225,8 +260,7 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     rtol = check_real("rtol", rtol, positive=True)
     atol = check_real("atol", atol, positive=True)
     memory_budget = check_real("memory_budget", memory_budget, positive=True)
-    if executor is not None and not callable(getattr(executor, "submit", None)):
-        raise bad("executor", executor, "be a concurrent.futures.Executor (an object with a submit method) or None")
+    check_executor(executor)
     points = grid_points(axes)
     shape = tuple(len(v) for v in axes.values())
     n = int(np.prod(shape))
@@ -249,13 +283,8 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
                      "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol,
                      "outputs": outputs})
     began = time.perf_counter()
-    if executor is None:
-        parts = [_integrate_chunk(job) for job in jobs]
-        how = "vectorized" if len(jobs) == 1 else "chunked"
-    else:
-        futures = [executor.submit(_integrate_chunk, job) for job in jobs]
-        parts = [f.result() for f in futures]
-        how = "executor"
+    parts = run_jobs(_integrate_chunk, jobs, executor)
+    how = "executor" if executor is not None else ("vectorized" if len(jobs) == 1 else "chunked")
     out = np.concatenate(parts, axis=0)
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": family, "T": T, "base": base, "tau": tau, "t_end": t_end, "rtol": rtol, "atol": atol,
@@ -309,4 +338,4 @@ def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None 
     return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
 
 
-__all__ = ["sweep", "sweep_point_by_point", "SweepResult", "grid_points", "grid_task"]
+__all__ = ["sweep", "sweep_point_by_point", "SweepResult", "grid_points", "grid_task", "run_jobs"]

@@ -153,6 +153,9 @@ class TrainingResult:
         The task trained on (for user data: the task fitted from the data).
     initial_network : LRNN
         The network before training.
+    ntk : dict or None
+        With ``ntk_steps``: ``steps`` (n,), ``t`` (n,), ``kernels`` (n, m, m) (``lrnn_theory.ntk.empirical_ntk``
+        over ``inputs``), ``inputs`` and ``outputs``.
     """
 
     trajectory: Trajectory
@@ -166,6 +169,7 @@ class TrainingResult:
     initial_network: LRNN = field(repr=False, default=None)
     #: Return values of ``on_record(step, network)`` at the recorded steps (empty without ``on_record``).
     records: list = field(default_factory=list)
+    ntk: dict | None = field(repr=False, default=None)
 
 
 # ---- reading modes ----------------------------------------------------------------------------------------------
@@ -355,7 +359,8 @@ def _progress_bar(total: int, progress):
 
 def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_scale=None, data="population",
                n_samples=None, X=None, Y=None, seed=0, loss="sum_half", freeze=(), record_every=1, progress=None,
-               divergence_threshold=DIVERGENCE_THRESHOLD, on_record=None) -> TrainingResult:
+               divergence_threshold=DIVERGENCE_THRESHOLD, on_record=None, ntk_steps=None, ntk_inputs=None,
+               ntk_outputs="final", stop_loss=None) -> TrainingResult:
     """Train an LRNN on a task by full-batch gradient descent and record its modes on the theory's time axis.
 
     Parameters
@@ -400,6 +405,17 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     on_record : callable, optional
         ``on_record(step, network)`` at every recorded step; its return values go to ``TrainingResult.records``
         (any extra measurement of the network during training, without a second training loop).
+    ntk_steps : "records" or iterable of int, optional
+        Record the network's NTK (``lrnn_theory.ntk``) at these steps ("records": at every recorded step); the
+        last step (or the step where ``stop_loss`` stops the run) is always included. Off by default.
+    ntk_inputs : ndarray (P, T, N_x), optional
+        Inputs the NTK is taken over: by default the training inputs, or for population data the T N_x whitened
+        one-hot probes (``lrnn_theory.ntk.whitened_probe_inputs``), which give the same kernel distances as any
+        exactly whitened sample set.
+    ntk_outputs : {"final", "every_step"}
+        Outputs the NTK is taken of.
+    stop_loss : float, optional
+        Stop (and record) at the first step whose loss is at most this.
 
     Returns
     -------
@@ -438,6 +454,8 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     data = _check_choice("data", data, DATA)
     if n_samples is not None:
         n_samples = check_int("n_samples", n_samples, minimum=1)
+    if stop_loss is not None:
+        stop_loss = check_real("stop_loss", stop_loss, nonnegative=True)
 
     basis_rng, data_rng, init_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     info = {}
@@ -527,6 +545,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                                                 f"(use record_every >= {steps // (MAX_RECORDS - 2) + 1})")
     record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     n_rec = record_steps.size
+    ntk_record = _ntk_recorder(ntk_steps, ntk_inputs, ntk_outputs, record_steps, X_train, data, T, N_x)
     modes = np.empty((3, n_rec, K), dtype=float if sizes is None else complex)
     losses = np.empty(n_rec)
     svs = {name: np.empty((n_rec, min(W.shape))) for name, W in zip(WEIGHT_NAMES, net.weights)}
@@ -552,6 +571,11 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                     _diverged(step, dt, lr, loss, "the loss overflowed", best, loss_and_grad, trainable, endpoint)
                 if value < best[0]:
                     best = (value, step, net.weights)
+                stopping = stop_loss is not None and value <= stop_loss
+                if stopping and step != record_steps[rec]:  # record the stopping step in place of the next
+                    record_steps[rec] = step
+                if ntk_record is not None and (step in ntk_record["at"] or stopping or step == steps):
+                    ntk_record["record"](step, net)
                 if step == record_steps[rec]:
                     modes[:, rec] = read_modes(net, U, V, R_read, sizes)
                     losses[rec] = value
@@ -560,7 +584,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                     if on_record is not None:
                         records.append(on_record(step, net))
                     rec += 1
-                if step == steps:
+                if step == steps or stopping:
                     break
                 for j in trainable:
                     weights[j] = weights[j] - lr * grads[j]
@@ -576,6 +600,10 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         bar.close()
     elapsed = time.perf_counter() - started
 
+    if rec < n_rec:  # stopped early by stop_loss
+        record_steps, modes, losses = record_steps[:rec], modes[:, :rec], losses[:rec]
+        svs = {name: sv[:rec] for name, sv in svs.items()}
+        info["stopped_at_step"] = int(record_steps[-1])
     a, b, c = modes
     t = record_steps * dt
     info.update(
@@ -590,7 +618,45 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                             info=dict(info))
     return TrainingResult(trajectory=trajectory, network=net, losses=losses, info=info, steps=record_steps,
                           singular_values=svs, basis={"U": U, "V": V, "R": R}, task=task,
-                          initial_network=initial_network, records=records)
+                          initial_network=initial_network, records=records,
+                          ntk=None if ntk_record is None else ntk_record["result"](dt))
+
+
+def _ntk_recorder(ntk_steps, ntk_inputs, ntk_outputs, record_steps, X_train, data, T, N_x):
+    """Steps at which to take the NTK, the inputs, and the list the kernels go to (None when off)."""
+    if ntk_steps is None:
+        if ntk_inputs is not None:
+            raise LrnnInputError("parameter 'ntk_inputs' needs 'ntk_steps'")
+        return None
+    from lrnn_theory.ntk import OUTPUTS, empirical_ntk, whitened_probe_inputs
+
+    _check_choice("ntk_outputs", ntk_outputs, OUTPUTS)
+    if isinstance(ntk_steps, str):
+        if ntk_steps != "records":
+            raise bad("ntk_steps", ntk_steps, "be 'records' or a list of step numbers")
+        at = set(record_steps.tolist())
+    else:
+        try:
+            at = {check_int("ntk_steps", s, minimum=0) for s in ntk_steps}
+        except TypeError:
+            raise bad("ntk_steps", ntk_steps, "be 'records' or a list of step numbers") from None
+    if ntk_inputs is not None:
+        X = np.asarray(ntk_inputs, dtype=float)
+        if X.ndim != 3 or X.shape[2] != N_x:
+            raise bad("ntk_inputs", ntk_inputs, f"have shape (P, T, {N_x})")
+    else:
+        X = whitened_probe_inputs(T, N_x) if data == "population" else X_train
+    steps, kernels = [], []
+
+    def record(step, net):
+        steps.append(step)
+        kernels.append(empirical_ntk(net.W_x, net.W_h, net.W_y, X, outputs=ntk_outputs))
+
+    def result(dt):
+        s = np.array(steps)
+        return {"steps": s, "t": s * dt, "kernels": np.stack(kernels), "inputs": X, "outputs": ntk_outputs}
+
+    return {"at": at, "record": record, "result": result}
 
 
 def _theory_endpoint(task, a0, b0, c0, U, V, R, sizes=None):
