@@ -169,6 +169,10 @@ def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
     ``derive_family_sums`` and array tasks an unevaluated sum over the stored values s_i, so the size of the
     expression does not grow with T.
     """
+    if getattr(task, "every_step", False):  # App. M: the task sums by lag
+        from .every_step import derive_task_sums as every_step_sums
+
+        return every_step_sums(task, mode, explicit_up_to)
     sv = task.singular_values[mode]
     Tn = task.T
     if Tn <= explicit_up_to:

@@ -163,8 +163,14 @@ def report(task=None, fmt: str = "pretty", order: int = DEFAULT_ORDER) -> str:
         init = task.init
         out.append(f"# Task {task.name!r} (T={task.T}): g(b) per mode with u frozen at its initial a c")
         for mode in range(min(task.K, mf.MAX_MODES_PRINTED)):
-            poly = flow_field_polynomial([sp.Float(x, 8) for x in task.singular_values[mode]],
-                                         sp.Float(init.a[mode] * init.c[mode], 8))
+            if getattr(task, "every_step", False):  # App. M, eq. (158)
+                from .every_step import flow_field_polynomial as every_step_field
+
+                poly = every_step_field([[sp.Float(x, 8) for x in row] for row in task.singular_values[mode]],
+                                        sp.Float(init.a[mode] * init.c[mode], 8))
+            else:
+                poly = flow_field_polynomial([sp.Float(x, 8) for x in task.singular_values[mode]],
+                                             sp.Float(init.a[mode] * init.c[mode], 8))
             out.append(f"mode {mode}: " + equation(G, poly, "text"))
     return "\n".join(out) + "\n"
 

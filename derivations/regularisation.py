@@ -90,7 +90,9 @@ def report(task=None, fmt: str = "pretty") -> str:
 
         init = task.init
         d, r = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
-        out.append(f"# Task {task.name!r} at its initial modes")
+        out.append(f"# Task {task.name!r} at its initial modes" + (
+            " (every-step outputs: regulariser of eq. 159, see `lrnn derive --result every-step`)"
+            if getattr(task, "every_step", False) else ""))
         for m in range(min(task.K, 8)):
             out.append(f"mode {m}: data={d[m]:.6g} regulariser={r[m]:.6g} total={d[m] + r[m]:.6g}")
     return "\n".join(out) + "\n"

@@ -14,14 +14,15 @@ from pathlib import Path
 from .derivations.mode_flow import FORMATS
 from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .io import check_writable
-from .tasks import BASE_FAMILIES, FAMILIES, Task
+from .tasks import BASE_FAMILIES, FAMILIES, OUTPUTS, Task
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_TOLERANCE = 1
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
-COMMAND_MODULES = ("lrnn_theory.validation.commands", "lrnn_theory.task_estimation", "lrnn_theory.validation.claims")
+COMMAND_MODULES = ("lrnn_theory.validation.commands", "lrnn_theory.task_estimation", "lrnn_theory.validation.ntk",
+                   "lrnn_theory.validation.claims")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +48,8 @@ def add_family_arguments(parser):
     group.add_argument("--base", choices=BASE_FAMILIES, help="base family of 'last_step'")
     for name in ("delta", "lambda"):  # rotational tasks: delta and lambda are then radii
         group.add_argument(f"--{name}-phase", type=float, dest=f"{name}_phase", help=f"phase of {name} in radians")
+    group.add_argument("--outputs", choices=OUTPUTS, help="read out after the last step (final, default) or at every "
+                                                          "step (every_step, App. M)")
 
 
 def task_from_args(args, required: bool = True):
@@ -56,7 +59,7 @@ def task_from_args(args, required: bool = True):
         return Task.from_json(args.task)
     shown = {"lam": "lambda", "delta_phase": "delta-phase", "lambda_phase": "lambda-phase"}
     family_options = [f"--{shown.get(k, k)}" for k in ("T", "delta", "lam", "kappa", "beta", "base", "delta_phase",
-                                                       "lambda_phase") if getattr(args, k, None) is not None]
+                                                       "lambda_phase", "outputs") if getattr(args, k, None) is not None]
     if family_options and not getattr(args, "family", None):
         raise LrnnInputError(f"option '{family_options[0]}' needs --family")
     if getattr(args, "family", None):
@@ -64,7 +67,8 @@ def task_from_args(args, required: bool = True):
             raise LrnnInputError(f"family '{args.family}' needs --T")
         return Task.from_family(args.family, T=args.T, delta=args.delta,
                                 lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base,
-                                delta_phase=args.delta_phase, lambda_phase=args.lambda_phase)
+                                delta_phase=args.delta_phase, lambda_phase=args.lambda_phase,
+                                outputs=getattr(args, "outputs", None) or "final")
     if required:
         raise LrnnInputError("a task file or --family is required")
     return None
@@ -111,11 +115,17 @@ def cmd_integrate(args):
     task = Task.from_json(args.task)
     out = check_out_path(args.out)
     plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
-    traj = integrate(task, args.t_end, n_points=args.n_points, method=args.method, rtol=args.rtol, atol=args.atol)
+    from .finite_lr import integrate_options
+
+    method, lr_correction = integrate_options(args)
+    traj = integrate(task, args.t_end, n_points=args.n_points, method=method, rtol=args.rtol, atol=args.atol,
+                     lr_correction=lr_correction)
     written = write_outputs(out, traj, plot, lambda: plot_trajectories(
         {"theory": traj}, title=f"{task.name}: mode learning dynamics"))
+    cost = (f"{traj.info['steps']} steps of h={traj.info['dt_per_step']:.4g}" if "steps" in traj.info
+            else f"{traj.info['nfev']} rhs calls")
     print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']} "
-          f"({traj.info['nfev']} rhs calls); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
+          f"({cost}); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
     return 0
 
 
@@ -200,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="LSODA", help="LSODA (default), BDF, Radau, RK45 or DOP853")
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
+    p.add_argument("--discrete-lr", type=float, metavar="ETA",
+                   help="run the exact gradient-descent map of an aligned network with learning rate ETA instead "
+                        "of an ODE solver (--method does not apply)")
+    p.add_argument("--lr-correction", type=float, metavar="ETA",
+                   help="integrate the modified flow that gradient descent with learning rate ETA follows to O(ETA^2)")
+    p.add_argument("--loss", choices=("sum_half", "sum", "mean_half", "mean"), default="sum_half",
+                   help="loss convention of ETA (default sum_half, the theory's)")
+    p.add_argument("--n-samples", type=int, help="P of the mean losses (default T * K)")
     p.set_defaults(func=cmd_integrate)
 
     p = sub.add_parser("reproduce", help="reproduce a figure of the paper (PNG + JSON of its key numbers)")

@@ -10,14 +10,16 @@ Two ways to "run" a trained network at T', both vectorized:
   1/2 sum_p ||y_p - y_hat_p||^2 then equals the population loss, so loss / tau is the energy.
 
 ``family_extrapolation`` puts the two next to the closed forms derived in
-``lrnn_theory.derivations.extrapolation`` for a family at a list of test lengths.
+``lrnn_theory.derivations.extrapolation`` for a family at a list of test lengths. Every-step tasks (App. M) are run
+the same way, with residuals r_(t,i) = s'_(t,i) - u b^(t-i) for every output t <= T' and input i <= t, the network
+read out at every step, and the closed forms of ``lrnn_theory.derivations.every_step``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import bad, check_finite_array, check_int, check_real
-from .tasks import Task
+from .tasks import Task, predicted_profile
 
 #: Extrapolation families (see ``lrnn_theory.derivations.extrapolation``): "sum" is constant with delta = 1,
 #: "mean" is constant with delta = 1/T at every length.
@@ -38,9 +40,11 @@ def family_task(family: str, T: int, delta: float = 1.0, lam: float | None = Non
 def solution_extrapolation(b, u, s_test, tau: float = 1.0):
     """Residuals and energy of modes (b, u) (shape (K,)) run on the profile ``s_test`` (K, T').
 
+    Every-step profiles (K, T', T') give the residuals r_(t,i) = s'_(t,i) - u b^(t-i) (0 for i > t).
+
     Returns
     -------
-    residual : ndarray (K, T')
+    residual : ndarray (K, T') or (K, T', T')
         r_i = s'_i - u b^(T'-i), target minus prediction.
     energy : ndarray (K,)
         sum_i r_i^2 / (2 tau).
@@ -49,9 +53,9 @@ def solution_extrapolation(b, u, s_test, tau: float = 1.0):
     s = s[None, :] if s.ndim == 1 else s
     b = np.broadcast_to(np.asarray(b), (s.shape[0],))
     u = np.broadcast_to(np.asarray(u), (s.shape[0],))
-    k = np.arange(s.shape[1] - 1, -1, -1, dtype=float)
-    residual = s - u[:, None] * b[:, None] ** k
-    return residual, np.sum(np.abs(residual)**2, axis=1) / (2 * check_real("tau", tau, positive=True))
+    residual = s - predicted_profile(u, b, s.shape[-1], s.ndim == 3)
+    energy = np.sum(np.abs(residual.reshape(s.shape[0], -1)) ** 2, axis=1)
+    return residual, energy / (2 * check_real("tau", tau, positive=True))
 
 
 def whitened_one_hot_inputs(T: int, N_x: int) -> np.ndarray:
@@ -66,8 +70,9 @@ def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0) -> flo
     Parameters
     ----------
     network : object with ``forward(X)``
-        X of shape (P, T', N_x) -> outputs (P, N_y).
-    s_test : array_like, shape (K, T')
+        X of shape (P, T', N_x) -> outputs (P, N_y) (and ``forward_every_step(X)`` -> (P, T', N_y) for
+        every-step profiles).
+    s_test : array_like, shape (K, T'), or (K, T', T') for every-step outputs
         The target task's singular values at the new length.
     U, V : ndarray, shapes (N_y, K) and (N_x, K)
         The task's output and input singular vectors (those the network was trained with).
@@ -76,8 +81,12 @@ def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0) -> flo
     s = s[None, :] if s.ndim == 1 else s
     U = np.asarray(U, dtype=float)
     V = np.asarray(V, dtype=float)
-    T_test = s.shape[1]
+    T_test = s.shape[-1]
     X = whitened_one_hot_inputs(T_test, V.shape[0])
+    if s.ndim == 3:  # every step: Sigma^{Y_t X_i} = U diag(s_(t,i)) V^T, outputs after every step
+        Y = np.einsum("yk,kti,xk,pix->pty", U, s, V, X)
+        residual = Y - network.forward_every_step(X)
+        return 0.5 * float(np.sum(residual**2)) / check_real("tau", tau, positive=True)
     sigmas = np.einsum("yk,kt,xk->tyx", U, s, V)          # Sigma^{YX_i} = U diag(s_i) V^T
     Y = np.einsum("tyx,ptx->py", sigmas, X)
     residual = Y - network.forward(X)
@@ -85,7 +94,7 @@ def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0) -> flo
 
 
 def closed_form_energy(family: str, T: int, T_test, delta: float = 1.0, lam: float | None = None,
-                       tau: float = 1.0) -> np.ndarray:
+                       tau: float = 1.0, outputs: str = "final") -> np.ndarray:
     """Derived extrapolation energy of the family's zero-loss solution at T, run at each length in ``T_test``.
 
     Parameters
@@ -100,13 +109,19 @@ def closed_form_energy(family: str, T: int, T_test, delta: float = 1.0, lam: flo
         Family parameters (``lam`` is required by the exponential families, unused otherwise).
     tau : float
         Learning timescale (> 0).
+    outputs : {"final", "every_step"}
+        Every-step outputs use the closed forms of ``lrnn_theory.derivations.every_step`` (no exponential family:
+        it has no every-step zero-loss solution).
 
     Returns
     -------
     ndarray, shape (len(T_test),)
         sum_{i=1}^{T'} r_i^2 / (2 tau), lambdified from ``lrnn_theory.derivations.extrapolation``.
     """
-    from .derivations.extrapolation import compile_extrapolation_energy
+    if outputs == "every_step":
+        from .derivations.every_step import compile_extrapolation_energy
+    else:
+        from .derivations.extrapolation import compile_extrapolation_energy
 
     if family not in FAMILIES:
         raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
@@ -124,7 +139,7 @@ def closed_form_energy(family: str, T: int, T_test, delta: float = 1.0, lam: flo
 
 
 def family_extrapolation(family: str, T: int, T_test, delta: float = 1.0, lam: float | None = None,
-                         tau: float = 1.0) -> dict:
+                         tau: float = 1.0, outputs: str = "final") -> dict:
     """Zero-loss solution of a family at T, run at every T' in ``T_test``: numeric run and closed form.
 
     Returns
@@ -137,11 +152,12 @@ def family_extrapolation(family: str, T: int, T_test, delta: float = 1.0, lam: f
 
     T = check_int("T", T, minimum=1)
     T_test = [check_int("T_test", t, minimum=1) for t in np.atleast_1d(T_test)]
-    sol = solve_task(family_task(family, T, delta, lam, tau=tau))
+    sol = solve_task(family_task(family, T, delta, lam, tau=tau, outputs=outputs))
     if not sol.zero_loss[0]:
         raise bad("family", family, "have a zero-loss solution at the training length (check delta and lambda)")
-    energies = np.array([solution_extrapolation(sol.b, sol.u, family_task(family, t, delta, lam).singular_values,
+    energies = np.array([solution_extrapolation(sol.b, sol.u, family_task(family, t, delta, lam,
+                                                                          outputs=outputs).singular_values,
                                                 tau)[1][0] for t in T_test])
-    closed = closed_form_energy(family, T, T_test, delta, lam, tau)
+    closed = closed_form_energy(family, T, T_test, delta, lam, tau, outputs)
     return {"family": family, "T": T, "T_test": np.array(T_test), "b": float(sol.b[0]), "u": float(sol.u[0]),
             "energy": energies, "closed_form": closed, "max_abs_error": float(np.max(np.abs(energies - closed)))}

@@ -220,13 +220,9 @@ class CompiledFlow:
             self._check_progress(t, y)
         if self.block_size == 6:
             return self._complex_rates(t, y, check)
-        a, b, c = y[0::3], y[1::3], y[2::3]
         with np.errstate(over="ignore", invalid="ignore"):
-            A0, A1, B0, B1 = self.sums.evaluate(b)
-            ra, rb, rc = self._rate_fn(a, b, c, self.tau, A0, A1, 0.0, B0, B1, 0.0)
             out = np.empty_like(y)
-            out[0::3], out[1::3], out[2::3] = ra, rb, rc
-            out /= self.tau
+            out[0::3], out[1::3], out[2::3] = self._rate_values(y)
         if check:
             self._check(t, out, y)
         return out
@@ -271,20 +267,29 @@ class CompiledFlow:
         self._check(t, blocks, y)
         return blocks
 
+    def _rate_values(self, y):
+        """(da/dt, db/dt, dc/dt), each of shape (K,); subclasses (other flows) override this and ``_jacobian_rows``."""
+        a, b, c = y[0::3], y[1::3], y[2::3]
+        A0, A1, B0, B1 = self.sums.evaluate(b)
+        return [r / self.tau for r in self._rate_fn(a, b, c, self.tau, A0, A1, 0.0, B0, B1, 0.0)]
+
+    def _jacobian_rows(self, y):
+        """Nested 3x3 list of d(rate of p)/d(q), each of shape (K,) (or a scalar)."""
+        a, b, c = y[0::3], y[1::3], y[2::3]
+        rows = self._jac_fn(a, b, c, self.tau, *self.sums.evaluate(b, second=True))
+        return [[entry / self.tau for entry in row] for row in rows]
+
     def jacobian_blocks(self, t, y) -> np.ndarray:
         """(K, m, m) Jacobian blocks d(rates of one mode)/d(state of that mode); m = ``block_size``."""
         self.njev += 1
         if self.block_size == 6:
             return self._complex_jacobian_blocks(t, y)
-        a, b, c = y[0::3], y[1::3], y[2::3]
         with np.errstate(over="ignore", invalid="ignore"):
-            sums = self.sums.evaluate(b, second=True)
-            rows = self._jac_fn(a, b, c, self.tau, *sums)
+            rows = self._jacobian_rows(y)
             blocks = np.empty((self.K, 3, 3))
             for p in range(3):
                 for q in range(3):
                     blocks[:, p, q] = rows[p][q]
-            blocks /= self.tau
         self._check(t, blocks, y)
         return blocks
 
@@ -354,9 +359,21 @@ class _Blowup:
         return np.max(self.gains(y)) - np.log(self.threshold)
 
 
+def output_times(t_end, n_points=201, t_eval=None):
+    """Checked ``(t_end, t_eval)``: ``n_points`` equally spaced times from 0 to ``t_end``, or the given ``t_eval``."""
+    t_end = check_real("t_end", t_end, positive=True)
+    if t_eval is None:
+        n_points = check_int("n_points", n_points, minimum=2)
+        return t_end, np.linspace(0.0, t_end, n_points)
+    t_eval = np.asarray(t_eval, dtype=float)
+    if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_end:
+        raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
+    return t_end, t_eval
+
+
 def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
               atol: float | None = None, converged_tol: float | None = None,
-              divergence_threshold: float = 1e8) -> Trajectory:
+              divergence_threshold: float = 1e8, lr_correction=None) -> Trajectory:
     """Integrate the gradient flow of the connectivity modes of ``task``.
 
     Parameters
@@ -369,14 +386,19 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         Number of equally spaced output times from 0 to ``t_end`` (ignored when ``t_eval`` is given).
     t_eval : array_like, optional
         Explicit output times.
-    method : str or lrnn_theory.solvers.Solver, optional
-        Integration strategy; LSODA with the analytic banded Jacobian by default.
+    method : str or lrnn_theory.solvers.Solver or lrnn_theory.finite_lr.DiscreteGD, optional
+        Integration strategy; LSODA with the analytic banded Jacobian by default. ``DiscreteGD(lr=, loss=)`` runs
+        the exact gradient-descent map of an aligned network instead (output at the steps nearest ``t_eval``).
     rtol, atol : float, optional
         Override the solver's tolerances.
     converged_tol : float, optional
         Stop early once every |d(theta)/dt| falls below this value (the energy has stopped changing).
     divergence_threshold : float, optional
         Raise ``DivergenceError`` when |a|, |c| or the recurrent gain |b|^(T-1) of a mode exceeds this value.
+    lr_correction : float or DiscreteGD, optional
+        Integrate the modified flow of E + (h/4) ||grad E||^2, which gradient descent follows to O(h^2): a float is
+        the learning rate on the theory's loss ``sum_half`` (h = lr_correction * tau), a ``DiscreteGD`` gives the
+        learning rate and loss convention (see ``lrnn_theory.finite_lr``).
 
     Returns
     -------
@@ -395,18 +417,16 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     >>> round(float(traj.b[-1, 0]), 4), round(float(traj.u[-1, 0]), 4)
     (0.5, 1.0)
     """
-    flow = compile_flow(task)
-    t_end = check_real("t_end", t_end, positive=True)
+    from .finite_lr import DiscreteGD, compile_modified_flow  # finite_lr builds on this module: import late
+
+    if isinstance(method, DiscreteGD):  # the exact gradient-descent map, not an ODE solver
+        if lr_correction is not None:
+            raise bad("lr_correction", lr_correction, "be None with method=DiscreteGD (the map needs no correction)")
+        return method.run(task, t_end, n_points=n_points, t_eval=t_eval, divergence_threshold=divergence_threshold)
+    flow = compile_flow(task) if lr_correction is None else compile_modified_flow(task, lr_correction)
+    t_end, t_eval = output_times(t_end, n_points, t_eval)
     threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
     solver = resolve_solver(method, rtol, atol)
-    if t_eval is None:
-        n_points = check_int("n_points", n_points, minimum=2)
-        t_eval = np.linspace(0.0, t_end, n_points)
-    else:
-        t_eval = np.asarray(t_eval, dtype=float)
-        if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 \
-                or t_eval[-1] > t_end:
-            raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
     blowup = _Blowup(threshold, flow.task.T, flow.block_size)
     events = [blowup]
     if converged_tol is not None:
@@ -453,5 +473,5 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     traj = Trajectory(t=ts, a=a, b=b, c=c, energy=flow.energy(Y),
                       info={"method": solver.name, "rtol": solver.rtol, "atol": solver.atol, "nfev": flow.nfev,
                             "njev": flow.njev, "status": int(sol.status), "t_final": float(ts[-1]),
-                            "source": "theory"})
+                            "source": "theory", "lr_correction_step": getattr(flow, "step", None)})
     return traj

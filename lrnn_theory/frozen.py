@@ -247,7 +247,7 @@ def compile_io_solution() -> IOSolution:
 
 
 def task_sums_at(task, b) -> tuple:
-    """A(b) = sum_i s_i b^(T-i) and B(b) = sum_i b^(2(T-i)) of every mode of ``task``.
+    """A(b) = sum_i s_i b^(T-i) and B(b) = sum_i b^(2(T-i)) of every mode of ``task`` (any kind of task).
 
     Parameters
     ----------
@@ -292,28 +292,34 @@ def frozen_b_solution(task, t, b=None) -> np.ndarray:
 class FlowFieldPolynomial:
     """g(b) = tau db/dt with u frozen, and its b-derivatives, for all modes (closed form, paper eq. 49).
 
-    g is a polynomial in b: the step i contributes (T-i) s_i u b^(T-i-1) - (T-i) u^2 b^(2(T-i)-1). Its m-th
-    derivative multiplies the coefficient of b^p by the falling factorial p (p-1) ... (p-m+1), which is eq. (49).
+    g = u A'(b) - u^2 B'(b)/2 is a polynomial in b: with the task sums' coefficients A(b) = sum_k alpha_k b^k and
+    B(b) = sum_k w_k b^(2k), the power k contributes k alpha_k u b^(k-1) - k w_k u^2 b^(2k-1); for the final-output
+    task (k = T - i, alpha_k = s_i, w_k = 1) that is (T-i) s_i u b^(T-i-1) - (T-i) u^2 b^(2(T-i)-1). Its m-th
+    derivative multiplies the coefficient of b^p by the falling factorial p (p-1) ... (p-m+1), which is eq. (49)
+    (eq. 158 for every-step tasks).
 
     Parameters
     ----------
-    singular_values : array_like, shape (K, T)
+    singular_values : array_like, shape (K, T), or (K, T, T) for every-step outputs
     u : array_like, shape (K,) or scalar
         The frozen input-output strengths.
     """
 
     def __init__(self, singular_values, u):
+        from .tasks import sum_coefficients_of
+
         s = check_finite_array("singular_values", singular_values)
         s = s[None, :] if s.ndim == 1 else s
-        K, T = s.shape
+        alpha, w = sum_coefficients_of(s)
+        K, T = alpha.shape
         u = np.broadcast_to(check_finite_array("u", u), (K,)).astype(float)
         self.K, self.T = K, T
         self.n_powers = max(2 * T - 2, 1)
         coef = np.zeros((K, self.n_powers))
-        k = np.arange(1, T)  # k = T - i for i = 1..T-1
+        k = np.arange(1, T)  # the powers of b in A (k = T - i for the final-output task)
         if T > 1:
-            coef[:, k - 1] += k * s[:, T - k - 1] * u[:, None]       # (T-i) s_i u b^(T-i-1)
-            coef[:, 2 * k - 1] -= k * u[:, None] ** 2                # -(T-i) u^2 b^(2(T-i)-1)
+            coef[:, k - 1] += k * alpha[:, k] * u[:, None]           # k alpha_k u b^(k-1)
+            coef[:, 2 * k - 1] -= k * w[k] * u[:, None] ** 2         # -k w_k u^2 b^(2k-1)
         self.coefficients = coef
         self._tables = {}
 

@@ -169,7 +169,8 @@ def _stack(tasks) -> tuple:
         task = coerce_task(task)
         for k in range(task.K):
             init = {x: getattr(task.init, x)[k].item() for x in ("a", "b", "c")}  # complex for rotational tasks
-            entries.append(Task(task.singular_values[k], init=init, tau=task.tau, name=task.name))
+            entries.append(Task(task.singular_values[k], init=init, tau=task.tau, name=task.name,
+                                outputs=task.outputs))
             labels.append(f"{task.name}#{n}" + (f"/mode {k}" if task.K > 1 else ""))
     if not entries:
         raise bad("tasks", tasks, "hold at least one task")

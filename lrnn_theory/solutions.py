@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import bad, check_finite_array, check_int, check_real
-from .tasks import Task
+from .tasks import Task, predicted_profile, sum_coefficients_of
 
 #: Default search bound |b| <= B_MAX for the optimum of the reduced energy.
 B_MAX = 4.0
@@ -32,8 +32,8 @@ def _profile(task_or_s) -> tuple[np.ndarray, float]:
     s = check_finite_array("singular_values", task_or_s)
     if s.ndim == 1:
         s = s[None, :]
-    if s.ndim != 2:
-        raise bad("singular_values", task_or_s, "be a (K, T) array")
+    if s.ndim not in (2, 3):
+        raise bad("singular_values", task_or_s, "be a (K, T) array (or (K, T, T) for every-step outputs)")
     return s, 1.0
 
 
@@ -42,7 +42,8 @@ def reduced_energy(s, b, tau: float = 1.0) -> np.ndarray:
     s = np.asarray(s, dtype=float)
     b = np.asarray(b, dtype=float)
     A_, B_ = _sums(s, b)
-    return (np.sum(s**2, axis=1).reshape((-1,) + (1,) * (b.ndim - 1)) - A_**2 / B_) / (2 * tau)
+    norm2 = np.sum(s.reshape(s.shape[0], -1) ** 2, axis=1)
+    return (norm2.reshape((-1,) + (1,) * (b.ndim - 1)) - A_**2 / B_) / (2 * tau)
 
 
 def optimal_u(s, b) -> np.ndarray:
@@ -52,24 +53,30 @@ def optimal_u(s, b) -> np.ndarray:
 
 
 def _sums(s: np.ndarray, b: np.ndarray):
-    """A(b) and B(b) for b of shape (K,) or (K, G): powers table b^0..b^(2T-2), one weighted sum each."""
-    K, T = s.shape
+    """A(b) and B(b) for b of shape (K,) or (K, G): powers table b^0..b^(2T-2), one weighted sum each.
+
+    The task enters through its coefficients of A per power of b and weights of B per power (``sum_coefficients_of``:
+    final-output (K, T) or every-step (K, T, T) profiles).
+    """
+    alpha, w = sum_coefficients_of(s)                      # alpha[:, k] multiplies b^k, w[k] multiplies b^(2k)
+    K, T = alpha.shape
     k = np.arange(2 * T - 1, dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
         P = b[..., None] ** k                              # (K, [G,] 2T-1)
-    coeff = s[:, ::-1]                                     # coeff[:, k] multiplies b^k
-    coeff = coeff.reshape((K,) + (1,) * (b.ndim - 1) + (T,))
+    coeff = alpha.reshape((K,) + (1,) * (b.ndim - 1) + (T,))
     A_ = np.sum(coeff * P[..., :T], axis=-1)
-    B_ = np.sum(P[..., 0::2], axis=-1)
+    B_ = np.sum(w * P[..., 0::2], axis=-1)
     return A_, B_
 
 
 def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
     """The zero-loss solution s_i = u b^(T-i) of every mode that has one.
 
+    Every-step profiles (K, T, T): s_(t,i) = u b^(t-i) for all i <= t, with u = s_(T,T), b = s_(T,T-1)/s_(T,T).
+
     Parameters
     ----------
-    s : array_like, shape (K, T)
+    s : array_like, shape (K, T) or (K, T, T)
         Singular values per mode and step.
     rtol : float
         Relative tolerance (to max_i |s_i|) of the check that the whole profile is geometric.
@@ -83,14 +90,15 @@ def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
     """
     s, _ = _profile(s)
     rtol = check_real("rtol", rtol, positive=True)
-    K, T = s.shape
-    u = s[:, -1].copy()
+    K, T = s.shape[0], s.shape[-1]
+    every_step = s.ndim == 3
+    last = s[:, -1] if every_step else s  # the profile of the last output over the input steps
+    u = last[:, -1].copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.where(u != 0, s[:, -2] / u, 0.0) if T > 1 else np.zeros(K)
-        k = np.arange(T - 1, -1, -1, dtype=float)
-        pred = u[:, None] * b[:, None] ** k
-    scale = np.max(np.abs(s), axis=1)
-    err = np.max(np.abs(s - pred), axis=1)
+        b = np.where(u != 0, last[:, -2] / u, 0.0) if T > 1 else np.zeros(K)
+        pred = predicted_profile(u, b, T, every_step)
+    scale = np.max(np.abs(s.reshape(K, -1)), axis=1)
+    err = np.max(np.abs(s - pred).reshape(K, -1), axis=1)
     exists = np.isfinite(err) & (err <= rtol * np.where(scale > 0, scale, 1.0))
     return exists, np.where(exists, u, np.nan), np.where(exists, b, np.nan)
 
@@ -108,7 +116,7 @@ def minimise_reduced_energy(s, b_max: float = B_MAX, n_grid: int = 4001, tau: fl
     s, _ = _profile(s)
     b_max = check_real("b_max", b_max, positive=True)
     n_grid = check_int("n_grid", n_grid, minimum=3)
-    K, T = s.shape
+    K, T = s.shape[0], s.shape[-1]
     grid = np.linspace(-b_max, b_max, n_grid)
     step = grid[1] - grid[0]
     # Chunk the modes so that the (chunk, n_grid, 2T-1) power table stays near 2e7 numbers.

@@ -126,3 +126,13 @@ def blocks_to_banded(blocks: np.ndarray) -> np.ndarray:
         for q in range(m):
             packed[m - 1 + p - q, q::m] = blocks[:, p, q]
     return packed
+
+
+def __getattr__(name):
+    """``DiscreteGD`` (the exact gradient-descent map, ``lrnn_theory.finite_lr``) on first use: finite_lr imports
+    the flow, which imports this module, so a top-level import would be a cycle."""
+    if name == "DiscreteGD":
+        from .finite_lr import DiscreteGD
+
+        return DiscreteGD
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -117,16 +117,53 @@ def grid_points(axes: dict) -> dict:
     return {name: m.ravel() for name, m in zip(axes, mesh)}
 
 
-def grid_task(family: str, T: int, points: dict, fixed: dict, base=None, init=None, tau: float = 1.0) -> Task:
+def grid_task(family: str, T: int, points: dict, fixed: dict, base=None, init=None, tau: float = 1.0,
+              outputs: str = "final") -> Task:
     """A Task whose modes are the given grid points (``points``: name -> values, one per mode)."""
     kw = {PARAMETERS[k]: v for k, v in fixed.items()}
     kw.update({PARAMETERS[k]: np.asarray(v, dtype=float) for k, v in points.items()})
     n = len(next(iter(points.values())))
     # Scalar inits are shared by every grid point (a sweep is over task parameters, not initial conditions).
-    task = Task.from_family(family, T=T, base=base, init=dict(init) if init else None, tau=tau, **kw)
+    task = Task.from_family(family, T=T, base=base, init=dict(init) if init else None, tau=tau, outputs=outputs,
+                            **kw)
     if task.K != n:  # a swept parameter that the family does not use leaves a single mode
         raise LrnnInputError(f"family '{family}' does not use the swept parameter(s) {', '.join(points)}")
     return task
+
+
+def check_executor(executor) -> None:
+    """Raise unless ``executor`` is None or has a ``submit`` method (a ``concurrent.futures.Executor``)."""
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise bad("executor", executor, "be a concurrent.futures.Executor (an object with a submit method) or None")
+
+
+def run_jobs(func, jobs, executor=None, progress=None) -> list:
+    """``[func(job) for job in jobs]``, in this process or as one job each on a ``concurrent.futures.Executor``.
+
+    ``func`` must be a module-level function and each job picklable (plain dicts) for process pools and Dask.
+    ``progress``: a tqdm bar over the jobs (default: off).
+    """
+    check_executor(executor)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), unit="job", leave=False, delay=2.0)
+    if executor is None:
+        outcomes = (func(job) for job in jobs)
+    else:
+        futures = [executor.submit(func, job) for job in jobs]  # all submitted before the first is awaited
+        outcomes = (future.result() for future in futures)
+    try:
+        results = []
+        for outcome in outcomes:
+            results.append(outcome)
+            if bar is not None:
+                bar.update()
+        return results
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _integrate_chunk(job: dict) -> np.ndarray:
@@ -136,7 +173,8 @@ def _integrate_chunk(job: dict) -> np.ndarray:
     """
     from .flow import compile_flow, integrate
 
-    task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"])
+    task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"],
+                     job.get("outputs", "final"))
     scale = math.sqrt(3 * task.K) if job["scale_tolerance"] else 1.0
     try:
         traj = integrate(task, job["t_end"], n_points=2, method=job["method"], rtol=job["rtol"] / scale,
@@ -158,7 +196,7 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
           chunk_size: int | None = None, max_chunk: int | None = DEFAULT_MAX_CHUNK,
           memory_budget: float = MEMORY_BUDGET, method=None,
           rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, scale_tolerance: bool = True,
-          converged_tol: float | None = None) -> SweepResult:
+          converged_tol: float | None = None, outputs: str = "final") -> SweepResult:
     """Integrate the mode flow at every point of a grid of task parameters and return the final modes.
 
     Parameters
@@ -196,6 +234,8 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
         Divide rtol and atol by sqrt(3K) per chunk so that each grid point meets them (see the module docstring).
     converged_tol : float, optional
         Stop a chunk early once all its rates are below this.
+    outputs : {"final", "every_step"}
+        Every-step tasks (App. M) of the family at every grid point.
 
     Returns
     -------
@@ -220,12 +260,12 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     rtol = check_real("rtol", rtol, positive=True)
     atol = check_real("atol", atol, positive=True)
     memory_budget = check_real("memory_budget", memory_budget, positive=True)
-    if executor is not None and not callable(getattr(executor, "submit", None)):
-        raise bad("executor", executor, "be a concurrent.futures.Executor (an object with a submit method) or None")
+    check_executor(executor)
     points = grid_points(axes)
     shape = tuple(len(v) for v in axes.values())
     n = int(np.prod(shape))
-    fits = max(1, int(memory_budget // (2 * T - 1)))
+    per_point = 2 * T - 1 if outputs == "final" else max(2 * T - 1, T * T)  # every-step tasks hold T x T values
+    fits = max(1, int(memory_budget // per_point))
     if chunk_size is None:
         cap = n if max_chunk is None else check_int("max_chunk", max_chunk, minimum=1)
         chunk_size = min(n, fits, cap)
@@ -234,33 +274,30 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
             chunk_size = min(chunk_size, -(-n // workers))
     chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     # Validate the family parameters once, on the first point, before any job is sent out.
-    grid_task(family, T, {k: v[:1] for k, v in points.items()}, fixed, base, init, tau)
+    grid_task(family, T, {k: v[:1] for k, v in points.items()}, fixed, base, init, tau, outputs)
     jobs = []
     for start in range(0, n, chunk_size):
         jobs.append({"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
                      "points": {k: v[start:start + chunk_size] for k, v in points.items()}, "offset": start,
                      "t_end": t_end, "method": method, "rtol": rtol, "atol": atol,
-                     "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol})
+                     "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol,
+                     "outputs": outputs})
     began = time.perf_counter()
-    if executor is None:
-        parts = [_integrate_chunk(job) for job in jobs]
-        how = "vectorized" if len(jobs) == 1 else "chunked"
-    else:
-        futures = [executor.submit(_integrate_chunk, job) for job in jobs]
-        parts = [f.result() for f in futures]
-        how = "executor"
+    parts = run_jobs(_integrate_chunk, jobs, executor)
+    how = "executor" if executor is not None else ("vectorized" if len(jobs) == 1 else "chunked")
     out = np.concatenate(parts, axis=0)
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": family, "T": T, "base": base, "tau": tau, "t_end": t_end, "rtol": rtol, "atol": atol,
             "scale_tolerance": bool(scale_tolerance), "n_points": n, "n_chunks": len(jobs),
             "chunk_size": chunk_size, "run": how, "seconds": time.perf_counter() - began,
-            "init": dict(init or {})}
+            "init": dict(init or {}), "outputs": outputs}
     return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
 
 
 def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
                          init: dict | None = None, tau: float = 1.0, t_end: float = 200.0, method=None,
-                         rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, indices=None) -> SweepResult:
+                         rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, indices=None,
+                         outputs: str = "final") -> SweepResult:
     """Reference: one separate integration per grid point (the slow way ``sweep`` replaces).
 
     Parameters
@@ -292,7 +329,8 @@ def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None 
     for idx in indices:
         job = {"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
                "points": {k: v[idx:idx + 1] for k, v in points.items()}, "offset": int(idx), "t_end": t_end,
-               "method": method, "rtol": rtol, "atol": atol, "scale_tolerance": False, "converged_tol": None}
+               "method": method, "rtol": rtol, "atol": atol, "scale_tolerance": False, "converged_tol": None,
+               "outputs": outputs}
         out[idx] = _integrate_chunk(job)[0]
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": family, "T": T, "t_end": t_end, "run": "point-by-point", "n_points": int(len(indices)),
@@ -300,4 +338,4 @@ def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None 
     return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
 
 
-__all__ = ["sweep", "sweep_point_by_point", "SweepResult", "grid_points", "grid_task"]
+__all__ = ["sweep", "sweep_point_by_point", "SweepResult", "grid_points", "grid_task", "run_jobs"]

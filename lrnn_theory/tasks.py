@@ -7,8 +7,10 @@ timescale ``tau`` (``tau * da/dt = ...``).
 
 Rotational tasks (App. N of the paper) have complex singular values (eigenvalues d_i of a normal correlation
 P D_i P^dagger) and complex initial modes; ``Task.is_complex`` tells them apart. A task whose imaginary parts are
-all zero is stored as a real task. Room is kept for a leading output-time axis (every-step outputs, App. M) without
-changing the (K, T) single-output case.
+all zero is stored as a real task. Every-step tasks (``outputs="every_step"``, App. M: the network is read out at
+every step) hold ``s[alpha, t-1, i-1]`` of shape (K, T, T), output time t by input step i, without changing the
+(K, T) single-output case. Every kind of task enters the engine through its task-sum coefficients
+(``Task.sum_coefficients``).
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ BASE_FAMILIES = ("constant", "inverse_exponential", "exponential")
 INIT_FIELDS = ("a", "b", "c", "a_imag", "b_imag", "c_imag")
 #: Phase (radians) of a family parameter, for rotational families: delta = |delta| e^(i delta_phase), ...
 PHASES = {"delta_phase": "delta", "lambda_phase": "lambda"}
+#: Where the network is read out: only after the last step (the paper's main text) or at every step (App. M).
+OUTPUTS = ("final", "every_step")
 
 
 def family_profile(family: str, T: int, lam=None) -> np.ndarray:
@@ -46,6 +50,81 @@ def family_profile(family: str, T: int, lam=None) -> np.ndarray:
         if family == "exponential":
             return lam**i
     raise bad("family", family, f"be one of {', '.join(BASE_FAMILIES)}")
+
+
+def every_step_profile(family: str, T: int, lam=None) -> np.ndarray:
+    """Every-step profile f(lambda, t, i) for outputs t and inputs i <= t (shape ``(K, T, T)``, 0 where i > t).
+
+    ``constant``: 1; ``inverse_exponential``: lambda^(t-i) (by lag, the zero-loss family); ``exponential``:
+    lambda^i. Entry ``[:, t-1, i-1]`` is output time t, input step i.
+
+    Examples
+    --------
+    >>> every_step_profile("inverse_exponential", 3, lam=0.5)
+    array([[[1.  , 0.  , 0.  ],
+            [0.5 , 1.  , 0.  ],
+            [0.25, 0.5 , 1.  ]]])
+    """
+    lam = np.ones(1) if lam is None else np.atleast_1d(np.asarray(lam, dtype=complex if np.iscomplexobj(lam) else float))
+    t = np.arange(1, T + 1, dtype=float)[:, None]
+    i = np.arange(1, T + 1, dtype=float)[None, :]
+    causal = i <= t
+    lam = lam[:, None, None]
+    with np.errstate(over="ignore"):  # overflow is reported by the caller, naming the parameters
+        if family == "constant":
+            prof = np.ones_like(lam) * np.ones((T, T))
+        elif family == "inverse_exponential":
+            prof = lam ** np.where(causal, t - i, 0.0)
+        elif family == "exponential":
+            prof = lam**i * np.ones((T, 1))
+        else:
+            raise bad("family", family, f"be one of {', '.join(BASE_FAMILIES)} for every-step outputs")
+    return np.where(causal, prof, 0.0)
+
+
+def sum_coefficients_of(singular_values) -> tuple:
+    """``(alpha, w)`` of the task sums A(b) = sum_k alpha[:, k] b^k, B(b) = sum_k w[k] b^(2k) of a profile.
+
+    A (K, T) profile is a final-output task: alpha[:, k] = s_(T-k), w[k] = 1. A (K, T, T) profile is an every-step
+    task (derived in ``lrnn_theory.derivations.every_step``): with the lag k = t - i, alpha[:, k] = sum_t s_(t,t-k)
+    (the k-th subdiagonal summed) and w[k] = T - k (the number of (t, i) pairs at lag k).
+
+    Examples
+    --------
+    >>> alpha, w = sum_coefficients_of(every_step_profile("inverse_exponential", 3, lam=0.5))
+    >>> alpha, w          # A(b) = 3 + 1.0 b + 0.25 b^2, B(b) = 3 + 2 b^2 + b^4
+    (array([[3.  , 1.  , 0.25]]), array([3., 2., 1.]))
+    """
+    s = np.asarray(singular_values)
+    if s.ndim == 3:
+        T = s.shape[-1]
+        alpha = np.stack([np.trace(s, offset=-k, axis1=1, axis2=2) for k in range(T)], axis=1)
+        return alpha, np.arange(T, 0, -1, dtype=float)
+    return s[:, ::-1].copy(), np.ones(s.shape[-1])
+
+
+def lag_exponents(T: int, every_step: bool) -> tuple:
+    """Power of b that links each input to each output, and where a link exists.
+
+    Final output: exponents T - i for i = 1..T (shape (T,)), all present. Every step: t - i (shape (T, T), output t
+    rows, input i columns), present for i <= t only.
+    """
+    if not every_step:
+        return np.arange(T - 1, -1, -1, dtype=float), np.ones(T, dtype=bool)
+    lag = np.arange(T, dtype=float)[:, None] - np.arange(T, dtype=float)[None, :]
+    return np.maximum(lag, 0.0), lag >= 0
+
+
+def predicted_profile(u, b, T: int, every_step: bool) -> np.ndarray:
+    """u b^(power) for every link of the modes (u, b) of shape (..., K): shape (..., K, T) or (..., K, T, T)."""
+    u, b = (np.asarray(x, dtype=complex if np.iscomplexobj(x) else float) for x in (u, b))  # complex: rotational
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not every_step:
+            return u[..., None] * b[..., None] ** np.arange(T - 1, -1, -1, dtype=float)
+        exponents, present = lag_exponents(T, True)
+        # T powers per mode, gathered by lag (T^2 power evaluations would dominate long trajectories).
+        powers = u[..., None] * b[..., None] ** np.arange(T, dtype=float)
+        return np.where(present, powers[..., exponents.astype(int)], 0.0)
 
 
 @dataclass(frozen=True)
@@ -87,9 +166,11 @@ class Task:
 
     Parameters
     ----------
-    singular_values : array_like, shape (K, T) or (T,)
+    singular_values : array_like, shape (K, T) or (T,); (K, T, T) or (T, T) for every-step outputs
         ``s[alpha, i-1]``: singular value of mode ``alpha`` at trajectory step ``i``. A 1-D array is one mode.
         Complex values make a rotational task (eigenvalues d_i of App. N).
+        Every-step outputs: ``s[alpha, t-1, i-1]`` for the output at time t and the input at step i; entries with
+        i > t must be 0 (an output cannot depend on later inputs).
     init : dict or InitialModes, optional
         Initial ``a``, ``b``, ``c``: scalars (all modes) or one value per mode, complex allowed; ``a_imag``,
         ``b_imag``, ``c_imag`` add imaginary parts. Missing entries default to 0.1 (imaginary parts to 0).
@@ -97,6 +178,8 @@ class Task:
         Learning timescale, ``tau * d(theta)/dt = -grad``; 1 by default.
     name : str, optional
         Label used in plots and printed output.
+    outputs : {"final", "every_step"}, optional
+        Read out after the last step only (default, the paper's main text) or at every step (App. M).
 
     Examples
     --------
@@ -108,13 +191,21 @@ class Task:
     (1, 4)
     """
 
-    def __init__(self, singular_values, init=None, tau=1.0, name: str | None = None, spec: dict | None = None):
+    def __init__(self, singular_values, init=None, tau=1.0, name: str | None = None, spec: dict | None = None,
+                 outputs: str = "final"):
+        if outputs not in OUTPUTS:
+            raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
+        self.outputs = outputs
         s = check_finite_array("singular_values", singular_values, allow_complex=True)
-        if s.ndim == 1:
-            s = s[None, :]
-        if s.ndim != 2:
-            raise LrnnInputError(
-                f"parameter 'singular_values' must be a (K, T) array (modes x trajectory steps), got shape {s.shape}")
+        if outputs == "every_step":
+            s = _check_every_step(s)
+        else:
+            if s.ndim == 1:
+                s = s[None, :]
+            if s.ndim != 2:
+                raise LrnnInputError(
+                    f"parameter 'singular_values' must be a (K, T) array (modes x trajectory steps), got shape "
+                    f"{s.shape}" + (" (a (K, T, T) array needs outputs='every_step')" if s.ndim == 3 else ""))
         self.singular_values = s
         self.tau = check_real("tau", tau, positive=True)
         if self.tau < np.finfo(float).tiny:  # 1/tau would overflow
@@ -158,6 +249,11 @@ class Task:
         return self.singular_values.shape[-1]
 
     @property
+    def every_step(self) -> bool:
+        """True when the network is read out at every step (App. M): singular values of shape (K, T, T)."""
+        return self.outputs == "every_step"
+
+    @property
     def is_complex(self) -> bool:
         """Rotational task: some singular value or initial mode has a non-zero imaginary part (App. N)."""
         return np.iscomplexobj(self.singular_values)
@@ -167,24 +263,30 @@ class Task:
 
         Returns ``(alpha, w)`` with ``A(b) = sum_k alpha[:, k] b^k`` (shape (K, T)) and ``B(b) = sum_k w[k] b^(2k)``
         (shape (T,)). For the final-output task, k = T - i: ``alpha[:, k] = s_(T-k)`` (the singular value of the step
-        whose input reaches the output through b^k) and ``w[k] = 1``. Complex tasks give complex ``alpha``: their
-        sums are A(b) = sum_k alpha_k conj(b)^k and B(b) = sum_k w_k |b|^(2k) (``lrnn_theory.derivations.complex``).
+        whose input reaches the output through b^k) and ``w[k] = 1``. For an every-step task, with the lag
+        k = t - i: ``alpha[:, k] = sum_t s_(t,t-k)`` and ``w[k] = T - k`` (see ``sum_coefficients_of``). Complex tasks
+        give complex ``alpha``: their sums are A(b) = sum_k alpha_k conj(b)^k and B(b) = sum_k w_k |b|^(2k)
+        (``lrnn_theory.derivations.complex``).
 
         Examples
         --------
         >>> alpha, w = Task([[0.25, 0.5, 1.0]]).sum_coefficients()
         >>> alpha, w
         (array([[1.  , 0.5 , 0.25]]), array([1., 1., 1.]))
+        >>> Task.constant(delta=1.0, T=3, outputs="every_step").sum_coefficients()
+        (array([[3., 2., 1.]]), array([3., 2., 1.]))
         """
-        return self.singular_values[:, ::-1].copy(), np.ones(self.T)
+        return sum_coefficients_of(self.singular_values)
 
     def __repr__(self) -> str:
-        return f"Task(name={self.name!r}, K={self.K}, T={self.T}, tau={self.tau})"
+        extra = ", outputs='every_step'" if self.every_step else ""
+        return f"Task(name={self.name!r}, K={self.K}, T={self.T}, tau={self.tau}{extra})"
 
     def as_complex(self) -> "Task":
         """The same task stored as complex even when every imaginary part is 0: it then runs through the complex
         engine (Wirtinger flow, 6x6 blocks), which must reproduce the real one (a check of the engine)."""
-        clone = Task(self.singular_values, init=self.init, tau=self.tau, name=self.name, spec=self.spec)
+        clone = Task(self.singular_values, init=self.init, tau=self.tau, name=self.name, spec=self.spec,
+                     outputs=self.outputs)
         clone.singular_values = clone.singular_values.astype(complex)
         clone.init = clone.init.astype(complex)
         return clone
@@ -192,12 +294,14 @@ class Task:
     def with_init(self, a=None, b=None, c=None) -> "Task":
         """Copy of the task with some initial mode strengths replaced."""
         init = {k: (getattr(self.init, k) if v is None else v) for k, v in (("a", a), ("b", b), ("c", c))}
-        return Task(self.singular_values, init=init, tau=self.tau, name=self.name, spec=self.spec)
+        return Task(self.singular_values, init=init, tau=self.tau, name=self.name, spec=self.spec,
+                    outputs=self.outputs)
 
     # ---- families ---------------------------------------------------------------------------------------------
     @classmethod
     def from_family(cls, family: str, T: int, delta=None, lam=None, kappa=None, beta=None, base: str | None = None,
-                    init=None, tau=1.0, name: str | None = None, delta_phase=None, lambda_phase=None) -> "Task":
+                    init=None, tau=1.0, name: str | None = None, delta_phase=None, lambda_phase=None,
+                    outputs: str = "final") -> "Task":
         """A task from one of the paper's families (Table A1, eqs. 10-11).
 
         Parameters
@@ -213,6 +317,10 @@ class Task:
             all modes. Giving a parameter that the family does not use is an error.
         base : str, optional
             Base family for ``last_step`` (default ``constant``).
+        outputs : {"final", "every_step"}
+            Every-step families (App. M) give ``s[:, t-1, i-1]`` for i <= t: ``constant`` delta,
+            ``inverse_exponential`` delta * lam**(t-i) (by lag: the zero-loss family), ``exponential``
+            delta * lam**i; ``last_step`` and ``dirac`` have no every-step form.
         delta_phase, lambda_phase : float or sequence of float, optional
             Phases in radians of a rotational task (App. O): delta and lambda are then radii (>= 0) and the complex
             parameters are delta * exp(i delta_phase), lambda * exp(i lambda_phase). A phase needs its radius.
@@ -225,6 +333,11 @@ class Task:
         """
         if family not in FAMILIES:
             raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
+        if outputs not in OUTPUTS:
+            raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
+        if outputs == "every_step" and family not in BASE_FAMILIES:
+            raise LrnnInputError(f"family '{family}' has no every-step form (outputs='every_step' takes "
+                                 f"{', '.join(BASE_FAMILIES)})")
         T = check_int("T", T, minimum=1)
         if T > MAX_TASK_SIZE:
             raise bad("T", T, f"be at most {MAX_TASK_SIZE}")
@@ -276,12 +389,17 @@ class Task:
                 "family parameters given as lists must all have the same length (one per mode), got lengths "
                 + ", ".join(f"{k}={len(v)}" for k, v in arrays.items()))
         K = sizes.pop() if sizes else 1
+        if outputs == "every_step" and K * T * T > MAX_TASK_SIZE:
+            raise LrnnInputError(f"an every-step task of {K} modes x T={T} x T={T} exceeds {MAX_TASK_SIZE} singular "
+                                 "values")
         p = {k: np.broadcast_to(v, (K,)).astype(float) for k, v in arrays.items()}
         for phase, radius in PHASES.items():
             if phase in p:
                 p[radius] = p[radius] * np.exp(1j * p.pop(phase))
 
-        if family in BASE_FAMILIES:
+        if outputs == "every_step":
+            s = p["delta"][:, None, None] * every_step_profile(family, T, p.get("lambda", np.ones(K)))
+        elif family in BASE_FAMILIES:
             s = p["delta"][:, None] * family_profile(family, T, p.get("lambda", np.ones(K)))
         elif family == "last_step":
             base = base or "constant"
@@ -305,7 +423,9 @@ class Task:
         spec.update({k: np.asarray(v, dtype=float).tolist() for k, v in phases.items() if v is not None})
         if family == "last_step":
             spec["base"] = base
-        return cls(s, init=init, tau=tau, name=name or family, spec=spec)
+        if outputs == "every_step":
+            spec["outputs"] = outputs
+        return cls(s, init=init, tau=tau, name=name or family, spec=spec, outputs=outputs)
 
     @classmethod
     def constant(cls, delta=1.0, T=6, **kw) -> "Task":
@@ -353,7 +473,7 @@ class Task:
         """Build a task from the JSON schema documented in the README."""
         if not isinstance(data, dict):
             raise bad("task", data, "be a JSON object")
-        common = {"init", "tau", "name"}
+        common = {"init", "tau", "name", "outputs"}
         if "singular_values" in data and "family" in data:
             raise LrnnInputError("a task gives either 'singular_values' or 'family', not both")
         if "singular_values" in data:
@@ -375,6 +495,9 @@ class Task:
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise bad("name", name, "be a string")
+        outputs = data.get("outputs", "final")
+        if outputs not in OUTPUTS:
+            raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
         if "singular_values" in data:
             values = data["singular_values"]
             if "singular_values_imag" in data:
@@ -384,13 +507,13 @@ class Task:
                     raise LrnnInputError(f"field 'singular_values_imag' must have the shape {real.shape} of "
                                          f"'singular_values', got shape {imag.shape}")
                 values = real + 1j * imag
-            return cls(values, init=init, tau=tau, name=name)
+            return cls(values, init=init, tau=tau, name=name, outputs=outputs)
         if "T" not in data:
             raise LrnnInputError(f"family '{data['family']}' needs field 'T'")
         return cls.from_family(data["family"], T=data["T"], delta=data.get("delta"), lam=data.get("lambda"),
                                kappa=data.get("kappa"), beta=data.get("beta"), base=data.get("base"),
                                init=init, tau=tau, name=name, delta_phase=data.get("delta_phase"),
-                               lambda_phase=data.get("lambda_phase"))
+                               lambda_phase=data.get("lambda_phase"), outputs=outputs)
 
     @classmethod
     def from_json(cls, path) -> "Task":
@@ -414,6 +537,8 @@ class Task:
         out = dict(self.spec) if self.spec else {"singular_values": np.real(self.singular_values).tolist()}
         if not self.spec and self.is_complex:
             out["singular_values_imag"] = np.imag(self.singular_values).tolist()
+        if self.every_step:
+            out["outputs"] = self.outputs
         out["init"] = self.init.as_dict()
         out["tau"] = self.tau
         out["name"] = self.name
@@ -421,6 +546,23 @@ class Task:
 
     def to_json(self, path) -> None:
         _write_whole(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _check_every_step(s: np.ndarray) -> np.ndarray:
+    """Every-step singular values as (K, T, T), with the entries of later inputs (i > t) all 0."""
+    if s.ndim == 2:
+        s = s[None]
+    if s.ndim != 3 or s.shape[1] != s.shape[2]:
+        raise LrnnInputError(
+            "parameter 'singular_values' must be a (K, T, T) array for every-step outputs (modes x output time t x "
+            f"input step i), got shape {s.shape}")
+    later = np.triu(np.ones(s.shape[1:], dtype=bool), k=1) & (s != 0)
+    if np.any(later):
+        k, t, i = (int(x[0]) for x in np.nonzero(later))
+        raise LrnnInputError(
+            f"parameter 'singular_values' must be 0 where the input step i comes after the output time t, got "
+            f"s[{k}][{t}][{i}] = {s[k, t, i]:g} (mode {k}, output t={t + 1}, input i={i + 1})")
+    return s
 
 
 def _reject_duplicate_keys(pairs):

@@ -25,13 +25,24 @@ COMPLEX_CSV_COLUMNS = ("t", "mode", "a_re", "a_im", "b_re", "b_im", "c_re", "c_i
 def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
     """Per-mode energy 1/(2 tau) sum_i (s_i - c b^(T-i) a)^2 for states of shape (..., K).
 
+    Every-step tasks (singular values of shape (K, T, T)): 1/(2 tau) sum_t sum_(i<=t) (s_(t,i) - c b^(t-i) a)^2,
+    summed per lag k = t - i around the lag mean m_k = alpha_k / w_k: sum_t (s_(t,t-k) - u b^k)^2 =
+    sum_t (s_(t,t-k) - m_k)^2 + w_k (m_k - u b^k)^2 exactly, so each state costs T, not T^2, operations.
     Computed from the residuals (not from A and B) so that it stays accurate near zero loss; vectorized over
     leading axes and modes, chunked over the leading axis to bound memory for long trajectories.
     """
+    from .tasks import predicted_profile, sum_coefficients_of
+
     s = np.asarray(singular_values)
     a, b, c = (np.asarray(x, dtype=complex if np.iscomplexobj(x) else float) for x in (a, b, c))
-    K, T = s.shape
-    exponents = np.arange(T - 1, -1, -1, dtype=float)  # T - i for i = 1..T
+    K, T = s.shape[0], s.shape[-1]
+    every_step = s.ndim == 3
+    if every_step:  # the lag means, in the final-output layout (column T-1-k holds lag k), and their spread
+        alpha, weights = sum_coefficients_of(s)
+        means = alpha / weights
+        spread = sum(np.sum(np.abs(np.diagonal(s, offset=-k, axis1=1, axis2=2) - means[:, k:k + 1]) ** 2, axis=1)
+                     for k in range(T))
+        s, weights = means[:, ::-1], weights[::-1]
     flat_b = b.reshape(-1, K)
     flat_u = (a * c).reshape(-1, K)
     out = np.empty(flat_b.shape)
@@ -39,8 +50,11 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, flat_b.shape[0], chunk):
             sl = slice(start, start + chunk)
-            pred = flat_u[sl, :, None] * flat_b[sl, :, None] ** exponents
-            out[sl] = 0.5 / tau * np.sum(np.abs(s - pred) ** 2, axis=-1)
+            pred = predicted_profile(flat_u[sl], flat_b[sl], T, False)
+            if every_step:
+                out[sl] = 0.5 / tau * (np.sum(weights * np.abs(s - pred) ** 2, axis=-1) + spread)
+            else:
+                out[sl] = 0.5 / tau * np.sum(np.abs(s - pred) ** 2, axis=-1)
     return out.reshape(b.shape)
 
 

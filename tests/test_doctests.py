@@ -5,7 +5,8 @@ import importlib
 import pytest
 
 MODULES = ["lrnn_theory.tasks", "lrnn_theory.flow", "lrnn_theory.derivations.mode_flow", "lrnn_theory.complex",
-           "lrnn_theory.derivations.complex", "lrnn_theory.validation.data", "lrnn_theory.validation.network"]
+           "lrnn_theory.derivations.complex", "lrnn_theory.validation.data", "lrnn_theory.validation.network",
+           "lrnn_theory.ntk", "lrnn_theory.validation.ntk"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -79,7 +79,9 @@ def _train(args):
 
 def _summary(task, result) -> str:
     info = result.info
-    return (f"trained N_h={info['hidden']} on {task.K} mode(s), T={task.T}, {info['steps']} steps of lr={info['lr']:g} "
+    outputs = ", outputs at every step" if getattr(task, "every_step", False) else ""
+    return (f"trained N_h={info['hidden']} on {task.K} mode(s), T={task.T}{outputs}, {info['steps']} steps of "
+            f"lr={info['lr']:g} "
             f"({info['data']} data, {info['init']} init, loss {info['loss']}): dt per step {info['dt_per_step']:.6g}, "
             f"t_final={info['t_final']:.6g}, final loss {result.losses[-1]:.6g}")
 
@@ -92,7 +94,7 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def theory_for(task, simulation, freeze=()):
+def theory_for(task, simulation, freeze=(), lr_correction=None):
     """Integrate the mode ODEs from the simulation's initial read-off modes to the simulation's recorded times.
 
     Parameters
@@ -103,6 +105,8 @@ def theory_for(task, simulation, freeze=()):
     freeze : iterable of {"W_x", "W_h", "W_y"}
         Weights the training did not update: the matching modes (a, b, c) keep their initial values, and the
         others follow the mode ODEs with them held fixed.
+    lr_correction : float or DiscreteGD, optional
+        Integrate the modified flow of this learning rate instead (``lrnn_theory.finite_lr``; not with ``freeze``).
 
     Returns
     -------
@@ -117,7 +121,9 @@ def theory_for(task, simulation, freeze=()):
     start = task.with_init(a=simulation.a[0], b=simulation.b[0], c=simulation.c[0])
     t = np.asarray(simulation.t, dtype=float)
     if not freeze:
-        return integrate(start, float(t[-1]), t_eval=t, rtol=1e-10, atol=1e-12)
+        return integrate(start, float(t[-1]), t_eval=t, rtol=1e-10, atol=1e-12, lr_correction=lr_correction)
+    if lr_correction is not None:
+        raise bad("lr_correction", lr_correction, "be None when weights are frozen")
     # State layout [a0, b0, c0, a1, ...] (complex: real and imaginary part of each): W_x moves a, W_h b, W_y c.
     flow = compile_flow(start)
     moving = np.tile(np.repeat([name not in freeze for name in WEIGHT_NAMES], flow.block_size // 3),
@@ -137,6 +143,23 @@ def max_differences(simulation, theory) -> dict:
     return {q: float(np.max(np.abs(getattr(simulation, q) - getattr(theory, q)))) for q in QUANTITIES}
 
 
+def corrected_flow_line(task, result, plain_diffs, freeze=()) -> str:
+    """The plain flow's and the lr-corrected flow's largest differences to the simulation, side by side."""
+    from lrnn_theory.finite_lr import DiscreteGD
+
+    if freeze:
+        return "lr-corrected flow: not available with frozen weights"
+    if task.is_complex:
+        return "lr-corrected flow: not available for complex tasks (its correction is not derived yet)"
+    info = result.info
+    descent = DiscreteGD(info["lr"], info["loss"], info["n_samples"])
+    corrected = theory_for(task, result.trajectory, lr_correction=descent)
+    diffs = max_differences(result.trajectory, corrected)
+    rows = ", ".join(f"{q}={plain_diffs[q]:.3g}|{diffs[q]:.3g}" for q in QUANTITIES)
+    return (f"plain flow | lr-corrected flow (E + (h/4)||grad E||^2, h={info['dt_per_step']:.4g}): {rows}; "
+            f"largest {max(plain_diffs.values()):.3g} | {max(diffs.values()):.3g}")
+
+
 def cmd_validate(args) -> int:
     from lrnn_theory.plotting import plot_trajectories
 
@@ -151,6 +174,7 @@ def cmd_validate(args) -> int:
     print(_summary(task, result))
     print("largest |simulation - theory|: " + ", ".join(f"{q}={d:.3g}" for q, d in diffs.items())
           + f" (tolerance {args.tol:g})")
+    print(corrected_flow_line(task, result, diffs, tuple(args.freeze)))
     if result.info["init"] != "aligned":
         print("note: the network did not start aligned with the task's singular vectors (Assumption 3); the theory "
               "starts from its read-off modes, and differences during the alignment phase are expected")

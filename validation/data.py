@@ -35,16 +35,20 @@ def random_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
 def task_correlations(singular_values: np.ndarray, U: np.ndarray, V: np.ndarray) -> np.ndarray:
     """Population correlations ``Sigma^{YX_i} = U diag(s[:, i-1]) V^T`` for steps i = 1..T.
 
+    Every-step profiles (K, T, T) give ``Sigma^{Y_t X_i} = U diag(s[:, t-1, i-1]) V^T``, shape (T, T, N_y, N_x).
+
     Parameters
     ----------
-    singular_values : array_like, shape (K, T)
+    singular_values : array_like, shape (K, T) or (K, T, T)
     U, V : ndarray, shapes (N_y, K) and (N_x, K)
 
     Returns
     -------
-    ndarray, shape (T, N_y, N_x)
+    ndarray, shape (T, N_y, N_x) or (T, T, N_y, N_x)
     """
     s = np.asarray(singular_values, dtype=float)
+    if s.ndim == 3:
+        return np.einsum("yk,kti,xk->tiyx", U, s, V)
     return np.einsum("yk,kt,xk->tyx", U, s, V)
 
 
@@ -73,17 +77,21 @@ def whitened_inputs(rng: np.random.Generator, P: int, T: int, N_x: int) -> np.nd
 
 
 def sample_targets(X: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Targets ``y_p = sum_i C_i x_{p,i}``.
+    """Targets ``y_p = sum_i C_i x_{p,i}``, or ``y_{p,t} = sum_i C_(t,i) x_{p,i}`` at every step t.
+
+    Every-step correlations have shape (T, T, N_y, N_x) and give targets of shape (P, T, N_y).
 
     Parameters
     ----------
     X : ndarray, shape (P, T, N_x)
-    C : ndarray, shape (T, N_y, N_x)
+    C : ndarray, shape (T, N_y, N_x) or (T, T, N_y, N_x)
 
     Returns
     -------
-    ndarray, shape (P, N_y)
+    ndarray, shape (P, N_y) or (P, T, N_y)
     """
+    if C.ndim == 4:
+        return np.einsum("tiyx,pix->pty", C, X)
     return np.einsum("tyx,ptx->py", C, X)
 
 
@@ -110,7 +118,7 @@ def check_user_data(X, Y):
     Parameters
     ----------
     X : array_like, shape (P, T, N_x)
-    Y : array_like, shape (P, N_y)
+    Y : array_like, shape (P, N_y), or (P, T, N_y) for targets at every step
 
     Returns
     -------
@@ -118,12 +126,18 @@ def check_user_data(X, Y):
         As finite float arrays.
     """
     if X is None or Y is None:
-        raise LrnnInputError("user data needs both 'X' (P, T, N_x) and 'Y' (P, N_y)")
+        raise LrnnInputError("user data needs both 'X' (P, T, N_x) and 'Y' (P, N_y) or (P, T, N_y)")
     X = check_finite_array("X", X, ndim=3)
-    Y = check_finite_array("Y", Y, ndim=2)
+    Y = check_finite_array("Y", Y)
+    if Y.ndim not in (2, 3):
+        raise LrnnInputError(f"parameter 'Y' must have shape (P, N_y) (final targets) or (P, T, N_y) (targets at "
+                             f"every step), got an array of shape {Y.shape}")
     if X.shape[0] != Y.shape[0]:
         raise LrnnInputError(f"parameters 'X' and 'Y' must hold the same number of samples, got {X.shape[0]} and "
                              f"{Y.shape[0]}")
+    if Y.ndim == 3 and Y.shape[1] != X.shape[1]:
+        raise LrnnInputError(f"parameter 'Y' must hold a target for each of the T={X.shape[1]} steps of X, got "
+                             f"shape {Y.shape}")
     return X, Y
 
 
@@ -135,32 +149,47 @@ def fit_user_task(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):
     combination has the same singular vectors, with U and V paired correctly even when some modes are degenerate in
     one step. ``s[:, i-1] = diag(U^T C_i V)``.
 
+    Every-step targets Y of shape (P, T, N_y): ``C_(t,i) = sum_p y_{p,t} x_{p,i}^T`` of shape (T, T, N_y, N_x); the
+    singular vectors come from a random positive combination of the C_(t,i) with i <= t (the pairs the network can
+    fit), and ``s[:, t-1, i-1] = diag(U^T C_(t,i) V)`` for i <= t, 0 for i > t.
+
     Parameters
     ----------
     X : ndarray, shape (P, T, N_x)
-    Y : ndarray, shape (P, N_y)
+    Y : ndarray, shape (P, N_y) or (P, T, N_y)
     rng : numpy.random.Generator
         Draws the weights of the combination.
 
     Returns
     -------
-    C : ndarray (T, N_y, N_x)
+    C : ndarray (T, N_y, N_x) or (T, T, N_y, N_x)
     U, V : ndarray
-    s : ndarray (K, T)
+    s : ndarray (K, T) or (K, T, T)
     residual : float
         Largest off-diagonal entry of ``U^T C_i V`` relative to the largest |C_i| entry: 0 when the data satisfy
         the constant-singular-vector assumption exactly.
     """
-    C = np.einsum("py,ptx->tyx", Y, X)
-    T = C.shape[0]
-    weights = rng.uniform(0.5, 1.5, size=T)
-    Uf, _, Vt = np.linalg.svd(np.tensordot(weights, C, axes=1), full_matrices=False)
+    every_step = Y.ndim == 3
+    if every_step:
+        C = np.einsum("pty,pix->tiyx", Y, X)
+        T = C.shape[0]
+        causal = np.tril(np.ones((T, T), dtype=bool))
+        C_fit = C[causal]  # (T (T + 1) / 2, N_y, N_x), the pairs i <= t
+    else:
+        C = np.einsum("py,ptx->tyx", Y, X)
+        C_fit = C
+    weights = rng.uniform(0.5, 1.5, size=C_fit.shape[0])
+    Uf, _, Vt = np.linalg.svd(np.tensordot(weights, C_fit, axes=1), full_matrices=False)
     K = Uf.shape[1]
     U, V = Uf, Vt.T
-    proj = U.T @ C @ V  # (T, K, K)
+    proj = U.T @ C_fit @ V  # (pairs, K, K)
     s = np.einsum("tkk->kt", proj)
     off = proj - np.einsum("kt,kj->tkj", s, np.eye(K))
-    scale = max(float(np.max(np.abs(C))), 1e-300)
+    if every_step:
+        full = np.zeros((K, T, T))
+        full[:, causal] = s
+        s = full
+    scale = max(float(np.max(np.abs(C_fit))), 1e-300)
     return C, U, V, s, float(np.max(np.abs(off)) / scale) if K > 1 else 0.0
 
 

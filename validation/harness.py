@@ -26,6 +26,13 @@ Population data stand for ``n_samples`` exactly whitened samples (default ``T * 
 across time and dimensions), so P is that number in the mean conventions, and population and sample training give
 the same trajectory under every convention.
 
+Every-step outputs
+------------------
+For an every-step task (``Task(..., outputs="every_step")``, App. M) the network is read out after every step,
+``y_hat_t = W_y h_{t+1}``, and trained on ``L = 1/2 sum_p sum_t ||y_{p,t} - y_hat_{p,t}||^2``: population data are
+``Sigma^{Y_t X_i} = U S_(t,i) V^T`` (i <= t), samples have targets ``y_{p,t} = sum_(i<=t) U S_(t,i) V^T x_{p,i}``,
+user targets have shape (P, T, N_y). The mean conventions average over all ``P T N_y`` output entries.
+
 Initialisation
 --------------
 ``init="aligned"``: ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(c) R^T`` with a random ``R``
@@ -89,7 +96,7 @@ DIVERGENCE_THRESHOLD = 1e6
 MAX_RECORDS = 10**6
 
 
-def loss_scale(loss: str, P: int, N_y: int) -> float:
+def loss_scale(loss: str, P: int, N_y: int, outputs_per_sample: int = 1) -> float:
     """Factor between a loss convention and the theory's ``1/2 sum_p ||r_p||^2`` (see the module docstring).
 
     Parameters
@@ -97,13 +104,17 @@ def loss_scale(loss: str, P: int, N_y: int) -> float:
     loss : {"sum_half", "sum", "mean_half", "mean"}
     P, N_y : int
         Number of samples and output dimensions.
+    outputs_per_sample : int
+        Outputs per sequence: 1 (final output) or T (every-step outputs, whose mean conventions average over all
+        P T N_y output entries, as a plain MSE over every output would).
 
     Returns
     -------
     float
         ``loss = scale * L``; the theory time per step is ``lr * tau * scale``.
     """
-    return {"sum_half": 1.0, "sum": 2.0, "mean_half": 1.0 / (P * N_y), "mean": 2.0 / (P * N_y)}[loss]
+    n = P * N_y * outputs_per_sample
+    return {"sum_half": 1.0, "sum": 2.0, "mean_half": 1.0 / n, "mean": 2.0 / n}[loss]
 
 
 def _output_loss(loss: str):
@@ -142,6 +153,9 @@ class TrainingResult:
         The task trained on (for user data: the task fitted from the data).
     initial_network : LRNN
         The network before training.
+    ntk : dict or None
+        With ``ntk_steps``: ``steps`` (n,), ``t`` (n,), ``kernels`` (n, m, m) (``lrnn_theory.ntk.empirical_ntk``
+        over ``inputs``), ``inputs`` and ``outputs``.
     """
 
     trajectory: Trajectory
@@ -155,6 +169,7 @@ class TrainingResult:
     initial_network: LRNN = field(repr=False, default=None)
     #: Return values of ``on_record(step, network)`` at the recorded steps (empty without ``on_record``).
     records: list = field(default_factory=list)
+    ntk: dict | None = field(repr=False, default=None)
 
 
 # ---- reading modes ----------------------------------------------------------------------------------------------
@@ -344,7 +359,8 @@ def _progress_bar(total: int, progress):
 
 def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_scale=None, data="population",
                n_samples=None, X=None, Y=None, seed=0, loss="sum_half", freeze=(), record_every=1, progress=None,
-               divergence_threshold=DIVERGENCE_THRESHOLD, on_record=None) -> TrainingResult:
+               divergence_threshold=DIVERGENCE_THRESHOLD, on_record=None, ntk_steps=None, ntk_inputs=None,
+               ntk_outputs="final", stop_loss=None) -> TrainingResult:
     """Train an LRNN on a task by full-batch gradient descent and record its modes on the theory's time axis.
 
     Parameters
@@ -373,7 +389,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         Number of samples P >= T * N_x (default ``T * N_x``, the fewest that can be white across time and
         dimensions); for population data it sets P in the mean loss conventions.
     X, Y : ndarray, optional
-        User data, shapes (P, T, N_x) and (P, N_y).
+        User data, shapes (P, T, N_x) and (P, N_y), or (P, T, N_y) for targets at every step (an every-step task).
     seed : int
         Seeds U, V, R (the task's singular vectors and hidden basis), the samples and the random init.
     loss : {"sum_half", "sum", "mean_half", "mean"}
@@ -389,6 +405,17 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     on_record : callable, optional
         ``on_record(step, network)`` at every recorded step; its return values go to ``TrainingResult.records``
         (any extra measurement of the network during training, without a second training loop).
+    ntk_steps : "records" or iterable of int, optional
+        Record the network's NTK (``lrnn_theory.ntk``) at these steps ("records": at every recorded step); the
+        last step (or the step where ``stop_loss`` stops the run) is always included. Off by default.
+    ntk_inputs : ndarray (P, T, N_x), optional
+        Inputs the NTK is taken over: by default the training inputs, or for population data the T N_x whitened
+        one-hot probes (``lrnn_theory.ntk.whitened_probe_inputs``), which give the same kernel distances as any
+        exactly whitened sample set.
+    ntk_outputs : {"final", "every_step"}
+        Outputs the NTK is taken of.
+    stop_loss : float, optional
+        Stop (and record) at the first step whose loss is at most this.
 
     Returns
     -------
@@ -427,6 +454,8 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
     data = _check_choice("data", data, DATA)
     if n_samples is not None:
         n_samples = check_int("n_samples", n_samples, minimum=1)
+    if stop_loss is not None:
+        stop_loss = check_real("stop_loss", stop_loss, nonnegative=True)
 
     basis_rng, data_rng, init_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     info = {}
@@ -440,8 +469,9 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         given = coerce_task(task) if task is not None else None
         K = s.shape[0]
         task = Task(s, init=given.init if (given is not None and given.K == K) else None,
-                    tau=given.tau if given is not None else 1.0, name="user data")
-        N_x, N_y = X_train.shape[2], Y_train.shape[1]
+                    tau=given.tau if given is not None else 1.0, name="user data",
+                    outputs="every_step" if Y_train.ndim == 3 else "final")
+        N_x, N_y = X_train.shape[2], Y_train.shape[-1]
         P = X_train.shape[0]
         info.update(task_fit_residual=residual, whitening_error=whitening_error(X_train))
     else:
@@ -496,11 +526,12 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         init_name = "random"
     initial_network = net.copy()
 
-    scale = loss_scale(loss, P, N_y)
+    scale = loss_scale(loss, P, N_y, T if task.every_step else 1)
     dt = lr * task.tau * scale
+    population = LRNN.loss_and_grad_population_every_step if task.every_step else LRNN.loss_and_grad_population
     if data == "population":
         def loss_and_grad(weights):
-            value, grads = _as_network(weights).loss_and_grad_population(C)
+            value, grads = population(_as_network(weights), C)
             return scale * value, tuple(scale * g for g in grads)
     else:
         output_loss = _output_loss(loss)
@@ -514,6 +545,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                                                 f"(use record_every >= {steps // (MAX_RECORDS - 2) + 1})")
     record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     n_rec = record_steps.size
+    ntk_record = _ntk_recorder(ntk_steps, ntk_inputs, ntk_outputs, record_steps, X_train, data, T, N_x)
     modes = np.empty((3, n_rec, K), dtype=float if sizes is None else complex)
     losses = np.empty(n_rec)
     svs = {name: np.empty((n_rec, min(W.shape))) for name, W in zip(WEIGHT_NAMES, net.weights)}
@@ -539,6 +571,11 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                     _diverged(step, dt, lr, loss, "the loss overflowed", best, loss_and_grad, trainable, endpoint)
                 if value < best[0]:
                     best = (value, step, net.weights)
+                stopping = stop_loss is not None and value <= stop_loss
+                if stopping and step != record_steps[rec]:  # record the stopping step in place of the next
+                    record_steps[rec] = step
+                if ntk_record is not None and (step in ntk_record["at"] or stopping or step == steps):
+                    ntk_record["record"](step, net)
                 if step == record_steps[rec]:
                     modes[:, rec] = read_modes(net, U, V, R_read, sizes)
                     losses[rec] = value
@@ -547,7 +584,7 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                     if on_record is not None:
                         records.append(on_record(step, net))
                     rec += 1
-                if step == steps:
+                if step == steps or stopping:
                     break
                 for j in trainable:
                     weights[j] = weights[j] - lr * grads[j]
@@ -563,11 +600,16 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
         bar.close()
     elapsed = time.perf_counter() - started
 
+    if rec < n_rec:  # stopped early by stop_loss
+        record_steps, modes, losses = record_steps[:rec], modes[:, :rec], losses[:rec]
+        svs = {name: sv[:rec] for name, sv in svs.items()}
+        info["stopped_at_step"] = int(record_steps[-1])
     a, b, c = modes
     t = record_steps * dt
     info.update(
         lr=lr, steps=steps, dt_per_step=dt, loss=loss, loss_scale=scale, data=data, init=init_name,
-        init_scale=used_scale, hidden=N_h, N_x=N_x, N_y=N_y, K=K, T=T, tau=task.tau, n_samples=P, seed=seed,
+        init_scale=used_scale, hidden=N_h, N_x=N_x, N_y=N_y, K=K, T=T, outputs=task.outputs, tau=task.tau,
+        n_samples=P, seed=seed,
         freeze=list(freeze), record_every=record_every, t_final=float(t[-1]), source="simulation",
         block_sizes=None if sizes is None else sizes.tolist(),
         readout="aligned basis R" if aligned else "fitted hidden basis (polar factor of W_x V + W_y^T U)",
@@ -576,7 +618,45 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
                             info=dict(info))
     return TrainingResult(trajectory=trajectory, network=net, losses=losses, info=info, steps=record_steps,
                           singular_values=svs, basis={"U": U, "V": V, "R": R}, task=task,
-                          initial_network=initial_network, records=records)
+                          initial_network=initial_network, records=records,
+                          ntk=None if ntk_record is None else ntk_record["result"](dt))
+
+
+def _ntk_recorder(ntk_steps, ntk_inputs, ntk_outputs, record_steps, X_train, data, T, N_x):
+    """Steps at which to take the NTK, the inputs, and the list the kernels go to (None when off)."""
+    if ntk_steps is None:
+        if ntk_inputs is not None:
+            raise LrnnInputError("parameter 'ntk_inputs' needs 'ntk_steps'")
+        return None
+    from lrnn_theory.ntk import OUTPUTS, empirical_ntk, whitened_probe_inputs
+
+    _check_choice("ntk_outputs", ntk_outputs, OUTPUTS)
+    if isinstance(ntk_steps, str):
+        if ntk_steps != "records":
+            raise bad("ntk_steps", ntk_steps, "be 'records' or a list of step numbers")
+        at = set(record_steps.tolist())
+    else:
+        try:
+            at = {check_int("ntk_steps", s, minimum=0) for s in ntk_steps}
+        except TypeError:
+            raise bad("ntk_steps", ntk_steps, "be 'records' or a list of step numbers") from None
+    if ntk_inputs is not None:
+        X = np.asarray(ntk_inputs, dtype=float)
+        if X.ndim != 3 or X.shape[2] != N_x:
+            raise bad("ntk_inputs", ntk_inputs, f"have shape (P, T, {N_x})")
+    else:
+        X = whitened_probe_inputs(T, N_x) if data == "population" else X_train
+    steps, kernels = [], []
+
+    def record(step, net):
+        steps.append(step)
+        kernels.append(empirical_ntk(net.W_x, net.W_h, net.W_y, X, outputs=ntk_outputs))
+
+    def result(dt):
+        s = np.array(steps)
+        return {"steps": s, "t": s * dt, "kernels": np.stack(kernels), "inputs": X, "outputs": ntk_outputs}
+
+    return {"at": at, "record": record, "result": result}
 
 
 def _theory_endpoint(task, a0, b0, c0, U, V, R, sizes=None):

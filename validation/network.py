@@ -2,7 +2,8 @@
 
 The model is the paper's (S1 eqs. 1-3): ``h_1 = 0``, ``h_{t+1} = W_h h_t + W_x x_t`` for ``t = 1..T``, output
 ``y_hat = W_y h_{T+1}``. Unrolled, ``y_hat = sum_i W_y W_h^(T-i) W_x x_i``: the input at step ``i`` reaches the output
-through ``W_h^(T-i)``, the last step with no recurrent factor.
+through ``W_h^(T-i)``, the last step with no recurrent factor. With every-step outputs (App. M) the network is read
+out after every step, ``y_hat_t = W_y h_{t+1} = sum_(i<=t) W_y W_h^(t-i) W_x x_i``.
 
 Two gradients are provided, both of the summed loss with a factor 1/2 (the theory's convention):
 
@@ -12,6 +13,11 @@ Two gradients are provided, both of the summed loss with a factor 1/2 (the theor
 - ``loss_and_grad_population(C)``: the same loss in expectation over exactly whitened inputs,
   ``L = 1/2 sum_i ||C_i - W_y W_h^(T-i) W_x||_F^2`` with ``C_i = Sigma^{YX_i}``: an adjoint recursion over the T
   steps with no samples at all.
+- Every-step outputs: ``loss_and_grad_samples(X, Y)`` with targets Y of shape (P, T, N_y),
+  ``L = 1/2 sum_p sum_t ||y_{p,t} - y_hat_{p,t}||^2``; ``loss_and_grad_population_every_step(C)`` with
+  ``C[t-1, i-1] = Sigma^{Y_t X_i}``. Both losses depend on the maps ``M_k = W_y W_h^k W_x`` per lag k only, through
+  lag targets and weights (``G_k = C_(T-k)``, ``w_k = 1`` for the final output; ``G_k = sum_t C_(t,t-k)``,
+  ``w_k = T - k`` for every step), so one adjoint recursion serves both.
 """
 from __future__ import annotations
 
@@ -203,6 +209,20 @@ class LRNN:
             h = h @ self.W_h.T + drive[:, t]
         return h @ self.W_y.T
 
+    def forward_every_step(self, X) -> np.ndarray:
+        """Outputs ``W_y h_{t+1}`` after every step t = 1..T' (every-step read-out, App. M).
+
+        Parameters
+        ----------
+        X : array_like, shape (P, T', N_x)
+
+        Returns
+        -------
+        ndarray, shape (P, T', N_y)
+        """
+        H = self.hidden_states(X)
+        return np.swapaxes(H[1:] @ self.W_y.T, 0, 1)
+
     def end_to_end(self, T: int) -> np.ndarray:
         """Per-step maps ``W_y W_h^(T-i) W_x`` for steps i = 1..T.
 
@@ -231,11 +251,11 @@ class LRNN:
         ----------
         X : ndarray, shape (P, T, N_x)
             Input sequences.
-        Y : ndarray, shape (P, N_y)
-            Final targets.
+        Y : ndarray, shape (P, N_y), or (P, T, N_y) for every-step outputs
+            Final targets, or the targets after every step (then the loss sums over the steps).
         output_grad : callable, optional
-            ``output_grad(residual) -> (loss, dloss/dy_hat)`` with ``residual = y_hat - Y`` of shape (P, N_y).
-            By default the theory's loss ``1/2 sum_p ||y_hat_p - y_p||^2``.
+            ``output_grad(residual) -> (loss, dloss/dy_hat)`` with ``residual = y_hat - Y`` of shape (P, N_y)
+            (every step: (T, P, N_y)). By default the theory's loss ``1/2 sum_p ||y_hat_p - y_p||^2``.
 
         Returns
         -------
@@ -246,17 +266,27 @@ class LRNN:
         X = self._check_inputs(X)
         P, T, _ = X.shape
         H = self.hidden_states(X)
-        residual = H[T] @ self.W_y.T - Y
+        every_step = np.ndim(Y) == 3
+        if every_step:  # outputs W_y h_{t+1} for t = 1..T, residuals (T, P, N_y)
+            residual = H[1:] @ self.W_y.T - np.swapaxes(Y, 0, 1)
+        else:
+            residual = H[T] @ self.W_y.T - Y
         if output_grad is None:
             loss, G = 0.5 * float(np.sum(residual * residual)), residual
         else:
             loss, G = output_grad(residual)
-        g_y = G.T @ H[T]
+        if every_step:
+            g_y = G.reshape(T * P, -1).T @ H[1:].reshape(T * P, self.N_h)
+            injected = G @ self.W_y  # dL/dh_{t+1} from the output at step t
+        else:
+            g_y = G.T @ H[T]
         # Backward pass: D[t] = dL/dh_{t+1}; the weight gradients are then two large products over (t, p).
         D = np.empty((T, P, self.N_h))
-        D[T - 1] = G @ self.W_y
+        D[T - 1] = injected[T - 1] if every_step else G @ self.W_y
         for t in range(T - 1, 0, -1):
             np.matmul(D[t], self.W_h, out=D[t - 1])
+            if every_step:
+                D[t - 1] += injected[t - 1]
         # h_{t+1} = W_h h_t + W_x x_t: dW_x = sum_t D[t]^T x_t, dW_h = sum_t D[t]^T h_t (h_1 = 0 drops out)
         g_x = D.reshape(T * P, self.N_h).T @ X.transpose(1, 0, 2).reshape(T * P, -1)
         g_h = D[1:].reshape((T - 1) * P, self.N_h).T @ H[1:T].reshape((T - 1) * P, self.N_h)
@@ -280,16 +310,61 @@ class LRNN:
             Gradients with respect to ``(W_x, W_h, W_y)``.
         """
         T = C.shape[0]
+        N_x = self.W_x.shape[1]
+        P_flat = self._lag_powers(T)
+        targets = C[::-1].transpose(1, 0, 2).reshape(self.N_y, T * N_x)  # C_(T-k) at block k
+        E = targets - self.W_y @ P_flat  # E_k = C_(T-k) - W_y W_h^k W_x, side by side
+        loss = 0.5 * float(np.sum(E * E))
+        return loss, self._lag_gradients(E, P_flat)
+
+    def loss_and_grad_population_every_step(self, C):
+        """Every-step population loss ``1/2 sum_t sum_i ||C_(t,i) - [i <= t] W_y W_h^(t-i) W_x||_F^2`` and gradients.
+
+        The sample loss ``1/2 sum_p sum_t ||y_{p,t} - W_y h_{p,t+1}||^2`` in expectation over inputs whitened as a sum,
+        with targets ``y_t = sum_i C_(t,i) x_i``.
+
+        Parameters
+        ----------
+        C : ndarray, shape (T, T, N_y, N_x)
+            ``C[t-1, i-1] = Sigma^{Y_t X_i}``, the correlation of the output at time t with the input at step i.
+
+        Returns
+        -------
+        loss : float
+        grads : tuple of ndarray
+            Gradients with respect to ``(W_x, W_h, W_y)``.
+        """
+        T = C.shape[0]
+        N_x = self.W_x.shape[1]
+        P_flat = self._lag_powers(T)
+        M = self.W_y @ P_flat  # M_k = W_y W_h^k W_x at block k
+        lag_targets = np.stack([np.trace(C, offset=-k, axis1=0, axis2=1) for k in range(T)])  # sum_t C_(t,t-k)
+        weights = np.repeat(np.arange(T, 0, -1, dtype=float), N_x)  # T - k pairs (t, i) at lag k
+        E = lag_targets.transpose(1, 0, 2).reshape(self.N_y, T * N_x) - weights * M
+        # The loss from the residuals of every (t, i) pair, exact near zero loss.
+        lag = np.subtract.outer(np.arange(T), np.arange(T))
+        maps = M.reshape(self.N_y, T, N_x).transpose(1, 0, 2)
+        predicted = np.where((lag >= 0)[:, :, None, None], maps[np.maximum(lag, 0)], 0.0)
+        loss = 0.5 * float(np.sum((C - predicted) ** 2))
+        return loss, self._lag_gradients(E, P_flat)
+
+    def _lag_powers(self, T: int) -> np.ndarray:
+        """``W_h^k W_x`` for k = 0..T-1 side by side, shape (N_h, T N_x)."""
         N_h, N_x = self.W_x.shape
-        # Layout (N, k, N_x) with k = T - i, so that stacks over k are free reshapes to (N, T N_x).
+        # Layout (N, k, N_x), so that stacks over k are free reshapes to (N, T N_x).
         powers = np.empty((N_h, T, N_x))  # powers[:, k] = W_h^k W_x
         powers[:, 0] = self.W_x
         for k in range(1, T):
             np.matmul(self.W_h, powers[:, k - 1], out=powers[:, k])
-        P_flat = powers.reshape(N_h, T * N_x)
-        targets = C[::-1].transpose(1, 0, 2).reshape(self.N_y, T * N_x)  # C_(T-k) at block k
-        E = targets - self.W_y @ P_flat  # E_k = C_(T-k) - W_y W_h^k W_x, side by side
-        loss = 0.5 * float(np.sum(E * E))
+        return powers.reshape(N_h, T * N_x)
+
+    def _lag_gradients(self, E: np.ndarray, P_flat: np.ndarray):
+        """Gradients of a loss whose derivative with respect to the lag map M_k = W_y W_h^k W_x is -E_k.
+
+        ``E`` (N_y, T N_x) holds E_k side by side; an adjoint recursion over the lags gives dL/dW_h.
+        """
+        N_h, N_x = self.W_x.shape
+        T = E.shape[1] // N_x
         g_y = -E @ P_flat.T
         Z = (self.W_y.T @ E).reshape(N_h, T, N_x)
         # Adjoint recursion Lambda_q = Z_{q+1} + W_h^T Lambda_{q+1}; dL/dW_h = -sum_q Lambda_q P_q^T
@@ -301,4 +376,4 @@ class LRNN:
             lams[:, q] += Z[:, q + 1]
         g_h = -lams.reshape(N_h, T * N_x) @ P_flat.T
         g_x = -(Z[:, 0] + self.W_h.T @ lams[:, 0])
-        return loss, (g_x, g_h, g_y)
+        return g_x, g_h, g_y

@@ -1,0 +1,281 @@
+"""Beyond gradient flow: the discrete gradient-descent map, its modified flow, and the largest stable learning rate.
+
+Gradient descent with learning rate ``lr`` on a loss convention ``loss = scale * L`` (``L = 1/2 sum_p ||r_p||^2``, the
+theory's) moves an aligned network's modes by the exact per-mode map
+
+    theta <- theta - h dE/dtheta,      theta = (a, b, c),   h = lr * tau * scale,
+
+with E the per-mode energy (``mode_flow``) and h the theory time one step advances (the harness's time mapping). The
+gradient flow d(theta)/dt = -dE/dtheta is that map's h -> 0 limit; its error after a fixed time is O(h).
+
+Backward error analysis: with the modified energy
+
+    E_h = E + (h/4) ||dE/dtheta||^2        (in theory time units; equivalently loss + (lr/4) ||grad loss||^2),
+
+the flow d(theta)/dt = -dE_h/dtheta = -grad E - (h/2) Hess(E) grad E matches one gradient step to O(h^3) per step, so
+the iterates stay O(h^2) from it. The constant 1/4 is not assumed: ``derive_correction_constant`` expands the flow of
+E + k h ||grad E||^2 over one step to second order in h and solves for the k that matches the step.
+
+Stability: at a zero-loss solution the per-mode Hessian of L in (a, b, c) is J^T J with J_k = d(u b^k)/d(a, b, c); it
+has the null direction (a, 0, -c) and two positive eigenvalues, the larger
+
+    lambda_max = [ s S_0 + u^2 S_2 + sqrt((s S_0 - u^2 S_2)^2 + 4 s u^2 S_1^2) ] / 2,   s = a^2 + c^2,
+    S_0 = sum_k b^(2k),  S_1 = sum_k k b^(2k-1),  S_2 = sum_k k^2 b^(2k-2)   (k = T - i = 0..T-1),
+
+so gradient descent on ``sum_half`` is linearly stable at the solution iff lr < 2 / lambda_max (on another convention:
+lr < 2 / (scale * lambda_max)). Gradient descent keeps a balanced mode (a = c) balanced exactly (a^2 - c^2 is
+multiplied by 1 - h^2 g^2 each step), so from a balanced start the solution reached is a = c = sqrt(u*), s = 2 u*.
+
+Run ``python -m lrnn_theory.derivations.finite_lr [--format latex|pretty|text]`` to print every closed form.
+"""
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from .mode_flow import A, B, STATE, SUM_SYMBOLS, T, a, b, c, derive_energy, equation, render, tau, u
+from .stability import delta, family_profile, lam  # noqa: F401 (delta, lambda: the family bounds' parameters)
+
+#: Theory time advanced by one gradient step, h = lr * tau * scale.
+h = sp.Symbol("h", positive=True)
+lr = sp.Symbol("eta", positive=True)
+scale = sp.Symbol("scale", positive=True)
+kappa_bea = sp.Symbol("k")  # the unknown constant of the correction, solved for
+#: Plain symbols of the third derivatives A'''(b), B'''(b) (the Jacobian of the modified flow needs them).
+THIRD_SUM_SYMBOLS = sp.symbols("A_3 B_3", real=True)
+#: Geometric sums at a zero-loss solution and the balance s = a^2 + c^2.
+S0, S1, S2g = sp.symbols("S_0 S_1 S_2", nonnegative=True)
+s_bal = sp.Symbol("s", positive=True)
+k_sum = sp.Symbol("k", integer=True, nonnegative=True)
+
+BOUND_FAMILIES = ("constant", "inverse_exponential", "exponential")
+
+
+def gradient(expr):
+    """(dexpr/da, dexpr/db, dexpr/dc) as a column Matrix."""
+    return sp.Matrix([sp.diff(expr, v) for v in STATE])
+
+
+def all_sums_as_symbols(expr):
+    """A(b), B(b) and their first three b-derivatives -> A_0..A_3, B_0..B_3 (for lambdify).
+
+    A structural replacement (``xreplace``): it matches whole Derivative nodes before their insides, and is much
+    faster than ``subs`` on the large expressions of the modified flow's Jacobian.
+    """
+    A0, A1, A2, B0, B1, B2 = SUM_SYMBOLS
+    A3, B3 = THIRD_SUM_SYMBOLS
+    table = {A(b): A0, B(b): B0}
+    for order, (a_sym, b_sym) in enumerate(((A1, B1), (A2, B2), (A3, B3)), start=1):
+        table[sp.Derivative(A(b), (b, order))] = a_sym
+        table[sp.Derivative(B(b), (b, order))] = b_sym
+    return expr.xreplace(table)
+
+
+# ---- one gradient step in theory time ----------------------------------------------------------------------------
+def derive_gd_step():
+    """One step of the harness, a <- a - lr * scale * dL/da with L = tau E, written in theory time.
+
+    Returns the step per state variable and the time step h it implies (checked: the step equals -h dE/dtheta with
+    h = lr * tau * scale).
+    """
+    E = derive_energy()
+    L = tau * E
+    step = {v: -lr * scale * sp.diff(L, v) for v in STATE}
+    h_implied = sp.simplify(step[a] / (-sp.diff(E, a)))
+    return {"step": step, "h": h_implied}
+
+
+# ---- backward error analysis ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def derive_correction_constant():
+    """Solve for the k in E + k h ||grad E||^2 whose flow matches one gradient step x - h grad E to O(h^3).
+
+    The flow of F = F_0 + h F_1 over a time h is x + h F + (h^2/2) (DF) F + O(h^3)
+    = x + h F_0 + h^2 (F_1 + 1/2 DF_0 F_0) + O(h^3); the gradient step is x + h F_0. So the h^2 term must vanish for
+    each of a, b, c. Returns ``{"k": 1/4, "residual": the h^2 term at k = 1/4 (all zeros)}``.
+    """
+    E = derive_energy()
+    grad = gradient(E)
+    F0 = -grad
+    F1 = -kappa_bea * gradient(sum(g**2 for g in grad))
+    DF0 = F0.jacobian(sp.Matrix(STATE))
+    second = F1 + DF0 * F0 / 2
+    (k_value,) = sp.solve(sp.expand(second[0]), kappa_bea)
+    residual = second.subs(kappa_bea, k_value).applyfunc(sp.expand)  # a polynomial in a, c, A, B, ...: expand suffices
+    return {"k": k_value, "residual": residual}
+
+
+@functools.lru_cache(maxsize=None)
+def derive_modified_flow():
+    """Modified energy E_h = E + (h/4) ||grad E||^2 and its flow d(theta)/dt = -grad E_h, with the Jacobian.
+
+    Returns
+    -------
+    dict
+        ``energy``: E_h (task sums A(b), B(b) left undefined); ``rates``: {theta: d(theta)/dt}; ``correction``:
+        {theta: the O(h) part of the rate, -(h/2) (Hess E grad E)_theta}; ``jacobian``: d(rates)/d(a, b, c) (3x3,
+        it needs A''' and B'''), ``k``: the constant 1/4 from ``derive_correction_constant``.
+    """
+    k_value = derive_correction_constant()["k"]
+    E = derive_energy()
+    grad = gradient(E)
+    E_h = E + k_value * h * sum(g**2 for g in grad)
+    rates = {v: -sp.diff(E_h, v) for v in STATE}
+    correction = {v: sp.expand(rates[v] + sp.diff(E, v)) for v in STATE}
+    jac = sp.Matrix([[sp.diff(rates[v], w) for w in STATE] for v in STATE])
+    return {"energy": E_h, "rates": rates, "correction": correction, "jacobian": jac, "k": k_value}
+
+
+def derive_balance_under_gd():
+    """a^2 - c^2 after one gradient step, divided by a^2 - c^2 before it: 1 - h^2 g^2, g = (A - u B)/tau."""
+    E = derive_energy()
+    a1 = a - h * sp.diff(E, a)
+    c1 = c - h * sp.diff(E, c)
+    return sp.factor(sp.simplify((a1**2 - c1**2) / (a**2 - c**2)))
+
+
+# ---- stability at the zero-loss solutions --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def derive_zero_loss_hessian():
+    """Hessian of L = 1/2 sum_k (s_k - u b^k)^2 in (a, b, c) at zero loss, its eigenvalues and the lr bound.
+
+    At zero loss the Hessian is J^T J, J_k = d(a c b^k)/d(a, b, c); summed over k it is written through
+    S_0 = sum b^(2k), S_1 = sum k b^(2k-1), S_2 = sum k^2 b^(2k-2). Returns ``hessian`` (3x3), ``null_vector``
+    (a, 0, -c), ``eigenvalues`` (0 and the two roots, in terms of s = a^2 + c^2), ``lambda_max`` and ``lr_bound``
+    = 2 / lambda_max (learning rate on ``sum_half``; divide by ``scale`` for other conventions).
+    """
+    # J^T J, entry by entry: sum_k dp/dx dp/dy with p = a c b^k, grouped into the sums S_0, S_1, S_2
+    v = sp.Matrix([c, a * c, a])          # d p / d(a, b, c) without the power of b: (c b^k, a c k b^(k-1), a b^k)
+    weights = sp.Matrix([[S0, S1, S0], [S1, S2g, S1], [S0, S1, S0]])
+    H = sp.Matrix(3, 3, lambda p, q: v[p] * v[q] * weights[p, q])
+    null = sp.Matrix([a, 0, -c])
+    if sp.simplify(H * null) != sp.zeros(3, 1):
+        raise RuntimeError("(a, 0, -c) is not a null direction of the zero-loss Hessian")
+    # The other two eigenvectors lie in the span of e_1 = (c, 0, a)/sqrt(s) and e_b = (0, 1, 0): reduce to 2x2.
+    norm2 = a**2 + c**2
+    e1 = sp.Matrix([c, 0, a])
+    eb = sp.Matrix([0, 1, 0])
+
+    def in_s_u(expr):
+        return sp.factor(expr).subs(norm2, s_bal).subs(a * c, u)
+
+    M = sp.Matrix([[in_s_u(sp.cancel((e1.T * H * e1)[0] / norm2)), in_s_u((e1.T * H * eb)[0]) / sp.sqrt(s_bal)],
+                   [0, in_s_u((eb.T * H * eb)[0])]])
+    M[1, 0] = M[0, 1]
+    mu = sp.Symbol("mu")
+    roots = sp.solve(M.charpoly(mu).as_expr(), mu)
+    trace = M[0, 0] + M[1, 1]
+    lam_max = trace / 2 + sp.sqrt(sp.expand((M[0, 0] - M[1, 1]) ** 2 + 4 * M[0, 1] ** 2)) / 2
+    if not any(sp.simplify(lam_max - r) == 0 for r in roots):
+        raise RuntimeError("lambda_max is not an eigenvalue of the reduced Hessian")
+    return {"hessian": H, "null_vector": null, "reduced": M, "eigenvalues": [sp.Integer(0)] + roots,
+            "lambda_max": lam_max,
+            "lr_bound": sp.simplify(2 / lam_max)}
+
+
+@functools.lru_cache(maxsize=None)
+def _geometric_sums_symbolic():
+    """S_0, S_1, S_2 summed by sympy over k = 0..T-1 at a symbolic b: (general branch for b^2 != 1, value at b = 1)."""
+    def branches(expr):
+        if isinstance(expr, sp.Piecewise):
+            at_one = [e for e, cond in expr.args if cond is not sp.true][0]
+            return expr.args[-1][0], sp.factor(at_one.subs(b, 1))
+        return expr, sp.factor(expr.subs(b, 1))
+
+    sums = {S0: sp.summation(b ** (2 * k_sum), (k_sum, 0, T - 1)),
+            S1: sp.summation(k_sum * b ** (2 * k_sum - 1), (k_sum, 0, T - 1)),
+            S2g: sp.summation(k_sum**2 * b ** (2 * k_sum - 2), (k_sum, 0, T - 1))}
+    return {key: branches(val) for key, val in sums.items()}
+
+
+def derive_geometric_sums(b_value):
+    """S_0 = sum b^(2k), S_1 = sum k b^(2k-1), S_2 = sum k^2 b^(2k-2) over k = 0..T-1 at b = b_value, closed forms
+    in T (sympy summation; the b = 1 branch when b_value is 1)."""
+    general = _geometric_sums_symbolic()
+    if b_value == 1:
+        return {key: val[1] for key, val in general.items()}
+    return {key: sp.factor(sp.powsimp(sp.expand(val[0].subs(b, b_value)), force=True)) for key, val in general.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def derive_family_lr_bound(family: str):
+    """Largest stable learning rate (``sum_half``) at the balanced zero-loss solution of a base family, symbolic T.
+
+    The solution (notes §5.1): constant b = 1, u = delta; inverse-exponential b = lambda, u = delta; exponential
+    b = 1/lambda, u = delta lambda^T. Balanced: a = c = sqrt(u), s = 2u.
+    """
+    if family not in BOUND_FAMILIES:
+        from lrnn_theory.errors import bad
+
+        raise bad("family", family, f"be one of {', '.join(BOUND_FAMILIES)}")
+    b_star = {"constant": sp.Integer(1), "inverse_exponential": lam, "exponential": 1 / lam}[family]
+    u_star = sp.simplify(family_profile(family, T))  # s_T
+    hess = derive_zero_loss_hessian()
+    sums = derive_geometric_sums(b_star)
+    lam_max = hess["lambda_max"].subs(sums).subs({s_bal: 2 * u, u: u_star})
+    if family == "constant":
+        lam_max = sp.factor(lam_max)
+    return {"b": b_star, "u": u_star, "sums": sums, "lambda_max": lam_max, "lr_bound": 2 / lam_max}
+
+
+# ---- printing ---------------------------------------------------------------------------------------------------
+RESULT = "finite-lr"
+
+
+def report(task=None, fmt: str = "pretty") -> str:
+    """Discrete gradient-descent map, modified flow E + (h/4)||grad E||^2, and the largest stable learning rate."""
+    render(sp.Integer(0), fmt)
+    out = ["# One gradient step of the harness (loss = scale * L, L = tau E) in theory time"]
+    step = derive_gd_step()
+    for v in STATE:
+        out.append(equation(sp.Symbol(f"Delta_{v}"), step["step"][v], fmt))
+    out.append(equation(sp.Symbol("h"), step["h"], fmt))
+    out.append("# Backward error analysis: the flow of E + k h ||grad E||^2 matches one step to O(h^3) iff")
+    const = derive_correction_constant()
+    out.append(equation(kappa_bea, const["k"], fmt))
+    out.append("h^2 terms left at that k: " + render(const["residual"].T, fmt))
+    mod = derive_modified_flow()
+    out.append("# Modified energy and its flow (h = lr * tau * scale, the theory time of one step)")
+    out.append(equation(sp.Symbol("E_h"), mod["energy"], fmt))
+    for v in STATE:
+        out.append(equation(sp.Symbol(f"d{v}/dt"), mod["rates"][v], fmt))
+    out.append("# The O(h) correction of each rate, -(h/2) (Hess E grad E)")
+    for v in STATE:
+        out.append(equation(sp.Symbol(f"delta_{v}"), sp.factor(mod["correction"][v]), fmt))
+    out.append("# Balance under gradient descent: (a^2 - c^2) after one step / before")
+    out.append(equation(sp.Symbol("ratio"), derive_balance_under_gd(), fmt))
+    hess = derive_zero_loss_hessian()
+    out.append("# Hessian of L in (a, b, c) at zero loss (S_0 = sum b^(2k), S_1 = sum k b^(2k-1), "
+               "S_2 = sum k^2 b^(2k-2))")
+    out.append(render(hess["hessian"], fmt))
+    out.append("null direction: " + render(hess["null_vector"].T, fmt))
+    out.append(equation(sp.Symbol("lambda_max"), hess["lambda_max"], fmt))
+    out.append(equation(sp.Symbol("lr_max"), hess["lr_bound"], fmt) + "   (sum_half; divide by scale otherwise)")
+    out.append("# Largest stable learning rate at the balanced zero-loss solution (a = c = sqrt(u)) per family")
+    for fam in BOUND_FAMILIES:
+        res = derive_family_lr_bound(fam)
+        out.append(f"## {fam}: b* = {sp.sstr(res['b'])}, u* = {sp.sstr(res['u'])}, s = 2 u*")
+        for key, val in res["sums"].items():
+            out.append(equation(key, val, fmt))
+        out.append(equation(sp.Symbol("lambda_max"), res["lambda_max"], fmt))
+    if task is not None:
+        from lrnn_theory.finite_lr import stable_lr_bound
+
+        bound = stable_lr_bound(task)
+        out.append(f"# Task {task.name!r} (tau={task.tau:g}): per-mode bound on lr (sum_half) at the zero-loss "
+                   f"solution, balance a^2 - c^2 from the task's init")
+        for m in range(task.K):
+            out.append(f"mode {m}: b*={bound['b'][m]:.6g} u*={bound['u'][m]:.6g} "
+                       f"lambda_max={bound['lambda_max'][m]:.6g} lr_max={bound['lr_max'][m]:.6g}")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    from . import print_report
+
+    print_report(report, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

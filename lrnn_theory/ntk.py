@@ -1,0 +1,327 @@
+"""The exact neural tangent kernel of a finite-width linear RNN, and its prediction from the connectivity modes.
+
+Result 4 of the paper (S1 §3.5, App. I-J; notes §7). The network is ``y_hat = sum_i W_y W_h^(T-i) W_x x_i``
+(``h_1 = 0``, ``h_{t+1} = W_h h_t + W_x x_t``). Its NTK over P sequences is ``K = J J^T`` with J the Jacobian of all
+outputs with respect to all weights; it is a sum of a W_x, a W_h and a W_y part.
+
+Empirical kernel, without any Jacobian
+--------------------------------------
+With ``G_m = W_y W_h^m`` and output step s (s = T for the final output), the derivatives of output k at step s are
+
+    d y_s / d W_x = sum_{t <= s} G_{s-t}[k]^T x_t^T,   d y_s / d W_h = sum_{t <= s} G_{s-t}[k]^T h_t^T,
+    d y_s / d W_y = e_k h_{s+1}^T,
+
+each a sum over input steps t of an outer product "hidden-side row (depends on s, t, k) x sample-side vector (depends
+on p, t)". Their Frobenius inner products factor into two Gram matrices, one over (s, t, k) rows of ``G`` and one
+over (p, t) input or hidden vectors, contracted over the step pairs (t, t'):
+
+    K_part[(p, s, k), (q, s', l)] = sum_{t, t'} <F[s, t, k], F[s', t', l]> <z_{p,t}, z_{q,t'}>,
+
+with ``F[s, t] = G_{s-t}`` for t <= s (else 0) and ``z = x`` (W_x part) or ``z = h`` (W_h part). The cost is two
+matrix products and one contraction: no N_h^2-sized Jacobian, no loop over samples. This is the notes' §7.1 form
+(``v_{i,r}`` there are the hidden states ``h_{T-r}`` here).
+
+Kernel from the modes
+---------------------
+For an aligned network ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(c) R^T`` the kernel in the
+output-mode basis (outputs rotated by U) is diagonal in the output mode alpha, and with ``phi_alpha(t) = b_alpha^(T-t)``
+and ``g_{alpha gamma}(t) = sum_{m=0}^{T-t-1} b_alpha^(T-t-1-m) b_gamma^m`` (= (b_alpha^(T-t) - b_gamma^(T-t)) /
+(b_alpha - b_gamma); (T-t) b^(T-t-1) when the two are equal), for inputs x with mode coordinates x~ = V^T x:
+
+    K[(p, alpha), (q, alpha)] = c_alpha^2 <sum_t phi_alpha(t) x_{p,t}, sum_t phi_alpha(t) x_{q,t}>          (W_x)
+                              + sum_gamma c_alpha^2 a_gamma^2 (g_{alpha gamma} . x~_{p,:,gamma}) (g . x~_q)  (W_h)
+                              + sum_gamma a_gamma^2 (phi_gamma . x~_{p,:,gamma}) (phi_gamma . x~_{q,:,gamma}) (W_y)
+
+(derived and checked with sympy in ``lrnn_theory.derivations.ntk``). The W_h part couples every output mode alpha to
+every input mode gamma. Feeding it a mode trajectory integrated with ``lrnn_theory.integrate`` gives the whole
+kernel-distance curve of an aligned network without training (``predicted_distance_curve``).
+
+Kernel distance (S1 eq. 135, Fort et al. 2020): ``1 - <K0, K1>_F / (||K0||_F ||K1||_F)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import LrnnInputError, bad, check_finite_array
+
+OUTPUTS = ("final", "every_step")
+PARTS = ("W_x", "W_h", "W_y")
+
+
+@dataclass
+class NTK:
+    """An NTK as the sum of its W_x, W_h and W_y parts.
+
+    Attributes
+    ----------
+    W_x, W_h, W_y : ndarray, shape (n, n)
+        The parts; rows and columns ordered ``p * N_y + k`` (final output) or ``(p * T + s - 1) * N_y + k``
+        (every step, output step s = 1..T).
+    outputs : str
+        ``"final"`` or ``"every_step"``.
+    """
+
+    W_x: np.ndarray
+    W_h: np.ndarray
+    W_y: np.ndarray
+    outputs: str = "final"
+
+    @property
+    def total(self) -> np.ndarray:
+        """``W_x + W_h + W_y``: the kernel."""
+        return self.W_x + self.W_h + self.W_y
+
+    def part(self, name: str) -> np.ndarray:
+        """One part by weight name."""
+        if name not in PARTS:
+            raise bad("part", name, f"be one of {', '.join(PARTS)}")
+        return getattr(self, name)
+
+
+def _gram_contraction(F: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """``sum_{t,t'} <F[s,t,k], F[s',t',l]> <Z[p,t], Z[q,t']>`` as a (P, S, N_y, P, S, N_y) array.
+
+    F: (S, T, N_y, N_h) hidden-side rows; Z: (P, T, d) sample-side vectors.
+    """
+    S, T, N_y, N_h = F.shape
+    P = Z.shape[0]
+    F2 = F.reshape(S * T * N_y, N_h)
+    rows = (F2 @ F2.T).reshape(S, T, N_y, S, T, N_y)
+    Z2 = Z.reshape(P * T, -1)
+    samples = (Z2 @ Z2.T).reshape(P, T, P, T)
+    # Contract the step pairs (t, t') in one tensordot: (P, P, S, N_y, S, N_y) after the sum.
+    out = np.tensordot(samples.transpose(0, 2, 1, 3), rows.transpose(1, 4, 0, 2, 3, 5), axes=([2, 3], [0, 1]))
+    return out.transpose(0, 2, 3, 1, 4, 5)
+
+
+def empirical_ntk(W_x, W_h, W_y, X, outputs: str = "final", parts: bool = False):
+    """Exact NTK of a linear RNN over the sequences X.
+
+    Parameters
+    ----------
+    W_x, W_h, W_y : array_like
+        Weights of shapes (N_h, N_x), (N_h, N_h), (N_y, N_h).
+    X : array_like, shape (P, T, N_x)
+        Input sequences.
+    outputs : {"final", "every_step"}
+        The final output ``W_y h_{T+1}`` (the paper's main setting) or the output ``W_y h_{s+1}`` at every step
+        s = 1..T (paper App. M.5).
+    parts : bool
+        Return an ``NTK`` with the W_x, W_h and W_y parts instead of their sum.
+
+    Returns
+    -------
+    ndarray, shape (P N_y, P N_y) (final) or (P T N_y, P T N_y) (every step), or NTK
+        Row ``p * N_y + k`` (final) or ``(p * T + s - 1) * N_y + k``: sample p, output step s, output unit k.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> W_x, W_h, W_y = rng.normal(size=(3, 2)), 0.5 * rng.normal(size=(3, 3)), rng.normal(size=(2, 3))
+    >>> X = rng.normal(size=(5, 4, 2))
+    >>> K = empirical_ntk(W_x, W_h, W_y, X)
+    >>> K.shape, bool(np.allclose(K, K.T))
+    ((10, 10), True)
+    >>> k = empirical_ntk(W_x, W_h, W_y, X, parts=True)
+    >>> bool(np.allclose(k.W_x + k.W_h + k.W_y, K))
+    True
+    """
+    if outputs not in OUTPUTS:
+        raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
+    from .validation.harness import _blas_threads
+    from .validation.network import LRNN
+
+    net = LRNN(W_x, W_h, W_y)  # checks the shapes
+    # Small products: single-threaded BLAS (thread start-up costs more than the work; measured 50x on a loaded box).
+    with _blas_threads(net.N_h)[0]:
+        return _empirical_ntk(net, X, outputs, parts)
+
+
+def _empirical_ntk(net, X, outputs, parts):
+    W_x, W_h, W_y = net.weights
+    X = check_finite_array("X", X, ndim=3)
+    P, T, _ = X.shape
+    N_h, N_y = net.N_h, net.N_y
+    H = net.hidden_states(X).transpose(1, 0, 2)  # h_1 .. h_{T+1} (h_1 = 0), (P, T+1, N_h)
+    # G[m] = W_y W_h^m, m = 0..T-1.
+    G = np.empty((T, N_y, N_h))
+    G[0] = W_y
+    for m in range(1, T):
+        G[m] = G[m - 1] @ W_h
+    out_steps = np.arange(1, T + 1) if outputs == "every_step" else np.array([T])
+    S = out_steps.size
+    lag = out_steps[:, None] - np.arange(1, T + 1)[None, :]  # s - t, (S, T)
+    F = np.where((lag >= 0)[:, :, None, None], G[np.clip(lag, 0, T - 1)], 0.0)  # (S, T, N_y, N_h)
+    n = P * S * N_y
+    K_x = _gram_contraction(F, X).reshape(n, n)
+    K_h = _gram_contraction(F, H[:, :T]).reshape(n, n)
+    H_out = H[:, out_steps]  # h_{s+1}, (P, S, N_h)
+    gram = H_out.reshape(P * S, N_h) @ H_out.reshape(P * S, N_h).T
+    K_y = np.kron(gram, np.eye(N_y))
+    if parts:
+        return NTK(W_x=K_x, W_h=K_h, W_y=K_y, outputs=outputs)
+    return K_x + K_h + K_y
+
+
+def kernel_distance(K0, K1) -> float:
+    """Kernel distance ``1 - <K0, K1>_F / (||K0||_F ||K1||_F)`` (S1 eq. 135).
+
+    Parameters
+    ----------
+    K0, K1 : array_like
+        Kernels of the same shape (or stacks of kernels: the last two axes are the kernel).
+
+    Returns
+    -------
+    float or ndarray
+        0 for kernels that are equal up to a positive factor; NaN when a kernel is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kernel_distance(np.eye(2), 3 * np.eye(2))
+    0.0
+    >>> round(kernel_distance(np.eye(2), np.diag([1.0, 0.0])), 4)
+    0.2929
+    """
+    K0 = np.asarray(K0, dtype=float)
+    K1 = np.asarray(K1, dtype=float)
+    if K0.shape[-2:] != K1.shape[-2:]:
+        raise LrnnInputError(f"parameters 'K0' and 'K1' must have the same shape, got {K0.shape} and {K1.shape}")
+    inner = np.sum(K0 * K1, axis=(-2, -1))
+    norms = np.sqrt(np.sum(K0 * K0, axis=(-2, -1)) * np.sum(K1 * K1, axis=(-2, -1)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.maximum(1.0 - inner / norms, 0.0)  # the cosine is at most 1; drop rounding below 0
+    d = np.where(norms > 0, d, np.nan)
+    return float(d) if d.ndim == 0 else d
+
+
+def whitened_probe_inputs(T: int, N_x: int) -> np.ndarray:
+    """The T N_x one-hot sequences: input e_d at step t, zero elsewhere.
+
+    They are white as a sum (``sum_p x_{p,t} x_{p,t'}^T = delta_{tt'} I``), and any exactly whitened sample set X is
+    ``Q @ probes`` with Q of orthonormal columns, whose NTK is ``(Q kron I) K_probe (Q kron I)^T``: the kernel
+    distance over whitened samples equals the distance over these probes. They stand for population data.
+
+    Parameters
+    ----------
+    T, N_x : int
+
+    Returns
+    -------
+    ndarray, shape (T N_x, T, N_x)
+    """
+    return np.eye(T * N_x).reshape(T * N_x, T, N_x)
+
+
+# ---- the kernel from the modes --------------------------------------------------------------------------------
+def _mode_profiles(b: np.ndarray, T: int):
+    """phi[gamma, t-1] = b_gamma^(T-t); g[alpha, gamma, t-1] = sum_{m<T-t} b_alpha^(T-t-1-m) b_gamma^m."""
+    K = b.shape[0]
+    powers = b[:, None] ** np.arange(T)[None, :]  # b^n, n = 0..T-1
+    phi = powers[:, ::-1]
+    g = np.zeros((K, K, T + 1))  # indexed by n = T - t; g_0 = 0, g_{n+1} = b_alpha g_n + b_gamma^n
+    for n in range(T):
+        g[:, :, n + 1] = b[:, None] * g[:, :, n] + powers[None, :, n]
+    return phi, g[:, :, T - 1::-1]  # column t-1 holds n = T - t
+
+
+def mode_ntk(a, b, c, X, V=None, parts: bool = False):
+    """NTK of an aligned network, from its mode strengths, in the output-mode basis (final outputs).
+
+    The empirical kernel of ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(c) R^T`` (any R with
+    orthonormal columns, N_y = K) equals ``(I_P kron U) K_mode (I_P kron U)^T``. The formula is in the module
+    docstring; it needs only a, b, c and the inputs.
+
+    Parameters
+    ----------
+    a, b, c : array_like, shape (K,)
+        Input, recurrent and output modes.
+    X : array_like, shape (P, T, N_x)
+        Input sequences.
+    V : array_like, shape (N_x, K), optional
+        Input singular vectors (default: the identity, inputs already in mode coordinates, N_x = K).
+    parts : bool
+        Return an ``NTK`` with the three parts.
+
+    Returns
+    -------
+    ndarray, shape (P K, P K), or NTK
+        Row ``p * K + alpha``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = whitened_probe_inputs(T=1, N_x=1)       # T = 1, one mode: the two-layer kernel a^2 + c^2
+    >>> mode_ntk([2.0], [0.5], [3.0], X).tolist()
+    [[13.0]]
+    """
+    a, b, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c))
+    X = check_finite_array("X", X, ndim=3)
+    P, T, N_x = X.shape
+    K = a.shape[0]
+    if b.shape != (K,) or c.shape != (K,):
+        raise LrnnInputError(f"parameters 'a', 'b', 'c' must have the same length, got {a.shape}, {b.shape}, "
+                             f"{c.shape}")
+    if V is None:
+        if N_x != K:
+            raise LrnnInputError(f"parameter 'X' must have {K} input dimensions (one per mode) when V is not given, "
+                                 f"got shape {X.shape}")
+        V = np.eye(K)
+    V = check_finite_array("V", V, ndim=2)
+    phi, g = _mode_profiles(b, T)
+    X_modes = X @ V  # x~ = V^T x, (P, T, K)
+    z = np.einsum("at,ptd->apd", phi, X)  # sum_t phi_alpha(t) x_{p,t}, (K, P, N_x)
+    K_x = c[:, None, None] ** 2 * np.einsum("apd,aqd->apq", z, z)
+    w = np.einsum("gt,ptg->pg", phi, X_modes) * a  # a_gamma phi_gamma . x~_gamma, (P, K)
+    K_y = w @ w.T
+    e = np.einsum("agt,ptg->apg", g, X_modes) * a  # a_gamma g_{alpha gamma} . x~_gamma, (K, P, K)
+    K_h = c[:, None, None] ** 2 * np.einsum("apg,aqg->apq", e, e)
+
+    def blocks(per_mode):  # (K, P, P) per output mode -> (P K, P K), diagonal in the output mode
+        out = np.zeros((P, K, P, K))
+        idx = np.arange(K)
+        out[:, idx, :, idx] = per_mode
+        return out.reshape(P * K, P * K)
+
+    kern = NTK(W_x=blocks(K_x), W_h=blocks(K_h), W_y=blocks(np.broadcast_to(K_y, (K, P, P))))
+    return kern if parts else kern.total
+
+
+def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
+    """Kernel distance from the initial kernel along a mode trajectory, from the modes alone (no training).
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        Modes a, b, c over time, e.g. from ``lrnn_theory.integrate``.
+    X : array_like, shape (P, T, N_x)
+        Inputs the kernel is taken over, T the task's length (the trajectory does not record it); for population
+        data ``whitened_probe_inputs(T, K)``.
+    V : array_like, optional
+        Input singular vectors, as in ``mode_ntk``.
+
+    Returns
+    -------
+    ndarray, shape (n_times,)
+        Distance of the kernel at each recorded time from the kernel at the first.
+
+    Examples
+    --------
+    >>> from lrnn_theory import Task, integrate
+    >>> task = Task.constant(delta=1.0, T=2, init={"a": 0.1, "b": 0.1, "c": 0.1})
+    >>> traj = integrate(task, 40.0, n_points=3)
+    >>> d = predicted_distance_curve(traj, whitened_probe_inputs(2, 1))
+    >>> float(d[0]), bool(d[-1] > 0.1)
+    (0.0, True)
+    """
+    kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V)
+                        for j in range(len(trajectory.t))])
+    return kernel_distance(kernels[0], kernels)
+
+
+__all__ = ["NTK", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve",
+           "whitened_probe_inputs"]

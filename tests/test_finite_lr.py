@@ -1,0 +1,315 @@
+"""Finite learning rates: the discrete mode map against aligned training, the modified flow's constant and its
+O(h^2) error, and the closed-form stable learning rate against the harness's Hessian and training runs."""
+import doctest
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import lrnn_theory.finite_lr as finite_lr
+from lrnn_theory import DivergenceError, LrnnInputError, Task, integrate
+from lrnn_theory.cli import main
+from lrnn_theory.derivations import finite_lr as sym
+from lrnn_theory.finite_lr import DiscreteGD, compile_modified_flow, mode_hessian, stable_lr_bound
+from lrnn_theory.flow import compile_flow
+from lrnn_theory.trajectory import Trajectory
+from lrnn_theory.validation import train_lrnn
+from lrnn_theory.validation.harness import hessian_top_eigenvalue
+from lrnn_theory.validation.network import LRNN
+
+from reference import random_orthogonal, rates_from_residuals
+
+#: Three modes, one rising, one with a negative recurrent start, one constant; unbalanced initial modes.
+MULTI = Task(np.array([[0.3, 0.5, 0.8, 1.0, 1.2], [0.1, 0.2, 0.3, 0.2, 0.5], [1.0, 1.0, 1.0, 1.0, 1.0]]),
+             init={"a": [0.1, 0.2, 0.3], "b": [0.1, -0.2, 0.3], "c": [0.2, 0.1, 0.1]})
+VALIDATION_TASK = Task.inverse_exponential(delta=1.0, lam=0.7, T=6)
+
+
+def run(argv):
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_docstring_examples():
+    result = doctest.testmod(finite_lr, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+    from lrnn_theory.solvers import DiscreteGD as reexported
+
+    assert reexported is DiscreteGD
+
+
+# ---- 1. the discrete mode map ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("loss, lr", [("sum_half", 0.01), ("mean", 0.3)])
+def test_discrete_map_equals_aligned_training_over_thousands_of_steps(loss, lr):
+    result = train_lrnn(MULTI, hidden=5, lr=lr, steps=2000, loss=loss, record_every=10)
+    sim = result.trajectory
+    discrete = integrate(MULTI, sim.t[-1], t_eval=sim.t, method=DiscreteGD(lr, loss))
+    assert discrete.info["steps"] == 2000
+    np.testing.assert_allclose(discrete.t, sim.t, rtol=1e-12)
+    for q in ("a", "b", "c", "u", "energy"):
+        assert np.max(np.abs(getattr(discrete, q) - getattr(sim, q))) < 1e-10, q
+    assert np.max(np.abs(sim.u[0] - sim.u[-1])) > 0.1  # the modes really moved
+
+
+def test_discrete_map_step_is_minus_h_times_the_derived_rates():
+    """One step against the residual-sum rates of eqs. (5)-(7) (independent of the package's sums)."""
+    task = MULTI
+    descent = DiscreteGD(0.05)
+    one = integrate(task, 0.05, t_eval=[0.0, 0.05], method=descent)
+    a0, b0, c0 = task.init.a, task.init.b, task.init.c
+    da, db, dc = rates_from_residuals(task.singular_values, a0, b0, c0)
+    np.testing.assert_allclose(one.a[1], a0 + 0.05 * da, rtol=1e-13)
+    np.testing.assert_allclose(one.b[1], b0 + 0.05 * db, rtol=1e-13)
+    np.testing.assert_allclose(one.c[1], c0 + 0.05 * dc, rtol=1e-13)
+
+
+def test_discrete_map_reports_divergence_with_step_mode_and_bound():
+    task = Task(np.array([[0.5, 0.5, 0.5], [1.0, 1.0, 1.0]]))
+    with pytest.raises(DivergenceError) as info:
+        integrate(task, 100.0, method=DiscreteGD(1.0))
+    assert info.value.mode == 1
+    assert "largest stable lr of this mode" in str(info.value)
+    with pytest.raises(LrnnInputError, match="'lr'"):
+        DiscreteGD(-1.0)
+    with pytest.raises(LrnnInputError, match="'loss'"):
+        DiscreteGD(0.1, "l1")
+
+
+def test_cli_discrete_lr_reproduces_simulate(tmp_path, capsys):
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps({"family": "inverse_exponential", "delta": 1.0, "lambda": 0.7, "T": 6}))
+    sim, disc = tmp_path / "sim.csv", tmp_path / "disc.csv"
+    assert run(["simulate", path, "--lr", "0.02", "--steps", "1000", "--record-every", "50", "--out", sim,
+                "--no-progress", "--loss", "sum"]) == 0
+    assert run(["integrate", path, "--t-end", "40", "--n-points", "21", "--discrete-lr", "0.02", "--loss", "sum",
+                "--out", disc]) == 0
+    a, b = Trajectory.from_csv(sim), Trajectory.from_csv(disc)
+    np.testing.assert_allclose(a.t, b.t)
+    assert np.max(np.abs(a.b - b.b)) < 1e-10
+    assert run(["integrate", path, "--t-end", "40", "--discrete-lr", "5", "--out", tmp_path / "x.csv"]) == 3
+    assert not (tmp_path / "x.csv").exists()
+    assert run(["integrate", path, "--t-end", "4", "--discrete-lr", "0.1", "--lr-correction", "0.1",
+                "--out", tmp_path / "x.csv"]) == 2
+    assert "lrnn: diverged" in capsys.readouterr().err
+
+
+def test_cli_lr_correction_writes_the_modified_flow(tmp_path):
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps({"family": "constant", "delta": 1.0, "T": 3}))
+    out = tmp_path / "m.csv"
+    assert run(["integrate", path, "--t-end", "10", "--n-points", "11", "--lr-correction", "0.5", "--loss", "mean",
+                "--method", "BDF", "--out", out]) == 0
+    traj = Trajectory.from_csv(out)
+    task = Task.constant(delta=1.0, T=3)
+    expected = integrate(task, 10.0, n_points=11, lr_correction=DiscreteGD(0.5, "mean"), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(traj.u, expected.u, atol=1e-6)
+    assert np.max(np.abs(traj.u - integrate(task, 10.0, n_points=11).u)) > 1e-3   # the correction matters here
+    assert run(["integrate", path, "--t-end", "1", "--loss", "mean", "--out", out]) == 2
+
+
+# ---- 2. the modified flow ----------------------------------------------------------------------------------------
+def test_correction_constant_is_one_quarter_in_theory_time():
+    const = sym.derive_correction_constant()
+    assert const["k"] == sp.Rational(1, 4)
+    assert const["residual"] == sp.zeros(3, 1)
+    # one harness step lr * scale * dL/dtheta is h dE/dtheta with h = lr * tau * scale
+    assert sp.simplify(sym.derive_gd_step()["h"] - sym.lr * sym.tau * sym.scale) == 0
+
+
+def test_modified_flow_matches_one_step_to_third_order_numerically():
+    """Local error of one step: O(h^2) for the plain flow, O(h^3) for the modified flow (halving h: /4 vs /8)."""
+    from scipy.integrate import solve_ivp
+
+    task = Task.inverse_exponential(delta=1.0, lam=0.7, T=4, init={"a": 0.6, "b": 0.3, "c": 0.5}, tau=2.0)
+    y0 = compile_flow(task).initial_state()
+    errors = {"plain": [], "modified": []}
+    for lr in (0.04, 0.02, 0.01):
+        h = lr * task.tau
+        step = integrate(task, h, t_eval=[0.0, h], method=DiscreteGD(lr))
+        y_gd = np.array([step.a[1, 0], step.b[1, 0], step.c[1, 0]])
+        for name, flow in (("plain", compile_flow(task)), ("modified", compile_modified_flow(task, lr))):
+            sol = solve_ivp(flow.rates, (0, h), y0, method="DOP853", rtol=1e-13, atol=1e-15)
+            errors[name].append(np.max(np.abs(sol.y[:, -1] - y_gd)))
+    plain, modified = np.log2(np.array(errors["plain"])), np.log2(np.array(errors["modified"]))
+    assert np.allclose(-np.diff(plain), 2.0, atol=0.15)
+    assert np.allclose(-np.diff(modified), 3.0, atol=0.15)
+
+
+def test_modified_flow_jacobian_matches_finite_differences():
+    task = MULTI
+    flow = compile_modified_flow(task, DiscreteGD(0.3, "mean"))
+    assert flow.step == pytest.approx(0.3 * 2 / (15 * 3))  # mean: scale = 2 / (P N_y), P = T K
+    y = flow.initial_state() + 0.3
+    J = flow.jacobian_blocks(0.0, y)
+    eps = 1e-6
+    for q in range(3):
+        dy = np.zeros_like(y)
+        dy[q::3] = eps
+        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
+        for p in range(3):
+            np.testing.assert_allclose(J[:, p, q], fd[p::3], rtol=1e-6, atol=1e-8)
+    # the rates are -grad of the modified energy (finite differences of E_h)
+    for q in range(3):
+        dy = np.zeros_like(y)
+        dy[q::3] = eps
+        fd = (flow.modified_energy(y + dy) - flow.modified_energy(y - dy)) / (2 * eps)
+        np.testing.assert_allclose(flow.rates(0, y)[q::3], -fd, rtol=1e-6, atol=1e-9)
+
+
+def _errors_by_lr(task, lrs, t_end):
+    """Largest |GD - flow| of a, b, c, u for the plain and the corrected flow (GD = the exact discrete map)."""
+    rows = []
+    for lr in lrs:
+        gd = integrate(task, t_end, n_points=301, method=DiscreteGD(lr))
+        plain = integrate(task, t_end, t_eval=gd.t, rtol=1e-11, atol=1e-13)
+        corrected = integrate(task, t_end, t_eval=gd.t, rtol=1e-11, atol=1e-13, lr_correction=lr)
+        rows.append([max(np.max(np.abs(getattr(gd, q) - getattr(th, q))) for q in "abcu")
+                     for th in (plain, corrected)])
+    return np.array(rows)
+
+
+def test_corrected_flow_error_falls_like_lr_squared():
+    lrs = np.array([0.04, 0.02, 0.01])
+    err = _errors_by_lr(VALIDATION_TASK, lrs, 30.0)
+    slopes = np.diff(np.log(err), axis=0) / np.diff(np.log(lrs))[:, None]
+    assert np.all(np.abs(slopes[:, 0] - 1) < 0.1), slopes      # plain flow: O(lr)
+    assert np.all(np.abs(slopes[:, 1] - 2) < 0.15), slopes     # corrected flow: O(lr^2)
+    assert np.all(err[:, 1] < err[:, 0] / 20)
+
+
+def test_validate_prints_plain_and_corrected_errors(tmp_path, capsys):
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps({"family": "inverse_exponential", "delta": 1.0, "lambda": 0.7, "T": 6}))
+    assert run(["validate", path, "--lr", "0.02", "--steps", "1500", "--no-progress"]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("plain flow | lr-corrected flow")][0]
+    plain, corrected = (float(v) for v in line.rsplit("largest", 1)[1].split("|"))
+    assert corrected < plain / 20
+    assert run(["validate", path, "--lr", "0.02", "--steps", "100", "--no-progress", "--freeze", "W_h"]) == 0
+    assert "not available with frozen weights" in capsys.readouterr().out
+
+
+# ---- 3. stability ------------------------------------------------------------------------------------------------
+BOUND_CASES = [("constant", 2, {"delta": 1.0}), ("constant", 5, {"delta": 0.5}),
+               ("inverse_exponential", 3, {"delta": 1.0, "lam": 0.5}),
+               ("exponential", 4, {"delta": 1.0, "lam": 0.8})]
+
+
+def _solution_network(task, hidden, seed=1):
+    """Aligned network at the balanced zero-loss solution (a = c = sqrt(u*), b = b*)."""
+    bound = stable_lr_bound(task)
+    rng = np.random.default_rng(seed)
+    U, V = random_orthogonal(task.K, rng), random_orthogonal(task.K, rng)
+    R = random_orthogonal(hidden, rng)[:, :task.K]
+    root = np.sqrt(bound["u"])
+    C = np.einsum("kt,yk,xk->tyx", task.singular_values, U, V)
+    return LRNN.aligned(root, bound["b"], root, U, V, R), C, bound
+
+
+@pytest.mark.parametrize("family, T, params", BOUND_CASES)
+def test_closed_form_bound_against_full_matrix_hessian_and_family_formula(family, T, params):
+    task = Task.from_family(family, T=T, **params)
+    net, C, bound = _solution_network(task, hidden=3)
+    assert net.loss_and_grad_population(C)[0] < 1e-25
+    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_population(C)[1], list(net.weights), (0, 1, 2))
+    assert bound["lambda_max"][0] == pytest.approx(top, rel=1e-6)
+    # the derived Hessian of the energy (A, B form) at the same point
+    H = mode_hessian(task, np.sqrt(bound["u"]), bound["b"], np.sqrt(bound["u"]))
+    assert np.max(np.linalg.eigvalsh(H)) == pytest.approx(bound["lambda_max"][0], rel=1e-12)
+    # the per-family closed form of sympy at this delta, lambda, T
+    form = sym.derive_family_lr_bound(family)["lambda_max"]
+    values = {sym.T: T, sym.delta: params["delta"]}
+    if "lam" in params:
+        values[sym.lam] = params["lam"]
+    assert float(form.subs(values)) == pytest.approx(bound["lambda_max"][0], rel=1e-12)
+
+
+def test_constant_family_bound_is_the_notes_hessian_in_a_b_c():
+    """Notes §5.2 give the (u, b) Hessian T, delta T(T-1)/2, delta^2 T(T-1)(2T-1)/6; in (a, b, c) at a = c =
+    sqrt(delta) the u-direction gains the factor s = 2 delta (du = c da + a dc)."""
+    T, d = 5, 0.5
+    bound = stable_lr_bound(Task.constant(delta=d, T=T))
+    M = np.array([[2 * d * T, np.sqrt(2 * d) * d * T * (T - 1) / 2], [0, d**2 * T * (T - 1) * (2 * T - 1) / 6]])
+    M[1, 0] = M[0, 1]
+    assert bound["lambda_max"][0] == pytest.approx(np.max(np.linalg.eigvalsh(M)), rel=1e-12)
+
+
+def test_gradient_descent_keeps_balance_exactly():
+    g = (sym.A(sym.b) - sym.a * sym.c * sym.B(sym.b)) / sym.tau
+    assert sp.simplify(sym.derive_balance_under_gd() - (1 - sym.h**2 * g**2)) == 0
+    traj = integrate(MULTI.with_init(a=0.2, c=0.2), 20.0, method=DiscreteGD(0.05))
+    assert np.array_equal(traj.a, traj.c)
+
+
+@pytest.mark.parametrize("family, T, params, loss", [("constant", 2, {"delta": 1.0}, "sum_half"),
+                                                     ("inverse_exponential", 3, {"delta": 1.0, "lam": 0.5}, "mean")])
+def test_bound_splits_converging_from_oscillating_training(family, T, params, loss):
+    """The harness at 0.95x the bound converges to zero loss; at 1.05x it settles on a bounded period-2 orbit
+    (the flip bifurcation is supercritical: no divergence); it diverges only near 2x (measured 2.07x, 1.97x)."""
+    task = Task.from_family(family, T=T, **params)
+    lr_max = stable_lr_bound(task, loss=loss)["lr_max"][0]
+    below = train_lrnn(task, lr=0.95 * lr_max, steps=800, loss=loss, record_every=1)
+    assert below.losses[-1] < 1e-20
+    above = train_lrnn(task, lr=1.05 * lr_max, steps=800, loss=loss, record_every=1)
+    last = above.losses[-4:]
+    assert np.all(last > 1e-4 * below.losses[0])                   # not converged
+    assert last[0] == pytest.approx(last[2], rel=1e-8) and last[1] == pytest.approx(last[3], rel=1e-8)
+    assert abs(last[0] - last[1]) > 1e-3 * last[0]                   # a period-2 orbit
+    with pytest.raises(DivergenceError):
+        train_lrnn(task, lr=2.6 * lr_max, steps=800, loss=loss)
+
+
+def test_derive_lists_finite_lr():
+    from lrnn_theory.derivations import available_results
+
+    assert "finite-lr" in available_results()
+
+
+def test_network_bound_is_the_smallest_mode_bound_for_two_modes():
+    """Cross-mode directions of the full matrices do not curve more than the stiffest mode (measured here)."""
+    task = Task.from_dict({"family": "inverse_exponential", "T": 5, "delta": [2.0, 0.5], "lambda": [0.3, 0.9]})
+    net, C, bound = _solution_network(task, hidden=3)
+    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_population(C)[1], list(net.weights), (0, 1, 2))
+    assert bound["lr_max_network"] == pytest.approx(2 / top, rel=1e-6)
+    assert bound["lr_max_network"] == pytest.approx(bound["lr_max"][1])   # the second mode is the stiffer one
+
+
+# ---- every-step tasks through the same sums -----------------------------------------------------------------------
+EVERY_STEP = Task.from_family("inverse_exponential", T=4, delta=[1.0, 0.6], lam=[0.7, 0.5], outputs="every_step",
+                              init={"a": [0.1, 0.2], "b": [0.1, -0.1], "c": [0.2, 0.1]})
+
+
+@pytest.mark.parametrize("loss, lr", [("sum_half", 0.005), ("mean", 0.2)])
+def test_discrete_map_equals_aligned_every_step_training(loss, lr):
+    sim = train_lrnn(EVERY_STEP, hidden=3, lr=lr, steps=1500, loss=loss, record_every=50).trajectory
+    discrete = integrate(EVERY_STEP, sim.t[-1], t_eval=sim.t, method=DiscreteGD(lr, loss))
+    for q in ("a", "b", "c", "u", "energy"):
+        assert np.max(np.abs(getattr(discrete, q) - getattr(sim, q))) < 1e-10, q
+    assert np.max(np.abs(sim.u[0] - sim.u[-1])) > 0.1
+
+
+def test_stable_bound_of_every_step_task_matches_finite_difference_hessian():
+    """lambda_max at the every-step zero-loss solution against the Hessian of 1/2 sum_(t,i) r_(t,i)^2 in (a, b, c)."""
+    task = Task.from_family("inverse_exponential", T=4, delta=0.8, lam=0.6, outputs="every_step",
+                            init={"a": 0.3, "b": 0.1, "c": 0.3})
+    bound = stable_lr_bound(task)
+    s = task.singular_values[0]
+    lag = np.subtract.outer(np.arange(4), np.arange(4))
+
+    def loss(theta):
+        a, b, c = theta
+        pred = np.where(lag >= 0, c * a * b ** np.maximum(lag, 0), 0.0)
+        return 0.5 * np.sum((s - pred) ** 2)
+
+    u, b = bound["u"][0], bound["b"][0]
+    theta = np.array([np.sqrt(u), b, np.sqrt(u)])  # balanced zero-loss point (D = 0)
+    eps = 1e-4
+    H = np.empty((3, 3))
+    for p in range(3):
+        for q in range(3):
+            ep, eq = np.eye(3)[p] * eps, np.eye(3)[q] * eps
+            H[p, q] = (loss(theta + ep + eq) - loss(theta + ep - eq) - loss(theta - ep + eq)
+                       + loss(theta - ep - eq)) / (4 * eps**2)
+    assert bound["lambda_max"][0] == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-6)

@@ -1,0 +1,386 @@
+"""Result 4: the exact NTK of a linear RNN, its movement during training, and its prediction from the modes."""
+import json
+
+import numpy as np
+import pytest
+
+from lrnn_theory import Task, integrate
+from lrnn_theory.cli import main
+from lrnn_theory.errors import LrnnInputError
+from lrnn_theory.ntk import (empirical_ntk, kernel_distance, mode_ntk, predicted_distance_curve,
+                             whitened_probe_inputs)
+from lrnn_theory.validation import LRNN, train_lrnn
+from lrnn_theory.validation.data import random_orthonormal, whitened_inputs
+
+
+# ---- independent references -------------------------------------------------------------------------------------
+def unrolled_outputs(weights, X, every_step=False):
+    """Outputs written straight from the model definition, flattened as the kernel's rows."""
+    W_x, W_h, W_y = weights
+    P, T, _ = X.shape
+    h = np.zeros((P, W_x.shape[0]))
+    outs = []
+    for t in range(T):
+        h = h @ W_h.T + X[:, t] @ W_x.T
+        outs.append(h @ W_y.T)
+    return np.stack(outs, axis=1).ravel() if every_step else outs[-1].ravel()
+
+
+def fd_jacobian(weights, X, every_step=False, eps=1e-5):
+    """Central-difference Jacobian of all outputs with respect to every weight entry; one block per weight."""
+    blocks = []
+    for j, W in enumerate(weights):
+        cols = []
+        for idx in np.ndindex(W.shape):
+            plus = [w.copy() for w in weights]
+            minus = [w.copy() for w in weights]
+            plus[j][idx] += eps
+            minus[j][idx] -= eps
+            cols.append((unrolled_outputs(plus, X, every_step) - unrolled_outputs(minus, X, every_step)) / (2 * eps))
+        blocks.append(np.array(cols).T)
+    return blocks
+
+
+SHAPES = [  # N_x, N_h, N_y, T, P
+    (1, 1, 1, 1, 2), (2, 3, 2, 1, 3), (3, 4, 2, 5, 4), (2, 5, 3, 3, 2), (4, 3, 1, 6, 3), (1, 6, 2, 8, 2)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("outputs", ["final", "every_step"])
+def test_empirical_ntk_equals_finite_difference_jjt(shape, outputs):
+    N_x, N_h, N_y, T, P = shape
+    rng = np.random.default_rng(sum(shape))
+    weights = [rng.normal(size=(N_h, N_x)), rng.normal(size=(N_h, N_h)) / np.sqrt(N_h), rng.normal(size=(N_y, N_h))]
+    X = rng.normal(size=(P, T, N_x))
+    kern = empirical_ntk(*weights, X, outputs=outputs, parts=True)
+    blocks = fd_jacobian(weights, X, every_step=outputs == "every_step")
+    n = P * N_y * (T if outputs == "every_step" else 1)
+    total = sum(J @ J.T for J in blocks)
+    assert kern.total.shape == (n, n)
+    scale = np.max(np.abs(total))
+    assert np.max(np.abs(kern.total - total)) <= 1e-7 * scale
+    for name, J in zip(("W_x", "W_h", "W_y"), blocks):
+        assert np.max(np.abs(kern.part(name) - J @ J.T)) <= 1e-7 * scale, name
+
+
+def test_every_step_kernel_blocks():
+    """Notes §7.1 (App. M.5): "the same structure with T -> t". The (t, t) block is the final-output kernel of the
+    first t steps; the cross-time blocks (t != t'), which that description leaves out, are not zero."""
+    rng = np.random.default_rng(12)
+    W = [rng.normal(size=(4, 2)), rng.normal(size=(4, 4)) / 2, rng.normal(size=(3, 4))]
+    P, T, N_y = 3, 4, 3
+    X = rng.normal(size=(P, T, 2))
+    K = empirical_ntk(*W, X, outputs="every_step").reshape(P, T, N_y, P, T, N_y)
+    for t in range(1, T + 1):
+        final_t = empirical_ntk(*W, X[:, :t]).reshape(P, N_y, P, N_y)
+        assert np.allclose(K[:, t - 1, :, :, t - 1, :], final_t, rtol=1e-12, atol=1e-12)
+    assert np.max(np.abs(K[:, 1, :, :, 3, :])) > 0.1 * np.max(np.abs(K))
+
+
+def test_T1_is_the_two_layer_linear_network_ntk():
+    rng = np.random.default_rng(3)
+    W_x, W_h, W_y = rng.normal(size=(5, 3)), rng.normal(size=(5, 5)), rng.normal(size=(2, 5))
+    X = rng.normal(size=(4, 1, 3))
+    x = X[:, 0]
+    h = x @ W_x.T
+    # f(x) = W_y W_x x: dW_y gives (h.h') I, dW_x gives (x.x') W_y W_y^T; W_h does not enter.
+    expected = np.kron(h @ h.T, np.eye(2)) + np.kron(x @ x.T, W_y @ W_y.T)
+    kern = empirical_ntk(W_x, W_h, W_y, X, parts=True)
+    assert np.allclose(kern.total, expected, rtol=1e-12, atol=1e-12)
+    assert np.all(kern.W_h == 0)
+
+
+def test_one_small_training_step_follows_the_kernel():
+    """tau dy/dt = K (y - y_hat): one gradient step of size lr changes the outputs by lr K r + O(lr^2)."""
+    rng = np.random.default_rng(4)
+    net = LRNN(rng.normal(size=(4, 2)) * 0.5, rng.normal(size=(4, 4)) * 0.3, rng.normal(size=(3, 4)) * 0.5)
+    X, Y = rng.normal(size=(6, 5, 2)), rng.normal(size=(6, 3))
+    K = empirical_ntk(*net.weights, X)
+    residual = (Y - net.forward(X)).ravel()
+    predicted = K @ residual
+    errors = []
+    for lr in (1e-5, 1e-6):
+        _, grads = net.loss_and_grad_samples(X, Y)
+        stepped = LRNN(*(W - lr * g for W, g in zip(net.weights, grads)))
+        change = (stepped.forward(X) - net.forward(X)).ravel() / lr
+        errors.append(np.max(np.abs(change - predicted)) / np.max(np.abs(predicted)))
+    assert errors[1] < 1e-4
+    assert errors[0] / errors[1] == pytest.approx(10, rel=0.05)  # the remainder is O(lr): first order is exact
+
+
+def aligned_setup(seed=5, K=3, N_h=5, T=4):
+    rng = np.random.default_rng(seed)
+    U, V, R = random_orthonormal(rng, K, K), random_orthonormal(rng, K, K), random_orthonormal(rng, N_h, K)
+    a, b, c = rng.normal(size=K), rng.uniform(-1.1, 1.1, K), rng.normal(size=K)
+    return a, b, c, U, V, R, LRNN.aligned(a, b, c, U, V, R), rng
+
+
+def test_mode_theory_kernel_equals_empirical_kernel_of_aligned_network():
+    a, b, c, U, V, R, net, rng = aligned_setup()
+    X = rng.normal(size=(7, 4, 3))  # not whitened: the formula holds for any inputs
+    rotate = np.kron(np.eye(7), U)
+    emp = empirical_ntk(*net.weights, X, parts=True)
+    mode = mode_ntk(a, b, c, X, V, parts=True)
+    scale = np.max(np.abs(emp.total))
+    for name in ("W_x", "W_h", "W_y"):
+        assert np.max(np.abs(rotate @ mode.part(name) @ rotate.T - emp.part(name))) <= 1e-12 * scale, name
+    # Equal recurrent modes: g is (T - t) b^(T - t - 1) there (no 0/0).
+    b_eq = np.array([0.6, 0.6, -0.3])
+    net_eq = LRNN.aligned(a, b_eq, c, U, V, R)
+    assert np.allclose(rotate @ mode_ntk(a, b_eq, c, X, V) @ rotate.T, empirical_ntk(*net_eq.weights, X),
+                       rtol=1e-12, atol=1e-12 * scale)
+
+
+def test_unaligned_network_is_not_described_by_its_read_off_modes():
+    """Where the mode theory stops holding: a random network's kernel is not the mode kernel of its read-off modes."""
+    from lrnn_theory.validation.harness import read_modes
+
+    rng = np.random.default_rng(6)
+    K, N_h, T = 3, 5, 4
+    U, V = random_orthonormal(rng, K, K), random_orthonormal(rng, K, K)
+    net = LRNN(rng.normal(size=(N_h, K)) / np.sqrt(K), rng.normal(size=(N_h, N_h)) * 0.5 / np.sqrt(N_h),
+               rng.normal(size=(K, N_h)) / np.sqrt(N_h))
+    X = whitened_probe_inputs(T, K)
+    a, b, c = read_modes(net, U, V)
+    rotate = np.kron(np.eye(X.shape[0]), U)
+    assert kernel_distance(empirical_ntk(*net.weights, X), rotate @ mode_ntk(a, b, c, X, V) @ rotate.T) > 0.05
+
+
+def test_symbolic_kernel_matches_generic_network_and_numeric_formula():
+    import sympy as sp
+
+    from lrnn_theory.derivations import ntk as sym
+
+    for name, diff in sym.verify_against_network(3, 2).items():
+        assert diff.is_zero_matrix, name
+    # The probe block kappa_{alpha gamma}(t, t') against mode_ntk over the whitened probes (mode coordinates).
+    T, K = 4, 2
+    a, b, c = np.array([0.7, -0.4]), np.array([0.9, 0.3]), np.array([1.2, 0.5])
+    numeric = mode_ntk(a, b, c, whitened_probe_inputs(T, K)).reshape(T, K, K, T, K, K)  # (t, gamma, alpha, ...)
+    block = sym.derive_probe_block()["total"].subs(sym.T, T)
+    # math module: a Piecewise evaluates only its chosen branch (no 0/0 where b_alpha = b_gamma)
+    f = sp.lambdify((sym.t, sym.tp, sym.a_g, sym.b_a, sym.b_g, sym.c_a), block.doit(), modules="math")
+    for al in range(K):
+        for ga in range(K):
+            for t in range(1, T + 1):
+                for tp in range(1, T + 1):
+                    value = f(t, tp, a[ga], b[al], b[ga], c[al])
+                    assert numeric[t - 1, ga, al, tp - 1, ga, al] == pytest.approx(value, rel=1e-12, abs=1e-14)
+    # Off the (alpha, gamma) blocks the kernel is zero.
+    mask = np.zeros_like(numeric, dtype=bool)
+    for al in range(K):
+        for ga in range(K):
+            mask[:, ga, al, :, ga, al] = True
+    assert np.all(numeric[~mask] == 0)
+
+
+def test_paper_eq125_form_of_the_W_h_part_needs_equal_recurrent_modes():
+    """Notes §7.1: S1 eq. 125 writes the W_h term as (T-i) W_y W_h^(T-i-1) dW_h W_x x_i, exact only when W_h
+    commutes with the update. Its kernel equals the exact W_h part when every b is equal, and not otherwise."""
+    def eq125_kernel(net, X):
+        W_x, W_h, W_y = net.weights
+        P, T, _ = X.shape
+        # dW_h -> sum_i (T-i) W_y W_h^(T-i-1) dW_h W_x x_i: rows M_i = (T-i) W_y W_h^(T-i-1), columns W_x x_i
+        rows = np.stack([(T - i) * W_y @ np.linalg.matrix_power(W_h, T - i - 1) for i in range(1, T)])
+        cols = X[:, :T - 1] @ W_x.T  # (P, T-1, N_h)
+        inner_rows = np.einsum("ikh,jlh->ikjl", rows, rows)
+        inner_cols = np.einsum("pih,qjh->piqj", cols, cols)
+        n = P * W_y.shape[0]
+        return np.einsum("ikjl,piqj->pkql", inner_rows, inner_cols).reshape(n, n)
+
+    a, b, c, U, V, R, net, rng = aligned_setup(seed=11)
+    X = rng.normal(size=(5, 4, 3))
+    exact = empirical_ntk(*net.weights, X, parts=True).W_h
+    assert np.max(np.abs(eq125_kernel(net, X) - exact)) > 1e-2 * np.max(np.abs(exact))
+    equal = LRNN.aligned(a, np.full(3, 0.7), c, U, V, R)
+    exact_equal = empirical_ntk(*equal.weights, X, parts=True).W_h
+    assert np.allclose(eq125_kernel(equal, X), exact_equal, rtol=1e-10, atol=1e-12 * np.max(np.abs(exact_equal)))
+
+
+def test_whitened_samples_give_the_probe_distances():
+    a, b, c, U, V, R, net0, rng = aligned_setup(seed=7, K=2, N_h=3, T=3)
+    net1 = LRNN(rng.normal(size=(3, 2)), rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(2, 3)))
+    X = whitened_inputs(rng, 11, 3, 2)
+    probes = whitened_probe_inputs(3, 2)
+    d_samples = kernel_distance(empirical_ntk(*net0.weights, X), empirical_ntk(*net1.weights, X))
+    d_probes = kernel_distance(empirical_ntk(*net0.weights, probes), empirical_ntk(*net1.weights, probes))
+    assert d_samples == pytest.approx(d_probes, rel=1e-10)
+    assert d_samples > 0.01
+
+
+def test_kernel_distance_properties_and_bad_input():
+    rng = np.random.default_rng(8)
+    A = rng.normal(size=(4, 4))
+    K0 = A @ A.T
+    assert kernel_distance(K0, 5.0 * K0) == 0.0
+    assert kernel_distance(np.eye(2), np.array([[0.0, 1.0], [1.0, 0.0]])) == pytest.approx(1.0)
+    assert np.isnan(kernel_distance(K0, np.zeros((4, 4))))
+    with pytest.raises(LrnnInputError, match="'K0' and 'K1'"):
+        kernel_distance(K0, np.eye(3))
+    with pytest.raises(LrnnInputError, match="'X'"):
+        empirical_ntk(np.eye(2), np.eye(2), np.eye(2), np.ones((3, 2, 5)))
+    with pytest.raises(LrnnInputError, match="'outputs'"):
+        empirical_ntk(np.eye(2), np.eye(2), np.eye(2), np.ones((3, 2, 2)), outputs="all")
+    with pytest.raises(LrnnInputError, match="'W_h'"):
+        empirical_ntk(np.eye(2), np.eye(3), np.eye(2), np.ones((3, 2, 2)))
+
+
+# ---- training: recording, prediction from the modes ---------------------------------------------------------------
+def test_harness_records_the_kernel_and_the_modes_predict_its_movement():
+    task = Task.from_family("constant", T=3, delta=[1.0, 1.0])
+    res = train_lrnn(task, lr=0.01, steps=3000, init="aligned", init_scale=0.1, record_every=50,
+                     ntk_steps="records", stop_loss=1e-8)
+    ntk = res.ntk
+    assert res.losses[-1] <= 1e-8 and res.steps[-1] < 3000 and res.info["stopped_at_step"] == res.steps[-1]
+    assert ntk["steps"].tolist() == res.steps.tolist()
+    assert ntk["kernels"].shape == (len(res.steps), 3 * 2 * 2, 3 * 2 * 2)
+    distance = kernel_distance(ntk["kernels"][0], ntk["kernels"])
+    tr = res.trajectory
+    # The read-off modes of an aligned network give its kernel exactly, at every recorded step ...
+    assert np.max(np.abs(predicted_distance_curve(tr, ntk["inputs"], res.basis["V"]) - distance)) < 1e-10
+    # ... and the integrated modes, without training, give the curve up to the O(lr) gap between GD and flow.
+    theory = integrate(task.with_init(a=tr.a[0], b=tr.b[0], c=tr.c[0]), tr.t[-1], t_eval=tr.t, rtol=1e-10,
+                       atol=1e-12)
+    gap = np.max(np.abs(predicted_distance_curve(theory, ntk["inputs"], res.basis["V"]) - distance))
+    assert gap < 0.03
+    assert distance[-1] > 0.3
+
+
+def test_harness_ntk_options():
+    task = Task.constant(delta=1.0, T=2)
+    res = train_lrnn(task, lr=0.05, steps=20, ntk_steps=[0, 7], ntk_outputs="every_step", data="samples",
+                     record_every=10)
+    assert res.ntk["steps"].tolist() == [0, 7, 20]
+    assert res.ntk["kernels"].shape == (3, 2 * 2, 2 * 2)  # P = T N_x = 2 samples, T = 2 steps, N_y = 1
+    assert res.ntk["inputs"].shape == (2, 2, 1)
+    with pytest.raises(LrnnInputError, match="'ntk_steps'"):
+        train_lrnn(task, steps=2, ntk_steps="sometimes")
+    with pytest.raises(LrnnInputError, match="'ntk_inputs'"):
+        train_lrnn(task, steps=2, ntk_steps="records", ntk_inputs=np.ones((2, 2, 3)))
+    with pytest.raises(LrnnInputError, match="'ntk_outputs'"):
+        train_lrnn(task, steps=2, ntk_steps="records", ntk_outputs="last")
+    with pytest.raises(LrnnInputError, match="'stop_loss'"):
+        train_lrnn(task, steps=2, stop_loss=-1.0)
+
+
+def test_auto_lr_is_half_the_hessian_stability_bound():
+    """At a zero-loss point of the population loss the Hessian J^T J and the NTK J J^T share their top eigenvalue."""
+    from lrnn_theory.validation.harness import hessian_top_eigenvalue
+    from lrnn_theory.validation.ntk import auto_lr
+
+    task = Task.from_family("constant", T=5, delta=[1.0, 1.0], init={"a": 0.2, "b": 0.2, "c": 0.2})
+    rng = np.random.default_rng(9)
+    U, V, R = random_orthonormal(rng, 2, 2), random_orthonormal(rng, 2, 2), random_orthonormal(rng, 3, 2)
+    final = integrate(task, 200.0, n_points=2).final()
+    net = LRNN.aligned(final["a"], final["b"], final["c"], U, V, R)
+    C = np.einsum("yk,kt,xk->tyx", U, task.singular_values, V)
+    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_population(C)[1], list(net.weights), (0, 1, 2))
+    assert auto_lr(task, lr_max=1.0) == pytest.approx(1.0 / top, rel=1e-4)
+
+
+def test_grid_on_a_process_pool_equals_serial():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lrnn_theory.validation.ntk import distance_grid
+
+    tasks = [Task.from_family("constant", T=T, delta=[1.0, 1.0]) for T in (1, 2)]
+    serial = distance_grid(tasks, [0.3], init="random", predict=False)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pooled = distance_grid(tasks, [0.3], init="random", executor=pool, predict=False)
+    assert np.array_equal(serial["distance"], pooled["distance"])
+    assert serial["distance"].shape == (2, 1) and np.all(serial["converged"])
+
+
+def test_diverged_run_is_an_empty_cell():
+    from lrnn_theory.validation.ntk import kernel_distance_run
+
+    out = kernel_distance_run(Task.from_family("constant", T=4, delta=[1.0]), init="aligned", init_scale=0.5, lr=1.0)
+    assert out["diverged"] and np.isnan(out["distance"]) and np.isnan(out["predicted"])
+
+
+# ---- the paper's findings ---------------------------------------------------------------------------------------
+def test_finding_recurrence_moves_the_kernel_more_at_small_init():
+    """S1 §3.5: the distance increases from T = 1 to T > 1 (aligned and unaligned, small init)."""
+    from lrnn_theory.validation.ntk import distance_grid
+
+    tasks = [Task.from_family("constant", T=T, delta=[1.0] * 2) for T in (1, 3)]
+    for init in ("aligned", "random"):
+        grid = distance_grid(tasks, [0.05], init=init, predict=False)
+        assert grid["distance"][1, 0] > grid["distance"][0, 0] + 0.3, init
+
+
+def test_finding_aligned_distance_falls_as_init_approaches_one():
+    """S1 App. J: aligned networks move their kernel less as the init scale -> 1 (only scaling is needed)."""
+    from lrnn_theory.validation.ntk import distance_grid
+
+    grid = distance_grid([Task.from_family("constant", T=4, delta=[1.0] * 2)], [0.3, 0.6, 0.9], init="aligned")
+    d = grid["distance"][0]
+    assert d[0] > d[1] > d[2]
+    assert np.max(np.abs(grid["predicted"] - grid["distance"])) < 1e-3
+
+
+def test_finding_recurrent_init_matters_more_than_input_output_init():
+    """S1 App. J, Fig. A7: the init of b mostly determines the distance (T = 6, aligned)."""
+    from lrnn_theory.validation.ntk import distance_grid
+
+    task = Task.from_family("constant", T=6, delta=[1.0])
+    lo, hi = 0.05, 0.5
+    grid = distance_grid([task], [{"u": u, "b": b} for b in (lo, hi) for u in (lo, hi)], init="aligned")
+    D = grid["distance"].reshape(2, 2)  # rows b, columns u
+    along_b = np.mean(np.abs(D[1] - D[0]))
+    along_u = np.mean(np.abs(D[:, 1] - D[:, 0]))
+    assert along_b > along_u
+
+
+# ---- command line -----------------------------------------------------------------------------------------------
+def run(argv):
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_cli_ntk(tmp_path, capsys):
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps({"family": "constant", "T": 3, "delta": [1.0, 1.0]}))
+    out = tmp_path / "ntk.csv"
+    code = run(["ntk", task, "--hidden", 3, "--init", "aligned", "--init-scale", 0.1, "--lr", 0.02, "--steps", 600,
+                "--seed", 1, "--out", out])
+    assert code == 0
+    printed = capsys.readouterr().out
+    rows = out.read_text().splitlines()
+    assert rows[0] == "step,t,distance"
+    final = float(rows[-1].split(",")[2])
+    assert f"final kernel distance {final:.6g}" in printed and "mode theory" in printed
+    assert rows[1].startswith("0,0.0,0.0") and final > 0.3
+    # random init, every-step outputs
+    assert run(["ntk", task, "--init", "random", "--lr", 0.02, "--steps", 50, "--outputs", "every_step",
+                "--out", out]) == 0
+
+
+@pytest.mark.parametrize("argv, param", [
+    (["--lr", "-1", "--steps", "5"], "lr"),
+    (["--lr", "0.01", "--steps", "0"], "steps"),
+    (["--lr", "0.01", "--steps", "5", "--hidden", "1"], "hidden"),
+])
+def test_cli_ntk_bad_input(tmp_path, capsys, argv, param):
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps({"family": "constant", "T": 3, "delta": [1.0, 1.0]}))
+    out = tmp_path / "ntk.csv"
+    assert run(["ntk", task, *argv, "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"'{param}'" in err[0]
+    assert not out.exists()
+    assert run(["ntk", task, "--lr", "0.01", "--steps", "5", "--out", tmp_path / "ntk.txt"]) == 2
+
+
+# ---- figures (long) ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fig5", "figA5", "figA6", "figA7"])
+def test_quick_figures(tmp_path, name):
+    from lrnn_theory.validation.figures import reproduce
+
+    data = reproduce(name, tmp_path, quick=True)
+    assert (tmp_path / f"{name}.png").exists()
+    assert data["max_abs_error"] < 0.01
+    assert "training" in data and data["paper_statements"]

@@ -1,0 +1,278 @@
+"""Kernel movement of trained LRNNs (result 4): single runs, grids over tasks and init scales, and ``lrnn ntk``.
+
+``kernel_distance_run`` trains one network with the validation harness, records its NTK (``lrnn_theory.ntk``) at
+initialisation and at the end of training, and returns the kernel distance between them; for an aligned network it
+also returns the distance predicted from the mode theory alone (integrated modes -> ``mode_ntk``), without the
+trained weights. ``distance_grid`` runs one job per (task, init scale) cell through ``lrnn_theory.sweeps.run_jobs``,
+the same ``concurrent.futures.Executor`` path as the sweeps. Any ``Task`` can fill the rows (one per T for the
+paper's heatmaps), so new task kinds need no new code here.
+
+Training protocol (``TRAINING``; the paper gives none): full-batch gradient descent on the theory's loss
+``1/2 sum ||y - y_hat||^2`` over population data (the kernel is taken over the T N_x whitened one-hot probes, which
+gives the same distances as any exactly whitened sample set); learning rate ``auto_lr``: min(0.02, 1 / lambda_max)
+with lambda_max the largest NTK eigenvalue at the end point of the mode flow, half the stability bound there
+(constant task, 4 modes: 0.02 for T <= 4, down to about 0.006 at T = 8); run until the loss falls to ``stop_rel``
+(1e-6) times the loss of the zero network or ``max_t`` (200 time units) is reached. Runs whose weights overflow are
+diverged: distance NaN.
+
+``lrnn ntk TASK.json --hidden N --init aligned|random --init-scale X --lr ETA --steps S [--seed K] --out ntk.csv``
+writes ``step,t,distance`` over training and prints the final distance.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lrnn_theory.errors import DivergenceError, LrnnInputError, bad, check_real
+
+#: Training protocol of the kernel-distance grids (recorded in every figure's JSON).
+TRAINING = {"lr": "auto", "lr_max": 0.02, "loss": "sum_half", "data": "population", "stop_rel": 1e-6,
+            "max_t": 200.0, "seed": 0,
+            "lr_rule": "auto: min(lr_max, 1 / largest eigenvalue of the NTK over the whitened probes at the end point "
+                       "of the mode flow), half the stability bound 2 / lambda_max of the loss Hessian there (at a "
+                       "zero-loss point the Hessian J^T J and the NTK J J^T share their nonzero eigenvalues)",
+            "stopping_rule": "loss <= stop_rel * (loss of the zero network, 1/2 sum_i ||S_i||_F^2) or t = max_t"}
+
+
+def auto_lr(task, lr_max=TRAINING["lr_max"], t_end=TRAINING["max_t"]) -> float:
+    """Learning rate ``min(lr_max, 1 / lambda_max)``, lambda_max the largest NTK eigenvalue at the flow's end point.
+
+    For the theory's loss on population data, the loss is 1/2 sum over the whitened probes of the squared error,
+    so at a zero-loss point its Hessian is J^T J, whose nonzero eigenvalues are those of the NTK J J^T over the
+    probes: ``1 / lambda_max`` is half the stability bound of gradient descent there. The end point is the mode
+    flow's from the task's init (aligned; width-independent).
+
+    Parameters
+    ----------
+    task : Task
+    lr_max : float
+        Cap, to stay near the gradient-flow regime where curvature is low.
+    t_end : float
+        Integration time of the flow.
+
+    Returns
+    -------
+    float
+    """
+    from lrnn_theory.flow import integrate
+    from lrnn_theory.ntk import mode_ntk, whitened_probe_inputs
+
+    try:
+        final = integrate(task, t_end * task.tau, n_points=2, converged_tol=1e-10).final()
+    except DivergenceError:
+        return lr_max
+    probes = whitened_probe_inputs(task.T, task.K)
+    top = float(np.linalg.eigvalsh(mode_ntk(final["a"], final["b"], final["c"], probes))[-1])
+    return min(lr_max, 1.0 / top) if top > 0 else lr_max
+
+
+def init_for(task, init: str, scale):
+    """Task and ``init_scale`` for the harness from an init scale: a number, or ``{"u": ..., "b": ...}``.
+
+    Aligned: every mode a = b = c = scale, or a = c = scale["u"], b = scale["b"]. Random: every matrix
+    ``N(0, scale^2 / fan_in)``, or W_x and W_y at scale["u"], W_h at scale["b"].
+    """
+    if isinstance(scale, dict):
+        if set(scale) != {"u", "b"}:
+            raise bad("init_scale", scale, "be a number or a mapping with keys u and b")
+        s_u, s_b = (check_real(f"init_scale.{k}", scale[k], nonnegative=True) for k in ("u", "b"))
+        if init == "aligned":
+            return task.with_init(a=s_u, b=s_b, c=s_u), None
+        return task, {"W_x": s_u, "W_h": s_b, "W_y": s_u}
+    scale = check_real("init_scale", scale, nonnegative=True)
+    if init == "aligned":
+        return task.with_init(a=scale, b=scale, c=scale), None
+    return task, scale
+
+
+def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr=TRAINING["lr"],
+                        lr_max=TRAINING["lr_max"], stop_rel=TRAINING["stop_rel"], max_t=TRAINING["max_t"],
+                        loss=TRAINING["loss"], data=TRAINING["data"], seed=TRAINING["seed"], predict=None) -> dict:
+    """Train one LRNN and measure how far its NTK moved from initialisation to the end of training.
+
+    Parameters
+    ----------
+    task : Task
+    init : {"aligned", "random"}
+    init_scale : float or dict
+        See ``init_for``.
+    hidden : int, optional
+        Hidden width (default K).
+    lr : float or "auto"
+        Learning rate; "auto": ``auto_lr(task with the init, lr_max)``.
+    lr_max, stop_rel, max_t, loss, data, seed
+        Training protocol (see the module docstring and ``train_lrnn``).
+    predict : bool, optional
+        Also predict the distance from the integrated modes (default: for aligned init).
+
+    Returns
+    -------
+    dict
+        ``distance`` (NaN if diverged), ``predicted`` (NaN if not asked or the flow diverged), ``diverged``,
+        ``converged`` (the stopping rule was met before max_t), ``t_end``, ``steps``, ``final_loss``, ``lr``.
+
+    Examples
+    --------
+    >>> from lrnn_theory import Task
+    >>> out = kernel_distance_run(Task.constant(delta=1.0, T=2), init="aligned", init_scale=0.2, lr=0.02)
+    >>> out["converged"], abs(out["distance"] - out["predicted"]) < 0.01
+    (True, True)
+    """
+    from lrnn_theory.flow import integrate
+    from lrnn_theory.ntk import kernel_distance, mode_ntk
+
+    from .harness import loss_scale, train_lrnn
+
+    run_task, scale = init_for(task, init, init_scale)
+    if lr == "auto":
+        lr = auto_lr(run_task if init == "aligned" else task, lr_max, max_t)
+    lr = check_real("lr", lr, positive=True)
+    predict = (init == "aligned") if predict is None else bool(predict)
+    dt = lr * task.tau * loss_scale(loss, task.T * task.K, task.K)  # population: P = T N_x, N_x = N_y = K
+    max_steps = max(1, int(math.ceil(max_t / dt)))
+    stop_loss = stop_rel * 0.5 * float(np.sum(task.singular_values ** 2)) * loss_scale(loss, task.T * task.K,
+                                                                                         task.K)
+    out = {"distance": float("nan"), "predicted": float("nan"), "diverged": False, "converged": False,
+           "t_end": float("nan"), "steps": 0, "final_loss": float("nan"), "lr": lr}
+    try:
+        res = train_lrnn(run_task, hidden=hidden, lr=lr, steps=max_steps, init=init, init_scale=scale, data=data,
+                         loss=loss, seed=seed, record_every=max_steps, ntk_steps=[0], stop_loss=stop_loss,
+                         progress=False)
+    except DivergenceError:
+        out["diverged"] = True
+        return out
+    kernels = res.ntk["kernels"]
+    out.update(distance=float(kernel_distance(kernels[0], kernels[-1])), t_end=float(res.trajectory.t[-1]),
+               steps=int(res.steps[-1]), final_loss=float(res.losses[-1]),
+               converged=bool(res.losses[-1] <= stop_loss))
+    if predict:
+        tr = res.trajectory
+        start = run_task.with_init(a=tr.a[0], b=tr.b[0], c=tr.c[0])
+        try:
+            final = integrate(start, max(out["t_end"], 1e-12), n_points=2, rtol=1e-10, atol=1e-12).final()
+        except DivergenceError:
+            return out
+        X, V = res.ntk["inputs"], res.basis["V"]
+        out["predicted"] = float(kernel_distance(mode_ntk(tr.a[0], tr.b[0], tr.c[0], X, V),
+                                                 mode_ntk(final["a"], final["b"], final["c"], X, V)))
+    return out
+
+
+def _run_cell(job: dict) -> dict:
+    """One grid cell (module level with a plain-dict argument, so that it pickles to worker processes)."""
+    from threadpoolctl import threadpool_limits
+
+    job = dict(job)
+    with threadpool_limits(limits=1, user_api="blas"):  # parallelism comes from the executor's processes
+        return kernel_distance_run(job.pop("task"), **job)
+
+
+def distance_grid(tasks, scales, *, init="aligned", hidden=None, executor=None, progress=None, **training) -> dict:
+    """Kernel distance at the end of training for every (task, init scale) pair.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        One row each (e.g. the same family for T = 1..8; any task kind the harness trains on).
+    scales : sequence of float or of {"u": ..., "b": ...}
+        One column each (``init_for``).
+    init : {"aligned", "random"}
+    hidden : int, optional
+    executor : concurrent.futures.Executor, optional
+        Runs one job per cell (``lrnn_theory.sweeps.run_jobs``); serial in this process by default.
+    progress : bool, optional
+        Progress bar over the cells.
+    **training
+        Overrides of ``TRAINING`` passed to ``kernel_distance_run`` (lr, stop_rel, max_t, loss, data, seed, predict).
+
+    Returns
+    -------
+    dict
+        ``distance``, ``predicted``, ``t_end``, ``final_loss``, ``lr`` (float arrays, rows x columns), ``diverged``,
+        ``converged`` (bool arrays).
+    """
+    from lrnn_theory.sweeps import run_jobs
+
+    if init not in ("aligned", "random"):
+        raise bad("init", init, "be one of aligned, random")
+    unknown = set(training) - {"lr", "lr_max", "stop_rel", "max_t", "loss", "data", "seed", "predict"}
+    if unknown:
+        raise LrnnInputError(f"unknown training option '{sorted(unknown)[0]}'")
+    tasks, scales = list(tasks), list(scales)
+    jobs = [dict(task=task, init=init, init_scale=scale, hidden=hidden, **training) for task in tasks
+            for scale in scales]
+    cells = run_jobs(_run_cell, jobs, executor, progress=progress)
+    shape = (len(tasks), len(scales))
+    out = {}
+    for key in ("distance", "predicted", "t_end", "final_loss", "lr"):
+        out[key] = np.array([c[key] for c in cells], dtype=float).reshape(shape)
+    for key in ("diverged", "converged"):
+        out[key] = np.array([c[key] for c in cells], dtype=bool).reshape(shape)
+    return out
+
+
+# ---- lrnn ntk ---------------------------------------------------------------------------------------------------
+def register(subparsers) -> None:
+    """Add ``ntk`` to the ``lrnn`` command line."""
+    from .harness import DATA, INITS, LOSSES
+
+    p = subparsers.add_parser("ntk", help="train a linear RNN and write the distance of its NTK from the initial "
+                                          "kernel over training")
+    p.add_argument("task", metavar="TASK.json", help="task file (see the README for the JSON schema)")
+    p.add_argument("--hidden", type=int, help="hidden width N_h >= K (default: K)")
+    p.add_argument("--init", choices=INITS, default="aligned", help="aligned (default) or small random init")
+    p.add_argument("--init-scale", type=float,
+                   help="aligned: every mode a = b = c set to this value; random: sigma of N(0, sigma^2 / fan_in) "
+                        "(default: the task's init, or 0.1 for random)")
+    p.add_argument("--lr", type=float, required=True, help="learning rate of gradient descent")
+    p.add_argument("--steps", type=int, required=True, help="number of gradient steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the singular vectors, samples and init (default 0)")
+    p.add_argument("--data", choices=DATA[:2], default="population",
+                   help="population (kernel over the T*K whitened one-hot probes; default) or whitened samples")
+    p.add_argument("--n-samples", type=int, help="number of samples P >= T * K (samples data)")
+    p.add_argument("--loss", choices=LOSSES, default="sum_half", help="loss convention (default sum_half)")
+    p.add_argument("--outputs", choices=("final", "every_step"), default="final",
+                   help="the NTK of the final output (default) or of the outputs at every step")
+    p.add_argument("--record-every", type=int, help="take the NTK every this many steps (default: steps / 200)")
+    p.add_argument("--out", required=True, help="output CSV, columns step,t,distance")
+    p.set_defaults(func=cmd_ntk)
+
+
+def cmd_ntk(args) -> int:
+    from lrnn_theory.cli import check_out_path
+    from lrnn_theory.flow import integrate
+    from lrnn_theory.io import atomic_write
+    from lrnn_theory.ntk import kernel_distance, predicted_distance_curve
+    from lrnn_theory.tasks import Task
+
+    from .harness import train_lrnn
+
+    out = check_out_path(args.out, (".csv",))
+    task = Task.from_json(args.task)
+    if args.steps < 1:
+        raise bad("steps", args.steps, "be >= 1")
+    record_every = args.record_every if args.record_every is not None else max(1, args.steps // 200)
+    result = train_lrnn(task, hidden=args.hidden, lr=args.lr, steps=args.steps, init=args.init,
+                        init_scale=args.init_scale, data=args.data, n_samples=args.n_samples, seed=args.seed,
+                        loss=args.loss, record_every=record_every, ntk_steps="records", ntk_outputs=args.outputs)
+    ntk = result.ntk
+    distance = kernel_distance(ntk["kernels"][0], ntk["kernels"])
+    lines = ["step,t,distance"] + [f"{s},{t!r},{d!r}" for s, t, d in zip(ntk["steps"].tolist(), ntk["t"].tolist(),
+                                                                        distance.tolist())]
+    with atomic_write(out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    info = result.info
+    print(f"trained N_h={info['hidden']} ({info['init']} init) on {task.K} mode(s), T={task.T}, {args.steps} steps "
+          f"of lr={args.lr:g} (t_final={info['t_final']:.6g}, final loss {result.losses[-1]:.6g}); NTK over "
+          f"{ntk['inputs'].shape[0]} input sequences ({args.outputs} output)")
+    line = f"final kernel distance {distance[-1]:.6g}"
+    if info["init"] == "aligned" and args.outputs == "final":
+        tr = result.trajectory
+        theory = integrate(task.with_init(a=tr.a[0], b=tr.b[0], c=tr.c[0]), float(ntk["t"][-1]), t_eval=ntk["t"],
+                           rtol=1e-10, atol=1e-12)
+        predicted = predicted_distance_curve(theory, ntk["inputs"], result.basis["V"])
+        line += (f"; mode theory (integrated modes, no training) predicts {predicted[-1]:.6g}, largest difference "
+                 f"over training {np.max(np.abs(predicted - distance)):.3g}")
+    print(f"{line}; wrote {out}")
+    return 0
