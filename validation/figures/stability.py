@@ -21,7 +21,7 @@ import numpy as np
 
 from lrnn_theory.tasks import Task
 
-from . import figure
+from . import figure, paper_feature, pyplot as _pyplot
 
 FIG3 = {
     "T": 4,
@@ -36,14 +36,6 @@ FIG3 = {
     "training": {"lr": 0.02, "t_end": 200.0, "loss": "sum_half", "data": "population", "init": "aligned", "seed": 0},
 }
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _train(task):
