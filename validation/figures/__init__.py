@@ -45,7 +45,7 @@ def pyplot():
 
 
 def paper_feature(statement: str, paper, ours, holds, **extra) -> dict:
-    """One entry of a figure's ``paper_features``: a statement of the paper, the paper's value, ours, and whether it holds.
+    """One entry of a figure's ``paper_features``: a paper statement, the paper's value, ours, whether it holds.
 
     ``ours`` and ``holds`` must come from the run's numbers; ``extra`` adds context (tolerance, definition, ...).
 

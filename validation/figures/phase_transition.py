@@ -74,7 +74,7 @@ def _panel_grid(panel, mode: str):
 
 
 def _fit_task(T: int, init: float, kappas, mode: str) -> tuple:
-    """One Task holding every (panel, x, kappa) point of the figure's grid as a mode; returns it and each mode's panel."""
+    """A Task with every (panel, x, kappa) point of the figure's grid as a mode; returns it and each mode's panel."""
     from lrnn_theory.sweeps import grid_points, grid_task
 
     rows, panel_of_mode = [], []
@@ -212,7 +212,7 @@ def transition_sharpness(x, b) -> tuple:
     return sharp, x[where], x[where + 1]
 
 
-def _fig4_features(results, kappas, fit, T) -> list:
+def _fig4_features(results, kappas) -> list:
     feats = []
     tol = PAPER_RANGE_RTOL
     for name, res in results.items():
@@ -244,7 +244,7 @@ def _fig4_features(results, kappas, fit, T) -> list:
          "beta_jump_over_kappa_hi": hi_r.tolist()},
         has.sum() >= 2 and lo_r.max() <= hi_r.min(),
         measured="grid bracket of the jump in b per kappa, divided by kappa; holds if all brackets overlap"))
-    # Dashed line: the zero-loss solution when kappa = delta f(lambda, T); constant panel grid points with delta = kappa.
+    # Dashed line: the zero-loss solution for kappa = delta f(lambda, T): constant-panel grid points with delta = kappa.
     res = results["constant"]
     on = np.isclose(res["x"][:, None], np.asarray(kappas)[None, :])
     conv = res["converged"] & on
@@ -353,7 +353,7 @@ def fig4(quick: bool = False):
                          "mapping": "theory time t = steps * lr (tau = 1, loss sum_half)"}
     data["paper_fit"] = fit
     data["caption"] = caption
-    data["paper_features"] = _fig4_features(results, kappas, fit, T)
+    data["paper_features"] = _fig4_features(results, kappas)
     return fig, data
 
 
@@ -364,7 +364,7 @@ def _fig4_caption(fit, T, init0, t_train, lr, steps) -> str:
     if fit["reproduced"]:
         verdict = "reproduces the paper's b ranges and sharp transitions"
     elif fit["ranges_reproduced"]:
-        verdict = "b ranges reproduced, but not every transition is sharp (no searched setting does both; closest shown)"
+        verdict = "b ranges reproduced, not every transition sharp (no searched setting does both; closest shown)"
     else:
         verdict = "no searched setting reproduces the paper's b ranges; closest shown"
     sharp = ", ".join(f"{v:.2f}" for v in best["sharpness"])
