@@ -9,7 +9,7 @@ import numpy as np
 
 from lrnn_theory.tasks import Task
 
-from . import figure, pyplot as _pyplot
+from . import figure, paper_feature, pyplot as _pyplot
 from .frozen import run_settings as _run_settings
 
 FIGA1 = {"T": 7, "init": 0.1, "t_end": 10.0, "fraction": 0.9,
@@ -84,4 +84,18 @@ def figA1(quick: bool = False):
                        "time_axis": "theory time t = steps * lr (tau = 1, loss sum_half)",
                        "t90_definition": "first time u reaches 90% of its final (converged theory) value"},
     }
+    orange, blue = (FIGA1["tasks"][0]["name"], FIGA1["tasks"][1]["name"])
+    t_o, t_b = per_task[orange]["t90_simulated"], per_task[blue]["t90_simulated"]
+    fin_o, fin_b = per_task[orange], per_task[blue]
+    swapped = [fin_o["final_u"]["simulation"], fin_o["final_b"]["simulation"],
+               fin_b["final_u"]["simulation"], fin_b["final_b"]["simulation"]]
+    data["paper_features"] = [
+        paper_feature("orange (delta=1.1, lambda=0.5: later, larger singular values) is learned faster than blue "
+                      "(delta=0.5, lambda=1.1)", "orange first", {"t90_orange": t_o, "t90_blue": t_b}, t_o < t_b,
+                      measured="simulated time to 90% of the final u"),
+        paper_feature("both tasks have solutions of the same magnitudes with u and b swapped",
+                      {"orange": {"u": 1.1, "b": 0.5}, "blue": {"u": 0.5, "b": 1.1}},
+                      {"orange": {"u": swapped[0], "b": swapped[1]}, "blue": {"u": swapped[2], "b": swapped[3]}},
+                      abs(swapped[0] - swapped[3]) < 0.02 and abs(swapped[1] - swapped[2]) < 0.02, tolerance=0.02),
+    ]
     return fig, data
