@@ -120,6 +120,8 @@ def fit_fig4(quick: bool = False) -> dict:
         ``converged_fraction`` of the points converged), ``tolerance`` (the best's largest relative error) and
         ``reproduced`` (every range within ``PAPER_RANGE_RTOL``).
     """
+    from tqdm import tqdm
+
     from lrnn_theory.errors import DivergenceError
     from lrnn_theory.flow import compile_flow, integrate
 
@@ -131,31 +133,31 @@ def fit_fig4(quick: bool = False) -> dict:
     times = np.asarray(FIG4_FIT["t_train"], float)
     times = times[times <= FIG4_FIT["t_train_max"][mode] * (1 + 1e-12)]
     rows = []
-    for T in FIG4_FIT["T"][mode]:
-        for init in FIG4_FIT["init"][mode]:
-            task, panel_of_mode = _fit_task(T, init, kappas, mode)
-            scale = np.sqrt(3 * task.K)
-            try:
-                traj = integrate(task, times[-1], t_eval=times, rtol=1e-6 / scale, atol=1e-8 / scale,
-                                 divergence_threshold=FIG4_FIT["divergence_threshold"])
-            except DivergenceError as exc:  # pragma: no cover - not met on the fixed grid; recorded if it ever is
-                rows += [{"T": T, "init": init, "t_train": float(t), "score": None, "note": f"diverged: {exc}"}
-                         for t in times]
-                continue
-            flow = compile_flow(task)
-            for k, t in enumerate(times):
-                y = np.column_stack([traj.a[k], traj.b[k], traj.c[k]]).ravel()
-                rate = np.max(np.abs(flow.rates(t, y, count=False, check=False).reshape(-1, 3)), axis=1)
-                b_max = np.array([traj.b[k][panel_of_mode == pj].max() for pj in range(len(names))])
-                u_max = float(traj.u[k].max())
-                sharp = np.array([_panel_sharpness(traj.b[k][panel_of_mode == pj], n_x, len(kappas),
-                                                   _panel_grid(FIG4["panels"][pj], mode)) for pj in range(len(names))])
-                rel, deficit, score = _fit_score(b_max, paper, sharp)
-                rows.append({"T": T, "init": init, "t_train": float(t), "b_max": b_max.round(4).tolist(),
-                             "u_max": round(u_max, 4), "relative_errors": rel.round(4).tolist(),
-                             "sharpness": sharp.round(4).tolist(), "sharpness_deficit": deficit.round(4).tolist(),
-                             "score": score,
-                             "moving_fraction": float(np.mean(rate > FIG4["converged_rate"]))})
+    pairs = [(T, init) for T in FIG4_FIT["T"][mode] for init in FIG4_FIT["init"][mode]]
+    for T, init in tqdm(pairs, desc="fig4 paper_fit (T, init)", disable=None, leave=False):
+        task, panel_of_mode = _fit_task(T, init, kappas, mode)
+        scale = np.sqrt(3 * task.K)
+        try:
+            traj = integrate(task, times[-1], t_eval=times, rtol=1e-6 / scale, atol=1e-8 / scale,
+                             divergence_threshold=FIG4_FIT["divergence_threshold"])
+        except DivergenceError as exc:  # pragma: no cover - not met on the fixed grid; recorded if it ever is
+            rows += [{"T": T, "init": init, "t_train": float(t), "score": None, "note": f"diverged: {exc}"}
+                     for t in times]
+            continue
+        flow = compile_flow(task)
+        for k, t in enumerate(times):
+            y = np.column_stack([traj.a[k], traj.b[k], traj.c[k]]).ravel()
+            rate = np.max(np.abs(flow.rates(t, y, count=False, check=False).reshape(-1, 3)), axis=1)
+            b_max = np.array([traj.b[k][panel_of_mode == pj].max() for pj in range(len(names))])
+            u_max = float(traj.u[k].max())
+            sharp = np.array([_panel_sharpness(traj.b[k][panel_of_mode == pj], n_x, len(kappas),
+                                               _panel_grid(FIG4["panels"][pj], mode)) for pj in range(len(names))])
+            rel, deficit, score = _fit_score(b_max, paper, sharp)
+            rows.append({"T": T, "init": init, "t_train": float(t), "b_max": b_max.round(4).tolist(),
+                         "u_max": round(u_max, 4), "relative_errors": rel.round(4).tolist(),
+                         "sharpness": sharp.round(4).tolist(), "sharpness_deficit": deficit.round(4).tolist(),
+                         "score": score,
+                         "moving_fraction": float(np.mean(rate > FIG4["converged_rate"]))})
     scored = [r for r in rows if r["score"] is not None]
     best = min(scored, key=lambda r: r["score"])  # min keeps the first of equal scores: deterministic
     settled = [r for r in scored if r["moving_fraction"] <= 1 - FIG4_FIT["converged_fraction"]]
