@@ -116,3 +116,18 @@ def test_paper_feature_rejects_an_empty_statement_and_converts_arrays():
     assert entry == {"statement": "b ends at 1", "paper": 1.0, "ours": [0.999], "holds": True}
     with pytest.raises(ValueError):
         paper_feature("", 1.0, 1.0, True)
+
+
+def test_fig4_top_curvature_matches_the_gauss_newton_hessian_at_zero_loss():
+    from lrnn_theory.sweeps import sweep
+
+    T, panel = 5, pt.FIG4["panels"][0]  # constant task, last step = kappa: zero loss where delta = kappa
+    deltas = np.array([0.5, 1.5])
+    res = sweep(panel["family"], T, {"delta": deltas, "kappa": [0.5, 1.5]}, base="constant",
+                init={"a": 0.5, "b": 0.5, "c": 0.5}, t_end=200.0)
+    H = pt.top_curvature(res, panel, T, [0.5, 1.5])
+    for j, d in enumerate(deltas):  # grid points (delta, kappa = delta): a = c = sqrt(delta), b = 1, r = 0
+        k = np.arange(T - 1, -1, -1.0)
+        a = c = np.sqrt(d)
+        J = np.column_stack([c * np.ones(T), a * c * k, a * np.ones(T)])  # d(c b^k a)/d(a, b, c) at b = 1
+        assert H[j, j] == pytest.approx(np.linalg.eigvalsh(J.T @ J)[-1], rel=1e-5)

@@ -43,7 +43,8 @@ FIG4 = {
     "simulated_points_per_kappa": 3,
     "converged_rate": 1e-6,
     "sharp_jump_fraction": 0.5,
-    "simulation": "one single-mode LRNN (N_x = N_h = N_y = 1) per simulated grid point",
+    "simulation": "one single-mode LRNN (N_x = N_h = N_y = 1) per simulated grid point, at grid points where "
+                  "lr * (top Hessian eigenvalue at the flow's end point) <= 1",
     "simulation_max_abs_b": 2.0,
     "training": {"lr": {"full": 0.0005, "quick": 0.001}, "loss": "sum_half", "data": "population", "init": "aligned",
                  "seed": 0},
@@ -190,6 +191,32 @@ def fit_fig4(quick: bool = False) -> dict:
 
 
 # ---- Fig. 4: drawing and the paper's statements --------------------------------------------------------------------
+def top_curvature(res, panel, T: int, kappas, h: float = 1e-5) -> np.ndarray:
+    """Top eigenvalue of the Hessian of tau E = 1/2 sum_i r_i^2 in (a, b, c) at every grid point's final modes.
+
+    Central finite differences of the residual energy, vectorized over the grid; shape of ``res.b``. Gradient descent
+    on the ``sum_half`` loss of a single-mode network is stable near that point for lr < 2 / eigenvalue.
+    """
+    from lrnn_theory.sweeps import grid_points, grid_task
+    from lrnn_theory.trajectory import mode_energy
+
+    points = grid_points({panel["x"]: np.asarray(res.axes[panel["x"]]), "kappa": np.asarray(kappas, float)})
+    s = grid_task(panel["family"], T, points, panel["fixed"], panel["base"]).singular_values
+    y0 = np.stack([res.a.ravel(), res.b.ravel(), res.c.ravel()])  # (3, K)
+    eye = np.eye(3)[:, :, None] * h
+    H = np.empty((y0.shape[1], 3, 3))
+
+    def energy(y):
+        return mode_energy(s, y[0][None], y[1][None], y[2][None], 1.0)[0]
+
+    for p in range(3):
+        for q in range(p, 3):
+            value = (energy(y0 + eye[p] + eye[q]) - energy(y0 + eye[p] - eye[q]) - energy(y0 - eye[p] + eye[q])
+                     + energy(y0 - eye[p] - eye[q])) / (4 * h * h)
+            H[:, p, q] = H[:, q, p] = value
+    return np.linalg.eigvalsh(H)[:, -1].reshape(res.b.shape)
+
+
 def _zero_loss_line(panel, x, T):
     """b* and u* of the zero-loss solution when kappa = delta f(lambda, T) (the paper's dashed line)."""
     if panel["name"] == "constant":
@@ -287,10 +314,14 @@ def fig4(quick: bool = False):
         res = sweep(panel["family"], T, {panel["x"]: x, "kappa": kappas}, fixed=panel["fixed"], base=panel["base"],
                     init=init, t_end=t_train)
         converged = res.rate < FIG4["converged_rate"]
-        # Simulate a few grid points per kappa (smallest and largest kappa), where GD at this lr is stable.
+        # Simulate a few grid points per kappa (smallest and largest kappa), where GD at this lr is stable: at the
+        # flow's end point lr * (top Hessian eigenvalue) <= 1, half the bound 2 / eigenvalue. Elsewhere (e.g. the
+        # constant task with large delta and T) gradient descent oscillates or leaves for another branch.
+        curvature = top_curvature(res, panel, T, kappas)
         picks = []
         for kj in (0, len(kappas) - 1):
-            ok = np.flatnonzero(np.abs(res.b[:, kj]) <= FIG4["simulation_max_abs_b"])
+            ok = np.flatnonzero((np.abs(res.b[:, kj]) <= FIG4["simulation_max_abs_b"])
+                                & (curvature[:, kj] * (t_train / steps) <= 1.0))
             chosen = ok[np.linspace(0, len(ok) - 1, FIG4["simulated_points_per_kappa"]).round().astype(int)]
             picks += [(xi, kj) for xi in np.unique(chosen)]
         points = {panel["x"]: np.array([x[xi] for xi, _ in picks]), "kappa": np.array([kappas[kj] for _, kj in picks])}
