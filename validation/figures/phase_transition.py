@@ -322,6 +322,8 @@ def fig4(quick: bool = False):
         for kj in (0, len(kappas) - 1):
             ok = np.flatnonzero((np.abs(res.b[:, kj]) <= FIG4["simulation_max_abs_b"])
                                 & (curvature[:, kj] * (t_train / steps) <= 1.0))
+            if ok.size == 0:
+                continue
             chosen = ok[np.linspace(0, len(ok) - 1, FIG4["simulated_points_per_kappa"]).round().astype(int)]
             picks += [(xi, kj) for xi in np.unique(chosen)]
         points = {panel["x"]: np.array([x[xi] for xi, _ in picks]), "kappa": np.array([kappas[kj] for _, kj in picks])}
@@ -336,7 +338,7 @@ def fig4(quick: bool = False):
             b_sim[j], u_sim[j] = sim.b[-1, 0], sim.u[-1, 0]
         b_th = np.array([res.b[xi, kj] for xi, kj in picks])
         u_th = np.array([res.u[xi, kj] for xi, kj in picks])
-        err = max(np.abs(b_sim - b_th).max(), np.abs(u_sim - u_th).max())
+        err = max(np.abs(b_sim - b_th).max(), np.abs(u_sim - u_th).max()) if picks else 0.0
         errors.append(err)
         for row, (q, theory, simulated) in enumerate((("b", res.b, b_sim), ("u", res.u, u_sim))):
             ax = axes[row, col]
@@ -367,7 +369,8 @@ def fig4(quick: bool = False):
             "x_name": panel["x"], "x": x, "kappa": kappas, "b": res.b, "u": res.u,
             "max_rate_at_t_train": res.rate, "converged": converged,
             "simulated": {panel["x"]: points[panel["x"]], "kappa": points["kappa"], "b": b_sim, "u": u_sim,
-                          "b_flow": b_th, "u_flow": u_th, "max_abs_error": float(err)}}
+                          "b_flow": b_th, "u_flow": u_th, "max_abs_error": float(err),
+                          "grid_points_gd_unstable": int(np.sum(curvature * (t_train / steps) > 1.0))}}
     axes[0, 0].plot([], [], "o", color="grey", markersize=3.5, label="converged (flow)")
     axes[0, 0].plot([], [], "o", markerfacecolor="none", markeredgecolor="grey", label="still moving at t_train")
     axes[0, 0].plot([], [], "s", color="grey", markeredgecolor="k", label="trained LRNN (simulation)")
