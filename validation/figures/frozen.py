@@ -149,10 +149,12 @@ def fig2(quick: bool = False):
     ax_r.set_title(f"b learning, u frozen at each profile's u* (δ={R['delta']:g}, λ={R['lambda']:g}, T={T})\n"
                    "b* = 1, λ, 1/λ: the recurrent mode learns the temporal profile", fontsize=10)
     ax_r.set_ylabel("recurrent mode b")
+    ax_r.set_ylim(0.0, 1.85)  # room above b* = 1/lambda for the effect's text
     for ax, run in ((ax_l, run_left), (ax_r, run_right)):
         ax.set_xlabel(f"training steps (lr = {run['lr']:.3g}, loss sum_half)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="center right", title="f(λ, t)" if ax is ax_r else None, title_fontsize=7)
+        ax.legend(fontsize=7, loc="center right" if ax is ax_l else "lower right",
+                  title="f(λ, t)" if ax is ax_r else None, title_fontsize=7)
         top = ax.secondary_xaxis("top", functions=(lambda s, lr=run["lr"]: s * lr, lambda t, lr=run["lr"]: t / lr))
         top.set_xlabel("theory time t = steps × lr (τ = 1)", fontsize=8)
     fig.suptitle("Fig. 2: learning dynamics of the modes; simulation solid, theory dashed", fontsize=11)
