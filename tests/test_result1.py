@@ -358,7 +358,8 @@ def test_predict_learning_order_rejects_bad_input():
 
 # ---- command line ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, keys", [
-    ("fig2", ["max_abs_error", "max_abs_error_left_u", "max_abs_error_right_b", "parameters", "odes"]),
+    ("fig2", ["max_abs_error", "max_abs_error_left_u", "max_abs_error_right_b", "parameters", "odes", "time_axis",
+              "effect", "paper_features"]),
     ("figA1", ["max_abs_error", "tasks", "order_predicted", "order_simulated", "parameters"]),
 ])
 def test_reproduce_quick_writes_png_and_json(tmp_path, capsys, name, keys):
@@ -373,6 +374,10 @@ def test_reproduce_quick_writes_png_and_json(tmp_path, capsys, name, keys):
         assert data["order_predicted"] == data["order_simulated"] == ["delta=1.1, lambda=0.5", "delta=0.5, lambda=1.1"]
     else:
         assert data["parameters"]["simulation_left"]["lr"] > 0 and data["parameters"]["T"] == 6
+        assert data["time_axis"]["right"]["steps"] == 4000  # quick; 40,000 as in the paper without --quick
+        holds = {f["statement"]: f["holds"] for f in data["paper_features"]}
+        assert holds["right: a curve that ends lower is learned faster at first"]
+        assert not holds["x-axis: training steps 0-40,000"]  # quick run: 4,000 steps
 
 
 @pytest.mark.parametrize("result, needle", [("io-solution", "logistic"), ("recurrent-taylor", "Faa di Bruno")])

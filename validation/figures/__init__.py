@@ -4,6 +4,14 @@ Each module here registers its figures with the ``figure`` decorator. A figure f
 reduced run that finishes in well under a minute) and returns ``(matplotlib Figure, dict)``; the dict holds the
 figure's key numbers, always including ``max_abs_error`` (theory against simulation over the plotted curves) and the
 parameters chosen where the paper gives none. Simulation is drawn solid, theory dashed.
+
+Each figure's dict also carries ``paper_features``: the paper's visible statements about that figure, each built with
+``paper_feature`` from numbers measured in the run (never typed in), as
+``{"statement": str, "paper": value or description, "ours": number(s), "holds": bool, ...}``. Figures whose paper
+parameters are unknown (fig4, figA3) carry ``paper_fit``: the search over the unknowns, its score and the chosen values.
+
+Modules are named after the result they reproduce (``frozen``: Fig. 2, ``learning_order``: Fig. A1, ``stability``:
+Fig. 3, ``phase_transition``: Fig. 4 and A3, ``regularisation``: Fig. A2).
 """
 from __future__ import annotations
 
@@ -24,6 +32,34 @@ def figure(name: str, description: str):
         return func
 
     return wrap
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (figures are written to files, never shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def paper_feature(statement: str, paper, ours, holds, **extra) -> dict:
+    """One entry of a figure's ``paper_features``: a paper statement, the paper's value, ours, whether it holds.
+
+    ``ours`` and ``holds`` must come from the run's numbers; ``extra`` adds context (tolerance, definition, ...).
+
+    Examples
+    --------
+    >>> paper_feature("b ends at 1", 1.0, 0.999, abs(0.999 - 1.0) < 0.01, tolerance=0.01)["holds"]
+    True
+    """
+    import numpy as np
+
+    if not isinstance(statement, str) or not statement:
+        raise ValueError("a paper feature needs a statement")
+    ours = np.asarray(ours).tolist() if isinstance(ours, (np.ndarray, np.generic)) else ours
+    return {"statement": statement, "paper": paper, "ours": ours, "holds": bool(holds), **extra}
 
 
 def load_all() -> dict:
