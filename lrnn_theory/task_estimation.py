@@ -194,7 +194,6 @@ def data_correlations(X: np.ndarray, Y: np.ndarray, normalisation: str = "sum") 
     if normalisation == "sum":
         return C
     P, T, N_x = X.shape
-    N_y = Y.shape[-1]
     flat = X.reshape(P, T * N_x)
     M = flat.T @ flat
     eig = np.linalg.eigvalsh(M)
@@ -204,15 +203,19 @@ def data_correlations(X: np.ndarray, Y: np.ndarray, normalisation: str = "sum") 
                              f"dimensions (condition number {cond:.3g} of Sigma^XX), so the least-squares "
                              f"normalisation is undefined; use normalisation='sum'")
     if not every_step:
-        C_flat = C.transpose(1, 0, 2).reshape(N_y, T * N_x)
-        F_flat = np.linalg.solve(M, C_flat.T).T
-        return F_flat.reshape(N_y, T, N_x).transpose(1, 0, 2)
+        return _filter(M, C)
     F = np.zeros_like(C)
     for t in range(1, T + 1):  # T small solves, one per output time: output t sees only the inputs 1..t
-        n = t * N_x
-        C_flat = C[t - 1, :t].transpose(1, 0, 2).reshape(N_y, n)
-        F[t - 1, :t] = np.linalg.solve(M[:n, :n], C_flat.T).T.reshape(N_y, t, N_x).transpose(1, 0, 2)
+        F[t - 1, :t] = _filter(M, C[t - 1, :t])
     return F
+
+
+def _filter(M: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``F = C (M_n)^{-1}`` for the correlations ``C`` (n, N_y, N_x) with the first n steps, ``M_n`` the leading
+    (n N_x)-block of ``Sigma^{XX}``; shape of C."""
+    n, N_y, N_x = C.shape
+    C_flat = C.transpose(1, 0, 2).reshape(N_y, n * N_x)
+    return np.linalg.solve(M[:n * N_x, :n * N_x], C_flat.T).T.reshape(N_y, n, N_x).transpose(1, 0, 2)
 
 
 def causal_pairs(C: np.ndarray):

@@ -8,7 +8,8 @@ from lrnn_theory import Task
 from lrnn_theory.cli import main
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.task_estimation import estimate_task, input_whiteness, shared_singular_vectors
-from lrnn_theory.validation.data import fit_user_task, random_orthonormal, sample_targets, task_correlations, whitened_inputs
+from lrnn_theory.validation.data import (fit_user_task, random_orthonormal, sample_targets, task_correlations,
+                                         whitened_inputs)
 
 
 def _teacher(rng, task, N=3):
