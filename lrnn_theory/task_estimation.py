@@ -27,9 +27,11 @@ are from the theory's assumptions.
    bases diagonalises every Sigma_i), per step and overall, and how far the inputs are from white across time and
    dimensions (``input_whiteness``).
 
-Extension to every-step outputs (Y of shape (P, T, N_y), App. M): only the correlation stage changes (one matrix per
-pair (output step t, input step i <= t)); ``shared_singular_vectors`` already fits any stack of matrices, and the
-diagnostic is per matrix. ``estimate_task`` refuses 3-D ``Y`` until every-step tasks exist in ``Task``.
+Every-step targets (``Y`` of shape (P, T, N_y), App. M) change only the correlation stage: one matrix
+``Sigma^{Y_t X_i}`` per pair (output time t, input step i <= t), in the same two normalisations (least squares: the
+best *causal* filter, output t regressed on the inputs 1..t, since the network cannot read later inputs). One pair of
+bases is fitted to the stack of all T (T + 1) / 2 pairs, the task is every-step (``s[alpha, t-1, i-1]``, 0 for
+i > t) and the off-diagonal energy is over all pairs (per pair in a (T, T) array, 0 where i > t).
 """
 from __future__ import annotations
 
@@ -54,13 +56,14 @@ class TaskEstimate:
     Attributes
     ----------
     task : Task
-        Singular values ``s`` (K, T) of the shared bases, modes sorted by energy.
-    correlations : ndarray (T, N_y, N_x)
-        The estimated ``Sigma^{YX_i}`` (in the chosen normalisation).
+        Singular values ``s`` (K, T) of the shared bases, modes sorted by energy; (K, T, T) every-step.
+    correlations : ndarray (T, N_y, N_x), or (T, T, N_y, N_x) for every-step targets
+        The estimated ``Sigma^{YX_i}`` or ``Sigma^{Y_t X_i}`` (in the chosen normalisation, ``data_correlations``).
     U, V : ndarray (N_y, K), (N_x, K)
         Shared output and input singular vectors (orthonormal columns).
     diagnostic : dict
-        ``off_diagonal_fraction`` (overall), ``off_diagonal_fraction_per_step`` (T,), ``fit_iterations``,
+        ``off_diagonal_fraction`` (overall), ``off_diagonal_fraction_per_step`` (T,) or, every-step, (T, T) per
+        pair (t, i) with 0 where i > t, ``fit_iterations``,
         ``normalisation``, ``n_samples`` and the input-whiteness measures of ``input_whiteness``.
     """
 
@@ -73,12 +76,17 @@ class TaskEstimate:
     def summary(self) -> str:
         """Human-readable diagnostic, a few lines."""
         d = self.diagnostic
-        per_step = ", ".join(f"{v:.3g}" for v in d["off_diagonal_fraction_per_step"])
+        per_step = np.asarray(d["off_diagonal_fraction_per_step"])
+        if self.task.every_step:  # the worst input step i <= t of every output time t
+            per_step = ", ".join(f"{v:.3g}" for v in per_step.max(axis=1))
+            per_step, kind, sigma = f"largest per output time t: {per_step}", "every-step ", "Sigma^(Y_t X_i), i <= t"
+        else:
+            per_step, kind, sigma = f"per step: {', '.join(f'{v:.3g}' for v in per_step)}", "", "Sigma^(YX_i)"
         return "\n".join([
-            f"task from {d['n_samples']} samples: K={self.task.K} modes, T={self.task.T} steps "
+            f"{kind}task from {d['n_samples']} samples: K={self.task.K} modes, T={self.task.T} steps "
             f"({d['normalisation']} normalisation)",
             f"off-diagonal energy in the shared singular-vector bases: {d['off_diagonal_fraction']:.3g} "
-            f"(per step: {per_step}); 0 when one pair of bases diagonalises every Sigma^(YX_i)",
+            f"({per_step}); 0 when one pair of bases diagonalises every {sigma}",
             f"inputs vs white (sum_p x_t x_t'^T = delta_tt' I): largest |Sigma^XX - I| entry "
             f"{d['whitening_error']:.3g}; cross-time energy fraction {d['cross_time_fraction']:.3g}; "
             f"within-step cross-dimension fraction {d['cross_dimension_fraction']:.3g}; mean-power fraction "
@@ -143,7 +151,8 @@ def input_whiteness(X) -> dict:
 
 
 def check_data(X, Y, normalisation: str = "sum"):
-    """Validate ``X`` (P, T, N_x) and ``Y`` (P, N_y): finite, matching samples, enough samples for the estimate.
+    """Validate ``X`` (P, T, N_x) and ``Y`` (P, N_y) or (P, T, N_y): finite, matching samples and steps, enough
+    samples for the estimate.
 
     At least ``T N_x`` samples are needed: fewer cannot be white across time and dimensions, and leave
     ``Sigma^{XX}`` singular.
@@ -155,17 +164,17 @@ def check_data(X, Y, normalisation: str = "sum"):
     if X.ndim != 3:
         raise LrnnInputError(f"parameter 'X' must be a (P, T, N_x) array (samples x steps x input dimensions), "
                              f"got shape {X.shape}")
-    if Y.ndim == 3:
-        raise LrnnInputError(f"parameter 'Y' of shape {Y.shape} has every-step outputs (P, T, N_y), which need "
-                             "every-step tasks; give final-step targets (P, N_y)")
-    if Y.ndim != 2:
-        raise LrnnInputError(f"parameter 'Y' must be a (P, N_y) array (samples x output dimensions), got shape "
-                             f"{Y.shape}")
+    if Y.ndim not in (2, 3):
+        raise LrnnInputError(f"parameter 'Y' must be a (P, N_y) array (final targets) or (P, T, N_y) (targets at "
+                             f"every step), got shape {Y.shape}")
     P, T, N_x = X.shape
     if Y.shape[0] != P:
         raise LrnnInputError(f"parameters 'X' and 'Y' must hold the same number of samples, got {P} and "
                              f"{Y.shape[0]}")
-    if min(T, N_x, Y.shape[1]) < 1:
+    if Y.ndim == 3 and Y.shape[1] != T:
+        raise LrnnInputError(f"parameter 'Y' of shape {Y.shape} must hold a target at each of the T={T} steps of "
+                             f"'X' (every-step targets (P, T, N_y))")
+    if min(T, N_x, Y.shape[-1]) < 1:
         raise LrnnInputError(f"parameters 'X' and 'Y' must have T, N_x, N_y >= 1, got X {X.shape}, Y {Y.shape}")
     if P < T * N_x:
         raise LrnnInputError(f"parameter 'X' holds {P} samples, too few for the estimate: need at least "
@@ -174,27 +183,72 @@ def check_data(X, Y, normalisation: str = "sum"):
 
 
 def data_correlations(X: np.ndarray, Y: np.ndarray, normalisation: str = "sum") -> np.ndarray:
-    """``Sigma^{YX_i}`` for i = 1..T, shape (T, N_y, N_x), in the chosen normalisation (module docstring)."""
-    C = np.einsum("py,ptx->tyx", Y, X)
+    """``Sigma^{YX_i}`` for i = 1..T, shape (T, N_y, N_x), in the chosen normalisation (module docstring).
+
+    Every-step targets ``Y`` (P, T, N_y) give ``Sigma^{Y_t X_i}``, shape (T, T, N_y, N_x) indexed [t-1, i-1]:
+    ``"sum"`` holds every pair (the pairs i > t too, which the network cannot fit and ``causal_pairs`` drops);
+    ``"least_squares"`` is the best causal filter (output t on the inputs 1..t), 0 for i > t.
+    """
+    every_step = Y.ndim == 3
+    C = np.einsum("pty,pix->tiyx" if every_step else "py,ptx->tyx", Y, X)
     if normalisation == "sum":
         return C
     P, T, N_x = X.shape
     flat = X.reshape(P, T * N_x)
     M = flat.T @ flat
     eig = np.linalg.eigvalsh(M)
-    if not eig[0] > eig[-1] / MAX_INPUT_CONDITION:
+    if not eig[0] > eig[-1] / MAX_INPUT_CONDITION:  # leading blocks (causal filters) are no worse conditioned
         cond = eig[-1] / eig[0] if eig[0] > 0 else float("inf")
         raise LrnnInputError(f"parameter 'X' has inputs that are (nearly) linearly dependent across time and "
                              f"dimensions (condition number {cond:.3g} of Sigma^XX), so the least-squares "
                              f"normalisation is undefined; use normalisation='sum'")
-    C_flat = C.transpose(1, 0, 2).reshape(Y.shape[1], T * N_x)
-    F_flat = np.linalg.solve(M, C_flat.T).T
-    return F_flat.reshape(Y.shape[1], T, N_x).transpose(1, 0, 2)
+    if not every_step:
+        return _filter(M, C)
+    F = np.zeros_like(C)
+    for t in range(1, T + 1):  # T small solves, one per output time: output t sees only the inputs 1..t
+        F[t - 1, :t] = _filter(M, C[t - 1, :t])
+    return F
+
+
+def _filter(M: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``F = C (M_n)^{-1}`` for the correlations ``C`` (n, N_y, N_x) with the first n steps, ``M_n`` the leading
+    (n N_x)-block of ``Sigma^{XX}``; shape of C."""
+    n, N_y, N_x = C.shape
+    C_flat = C.transpose(1, 0, 2).reshape(N_y, n * N_x)
+    return np.linalg.solve(M[:n * N_x, :n * N_x], C_flat.T).T.reshape(N_y, n, N_x).transpose(1, 0, 2)
+
+
+def causal_pairs(C: np.ndarray):
+    """The every-step correlations the network can fit: ``C[t-1, i-1]`` for i <= t, stacked.
+
+    Parameters
+    ----------
+    C : ndarray, shape (T, T, N_y, N_x)
+
+    Returns
+    -------
+    stack : ndarray, shape (T (T + 1) / 2, N_y, N_x)
+        In row-major order of the pairs (t, i), i <= t.
+    mask : ndarray of bool, shape (T, T)
+        True where i <= t (``values[..., mask] = per_pair`` puts per-pair results back).
+    """
+    mask = np.tril(np.ones(C.shape[:2], dtype=bool))
+    return C[mask], mask
 
 
 def _polar(A: np.ndarray) -> np.ndarray:
     left, _, right = np.linalg.svd(A, full_matrices=False)
     return left @ right
+
+
+def combination_bases(C: np.ndarray, rng: np.random.Generator):
+    """Singular vectors ``U`` (N_y, K), ``V`` (N_x, K) of a random positive combination ``sum_n w_n C_n``.
+
+    When every ``C_n = U S_n V^T`` the combination has the same singular vectors, paired correctly even where some
+    modes are degenerate in one matrix. Weights ``w_n ~ U(0.5, 1.5)`` are drawn from ``rng``.
+    """
+    U, _, Vt = np.linalg.svd(np.tensordot(rng.uniform(0.5, 1.5, size=C.shape[0]), C, axes=1), full_matrices=False)
+    return U, Vt.T
 
 
 def shared_singular_vectors(C, seed: int = 0, max_iter: int = MAX_ITER, tol: float = FIT_TOL):
@@ -235,10 +289,7 @@ def shared_singular_vectors(C, seed: int = 0, max_iter: int = MAX_ITER, tol: flo
     (True, True)
     """
     C = np.asarray(C, dtype=float)
-    n = C.shape[0]
-    rng = np.random.default_rng(seed)
-    U, _, Vt = np.linalg.svd(np.tensordot(rng.uniform(0.5, 1.5, size=n), C, axes=1), full_matrices=False)
-    V = Vt.T
+    U, V = combination_bases(C, np.random.default_rng(seed))
     energy = float(np.sum(C * C))
     previous = np.inf
     iterations = 0
@@ -271,11 +322,12 @@ def estimate_task(X, Y, *, normalisation: str = "sum", tau: float = 1.0, init=No
     ----------
     X : array_like, shape (P, T, N_x)
         Input sequences; step i = 1..T is column ``i-1`` (the last step reaches the output with no recurrent factor).
-    Y : array_like, shape (P, N_y)
-        Final-step targets.
+    Y : array_like, shape (P, N_y) or (P, T, N_y)
+        Final-step targets, or targets at every step (an every-step task, ``outputs="every_step"``).
     normalisation : {"sum", "least_squares"}
         ``"sum"``: ``Sigma^{YX_i} = sum_p y_p x_{p,i}^T`` (the harness's and the paper's convention);
-        ``"least_squares"``: the best linear filter ``Sigma^{YX} (Sigma^{XX})^{-1}`` (equal for white inputs).
+        ``"least_squares"``: the best linear filter ``Sigma^{YX} (Sigma^{XX})^{-1}`` (equal for white inputs;
+        for every-step targets the best causal filter of each output time).
     tau, init, name
         Passed to the ``Task``.
     seed : int
@@ -288,7 +340,8 @@ def estimate_task(X, Y, *, normalisation: str = "sum", tau: float = 1.0, init=No
     Raises
     ------
     LrnnInputError
-        Shape mismatch, non-finite values, fewer than T N_x samples, or (least squares) singular input statistics.
+        Shape mismatch (also every-step ``Y`` with another T than ``X``), non-finite values, fewer than T N_x
+        samples, or (least squares) singular input statistics.
 
     Examples
     --------
@@ -299,14 +352,23 @@ def estimate_task(X, Y, *, normalisation: str = "sum", tau: float = 1.0, init=No
     >>> est = estimate_task(X, Y)
     >>> np.round(est.task.singular_values, 6).tolist(), round(est.diagnostic["off_diagonal_fraction"], 12)
     ([[0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]], 0.0)
+    >>> every = estimate_task(X, np.cumsum(X, axis=1))  # y_t = x_1 + ... + x_t: the constant every-step task
+    >>> every.task.outputs, np.round(every.task.singular_values[0], 6).tolist()
+    ('every_step', [[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     """
     from .tasks import Task
 
     X, Y = check_data(X, Y, normalisation)
     seed = check_int("seed", seed, minimum=0)
     C = data_correlations(X, Y, normalisation)
-    U, V, s, off_per, off_total, iterations = shared_singular_vectors(C, seed=seed)
-    task = Task(s, init=init, tau=tau, name=name)
+    every_step = Y.ndim == 3
+    stack, mask = causal_pairs(C) if every_step else (C, None)
+    U, V, s, off_per, off_total, iterations = shared_singular_vectors(stack, seed=seed)
+    if every_step:  # per pair (t, i <= t) back to (K, T, T) and (T, T), 0 where i > t
+        s_full, off_full = np.zeros((s.shape[0],) + mask.shape), np.zeros(mask.shape)
+        s_full[:, mask], off_full[mask] = s, off_per
+        s, off_per = s_full, off_full
+    task = Task(s, init=init, tau=tau, name=name, outputs="every_step" if every_step else "final")
     diagnostic = {"normalisation": normalisation, "n_samples": int(X.shape[0]), "off_diagonal_fraction": off_total,
                   "off_diagonal_fraction_per_step": off_per, "fit_iterations": iterations, **input_whiteness(X)}
     return TaskEstimate(task=task, correlations=C, U=U, V=V, diagnostic=diagnostic)
@@ -327,7 +389,7 @@ def load_npz_data(path):
             missing = [k for k in ("X", "Y") if k not in archive.files]
             if missing:
                 raise LrnnInputError(f"data file '{path}' has no array '{missing[0]}' (it needs X (P, T, N_x) and "
-                                     f"Y (P, N_y); found: {', '.join(archive.files) or 'none'})")
+                                     f"Y (P, N_y) or (P, T, N_y); found: {', '.join(archive.files) or 'none'})")
             return archive["X"], archive["Y"]
     except FileNotFoundError:
         raise LrnnInputError(f"data file '{path}' does not exist") from None
@@ -345,7 +407,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("fit-task", help="estimate a task (singular values per mode) from sequences and "
                                                "targets in an NPZ; print how far the data are from the theory's "
                                                "assumptions")
-    p.add_argument("data", metavar="DATA.npz", help="NPZ with arrays X (P, T, N_x) and Y (P, N_y)")
+    p.add_argument("data", metavar="DATA.npz", help="NPZ with arrays X (P, T, N_x) and Y (P, N_y), or "
+                                                      "(P, T, N_y) for targets at every step (an every-step task)")
     p.add_argument("--out", required=True, help="task file to write (.json)")
     p.add_argument("--normalisation", choices=NORMALISATIONS, default="sum",
                    help="sum: Sigma^(YX_i) = sum_p y_p x_(p,i)^T (default; the harness's convention); least_squares: "
@@ -364,7 +427,8 @@ def cmd_fit_task(args) -> int:
     task = Task.from_data(X, Y, normalisation=args.normalisation, seed=args.seed, name=args.name)
     task.to_json(out)
     print(task.estimate.summary())
-    print("singular values (rows: modes, columns: steps 1..T):")
+    print("singular values (per mode: rows output time t = 1..T, columns input step i = 1..T):" if task.every_step
+          else "singular values (rows: modes, columns: steps 1..T):")
     with np.printoptions(precision=6, suppress=True, linewidth=120):
         print(task.singular_values)
     print(f"wrote {out}")

@@ -449,7 +449,8 @@ class Task:
 
     @classmethod
     def from_data(cls, X, Y, **kwargs) -> "Task":
-        """The task of data ``X`` (P, T, N_x) and final targets ``Y`` (P, N_y): ``task_estimation.estimate_task``.
+        """The task of data ``X`` (P, T, N_x) and final targets ``Y`` (P, N_y), or targets at every step
+        (P, T, N_y) for an every-step task: ``task_estimation.estimate_task``.
 
         Keyword arguments (``normalisation``, ``tau``, ``init``, ``name``, ``seed``) are passed on; the diagnostic
         (off-diagonal energy, input whiteness) is in ``task.estimate.diagnostic``.

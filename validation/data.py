@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrnn_theory.errors import LrnnInputError, check_finite_array
+from lrnn_theory.task_estimation import causal_pairs, combination_bases, data_correlations
 
 
 def random_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -170,23 +171,16 @@ def fit_user_task(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):
         the constant-singular-vector assumption exactly.
     """
     every_step = Y.ndim == 3
-    if every_step:
-        C = np.einsum("pty,pix->tiyx", Y, X)
-        T = C.shape[0]
-        causal = np.tril(np.ones((T, T), dtype=bool))
-        C_fit = C[causal]  # (T (T + 1) / 2, N_y, N_x), the pairs i <= t
-    else:
-        C = np.einsum("py,ptx->tyx", Y, X)
-        C_fit = C
-    weights = rng.uniform(0.5, 1.5, size=C_fit.shape[0])
-    Uf, _, Vt = np.linalg.svd(np.tensordot(weights, C_fit, axes=1), full_matrices=False)
-    K = Uf.shape[1]
-    U, V = Uf, Vt.T
+    C = data_correlations(X, Y, "sum")
+    C_fit, causal = causal_pairs(C) if every_step else (C, None)  # every-step: the pairs i <= t
+    # the start of Task.from_data's fit, without its refinement (which would move the harness's numbers)
+    U, V = combination_bases(C_fit, rng)
+    K = U.shape[1]
     proj = U.T @ C_fit @ V  # (pairs, K, K)
     s = np.einsum("tkk->kt", proj)
     off = proj - np.einsum("kt,kj->tkj", s, np.eye(K))
     if every_step:
-        full = np.zeros((K, T, T))
+        full = np.zeros((K,) + causal.shape)
         full[:, causal] = s
         s = full
     scale = max(float(np.max(np.abs(C_fit))), 1e-300)
