@@ -388,7 +388,7 @@ def complex_mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
     return kern if parts else kern.total
 
 
-def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
+def predicted_distance_curve(trajectory, X, V=None, sizes=None) -> np.ndarray:
     """Kernel distance from the initial kernel along a mode trajectory, from the modes alone (no training).
 
     Parameters
@@ -400,6 +400,8 @@ def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
         data ``whitened_probe_inputs(T, K)``.
     V : array_like, optional
         Input singular vectors, as in ``mode_ntk``.
+    sizes : array_like of int, optional
+        Block sizes of a rotational task's network (complex modes), as in ``mode_ntk``.
 
     Returns
     -------
@@ -415,7 +417,7 @@ def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
     >>> float(d[0]), bool(d[-1] > 0.1)
     (0.0, True)
     """
-    kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V)
+    kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V, sizes=sizes)
                         for j in range(len(trajectory.t))])
     return kernel_distance(kernels[0], kernels)
 

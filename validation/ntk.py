@@ -282,7 +282,7 @@ def cmd_ntk(args) -> int:
         tr = result.trajectory
         theory = integrate(task.with_init(a=tr.a[0], b=tr.b[0], c=tr.c[0]), float(ntk["t"][-1]), t_eval=ntk["t"],
                            rtol=1e-10, atol=1e-12)
-        predicted = predicted_distance_curve(theory, ntk["inputs"], result.basis["V"])
+        predicted = predicted_distance_curve(theory, ntk["inputs"], result.basis["V"], info["block_sizes"])
         line += (f"; mode theory (integrated modes, no training) predicts {predicted[-1]:.6g}, largest difference "
                  f"over training {np.max(np.abs(predicted - distance)):.3g}")
     print(f"{line}; wrote {out}")
