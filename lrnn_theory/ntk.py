@@ -234,6 +234,16 @@ def _mode_profiles(b: np.ndarray, T: int, b_in=None):
     return phi, g[:, :, T - 1::-1]  # column t-1 holds n = T - t
 
 
+def _mode_coordinates(X, V, n: int, what: str) -> np.ndarray:
+    """``X @ V`` (inputs in the mode basis), V defaulting to the identity when X already has n = N_x dimensions."""
+    if V is None:
+        if X.shape[2] != n:
+            raise LrnnInputError(f"parameter 'X' must have {n} input dimensions ({what}) when V is not given, got "
+                                 f"shape {X.shape}")
+        V = np.eye(n)
+    return X @ check_finite_array("V", V, ndim=2)
+
+
 def mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
     """NTK of an aligned network, from its mode strengths, in the output-mode basis (final outputs).
 
@@ -272,19 +282,13 @@ def mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
         return complex_mode_ntk(a, b, c, X, V, parts, sizes)
     a, b, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c))
     X = check_finite_array("X", X, ndim=3)
-    P, T, N_x = X.shape
+    P, T, _ = X.shape
     K = a.shape[0]
     if b.shape != (K,) or c.shape != (K,):
         raise LrnnInputError(f"parameters 'a', 'b', 'c' must have the same length, got {a.shape}, {b.shape}, "
                              f"{c.shape}")
-    if V is None:
-        if N_x != K:
-            raise LrnnInputError(f"parameter 'X' must have {K} input dimensions (one per mode) when V is not given, "
-                                 f"got shape {X.shape}")
-        V = np.eye(K)
-    V = check_finite_array("V", V, ndim=2)
+    X_modes = _mode_coordinates(X, V, K, "one per mode")  # x~ = V^T x, (P, T, K)
     phi, g = _mode_profiles(b, T)
-    X_modes = X @ V  # x~ = V^T x, (P, T, K)
     z = np.einsum("at,ptd->apd", phi, X)  # sum_t phi_alpha(t) x_{p,t}, (K, P, N_x)
     K_x = c[:, None, None] ** 2 * np.einsum("apd,aqd->apq", z, z)
     w = np.einsum("gt,ptg->pg", phi, X_modes) * a  # a_gamma phi_gamma . x~_gamma, (P, K)
@@ -358,16 +362,10 @@ def complex_mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
     if np.any(np.imag([a, b, c])[:, real] != 0):
         raise bad("sizes", sizes.tolist(), "be 2 for every mode with a complex a, b or c")
     X = check_finite_array("X", X, ndim=3)
-    P, T, N_x = X.shape
+    P, T, _ = X.shape
     N = int(sizes.sum())
-    if V is None:
-        if N_x != N:
-            raise LrnnInputError(f"parameter 'X' must have {N} input dimensions (the real units of the modes) when V "
-                                 f"is not given, got shape {X.shape}")
-        V = np.eye(N)
-    V = check_finite_array("V", V, ndim=2)
+    X_units = _mode_coordinates(X, V, N, "the real units of the modes")  # (P, T, N)
     first, second, pair = _block_indices(sizes)
-    X_units = X @ V  # (P, T, N)
     xi = X_units[..., first] + 1j * np.where(pair, X_units[..., second], 0.0)  # (P, T, K)
     phi, g = _mode_profiles(b, T)
     _, g_conj = _mode_profiles(b, T, np.conj(b))

@@ -50,8 +50,8 @@ FIGA7 = {"family": "constant", "delta": 1.0, "modes": 4, "hidden": 4, "T": [2, 6
                           "scale_u, W_h at scale_b (N(0, scale^2 / fan_in))"}
 FIGA4 = {"family": "inverse_exponential", "delta": 1.0, "lam": 1.0, "lambda_phase": float(np.pi / 12),
          "modes": 1, "hidden": 2, "T": FIG5["T"], "scales": FIG5["scales"],
-         "hidden_means": "real hidden units: 2 for the one complex mode (N_x = N_y = N_h = 2, the block form's minimum, "
-                         "as fig5's N_h = N_x = N_y = 4)",
+         "hidden_means": "real hidden units: 2 for the one complex mode (N_x = N_y = N_h = 2, the block form's "
+                         "minimum, as fig5's N_h = N_x = N_y = 4)",
          "T1_row": "at T = 1 the target d_1 = delta = 1 is real: the complex mode's block network (target H(1) = I_2, "
                    "aligned init H(scale) = scale I_2) is the same 2-unit network as two real modes of strength 1, "
                    "trained as such (the harness would otherwise use a single real unit)"}
