@@ -218,18 +218,33 @@ def whitened_probe_inputs(T: int, N_x: int) -> np.ndarray:
 
 
 # ---- the kernel from the modes --------------------------------------------------------------------------------
-def _mode_profiles(b: np.ndarray, T: int):
-    """phi[gamma, t-1] = b_gamma^(T-t); g[alpha, gamma, t-1] = sum_{m<T-t} b_alpha^(T-t-1-m) b_gamma^m."""
+def _mode_profiles(b: np.ndarray, T: int, b_in=None):
+    """phi[gamma, t-1] = b_gamma^(T-t); g[alpha, gamma, t-1] = sum_{m<T-t} b_alpha^(T-t-1-m) b_in_gamma^m.
+
+    ``b_in`` defaults to b (complex modes also need it at conj(b)).
+    """
+    b_in = b if b_in is None else b_in
     K = b.shape[0]
     powers = b[:, None] ** np.arange(T)[None, :]  # b^n, n = 0..T-1
+    powers_in = b_in[:, None] ** np.arange(T)[None, :]
     phi = powers[:, ::-1]
-    g = np.zeros((K, K, T + 1))  # indexed by n = T - t; g_0 = 0, g_{n+1} = b_alpha g_n + b_gamma^n
+    g = np.zeros((K, K, T + 1), dtype=np.result_type(b, b_in, float))  # by n = T - t; g_{n+1} = b_alpha g_n + b_in^n
     for n in range(T):
-        g[:, :, n + 1] = b[:, None] * g[:, :, n] + powers[None, :, n]
+        g[:, :, n + 1] = b[:, None] * g[:, :, n] + powers_in[None, :, n]
     return phi, g[:, :, T - 1::-1]  # column t-1 holds n = T - t
 
 
-def mode_ntk(a, b, c, X, V=None, parts: bool = False):
+def _mode_coordinates(X, V, n: int, what: str) -> np.ndarray:
+    """``X @ V`` (inputs in the mode basis), V defaulting to the identity when X already has n = N_x dimensions."""
+    if V is None:
+        if X.shape[2] != n:
+            raise LrnnInputError(f"parameter 'X' must have {n} input dimensions ({what}) when V is not given, got "
+                                 f"shape {X.shape}")
+        V = np.eye(n)
+    return X @ check_finite_array("V", V, ndim=2)
+
+
+def mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
     """NTK of an aligned network, from its mode strengths, in the output-mode basis (final outputs).
 
     The empirical kernel of ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(c) R^T`` (any R with
@@ -246,11 +261,15 @@ def mode_ntk(a, b, c, X, V=None, parts: bool = False):
         Input singular vectors (default: the identity, inputs already in mode coordinates, N_x = K).
     parts : bool
         Return an ``NTK`` with the three parts.
+    sizes : array_like of int, shape (K,), optional
+        Real units per mode of a rotational task's block network (``validation.data.mode_block_sizes``: 2 for a
+        complex mode, 1 for a real one). Given, or when a, b or c is complex, the modes are complex and the kernel is
+        that of the real block network (``complex_mode_ntk``); V is then (N_x, sum(sizes)).
 
     Returns
     -------
-    ndarray, shape (P K, P K), or NTK
-        Row ``p * K + alpha``.
+    ndarray, shape (P K, P K) (or (P N, P N), N = sum(sizes)), or NTK
+        Row ``p * K + alpha`` (``p * N + unit``: real units of the output blocks).
 
     Examples
     --------
@@ -259,21 +278,17 @@ def mode_ntk(a, b, c, X, V=None, parts: bool = False):
     >>> mode_ntk([2.0], [0.5], [3.0], X).tolist()
     [[13.0]]
     """
+    if sizes is not None or any(np.iscomplexobj(v) for v in (a, b, c)):
+        return complex_mode_ntk(a, b, c, X, V, parts, sizes)
     a, b, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c))
     X = check_finite_array("X", X, ndim=3)
-    P, T, N_x = X.shape
+    P, T, _ = X.shape
     K = a.shape[0]
     if b.shape != (K,) or c.shape != (K,):
         raise LrnnInputError(f"parameters 'a', 'b', 'c' must have the same length, got {a.shape}, {b.shape}, "
                              f"{c.shape}")
-    if V is None:
-        if N_x != K:
-            raise LrnnInputError(f"parameter 'X' must have {K} input dimensions (one per mode) when V is not given, "
-                                 f"got shape {X.shape}")
-        V = np.eye(K)
-    V = check_finite_array("V", V, ndim=2)
+    X_modes = _mode_coordinates(X, V, K, "one per mode")  # x~ = V^T x, (P, T, K)
     phi, g = _mode_profiles(b, T)
-    X_modes = X @ V  # x~ = V^T x, (P, T, K)
     z = np.einsum("at,ptd->apd", phi, X)  # sum_t phi_alpha(t) x_{p,t}, (K, P, N_x)
     K_x = c[:, None, None] ** 2 * np.einsum("apd,aqd->apq", z, z)
     w = np.einsum("gt,ptg->pg", phi, X_modes) * a  # a_gamma phi_gamma . x~_gamma, (P, K)
@@ -291,7 +306,87 @@ def mode_ntk(a, b, c, X, V=None, parts: bool = False):
     return kern if parts else kern.total
 
 
-def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
+def complex_mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
+    """NTK of an aligned block network of complex modes (rotational tasks), from a, b, c, in the output-mode basis.
+
+    The network is ``W_x = R H(a) V^T``, ``W_h = R H(b) R^T``, ``W_y = U H(c) R^T`` with ``H`` the real block form
+    (``validation.data.real_block_form``: a 2x2 rotation-scaling per complex mode). ``H(z) H(w)^T = H(z conj(w))``
+    and a hidden state's mode gamma is the complex number ``eta_gamma`` (inner products ``Re(eta conj(eta'))``), so
+    with inputs' complex mode coordinates ``xi_gamma = x~_first + i x~_second``, the kernel is block ``H(kappa)``
+    between output modes alpha = alpha' (zero across modes), with per pair of samples p, q
+
+        kappa_x = |c_alpha|^2 z_p . conj(z_q),  z_p = sum_t b_alpha^(T-t) x_{p,t} (real inputs, all N_x)   (W_x)
+        kappa_h = |c_alpha|^2 / 2 sum_gamma (e_p conj(e_q) + f_p conj(f_q)),                                (W_h)
+            e_p = a_gamma sum_t g_{alpha gamma}(t) xi_{p,t,gamma},
+            f_p = conj(a_gamma) sum_t g_{alpha conj(gamma)}(t) conj(xi_{p,t,gamma})   (g with b_gamma -> conj b_gamma)
+        W_y part: Re(sum_gamma w_p conj(w_q)) times the identity, w_p = a_gamma sum_t b_gamma^(T-t) xi_{p,t,gamma}.
+
+    For real modes (e = f) this is ``mode_ntk``'s real formula. Like it, the kernel does not depend on R or N_h.
+
+    Parameters
+    ----------
+    a, b, c : array_like, shape (K,)
+        Complex (or real) input, recurrent and output modes.
+    X : array_like, shape (P, T, N_x)
+    V : array_like, shape (N_x, N), optional
+        Input basis of the block network (default: the identity, N_x = N = sum(sizes)).
+    parts : bool
+    sizes : array_like of int, shape (K,), optional
+        1 or 2 real units per mode (default: 2 for a mode with a complex a, b or c, else 1).
+
+    Returns
+    -------
+    ndarray, shape (P N, P N), or NTK
+        Row ``p * N + unit``; the empirical kernel of the network is ``(I_P kron U) K (I_P kron U)^T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = whitened_probe_inputs(T=1, N_x=2)      # T = 1: the two-layer kernel (|a|^2 + |c|^2) I
+    >>> complex_mode_ntk([1j], [0.5], [2.0], X).round(12).tolist()
+    [[5.0, 0.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0], [0.0, 0.0, 5.0, 0.0], [0.0, 0.0, 0.0, 5.0]]
+    """
+    from .validation.data import _block_indices, real_block_form
+
+    a, b, c = (np.atleast_1d(np.asarray(v, dtype=complex)) for v in (a, b, c))
+    K = a.shape[0]
+    if b.shape != (K,) or c.shape != (K,):
+        raise LrnnInputError(f"parameters 'a', 'b', 'c' must have the same length, got {a.shape}, {b.shape}, "
+                             f"{c.shape}")
+    if sizes is None:
+        sizes = np.where(np.any(np.imag([a, b, c]) != 0, axis=0), 2, 1)
+    sizes = np.asarray(sizes, dtype=int)
+    if sizes.shape != (K,) or np.any((sizes != 1) & (sizes != 2)):
+        raise bad("sizes", sizes.tolist(), f"be {K} block sizes of 1 or 2")
+    real = sizes == 1
+    if np.any(np.imag([a, b, c])[:, real] != 0):
+        raise bad("sizes", sizes.tolist(), "be 2 for every mode with a complex a, b or c")
+    X = check_finite_array("X", X, ndim=3)
+    P, T, _ = X.shape
+    N = int(sizes.sum())
+    X_units = _mode_coordinates(X, V, N, "the real units of the modes")  # (P, T, N)
+    first, second, pair = _block_indices(sizes)
+    xi = X_units[..., first] + 1j * np.where(pair, X_units[..., second], 0.0)  # (P, T, K)
+    phi, g = _mode_profiles(b, T)
+    _, g_conj = _mode_profiles(b, T, np.conj(b))
+    z = np.einsum("at,ptd->apd", phi, X)
+    k_x = np.abs(c)[:, None, None] ** 2 * np.einsum("apd,aqd->apq", z, np.conj(z))
+    w = np.einsum("gt,ptg->pg", phi, xi) * a
+    k_y = np.real(w @ np.conj(w).T)
+    e = np.einsum("agt,ptg->apg", g, xi) * a
+    f = np.einsum("agt,ptg->apg", g_conj, np.conj(xi)) * np.conj(a)
+    k_h = 0.5 * np.abs(c)[:, None, None] ** 2 * (np.einsum("apg,aqg->apq", e, np.conj(e))
+                                                 + np.einsum("apg,aqg->apq", f, np.conj(f)))
+
+    def blocks(per_mode):  # (K, P, P) per output mode -> (P N, P N), the block H(kappa) for each (p, q)
+        per_mode = np.where(real[:, None, None], np.real(per_mode), per_mode)  # real modes: drop rounding
+        return real_block_form(np.moveaxis(per_mode, 0, -1), sizes).transpose(0, 2, 1, 3).reshape(P * N, P * N)
+
+    kern = NTK(W_x=blocks(k_x), W_h=blocks(k_h), W_y=np.kron(k_y, np.eye(N)))
+    return kern if parts else kern.total
+
+
+def predicted_distance_curve(trajectory, X, V=None, sizes=None) -> np.ndarray:
     """Kernel distance from the initial kernel along a mode trajectory, from the modes alone (no training).
 
     Parameters
@@ -303,6 +398,8 @@ def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
         data ``whitened_probe_inputs(T, K)``.
     V : array_like, optional
         Input singular vectors, as in ``mode_ntk``.
+    sizes : array_like of int, optional
+        Block sizes of a rotational task's network (complex modes), as in ``mode_ntk``.
 
     Returns
     -------
@@ -318,10 +415,10 @@ def predicted_distance_curve(trajectory, X, V=None) -> np.ndarray:
     >>> float(d[0]), bool(d[-1] > 0.1)
     (0.0, True)
     """
-    kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V)
+    kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V, sizes=sizes)
                         for j in range(len(trajectory.t))])
     return kernel_distance(kernels[0], kernels)
 
 
-__all__ = ["NTK", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve",
+__all__ = ["NTK", "complex_mode_ntk", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve",
            "whitened_probe_inputs"]

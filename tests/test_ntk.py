@@ -131,6 +131,80 @@ def test_mode_theory_kernel_equals_empirical_kernel_of_aligned_network():
                        rtol=1e-12, atol=1e-12 * scale)
 
 
+@pytest.mark.parametrize("sizes, T, N_h", [([2], 5, 2), ([2, 1, 2], 4, 7), ([1, 2], 8, 4), ([2, 2], 1, 5)])
+def test_complex_mode_kernel_equals_empirical_kernel_of_aligned_block_network(sizes, T, N_h):
+    """Rotational tasks: the kernel from complex a, b, c equals J J^T of the real block network (every part)."""
+    from lrnn_theory.ntk import complex_mode_ntk
+
+    rng = np.random.default_rng(T + N_h)
+    sizes = np.array(sizes)
+    K, N = sizes.size, int(sizes.sum())
+
+    def modes(scale):
+        z = scale * (rng.normal(size=K) + 1j * rng.normal(size=K))
+        return np.where(sizes == 2, z, z.real)
+
+    a, b, c = modes(1.0), modes(0.6), modes(1.0)
+    U, V, R = random_orthonormal(rng, N, N), random_orthonormal(rng, N + 1, N), random_orthonormal(rng, N_h, N)
+    net = LRNN.aligned_blocks(a, b, c, U, V, R, sizes)
+    X = rng.normal(size=(3, T, N + 1))  # not whitened, N_x > N: the formula holds for any inputs
+    rotate = np.kron(np.eye(3), U)
+    emp = empirical_ntk(*net.weights, X, parts=True)
+    mode = mode_ntk(a, b, c, X, V, parts=True, sizes=sizes)  # mode_ntk hands complex modes to complex_mode_ntk
+    scale = np.max(np.abs(emp.total))
+    for name in ("W_x", "W_h", "W_y"):
+        assert np.max(np.abs(rotate @ mode.part(name) @ rotate.T - emp.part(name))) <= 1e-10 * scale, name
+    # Equal and conjugate recurrent modes (g's recursion has no 0/0 there).
+    b_eq = np.where(sizes == 2, 0.5 + 0.3j, 0.4)
+    if K > 1 and np.all(sizes == 2):
+        b_eq[1] = np.conj(b_eq[0])
+    net_eq = LRNN.aligned_blocks(a, b_eq, c, U, V, R, sizes)
+    assert np.allclose(rotate @ complex_mode_ntk(a, b_eq, c, X, V, sizes=sizes) @ rotate.T,
+                       empirical_ntk(*net_eq.weights, X), rtol=1e-10, atol=1e-10 * scale)
+
+
+def test_complex_mode_kernel_reduces_to_the_real_one_and_checks_input():
+    from lrnn_theory.ntk import complex_mode_ntk
+
+    rng = np.random.default_rng(4)
+    a, b, c = rng.normal(size=3), rng.uniform(-1, 1, 3), rng.normal(size=3)
+    X = rng.normal(size=(2, 4, 3))
+    assert np.allclose(complex_mode_ntk(a, b, c, X, sizes=[1, 1, 1]), mode_ntk(a, b, c, X), rtol=1e-12, atol=1e-12)
+    # A complex mode with real values is the 2x2 block s I_2: the same network as two real modes (figA4's T = 1 row).
+    probes = whitened_probe_inputs(1, 2)
+    assert np.allclose(mode_ntk([0.3], [0.3], [0.3], probes, sizes=[2]),
+                       mode_ntk([0.3, 0.3], [0.3, 0.3], [0.3, 0.3], probes), rtol=1e-14, atol=0)
+    with pytest.raises(LrnnInputError, match="'sizes'"):
+        complex_mode_ntk([1j], [0.5], [1.0], probes, sizes=[1])
+    with pytest.raises(LrnnInputError, match="'sizes'"):
+        complex_mode_ntk([1j], [0.5], [1.0], probes, sizes=[3])
+    with pytest.raises(LrnnInputError, match="'X'"):
+        complex_mode_ntk([1j], [0.5], [1.0], whitened_probe_inputs(1, 3))
+
+
+def test_rotation_task_kernel_movement_is_predicted_from_the_complex_modes():
+    """A trained aligned block network: read-off complex modes give its kernel at every record; the integrated complex
+    flow (no training) gives the final distance; auto_lr is half the Hessian stability bound of the block network."""
+    from lrnn_theory.validation.harness import hessian_top_eigenvalue, rotational_setup
+    from lrnn_theory.validation.ntk import auto_lr, kernel_distance_run
+
+    task = Task.from_family("inverse_exponential", T=3, delta=1.0, lam=1.0, lambda_phase=np.pi / 12,
+                            init={"a": 0.1, "b": 0.1, "c": 0.1})
+    res = train_lrnn(task, lr=0.02, steps=2000, record_every=40, ntk_steps="records", stop_loss=1e-8)
+    ntk, tr, sizes = res.ntk, res.trajectory, res.info["block_sizes"]
+    assert ntk["kernels"].shape[1:] == (3 * 2 * 2, 3 * 2 * 2) and np.iscomplexobj(tr.b)
+    distance = kernel_distance(ntk["kernels"][0], ntk["kernels"])
+    assert np.max(np.abs(predicted_distance_curve(tr, ntk["inputs"], res.basis["V"], sizes) - distance)) < 1e-10
+    out = kernel_distance_run(task, init="aligned", init_scale=0.1)
+    assert out["converged"] and out["distance"] > 0.3
+    assert abs(out["predicted"] - out["distance"]) < 1e-3
+    final = integrate(task, 200.0, n_points=2).final()
+    setup = rotational_setup(task.with_init(a=final["a"], b=final["b"], c=final["c"]), hidden=3, seed=2)
+    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_population(setup["C"])[1],
+                                 list(setup["network"].weights), (0, 1, 2))
+    assert auto_lr(task, lr_max=1.0) == pytest.approx(1.0 / top, rel=1e-4)
+
+
 def test_unaligned_network_is_not_described_by_its_read_off_modes():
     """Where the mode theory stops holding: a random network's kernel is not the mode kernel of its read-off modes."""
     from lrnn_theory.validation.harness import read_modes
@@ -376,7 +450,7 @@ def test_cli_ntk_bad_input(tmp_path, capsys, argv, param):
 
 # ---- figures (long) ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["fig5", "figA5", "figA6", "figA7"])
+@pytest.mark.parametrize("name", ["fig5", "figA4", "figA5", "figA6", "figA7"])
 def test_quick_figures(tmp_path, name):
     from lrnn_theory.validation.figures import reproduce
 
@@ -384,3 +458,6 @@ def test_quick_figures(tmp_path, name):
     assert (tmp_path / f"{name}.png").exists()
     assert data["max_abs_error"] < 0.01
     assert "training" in data and data["paper_statements"]
+    if name == "figA4":  # "qualitatively the same picture as Fig. 5", feature by feature
+        assert all(s["holds"] for s in data["paper_statements"] + data["paper_features"])
+        assert data["panels"]["aligned"]["hidden"] == 2

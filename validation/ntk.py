@@ -62,9 +62,17 @@ def auto_lr(task, lr_max=TRAINING["lr_max"], t_end=TRAINING["max_t"]) -> float:
         final = integrate(task, t_end * task.tau, n_points=2, converged_tol=1e-10).final()
     except DivergenceError:
         return lr_max
-    probes = whitened_probe_inputs(task.T, task.K)
-    top = float(np.linalg.eigvalsh(mode_ntk(final["a"], final["b"], final["c"], probes))[-1])
+    sizes = _block_sizes(task)
+    probes = whitened_probe_inputs(task.T, task.K if sizes is None else int(sizes.sum()))
+    top = float(np.linalg.eigvalsh(mode_ntk(final["a"], final["b"], final["c"], probes, sizes=sizes))[-1])
     return min(lr_max, 1.0 / top) if top > 0 else lr_max
+
+
+def _block_sizes(task):
+    """Real units per mode of a rotational (complex) task's block network, None for a real task."""
+    from .data import mode_block_sizes
+
+    return mode_block_sizes(task) if task.is_complex else None
 
 
 def init_for(task, init: str, scale):
@@ -129,10 +137,13 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
         lr = auto_lr(run_task if init == "aligned" else task, lr_max, max_t)
     lr = check_real("lr", lr, positive=True)
     predict = (init == "aligned") if predict is None else bool(predict)
-    dt = lr * task.tau * loss_scale(loss, task.T * task.K, task.K)  # population: P = T N_x, N_x = N_y = K
+    sizes = _block_sizes(task)  # complex modes: 2 real units each (a 2x2 block, squared norm 2 |d|^2)
+    units = np.ones(task.K, dtype=int) if sizes is None else sizes
+    N = int(units.sum())
+    dt = lr * task.tau * loss_scale(loss, task.T * N, N)  # population: P = T N_x, N_x = N_y = N real units
     max_steps = max(1, int(math.ceil(max_t / dt)))
-    stop_loss = stop_rel * 0.5 * float(np.sum(task.singular_values ** 2)) * loss_scale(loss, task.T * task.K,
-                                                                                         task.K)
+    zero_loss = 0.5 * float(np.sum(units[:, None] * np.abs(task.singular_values) ** 2))
+    stop_loss = stop_rel * zero_loss * loss_scale(loss, task.T * N, N)
     out = {"distance": float("nan"), "predicted": float("nan"), "diverged": False, "converged": False,
            "t_end": float("nan"), "steps": 0, "final_loss": float("nan"), "lr": lr}
     try:
@@ -154,8 +165,8 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
         except DivergenceError:
             return out
         X, V = res.ntk["inputs"], res.basis["V"]
-        out["predicted"] = float(kernel_distance(mode_ntk(tr.a[0], tr.b[0], tr.c[0], X, V),
-                                                 mode_ntk(final["a"], final["b"], final["c"], X, V)))
+        out["predicted"] = float(kernel_distance(mode_ntk(tr.a[0], tr.b[0], tr.c[0], X, V, sizes=sizes),
+                                                 mode_ntk(final["a"], final["b"], final["c"], X, V, sizes=sizes)))
     return out
 
 
@@ -271,7 +282,7 @@ def cmd_ntk(args) -> int:
         tr = result.trajectory
         theory = integrate(task.with_init(a=tr.a[0], b=tr.b[0], c=tr.c[0]), float(ntk["t"][-1]), t_eval=ntk["t"],
                            rtol=1e-10, atol=1e-12)
-        predicted = predicted_distance_curve(theory, ntk["inputs"], result.basis["V"])
+        predicted = predicted_distance_curve(theory, ntk["inputs"], result.basis["V"], info["block_sizes"])
         line += (f"; mode theory (integrated modes, no training) predicts {predicted[-1]:.6g}, largest difference "
                  f"over training {np.max(np.abs(predicted - distance)):.3g}")
     print(f"{line}; wrote {out}")
