@@ -175,6 +175,8 @@ RUNNING, REACHED_END, CONVERGED, DIVERGED, HALTED, FAILED = range(6)
 
 #: Step-size controller: safety factor and bounds on the change per step.
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 6.0
+#: Growth per accepted step of the cap set by the last rejected step size.
+CAP_GROWTH = 1.2
 #: Consecutive rejected steps of one mode after which it counts as stuck.
 MAX_REJECTS_IN_A_ROW = 60
 
@@ -255,7 +257,8 @@ def _hermite(theta, dt, y0, f0, y1, f1):
 
 
 def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, converged_tol: float | None = None,
-                 log_gain=None, log_threshold: float = np.inf, max_steps: int = 1_000_000) -> BlockSolution:
+                 log_gain=None, log_threshold: float = np.inf, max_steps: int = 1_000_000,
+                 first_step: float | None = None) -> BlockSolution:
     """Integrate K independent autonomous m-dimensional systems at once, each with its own step size (RODAS4).
 
     Every iteration advances all running modes by one trial step in vectorized numpy: one Jacobian-block call,
@@ -285,6 +288,8 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
         earliest divergence in time is reported (modes still behind that time keep running until they reach it).
     max_steps : int
         Accepted steps per mode before it counts as stuck.
+    first_step : float, optional
+        Initial step size of every mode (default: estimated per mode from the initial rates).
 
     Returns
     -------
@@ -337,6 +342,8 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
         d0 = np.sqrt(np.mean((Y0 / scale) ** 2, axis=1))
         d1 = np.sqrt(np.mean((f / scale) ** 2, axis=1))
         h = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+    if first_step is not None:
+        h = np.full(K, float(first_step))
     h = np.minimum(h, t_end)
 
     keep = status == RUNNING
@@ -345,6 +352,9 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
     nx = next_out[keep]
     rejects_in_a_row = np.zeros(idx.size, dtype=int)
     just_rejected = np.zeros(idx.size, dtype=bool)
+    h_rejected = np.full(idx.size, np.inf)    # step-size cap learnt from rejections
+    h_accepted = np.full(idx.size, np.nan)    # last accepted step and its error, for the predictive controller
+    err_accepted = np.full(idx.size, np.nan)
     div_time = np.full(K, np.inf)
     t_limit = np.inf
     eye = np.eye(m)
@@ -376,9 +386,23 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
             nonfinite = singular | ~np.all(np.isfinite(y_new), axis=1) | ~np.all(np.isfinite(f_new), axis=1)
             err[nonfinite | np.isnan(err)] = np.inf
             factor = np.clip(SAFETY * err ** -RODAS4_ERROR_EXPONENT, MIN_FACTOR, MAX_FACTOR)
+            # Gustafsson's predictive controller on accepted steps (as in Hairer's RODAS): damps the
+            # accept/reject oscillation of the plain controller on very stiff modes.
+            predictive = np.clip(SAFETY * hs / h_accepted * (err_accepted / err ** 2) ** RODAS4_ERROR_EXPONENT,
+                                 MIN_FACTOR, MAX_FACTOR)
         accepted = err <= 1.0
+        use = accepted & np.isfinite(predictive)
+        factor[use] = np.minimum(factor[use], predictive[use])
         factor[accepted & just_rejected] = np.minimum(factor[accepted & just_rejected], 1.0)
         h_next = hs * factor
+        # After a rejection, cap the step at the retried size and let the cap grow only slowly: on very stiff modes (runaway
+        # recurrent branch) the error jumps by orders of magnitude past a sharp step size, which the
+        # error-based controllers would otherwise hit every few steps.
+        h_rejected = np.where(accepted, np.minimum(h_rejected, np.finfo(float).max / CAP_GROWTH) * CAP_GROWTH,
+                              h_next)
+        h_next = np.where(accepted, np.minimum(h_next, h_rejected), h_next)
+        h_accepted = np.where(accepted, hs, h_accepted)
+        err_accepted = np.where(accepted, np.maximum(err, 1e-2), err_accepted)
 
         # Output times passed by accepted steps: Hermite interpolation on [t, t_new].
         while True:
@@ -438,6 +462,7 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
             keep = ~finished
             idx, y, f, h, t, nx = idx[keep], y[keep], f[keep], h[keep], t[keep], nx[keep]
             rejects_in_a_row, just_rejected = rejects_in_a_row[keep], just_rejected[keep]
+            h_accepted, err_accepted, h_rejected = h_accepted[keep], err_accepted[keep], h_rejected[keep]
 
     if result.failure is None and np.isfinite(t_limit):
         mode = int(np.argmin(div_time))

@@ -1,0 +1,144 @@
+"""The batched per-mode solver (RODAS4, ``lrnn_theory.solvers.solve_blocks``) against closed forms, matrix
+exponentials and LSODA; per-mode divergence and stuck-step reports; the table of powers of b."""
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+from lrnn_theory import DivergenceError, IntegrationError, Task, compile_flow, integrate
+from lrnn_theory.flow import TaskSums
+from lrnn_theory.solvers import CONVERGED, REACHED_END, solve_blocks
+
+
+def logistic_u(t, s, u0, tau=1.0):
+    """Closed form of u = a c for T = 1 (b never acts) and a = c: tau du/dt = 2 u (s - u)."""
+    g = np.exp(2 * s * t / tau)
+    return s * u0 * g / (s - u0 + u0 * g)
+
+
+def test_rodas4_has_order_four_on_the_logistic_with_b_frozen():
+    """Fixed steps h = t/n (one accepted step per call): the global error of u must fall like h^4."""
+    s, a0, t_end = 1.5, 0.3, 2.0
+    flow = compile_flow(Task([[s]], init={"a": a0, "b": 0.4, "c": a0}))
+    errors = []
+    for n in (8, 16, 32, 64):
+        h = t_end / n
+        y = flow.initial_state().reshape(1, 3)
+        for _ in range(n):
+            sol = solve_blocks(flow, y, h, [h], rtol=1e3, atol=1e3, first_step=h)
+            assert sol.steps[0] == 1 and sol.rejected[0] == 0
+            y = sol.y_final
+        assert y[0, 1] == 0.4  # b frozen
+        errors.append(abs(y[0, 0] * y[0, 2] - logistic_u(t_end, s, a0 * a0)))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(orders > 3.7), orders
+    assert errors[-1] < 1e-8
+
+
+class LinearBlocks:
+    """K independent linear systems dy/dt = M_k y with m x m blocks (generic block size, closed form expm)."""
+
+    def __init__(self, M):
+        self.M = M
+
+    def rates_blocks(self, t, Y, modes):
+        return np.einsum("kij,kj->ki", self.M[modes], Y)
+
+    def jacobian_blocks(self, t, Y, modes):
+        return self.M[modes]
+
+
+@pytest.mark.parametrize("m", [1, 3, 6])
+def test_generic_block_size_against_matrix_exponential(m):
+    rng = np.random.default_rng(m)
+    K = 7
+    # stable blocks with stiffness ratios up to 1e4 (eigenvalues -1e-1 .. -1e3) and rotation
+    Q = np.linalg.qr(rng.normal(size=(K, m, m)))[0]
+    lam = -np.exp(rng.uniform(np.log(0.1), np.log(1e3), (K, m)))
+    M = np.einsum("kij,kj,klj->kil", Q, lam, Q) + 0.3 * (lambda R: R - R.transpose(0, 2, 1))(rng.normal(size=(K, m, m)))
+    Y0 = rng.normal(size=(K, m))
+    t_eval = np.array([0.0, 0.3, 1.0, 2.5])
+    sol = solve_blocks(LinearBlocks(M), Y0, 2.5, t_eval, rtol=1e-9, atol=1e-12)
+    want = np.stack([np.einsum("kij,kj->ki", expm(M * t), Y0) for t in t_eval])
+    np.testing.assert_allclose(sol.Y, want, atol=1e-7)
+    assert np.all(sol.status == REACHED_END)
+
+
+def random_task(seed, K=6):
+    """Random task with a mode at a = c = 0 (stays put), a mode whose b crosses 1 and general modes."""
+    rng = np.random.default_rng(seed)
+    T = int(rng.integers(2, 7))
+    s = rng.uniform(-1.0, 1.5, (K, T))
+    a, b, c = rng.uniform(-0.6, 0.6, K), rng.uniform(-0.6, 0.6, K), rng.uniform(-0.6, 0.6, K)
+    a[0] = c[0] = 0.0                                 # fixed point: a = c = 0
+    s[1] = 0.8 * 1.3 ** np.arange(T - 1, -1, -1)       # inverse-exponential profile, lambda = 1.3: b goes to 1.3
+    a[1], b[1], c[1] = 0.5, 0.5, 0.5
+    return Task(s, init={"a": a, "b": b, "c": c})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trajectories_equal_lsoda_at_tight_tolerance(seed):
+    task = random_task(seed)
+    t_eval = np.linspace(0, 25.0, 26)
+    new = integrate(task, 25.0, t_eval=t_eval, rtol=1e-10, atol=1e-12)
+    ref = integrate(task, 25.0, t_eval=t_eval, method="LSODA", rtol=1e-10, atol=1e-12)
+    assert new.info["method"] == "Batched"
+    for q in ("a", "b", "c"):
+        np.testing.assert_allclose(getattr(new, q), getattr(ref, q), atol=2e-7)
+    assert np.all(new.a[:, 0] == 0) and np.all(new.c[:, 0] == 0)
+    assert new.b[0, 1] < 1 < new.b[-1, 1]
+
+
+def test_divergence_names_the_first_mode_to_diverge_with_lsodas_time():
+    """Dirac tasks with beta > kappa have no finite minimiser (b runs away); modes 1 and 3 diverge, mode 3 first."""
+    task = Task.dirac(beta=[0.3, 1.5, 0.3, 3.0, 0.3], kappa=0.5, T=6,
+                      init={"a": 0.5, "b": [0.1, 0.9, 0.1, 1.0, 0.1], "c": 0.5})
+    kw = dict(rtol=1e-9, atol=1e-11, divergence_threshold=1e4)  # |b|^5 > 1e4: b past 6.3
+    with pytest.raises(DivergenceError) as new:
+        integrate(task, 1e6, **kw)
+    with pytest.raises(DivergenceError) as ref:
+        integrate(task, 1e6, method="LSODA", **kw)
+    assert new.value.mode == ref.value.mode == 3 and "mode 3" in str(new.value)
+    assert new.value.time == pytest.approx(ref.value.time, rel=1e-3)
+    # mode 1 alone diverges too, later
+    with pytest.raises(DivergenceError) as alone:
+        integrate(Task.dirac(beta=[0.3, 1.5], kappa=0.5, T=6, init={"a": 0.5, "b": [0.1, 0.9], "c": 0.5}), 1e6,
+                  divergence_threshold=1e4)
+    assert alone.value.mode == 1 and alone.value.time > new.value.time
+
+
+def test_stuck_mode_is_named():
+    """A badly scaled mode (singular values 1e300: every trial step overflows) among ordinary ones."""
+    s = np.ones((4, 3))
+    s[2] = 1e300
+    with pytest.raises(IntegrationError, match="mode 2"):
+        integrate(Task(s), 10.0, divergence_threshold=1e300)
+
+
+def test_converged_modes_drop_out_and_keep_their_state():
+    task = Task.inverse_exponential(delta=[1.0, 0.5, 2.0], lam=[0.5, 0.3, 0.8], T=4)
+    traj = integrate(task, 1e4, n_points=10_001, converged_tol=1e-10)
+    assert traj.info["status"] == 1 and traj.t[-1] < 1e4
+    np.testing.assert_allclose(traj.b[-1], [0.5, 0.3, 0.8], atol=1e-8)
+    np.testing.assert_allclose(traj.u[-1], [1.0, 0.5, 2.0], atol=1e-8)
+    flow = compile_flow(task)
+    sol = solve_blocks(flow, flow.initial_state().reshape(3, 3), 1e4, [1e4], 1e-8, 1e-10, converged_tol=1e-10)
+    assert np.all(sol.status == CONVERGED) and np.all(sol.t_final < 1e4)
+    # fewer steps than a shared step size would need: modes stop at different times
+    assert len(set(sol.steps.tolist())) > 1
+
+
+def test_dense_output_matches_stopping_at_each_time():
+    task = random_task(5)
+    t_eval = np.array([0.0, 0.37, 1.9, 4.4])
+    dense = integrate(task, 7.0, t_eval=t_eval, rtol=1e-9, atol=1e-11)
+    for i, t in enumerate(t_eval[1:], start=1):
+        direct = integrate(task, t, n_points=2, rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(dense.b[i], direct.b[-1], atol=1e-7)
+        np.testing.assert_allclose(dense.u[i], direct.u[-1], atol=1e-7)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 7, 8, 50])
+def test_powers_by_repeated_squaring_equal_direct_powers(T):
+    b = np.array([-1.3, -0.5, 0.0, 0.7, 1.0, 1.1])
+    P = TaskSums(np.ones((6, T))).powers(b)
+    np.testing.assert_allclose(P, b[:, None] ** np.arange(T), rtol=1e-13, atol=0)
