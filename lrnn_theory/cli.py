@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .derivations.mode_flow import FORMATS
+from .derivations import FORMATS  # not from mode_flow: that imports sympy, too slow for --help
 from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .io import check_writable
 from .tasks import BASE_FAMILIES, FAMILIES, Task

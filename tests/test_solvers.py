@@ -142,3 +142,25 @@ def test_powers_by_repeated_squaring_equal_direct_powers(T):
     b = np.array([-1.3, -0.5, 0.0, 0.7, 1.0, 1.1])
     P = TaskSums(np.ones((6, T))).powers(b)
     np.testing.assert_allclose(P, b[:, None] ** np.arange(T), rtol=1e-13, atol=0)
+
+
+def test_command_line_help_and_usage_errors_import_no_heavy_library():
+    """``lrnn --help``, every subcommand's ``--help`` and a usage error answer without sympy, scipy, matplotlib."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from lrnn_theory.cli import build_parser, main
+commands = [c for c in build_parser()._subparsers._group_actions[0].choices]
+for argv in [["--help"], ["integrate"], ["integrate", "--t-end", "x"]] + [[c, "--help"] for c in commands]:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code in (0, 2), (argv, exc.code)
+heavy = sorted(m for m in ("sympy", "scipy", "matplotlib") if m in sys.modules)
+print(len(commands), heavy)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    n_commands, heavy = out.strip().splitlines()[-1].split(" ", 1)
+    assert int(n_commands) >= 6 and heavy == "[]"
