@@ -141,26 +141,42 @@ def _integrate_chunk(job: dict) -> np.ndarray:
     """Integrate one chunk of grid points; returns an (n, 5) array of final a, b, c, energy and largest rate.
 
     A module-level function with a plain-dict argument, so that it pickles to worker processes and Dask workers.
+    With ``job["endpoint"] == "fixed_point"`` the end points come from ``flow_endpoints`` and only the grid points
+    where that is not valid are integrated.
     """
     from .flow import compile_flow, integrate
 
     task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"])
-    solver = resolve_solver(job["method"], job["rtol"], job["atol"])
-    scale = math.sqrt(3 * task.K) if job["scale_tolerance"] and not solver.batched else 1.0
-    try:
-        traj = integrate(task, job["t_end"], n_points=2, method=type(solver)(rtol=solver.rtol / scale,
-                                                                             atol=solver.atol / scale),
-                         converged_tol=job["converged_tol"])
-    except DivergenceError as exc:
-        if exc.mode is None:
-            raise
-        where = ", ".join(f"{k}={v[exc.mode]:g}" for k, v in job["points"].items())
-        raise DivergenceError(f"grid point {job['offset'] + exc.mode} ({where}): {exc}", time=exc.time,
-                              mode=job["offset"] + exc.mode) from None
-    final = traj.final()
-    y = np.column_stack([final["a"], final["b"], final["c"]])
-    rates = compile_flow(task).rates(job["t_end"], y.ravel(), count=False, check=False).reshape(-1, 3)
-    return np.column_stack([y, final["energy"], np.max(np.abs(rates), axis=1)])
+    flow = compile_flow(task)
+    y = np.empty((task.K, 3))
+    todo = np.arange(task.K)
+    if job.get("endpoint", "integrate") == "fixed_point":
+        from .fixed_points import flow_endpoints
+
+        ends = flow_endpoints(task, rtol=job["rtol"], atol=job["atol"])
+        y[ends.valid] = np.column_stack([ends.a, ends.b, ends.c])[ends.valid]
+        todo = np.flatnonzero(~ends.valid)
+    if todo.size:
+        part = {k: v[todo] for k, v in job["points"].items()}
+        sub = task if todo.size == task.K else grid_task(job["family"], job["T"], part, job["fixed"], job["base"],
+                                                         job["init"], job["tau"])
+        solver = resolve_solver(job["method"], job["rtol"], job["atol"])
+        scale = math.sqrt(3 * sub.K) if job["scale_tolerance"] and not solver.batched else 1.0
+        try:
+            traj = integrate(sub, job["t_end"], n_points=2, method=type(solver)(rtol=solver.rtol / scale,
+                                                                                atol=solver.atol / scale),
+                             converged_tol=job["converged_tol"])
+        except DivergenceError as exc:
+            if exc.mode is None:
+                raise
+            mode = int(todo[exc.mode])
+            where = ", ".join(f"{k}={v[mode]:g}" for k, v in job["points"].items())
+            raise DivergenceError(f"grid point {job['offset'] + mode} ({where}): {exc}", time=exc.time,
+                                  mode=job["offset"] + mode) from None
+        final = traj.final()
+        y[todo] = np.column_stack([final["a"], final["b"], final["c"]])
+    rates = flow.rates(job["t_end"], y.ravel(), count=False, check=False).reshape(-1, 3)
+    return np.column_stack([y, flow.energy(y.ravel()), np.max(np.abs(rates), axis=1)])
 
 
 def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
@@ -168,7 +184,7 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
           chunk_size: int | None = None, max_chunk: int | None | str = "auto",
           memory_budget: float = MEMORY_BUDGET, method=None,
           rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, scale_tolerance: bool = True,
-          converged_tol: float | None = None) -> SweepResult:
+          converged_tol: float | None = None, endpoint: str = "integrate") -> SweepResult:
     """Integrate the mode flow at every point of a grid of task parameters and return the final modes.
 
     Parameters
@@ -208,6 +224,12 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
         (see the module docstring). The batched solver controls each mode's error and needs no scaling.
     converged_tol : float, optional
         Stop a chunk early once all its rates are below this.
+    endpoint : {"integrate", "fixed_point"}
+        "integrate" (default): the modes at ``t_end``. "fixed_point": the fixed point each grid point's flow
+        reaches (the limit t -> oo, from ``lrnn_theory.fixed_points.flow_endpoints``, checked by a short
+        integration); grid points where that is not valid (the recurrent mode runs off) are integrated to
+        ``t_end`` as usual. Much faster for long ``t_end``; differs from "integrate" where the flow has not
+        converged by ``t_end``.
 
     Returns
     -------
@@ -226,6 +248,8 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     """
     if family not in FAMILIES:
         raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
+    if endpoint not in ("integrate", "fixed_point"):
+        raise bad("endpoint", endpoint, "be 'integrate' or 'fixed_point'")
     T = check_int("T", T, minimum=1)
     axes, fixed = _check_axes(axes, fixed)
     t_end = check_real("t_end", t_end, positive=True)
@@ -254,7 +278,8 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
         jobs.append({"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
                      "points": {k: v[start:start + chunk_size] for k, v in points.items()}, "offset": start,
                      "t_end": t_end, "method": method, "rtol": rtol, "atol": atol,
-                     "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol})
+                     "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol,
+                     "endpoint": endpoint})
     began = time.perf_counter()
     if executor is None:
         parts = [_integrate_chunk(job) for job in jobs]
@@ -267,7 +292,7 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": family, "T": T, "base": base, "tau": tau, "t_end": t_end, "rtol": rtol, "atol": atol,
             "scale_tolerance": bool(scale_tolerance), "n_points": n, "n_chunks": len(jobs),
-            "chunk_size": chunk_size, "run": how, "seconds": time.perf_counter() - began,
+            "chunk_size": chunk_size, "run": how, "endpoint": endpoint, "seconds": time.perf_counter() - began,
             "init": dict(init or {})}
     return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
 

@@ -164,3 +164,36 @@ print(len(commands), heavy)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     n_commands, heavy = out.strip().splitlines()[-1].split(" ", 1)
     assert int(n_commands) >= 6 and heavy == "[]"
+
+
+def test_fixed_point_end_points_equal_long_integration_where_valid():
+    from lrnn_theory.fixed_points import flow_endpoints
+
+    rng = np.random.default_rng(3)
+    K, T = 16, 6
+    task = Task(rng.uniform(-0.5, 1.5, (K, T)), init={"a": rng.uniform(-0.3, 0.3, K), "b": rng.uniform(-0.6, 0.6, K),
+                                                      "c": rng.uniform(-0.3, 0.3, K)})
+    ends = flow_endpoints(task)
+    long = integrate(task, 500.0, n_points=2, converged_tol=1e-10)
+    ok = ends.valid
+    assert 8 <= ok.sum() < K
+    for q in ("a", "b", "c", "u"):
+        np.testing.assert_allclose(getattr(ends, q)[ok], getattr(long, q)[-1, ok], atol=1e-7)
+    assert np.all(np.isnan(ends.b[~ok]))
+    # every mode whose recurrent branch runs off is flagged (the check may also flag a few that do settle)
+    assert np.all(~ok[np.abs(long.b[-1]) > 2])
+
+
+def test_sweep_fixed_point_end_points_match_integration():
+    from lrnn_theory.sweeps import sweep
+
+    axes = {"beta": np.array([0.05, 3.0]), "kappa": np.array([0.5, 1.0])}
+    kw = dict(init={"a": 0.1, "b": 0.1, "c": 0.1}, t_end=200.0)
+    fast = sweep("dirac", 3, axes, endpoint="fixed_point", **kw)
+    slow = sweep("dirac", 3, axes, **kw)
+    assert fast.info["endpoint"] == "fixed_point"
+    converged = slow.rate < 1e-9
+    assert converged.sum() >= 2 and not converged.all()
+    np.testing.assert_allclose(fast.b[converged], slow.b[converged], atol=1e-7)
+    np.testing.assert_allclose(fast.u[converged], slow.u[converged], atol=1e-7)
+    np.testing.assert_allclose(fast.b[~converged], slow.b[~converged], rtol=1e-6)  # runaway: integrated as usual

@@ -546,10 +546,15 @@ def train_lrnn(task, *, hidden=None, lr=0.01, steps=1000, init="aligned", init_s
 
 def _theory_endpoint(task, a0, b0, c0, U, V, R):
     """Aligned network at the end point of the theory's flow from the read-off initial modes (None if it diverges)."""
+    from lrnn_theory.fixed_points import flow_endpoints
     from lrnn_theory.flow import integrate
 
+    start = task.with_init(a=a0, b=b0, c=c0)
     try:
-        traj = integrate(task.with_init(a=a0, b=b0, c=c0), 1e4 * task.tau, n_points=2, converged_tol=1e-9)
+        ends = flow_endpoints(start)  # the fixed point reached, where valid: no integration to convergence
+        if np.all(ends.valid):
+            return LRNN.aligned(ends.a, ends.b, ends.c, U, V, R)
+        traj = integrate(start, 1e4 * task.tau, n_points=2, converged_tol=1e-9)
     except DivergenceError:
         return None
     final = traj.final()
