@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-points", type=int, default=201, help="output times from 0 to t-end (default 201)")
     p.add_argument("--out", required=True, help="output file, .csv (long format) or .npz")
     p.add_argument("--plot", help="also draw the trajectories to this PNG")
-    p.add_argument("--method", default="LSODA", help="LSODA (default), BDF, Radau, RK45 or DOP853")
+    p.add_argument("--method", default="Batched",
+                   help="Batched (default: one step size per mode), LSODA, BDF, Radau, RK45 or DOP853")
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
     p.set_defaults(func=cmd_integrate)
