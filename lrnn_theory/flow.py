@@ -5,8 +5,10 @@
 evaluates the task sums for all K modes and all T steps with one matrix product over a table of powers of b. There
 is no Python loop over modes or steps, and nothing symbolic grows with T.
 
-``integrate`` runs ``scipy.integrate.solve_ivp`` with the state laid out as [a_0, b_0, c_0, a_1, b_1, c_1, ...]
-so that the Jacobian is banded (see ``lrnn_theory.solvers``).
+``integrate`` runs the batched per-mode solver (``lrnn_theory.solvers.solve_blocks``: every mode its own step size,
+through ``rates_blocks`` and ``jacobian_blocks`` on (K, 3) states) by default, or ``scipy.integrate.solve_ivp`` with
+the state laid out as [a_0, b_0, c_0, a_1, b_1, c_1, ...] so that the Jacobian is banded (see
+``lrnn_theory.solvers``). The method dispatch is in one place, at the end of ``integrate``.
 """
 from __future__ import annotations
 
