@@ -228,8 +228,26 @@ class BlockSolution:
     failure: ModeFailure | None = None
 
 
+def _inverse_3x3(W: np.ndarray):
+    """Inverse of every 3 x 3 block by the adjugate formula (measured ~1.4 us per block for np.linalg.inv, which
+    dominated the step at K = 10^4; the adjugate is a few vectorized products)."""
+    (a, b, c), (d, e, f), (g, h, i) = W[:, 0].T, W[:, 1].T, W[:, 2].T
+    cof = np.empty_like(W)
+    cof[:, 0, 0], cof[:, 0, 1], cof[:, 0, 2] = e * i - f * h, c * h - b * i, b * f - c * e
+    cof[:, 1, 0], cof[:, 1, 1], cof[:, 1, 2] = f * g - d * i, a * i - c * g, c * d - a * f
+    cof[:, 2, 0], cof[:, 2, 1], cof[:, 2, 2] = d * h - e * g, b * g - a * h, a * e - b * d
+    det = a * cof[:, 0, 0] + b * cof[:, 1, 0] + c * cof[:, 2, 0]
+    hadamard = np.prod(np.sqrt(np.sum(W * W, axis=2)), axis=1)  # |det| <= product of the row norms
+    singular = ~(np.abs(det) > 1e3 * np.finfo(float).eps * hadamard) | ~np.isfinite(det)
+    cof /= np.where(singular, 1.0, det)[:, None, None]
+    cof[singular] = np.eye(3)
+    return cof, singular
+
+
 def _batched_inverse(W: np.ndarray):
     """Inverse of every m x m block; blocks that are singular (or not finite) come back as identity, flagged."""
+    if W.shape[1] == 3:
+        return _inverse_3x3(W)
     singular = ~np.all(np.isfinite(W), axis=(1, 2))
     if singular.any():
         W = W.copy()

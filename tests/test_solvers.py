@@ -206,3 +206,19 @@ def test_sweep_fixed_point_end_points_match_integration():
     np.testing.assert_allclose(fast.b[converged], slow.b[converged], atol=1e-7)
     np.testing.assert_allclose(fast.u[converged], slow.u[converged], atol=1e-7)
     np.testing.assert_allclose(fast.b[~converged], slow.b[~converged], rtol=1e-6)  # runaway: integrated as usual
+
+
+@pytest.mark.parametrize("m", [2, 3, 6])
+def test_batched_inverse_flags_singular_blocks_and_inverts_badly_scaled_ones(m):
+    from lrnn_theory.solvers import _batched_inverse
+
+    W = np.random.default_rng(m).normal(size=(50, m, m))
+    W[3] = 0.0
+    W[4, 0, 0] = np.nan
+    W[5] = np.outer(np.arange(1.0, m + 1), np.arange(2.0, m + 2))  # rank 1
+    W[6] = np.diag(np.logspace(-8, 8, m))                           # invertible, badly scaled
+    with np.errstate(all="ignore"):
+        inv, singular = _batched_inverse(W)
+    assert np.flatnonzero(singular).tolist() == [3, 4, 5]
+    ok = ~singular
+    np.testing.assert_allclose(inv[ok] @ W[ok], np.broadcast_to(np.eye(m), W[ok].shape), atol=1e-10)
