@@ -9,6 +9,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+#: Output formats of every derivation report (here, not in mode_flow, so the command line reads them without sympy).
+FORMATS = ("latex", "pretty", "text")
+
 
 def available_results() -> dict:
     """Mapping from result name to its module's ``report`` function, discovered from this package."""
@@ -23,8 +26,6 @@ def available_results() -> dict:
 def print_report(report, doc: str, argv=None) -> None:
     """Command line of a derivation module: ``python -m lrnn_theory.derivations.MODULE [--format ...]``."""
     import argparse
-
-    from .mode_flow import FORMATS
 
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--format", choices=FORMATS, default="pretty")

@@ -219,7 +219,7 @@ def derive_mode_flow(task=None, mode: int = 0) -> ModeFlow:
 
 
 # ---- printing ---------------------------------------------------------------------------------------------------
-FORMATS = ("latex", "pretty", "text")
+from . import FORMATS  # noqa: E402  (defined in the package so that the CLI need not import sympy)
 
 
 def render(expr, fmt: str) -> str:

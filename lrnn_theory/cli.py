@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .derivations.mode_flow import FORMATS
+from .derivations import FORMATS  # not from mode_flow: that imports sympy, too slow for --help
 from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .io import check_writable
 from .tasks import BASE_FAMILIES, FAMILIES, OUTPUTS, Task
@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-points", type=int, default=201, help="output times from 0 to t-end (default 201)")
     p.add_argument("--out", required=True, help="output file, .csv (long format) or .npz")
     p.add_argument("--plot", help="also draw the trajectories to this PNG")
-    p.add_argument("--method", default="LSODA", help="LSODA (default), BDF, Radau, RK45 or DOP853")
+    p.add_argument("--method", default="Batched",
+                   help="Batched (default: one step size per mode), LSODA, BDF, Radau, RK45 or DOP853")
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
     p.add_argument("--discrete-lr", type=float, metavar="ETA",

@@ -166,6 +166,8 @@ class DiscreteGD:
 class TaskSums3(TaskSums):
     """``TaskSums`` with the third derivatives A'''(b) and B'''(b) too (the modified flow's Jacobian needs them)."""
 
+    PER_MODE = ("wa", "wa4")
+
     def __init__(self, alpha, weights=None):
         super().__init__(alpha, weights)
         K, T = self.wa.shape[1:]
@@ -222,23 +224,22 @@ class ModifiedFlow(CompiledFlow):
             raise bad("task", self.task, "have real singular values (the lr correction of complex tasks is not "
                                          "derived yet)")
         self.step = check_real("lr_correction", step, positive=True)
-        self.sums3 = TaskSums3(*self.task.sum_coefficients())
+        self.sums = TaskSums3(*self.task.sum_coefficients())  # the plain sums and the third derivatives
         self._mod_rate_fn, self._mod_jac_fn, self._mod_energy_fn = _lambdified_modified()
 
-    def _args(self, y):
-        a, b, c = y[0::3], y[1::3], y[2::3]
-        return (a, b, c, self.tau, self.step) + self.sums3.evaluate_all(b)
+    def _args(self, a, b, c, sums):
+        return (a, b, c, self.tau, self.step) + sums.evaluate_all(b)
 
-    def _rate_values(self, y):
-        return self._mod_rate_fn(*self._args(y))
+    def _rate_values(self, a, b, c, sums):
+        return self._mod_rate_fn(*self._args(a, b, c, sums))
 
-    def _jacobian_rows(self, y):
-        return self._mod_jac_fn(*self._args(y))
+    def _jacobian_rows(self, a, b, c, sums):
+        return self._mod_jac_fn(*self._args(a, b, c, sums))
 
     def modified_energy(self, y) -> np.ndarray:
         """Per-mode E + (h/4) ||grad E||^2 for a flat state (3K,)."""
         y = np.asarray(y, dtype=float)
-        return self.energy(y) + self._mod_energy_fn(*self._args(y))
+        return self.energy(y) + self._mod_energy_fn(*self._args(y[0::3], y[1::3], y[2::3], self.sums))
 
 
 def correction_step(task, lr_correction) -> float:

@@ -6,17 +6,24 @@ single ``Task`` and integrates them in one call to ``lrnn_theory.integrate``, wh
 one ODE system with 3K unknowns instead of K separate solver runs.
 
 The grid is cut into chunks of consecutive grid points when it is larger than the memory budget (the solver keeps
-a few arrays of size K (2T-1)) or than ``max_chunk`` (default 1000: a single integration over very many modes must
-follow every mode's fast phase with one step size, and measured slower than chunks of ~1000; ``max_chunk=None``
-lifts the cap). Each chunk is integrated the same way, either in this process or, when an ``executor`` is passed, as
-one job per chunk on any ``concurrent.futures.Executor``: a ``ProcessPoolExecutor`` here, or a Dask cluster
-(``distributed.Client(...).get_executor()``; Dask is an optional extra) when a study outgrows one machine. Serial
-chunks and executor chunks give bit-for-bit the same numbers (same chunks, same arithmetic).
+a few arrays of size K (2T-1)) or than ``max_chunk``. With the default batched solver every mode has its own step
+size, so one integration over many modes costs in proportion to K and there is no default cap; the scipy solvers
+share one step size over the whole state vector and must follow every mode's fast phase at once, so for them the
+default cap is 1000 (measured slower above ~1000 modes). Each chunk is integrated the same way, either in this
+process or, when an ``executor`` is passed, as one job per chunk on any ``concurrent.futures.Executor``: a
+``ProcessPoolExecutor`` here, or a Dask cluster (``distributed.Client(...).get_executor()``; Dask is an optional
+extra) when a study outgrows one machine. Serial chunks and executor chunks give bit-for-bit the same numbers (same
+chunks, same arithmetic).
 
-Accuracy. An adaptive solver controls a root-mean-square error over the whole state vector, so with K modes a single
-mode could carry up to sqrt(3K) times the requested error. ``sweep`` divides ``rtol`` and ``atol`` by sqrt(3K) of
-each chunk (``scale_tolerance=True``) so that every grid point is integrated at least as accurately as a separate
-run with the requested tolerances would be; the tests compare against point-by-point integration.
+Accuracy. The batched solver controls the error of every mode separately, so ``rtol`` and ``atol`` apply to each
+grid point as they are. A scipy solver controls a root-mean-square error over the whole state vector, so with K
+modes a single mode could carry up to sqrt(3K) times the requested error; for those, ``sweep`` divides ``rtol`` and
+``atol`` by sqrt(3K) of each chunk (``scale_tolerance=True``) so that every grid point is integrated at least as
+accurately as a separate run would be; the tests compare against point-by-point integration.
+
+End points only. ``endpoint="fixed_point"`` reads each grid point's end point from the fixed point its flow
+reaches (``lrnn_theory.fixed_points.flow_endpoints``) instead of integrating to ``t_end``; see there for when that
+is valid.
 """
 from __future__ import annotations
 
@@ -27,16 +34,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DivergenceError, LrnnInputError, bad, check_finite_array, check_int, check_real
+from .solvers import resolve_solver
 from .tasks import FAMILIES, Task
 
 #: Sweep parameters and the keyword of ``Task.from_family`` they map to.
 PARAMETERS = {"delta": "delta", "lambda": "lam", "kappa": "kappa", "beta": "beta"}
 #: Default memory budget: number of floats in the largest per-chunk table, K * (2T - 1).
 MEMORY_BUDGET = 2e7
-#: Default largest chunk (grid points per integration). Measured (benchmarks/bench_sweep.py, 200 x 50 grid, T = 5):
-#: one 10 000-mode integration needs ~14 000 right-hand-side calls, because the adaptive step must follow the fast
-#: phase of every mode at once; chunks of 500-2000 points were ~3x faster in total. ``max_chunk=None`` gives one
-#: integration for the whole grid whenever it fits the memory budget.
+#: Default largest chunk (grid points per integration) for the scipy solvers (one shared step size). Measured
+#: (benchmarks/bench_sweep.py, 200 x 50 grid, T = 5): one 10 000-mode LSODA integration needs ~14 000
+#: right-hand-side calls, because the adaptive step must follow the fast phase of every mode at once; chunks of
+#: 500-2000 points were ~3x faster in total. The batched solver (per-mode steps) has no such cap by default.
 DEFAULT_MAX_CHUNK = 1000
 DEFAULT_RTOL = 1e-8
 DEFAULT_ATOL = 1e-10
@@ -170,33 +178,51 @@ def _integrate_chunk(job: dict) -> np.ndarray:
     """Integrate one chunk of grid points; returns an (n, 5) array of final a, b, c, energy and largest rate.
 
     A module-level function with a plain-dict argument, so that it pickles to worker processes and Dask workers.
+    With ``job["endpoint"] == "fixed_point"`` the end points come from ``flow_endpoints`` and only the grid points
+    where that is not valid are integrated.
     """
     from .flow import compile_flow, integrate
 
     task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"],
                      job.get("outputs", "final"))
-    scale = math.sqrt(3 * task.K) if job["scale_tolerance"] else 1.0
-    try:
-        traj = integrate(task, job["t_end"], n_points=2, method=job["method"], rtol=job["rtol"] / scale,
-                         atol=job["atol"] / scale, converged_tol=job["converged_tol"])
-    except DivergenceError as exc:
-        if exc.mode is None:
-            raise
-        where = ", ".join(f"{k}={v[exc.mode]:g}" for k, v in job["points"].items())
-        raise DivergenceError(f"grid point {job['offset'] + exc.mode} ({where}): {exc}", time=exc.time,
-                              mode=job["offset"] + exc.mode) from None
-    final = traj.final()
-    y = np.column_stack([final["a"], final["b"], final["c"]])
-    rates = compile_flow(task).rates(job["t_end"], y.ravel(), count=False, check=False).reshape(-1, 3)
-    return np.column_stack([y, final["energy"], np.max(np.abs(rates), axis=1)])
+    flow = compile_flow(task)
+    y = np.empty((task.K, 3))
+    todo = np.arange(task.K)
+    if job.get("endpoint", "integrate") == "fixed_point":
+        from .fixed_points import flow_endpoints
+
+        ends = flow_endpoints(task, rtol=job["rtol"], atol=job["atol"])
+        y[ends.valid] = np.column_stack([ends.a, ends.b, ends.c])[ends.valid]
+        todo = np.flatnonzero(~ends.valid)
+    if todo.size:
+        part = {k: v[todo] for k, v in job["points"].items()}
+        sub = task if todo.size == task.K else grid_task(job["family"], job["T"], part, job["fixed"], job["base"],
+                                                         job["init"], job["tau"], job.get("outputs", "final"))
+        solver = resolve_solver(job["method"], job["rtol"], job["atol"])
+        scale = math.sqrt(3 * sub.K) if job["scale_tolerance"] and not solver.batched else 1.0
+        try:
+            traj = integrate(sub, job["t_end"], n_points=2, method=type(solver)(rtol=solver.rtol / scale,
+                                                                                atol=solver.atol / scale),
+                             converged_tol=job["converged_tol"])
+        except DivergenceError as exc:
+            if exc.mode is None:
+                raise
+            mode = int(todo[exc.mode])
+            where = ", ".join(f"{k}={v[mode]:g}" for k, v in job["points"].items())
+            raise DivergenceError(f"grid point {job['offset'] + mode} ({where}): {exc}", time=exc.time,
+                                  mode=job["offset"] + mode) from None
+        final = traj.final()
+        y[todo] = np.column_stack([final["a"], final["b"], final["c"]])
+    rates = flow.rates(job["t_end"], y.ravel(), count=False, check=False).reshape(-1, 3)
+    return np.column_stack([y, flow.energy(y.ravel()), np.max(np.abs(rates), axis=1)])
 
 
 def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
           init: dict | None = None, tau: float = 1.0, t_end: float = 200.0, executor=None,
-          chunk_size: int | None = None, max_chunk: int | None = DEFAULT_MAX_CHUNK,
+          chunk_size: int | None = None, max_chunk: int | None | str = "auto",
           memory_budget: float = MEMORY_BUDGET, method=None,
           rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, scale_tolerance: bool = True,
-          converged_tol: float | None = None, outputs: str = "final") -> SweepResult:
+          converged_tol: float | None = None, outputs: str = "final", endpoint: str = "integrate") -> SweepResult:
     """Integrate the mode flow at every point of a grid of task parameters and return the final modes.
 
     Parameters
@@ -224,18 +250,26 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
         whole grid in one vectorized integration when both allow it; with an executor, the grid is also split into
         at least as many chunks as it has workers when the executor says how many (``_max_workers``; pass
         ``chunk_size`` for executors that do not, such as Dask's).
-    max_chunk : int or None
-        Cap on the default chunk size (see ``DEFAULT_MAX_CHUNK`` for the measurement behind it); None: no cap.
+    max_chunk : int, None or "auto"
+        Cap on the default chunk size; None: no cap; "auto" (default): no cap for the batched solver,
+        ``DEFAULT_MAX_CHUNK`` for the scipy solvers (see there for the measurement behind it).
     memory_budget : float
         Largest K * (2T - 1) of one integration.
     method, rtol, atol
-        Solver and per-grid-point tolerances (see ``scale_tolerance``).
+        Solver (default: the batched per-mode solver) and per-grid-point tolerances.
     scale_tolerance : bool
-        Divide rtol and atol by sqrt(3K) per chunk so that each grid point meets them (see the module docstring).
+        For the scipy solvers only: divide rtol and atol by sqrt(3K) per chunk so that each grid point meets them
+        (see the module docstring). The batched solver controls each mode's error and needs no scaling.
     converged_tol : float, optional
         Stop a chunk early once all its rates are below this.
     outputs : {"final", "every_step"}
         Every-step tasks (App. M) of the family at every grid point.
+    endpoint : {"integrate", "fixed_point"}
+        "integrate" (default): the modes at ``t_end``. "fixed_point": the fixed point each grid point's flow
+        reaches (the limit t -> oo, from ``lrnn_theory.fixed_points.flow_endpoints``, checked by a short
+        integration); grid points where that is not valid (the recurrent mode runs off) are integrated to
+        ``t_end`` as usual. Much faster for long ``t_end``; differs from "integrate" where the flow has not
+        converged by ``t_end``.
 
     Returns
     -------
@@ -254,6 +288,8 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     """
     if family not in FAMILIES:
         raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
+    if endpoint not in ("integrate", "fixed_point"):
+        raise bad("endpoint", endpoint, "be 'integrate' or 'fixed_point'")
     T = check_int("T", T, minimum=1)
     axes, fixed = _check_axes(axes, fixed)
     t_end = check_real("t_end", t_end, positive=True)
@@ -267,6 +303,8 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     per_point = 2 * T - 1 if outputs == "final" else max(2 * T - 1, T * T)  # every-step tasks hold T x T values
     fits = max(1, int(memory_budget // per_point))
     if chunk_size is None:
+        if isinstance(max_chunk, str) and max_chunk == "auto":
+            max_chunk = None if resolve_solver(method).batched else DEFAULT_MAX_CHUNK
         cap = n if max_chunk is None else check_int("max_chunk", max_chunk, minimum=1)
         chunk_size = min(n, fits, cap)
         workers = getattr(executor, "_max_workers", None)
@@ -281,7 +319,7 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
                      "points": {k: v[start:start + chunk_size] for k, v in points.items()}, "offset": start,
                      "t_end": t_end, "method": method, "rtol": rtol, "atol": atol,
                      "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol,
-                     "outputs": outputs})
+                     "outputs": outputs, "endpoint": endpoint})
     began = time.perf_counter()
     parts = run_jobs(_integrate_chunk, jobs, executor)
     how = "executor" if executor is not None else ("vectorized" if len(jobs) == 1 else "chunked")
@@ -289,7 +327,7 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": family, "T": T, "base": base, "tau": tau, "t_end": t_end, "rtol": rtol, "atol": atol,
             "scale_tolerance": bool(scale_tolerance), "n_points": n, "n_chunks": len(jobs),
-            "chunk_size": chunk_size, "run": how, "seconds": time.perf_counter() - began,
+            "chunk_size": chunk_size, "run": how, "endpoint": endpoint, "seconds": time.perf_counter() - began,
             "init": dict(init or {}), "outputs": outputs}
     return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
 

@@ -1,0 +1,224 @@
+"""The batched per-mode solver (RODAS4, ``lrnn_theory.solvers.solve_blocks``) against closed forms, matrix
+exponentials and LSODA; per-mode divergence and stuck-step reports; the table of powers of b."""
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+from lrnn_theory import DivergenceError, IntegrationError, Task, compile_flow, integrate
+from lrnn_theory.flow import TaskSums
+from lrnn_theory.solvers import CONVERGED, REACHED_END, solve_blocks
+
+
+def logistic_u(t, s, u0, tau=1.0):
+    """Closed form of u = a c for T = 1 (b never acts) and a = c: tau du/dt = 2 u (s - u)."""
+    g = np.exp(2 * s * t / tau)
+    return s * u0 * g / (s - u0 + u0 * g)
+
+
+def test_rodas4_has_order_four_on_the_logistic_with_b_frozen():
+    """Fixed steps h = t/n (one accepted step per call): the global error of u must fall like h^4."""
+    s, a0, t_end = 1.5, 0.3, 2.0
+    flow = compile_flow(Task([[s]], init={"a": a0, "b": 0.4, "c": a0}))
+    errors = []
+    for n in (8, 16, 32, 64):
+        h = t_end / n
+        y = flow.initial_state().reshape(1, 3)
+        for _ in range(n):
+            sol = solve_blocks(flow, y, h, [h], rtol=1e3, atol=1e3, first_step=h)
+            assert sol.steps[0] == 1 and sol.rejected[0] == 0
+            y = sol.y_final
+        assert y[0, 1] == 0.4  # b frozen
+        errors.append(abs(y[0, 0] * y[0, 2] - logistic_u(t_end, s, a0 * a0)))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(orders > 3.7), orders
+    assert errors[-1] < 1e-8
+
+
+class LinearBlocks:
+    """K independent linear systems dy/dt = M_k y with m x m blocks (generic block size, closed form expm)."""
+
+    def __init__(self, M):
+        self.M = M
+
+    def rates_blocks(self, t, Y, modes):
+        return np.einsum("kij,kj->ki", self.M[modes], Y)
+
+    def jacobian_blocks(self, t, Y, modes):
+        return self.M[modes]
+
+
+@pytest.mark.parametrize("m", [1, 3, 6])
+def test_generic_block_size_against_matrix_exponential(m):
+    rng = np.random.default_rng(m)
+    K = 7
+    # stable blocks with stiffness ratios up to 1e4 (eigenvalues -1e-1 .. -1e3) and rotation
+    Q = np.linalg.qr(rng.normal(size=(K, m, m)))[0]
+    lam = -np.exp(rng.uniform(np.log(0.1), np.log(1e3), (K, m)))
+    M = np.einsum("kij,kj,klj->kil", Q, lam, Q) + 0.3 * (lambda R: R - R.transpose(0, 2, 1))(rng.normal(size=(K, m, m)))
+    Y0 = rng.normal(size=(K, m))
+    t_eval = np.array([0.0, 0.3, 1.0, 2.5])
+    sol = solve_blocks(LinearBlocks(M), Y0, 2.5, t_eval, rtol=1e-9, atol=1e-12)
+    want = np.stack([np.einsum("kij,kj->ki", expm(M * t), Y0) for t in t_eval])
+    np.testing.assert_allclose(sol.Y, want, atol=1e-7)
+    assert np.all(sol.status == REACHED_END)
+
+
+def random_task(seed, K=6):
+    """Random task with a mode at a = c = 0 (stays put), a mode whose b crosses 1 and general modes."""
+    rng = np.random.default_rng(seed)
+    T = int(rng.integers(2, 7))
+    s = rng.uniform(-1.0, 1.5, (K, T))
+    a, b, c = rng.uniform(-0.6, 0.6, K), rng.uniform(-0.6, 0.6, K), rng.uniform(-0.6, 0.6, K)
+    a[0] = c[0] = 0.0                                 # fixed point: a = c = 0
+    s[1] = 0.8 * 1.3 ** np.arange(T - 1, -1, -1)       # inverse-exponential profile, lambda = 1.3: b goes to 1.3
+    a[1], b[1], c[1] = 0.5, 0.5, 0.5
+    return Task(s, init={"a": a, "b": b, "c": c})
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+def test_trajectories_equal_lsoda_at_tight_tolerance(seed):
+    task = random_task(seed)
+    t_eval = np.linspace(0, 25.0, 26)
+    new = integrate(task, 25.0, t_eval=t_eval, rtol=1e-10, atol=1e-12)
+    ref = integrate(task, 25.0, t_eval=t_eval, method="LSODA", rtol=1e-10, atol=1e-12)
+    assert new.info["method"] == "Batched"
+    for q in ("a", "b", "c"):
+        np.testing.assert_allclose(getattr(new, q), getattr(ref, q), atol=2e-7)
+    assert np.all(new.a[:, 0] == 0) and np.all(new.c[:, 0] == 0)
+    assert new.b[0, 1] < 1 < new.b[-1, 1]
+
+
+DIVERGING = dict(beta=[0.3, 1.5, 0.3, 3.0, 0.3], kappa=0.5, T=6, init={"a": 0.5, "b": [0.1, 0.9, 0.1, 1.0, 0.1], "c": 0.5})
+
+
+def test_divergence_names_the_first_mode_to_diverge():
+    """Dirac tasks with beta > kappa have no finite minimiser (b runs away); modes 1 and 3 diverge, mode 3 first."""
+    with pytest.raises(DivergenceError) as both:
+        integrate(Task.dirac(**DIVERGING), 1e6, divergence_threshold=100.0)  # |b|^5 > 100: b past 2.5
+    assert both.value.mode == 3 and "mode 3" in str(both.value)
+    one = dict(DIVERGING, beta=DIVERGING["beta"][:2], init=dict(DIVERGING["init"], b=DIVERGING["init"]["b"][:2]))
+    with pytest.raises(DivergenceError) as alone:  # mode 1 alone diverges too, later
+        integrate(Task.dirac(**one), 1e6, divergence_threshold=100.0)
+    assert alone.value.mode == 1 and alone.value.time > both.value.time
+
+
+@pytest.mark.slow
+def test_divergence_time_and_mode_equal_lsodas():
+    kw = dict(rtol=1e-9, atol=1e-11, divergence_threshold=1e3)
+    with pytest.raises(DivergenceError) as new:
+        integrate(Task.dirac(**DIVERGING), 1e6, **kw)
+    with pytest.raises(DivergenceError) as ref:
+        integrate(Task.dirac(**DIVERGING), 1e6, method="LSODA", **kw)
+    assert new.value.mode == ref.value.mode == 3
+    assert new.value.time == pytest.approx(ref.value.time, rel=1e-3)
+
+
+def test_stuck_mode_is_named():
+    """A badly scaled mode (singular values 1e300: every trial step overflows) among ordinary ones."""
+    s = np.ones((4, 3))
+    s[2] = 1e300
+    with pytest.raises(IntegrationError, match="mode 2"):
+        integrate(Task(s), 10.0, divergence_threshold=1e300)
+
+
+def test_converged_modes_drop_out_and_keep_their_state():
+    task = Task.inverse_exponential(delta=[1.0, 0.5, 2.0], lam=[0.5, 0.3, 0.8], T=4)
+    traj = integrate(task, 1e4, n_points=10_001, converged_tol=1e-10)
+    assert traj.info["status"] == 1 and traj.t[-1] < 1e4
+    np.testing.assert_allclose(traj.b[-1], [0.5, 0.3, 0.8], atol=1e-8)
+    np.testing.assert_allclose(traj.u[-1], [1.0, 0.5, 2.0], atol=1e-8)
+    flow = compile_flow(task)
+    sol = solve_blocks(flow, flow.initial_state().reshape(3, 3), 1e4, [1e4], 1e-8, 1e-10, converged_tol=1e-10)
+    assert np.all(sol.status == CONVERGED) and np.all(sol.t_final < 1e4)
+    # fewer steps than a shared step size would need: modes stop at different times
+    assert len(set(sol.steps.tolist())) > 1
+
+
+@pytest.mark.slow
+def test_dense_output_matches_stopping_at_each_time():
+    task = random_task(5)
+    t_eval = np.array([0.0, 0.37, 1.9, 4.4])
+    dense = integrate(task, 7.0, t_eval=t_eval, rtol=1e-9, atol=1e-11)
+    for i, t in enumerate(t_eval[1:], start=1):
+        direct = integrate(task, t, n_points=2, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dense.b[i], direct.b[-1], atol=1e-7)
+        np.testing.assert_allclose(dense.u[i], direct.u[-1], atol=1e-7)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 7, 8, 50])
+def test_powers_by_repeated_squaring_equal_direct_powers(T):
+    b = np.array([-1.3, -0.5, 0.0, 0.7, 1.0, 1.1])
+    P = TaskSums(np.ones((6, T))).powers(b)
+    np.testing.assert_allclose(P, b[:, None] ** np.arange(T), rtol=1e-13, atol=0)
+
+
+def test_command_line_help_and_usage_errors_import_no_heavy_library():
+    """``lrnn --help``, every subcommand's ``--help`` and a usage error answer without sympy, scipy, matplotlib."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from lrnn_theory.cli import build_parser, main
+commands = [c for c in build_parser()._subparsers._group_actions[0].choices]
+for argv in [["--help"], ["integrate"], ["integrate", "--t-end", "x"]] + [[c, "--help"] for c in commands]:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code in (0, 2), (argv, exc.code)
+heavy = sorted(m for m in ("sympy", "scipy", "matplotlib") if m in sys.modules)
+print(len(commands), heavy)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    n_commands, heavy = out.strip().splitlines()[-1].split(" ", 1)
+    assert int(n_commands) >= 6 and heavy == "[]"
+
+
+def test_fixed_point_end_points_equal_long_integration_where_valid():
+    from lrnn_theory.fixed_points import flow_endpoints
+
+    rng = np.random.default_rng(3)
+    K, T = 16, 6
+    task = Task(rng.uniform(-0.5, 1.5, (K, T)), init={"a": rng.uniform(-0.3, 0.3, K), "b": rng.uniform(-0.6, 0.6, K),
+                                                      "c": rng.uniform(-0.3, 0.3, K)})
+    ends = flow_endpoints(task)
+    long = integrate(task, 500.0, n_points=2, converged_tol=1e-10)
+    ok = ends.valid
+    assert 8 <= ok.sum() < K
+    for q in ("a", "b", "c", "u"):
+        np.testing.assert_allclose(getattr(ends, q)[ok], getattr(long, q)[-1, ok], atol=1e-7)
+    assert np.all(np.isnan(ends.b[~ok]))
+    # every mode whose recurrent branch runs off is flagged (the check may also flag a few that do settle)
+    assert np.all(~ok[np.abs(long.b[-1]) > 2])
+
+
+@pytest.mark.slow
+def test_sweep_fixed_point_end_points_match_integration():
+    from lrnn_theory.sweeps import sweep
+
+    axes = {"beta": np.array([0.05, 3.0]), "kappa": np.array([0.5, 1.0])}
+    kw = dict(init={"a": 0.1, "b": 0.1, "c": 0.1}, t_end=100.0)
+    fast = sweep("dirac", 3, axes, endpoint="fixed_point", **kw)
+    slow = sweep("dirac", 3, axes, **kw)
+    assert fast.info["endpoint"] == "fixed_point"
+    converged = slow.rate < 1e-9
+    assert converged.sum() >= 2 and not converged.all()
+    np.testing.assert_allclose(fast.b[converged], slow.b[converged], atol=1e-7)
+    np.testing.assert_allclose(fast.u[converged], slow.u[converged], atol=1e-7)
+    np.testing.assert_allclose(fast.b[~converged], slow.b[~converged], rtol=1e-6)  # runaway: integrated as usual
+
+
+@pytest.mark.parametrize("m", [2, 3, 6])
+def test_batched_inverse_flags_singular_blocks_and_inverts_badly_scaled_ones(m):
+    from lrnn_theory.solvers import _batched_inverse
+
+    W = np.random.default_rng(m).normal(size=(50, m, m))
+    W[3] = 0.0
+    W[4, 0, 0] = np.nan
+    W[5] = np.outer(np.arange(1.0, m + 1), np.arange(2.0, m + 2))  # rank 1
+    W[6] = np.diag(np.logspace(-8, 8, m))                           # invertible, badly scaled
+    with np.errstate(all="ignore"):
+        inv, singular = _batched_inverse(W)
+    assert np.flatnonzero(singular).tolist() == [3, 4, 5]
+    ok = ~singular
+    np.testing.assert_allclose(inv[ok] @ W[ok], np.broadcast_to(np.eye(m), W[ok].shape), atol=1e-10)
