@@ -199,6 +199,10 @@ class CompiledFlow:
             return y[..., 0::3], y[..., 1::3], y[..., 2::3]
         return tuple(y[..., 2 * j::m] + 1j * y[..., 2 * j + 1::m] for j in range(3))
 
+    def mode_values(self, y_mode):
+        """(a, b, c) of one mode from its m state values (complex numbers for a complex task)."""
+        return tuple(np.ravel(v)[0] for v in self.modes(np.ravel(y_mode)))
+
     def _sums_for(self, modes):
         """Task sums of the modes ``modes`` (None: all), cached for as long as the solver passes the same array."""
         if modes is None or len(modes) == self.K:
@@ -236,7 +240,7 @@ class CompiledFlow:
 
     def overflow_error(self, t, mode: int, y_mode) -> DivergenceError:
         """The error for a mode whose rates are not finite (``y_mode``: its m state values)."""
-        a, b, c = (v[0] for v in self.modes(np.asarray(y_mode)[None, :]))
+        a, b, c = self.mode_values(y_mode)
         cause = (f"|b|^(T-1) = |{b:.4g}|^{self.task.T - 1} overflows" if abs(b) > 1 else
                  "the mode strengths or singular values are too large for floating point")
         return DivergenceError(
@@ -504,7 +508,7 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
 
 
 def _divergence_error(flow, t_hit: float, mode: int, y_mode, threshold: float) -> DivergenceError:
-    a, b, c = (v[0] for v in flow.modes(np.asarray(y_mode)[None, :]))
+    a, b, c = flow.mode_values(y_mode)
     return DivergenceError(
         f"learning dynamics diverged at t={t_hit:.6g}: in mode {mode}, |a|, |c| or the recurrent gain "
         f"|b|^(T-1) grew past {threshold:g} (a={a:.4g}, b={b:.4g}, c={c:.4g})", time=t_hit, mode=mode)
@@ -522,7 +526,7 @@ def _integrate_batched(flow, solver, t_end, t_eval, blowup, converged_tol):
             raise _divergence_error(flow, fail.time, fail.mode, fail.y, blowup.threshold)
         if fail.kind == "overflow":
             raise flow.overflow_error(fail.time, fail.mode, fail.y)
-        a, b, c = (v[0] for v in flow.modes(np.asarray(fail.y)[None, :]))
+        a, b, c = flow.mode_values(fail.y)
         raise IntegrationError(
             f"the solver is stuck at t={fail.time:.6g} in mode {fail.mode} (a={a:.4g}, b={b:.4g}, c={c:.4g}): "
             f"{fail.detail}; the problem is too badly scaled for floating point: rescale the singular values, "

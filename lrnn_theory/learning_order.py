@@ -183,7 +183,8 @@ def _integrate_to_convergence(task, t_guess: float, max_time: float, n_points: i
 
     t_end = t_guess
     while True:
-        traj = integrate(task, t_end, n_points=n_points, converged_tol=1e-9, rtol=1e-10, atol=1e-12)
+        # One mode at a tight tolerance: LSODA's variable order beats the batched RODAS4 here (measured ~5x).
+        traj = integrate(task, t_end, n_points=n_points, converged_tol=1e-9, method="LSODA", rtol=1e-10, atol=1e-12)
         if traj.info["status"] == 1 or t_end >= max_time:
             return traj
         t_end = min(2 * t_end, max_time)
