@@ -18,7 +18,8 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 from .derivations import mode_flow as sym
-from .errors import DivergenceError, IntegrationError, bad, check_int, check_real
+from .errors import (DivergenceError, IntegrationError, LrnnError, LrnnInputError, bad, check_finite_array, check_int,
+                     check_real)
 from .solvers import block_sparsity, blocks_to_banded, blocks_to_sparse, resolve_solver
 from .tasks import coerce_task
 from .trajectory import Trajectory, mode_energy
@@ -255,7 +256,7 @@ class _Blowup:
 
 def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
               atol: float | None = None, converged_tol: float | None = None,
-              divergence_threshold: float = 1e8) -> Trajectory:
+              divergence_threshold: float | None = None) -> Trajectory:
     """Integrate the gradient flow of the connectivity modes of ``task``.
 
     Parameters
@@ -267,15 +268,20 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     n_points : int, optional
         Number of equally spaced output times from 0 to ``t_end`` (ignored when ``t_eval`` is given).
     t_eval : array_like, optional
-        Explicit output times.
+        Explicit output times: finite, strictly increasing, within [0, t_end].
     method : str or lrnn_theory.solvers.Solver, optional
-        Integration strategy; LSODA with the analytic banded Jacobian by default.
+        Integration strategy; LSODA with the analytic banded Jacobian by default. With the default, a badly
+        scaled task on which the solver fails (not one that diverges) is retried with the methods of
+        ``FALLBACK_METHODS``; ``info["attempts"]`` lists what failed first. A method given explicitly is not replaced.
     rtol, atol : float, optional
         Override the solver's tolerances.
     converged_tol : float, optional
         Stop early once every |d(theta)/dt| falls below this value (the energy has stopped changing).
     divergence_threshold : float, optional
         Raise ``DivergenceError`` when |a|, |c| or the recurrent gain |b|^(T-1) of a mode exceeds this value.
+        By default ``default_divergence_threshold(task)``: 1e8 times the task's own scale (its largest singular
+        value and its dynamic range), so that a zero-loss solution that needs a large gain is not taken for
+        divergence.
 
     Returns
     -------
@@ -286,6 +292,12 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     ------
     DivergenceError
         When a mode overflows or grows past ``divergence_threshold``; the message gives the time and the mode.
+    IntegrationError
+        When no method could integrate the task (too badly scaled for floating point); the message names the
+        task's scale and the remedy.
+    LrnnInputError
+        For bad arguments, and up front for tasks whose energy overflows floating point or whose ``t_end`` is
+        beyond ``MAX_T_END`` time constants.
 
     Examples
     --------
@@ -295,17 +307,108 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     (0.5, 1.0)
     """
     flow = compile_flow(task)
+    task = flow.task
     t_end = check_real("t_end", t_end, positive=True)
-    threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
-    solver = resolve_solver(method, rtol, atol)
+    if t_end / task.tau > MAX_T_END:
+        raise bad("t_end", t_end, f"be at most {MAX_T_END:g} * tau = {MAX_T_END * task.tau:g} (beyond it the spacing of "
+                                  f"floating-point times is too coarse for the solver); rescale tau or the task")
+    if divergence_threshold is None:
+        threshold = default_divergence_threshold(task)
+    else:
+        threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
     if t_eval is None:
         n_points = check_int("n_points", n_points, minimum=2)
         t_eval = np.linspace(0.0, t_end, n_points)
     else:
-        t_eval = np.asarray(t_eval, dtype=float)
-        if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 \
-                or t_eval[-1] > t_end:
-            raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
+        t_eval = check_finite_array("t_eval", t_eval, ndim=1)
+        if np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_end:
+            raise bad("t_eval", t_eval, f"be strictly increasing times within [0, {t_end:g}]")
+    check_task_scale(task)
+    failures = []
+    for attempt, attempt_rtol in _attempts(task, method, rtol):
+        try:
+            traj = _integrate_with_method(flow, t_end, t_eval, attempt, attempt_rtol, atol, converged_tol, threshold)
+        except IntegrationError as exc:
+            failures.append(str(exc))
+            continue
+        if failures:
+            traj.info["attempts"] = failures
+        return traj
+    smax = float(np.max(np.abs(task.singular_values)))
+    remedy = ("try another --method or looser tolerances" if method is not None else
+              "the task is too badly scaled for floating point")
+    raise IntegrationError(
+        f"could not integrate task '{plain_name(task.name)}' (largest singular value {smax:.3g}, T={task.T}, "
+        f"tau={task.tau:g}): {'; '.join(failures)}; {remedy}: rescale 'singular_values' (or delta), 'init' or "
+        f"'tau', or shorten t_end")
+
+
+#: Methods tried, in order, after the default one fails on a badly scaled task (not on divergence): BDF and Radau
+#: cope where LSODA's step-size control breaks down at t = 0 on singular values of 1e8 and more, and the reverse;
+#: the last attempt is BDF at a looser relative tolerance (``FALLBACK_RTOL``), unless the caller set ``rtol``.
+FALLBACK_METHODS = ("BDF", "Radau")
+FALLBACK_RTOL = 1e-6
+
+#: Largest singular value from which BDF is tried before the default method (LSODA fails slowly there).
+BADLY_SCALED = 1e6
+
+
+def _attempts(task, method, rtol):
+    """(method, rtol) pairs to try in turn: only the given method if there is one, else the fallback chain."""
+    if method is not None:
+        return [(method, rtol)]
+    chain = [None, *FALLBACK_METHODS]
+    if float(np.max(np.abs(task.singular_values))) >= BADLY_SCALED:
+        chain = [FALLBACK_METHODS[0], None, *FALLBACK_METHODS[1:]]
+    attempts = [(m, rtol) for m in chain]
+    if rtol is None:
+        attempts.append((FALLBACK_METHODS[0], FALLBACK_RTOL))
+    return attempts
+
+#: Largest t_end in units of tau: at 1e12 the spacing of doubles is 1e-4, near the step sizes the flow needs.
+MAX_T_END = 1e12
+
+#: Largest singular value accepted: the energy ||s||^2 / 2 must stay well inside floating point.
+MAX_SINGULAR_VALUE = 1e150
+
+
+def check_task_scale(task) -> None:
+    """Refuse, up front and naming the parameter, a task whose energy cannot be represented in floating point."""
+    smax = float(np.max(np.abs(task.singular_values)))
+    if smax > MAX_SINGULAR_VALUE:
+        raise LrnnInputError(
+            f"parameter 'singular_values' must be at most {MAX_SINGULAR_VALUE:g} in size (the energy ||s||^2 "
+            f"overflows floating point), got a largest value of {smax:.3g}; divide the singular values (delta) "
+            f"by a common factor: u scales with them")
+
+
+def default_divergence_threshold(task) -> float:
+    """1e8 times the task's scale: max(1, largest |s|) * max(1, largest |s| / smallest non-zero |s|).
+
+    A zero-loss solution needs u of the size of the singular values and a recurrent gain |b|^(T-1) of the size
+    of their ratio across steps (b* = lambda > 1 for an inverse-exponential task), so a fixed threshold would call
+    such a valid solution a divergence.
+    """
+    s = np.abs(task.singular_values)
+    smax = float(np.max(s))
+    nonzero = s[s > 0]
+    spread = smax / float(np.min(nonzero)) if nonzero.size else 1.0
+    with np.errstate(over="ignore"):
+        value = 1e8 * max(1.0, smax) * max(1.0, spread)
+    return float(min(value, 1e300))
+
+
+def plain_name(name) -> str:
+    """A task name shortened to one printable line for messages."""
+    text = " ".join(str(name).split())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _integrate_with_method(flow, t_end: float, t_eval, method, rtol, atol, converged_tol,
+                           threshold: float) -> Trajectory:
+    """One integration attempt with one method (inputs already checked by ``integrate``)."""
+    solver = resolve_solver(method, rtol, atol)
     blowup = _Blowup(threshold, flow.task.T)
     events = [blowup]
     if converged_tol is not None:
@@ -321,6 +424,15 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     try:
         sol = solve_ivp(flow.rates, (0.0, t_end), y0, t_eval=t_eval, events=events,
                         **solver.solve_ivp_options(flow))
+    except LrnnError:
+        raise
+    except (ValueError, RuntimeError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        # scipy's own failures on badly scaled problems: a singular Newton matrix, an event root that its dense
+        # output cannot bracket. Not divergence: ``integrate`` retries with another method.
+        if flow.overflow is not None:
+            raise flow.overflow from None
+        raise IntegrationError(f"{solver.name} failed at t={flow._last_t if flow._last_t is not None else 0:.6g}: "
+                               f"{exc}") from None
     finally:
         flow.watch_progress = False
     if sol.status == 1 and sol.t_events[0].size:
@@ -335,8 +447,7 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     if sol.status < 0 or not np.all(np.isfinite(sol.y)):
         if flow.overflow is not None:
             raise flow.overflow
-        raise DivergenceError(f"integration failed at t={sol.t[-1]:.6g} before t_end={t_end:g}: {sol.message}",
-                              time=float(sol.t[-1]))
+        raise IntegrationError(f"{solver.name} stopped at t={sol.t[-1]:.6g} before t_end={t_end:g}: {sol.message}")
     Y = sol.y.T
     flow.nfev, flow.njev = int(sol.nfev), int(sol.njev)  # the solver's own counts (finite-difference calls too)
     if converged_tol is not None and sol.status == 1:
