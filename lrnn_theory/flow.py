@@ -11,12 +11,14 @@ so that the Jacobian is banded (see ``lrnn_theory.solvers``).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
+from . import resources
 from .derivations import mode_flow as sym
 from .errors import (DivergenceError, IntegrationError, LrnnError, LrnnInputError, bad, check_finite_array, check_int,
                      check_real)
@@ -318,19 +320,26 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
     if t_eval is None:
         n_points = check_int("n_points", n_points, minimum=2)
+        resources.guard(resources.integrate_estimate(task.K, task.T, n_points), "integrating the task")
         t_eval = np.linspace(0.0, t_end, n_points)
     else:
         t_eval = check_finite_array("t_eval", t_eval, ndim=1)
         if np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_end:
             raise bad("t_eval", t_eval, f"be strictly increasing times within [0, {t_end:g}]")
+        resources.guard(resources.integrate_estimate(task.K, task.T, t_eval.size), "integrating the task")
     check_task_scale(task)
     failures = []
     for attempt, attempt_rtol in _attempts(task, method, rtol):
-        try:
-            traj = _integrate_with_method(flow, t_end, t_eval, attempt, attempt_rtol, atol, converged_tol, threshold)
-        except IntegrationError as exc:
-            failures.append(str(exc))
-            continue
+        with warnings.catch_warnings(record=True) as caught:  # shown only for the attempt that is kept
+            warnings.simplefilter("always")
+            try:
+                traj = _integrate_with_method(flow, t_end, t_eval, attempt, attempt_rtol, atol, converged_tol,
+                                              threshold)
+            except IntegrationError as exc:
+                failures.append(str(exc))
+                continue
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if failures:
             traj.info["attempts"] = failures
         return traj

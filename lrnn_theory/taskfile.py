@@ -183,4 +183,20 @@ def read_task_data(path):
     if isinstance(path, str) and "\x00" in path:
         raise LrnnInputError(f"task file '{shown}' is not a valid path (it holds a NUL character)")
     raw = read_task_bytes(Path(os.fsdecode(path)) if isinstance(path, bytes) else path)
-    return parse_task_text(raw, f"task file '{shown}'")
+    data = parse_task_text(raw, f"task file '{shown}'")
+    guard_family_size(data)
+    return data
+
+
+def guard_family_size(data) -> None:
+    """A family task is built from a few numbers but may be huge (T = 10^8): check its size against the resource
+    guard before it is built."""
+    from . import resources
+
+    if not isinstance(data, dict) or "family" not in data:
+        return
+    T = data.get("T")
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        return  # Task.from_dict reports it
+    K = max([len(v) for k in ("delta", "lambda", "kappa", "beta") if isinstance(v := data.get(k), list)] or [1])
+    resources.guard(resources.task_estimate(K, T), "building the task")

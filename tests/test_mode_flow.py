@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import finite_difference_gradient, full_matrix_loss, random_orthogonal, rates_from_residuals
 
-from lrnn_theory import DivergenceError, IntegrationError, LrnnInputError, Task, compile_flow, integrate
+from lrnn_theory import DivergenceError, LrnnInputError, Task, compile_flow, integrate
 from lrnn_theory.derivations import mode_flow as mf
 from lrnn_theory.flow import TaskSums
 from lrnn_theory.solvers import BDF, LSODA, blocks_to_banded

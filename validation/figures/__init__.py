@@ -41,7 +41,7 @@ def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
     import matplotlib.pyplot as plt
 
     from lrnn_theory.errors import LrnnInputError, bad
-    from lrnn_theory.io import atomic_write, save_figure
+    from lrnn_theory.io import check_writable, render_figure, write_files_whole
 
     registry = load_all()
     if name not in registry:
@@ -51,15 +51,17 @@ def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LrnnInputError(f"parameter 'out' cannot be used as a directory: '{out_dir}' ({exc.strerror})") from None
+    targets = [out_dir / f"{name}.png", out_dir / f"{name}.json"]
+    for path in targets:  # before the (long) run
+        check_writable(path, "out")
     fig, data = registry[name](quick=quick)
     if "max_abs_error" not in data:
         raise RuntimeError(f"figure {name} did not report max_abs_error")
     data = {"figure": name, "quick": bool(quick), **data}
     text = json.dumps(data, indent=2, default=_jsonable) + "\n"
-    save_figure(fig, out_dir / f"{name}.png", param="out")
+    png = render_figure(fig, "png")
     plt.close(fig)
-    with atomic_write(out_dir / f"{name}.json", "w") as fh:
-        fh.write(text)
+    write_files_whole([(targets[0], png, "out"), (targets[1], text.encode(), "out")])  # both or neither
     return data
 
 
