@@ -97,7 +97,8 @@ def cmd_derive(args):
         raise LrnnInputError(f"parameter 'result' must be one of {', '.join(results)}, got '{args.result}'")
     task = task_from_args(args, required=False)
     if task is not None:
-        resources.guard(resources.derive_estimate(args.result, task.K, task.T), "lrnn derive")
+        resources.guard(resources.derive_estimate(args.result, task.K, task.T), f"lrnn derive --result {args.result}",
+                        max_seconds=resources.DERIVE_SECONDS)
     sys.stdout.write(results[args.result](task, args.format))
     return 0
 
@@ -156,13 +157,13 @@ def cmd_demo(args):
     from .plotting import plot_trajectories
 
     out_dir = make_out_dir(args.out)
+    csv_path, png_path = check_writable(out_dir / "demo.csv", "out"), check_writable(out_dir / "demo.png", "out")
     task = Task.from_dict(DEMO_TASK)
     d, lam, T = DEMO_TASK["delta"], DEMO_TASK["lambda"], DEMO_TASK["T"]
     init = ", ".join(f"{k}={v}" for k, v in DEMO_TASK["init"].items())
     description = f"inverse-exponential task s_i = delta * lambda^(T-i), delta={d}, lambda={lam}, T={T}"
     print(f"Task: {description}; {init} at t=0\n")
     print(mode_flow.report(task, args.format))
-    csv_path, png_path = check_writable(out_dir / "demo.csv", "out"), check_writable(out_dir / "demo.png", "out")
     traj = integrate(task, 15.0, n_points=301)
     final = traj.final()
     write_outputs(csv_path, traj, png_path, lambda: plot_trajectories({"theory": traj}, title=description),

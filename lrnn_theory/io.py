@@ -54,7 +54,7 @@ def check_writable(path, param: str = "out") -> Path:
             raise LrnnInputError(f"parameter '{param}': '{shown}' is a directory, not a file")
         if path.exists() and not path.is_file():
             raise LrnnInputError(f"parameter '{param}': '{shown}' exists and is not a regular file")
-        if path.exists() and not os.access(path, os.W_OK):
+        if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):  # root: mode bits
             raise LrnnInputError(f"parameter '{param}': '{shown}' is read-only; lrnn does not replace read-only "
                                  "files: make it writable or remove it")
     except OSError as exc:  # a path too long, a loop of links in the directory part

@@ -116,21 +116,22 @@ def limit() -> int:
     return default_limit() if _limit is None else _limit
 
 
-def time_limit() -> float:
-    """The time limit in seconds."""
-    return MAX_SECONDS if _time_limit is None else _time_limit
+def time_limit(default: float = MAX_SECONDS) -> float:
+    """The time limit in seconds (``default`` unless configured)."""
+    return default if _time_limit is None else _time_limit
 
 
-def guard(estimate: Estimate, what: str) -> Estimate:
+def guard(estimate: Estimate, what: str, max_seconds: float = MAX_SECONDS) -> Estimate:
     """Raise ``LrnnInputError`` with the estimate when it is above the memory limit or the time limit."""
     allowed = limit()
     if estimate.memory > allowed:
         raise LrnnInputError(
             f"{what} would need {estimate.describe()}, more than the memory limit of {format_size(allowed)}; "
             f"reduce the sizes, or raise the limit with --max-memory (resources.configure) if the machine has it")
-    if estimate.seconds is not None and estimate.seconds > time_limit():
+    seconds = time_limit(max_seconds)
+    if estimate.seconds is not None and estimate.seconds > seconds:
         raise LrnnInputError(
-            f"{what} would take {estimate.describe()}, more than the time limit of {format_seconds(time_limit())}; "
+            f"{what} would take {estimate.describe()}, more than the time limit of {format_seconds(seconds)}; "
             f"reduce the sizes, or raise the limit with --max-time SECONDS (resources.configure)")
     return estimate
 
@@ -173,14 +174,19 @@ def train_estimate(K: int, T: int, hidden: int, n_samples: int, steps: int, data
                     drivers=f"N_h={N:.0f}, K={K:.0f}, T={T:.0f}, P={P:.0f} samples, {S:.0f} steps, {data} data")
 
 
-#: Seconds per T^2 per printed mode of the sympy work in ``lrnn derive --result NAME`` with a task (measured: the
-#: recurrent-taylor report expands a polynomial of degree 2T - 1 per mode, 16 s at T = 400 on a shared core).
-SYMBOLIC_SECONDS_PER_T2 = {"recurrent-taylor": 1.2e-4}
+#: Seconds per T^3.5 per printed mode of the sympy work in ``lrnn derive --result NAME`` with a task (measured on a
+#: shared core: the recurrent-taylor report expands a polynomial of degree 2T - 1 per mode, 6 s at T = 200, 16 s at
+#: T = 400, more than 390 s at T = 1000).
+SYMBOLIC_SECONDS = {"recurrent-taylor": 1.3e-8}
+
+#: Default time limit of ``lrnn derive`` (seconds): printing closed forms should not take long.
+DERIVE_SECONDS = 120.0
 
 
 def derive_estimate(result: str, K: int, T: int, modes_printed: int = 10) -> Estimate:
-    """``lrnn derive`` with a task: the sympy work grows like T^2 per printed mode."""
+    """``lrnn derive`` with a task: the sympy work grows like T^3.5 per printed mode (measured)."""
     modes = min(float(K), modes_printed)
-    seconds = SYMBOLIC_SECONDS_PER_T2.get(result, 1e-6) * float(T) ** 2 * modes
+    per = SYMBOLIC_SECONDS.get(result)
+    seconds = None if per is None else per * float(T) ** 3.5 * modes
     return Estimate(memory=2000.0 * float(T) * modes + 4 * _F * float(K) * float(T), seconds=seconds,
                     drivers=f"result {result}, T={T}, {modes:.0f} mode(s) printed")
