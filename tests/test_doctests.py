@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["lrnn_theory.tasks", "lrnn_theory.flow", "lrnn_theory.derivations.mode_flow"]
+MODULES = ["lrnn_theory.tasks", "lrnn_theory.flow", "lrnn_theory.derivations.mode_flow", "lrnn_theory.resources"]
 
 
 @pytest.mark.parametrize("name", MODULES)
