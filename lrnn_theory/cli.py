@@ -126,9 +126,9 @@ def write_outputs(out, trajectory, plot, make_figure, plot_param: str = "plot") 
 
     files = [(out, trajectory.encoded(out), "out")] if out else []
     if plot:
+        fig = make_figure()  # selects the Agg backend before pyplot is imported here
         import matplotlib.pyplot as plt
 
-        fig = make_figure()
         files.append((plot, render_figure(fig, plot.suffix.lstrip(".").lower()), plot_param))
         plt.close(fig)
     write_files_whole(files)
