@@ -450,3 +450,20 @@ def test_estimate_is_an_upper_bound_of_measured_memory():
 
 def test_every_bad_input_class_is_an_lrnn_error():
     assert issubclass(LrnnInputError, LrnnError) and issubclass(IntegrationError, LrnnError)
+
+
+def test_sigterm_during_a_command_exits_143_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    """The CLI turns SIGTERM into an exception that unwinds like Ctrl-C: staged files are removed."""
+    from lrnn_theory import interrupts
+
+    def terminated(staged):
+        assert leftovers(tmp_path)  # both files are staged at this point
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises during the sleep
+
+    monkeypatch.setattr(lrnn_io, "_install", terminated)
+    task = write_task(tmp_path / "t.json", {"family": "constant", "T": 3})
+    code, _, err = run_cli(["integrate", task, "--t-end", 1, "--n-points", 3, "--out", tmp_path / "x.csv",
+                            "--plot", tmp_path / "x.png"], capsys)
+    assert code == interrupts.EXIT_TERMINATED and err == ["lrnn: terminated; no output written"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
