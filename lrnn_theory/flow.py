@@ -281,9 +281,9 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         Stop early once every |d(theta)/dt| falls below this value (the energy has stopped changing).
     divergence_threshold : float, optional
         Raise ``DivergenceError`` when |a|, |c| or the recurrent gain |b|^(T-1) of a mode exceeds this value.
-        By default ``default_divergence_threshold(task)``: 1e8 times the task's own scale (its largest singular
-        value and its dynamic range), so that a zero-loss solution that needs a large gain is not taken for
-        divergence.
+        By default ``default_divergence_threshold(task)``: 1e8, or 1e3 times the task's own scale (its largest
+        singular value times its dynamic range) when that is larger, so that a zero-loss solution that needs a large
+        gain is not taken for divergence.
 
     Returns
     -------
@@ -392,19 +392,19 @@ def check_task_scale(task) -> None:
 
 
 def default_divergence_threshold(task) -> float:
-    """1e8 times the task's scale: max(1, largest |s|) * max(1, largest |s| / smallest non-zero |s|).
+    """max(1e8, 1e3 * the task's scale), the scale being max(1, largest |s|) * max(1, largest / smallest non-zero |s|).
 
     A zero-loss solution needs u of the size of the singular values and a recurrent gain |b|^(T-1) of the size
     of their ratio across steps (b* = lambda > 1 for an inverse-exponential task), so a fixed threshold would call
-    such a valid solution a divergence.
+    such a valid solution a divergence. Tasks of ordinary scale keep 1e8, so that a runaway is caught as early.
     """
     s = np.abs(task.singular_values)
     smax = float(np.max(s))
     nonzero = s[s > 0]
     spread = smax / float(np.min(nonzero)) if nonzero.size else 1.0
     with np.errstate(over="ignore"):
-        value = 1e8 * max(1.0, smax) * max(1.0, spread)
-    return float(min(value, 1e300))
+        value = 1e3 * max(1.0, smax) * max(1.0, spread)
+    return float(min(max(1e8, value), 1e300))
 
 
 def plain_name(name) -> str:

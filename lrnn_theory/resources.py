@@ -141,9 +141,9 @@ _F = 8  # bytes per float
 
 
 def task_estimate(K: int, T: int) -> Estimate:
-    """Building a task and the least any command does with it (the task sums and a few hundred evaluations of
-    them, as in one short integration): about 10 arrays of K x T."""
-    work = integrate_estimate(K, T, 2, rhs_calls=300)
+    """Building a task and the least any command does with it (the task sums and their evaluations in one
+    integration to two output points): about 10 arrays of K x T."""
+    work = integrate_estimate(K, T, 2)
     return Estimate(memory=work.memory, seconds=work.seconds, drivers=f"K={K} modes x T={T} steps")
 
 

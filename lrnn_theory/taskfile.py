@@ -199,4 +199,8 @@ def guard_family_size(data) -> None:
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
         return  # Task.from_dict reports it
     K = max([len(v) for k in ("delta", "lambda", "kappa", "beta") if isinstance(v := data.get(k), list)] or [1])
+    from .tasks import MAX_TASK_SIZE
+
+    if K * T > MAX_TASK_SIZE:
+        return  # Task.from_family refuses it with its own message
     resources.guard(resources.task_estimate(K, T), "building the task")
