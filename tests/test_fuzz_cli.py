@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from hypothesis import strategies as st
 from lrnn_theory.cli import main
 
 CASES = {"in_process": 0, "subprocess": 0}
-EXAMPLES = 60
+EXIT_CODES: dict = {}
+EXAMPLES = 40
 EXAMPLES_SLOW = 400
 
 # ---- task files ---------------------------------------------------------------------------------------------------
@@ -66,6 +68,24 @@ def explicit_tasks(draw):
     return task
 
 
+@st.composite
+def valid_tasks(draw):
+    """Well-formed family tasks, some badly scaled, some that diverge (Dirac, beta > kappa, b above 1)."""
+    family = draw(st.sampled_from(["constant", "inverse_exponential", "exponential", "dirac"]))
+    task = {"family": family, "T": draw(st.integers(1 if family != "dirac" else 2, 8))}
+    if family == "dirac":
+        task.update(beta=draw(st.floats(0.1, 3)), kappa=draw(st.floats(0.1, 3)))
+    else:
+        task["delta"] = draw(st.floats(0.05, 3) | st.sampled_from([1e6, 1e-6]))
+        if family != "constant":
+            task["lambda"] = draw(st.floats(0.2, 2.5))
+    if draw(st.booleans()):
+        task["init"] = {"a": draw(st.floats(-1, 1)), "b": draw(st.floats(-1.5, 1.5)), "c": draw(st.floats(-1, 1))}
+    if draw(st.integers(0, 3)) == 0:
+        task["name"] = draw(st.text(max_size=20))
+    return task
+
+
 def encode(task) -> bytes:
     return json.dumps(task, allow_nan=True, ensure_ascii=True).encode()
 
@@ -73,7 +93,8 @@ def encode(task) -> bytes:
 raw_files = st.binary(max_size=60) | st.sampled_from([b"", b"[]", b"{", b"[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]",
                                                       b'{"family": "constant", "T": 3, "delta": NaN}',
                                                       b'{"family": "constant", "T": 3, "T": 3}'])
-task_files = st.one_of(family_tasks().map(encode), explicit_tasks().map(encode), raw_files)
+task_files = st.one_of(valid_tasks().map(encode), valid_tasks().map(encode), family_tasks().map(encode),
+                       explicit_tasks().map(encode), raw_files)
 
 
 # ---- argument lists -----------------------------------------------------------------------------------------------
@@ -87,14 +108,14 @@ def argument_lists(draw):
     command = draw(st.sampled_from(["integrate", "integrate", "integrate", "derive", "simulate"]))
     outs = []
     if command == "integrate":
-        out = draw(st.sampled_from(["o.csv", "o.npz", "o.txt", "missing/o.csv", "."]))
+        out = draw(st.sampled_from(["o.csv"] * 4 + ["o.npz"] * 2 + ["o.txt", "missing/o.csv", "."]))
         argv = ["integrate", "TASK", "--out", out]
-        argv += draw(option("--t-end", [None, 1, 5, 0.5, 0, -1, "nan", "inf", "1e300", "1e13", "x"]))
-        argv += draw(option("--n-points", [None, 2, 7, 1, 0, -5, "1e9", 10**12]))
-        argv += draw(option("--method", [None, None, "BDF", "Radau", "lsoda", "RK45", "bogus"]))
-        argv += draw(option("--rtol", [None, None, 1e-6, 0, 1e-20, 2, "nan"]))
+        argv += draw(option("--t-end", [1, 5, 20, 0.5] * 3 + [None, 0, -1, "nan", "inf", "1e300", "1e13", "x"]))
+        argv += draw(option("--n-points", [None] * 4 + [2, 7, 1, 0, -5, "1e9", 10**12]))
+        argv += draw(option("--method", [None] * 4 + ["BDF", "Radau", "lsoda", "RK45", "bogus"]))
+        argv += draw(option("--rtol", [None] * 6 + [1e-6, 0, 1e-20, 2, "nan"]))
         argv += draw(option("--plot", [None, None, "p.png", "p.jpg"]))
-        argv += draw(option("--max-memory", [None, None, "1k", "100G", "zz"]))
+        argv += draw(option("--max-memory", [None] * 6 + ["1k", "100G", "zz"]))
         outs = [out, "p.png", "p.jpg"]
     elif command == "derive":
         argv = ["derive"] + draw(st.sampled_from([["TASK"], ["--family", "constant", "--T", "3"], ["--list"],
@@ -102,14 +123,14 @@ def argument_lists(draw):
         argv += draw(option("--result", [None, "flow", "stability", "io-solution", "nope"]))
         argv += draw(option("--format", [None, "text", "latex", "bad"]))
     else:
-        out = draw(st.sampled_from(["s.csv", "s.npz", "s.bin"]))
+        out = draw(st.sampled_from(["s.csv", "s.npz", "s.csv", "s.bin"]))
         argv = ["simulate", "TASK", "--out", out, "--no-progress"]
-        argv += draw(option("--lr", ["0.01", "0.5", "100", "-1", "nan"]))
-        argv += draw(option("--steps", ["5", "0", "-2", "1e3"]))
-        argv += draw(option("--hidden", [None, "4", "0", "1000000"]))
-        argv += draw(option("--data", [None, "samples", "bogus"]))
+        argv += draw(option("--lr", ["0.01", "0.05", "0.01", "0.5", "100", "-1", "nan"]))
+        argv += draw(option("--steps", ["5", "20", "5", "0", "-2", "1e3"]))
+        argv += draw(option("--hidden", [None, None, "4", "0", "1000000"]))
+        argv += draw(option("--data", [None, None, "samples", "bogus"]))
         outs = [out]
-    if draw(st.integers(0, 9)) == 0:  # an unknown option or a stray argument
+    if draw(st.integers(0, 19)) == 0:  # an unknown option or a stray argument
         argv.insert(draw(st.integers(1, len(argv))), draw(st.sampled_from(["--bogus", "extra", "-x", "--"])))
     return argv, outs
 
@@ -148,8 +169,14 @@ def _fuzz_in_process(task_bytes, args):
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         full = materialise(directory, task_bytes, argv)
+        started = time.monotonic()
         code, _, stderr = run_in_process(full)
+        if os.environ.get("FUZZ_DEBUG") and time.monotonic() - started > 5:
+            print(f"SLOW {time.monotonic() - started:.1f}s {task_bytes[:200]!r} {argv}", flush=True)
         CASES["in_process"] += 1
+        EXIT_CODES[code] = EXIT_CODES.get(code, 0) + 1
+        if os.environ.get("FUZZ_DEBUG") and code:
+            print(stderr.strip()[:150])
         check_run(directory, full, outs, code, stderr)
 
 
@@ -181,6 +208,7 @@ def test_fuzz_console_script(task_bytes, args):
         result = subprocess.run([str(lrnn)] + full, capture_output=True, text=True, timeout=600, cwd=tmp,
                                 env={**os.environ, "LRNN_TRACEBACK": ""})
         CASES["subprocess"] += 1
+        EXIT_CODES[result.returncode] = EXIT_CODES.get(result.returncode, 0) + 1
         check_run(directory, full, outs, result.returncode, result.stderr)
 
 
@@ -188,5 +216,6 @@ def test_fuzz_case_count_is_reported():
     """Runs after the fuzz tests of this module (file order): every generated case was executed."""
     if CASES["in_process"] == 0:
         pytest.skip("fuzz test not run in this session")
-    print(f"\nfuzz cases generated: {CASES['in_process']} in process, {CASES['subprocess']} through the console script")
+    print(f"\nfuzz cases generated: {CASES['in_process']} in process, {CASES['subprocess']} through the console "
+          f"script; exit codes: {dict(sorted(EXIT_CODES.items()))}")
     assert CASES["in_process"] >= EXAMPLES
