@@ -114,7 +114,9 @@ def cmd_integrate(args):
     traj = integrate(task, args.t_end, n_points=args.n_points, method=args.method, rtol=args.rtol, atol=args.atol)
     written = write_outputs(out, traj, plot, lambda: plot_trajectories(
         {"theory": traj}, title=f"{task.name}: mode learning dynamics"))
-    print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']} "
+    attempts = traj.info.get("attempts", [])
+    fallback = f" at rtol={traj.info['rtol']:g}, after {len(attempts)} failed attempt(s)" if attempts else ""
+    print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']}{fallback} "
           f"({traj.info['nfev']} rhs calls); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
     return 0
 
