@@ -23,7 +23,8 @@ from lrnn_theory.cli import main
 
 CASES = {"in_process": 0, "subprocess": 0}
 EXIT_CODES: dict = {}
-EXAMPLES = 40
+EXAMPLES = 100
+EXAMPLES_WELL_FORMED = 30
 EXAMPLES_SLOW = 400
 
 # ---- task files ---------------------------------------------------------------------------------------------------
@@ -135,6 +136,26 @@ def argument_lists(draw):
     return argv, outs
 
 
+@st.composite
+def good_argument_lists(draw):
+    """Well-formed command lines, so that integration, divergence, training and output sets are exercised."""
+    command = draw(st.sampled_from(["integrate", "integrate", "simulate", "derive"]))
+    if command == "integrate":
+        argv = ["integrate", "TASK", "--out", draw(st.sampled_from(["o.csv", "o.npz"])),
+                "--t-end", str(draw(st.sampled_from([0.5, 5, 50]))), "--n-points", str(draw(st.integers(2, 50)))]
+        argv += draw(option("--method", [None, None, "BDF", "Radau", "RK45"]))
+        argv += draw(option("--plot", [None, "p.png"]))
+        return argv, ["o.csv", "o.npz", "p.png"]
+    if command == "simulate":
+        argv = ["simulate", "TASK", "--out", "s.csv", "--no-progress", "--lr", str(draw(st.sampled_from([0.01, 0.1,
+                                                                                                        5.0]))),
+                "--steps", str(draw(st.integers(1, 30)))]
+        argv += draw(option("--data", [None, "samples"]))
+        return argv, ["s.csv"]
+    return ["derive", "TASK", "--result", draw(st.sampled_from(["flow", "stability", "extrapolation"])),
+            "--format", "text"], []
+
+
 def run_in_process(argv):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -184,6 +205,13 @@ def _fuzz_in_process(task_bytes, args):
           derandomize=True)
 @given(task_files, argument_lists())
 def test_fuzz_cli_in_process(task_bytes, args):
+    _fuzz_in_process(task_bytes, args)
+
+
+@settings(max_examples=EXAMPLES_WELL_FORMED, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=True)
+@given(valid_tasks().map(encode), good_argument_lists())
+def test_fuzz_cli_in_process_well_formed(task_bytes, args):
     _fuzz_in_process(task_bytes, args)
 
 
