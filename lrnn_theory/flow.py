@@ -312,8 +312,9 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     task = flow.task
     t_end = check_real("t_end", t_end, positive=True)
     if t_end / task.tau > MAX_T_END:
-        raise bad("t_end", t_end, f"be at most {MAX_T_END:g} * tau = {MAX_T_END * task.tau:g} (beyond it the spacing of "
-                                  f"floating-point times is too coarse for the solver); rescale tau or the task")
+        raise bad("t_end", t_end, f"be at most {MAX_T_END:g} * tau = {MAX_T_END * task.tau:g} (beyond it the "
+                                  f"spacing of floating-point times is too coarse for the solver); rescale tau or "
+                                  f"the task")
     if divergence_threshold is None:
         threshold = default_divergence_threshold(task)
     else:

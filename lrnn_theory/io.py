@@ -47,9 +47,9 @@ def check_writable(path, param: str = "out") -> Path:
             raise LrnnInputError(f"parameter '{param}': directory '{_shown(directory)}' does not exist (output file "
                                  f"'{shown}')")
         if path.is_symlink():
-            raise LrnnInputError(f"parameter '{param}': '{shown}' is a symbolic link (to '{_shown(os.readlink(path))}'); "
-                                 "lrnn does not replace links or write through them: give the target's path or "
-                                 "remove the link")
+            raise LrnnInputError(f"parameter '{param}': '{shown}' is a symbolic link (to "
+                                 f"'{_shown(os.readlink(path))}'); lrnn does not replace links or write through "
+                                 "them: give the target's path or remove the link")
         if path.is_dir():
             raise LrnnInputError(f"parameter '{param}': '{shown}' is a directory, not a file")
         if path.exists() and not path.is_file():

@@ -91,7 +91,7 @@ def encode(task) -> bytes:
     return json.dumps(task, allow_nan=True, ensure_ascii=True).encode()
 
 
-raw_files = st.binary(max_size=60) | st.sampled_from([b"", b"[]", b"{", b"[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]",
+raw_files = st.binary(max_size=60) | st.sampled_from([b"", b"[]", b"{", b"[" * 24 + b"]" * 24,
                                                       b'{"family": "constant", "T": 3, "delta": NaN}',
                                                       b'{"family": "constant", "T": 3, "T": 3}'])
 task_files = st.one_of(valid_tasks().map(encode), valid_tasks().map(encode), family_tasks().map(encode),
