@@ -146,9 +146,17 @@ class CompiledFlow:
         if t == self._t_start or self._nonfinite_calls >= self.MAX_NONFINITE_CALLS:
             raise self.overflow
 
+    #: Most right-hand-side evaluations of one solver run: an explicit method on this stiff flow (or a badly
+    #: scaled task) would otherwise run for hours; the implicit methods need a few thousand.
+    MAX_RHS_CALLS = 200_000
+
     def _check_progress(self, t, y):
         if not self.watch_progress:
             return
+        if self.nfev > self.MAX_RHS_CALLS:
+            raise IntegrationError(
+                f"the solver made {self.nfev} evaluations and reached only t={t:.6g}: the flow is too stiff for this "
+                f"method; use the default method (or BDF, Radau)")
         if t != self._last_t:
             self._last_t, self._calls_at_t = t, 0
             return

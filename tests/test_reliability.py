@@ -472,3 +472,12 @@ def test_sigterm_during_a_command_exits_143_and_writes_nothing(tmp_path, capsys,
                             "--plot", tmp_path / "x.png"], capsys)
     assert code == interrupts.EXIT_TERMINATED and err == ["lrnn: terminated; no output written"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+
+
+def test_explicit_method_on_a_stiff_task_stops_with_a_remedy(monkeypatch):
+    """RK45 on a badly scaled task used to run for hours: the evaluation cap ends it with the remedy."""
+    from lrnn_theory.flow import CompiledFlow
+
+    monkeypatch.setattr(CompiledFlow, "MAX_RHS_CALLS", 2000)
+    with pytest.raises(IntegrationError, match="too stiff for this method"):
+        integrate(Task.constant(1e6, T=4), 50.0, method="RK45")
