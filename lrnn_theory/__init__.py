@@ -6,15 +6,15 @@ Derive (``lrnn_theory.derivations``), integrate (``lrnn_theory.integrate``) and 
 """
 import importlib
 
-from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
-from .tasks import InitialModes, Task
-
 __version__ = "0.1.0"
 
-# Numeric entry points load on first use, so that importing a derivation module does not compile anything.
-_LAZY = {"integrate": "flow", "compile_flow": "flow", "CompiledFlow": "flow", "Trajectory": "trajectory"}
+# Everything loads on first use: importing a derivation module compiles nothing, and the ``lrnn`` command's entry
+# point (lrnn_theory.interrupts.run) can catch Ctrl-C before numpy, scipy and sympy are imported.
+_LAZY = {"Task": "tasks", "InitialModes": "tasks", "LrnnError": "errors", "LrnnInputError": "errors",
+         "DivergenceError": "errors", "IntegrationError": "errors",
+         "integrate": "flow", "compile_flow": "flow", "CompiledFlow": "flow", "Trajectory": "trajectory"}
 
-__all__ = ["Task", "InitialModes", "LrnnError", "LrnnInputError", "DivergenceError", "IntegrationError", "__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name):

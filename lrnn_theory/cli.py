@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from pathlib import Path
 
+from . import interrupts, resources
 from .derivations import FORMATS  # not from mode_flow: that imports sympy, too slow for --help
 from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .io import check_writable
@@ -19,6 +21,7 @@ from .tasks import BASE_FAMILIES, FAMILIES, OUTPUTS, Task
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_TOLERANCE = 1
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, not the user's input
 
 #: Modules that add their own subcommands through ``register(subparsers)``.
 COMMAND_MODULES = ("lrnn_theory.validation.commands", "lrnn_theory.task_estimation", "lrnn_theory.validation.ntk",
@@ -29,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit with code 2 (its default code, kept explicit)."""
 
     def error(self, message):
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {interrupts.one_line(message)}\n")
 
 
 # ---- task arguments ---------------------------------------------------------------------------------------------
@@ -65,6 +68,7 @@ def task_from_args(args, required: bool = True):
     if getattr(args, "family", None):
         if args.T is None:
             raise LrnnInputError(f"family '{args.family}' needs --T")
+        resources.guard(resources.task_estimate(1, args.T), "building the task")
         return Task.from_family(args.family, T=args.T, delta=args.delta,
                                 lam=args.lam, kappa=args.kappa, beta=args.beta, base=args.base,
                                 delta_phase=args.delta_phase, lambda_phase=args.lambda_phase,
@@ -103,6 +107,9 @@ def cmd_derive(args):
     if task is not None and task.is_complex and args.result not in ("flow", "complex"):
         raise LrnnInputError(f"parameter 'result' must be 'complex' (or 'flow') for a complex task, got "
                              f"'{args.result}'")
+    if task is not None:
+        resources.guard(resources.derive_estimate(args.result, task.K, task.T), f"lrnn derive --result {args.result}",
+                        max_seconds=resources.DERIVE_SECONDS)
     sys.stdout.write(results[args.result](task, args.format))
     return 0
 
@@ -122,21 +129,27 @@ def cmd_integrate(args):
                      lr_correction=lr_correction)
     written = write_outputs(out, traj, plot, lambda: plot_trajectories(
         {"theory": traj}, title=f"{task.name}: mode learning dynamics"))
+    attempts = traj.info.get("attempts", [])
+    fallback = f" at rtol={traj.info['rtol']:g}, after {len(attempts)} failed attempt(s)" if attempts else ""
     cost = (f"{traj.info['steps']} steps of h={traj.info['dt_per_step']:.4g}" if "steps" in traj.info
             else f"{traj.info['nfev']} rhs calls")
-    print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']} "
+    print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']}{fallback} "
           f"({cost}); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
     return 0
 
 
-def write_outputs(out, trajectory, plot, make_figure) -> str:
+def write_outputs(out, trajectory, plot, make_figure, plot_param: str = "plot") -> str:
     """Write the trajectory file ``out`` and the figure ``plot`` (either may be None) all together or not at all;
     return what was written, for the user."""
     from .io import render_figure, write_files_whole
 
     files = [(out, trajectory.encoded(out), "out")] if out else []
     if plot:
-        files.append((plot, render_figure(make_figure(), plot.suffix.lstrip(".").lower()), "plot"))
+        fig = make_figure()  # selects the Agg backend before pyplot is imported here
+        import matplotlib.pyplot as plt
+
+        files.append((plot, render_figure(fig, plot.suffix.lstrip(".").lower()), plot_param))
+        plt.close(fig)
     write_files_whole(files)
     return " and ".join(str(f[0]) for f in files)
 
@@ -163,6 +176,7 @@ def cmd_demo(args):
     from .plotting import plot_trajectories
 
     out_dir = make_out_dir(args.out)
+    csv_path, png_path = check_writable(out_dir / "demo.csv", "out"), check_writable(out_dir / "demo.png", "out")
     task = Task.from_dict(DEMO_TASK)
     d, lam, T = DEMO_TASK["delta"], DEMO_TASK["lambda"], DEMO_TASK["T"]
     init = ", ".join(f"{k}={v}" for k, v in DEMO_TASK["init"].items())
@@ -171,9 +185,8 @@ def cmd_demo(args):
     print(mode_flow.report(task, args.format))
     traj = integrate(task, 15.0, n_points=301)
     final = traj.final()
-    csv_path, png_path = out_dir / "demo.csv", out_dir / "demo.png"
-    traj.to_csv(csv_path)
-    plot_trajectories({"theory": traj}, png_path, title=description)
+    write_outputs(csv_path, traj, png_path, lambda: plot_trajectories({"theory": traj}, title=description),
+                  plot_param="out")  # both files or neither
     print(f"Integrated to t={traj.t[-1]:g} with {traj.info['method']} ({traj.info['nfev']} rhs calls): "
           f"b={final['b'][0]:.6f} (zero-loss solution: lambda={lam}), u=ac={final['u'][0]:.6f} (delta={d}), "
           f"energy={final['energy'][0]:.3g}")
@@ -199,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--result", default="flow",
                    help="which derivation to print (default: flow; see 'lrnn derive --list')")
     p.add_argument("--list", action="store_true", help="list the available results and exit")
+    add_resource_arguments(p)
     p.set_defaults(func=cmd_derive_or_list)
 
     p = sub.add_parser("integrate", help="integrate the mode ODEs of a task file")
@@ -207,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-points", type=int, default=201, help="output times from 0 to t-end (default 201)")
     p.add_argument("--out", required=True, help="output file, .csv (long format) or .npz")
     p.add_argument("--plot", help="also draw the trajectories to this PNG")
-    p.add_argument("--method", default="Batched",
-                   help="Batched (default: one step size per mode), LSODA, BDF, Radau, RK45 or DOP853")
+    p.add_argument("--method", help="Batched, LSODA, BDF, Radau, RK45 or DOP853 (default: Batched, one step size "
+                                     "per mode, and other methods if it fails on a badly scaled task)")
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
     p.add_argument("--discrete-lr", type=float, metavar="ETA",
@@ -219,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=("sum_half", "sum", "mean_half", "mean"), default="sum_half",
                    help="loss convention of ETA (default sum_half, the theory's)")
     p.add_argument("--n-samples", type=int, help="P of the mean losses (default T * K)")
+    add_resource_arguments(p)
     p.set_defaults(func=cmd_integrate)
 
     p = sub.add_parser("reproduce", help="reproduce a figure of the paper (PNG + JSON of its key numbers)")
@@ -279,28 +294,63 @@ def cmd_reproduce_all(args):
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     """Print library warnings (numpy, scipy) as one line each, without source context."""
     text = " ".join(str(message).split())
-    print(f"lrnn: warning: {category.__name__}: {text}", file=sys.stderr)
+    interrupts.say("warning", f"{category.__name__}: {text}")
+
+
+def add_resource_arguments(parser):
+    """``--max-memory`` and ``--max-time``: what the command may plan to use (see lrnn_theory.resources)."""
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="largest estimated memory to go ahead with, e.g. 16G or 500M (default: half the "
+                             "machine's memory, at most 8G)")
+    parser.add_argument("--max-time", metavar="SECONDS",
+                        help="longest estimated run time to go ahead with (default: 3600)")
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
-            return args.func(args)
-    except DivergenceError as exc:
-        print(f"lrnn: diverged: {exc}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except IntegrationError as exc:
-        print(f"lrnn: integration failed: {exc}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except LrnnError as exc:
-        print(f"lrnn: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("lrnn: interrupted; no output written", file=sys.stderr)
-        return 130
+    """Run the ``lrnn`` command line; returns the exit code (0 done, 1 over tolerance, 2 bad input, 3 diverged or
+    not integrable, 130/143 interrupted, 70 internal error). Every failure is one line on stderr."""
+    from . import io as lrnn_io
+
+    written_before = len(lrnn_io.WRITTEN)
+    with interrupts.signals_as_exceptions():
+        try:
+            try:
+                args = build_parser().parse_args(argv)
+                resources.configure(getattr(args, "max_memory", None), getattr(args, "max_time", None))
+                with warnings.catch_warnings():
+                    warnings.showwarning = _one_line_warning
+                    code = args.func(args)
+                sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
+                return code
+            finally:
+                resources.configure(None)
+        except DivergenceError as exc:
+            interrupts.say("diverged", exc)
+            return EXIT_DIVERGED
+        except IntegrationError as exc:
+            interrupts.say("integration failed", exc)
+            return EXIT_DIVERGED
+        except LrnnError as exc:
+            interrupts.say("error", exc)
+            return EXIT_BAD_INPUT
+        except (KeyboardInterrupt, interrupts.Terminated) as exc:
+            lrnn_io.remove_temporaries()
+            message, code = interrupts.interrupted_message(exc, lrnn_io.WRITTEN[written_before:])
+            interrupts.say("", message)
+            return code
+        except BrokenPipeError:
+            interrupts.silence_stdout()
+            return interrupts.EXIT_BROKEN_PIPE
+        except MemoryError:
+            lrnn_io.remove_temporaries()
+            interrupts.say("error", "out of memory; use smaller sizes (the resource guard's estimate was too low)")
+            return EXIT_BAD_INPUT
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            lrnn_io.remove_temporaries()
+            if os.environ.get("LRNN_TRACEBACK"):
+                raise
+            interrupts.say("internal error", f"{type(exc).__name__}: {exc} (set LRNN_TRACEBACK=1 to see where)")
+            return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

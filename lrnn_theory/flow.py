@@ -16,13 +16,16 @@ real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...],
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
+from . import resources
 from .derivations import mode_flow as sym
-from .errors import DivergenceError, IntegrationError, bad, check_int, check_real
+from .errors import (DivergenceError, IntegrationError, LrnnError, LrnnInputError, bad, check_finite_array, check_int,
+                     check_real)
 from .solvers import CONVERGED, block_sparsity, blocks_to_banded, blocks_to_sparse, resolve_solver, solve_blocks
 from .tasks import coerce_task
 from .trajectory import Trajectory, mode_energy
@@ -269,9 +272,17 @@ class CompiledFlow:
         if t == self._t_start or self._nonfinite_calls >= self.MAX_NONFINITE_CALLS:
             raise self.overflow
 
+    #: Most right-hand-side evaluations of one solver run: an explicit method on this stiff flow (or a badly
+    #: scaled task) would otherwise run for hours; the implicit methods need a few thousand.
+    MAX_RHS_CALLS = 200_000
+
     def _check_progress(self, t, y):
         if not self.watch_progress:
             return
+        if self.nfev > self.MAX_RHS_CALLS:
+            raise IntegrationError(
+                f"the solver made {self.nfev} evaluations and reached only t={t:.6g}: the flow is too stiff for this "
+                f"method; use the default method (or BDF, Radau)")
         if t != self._last_t:
             self._last_t, self._calls_at_t = t, 0
             return
@@ -415,21 +426,26 @@ class _Blowup:
         return np.max(self.gains(y)) - np.log(self.threshold)
 
 
-def output_times(t_end, n_points=201, t_eval=None):
-    """Checked ``(t_end, t_eval)``: ``n_points`` equally spaced times from 0 to ``t_end``, or the given ``t_eval``."""
+def output_times(t_end, n_points=201, t_eval=None, tau: float = 1.0):
+    """Checked ``(t_end, t_eval)``: ``n_points`` equally spaced times from 0 to ``t_end``, or the given ``t_eval``
+    (finite, strictly increasing, within [0, t_end]); ``t_end`` at most ``MAX_T_END`` tau."""
     t_end = check_real("t_end", t_end, positive=True)
+    if t_end / tau > MAX_T_END:
+        raise bad("t_end", t_end, f"be at most {MAX_T_END:g} * tau = {MAX_T_END * tau:g} (beyond it the spacing of "
+                                  f"floating-point times is too coarse for the solver); rescale tau or the task")
     if t_eval is None:
         n_points = check_int("n_points", n_points, minimum=2)
+        resources.guard(resources.integrate_estimate(1, 1, n_points), "the output times")
         return t_end, np.linspace(0.0, t_end, n_points)
-    t_eval = np.asarray(t_eval, dtype=float)
-    if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_end:
-        raise bad("t_eval", t_eval, f"be increasing times within [0, {t_end}]")
+    t_eval = check_finite_array("t_eval", t_eval, ndim=1)
+    if t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_end:
+        raise bad("t_eval", t_eval, f"be strictly increasing times within [0, {t_end:g}]")
     return t_end, t_eval
 
 
 def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
               atol: float | None = None, converged_tol: float | None = None,
-              divergence_threshold: float = 1e8, lr_correction=None) -> Trajectory:
+              divergence_threshold: float | None = None, lr_correction=None) -> Trajectory:
     """Integrate the gradient flow of the connectivity modes of ``task``.
 
     Parameters
@@ -441,12 +457,14 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     n_points : int, optional
         Number of equally spaced output times from 0 to ``t_end`` (ignored when ``t_eval`` is given).
     t_eval : array_like, optional
-        Explicit output times.
+        Explicit output times: finite, strictly increasing, within [0, t_end].
     method : str or lrnn_theory.solvers.Solver or lrnn_theory.finite_lr.DiscreteGD, optional
         Integration strategy: "Batched" (default: one step size per mode, RODAS4 on the m x m Jacobian blocks, see
         ``lrnn_theory.solvers.solve_blocks``) or a scipy method by name ("LSODA", "BDF", "Radau", "RK45",
-        "DOP853"). ``DiscreteGD(lr=, loss=)`` runs the exact gradient-descent map of an aligned network instead
-        (output at the steps nearest ``t_eval``).
+        "DOP853"). With the default, a badly scaled task on which the solver fails (not one that diverges) is
+        retried with the methods of ``FALLBACK_METHODS``; ``info["attempts"]`` lists what failed first. A method
+        given explicitly is not replaced. ``DiscreteGD(lr=, loss=)`` runs the exact gradient-descent map of an
+        aligned network instead (output at the steps nearest ``t_eval``).
     rtol, atol : float, optional
         Override the solver's tolerances.
     converged_tol : float, optional
@@ -454,6 +472,9 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         batched solver each mode stops (and keeps its state) as soon as its own rates are below it.
     divergence_threshold : float, optional
         Raise ``DivergenceError`` when |a|, |c| or the recurrent gain |b|^(T-1) of a mode exceeds this value.
+        By default ``default_divergence_threshold(task)``: 1e8, or 1e3 times the task's own scale (its largest
+        singular value times its dynamic range) when that is larger, so that a zero-loss solution that needs a large
+        gain is not taken for divergence.
     lr_correction : float or DiscreteGD, optional
         Integrate the modified flow of E + (h/4) ||grad E||^2, which gradient descent follows to O(h^2): a float is
         the learning rate on the theory's loss ``sum_half`` (h = lr_correction * tau), a ``DiscreteGD`` gives the
@@ -470,6 +491,8 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     ------
     DivergenceError
         When a mode overflows or grows past ``divergence_threshold``; the message gives the time and the mode.
+    IntegrationError
+        When no method can integrate the task (too badly scaled for floating point), with the remedy.
 
     Examples
     --------
@@ -483,13 +506,110 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     if isinstance(method, DiscreteGD):  # the exact gradient-descent map, not an ODE solver
         if lr_correction is not None:
             raise bad("lr_correction", lr_correction, "be None with method=DiscreteGD (the map needs no correction)")
-        return method.run(task, t_end, n_points=n_points, t_eval=t_eval, divergence_threshold=divergence_threshold)
+        return method.run(task, t_end, n_points=n_points, t_eval=t_eval,
+                          divergence_threshold=1e8 if divergence_threshold is None else divergence_threshold)
     flow = compile_flow(task) if lr_correction is None else compile_modified_flow(task, lr_correction)
-    t_end, t_eval = output_times(t_end, n_points, t_eval)
-    threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
-    solver = resolve_solver(method, rtol, atol)
+    task = flow.task
+    t_end, t_eval = output_times(t_end, n_points, t_eval, task.tau)
+    resources.guard(resources.integrate_estimate(task.K, task.T, t_eval.size), "integrating the task")
+    if divergence_threshold is None:
+        threshold = default_divergence_threshold(task)
+    else:
+        threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
     if converged_tol is not None:
         converged_tol = check_real("converged_tol", converged_tol, positive=True)
+    check_task_scale(task)
+    failures = []
+    for attempt, attempt_rtol in _attempts(task, method, rtol):
+        with warnings.catch_warnings(record=True) as caught:  # shown only for the attempt that is kept
+            warnings.simplefilter("always")
+            try:
+                traj = _integrate_with_method(flow, t_end, t_eval, attempt, attempt_rtol, atol, converged_tol,
+                                              threshold)
+            except IntegrationError as exc:
+                failures.append(str(exc))
+                continue
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if failures:
+            traj.info["attempts"] = failures
+        return traj
+    smax = float(np.max(np.abs(task.singular_values)))
+    remedy = ("try another --method or looser tolerances" if method is not None else
+              "the task is too badly scaled for floating point")
+    raise IntegrationError(
+        f"could not integrate task '{plain_name(task.name)}' (largest singular value {smax:.3g}, T={task.T}, "
+        f"tau={task.tau:g}): {'; '.join(failures)}; {remedy}: rescale 'singular_values' (or delta), 'init' or "
+        f"'tau', or shorten t_end")
+
+
+#: Methods tried, in order, after the default one fails on a badly scaled task (not on divergence): BDF and Radau
+#: cope where another method's step-size control breaks down at t = 0 on singular values of 1e8 and more; the last
+#: attempt is BDF at a looser relative tolerance (``FALLBACK_RTOL``), unless the caller set ``rtol``.
+FALLBACK_METHODS = ("BDF", "Radau")
+FALLBACK_RTOL = 1e-6
+
+#: Largest singular value from which BDF is tried before the default method (which fails slowly there).
+BADLY_SCALED = 1e6
+
+
+def _attempts(task, method, rtol):
+    """(method, rtol) pairs to try in turn: only the given method if there is one, else the fallback chain."""
+    if method is not None:
+        return [(method, rtol)]
+    chain = [None, *FALLBACK_METHODS]
+    if float(np.max(np.abs(task.singular_values))) >= BADLY_SCALED:
+        chain = [FALLBACK_METHODS[0], None, *FALLBACK_METHODS[1:]]
+    attempts = [(m, rtol) for m in chain]
+    if rtol is None:
+        attempts.append((FALLBACK_METHODS[0], FALLBACK_RTOL))
+    return attempts
+
+
+#: Largest t_end in units of tau: at 1e12 the spacing of doubles is 1e-4, near the step sizes the flow needs.
+MAX_T_END = 1e12
+
+#: Largest singular value accepted: the energy ||s||^2 / 2 must stay well inside floating point.
+MAX_SINGULAR_VALUE = 1e150
+
+
+def check_task_scale(task) -> None:
+    """Refuse, up front and naming the parameter, a task whose energy cannot be represented in floating point."""
+    smax = float(np.max(np.abs(task.singular_values)))
+    if smax > MAX_SINGULAR_VALUE:
+        raise LrnnInputError(
+            f"parameter 'singular_values' must be at most {MAX_SINGULAR_VALUE:g} in size (the energy ||s||^2 "
+            f"overflows floating point), got a largest value of {smax:.3g}; divide the singular values (delta) "
+            f"by a common factor: u scales with them")
+
+
+def default_divergence_threshold(task) -> float:
+    """max(1e8, 1e3 * the task's scale), the scale being max(1, largest |s|) * max(1, largest / smallest non-zero |s|).
+
+    A zero-loss solution needs u of the size of the singular values and a recurrent gain |b|^(T-1) of the size
+    of their ratio across steps (b* = lambda > 1 for an inverse-exponential task), so a fixed threshold would call
+    such a valid solution a divergence. Tasks of ordinary scale keep 1e8, so that a runaway is caught as early.
+    """
+    s = np.abs(task.singular_values)
+    smax = float(np.max(s))
+    nonzero = s[s > 0]
+    spread = smax / float(np.min(nonzero)) if nonzero.size else 1.0
+    with np.errstate(over="ignore"):
+        value = 1e3 * max(1.0, smax) * max(1.0, spread)
+    return float(min(max(1e8, value), 1e300))
+
+
+def plain_name(name) -> str:
+    """A task name shortened to one printable line for messages."""
+    text = " ".join(str(name).split())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _integrate_with_method(flow, t_end: float, t_eval, method, rtol, atol, converged_tol,
+                           threshold: float) -> Trajectory:
+    """One integration attempt with one method (inputs already checked by ``integrate``)."""
+    solver = resolve_solver(method, rtol, atol)
     blowup = _Blowup(threshold, flow.task.T, flow.block_size)
     y0 = flow.initial_state()
     if blowup(0.0, y0) > 0:
@@ -514,10 +634,15 @@ def _divergence_error(flow, t_hit: float, mode: int, y_mode, threshold: float) -
         f"|b|^(T-1) grew past {threshold:g} (a={a:.4g}, b={b:.4g}, c={c:.4g})", time=t_hit, mode=mode)
 
 
+#: Most steps of one mode in one batched run (ordinary tasks need a few hundred to converge): a mode that needs more
+#: is too stiff or badly scaled for RODAS4 and counts as stuck, so that ``integrate`` falls back to BDF and Radau.
+MAX_BATCHED_STEPS = 20_000
+
+
 def _integrate_batched(flow, solver, t_end, t_eval, blowup, converged_tol):
     """Per-mode step sizes (``lrnn_theory.solvers.solve_blocks``); returns output times, flat states, info."""
     sol = solve_blocks(flow, flow.initial_state().reshape(flow.K, flow.block_size), t_end, t_eval, solver.rtol,
-                       solver.atol, converged_tol=converged_tol,
+                       solver.atol, converged_tol=converged_tol, max_steps=MAX_BATCHED_STEPS,
                        log_gain=lambda Y: np.max(blowup.gains(Y), axis=1), log_threshold=np.log(blowup.threshold))
     flow.nfev, flow.njev = sol.nfev, sol.njev
     fail = sol.failure
@@ -559,6 +684,15 @@ def _integrate_scipy(flow, solver, t_end, t_eval, blowup, converged_tol):
     try:
         sol = solve_ivp(flow.rates, (0.0, t_end), y0, t_eval=t_eval, events=events,
                         **solver.solve_ivp_options(flow))
+    except LrnnError:
+        raise
+    except (ValueError, RuntimeError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        # scipy's own failures on badly scaled problems: a singular Newton matrix, an event root that its dense
+        # output cannot bracket. Not divergence: ``integrate`` retries with another method.
+        if flow.overflow is not None:
+            raise flow.overflow from None
+        raise IntegrationError(f"{solver.name} failed at t={flow._last_t if flow._last_t is not None else 0:.6g}: "
+                               f"{exc}") from None
     finally:
         flow.watch_progress = False
     if sol.status == 1 and sol.t_events[0].size:
@@ -570,8 +704,7 @@ def _integrate_scipy(flow, solver, t_end, t_eval, blowup, converged_tol):
     if sol.status < 0 or not np.all(np.isfinite(sol.y)):
         if flow.overflow is not None:
             raise flow.overflow
-        raise DivergenceError(f"integration failed at t={sol.t[-1]:.6g} before t_end={t_end:g}: {sol.message}",
-                              time=float(sol.t[-1]))
+        raise IntegrationError(f"{solver.name} stopped at t={sol.t[-1]:.6g} before t_end={t_end:g}: {sol.message}")
     Y = sol.y.T
     flow.nfev, flow.njev = int(sol.nfev), int(sol.njev)  # the solver's own counts (finite-difference calls too)
     if converged_tol is not None and sol.status == 1:

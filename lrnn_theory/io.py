@@ -1,12 +1,27 @@
-"""Whole-or-nothing file output: write to a temporary file beside the target, then rename over it."""
+"""Whole-or-nothing file output: write to temporary files beside the targets, then rename them over the targets.
+
+A set of files (``write_files_whole``) is written as one: every file is staged first; the renames run with SIGINT
+and SIGTERM held back (``signals_deferred``), and if a rename fails the targets already replaced are put back from
+hard-linked backups. Temporary files are removed on every exit path, including Ctrl-C and SIGTERM (the command line
+turns SIGTERM into an exception, see ``lrnn_theory.cli``). An existing target that is read-only, or a symbolic link,
+is not replaced silently: the write is refused with a one-line ``LrnnInputError`` naming the parameter.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from .errors import LrnnInputError
+
+#: Temporary files of writes in progress (removed by the writers; ``remove_temporaries`` is the last resort).
+TEMPORARIES: set = set()
+
+#: Files this process has written, in order (the command line says so when interrupted after a write).
+WRITTEN: list = []
 
 
 def _umask() -> int:
@@ -15,15 +30,73 @@ def _umask() -> int:
     return current
 
 
+def _shown(path) -> str:
+    from .taskfile import show_path
+
+    return show_path(path)
+
+
 def check_writable(path, param: str = "out") -> Path:
-    """Fail early, naming ``param``, when ``path`` cannot be written: missing directory, or a directory itself."""
+    """Fail early, naming ``param``, when ``path`` cannot be written: missing directory, a directory itself, a
+    read-only file or a symbolic link (neither is replaced without the user saying so), a path too long."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise LrnnInputError(f"parameter '{param}': directory '{directory}' does not exist (output file '{path}')")
-    if path.is_dir():
-        raise LrnnInputError(f"parameter '{param}': '{path}' is a directory, not a file")
+    shown = _shown(path)
+    try:
+        if not directory.is_dir():
+            raise LrnnInputError(f"parameter '{param}': directory '{_shown(directory)}' does not exist (output file "
+                                 f"'{shown}')")
+        if path.is_symlink():
+            raise LrnnInputError(f"parameter '{param}': '{shown}' is a symbolic link (to "
+                                 f"'{_shown(os.readlink(path))}'); lrnn does not replace links or write through "
+                                 "them: give the target's path or remove the link")
+        if path.is_dir():
+            raise LrnnInputError(f"parameter '{param}': '{shown}' is a directory, not a file")
+        if path.exists() and not path.is_file():
+            raise LrnnInputError(f"parameter '{param}': '{shown}' exists and is not a regular file")
+        if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):  # root: mode bits
+            raise LrnnInputError(f"parameter '{param}': '{shown}' is read-only; lrnn does not replace read-only "
+                                 "files: make it writable or remove it")
+    except OSError as exc:  # a path too long, a loop of links in the directory part
+        raise LrnnInputError(f"parameter '{param}': cannot write '{shown}' ({exc.strerror})") from None
     return path
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold back SIGINT and SIGTERM for the duration (in the main thread), so that a set of renames is not cut."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _new_temporary(path: Path, param: str, suffix: str = ".tmp") -> str:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name[:100]}.",
+                                   suffix=suffix)
+    except OSError as exc:
+        raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") from None
+    TEMPORARIES.add(tmp)
+    os.close(fd)
+    return tmp
+
+
+def _remove(tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    TEMPORARIES.discard(tmp)
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary file of a write still in progress (for signal handlers and exit paths)."""
+    for tmp in list(TEMPORARIES):
+        _remove(tmp)
 
 
 @contextlib.contextmanager
@@ -34,24 +107,16 @@ def atomic_write(path, mode: str = "w", param: str = "out"):
     file system become ``LrnnInputError`` naming ``param``.
     """
     path = check_writable(path, param)
+    tmp = _new_temporary(path, param)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
-                                   suffix=".tmp")
-    except OSError as exc:
-        raise LrnnInputError(f"parameter '{param}': cannot write '{path}' ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, mode) as fh:
+        with open(tmp, mode) as fh:
             yield fh
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
+        _install([(tmp, path, param)])
     except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise LrnnInputError(f"parameter '{param}': cannot write '{path}' ({exc.strerror})") from None
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") from None
+    finally:
+        _remove(tmp)
 
 
 def render_figure(fig, fmt: str = "png") -> bytes:
@@ -67,31 +132,71 @@ def save_figure(fig, path, param: str = "plot") -> None:
     """Save a matplotlib figure whole-or-nothing; the format follows the suffix (PNG by default)."""
     path = Path(path)
     data = render_figure(fig, path.suffix.lstrip(".").lower() or "png")
-    with atomic_write(path, "wb", param) as fh:
-        fh.write(data)
+    write_files_whole([(path, data, param)])
+
+
+def _install(staged) -> None:
+    """Rename staged temporaries over their targets as one step: all of them, or (after a failure) none.
+
+    ``staged`` is a sequence of ``(tmp, path, param)``. Existing targets are first hard-linked to backups, so that
+    targets replaced before a failed rename can be put back.
+    """
+    for _, path, param in staged:
+        check_writable(path, param)  # again: the target may have changed while the data were computed
+    backups = {}
+    done = []
+    with signals_deferred():
+        try:
+            for tmp, path, param in staged:
+                if path.exists():
+                    backup = _new_temporary(path, param, ".bak")
+                    try:
+                        os.unlink(backup)
+                        os.link(path, backup)
+                        backups[path] = backup
+                    except OSError:  # no hard links here: the old file cannot be put back after a failed rename
+                        _remove(backup)
+            for tmp, path, param in staged:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") \
+                        from None
+                TEMPORARIES.discard(tmp)
+                done.append(path)
+        except BaseException:
+            for path in reversed(done):  # put the set back as it was
+                with contextlib.suppress(OSError):
+                    if path in backups:
+                        os.replace(backups[path], path)
+                    else:
+                        os.unlink(path)
+            raise
+        finally:
+            for backup in backups.values():
+                _remove(backup)
+        WRITTEN.extend(str(p) for p in done)
 
 
 def write_files_whole(files) -> None:
     """Write several files as one: each to a temporary file first, renamed into place only when all are written.
 
-    ``files`` is a sequence of ``(path, data: bytes, param)``; on any failure no target file is created or changed.
+    ``files`` is a sequence of ``(path, data: bytes, param)``; on any failure or interruption no target file is
+    created or changed, and no temporary file is left behind.
     """
     staged = []
     try:
         for path, data, param in files:
             path = check_writable(path, param)
+            tmp = _new_temporary(path, param)
+            staged.append((tmp, path, param))
             try:
-                fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
-                                           suffix=".tmp")
-                staged.append((tmp, path, param))
-                with os.fdopen(fd, "wb") as fh:
+                with open(tmp, "wb") as fh:
                     fh.write(data)
-                os.chmod(tmp, 0o666 & ~_umask())
+                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
             except OSError as exc:
-                raise LrnnInputError(f"parameter '{param}': cannot write '{path}' ({exc.strerror})") from None
-        for tmp, path, param in staged:
-            os.replace(tmp, path)
+                raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") from None
+        _install(staged)
     finally:
         for tmp, _, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            _remove(tmp)

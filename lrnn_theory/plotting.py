@@ -24,6 +24,20 @@ def _values(traj, q):
     return getattr(traj, q)
 
 
+#: Longest title drawn (characters).
+MAX_TITLE = 120
+
+
+def plain_text(text, limit: int = MAX_TITLE) -> str:
+    """``text`` as matplotlib draws it literally: ``$`` escaped (no mathtext), lone surrogates and control
+    characters replaced, cut to ``limit`` characters (task names come from files)."""
+    text = str(text).encode("utf-8", "replace").decode("utf-8")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return text.replace("$", r"\$")
+
+
 def _pyplot():
     import matplotlib
 
@@ -56,7 +70,7 @@ def plot_trajectories(trajectories: dict, path=None, title: str | None = None, m
             for m in range(min(values.shape[1], max_modes)):
                 ax.plot(traj.t, values[:, m], linestyle="--" if dashed else "-", color=colours[m % len(colours)],
                         linewidth=1.6 if dashed else 2.2, alpha=1.0 if dashed else 0.55,
-                        label=f"{label}" + (f", mode {m}" if values.shape[1] > 1 else ""))
+                        label=plain_text(label) + (f", mode {m}" if values.shape[1] > 1 else ""))
         ax.set_xlabel("time t (tau da/dt = -tau dE/da)")
         ax.set_ylabel("energy E (sum over modes)" if q == "energy" else LABELS[q])
         if q == "energy":
@@ -66,7 +80,7 @@ def plot_trajectories(trajectories: dict, path=None, title: str | None = None, m
     if len(labels) <= 12:
         axes[0].legend(fontsize=7)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(plain_text(title))
     fig.tight_layout()
     if path is not None:
         save_figure(fig, path)

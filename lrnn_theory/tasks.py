@@ -518,20 +518,10 @@ class Task:
 
     @classmethod
     def from_json(cls, path) -> "Task":
-        """Read a task file (see the README for the schema)."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise LrnnInputError(f"task file '{path}' does not exist") from None
-        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-            raise LrnnInputError(f"task file '{path}' cannot be read: {exc.__class__.__name__}") from None
-        try:
-            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys)
-        except json.JSONDecodeError as exc:
-            raise LrnnInputError(f"task file '{path}' is not valid JSON: {exc.msg} at line {exc.lineno} "
-                                 f"column {exc.colno}") from None
-        return cls.from_dict(data)
+        """Read a task file (see the README for the schema) safely: ``lrnn_theory.taskfile.read_task_data``."""
+        from .taskfile import read_task_data
+
+        return cls.from_dict(read_task_data(path))
 
     def to_dict(self) -> dict:
         """JSON-ready description; family tasks keep their family parameters."""
@@ -564,19 +554,6 @@ def _check_every_step(s: np.ndarray) -> np.ndarray:
             f"parameter 'singular_values' must be 0 where the input step i comes after the output time t, got "
             f"s[{k}][{t}][{i}] = {s[k, t, i]:g} (mode {k}, output t={t + 1}, input i={i + 1})")
     return s
-
-
-def _reject_duplicate_keys(pairs):
-    seen = {}
-    for key, value in pairs:
-        if key in seen:
-            raise LrnnInputError(f"task file gives field '{key}' twice")
-        seen[key] = value
-    return seen
-
-
-def _reject_constant(token: str):
-    raise LrnnInputError(f"task file holds the non-finite number {token}; singular values and init must be finite")
 
 
 def _write_whole(path: Path, text: str) -> None:

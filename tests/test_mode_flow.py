@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import finite_difference_gradient, full_matrix_loss, random_orthogonal, rates_from_residuals
 
-from lrnn_theory import DivergenceError, IntegrationError, Task, compile_flow, integrate
+from lrnn_theory import DivergenceError, LrnnInputError, Task, compile_flow, integrate
 from lrnn_theory.derivations import mode_flow as mf
 from lrnn_theory.flow import TaskSums
 from lrnn_theory.solvers import BDF, LSODA, blocks_to_banded
@@ -194,10 +194,10 @@ def test_overflow_on_long_sequences_is_reported_not_nan():
 
 
 @pytest.mark.parametrize("init,s,error", [({"a": 1e200, "c": 1e200}, 1.0, DivergenceError),
-                                          ({}, 1e308, DivergenceError), ({}, 1e300, IntegrationError)])
+                                          ({}, 1e308, LrnnInputError), ({}, 1e300, LrnnInputError)])
 def test_floating_point_trouble_is_reported_promptly(init, s, error):
-    """Overflow that is not the recurrent gain (huge a, c or singular values), or a solver whose step size
-    underflows on a badly scaled problem, ends the run at once instead of retrying without end."""
+    """Overflow that is not the recurrent gain (huge a, c) ends the run at once instead of retrying without end;
+    singular values whose energy overflows floating point are refused up front (issue 13)."""
     with pytest.raises(error):
         integrate(Task(np.full((1, 3), s), init=init), 10.0, divergence_threshold=1e300)
 

@@ -12,7 +12,12 @@ def test_readme_has_examples():
     assert len(BLOCKS) >= 3
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+#: Examples that take a minute or more (the sweep of the results 2-3 section): run with ``-m slow``.
+SLOW = {i for i, block in enumerate(BLOCKS) if "sweep(" in block}
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.slow) if i in SLOW else i
+                                   for i in range(len(BLOCKS))])
 def test_readme_example_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(BLOCKS[index], f"README.md example {index}", "exec"), {})

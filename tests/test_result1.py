@@ -310,6 +310,7 @@ def test_figA1_order_and_times_match_simulation():
     np.testing.assert_allclose(sim, pred.times, rtol=0.01)
 
 
+@pytest.mark.slow  # about 90 s on a shared core
 def test_predicted_order_matches_simulation_on_random_pairs():
     rng = np.random.default_rng(11)
     checked = 0

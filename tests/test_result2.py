@@ -184,6 +184,7 @@ def test_stability_report_prints():
     assert "b = 1/lambda" in text and "unstable" in text
 
 
+@pytest.mark.slow  # about 50 s on a shared core
 def test_fig3_reproduces_quick(tmp_path):
     import json
 

@@ -131,6 +131,7 @@ def test_critical_beta_rejects_bad_input():
         critical_beta(4, b_max=0.0)
 
 
+@pytest.mark.slow  # 25-60 s each on a shared core
 @pytest.mark.parametrize("name", ["fig4", "figA2", "figA3"])
 def test_reproductions_quick(tmp_path, name):
     import json

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrnn_theory.cli import EXIT_TOLERANCE, check_out_path, write_outputs
+from lrnn_theory import resources
+from lrnn_theory.cli import EXIT_TOLERANCE, add_resource_arguments, check_out_path, write_outputs
 from lrnn_theory.errors import LrnnInputError, bad
 from lrnn_theory.tasks import Task
 
@@ -44,6 +45,7 @@ def _add_training_arguments(p):
     p.add_argument("--record-every", type=int,
                    help="record the modes every this many steps (default: steps / 1000, at least 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_resource_arguments(p)
 
 
 def register(subparsers) -> None:
@@ -70,6 +72,11 @@ def _train(args):
     if args.steps < 1:  # the API allows 0 steps (just the initial read-out); a run to compare needs at least one
         raise bad("steps", args.steps, "be >= 1")
     record_every = args.record_every if args.record_every is not None else max(1, args.steps // 1000)
+    hidden = args.hidden if args.hidden is not None else task.K
+    samples = args.n_samples if args.n_samples is not None else task.T * task.K
+    resources.guard(resources.train_estimate(task.K, task.T, max(hidden, 1), max(samples, 1), args.steps,
+                                             args.data, records=args.steps // max(record_every, 1) + 2),
+                    f"training ({args.data} data)")
     result = train_lrnn(task, hidden=args.hidden, lr=args.lr, steps=args.steps, init=args.init,
                         init_scale=args.init_scale, data=args.data, n_samples=args.n_samples, seed=args.seed,
                         loss=args.loss, freeze=tuple(args.freeze), record_every=record_every,

@@ -661,16 +661,13 @@ def _ntk_recorder(ntk_steps, ntk_inputs, ntk_outputs, record_steps, X_train, dat
 
 def _theory_endpoint(task, a0, b0, c0, U, V, R, sizes=None):
     """Aligned network at the end point of the theory's flow from the read-off initial modes (None if it diverges)."""
-    from lrnn_theory.fixed_points import flow_endpoints
     from lrnn_theory.flow import integrate
 
     start = task.with_init(a=a0, b=b0, c=c0)
     try:
-        if sizes is None:  # real tasks: the fixed point reached, where valid, without integrating to convergence
-            ends = flow_endpoints(start)
-            if np.all(ends.valid):
-                return LRNN.aligned(ends.a, ends.b, ends.c, U, V, R)
-        traj = integrate(start, 1e4 * task.tau, n_points=2, converged_tol=1e-9)
+        # Only advice for a divergence message: LSODA, one bounded attempt (the batched solver and its fallbacks can
+        # take long on the badly scaled tasks whose training diverges).
+        traj = integrate(start, 1e4 * task.tau, n_points=2, converged_tol=1e-9, method="LSODA")
     except DivergenceError:
         return None
     final = traj.final()

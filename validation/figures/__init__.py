@@ -97,15 +97,18 @@ def render(name: str, quick: bool = False) -> tuple:
 def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
     """Run reproduction ``name``, write ``out_dir/name.png`` and ``out_dir/name.json`` as a set; return the data."""
     from lrnn_theory.errors import LrnnInputError
-    from lrnn_theory.io import write_files_whole
+    from lrnn_theory.io import check_writable, write_files_whole
 
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LrnnInputError(f"parameter 'out' cannot be used as a directory: '{out_dir}' ({exc.strerror})") from None
+    targets = [out_dir / f"{name}.png", out_dir / f"{name}.json"]
+    for path in targets:  # before the (long) run
+        check_writable(path, "out")
     png, text, data = render(name, quick)
-    write_files_whole([(out_dir / f"{name}.png", png, "out"), (out_dir / f"{name}.json", text.encode(), "out")])
+    write_files_whole([(targets[0], png, "out"), (targets[1], text.encode(), "out")])  # both or neither
     return data
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from lrnn_theory.tasks import Task
 
-from . import figure
+from . import figure, pyplot as _pyplot
 
 PHI = np.pi / 6
 #: Choices where the paper is silent (T, delta of A10/A11, a(0) = c(0), t_end) and the paper's own values.
@@ -43,15 +43,6 @@ PARAMETERS = {
 #: Learning rates (theory time per step = lr, loss "sum_half", tau = 1) for the full and the quick run.
 LR = {"full": 0.001, "quick": 0.01}
 RECORDS = 600
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _label(spec) -> str:

@@ -49,9 +49,9 @@ def figM(quick: bool = False):
     from lrnn_theory.solutions import solve_task
     from lrnn_theory.validation import simulate
 
-    from .result1 import _pyplot
+    from . import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     lr = LR["quick" if quick else "full"]
     steps = int(round(FIGM["t_end"] / lr))
     run = {"lr": lr, "steps": steps, "record_every": max(1, steps // RECORDS), "loss": "sum_half", "seed": 0,

@@ -31,7 +31,7 @@ import numpy as np
 
 from lrnn_theory.tasks import Task
 
-from . import figure
+from . import figure, pyplot as _pyplot
 
 SCALES_FIG5 = np.round(np.linspace(0.01, 0.5, 10), 4).tolist()
 FIG5 = {"family": "constant", "delta": 1.0, "modes": 4, "hidden": 4,
@@ -57,15 +57,6 @@ FIGA4 = {"family": "inverse_exponential", "delta": 1.0, "lam": 1.0, "lambda_phas
                    "trained as such (the harness would otherwise use a single real unit)"}
 #: A distance counts as "substantial" above this (our threshold for the paper's wording).
 SUBSTANTIAL = 0.1
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def constant_tasks(T_values, modes=4, delta=1.0):

@@ -34,7 +34,7 @@ from lrnn_theory.sensory import (expected_extrapolation_loss, global_solution, s
                                  target_weights)
 from lrnn_theory.tasks import Task
 
-from . import figure
+from . import figure, pyplot as _pyplot
 
 SENSORY = {
     "hidden": 4,
@@ -51,15 +51,6 @@ SENSORY = {
     "quick": {"n_samples": 48, "n_test": 500, "steps": {"fig6": 32000, "figA8": {"late": 40000, "early": 10000}}},
     "records": 300,
 }
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def stable_lr_bound(X, Y, weights, loss: str = "mean_half") -> float:

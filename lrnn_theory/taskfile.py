@@ -1,0 +1,206 @@
+"""Reading task files safely: whatever the file holds, the result is a parsed JSON value or one ``LrnnInputError``.
+
+The reader is bounded by construction: only regular files are opened for reading (a FIFO, a device such as
+``/dev/zero`` or a socket is refused without reading, and a FIFO is opened non-blocking so that the check cannot
+hang); at most ``MAX_TASK_FILE_BYTES`` are read; the text must be UTF-8; arrays and objects may nest at most
+``MAX_NESTING`` deep; every number must lie within floating-point range (an integer literal of thousands of digits is
+refused before Python converts it); a task ``name`` must be at most ``MAX_NAME_LENGTH`` characters of valid Unicode.
+Nothing in the file is evaluated. ``Task.from_json`` reads through ``read_task_data`` and then builds the task with
+``Task.from_dict`` as before.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import stat
+from pathlib import Path
+
+from .errors import LrnnInputError
+
+#: Largest task file read (bytes). A (K, T) task of 10^6 singular values is about 20 MB of JSON.
+MAX_TASK_FILE_BYTES = 64 * 2**20
+
+#: Deepest nesting of arrays and objects: a task needs 3 (object, modes, steps).
+MAX_NESTING = 16
+
+#: Most decimal digits in an integer literal: 10^309 is beyond floating point already.
+MAX_INTEGER_DIGITS = 310
+
+#: Longest task name (characters): it is printed in messages and plot titles.
+MAX_NAME_LENGTH = 200
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def show_path(path) -> str:
+    """A path for a one-line message: control characters escaped, undecodable bytes shown, long paths shortened."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]} ({len(text)} characters)"
+
+
+def _os_message(path, exc: OSError) -> LrnnInputError:
+    shown = show_path(path)
+    if exc.errno == errno.ENOENT:
+        return LrnnInputError(f"task file '{shown}' does not exist")
+    if exc.errno == errno.ENAMETOOLONG:
+        return LrnnInputError(f"task file '{shown}' cannot be read: the path is too long for the file system")
+    if exc.errno == errno.ELOOP:
+        return LrnnInputError(f"task file '{shown}' cannot be read: too many levels of symbolic links (a loop)")
+    return LrnnInputError(f"task file '{shown}' cannot be read: {exc.strerror or exc.__class__.__name__}")
+
+
+def read_task_bytes(path, max_bytes: int = MAX_TASK_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, or ``LrnnInputError`` (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (OSError, ValueError) as exc:  # ValueError: an embedded NUL character
+        if isinstance(exc, ValueError):
+            raise LrnnInputError(f"task file '{show_path(path)}' is not a valid path (it holds a NUL character)") \
+                from None
+        raise _os_message(path, exc) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            raise LrnnInputError(f"task file '{show_path(path)}' is {kind}; give a regular JSON file")
+        if info.st_size > max_bytes:
+            raise LrnnInputError(f"task file '{show_path(path)}' is {info.st_size} bytes, more than the "
+                                 f"{max_bytes} a task file may have")
+        chunks, total = [], 0
+        while True:  # read to the end, never past the limit (the file may grow while being read)
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise LrnnInputError(f"task file '{show_path(path)}' is more than the {max_bytes} bytes a task "
+                                     "file may have")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _os_message(path, exc) from None
+    finally:
+        os.close(fd)
+
+
+def _parse_int(text: str):
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise LrnnInputError(f"task file holds an integer of {digits} digits, beyond floating-point range")
+    value = int(text)
+    if abs(value) > 1.7976931348623157e308:
+        raise LrnnInputError(f"task file holds the integer {text[:20]}... ({digits} digits), beyond floating-point "
+                             "range")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise LrnnInputError(f"task file holds the number {shown}, beyond floating-point range (largest about "
+                             "1.8e308)")
+    return value
+
+
+def _reject_constant(token: str):
+    raise LrnnInputError(f"task file holds the non-finite number {token}; singular values and init must be finite")
+
+
+def _reject_duplicate_keys(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise LrnnInputError(f"task file gives field '{show_path(key)}' twice")
+        seen[key] = value
+    return seen
+
+
+def _nesting_depth(value) -> int:
+    """Deepest nesting of lists and dicts, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                return depth
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _check_text(name: str, value) -> None:
+    """A string field must be valid Unicode (no lone surrogates) of bounded length."""
+    if not isinstance(value, str):
+        return
+    if len(value) > MAX_NAME_LENGTH:
+        raise LrnnInputError(f"field '{name}' must be at most {MAX_NAME_LENGTH} characters, got {len(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LrnnInputError(f"field '{name}' must be valid Unicode text, got a lone surrogate "
+                             f"{value.encode('utf-8', 'backslashreplace').decode()[:40]!r}") from None
+
+
+def parse_task_text(raw: bytes, source: str = "task file"):
+    """Parse the bytes of a task file into a JSON value, refusing anything outside the limits above."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LrnnInputError(f"{source} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float,
+                          object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise LrnnInputError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+            from None
+    except RecursionError:
+        raise LrnnInputError(f"{source} nests arrays or objects more than {MAX_NESTING} deep") from None
+    if _nesting_depth(data) > MAX_NESTING:
+        raise LrnnInputError(f"{source} nests arrays or objects more than {MAX_NESTING} deep")
+    if isinstance(data, dict):
+        for key in data:
+            _check_text("field name", key)
+        _check_text("name", data.get("name"))
+        for key in ("family", "base"):
+            if isinstance(data.get(key), str) and len(data[key]) > 40:
+                raise LrnnInputError(f"field '{key}' must be a family name, got a string of {len(data[key])} "
+                                     "characters")
+    return data
+
+
+def read_task_data(path):
+    """Read and parse a task file safely (see the module docstring); returns the JSON value."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        shown = show_path(path)
+    else:
+        raise LrnnInputError(f"parameter 'task' must be a path, got {type(path).__name__}")
+    if isinstance(path, str) and "\x00" in path:
+        raise LrnnInputError(f"task file '{shown}' is not a valid path (it holds a NUL character)")
+    raw = read_task_bytes(Path(os.fsdecode(path)) if isinstance(path, bytes) else path)
+    data = parse_task_text(raw, f"task file '{shown}'")
+    guard_family_size(data)
+    return data
+
+
+def guard_family_size(data) -> None:
+    """A family task is built from a few numbers but may be huge (T = 10^8): check its size against the resource
+    guard before it is built."""
+    from . import resources
+
+    if not isinstance(data, dict) or "family" not in data:
+        return
+    T = data.get("T")
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        return  # Task.from_dict reports it
+    K = max([len(v) for k in ("delta", "lambda", "kappa", "beta") if isinstance(v := data.get(k), list)] or [1])
+    from .tasks import MAX_TASK_SIZE
+
+    if K * T > MAX_TASK_SIZE:
+        return  # Task.from_family refuses it with its own message
+    resources.guard(resources.task_estimate(K, T), "building the task")

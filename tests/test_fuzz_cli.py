@@ -1,0 +1,249 @@
+"""Property-based fuzzing of the command line (issue 13): generated task files and argument lists.
+
+Whatever the input, ``lrnn`` ends with exit code 0, 2 or 3, prints at most one line on stderr, and leaves no partial
+files: no temporary file, and no output file at all unless it succeeded. Cases run in process through
+``lrnn_theory.cli.main`` (fast); a few run through the installed console script (slow-marked). The number of
+generated cases is printed (``pytest -s -k fuzz``) and checked.
+"""
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lrnn_theory.cli import main
+
+CASES = {"in_process": 0, "subprocess": 0}
+EXIT_CODES: dict = {}
+EXAMPLES = 100
+EXAMPLES_WELL_FORMED = 30
+EXAMPLES_SLOW = 400
+
+# ---- task files ---------------------------------------------------------------------------------------------------
+small_floats = st.floats(min_value=-3, max_value=3, allow_nan=False) | st.sampled_from([0.0, 0.5, 1.0, 1.5])
+odd_numbers = st.sampled_from([1e300, -1e300, 1e-320, 1e8, 10**400, 2**70, True, None, "1", [], {}])
+numbers = small_floats | odd_numbers
+lists = st.lists(small_floats, min_size=0, max_size=3)
+values = numbers | lists
+
+
+@st.composite
+def family_tasks(draw):
+    family = draw(st.sampled_from(["constant", "inverse_exponential", "exponential", "last_step", "dirac", "other"]))
+    task = {"family": family, "T": draw(st.integers(-1, 8) | st.sampled_from([0.5, "3", 10**12, 2**53]))}
+    for key in draw(st.sets(st.sampled_from(["delta", "lambda", "kappa", "beta", "base", "tau", "init", "name",
+                                             "extra"]))):
+        if key == "base":
+            task[key] = draw(st.sampled_from(["constant", "exponential", "nope", 3]))
+        elif key == "init":
+            task[key] = draw(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), values, max_size=3) | values)
+        elif key == "name":
+            task[key] = draw(st.text(max_size=30) | st.sampled_from(["$\\frac{$", "a\nb", "\ud800"]))
+        elif key == "tau":
+            task[key] = draw(st.sampled_from([1.0, 0.5, 0.0, -1.0, 1e-320, "x"]))
+        else:
+            task[key] = draw(values)
+    return task
+
+
+@st.composite
+def explicit_tasks(draw):
+    K = draw(st.integers(0, 3))
+    T = draw(st.integers(0, 6))
+    rows = [[draw(small_floats) for _ in range(T)] for _ in range(K)]
+    if K and T and draw(st.booleans()):
+        rows[0][0] = draw(numbers)  # one odd entry
+    if K > 1 and draw(st.integers(0, 4)) == 0:
+        rows[-1] = rows[-1][:-1]  # ragged
+    task = {"singular_values": rows}
+    if draw(st.booleans()):
+        task["init"] = {"a": draw(small_floats), "b": draw(small_floats), "c": draw(small_floats)}
+    return task
+
+
+@st.composite
+def valid_tasks(draw):
+    """Well-formed family tasks, some badly scaled, some that diverge (Dirac, beta > kappa, b above 1)."""
+    family = draw(st.sampled_from(["constant", "inverse_exponential", "exponential", "dirac"]))
+    task = {"family": family, "T": draw(st.integers(1 if family != "dirac" else 2, 8))}
+    if family == "dirac":
+        task.update(beta=draw(st.floats(0.1, 3)), kappa=draw(st.floats(0.1, 3)))
+    else:
+        task["delta"] = draw(st.floats(0.05, 3) | st.sampled_from([1e6, 1e-6]))
+        if family != "constant":
+            task["lambda"] = draw(st.floats(0.2, 2.5))
+    if draw(st.booleans()):
+        task["init"] = {"a": draw(st.floats(-1, 1)), "b": draw(st.floats(-1.5, 1.5)), "c": draw(st.floats(-1, 1))}
+    if draw(st.integers(0, 3)) == 0:
+        task["name"] = draw(st.text(max_size=20))
+    return task
+
+
+def encode(task) -> bytes:
+    return json.dumps(task, allow_nan=True, ensure_ascii=True).encode()
+
+
+raw_files = st.binary(max_size=60) | st.sampled_from([b"", b"[]", b"{", b"[" * 24 + b"]" * 24,
+                                                      b'{"family": "constant", "T": 3, "delta": NaN}',
+                                                      b'{"family": "constant", "T": 3, "T": 3}'])
+task_files = st.one_of(valid_tasks().map(encode), valid_tasks().map(encode), family_tasks().map(encode),
+                       explicit_tasks().map(encode), raw_files)
+
+
+# ---- argument lists -----------------------------------------------------------------------------------------------
+def option(name, choices):
+    return st.sampled_from(choices).map(lambda v: [] if v is None else [name, str(v)])
+
+
+@st.composite
+def argument_lists(draw):
+    """(argv with TASK and OUT placeholders, output names that must not exist unless the run succeeded)."""
+    command = draw(st.sampled_from(["integrate", "integrate", "integrate", "derive", "simulate"]))
+    outs = []
+    if command == "integrate":
+        out = draw(st.sampled_from(["o.csv"] * 4 + ["o.npz"] * 2 + ["o.txt", "missing/o.csv", "."]))
+        argv = ["integrate", "TASK", "--out", out]
+        argv += draw(option("--t-end", [1, 5, 20, 0.5] * 3 + [None, 0, -1, "nan", "inf", "1e300", "1e13", "x"]))
+        argv += draw(option("--n-points", [None] * 4 + [2, 7, 1, 0, -5, "1e9", 10**12]))
+        argv += draw(option("--method", [None] * 4 + ["BDF", "Radau", "lsoda", "RK45", "bogus"]))
+        argv += draw(option("--rtol", [None] * 6 + [1e-6, 0, 1e-20, 2, "nan"]))
+        argv += draw(option("--plot", [None, None, "p.png", "p.jpg"]))
+        argv += draw(option("--max-memory", [None] * 6 + ["1k", "100G", "zz"]))
+        outs = [out, "p.png", "p.jpg"]
+    elif command == "derive":
+        argv = ["derive"] + draw(st.sampled_from([["TASK"], ["--family", "constant", "--T", "3"], ["--list"],
+                                                  ["TASK", "--family", "constant"], ["--T", "3"], []]))
+        argv += draw(option("--result", [None, "flow", "stability", "io-solution", "nope"]))
+        argv += draw(option("--format", [None, "text", "latex", "bad"]))
+    else:
+        out = draw(st.sampled_from(["s.csv", "s.npz", "s.csv", "s.bin"]))
+        argv = ["simulate", "TASK", "--out", out, "--no-progress"]
+        argv += draw(option("--lr", ["0.01", "0.05", "0.01", "0.5", "100", "-1", "nan"]))
+        argv += draw(option("--steps", ["5", "20", "5", "0", "-2", "1e3"]))
+        argv += draw(option("--hidden", [None, None, "4", "0", "1000000"]))
+        argv += draw(option("--data", [None, None, "samples", "bogus"]))
+        outs = [out]
+    if draw(st.integers(0, 19)) == 0:  # an unknown option or a stray argument
+        argv.insert(draw(st.integers(1, len(argv))), draw(st.sampled_from(["--bogus", "extra", "-x", "--"])))
+    return argv, outs
+
+
+@st.composite
+def good_argument_lists(draw):
+    """Well-formed command lines, so that integration, divergence, training and output sets are exercised."""
+    command = draw(st.sampled_from(["integrate", "integrate", "simulate", "derive"]))
+    if command == "integrate":
+        argv = ["integrate", "TASK", "--out", draw(st.sampled_from(["o.csv", "o.npz"])),
+                "--t-end", str(draw(st.sampled_from([0.5, 5, 50]))), "--n-points", str(draw(st.integers(2, 50)))]
+        argv += draw(option("--method", [None, None, "BDF", "Radau", "RK45"]))
+        argv += draw(option("--plot", [None, "p.png"]))
+        return argv, ["o.csv", "o.npz", "p.png"]
+    if command == "simulate":
+        argv = ["simulate", "TASK", "--out", "s.csv", "--no-progress", "--lr", str(draw(st.sampled_from([0.01, 0.1,
+                                                                                                        5.0]))),
+                "--steps", str(draw(st.integers(1, 30)))]
+        argv += draw(option("--data", [None, "samples"]))
+        return argv, ["s.csv"]
+    return ["derive", "TASK", "--result", draw(st.sampled_from(["flow", "stability", "extrapolation"])),
+            "--format", "text"], []
+
+
+def run_in_process(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors and --help
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    return code, out.getvalue(), err.getvalue()
+
+
+def check_run(directory: Path, argv, outs, code, stderr):
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code in (0, 2, 3), (argv, code, stderr)
+    assert len(lines) <= 1, (argv, stderr)
+    assert all("Traceback" not in line for line in lines)
+    left = [p.name for p in directory.iterdir() if p.name.startswith(".") and p.name.endswith((".tmp", ".bak"))]
+    assert not left, (argv, left)
+    if code != 0:
+        for name in outs:
+            assert not (directory / name).is_file(), (argv, name, stderr)
+
+
+def materialise(directory: Path, task_bytes: bytes, argv):
+    (directory / "task.json").write_bytes(task_bytes)
+    return [str(directory / "task.json") if a == "TASK" else
+            (str(directory / a) if a in ("o.csv", "o.npz", "o.txt", "missing/o.csv", "p.png", "p.jpg", "s.csv",
+                                         "s.npz", "s.bin") else a) for a in argv]
+
+
+def _fuzz_in_process(task_bytes, args):
+    argv, outs = args
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        full = materialise(directory, task_bytes, argv)
+        started = time.monotonic()
+        code, _, stderr = run_in_process(full)
+        if os.environ.get("FUZZ_DEBUG") and time.monotonic() - started > 5:
+            print(f"SLOW {time.monotonic() - started:.1f}s {task_bytes[:200]!r} {argv}", flush=True)
+        CASES["in_process"] += 1
+        EXIT_CODES[code] = EXIT_CODES.get(code, 0) + 1
+        if os.environ.get("FUZZ_DEBUG") and code:
+            print(stderr.strip()[:150])
+        check_run(directory, full, outs, code, stderr)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=True)
+@given(task_files, argument_lists())
+def test_fuzz_cli_in_process(task_bytes, args):
+    _fuzz_in_process(task_bytes, args)
+
+
+@settings(max_examples=EXAMPLES_WELL_FORMED, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=True)
+@given(valid_tasks().map(encode), good_argument_lists())
+def test_fuzz_cli_in_process_well_formed(task_bytes, args):
+    _fuzz_in_process(task_bytes, args)
+
+
+@pytest.mark.slow
+@settings(max_examples=EXAMPLES_SLOW, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(task_files, argument_lists())
+def test_fuzz_cli_in_process_long(task_bytes, args):
+    _fuzz_in_process(task_bytes, args)
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(task_files, argument_lists())
+def test_fuzz_console_script(task_bytes, args):
+    lrnn = Path(sys.executable).with_name("lrnn")
+    if not lrnn.exists():
+        pytest.skip("console script not installed")
+    argv, outs = args
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        full = materialise(directory, task_bytes, argv)
+        result = subprocess.run([str(lrnn)] + full, capture_output=True, text=True, timeout=600, cwd=tmp,
+                                env={**os.environ, "LRNN_TRACEBACK": ""})
+        CASES["subprocess"] += 1
+        EXIT_CODES[result.returncode] = EXIT_CODES.get(result.returncode, 0) + 1
+        check_run(directory, full, outs, result.returncode, result.stderr)
+
+
+def test_fuzz_case_count_is_reported():
+    """Runs after the fuzz tests of this module (file order): every generated case was executed."""
+    if CASES["in_process"] == 0:
+        pytest.skip("fuzz test not run in this session")
+    print(f"\nfuzz cases generated: {CASES['in_process']} in process, {CASES['subprocess']} through the console "
+          f"script; exit codes: {dict(sorted(EXIT_CODES.items()))}")
+    assert CASES["in_process"] >= EXAMPLES
