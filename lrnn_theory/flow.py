@@ -543,10 +543,10 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         f"'tau', or shorten t_end")
 
 
-#: Methods tried, in order, after the default one fails on a badly scaled task (not on divergence): BDF and Radau
-#: cope where another method's step-size control breaks down at t = 0 on singular values of 1e8 and more; the last
+#: Methods tried, in order, after the default one fails on a badly scaled task (not on divergence): BDF, LSODA and
+#: Radau cope where another method's step-size control breaks down on singular values of 1e8 and more; the last
 #: attempt is BDF at a looser relative tolerance (``FALLBACK_RTOL``), unless the caller set ``rtol``.
-FALLBACK_METHODS = ("BDF", "Radau")
+FALLBACK_METHODS = ("BDF", "LSODA", "Radau")
 FALLBACK_RTOL = 1e-6
 
 #: Largest singular value from which BDF is tried before the default method (which fails slowly there).

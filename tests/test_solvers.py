@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
-from lrnn_theory import DivergenceError, IntegrationError, Task, compile_flow, integrate
+from lrnn_theory import DivergenceError, IntegrationError, LrnnInputError, Task, compile_flow, integrate
 from lrnn_theory.flow import TaskSums
 from lrnn_theory.solvers import CONVERGED, REACHED_END, solve_blocks
 
@@ -114,10 +114,14 @@ def test_divergence_time_and_mode_equal_lsodas():
 
 
 def test_stuck_mode_is_named():
-    """A badly scaled mode (singular values 1e300: every trial step overflows) among ordinary ones."""
+    """A badly scaled mode (singular values 1e300: every trial step overflows) among ordinary ones. ``integrate``
+    refuses such a task up front (its energy overflows), so the solver is called directly."""
     s = np.ones((4, 3))
     s[2] = 1e300
-    with pytest.raises(IntegrationError, match="mode 2"):
+    flow = compile_flow(Task(s))
+    sol = solve_blocks(flow, flow.initial_state().reshape(4, 3), 10.0, [10.0], 1e-8, 1e-10)
+    assert sol.failure is not None and sol.failure.kind == "stuck" and sol.failure.mode == 2
+    with pytest.raises(LrnnInputError, match="singular_values"):
         integrate(Task(s), 10.0, divergence_threshold=1e300)
 
 
