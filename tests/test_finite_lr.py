@@ -313,3 +313,19 @@ def test_stable_bound_of_every_step_task_matches_finite_difference_hessian():
             H[p, q] = (loss(theta + ep + eq) - loss(theta + ep - eq) - loss(theta - ep + eq)
                        + loss(theta - ep - eq)) / (4 * eps**2)
     assert bound["lambda_max"][0] == pytest.approx(np.linalg.eigvalsh(H)[-1], rel=1e-6)
+
+
+def test_modified_flow_of_every_step_task_matches_one_step_to_third_order():
+    """The weighted third-derivative sums (w_k = T - k) of the modified flow: local error O(h^3) against the map."""
+    from scipy.integrate import solve_ivp
+
+    task = Task.from_family("inverse_exponential", T=4, delta=0.8, lam=0.6, outputs="every_step",
+                            init={"a": 0.5, "b": 0.3, "c": 0.4})
+    y0 = compile_flow(task).initial_state()
+    errors = []
+    for lr in (0.02, 0.01, 0.005):
+        step = integrate(task, lr, t_eval=[0.0, lr], method=DiscreteGD(lr))
+        y_gd = np.array([step.a[1, 0], step.b[1, 0], step.c[1, 0]])
+        sol = solve_ivp(compile_modified_flow(task, lr).rates, (0, lr), y0, method="DOP853", rtol=1e-13, atol=1e-15)
+        errors.append(np.max(np.abs(sol.y[:, -1] - y_gd)))
+    assert np.allclose(-np.diff(np.log2(errors)), 3.0, atol=0.2)
