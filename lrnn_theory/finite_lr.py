@@ -170,25 +170,26 @@ class TaskSums3(TaskSums):
 
     def __init__(self, alpha, weights=None):
         super().__init__(alpha, weights)
-        K, T = self.wa.shape[1:]
+        T, K = self.wa.shape[1:]
         coeff = np.asarray(alpha, dtype=float)
         w = self.wb[:, 0]
         k = np.arange(T, dtype=float)
-        wa3 = np.zeros((K, T))
+        wa3 = np.zeros((T, K))
         with np.errstate(over="ignore"):
-            wa3[:, :-3] = coeff[:, 3:] * (k[3:] * (k[3:] - 1) * (k[3:] - 2))     # d3/db3: k(k-1)(k-2) alpha_k b^(k-3)
+            wa3[:-3] = (coeff[:, 3:] * (k[3:] * (k[3:] - 1) * (k[3:] - 2))).T  # d3/db3: k(k-1)(k-2) alpha_k b^(k-3)
         self.wa4 = np.concatenate([self.wa, wa3[None]])
         wb3 = np.zeros(T)
         # B''' = b sum_j wb3_j b^(2j), with the weights w of B(b) = sum_k w_k b^(2k)
         wb3[:-2] = 2.0 * (k[:-2] + 2) * (2.0 * k[:-2] + 3) * (2.0 * k[:-2] + 2) * w[2:]
         self.wb4 = np.column_stack([self.wb, wb3])
+        self._wb4_rows = np.ascontiguousarray(self.wb4.T)
 
     def evaluate_all(self, b: np.ndarray):
         """(A, A', A'', A''', B, B', B'', B''') at b (shape (K,))."""
-        P = self.powers(b)
-        As = np.einsum("jkt,kt->jk", self.wa4, P)
-        Bs = (P * P) @ self.wb4
-        return As[0], As[1], As[2], As[3], Bs[:, 0], b * Bs[:, 1], Bs[:, 2], b * Bs[:, 3]
+        P, squares = self._tables(b)
+        As = np.einsum("jtk,tk->jk", self.wa4, P)
+        Bs = self._wb4_rows @ squares
+        return As[0], As[1], As[2], As[3], Bs[0], b * Bs[1], Bs[2], b * Bs[3]
 
 
 @functools.lru_cache(maxsize=None)
