@@ -57,3 +57,29 @@ def test_cli_reproduce_all_exit_code_and_bad_options(tmp_path, capsys, failing_f
     assert "figNope" in capsys.readouterr().err
     assert main(["reproduce", "fig2", "--jobs", "2", "--out", str(tmp_path)]) == 2
     assert main(["reproduce", "all", "--jobs", "0", "--out", str(tmp_path)]) == 2
+
+
+def test_each_figure_runs_on_one_core_so_jobs_counts_the_cores(monkeypatch):
+    """Inside ``reproduce_all`` a figure starts no process pool of its own and uses one BLAS thread; the setting is
+    restored afterwards (a figure run on its own keeps its per-core pool)."""
+    from threadpoolctl import threadpool_info
+
+    from lrnn_theory.validation.figures.ntk import grid_executor
+    from lrnn_theory.validation.reproduce_all import run_figure
+
+    seen = {}
+
+    def probe(quick):
+        with grid_executor(8) as pool:
+            seen["pool"] = pool
+        seen["blas_threads"] = {lib["num_threads"] for lib in threadpool_info()}
+        raise RuntimeError("probe done")
+
+    probe.description = "records the parallelism a figure gets"
+    figure_registry.load_all()
+    monkeypatch.setitem(figure_registry.FIGURES, "figProbe", probe)
+    before = figure_registry.INNER_WORKERS
+    run = run_figure("figProbe", quick=True)
+    assert run.status == "failed" and "probe done" in run.reason
+    assert seen["pool"] is None and seen["blas_threads"] <= {1}
+    assert figure_registry.INNER_WORKERS == before

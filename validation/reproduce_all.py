@@ -6,6 +6,9 @@ Dask cluster's ``Client.get_executor()``); ``jobs=1`` runs them one after the ot
 its figure to bytes and returns them; nothing is written until every job has ended, and then all the files of the
 run (``FIG.png`` and ``FIG.json`` of every figure that succeeded, ``index.html`` and ``summary.json``) are written
 as one set. A figure that fails does not stop the others: it is listed as failed with its one-line reason.
+
+Every figure runs on one core (one BLAS thread, no process pool of its own), so ``--jobs N`` uses N cores and
+``--jobs 1`` is a serial baseline; the pool starts the longest figures first (``FULL_RUN_SECONDS``).
 """
 from __future__ import annotations
 
@@ -46,26 +49,40 @@ def _one_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}"[:500]
 
 
+#: Wall seconds of each figure in a full serial run here (2 cores), used only to start the longest figures first
+#: (longest-processing-time-first scheduling keeps all ``--jobs`` busy until the end); unknown figures go last.
+FULL_RUN_SECONDS = {"fig4": 232, "figA7": 176, "figA4": 142, "figA5": 126, "figA6": 99, "fig5": 77, "figA8": 21,
+                    "fig6": 14, "figM": 13, "figA3": 13, "fig2": 13, "fig3": 11, "figA1": 6, "figA2": 5, "figA9": 4,
+                    "figA10": 3, "figA11": 3}
+
+
 def run_figure(name: str, quick: bool) -> FigureRun:
     """Render figure ``name`` to bytes (PNG and JSON) without writing anything; never raises for the figure's
-    own failures, which become ``status="failed"`` with the reason."""
+    own failures, which become ``status="failed"`` with the reason.
+
+    The figure runs in this process on one core: one BLAS thread and no process pool of its own
+    (``figures.INNER_WORKERS = 1``), so that ``reproduce_all`` uses exactly ``jobs`` cores."""
+    from threadpoolctl import threadpool_limits
+
+    from . import figures
     from .figures import load_all, render
 
     start = time.perf_counter()
     description = getattr(load_all().get(name), "description", "")
+    saved, figures.INNER_WORKERS = figures.INNER_WORKERS, 1
     try:
-        png, text, data = render(name, quick=quick)
+        with threadpool_limits(1):
+            png, text, data = render(name, quick=quick)
     except Exception as exc:  # a failing figure must not stop the others: report it instead
         return FigureRun(name, "failed", time.perf_counter() - start, reason=_one_line(exc), description=description)
+    finally:
+        figures.INNER_WORKERS = saved
     return FigureRun(name, "ok", time.perf_counter() - start, max_abs_error=float(data["max_abs_error"]),
                      description=description, data=json.loads(text), png=png, json_text=text)
 
 
 def _run_job(job):
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # one BLAS thread per worker: the pool provides the parallelism
-        return run_figure(*job)
+    return run_figure(*job)
 
 
 @dataclass
@@ -149,7 +166,8 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
             own = executor is None
             pool = ProcessPoolExecutor(max_workers=jobs) if own else executor
             try:
-                futures = {pool.submit(_run_job, (name, quick)): name for name in names}
+                longest_first = sorted(names, key=lambda n: -FULL_RUN_SECONDS.get(n, 0))
+                futures = {pool.submit(_run_job, (name, quick)): name for name in longest_first}
                 for future in as_completed(futures):
                     name = futures[future]
                     try:

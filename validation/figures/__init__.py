@@ -22,6 +22,10 @@ from pathlib import Path
 
 FIGURES: dict = {}
 
+#: Most worker processes a figure may start for its own grid (``grid_executor``); None: one per core.
+#: ``lrnn reproduce all`` sets it to 1, so that the run uses exactly ``--jobs`` processes.
+INNER_WORKERS = None
+
 
 def figure(name: str, description: str):
     """Register ``func(quick: bool) -> (Figure, dict)`` as reproduction ``name``."""

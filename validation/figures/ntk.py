@@ -66,10 +66,12 @@ def constant_tasks(T_values, modes=4, delta=1.0):
 
 @contextlib.contextmanager
 def grid_executor(n_jobs: int):
-    """A process pool with one worker per core (at most n_jobs), or None (serial) on one core."""
+    """A process pool with one worker per core (at most n_jobs and ``figures.INNER_WORKERS``), or None (serial)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    workers = min(os.cpu_count() or 1, n_jobs)
+    from . import INNER_WORKERS
+
+    workers = min(os.cpu_count() or 1, n_jobs, INNER_WORKERS or n_jobs)
     if workers <= 1:
         yield None
         return
