@@ -293,11 +293,9 @@ def _batched_inverse(W: np.ndarray):
 
 
 def _apply_rows(M: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Products M[:, :, j] @ v[:, j] for every mode j: M (m, m, k), v (m, k) -> (m, k)."""
-    out = M[:, 0] * v[0]
-    for q in range(1, v.shape[0]):
-        out += M[:, q] * v[q]
-    return out
+    """Products M[:, :, j] @ v[:, j] for every mode j: M (m, m, k), v (m, k) -> (m, k) (one einsum: measured 1.6-2.5x
+    faster than a loop over the m columns, k = 100 ... 10^4)."""
+    return np.einsum("ijk,jk->ik", M, v)
 
 
 def _hermite(theta, dt, y0, f0, y1, f1):
@@ -324,9 +322,15 @@ def _row_system(system):
     return rates, jacobian
 
 
+#: Modes integrated together: larger runs are split into consecutive chunks of this many modes, so that the tables
+#: of one iteration stay in cache (measured at T = 20: K = 10^5 in one piece took 1.3x the time per mode of
+#: K = 10^4; in chunks the time is linear in K).
+DEFAULT_CHUNK_MODES = 8192
+
+
 def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, converged_tol: float | None = None,
                  log_gain=None, log_threshold: float = np.inf, max_steps: int = 1_000_000,
-                 first_step: float | None = None) -> BlockSolution:
+                 first_step: float | None = None, chunk_size: int | None = DEFAULT_CHUNK_MODES) -> BlockSolution:
     """Integrate K independent autonomous m-dimensional systems at once, each with its own step size (RODAS4).
 
     Every iteration advances all running modes by one trial step in vectorized numpy: one Jacobian-block call,
@@ -359,6 +363,9 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
         Accepted steps per mode before it counts as stuck.
     first_step : float, optional
         Initial step size of every mode (default: estimated per mode from the initial rates).
+    chunk_size : int or None
+        Most modes integrated together (``DEFAULT_CHUNK_MODES``); more are integrated chunk after chunk, each
+        chunk stopping at the earliest divergence found so far. None: all at once.
 
     Returns
     -------
@@ -380,6 +387,46 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
     (True, True)
     """
     Y0 = np.array(Y0, dtype=float)
+    K = Y0.shape[0]
+    options = dict(converged_tol=converged_tol, log_gain=log_gain, log_threshold=log_threshold, max_steps=max_steps,
+                   first_step=first_step)
+    if chunk_size is None or K <= chunk_size:
+        return _solve_chunk(system, Y0, np.arange(K), t_end, t_eval, rtol, atol, **options)
+    parts, t_halt = [], np.inf
+    for start in range(0, K, chunk_size):
+        part = _solve_chunk(system, Y0[start:start + chunk_size], np.arange(start, min(K, start + chunk_size)), t_end,
+                            t_eval, rtol, atol, t_halt=t_halt, **options)
+        parts.append(part)
+        if part.failure is not None:
+            part.failure.mode += start
+            if part.failure.kind != "diverged":
+                break  # stuck or overflowing: the run has failed, later chunks are not integrated
+            t_halt = min(t_halt, part.failure.time)
+    return _join_chunks(parts, K, np.asarray(t_eval, dtype=float), Y0)
+
+
+def _join_chunks(parts, K: int, t_eval, Y0) -> BlockSolution:
+    """One BlockSolution from consecutive chunks (modes of chunks never run are HALTED at their initial state)."""
+    m = Y0.shape[1]
+    done = sum(p.status.size for p in parts)
+    pad = K - done
+    cat = lambda name, fill: np.concatenate([getattr(p, name) for p in parts] + [fill])  # noqa: E731
+    joined = BlockSolution(t_eval, np.concatenate([p.Y for p in parts] + [np.full((t_eval.size, pad, m), np.nan)],
+                                                  axis=1),
+                           cat("t_final", np.zeros(pad)), cat("y_final", Y0[done:]),
+                           cat("status", np.full(pad, HALTED)), cat("steps", np.zeros(pad, dtype=int)),
+                           cat("rejected", np.zeros(pad, dtype=int)), nfev=sum(p.nfev for p in parts),
+                           njev=sum(p.njev for p in parts))
+    failures = [p.failure for p in parts if p.failure is not None]
+    if failures:  # a stuck or overflowing chunk ends the run; otherwise the earliest divergence
+        joined.failure = failures[-1] if failures[-1].kind != "diverged" else min(failures, key=lambda f: f.time)
+    return joined
+
+
+def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol, log_gain, log_threshold, max_steps,
+                 first_step, t_halt: float = np.inf) -> BlockSolution:
+    """``solve_blocks`` on the modes ``modes`` of ``system`` (initial states Y0, (k, m)); results, and the mode
+    of a failure, are indexed by position in ``modes``. Modes stop at ``t_halt`` (HALTED) as at a divergence."""
     K, m = Y0.shape
     rates_rows, jacobian_rows = _row_system(system)
     t_eval = np.asarray(t_eval, dtype=float)
@@ -393,10 +440,10 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
     steps = np.zeros(K, dtype=int)
     rejected = np.zeros(K, dtype=int)
     result = BlockSolution(t_eval, out, t_final, y_final, status, steps, rejected)
-    idx = np.arange(K)
+    idx = np.arange(K)  # positions in this chunk; the system sees the mode numbers modes[idx]
     y = np.ascontiguousarray(Y0.T)  # (m, k): one row per state variable
     with np.errstate(all="ignore"):
-        f = rates_rows(0.0, y, idx)
+        f = rates_rows(0.0, y, modes)
     result.nfev += 1
     nonfinite = ~np.all(np.isfinite(f), axis=0)
     if nonfinite.any():
@@ -419,6 +466,7 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
 
     keep = status == RUNNING
     idx, y, f, h = idx[keep], y[:, keep], f[:, keep], h[keep]
+    running_modes = modes[idx]  # one array object per set of running modes (systems cache per-subset tables)
     t = np.zeros(idx.size)
     nx = next_out[keep]
     rejects_in_a_row = np.zeros(idx.size, dtype=int)
@@ -427,7 +475,7 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
     h_accepted = np.full(idx.size, np.nan)    # last accepted step and its error, for the predictive controller
     err_accepted = np.full(idx.size, np.nan)
     div_time = np.full(K, np.inf)
-    t_limit = np.inf
+    t_limit = t_halt
     eye = np.eye(m)[:, :, None]
     M = RODAS4_M
 
@@ -437,7 +485,7 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
         last = h >= remaining
         hs = np.where(last, remaining, h)
         with np.errstate(all="ignore"):
-            J = jacobian_rows(t, y, idx)
+            J = jacobian_rows(t, y, running_modes)
             result.njev += 1
             Winv, singular = _batched_inverse_rows(eye / (RODAS4_GAMMA * hs) - J)
             U = np.empty((6, m, k))
@@ -446,11 +494,11 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
             inv_h = 1.0 / hs
             for i in range(1, 6):
                 shift, memory = (RODAS4_AC[i] @ flat[:i]).reshape(2, m, k)  # sum_j a_ij U_j and sum_j c_ij U_j
-                U[i] = _apply_rows(Winv, rates_rows(t, y + shift, idx) + inv_h * memory)
+                U[i] = _apply_rows(Winv, rates_rows(t, y + shift, running_modes) + inv_h * memory)
             result.nfev += 5
             y_new = y + (M @ flat).reshape(m, k)
             t_new = np.where(last, t_end, t + hs)
-            f_new = rates_rows(t_new, y_new, idx)
+            f_new = rates_rows(t_new, y_new, running_modes)
             result.nfev += 1
             ratio = U[5] / (atol + rtol * np.maximum(np.abs(y), np.abs(y_new)))
             err = np.sqrt(np.sum(ratio * ratio, axis=0) / m)
@@ -532,10 +580,11 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
                 break
             keep = ~finished
             idx, y, f, h, t, nx = idx[keep], y[:, keep], f[:, keep], h[keep], t[keep], nx[keep]
+            running_modes = modes[idx]
             rejects_in_a_row, just_rejected = rejects_in_a_row[keep], just_rejected[keep]
             h_accepted, err_accepted, h_rejected = h_accepted[keep], err_accepted[keep], h_rejected[keep]
 
-    if result.failure is None and np.isfinite(t_limit):
+    if result.failure is None and np.isfinite(div_time).any():
         mode = int(np.argmin(div_time))
         result.failure = ModeFailure("diverged", mode, float(div_time[mode]), y_final[mode].copy())
     # A converged mode keeps its state at the later output times.
