@@ -11,12 +11,18 @@ import pkgutil
 
 #: Output formats of every derivation report (here, not in mode_flow, so the command line reads them without sympy).
 FORMATS = ("latex", "pretty", "text")
+#: Old result names still accepted by ``lrnn derive --result`` (old name -> current name).
+RESULT_ALIASES = {"io-solution": "frozen"}
+#: Deprecated modules kept only so old imports work (they warn on import); result discovery skips them.
+DEPRECATED_MODULES = ("io_solution",)
 
 
 def available_results() -> dict:
     """Mapping from result name to its module's ``report`` function, discovered from this package."""
     found = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name in DEPRECATED_MODULES:
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(module, "RESULT") and hasattr(module, "report"):
             found[module.RESULT] = module.report

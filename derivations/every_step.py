@@ -13,7 +13,7 @@ Expanding the square and collecting by the lag k = t - i (derived below, not ass
 
 the same form as the final-output energy of ``mode_flow``, with new coefficients of A per power of b and new weights
 of B. So the ODEs, Jacobian and conserved quantity a^2 - c^2 are ``mode_flow``'s, the input-output solution with b
-frozen is ``io_solution``'s logistic with these A and B (eq. 157), and the recurrent-mode Taylor scheme is
+frozen is ``derivations.frozen``'s logistic with these A and B (eq. 157), and the recurrent-mode Taylor scheme is
 ``recurrent_taylor``'s with g(b) = u A'(b) - u^2 B'(b)/2 (eq. 158). This module derives each of these for the
 every-step sums, for symbolic T and for concrete tasks:
 
@@ -228,7 +228,7 @@ def derive_energy_split():
 
 # ---- solutions with one mode frozen -----------------------------------------------------------------------------
 def derive_io_solution():
-    """u(t) with b frozen (balanced): ``io_solution``'s logistic with the every-step A(b) and B(b) (eq. 157).
+    """u(t) with b frozen (balanced): ``derivations.frozen``'s logistic with the every-step A(b) and B(b) (eq. 157).
 
     Returns
     -------
@@ -236,7 +236,7 @@ def derive_io_solution():
         ``u_of_t`` (in the constants A, B), ``u_of_t_every_step`` (B replaced by its closed form in b and T, A left
         as the lag sum), ``fixed_point``, ``rate_constant`` (2 A / tau).
     """
-    from . import io_solution as io
+    from . import frozen as io
 
     bal = io.derive_balanced_solution()
     coeffs = derive_sum_coefficients()
@@ -446,7 +446,7 @@ def report(task=None, fmt: str = "pretty") -> str:
 
 def _task_report(task, fmt):
     from lrnn_theory.regularisation import energy_split
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
 
     if not getattr(task, "every_step", False):
         return [f"# Task {task.name!r} has final outputs only: see `lrnn derive --result flow`"]

@@ -13,7 +13,7 @@ leaves
 * T > 3: the quadratic coefficient is 1/beta^2 > 0 (no small-b instability); the recurrent branch wins through a jump,
   a first-order transition. As |b| -> oo, E* -> 1/beta^2 (sympy limit), below the feedforward beta^2 iff beta > 1,
   so beta_c -> 1 when b is unbounded. For T >= 4 the infimum is not attained at finite b; at a search bound b_max
-  the transition sits slightly above 1 (located numerically by ``lrnn_theory.phase.critical_beta``).
+  the transition sits slightly above 1 (located numerically by ``lrnn_theory.phase_transition.critical_beta``).
 * General (beta, kappa) form (s_1 = beta, s_T = kappa), T = 3: E* = beta^2 + (kappa^2 - 2 kappa beta) b^2 + ..., so
   b = 0 is unstable iff s_1 > s_T / 2.
 
@@ -152,7 +152,7 @@ def report(task=None, fmt: str = "pretty") -> str:
     out.append("# General form s_1 = beta, s_T = kappa, T = 3")
     out.append(equation(sp.Symbol("quadratic coefficient"), sp.factor(gen[2]), fmt))
     if task is not None:
-        from lrnn_theory.phase import critical_beta
+        from lrnn_theory.phase_transition import critical_beta
 
         out.append(f"# Numerical critical beta (|b| <= 4) at T = {task.T}: {critical_beta(task.T):.6g}")
     return "\n".join(out) + "\n"

@@ -200,7 +200,7 @@ def report(task=None, fmt: str = "pretty") -> str:
     out.append(render(hess["hessian"], fmt))
     out.append(equation(sp.Symbol("lim trace/T^3"), hess["trace_leading_T3"], fmt))
     if task is not None:
-        from lrnn_theory.solutions import solve_task
+        from lrnn_theory.stability import solve_task
 
         sol = solve_task(task)
         out.append(f"# Task {task.name!r}: solution per mode")

@@ -98,9 +98,10 @@ def make_out_dir(path, param: str = "out") -> Path:
 
 # ---- derive -----------------------------------------------------------------------------------------------------
 def cmd_derive(args):
-    from .derivations import available_results
+    from .derivations import RESULT_ALIASES, available_results
 
     results = available_results()
+    args.result = RESULT_ALIASES.get(args.result, args.result)
     if args.result not in results:
         raise LrnnInputError(f"parameter 'result' must be one of {', '.join(results)}, got '{args.result}'")
     task = task_from_args(args, required=False)
@@ -258,10 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_derive_or_list(args):
     if args.list:
-        from .derivations import available_results
+        from .derivations import RESULT_ALIASES, available_results
 
         for name, func in available_results().items():
             print(f"{name}: {(func.__doc__ or '').strip().splitlines()[0]}")
+        for old, current in RESULT_ALIASES.items():
+            print(f"{old}: old name of '{current}', still accepted")
         return 0
     return cmd_derive(args)
 

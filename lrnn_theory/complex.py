@@ -106,7 +106,7 @@ def solve_complex_task(task, b_max: float = B_MAX, n_grid: int = 201, rounds: in
     >>> complex(np.round(sol.b[0], 6)), str(sol.stability[0])   # b = 1/lambda = 2 e^(-i pi/6)
     ((1.732051-1j), 'unstable')
     """
-    from .solutions import classify, zero_loss_solution
+    from .stability import classify, zero_loss_solution
 
     task = coerce_task(task)
     d = np.asarray(task.singular_values, dtype=complex)

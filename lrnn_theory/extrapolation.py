@@ -148,7 +148,7 @@ def family_extrapolation(family: str, T: int, T_test, delta: float = 1.0, lam: f
         ``T_test``, ``b``, ``u`` (the solution at T, from ``solve_task``), ``energy`` (running the solution),
         ``closed_form`` (derived), ``max_abs_error`` between them.
     """
-    from .solutions import solve_task
+    from .stability import solve_task
 
     T = check_int("T", T, minimum=1)
     T_test = [check_int("T_test", t, minimum=1) for t in np.atleast_1d(T_test)]

@@ -329,7 +329,7 @@ def stable_lr_bound(task, loss: str = "sum_half", n_samples: int | None = None, 
     >>> float(bound["lambda_max"][0])                            # 2x2 [[4, sqrt(2)], [sqrt(2), 1]]
     4.561552812808831
     """
-    from .solutions import zero_loss_solution
+    from .stability import zero_loss_solution
 
     task = coerce_task(task)
     exists, u, b = zero_loss_solution(task.singular_values)

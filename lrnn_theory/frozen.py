@@ -1,7 +1,7 @@
 """Numeric side of Result 1: one mode frozen, the other learning (paper App. C and D), vectorized over modes.
 
 * ``compile_io_solution`` lambdifies the input-output solutions derived in
-  ``lrnn_theory.derivations.io_solution`` (b frozen): the exact u(t) and t(u) for any initial a, c (balanced
+  ``lrnn_theory.derivations.frozen`` (b frozen): the exact u(t) and t(u) for any initial a, c (balanced
   logistic, or the unbalanced solution with D = a^2 - c^2 != 0), overflow-free for any t.
 * ``FlowFieldPolynomial`` evaluates the flow field g(b) = tau db/dt (u frozen) and its b-derivatives in closed form
   (paper eq. 49: the polynomial coefficients times falling factorials), for all modes at once.
@@ -25,7 +25,7 @@ from .tasks import coerce_task
 @functools.lru_cache(maxsize=None)
 def _io_functions():
     """Lambdify the derived io solutions once per process."""
-    from .derivations import io_solution as io
+    from .derivations import frozen as io
 
     bal = io.derive_balanced_solution()
     unb = io.derive_unbalanced_solution()
@@ -45,7 +45,7 @@ def _io_functions():
         "A0_u": lam((io.t, io.B, io.u0, io.tau), bal["u_of_t_A0"]),
         "A0_t": lam((io.u, io.B, io.u0, io.tau), t_A0),
         "fixed_point": lam((io.A, io.B), bal["fixed_point"]),
-        # Unbalanced solution in its root form (see io_solution._derive_root_form: nothing cancels for a ~ -c).
+        # Unbalanced solution in its root form (see derivations.frozen._derive_root_form: nothing cancels for a ~ -c).
         "w_plus": lam((io.A, io.B, io.D), unb["roots"][0]),
         "w_minus": lam((io.D, io.w_plus), unb["root_product"] / io.w_plus),
         "R": lam((io.B, io.w_plus, io.w_minus), unb["R_roots"]),

@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import bad, check_finite_array, check_int, check_real
-from .solutions import _sums
+from .stability import _sums
 
 
 @functools.lru_cache(maxsize=None)

@@ -32,7 +32,7 @@ def test_a_claim_that_raises_is_an_error_verdict_not_a_crash(monkeypatch):
 
 def test_claim_verdicts_follow_the_numbers(monkeypatch):
     """The pass/fail verdict is computed: corrupt the quantity and the claim fails."""
-    import lrnn_theory.phase as phase
+    import lrnn_theory.phase_transition as phase
 
     monkeypatch.setattr(phase, "critical_beta", lambda T, **kw: 0.8)
     assert ledger.check_claim("dirac_T3_second_order").status == ledger.FAIL

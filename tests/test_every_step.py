@@ -182,7 +182,7 @@ def test_zero_loss_solutions_symbolic():
                                                 ("inverse_exponential", 0.7, 1.2, 3),
                                                 ("constant", 0.8, None, 5)])
 def test_zero_loss_solutions_are_fixed_points(family, delta, lam, T):
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
 
     b_star = 1.0 if lam is None else lam
     root = np.sqrt(delta)
@@ -286,7 +286,7 @@ def test_frozen_solutions_match_the_ode():
     """Logistic u(t) with b frozen (eq. 157) and the windowed Taylor series of b with u frozen (eq. 158)."""
     from scipy.integrate import solve_ivp
 
-    from lrnn_theory.derivations import io_solution as io
+    from lrnn_theory.derivations import frozen as io
     from lrnn_theory.frozen import integrate_recurrent_taylor, task_sums_at
 
     task = Task.inverse_exponential(delta=1.0, lam=0.6, T=4, outputs="every_step", init={"a": 0.2, "b": 0.3, "c": 0.2})
@@ -308,7 +308,7 @@ def test_frozen_solutions_match_the_ode():
 
 def test_sweep_and_extrapolation_accept_every_step_tasks():
     from lrnn_theory.extrapolation import family_extrapolation, network_extrapolation_energy
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
     from lrnn_theory.sweeps import sweep
     from lrnn_theory.validation.network import LRNN
 

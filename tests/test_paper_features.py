@@ -36,7 +36,7 @@ def test_fig4_fit_is_deterministic_and_its_choice_reproduces_the_ranges_it_repor
 
 
 def test_figA3_fit_is_deterministic_and_its_bound_gives_the_paper_critical_point(monkeypatch):
-    from lrnn_theory.phase import critical_beta
+    from lrnn_theory.phase_transition import critical_beta
 
     monkeypatch.setitem(pt.FIGA3_FIT["b_max"], "quick", [1.5, 2.5, 4.0])
     first, second = pt.fit_figA3(quick=True), pt.fit_figA3(quick=True)

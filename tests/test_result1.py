@@ -14,7 +14,7 @@ from scipy.integrate import solve_ivp
 
 from lrnn_theory import LrnnInputError, Task
 from lrnn_theory.cli import main
-from lrnn_theory.derivations import io_solution as io
+from lrnn_theory.derivations import frozen as io
 from lrnn_theory.derivations import recurrent_taylor as rt
 from lrnn_theory.frozen import (FlowFieldPolynomial, compile_io_solution, frozen_b_solution,
                                 integrate_recurrent_taylor, task_sums_at)

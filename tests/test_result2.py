@@ -8,7 +8,7 @@ from lrnn_theory.derivations import stability as st
 from lrnn_theory.derivations.extrapolation import derive_extrapolation
 from lrnn_theory.extrapolation import (closed_form_energy, family_extrapolation, family_task,
                                        network_extrapolation_energy, solution_extrapolation)
-from lrnn_theory.solutions import classify, reduced_energy, solve_task, zero_loss_solution
+from lrnn_theory.stability import classify, reduced_energy, solve_task, zero_loss_solution
 from lrnn_theory.trajectory import mode_energy
 
 INIT = {"a": 0.5, "b": 0.5, "c": 0.5}
@@ -221,7 +221,7 @@ def test_closed_form_energy_rejects_bad_lengths_and_parameters():
         closed_form_energy("mean", 4, [2], tau=0.0)
 
 
-@pytest.mark.parametrize("name", ["lrnn_theory.solutions", "lrnn_theory.sweeps"])
+@pytest.mark.parametrize("name", ["lrnn_theory.stability", "lrnn_theory.sweeps"])
 def test_docstring_examples_of_results_2_and_3(name):
     import doctest
     import importlib

@@ -7,9 +7,9 @@ from lrnn_theory import LrnnInputError, Task
 from lrnn_theory.derivations import mode_flow as mf
 from lrnn_theory.derivations import phase_transition as pt
 from lrnn_theory.derivations import regularisation as rg
-from lrnn_theory.phase import critical_beta, dirac_profile, phase_curve
+from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve
 from lrnn_theory.regularisation import energy_split, landscape
-from lrnn_theory.solutions import reduced_energy
+from lrnn_theory.stability import reduced_energy
 from lrnn_theory.trajectory import mode_energy
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lrnn_theory import LrnnInputError
-from lrnn_theory.solutions import solve_task
+from lrnn_theory.stability import solve_task
 from lrnn_theory.sweeps import grid_points, grid_task, sweep, sweep_point_by_point
 
 AXES = {"delta": np.linspace(0.1, 2.0, 6), "kappa": np.array([0.2, 0.7, 1.2])}

@@ -234,7 +234,7 @@ def _temporal_precedence_breaks(quick):
        "b = lambda, u = delta; b = 1/lambda, u = delta lambda^T; b = 1, u = delta")
 def _zero_loss_solutions(quick):
     from lrnn_theory import Task, integrate
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
     from lrnn_theory.validation import train_lrnn
 
     T, delta, lam = 5, 0.6, 0.8
@@ -267,7 +267,7 @@ def _zero_loss_solutions(quick):
        "unstable for lambda > 1 (inverse-exponential) and lambda < 1 (exponential)")
 def _early_importance_unstable(quick):
     from lrnn_theory import Task
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
 
     lams = np.array([0.5, 0.8, 0.95, 1.05, 1.3, 2.0])
     inv = solve_task(Task.inverse_exponential(delta=1.0, lam=lams, T=6))
@@ -310,7 +310,7 @@ def _extrapolation(quick):
        "feedforward to the recurrent solution at beta_c = 1/sqrt(2)",
        "beta_c = 1/sqrt(2) = 0.70711, second order")
 def _dirac_t3(quick):
-    from lrnn_theory.phase import critical_beta, phase_curve
+    from lrnn_theory.phase_transition import critical_beta, phase_curve
 
     bc = critical_beta(3, tol=1e-9)
     just_above = phase_curve(3, [bc + 1e-3, bc + 1e-2])["b"]
@@ -325,7 +325,7 @@ def _dirac_t3(quick):
        "shows about 1.08 for long T",
        "beta_c = 1 (first order); about 1.08 empirically for long T")
 def _dirac_t4(quick):
-    from lrnn_theory.phase import critical_beta, phase_curve
+    from lrnn_theory.phase_transition import critical_beta, phase_curve
 
     b_max = 4.0
     Ts = (4, 6) if quick else (4, 5, 6, 8, 10)
@@ -349,7 +349,7 @@ def _dirac_t4(quick):
        "At T = 3, beta = 1.2, the recurrent minimiser is b*^2 = (2 beta^2 - 1)/(2 - beta^2): b* = 1.832",
        "an earlier version of the notes restating the paper gave b* = 1.5")
 def _dirac_t3_b_star(quick):
-    from lrnn_theory.phase import phase_curve
+    from lrnn_theory.phase_transition import phase_curve
 
     beta = 1.2
     b_num = float(abs(phase_curve(3, [beta])["b"][0]))

@@ -46,7 +46,7 @@ def figM(quick: bool = False):
     from lrnn_theory.flow import integrate
     from lrnn_theory.frozen import task_sums_at
     from lrnn_theory.learning_order import time_to_fraction
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
     from lrnn_theory.validation import simulate
 
     from . import pyplot

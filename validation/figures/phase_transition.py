@@ -462,7 +462,7 @@ def fit_figA3(quick: bool = False) -> dict:
         ``unknowns``, ``candidates`` with their ``beta_c`` and ``score``, ``best`` (the chosen b_max, its beta_c at
         long_T and settle_T, score), ``tolerance`` and ``reproduced``.
     """
-    from lrnn_theory.phase import critical_beta
+    from lrnn_theory.phase_transition import critical_beta
 
     mode = "quick" if quick else "full"
     F = FIGA3_FIT
@@ -507,7 +507,7 @@ def fit_figA3(quick: bool = False) -> dict:
 
 
 def _jump_at(T: int, beta_c: float, b_max: float, eps: float = 1e-4) -> float:
-    from lrnn_theory.phase import phase_curve
+    from lrnn_theory.phase_transition import phase_curve
 
     curve = phase_curve(T, [beta_c - eps, beta_c + eps], b_max=b_max)
     return float(abs(curve["b"][1] - curve["b"][0]))
@@ -516,7 +516,7 @@ def _jump_at(T: int, beta_c: float, b_max: float, eps: float = 1e-4) -> float:
 @figure("figA3", "phase transition against beta (s_1 = beta, s_T = 1/beta): b*, u*, E*, critical beta per T "
                  "(bound on b fitted)")
 def figA3(quick: bool = False):
-    from lrnn_theory.phase import critical_beta, dirac_profile, phase_curve
+    from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve
 
     plt = _pyplot()
     mode = "quick" if quick else "full"

@@ -66,7 +66,7 @@ def stable_lr_bound(X, Y, weights, loss: str = "mean_half") -> float:
 
 def _predicted_weights(target: str, T: int, estimate_task):
     """Balanced aligned weights at the predicted solution: W_x = W_y = sqrt(u) I, W_h = b I."""
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
 
     if target in ("mean", "sum"):
         sol = global_solution(target, T)

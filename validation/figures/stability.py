@@ -79,7 +79,7 @@ def constant_stability(deltas, T: int) -> dict:
 @figure("fig3", "stability (b* > 1 unstable) per family, u* beside b*, and extrapolation to other lengths T'")
 def fig3(quick: bool = False):
     from lrnn_theory.extrapolation import closed_form_energy, family_task, network_extrapolation_energy
-    from lrnn_theory.solutions import solve_task
+    from lrnn_theory.stability import solve_task
 
     plt = _pyplot()
     T = FIG3["T"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import bad, check_finite_array, check_int, check_real
-from .solutions import B_MAX, minimise_reduced_energy
+from .stability import B_MAX, minimise_reduced_energy
 
 #: Relative energy margin by which the recurrent branch must beat the feedforward one to count as the minimiser.
 ENERGY_MARGIN = 1e-12

@@ -15,7 +15,7 @@ input-output product u = a c obeys (derived here from the mode ODEs of ``mode_fl
   precision when a is close to -c (the A, B, D form cancels to O(D^2) there).
 
 Everything is derived, nothing typed in; ``lrnn_theory.frozen`` lambdifies the results. Run
-``python -m lrnn_theory.derivations.io_solution [--format latex|pretty|text]`` to print the derivation.
+``python -m lrnn_theory.derivations.frozen [--format latex|pretty|text]`` to print the derivation.
 """
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def _derive_root_form(integrand_w, w_of_u, R):
 
 
 # ---- printing ---------------------------------------------------------------------------------------------------
-RESULT = "io-solution"
+RESULT = "frozen"
 
 
 def report(task=None, fmt: str = "pretty") -> str:
