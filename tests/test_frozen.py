@@ -1,4 +1,6 @@
-"""Result 1: io solution with b frozen, recurrent Taylor series with u frozen, learning order, Fig. 2 / Fig. A1.
+"""Result 1, one mode frozen: io solution with b frozen, recurrent Taylor series with u frozen, Fig. 2.
+
+The learning order is tested in test_learning_order.py; the Fig. A1 reproduction shares the test of Fig. 2 here.
 
 Every closed form is held against an independent computation: scipy integration of the frozen systems written from
 the paper's residual sums (tests/reference.py), sympy differentiation, a chain-rule recursion that does not use
@@ -18,7 +20,6 @@ from lrnn_theory.derivations import frozen as io
 from lrnn_theory.derivations import recurrent_taylor as rt
 from lrnn_theory.frozen import (FlowFieldPolynomial, compile_io_solution, frozen_b_solution,
                                 integrate_recurrent_taylor, task_sums_at)
-from lrnn_theory.learning_order import discounted_sum, predict_learning_order, time_to_fraction
 
 
 # ---- independent references ---------------------------------------------------------------------------------------
@@ -270,93 +271,6 @@ def test_taylor_integrator_rejects_bad_input_and_reports_divergence():
         integrate_recurrent_taylor(task, np.linspace(0, 5, 11), window=1.0, order=2)
 
 
-# ---- learning order -------------------------------------------------------------------------------------------------
-def simulated_t90(tasks, t_end, lr=0.005):
-    """Time to reach 90% of the final u in a trained network, per task (harness, population data)."""
-    from lrnn_theory.validation import simulate
-
-    out = []
-    for task in tasks:
-        traj = simulate(task, lr=lr, steps=int(t_end / lr), record_every=2)  # t resolved to 2 lr
-        out.append(time_to_fraction(traj.t, traj.u, 0.9)[0])
-    return np.array(out)
-
-
-def figA1_pair(b0=0.1):
-    init = {"a": 0.1, "b": b0, "c": 0.1}
-    return [Task.inverse_exponential(1.1, 0.5, T=7, init=init, name="late"),
-            Task.inverse_exponential(0.5, 1.1, T=7, init=init, name="early")]
-
-
-def test_time_to_fraction_interpolates():
-    t = np.linspace(0, 1, 11)
-    u = np.c_[t, -2 * t]  # reaches 0.9 of the final value at t = 0.9 (both signs)
-    np.testing.assert_allclose(time_to_fraction(t, u, 0.9), [0.9, 0.9])
-    np.testing.assert_allclose(time_to_fraction(t, u, 0.45), [0.45, 0.45])
-    # against a given final value; modes that start beyond it (0), never reach it or end at 0 (inf)
-    more = np.c_[t, 0.5 * t, 1 - t, np.full_like(t, 2.0)]
-    np.testing.assert_allclose(time_to_fraction(t, more, 0.9, final=[1.0, 1.0, 1.0, 1.0]), [0.9, np.inf, 0.0, 0.0])
-    assert np.isinf(time_to_fraction(t, more[:, 2:3], 0.9)[0])  # its own final value is 0
-
-
-def test_figA1_order_and_times_match_simulation():
-    pairs = figA1_pair()
-    pred = predict_learning_order(pairs)
-    assert [pred.labels[k] for k in pred.order] == ["late#0", "early#1"]
-    assert pred.rate_order_agrees and pred.regime_ok.all()
-    np.testing.assert_allclose(pred.discounted_sum, [discounted_sum(p)[0] for p in pairs])
-    sim = simulated_t90(pairs, t_end=10.0)
-    assert np.argsort(sim).tolist() == pred.order.tolist()
-    np.testing.assert_allclose(sim, pred.times, rtol=0.01)
-
-
-@pytest.mark.slow  # about 90 s on a shared core
-def test_predicted_order_matches_simulation_on_random_pairs():
-    rng = np.random.default_rng(11)
-    checked = 0
-    while checked < 5:
-        T = int(rng.integers(3, 8))
-        tasks = []
-        for n in range(2):
-            family = rng.choice(["constant", "inverse_exponential", "exponential"])
-            lam = None if family == "constant" else float(rng.uniform(0.3, 1.0))
-            tasks.append(Task.from_family(str(family), T=T, delta=float(rng.uniform(0.4, 1.6)), lam=lam,
-                                          init={"a": 0.1, "b": 0.1, "c": 0.1}, name=f"{family}-{n}"))
-        pred = predict_learning_order(tasks)
-        # Compare only inside the small-initialisation regime (e.g. not a final u below u(0)) and where the two
-        # times are far enough apart to be resolved at a finite learning rate.
-        if not pred.regime_ok.all() or abs(np.log(pred.times[0] / pred.times[1])) < 0.1:
-            continue
-        sim = simulated_t90(tasks, t_end=1.5 * pred.times.max() + 2)
-        assert np.argsort(sim).tolist() == pred.order.tolist(), (pred.table(), sim)
-        np.testing.assert_allclose(sim, pred.times, rtol=0.05)
-        checked += 1
-
-
-def test_later_is_faster_breaks_where_flagged():
-    # b(0) = 0.5: |b(0)| < 1, but b moves while u is learned; the rate 2A(b0)/tau ranks "late" first, the flow and
-    # the trained network both rank "early" first.
-    mid = predict_learning_order(figA1_pair(0.5))
-    assert not mid.rate_order_agrees and not mid.regime_ok[1]
-    assert [mid.labels[k] for k in mid.order] == ["early#1", "late#0"]
-    assert np.argsort(simulated_t90(figA1_pair(0.5), t_end=8.0)).tolist() == mid.order.tolist()
-    # b(0) = 1.2: the discount weights early steps most, A(b0) ranks the descending task first; flagged.
-    big = predict_learning_order(figA1_pair(1.2))
-    assert not big.regime_ok.any() and all("b(0)" in r[0] for r in big.reasons)
-    assert big.discounted_sum[1] > big.discounted_sum[0]
-    assert [big.labels[k] for k in big.order] == ["early#1", "late#0"]
-    # A large initialisation is flagged too.
-    large = predict_learning_order(Task.inverse_exponential(1.1, 0.5, T=7, init={"a": 0.9, "b": 0.1, "c": 0.9}))
-    assert not large.regime_ok[0] and "large initialisation" in large.reasons[0][0]
-
-
-def test_predict_learning_order_rejects_bad_input():
-    with pytest.raises(LrnnInputError, match="'fraction'"):
-        predict_learning_order(figA1_pair(), fraction=1.5)
-    with pytest.raises(LrnnInputError, match="'tasks'"):
-        predict_learning_order([])
-
-
 # ---- command line ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, keys", [
     ("fig2", ["max_abs_error", "max_abs_error_left_u", "max_abs_error_right_b", "parameters", "odes", "time_axis",
@@ -381,19 +295,19 @@ def test_reproduce_quick_writes_png_and_json(tmp_path, capsys, name, keys):
         assert not holds["x-axis: training steps 0-40,000"]  # quick run: 4,000 steps
 
 
-@pytest.mark.parametrize("result, needle", [("io-solution", "logistic"), ("recurrent-taylor", "Faa di Bruno")])
+@pytest.mark.parametrize("result, needle", [("frozen", "logistic"), ("recurrent-taylor", "Faa di Bruno")])
 def test_derive_prints_the_closed_forms(capsys, result, needle):
     assert main(["derive", "--result", result]) == 0
     out = capsys.readouterr().out
     assert needle in out
-    assert ("Unbalanced" in out) if result == "io-solution" else ("eq. (49)" in out)
+    assert ("Unbalanced" in out) if result == "frozen" else ("eq. (49)" in out)
     assert main(["derive", "--result", result, "--format", "latex"]) == 0
     latex = capsys.readouterr().out
     assert "\\frac" in latex
 
 
 def test_derive_with_a_task_prints_its_numbers(capsys):
-    assert main(["derive", "--result", "io-solution", "--family", "inverse_exponential", "--T", "4",
+    assert main(["derive", "--result", "frozen", "--family", "inverse_exponential", "--T", "4",
                  "--delta", "1", "--lambda", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "mode 0: b=0.1" in out and "u*=A/B=" in out

@@ -121,7 +121,7 @@ def argument_lists(draw):
     elif command == "derive":
         argv = ["derive"] + draw(st.sampled_from([["TASK"], ["--family", "constant", "--T", "3"], ["--list"],
                                                   ["TASK", "--family", "constant"], ["--T", "3"], []]))
-        argv += draw(option("--result", [None, "flow", "stability", "io-solution", "nope"]))
+        argv += draw(option("--result", [None, "flow", "stability", "frozen", "io-solution", "nope"]))
         argv += draw(option("--format", [None, "text", "latex", "bad"]))
     else:
         out = draw(st.sampled_from(["s.csv", "s.npz", "s.csv", "s.bin"]))
