@@ -25,6 +25,9 @@ training loss (``t_theta`` = lr x steps; a central difference along the gradient
 
 ``max_abs_error``: largest |final singular value - predicted| over the networks that the theory says converge (fig6:
 both; figA8: late importance only, early importance's b* > 1 is the unstable case and is reported apart).
+
+``paper_features`` (``fig6_features``, ``figA8_features``): the paper's statements about each figure, judged from the
+run's numbers with our tolerances for its wording (``TOLERANCES``, recorded in the JSON as ``tolerances``).
 """
 from __future__ import annotations
 
@@ -226,7 +229,14 @@ def _parameters(name: str, quick: bool) -> dict:
 
 def gradient_tail(values) -> dict:
     """Summary of the last tenth of a recorded series (``dH_T/dt``): mean, min, max, the fraction of records at which
-    its direction changes, and its mean step between records relative to its mean."""
+    its direction changes, and its mean step between records relative to its mean.
+
+    Examples
+    --------
+    >>> tail = gradient_tail([0.2, 0.4] * 20)  # the last tenth: 0.2, 0.4, 0.2, 0.4
+    >>> tail["direction_change_fraction"], round(tail["mean_relative_step"], 3), tail["max"]
+    (1.0, 0.667, 0.4)
+    """
     values = np.asarray(values, dtype=float)
     tail = values[-max(3, len(values) // 10):]
     step = np.diff(tail)
