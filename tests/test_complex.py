@@ -346,7 +346,7 @@ def test_rotational_figures_quick(tmp_path, name):
     data = reproduce(name, tmp_path, quick=True)
     assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.json").exists()
     assert data["max_abs_error"] < 0.15  # lr = 0.01: first order in the learning rate
-    assert all(item["holds"] for item in data["paper_statements"].values())
+    assert data["paper_features"] and all(item["holds"] for item in data["paper_features"])
 
 
 def test_rotational_setup_is_what_train_lrnn_starts_from():

@@ -457,7 +457,8 @@ def test_quick_figures(tmp_path, name):
     data = reproduce(name, tmp_path, quick=True)
     assert (tmp_path / f"{name}.png").exists()
     assert data["max_abs_error"] < 0.01
-    assert "training" in data and data["paper_statements"]
-    if name == "figA4":  # "qualitatively the same picture as Fig. 5", feature by feature
-        assert all(s["holds"] for s in data["paper_statements"] + data["paper_features"])
+    assert "training" in data and data["paper_features"]
+    if name == "figA4":  # "qualitatively the same picture as Fig. 5", then Fig. 5's features one by one
+        assert data["paper_features"][0]["statement"].startswith("Fig. A4")
+        assert len(data["paper_features"]) == 7 and all(f["holds"] for f in data["paper_features"])
         assert data["panels"]["aligned"]["hidden"] == 2

@@ -131,3 +131,132 @@ def test_fig4_top_curvature_matches_the_gauss_newton_hessian_at_zero_loss():
         a = c = np.sqrt(d)
         J = np.column_stack([c * np.ones(T), a * c * k, a * np.ones(T)])  # d(c b^k a)/d(a, b, c) at b = 1
         assert H[j, j] == pytest.approx(np.linalg.eigvalsh(J.T @ J)[-1], rel=1e-5)
+
+
+# ---- every figure carries well-formed paper_features ----------------------------------------------------------------
+def assert_well_formed(features):
+    assert isinstance(features, list) and features
+    for entry in features:
+        assert isinstance(entry["statement"], str) and entry["statement"].strip()
+        assert isinstance(entry["holds"], bool) and "paper" in entry and entry.get("ours") is not None
+
+
+def _all_figures():
+    from lrnn_theory.validation.figures import load_all
+
+    return sorted(load_all())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _all_figures())
+def test_every_figure_quick_json_has_well_formed_paper_features(name):
+    import json
+
+    from lrnn_theory.validation.figures import render
+
+    _, text, _ = render(name, quick=True)
+    data = json.loads(text)
+    assert "paper_statements" not in data and "statements" not in data
+    assert_well_formed(data["paper_features"])
+
+
+def _sensory_data(mean_io=0.25, sum_loss=0.01, early_gradient=None):
+    """fig6 / figA8 numbers as the figures record them (converged, paper-like unless told otherwise)."""
+    from lrnn_theory.validation.figures.sensory import gradient_tail
+
+    T_test = ["50", "75", "100"]
+    fig6 = {"mean": {"recurrent_sv": [1.0, 0.999, 1.0, 1.001], "io_sv": [mean_io] * 4,
+                     "extrapolation_loss": dict(zip(T_test, [68.0, 162.0, 297.0])),
+                     "extrapolation_loss_zero_output": dict(zip(T_test, [0.5] * 3))},
+            "sum": {"recurrent_sv": [1.0] * 4, "io_sv": [1.0, 1.0001, 0.9999, 1.0],
+                    "extrapolation_loss": dict(zip(T_test, [sum_loss] * 3)),
+                    "extrapolation_loss_zero_output": dict(zip(T_test, [1250.0, 2800.0, 5000.0]))}}
+    steps = np.arange(300)
+    if early_gradient is None:  # about 0.3, alternating between records
+        early_gradient = 0.3 + 0.05 * (-1.0) ** steps
+    figA8 = {"late": {"recurrent_sv": [0.76, 0.76, 0.75, 0.755], "io_sv": [0.63, 0.62, 0.63, 0.625],
+                      "hidden_gradient_last_tenth": gradient_tail(1e-2 * np.exp(-steps / 20))},
+             "early": {"recurrent_sv": [1.6, 1.58, 0.88, 0.04], "io_sv": [0.65, 0.12, 0.09, 0.01],
+                       "hidden_gradient_last_tenth": gradient_tail(early_gradient)}}
+    return fig6, figA8
+
+
+def test_sensory_features_follow_the_numbers():
+    from lrnn_theory.validation.figures.sensory import fig6_features, figA8_features
+
+    fig6, figA8 = _sensory_data()
+    for features in (fig6_features(fig6, T=4), figA8_features(figA8)):
+        assert_well_formed(features)
+        assert all(f["holds"] for f in features), features
+    # Each feature can fail: the mean's io values off 1/T, a sum that does not extrapolate, a mean that does.
+    fig6, _ = _sensory_data(mean_io=0.3, sum_loss=50.0)
+    holds = {f["statement"]: f["holds"] for f in fig6_features(fig6, T=4)}
+    assert not holds["input-output singular values -> 1/T (mean target)"]
+    assert not holds["sum extrapolates to T' = 50, 75, 100"]
+    assert holds["recurrent singular values -> 1 (mean and sum targets)"]
+    fig6["mean"]["extrapolation_loss"]["100"] = 100.0  # no longer growing with |T' - T|
+    assert not {f["statement"]: f["holds"] for f in fig6_features(fig6, T=4)}[
+        "mean does not extrapolate: its loss grows with |T' - T|"]
+    # figA8: a gradient of 1.8 is not "about 0.3"; a smooth decay does not fluctuate; equal SVs are not stuck.
+    _, figA8 = _sensory_data(early_gradient=1.8 + 0.1 * (-1.0) ** np.arange(300))
+    holds = {f["statement"]: f["holds"] for f in figA8_features(figA8)}
+    assert not holds["early importance: the hidden-layer gradient dH_T/dt is about 0.3"]
+    assert holds["early importance: the hidden-layer gradient dH_T/dt fluctuates"]
+    _, figA8 = _sensory_data(early_gradient=0.3 * np.exp(-np.arange(300) / 100))
+    figA8["early"]["recurrent_sv"] = [0.8] * 4
+    holds = {f["statement"]: f["holds"] for f in figA8_features(figA8)}
+    assert not holds["early importance: the hidden-layer gradient dH_T/dt fluctuates"]
+    assert not holds["early importance: some singular values are stuck (only some converge)"]
+    figA8["late"]["hidden_gradient_last_tenth"]["max"] = 2e-3
+    assert not {f["statement"]: f["holds"] for f in figA8_features(figA8)}[
+        "late importance: the hidden-layer gradient dH_T/dt stays below 1e-3"]
+
+
+def _figM_results(b_every_exp=0.904, t90_every=0.5):
+    def entry(t90, b, u, zero_loss, energy):
+        return {"t90_u": {"theory": t90, "simulation": t90}, "final": {"b": {"theory": b, "simulation": b},
+                                                                         "u": {"theory": u, "simulation": u}},
+                "solution": {"b": b, "u": u, "zero_loss": zero_loss, "energy": energy}}
+
+    return {"constant": {"every_step": entry(t90_every, 1.0, 1.0, True, 0.0), "final": entry(2.0, 1.0, 1.0, True, 0.0)},
+            "inverse_exponential": {"every_step": entry(t90_every, 0.7, 1.0, True, 0.0),
+                                    "final": entry(2.5, 0.70003, 0.9999, True, 0.0)},
+            "exponential": {"every_step": entry(t90_every, b_every_exp, 1.78, False, 0.82),
+                            "final": entry(1.2, 1 / 1.2, 2.49, True, 0.0)}}
+
+
+def test_figM_features_follow_the_numbers():
+    from lrnn_theory.validation.figures.every_step import figM_features
+
+    features = figM_features(_figM_results())
+    assert_well_formed(features)
+    assert len(features) == 4 and all(f["holds"] for f in features), features
+    slower = figM_features(_figM_results(t90_every=3.0))  # every step slower than the final output: fails
+    assert not slower[0]["holds"] and all(f["holds"] for f in slower[1:])
+    assert not figM_features(_figM_results(b_every_exp=1 / 1.2))[3]["holds"]  # converged to 1/lambda after all
+
+
+def test_ntk_and_complex_features_follow_the_numbers():
+    from lrnn_theory.validation.figures import complex as complex_figures
+    from lrnn_theory.validation.figures import ntk
+
+    T, scales = [1, 2, 8], [0.01, 0.25, 0.5]
+    moving = np.array([[0.1, 0.05, 0.02], [0.6, 0.4, 0.3], [0.8, 0.5, 0.35]])
+    grids = {"aligned": {"distance": moving}, "unaligned": {"distance": moving + 0.05}}
+    fig5 = ntk._fig5_features(grids, T, scales)
+    assert_well_formed(fig5)
+    assert len(fig5) == 6 and all(f["holds"] for f in fig5)
+    figA4 = ntk._figA4_features(grids, T, scales)
+    assert_well_formed(figA4)
+    assert len(figA4) == 7 and figA4[0]["holds"] and figA4[0]["ours"]["fig5_features_holding"] == 6
+    grids["unaligned"]["distance"] = moving * 0.1  # never substantial: the summary fails with its feature
+    figA4 = ntk._figA4_features(grids, T, scales)
+    assert not figA4[0]["holds"] and figA4[0]["ours"]["fig5_features_holding"] == 5
+    th_u = {"angle": np.array([1.0, 0.5, 1.0]), "radius": np.array([2.0, 1.0, 3.0])}
+    lam = 1.05 * np.exp(1j * np.pi / 6)
+    u_inv = np.array([0.1, 0.5 + 0.05j, 1.0 + 1e-5j])
+    features = complex_figures._figA9_features(th_u, 1 / lam, u_inv, lam ** 5)
+    assert_well_formed(features)
+    assert all(f["holds"] for f in features)
+    features = complex_figures._figA9_features(th_u, 1 / lam + 0.01, u_inv.real + 0j, lam ** 5)
+    assert [f["holds"] for f in features] == [True, False, False]

@@ -172,6 +172,8 @@ def test_docstring_examples():
     import doctest
 
     import lrnn_theory.sensory as module
+    import lrnn_theory.validation.figures.sensory as figures
 
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+    for mod in (module, figures):
+        result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0

@@ -23,7 +23,7 @@ import numpy as np
 
 from lrnn_theory.tasks import Task
 
-from . import figure, pyplot as _pyplot
+from . import figure, paper_feature, pyplot as _pyplot
 
 PHI = np.pi / 6
 #: Choices where the paper is silent (T, delta of A10/A11, a(0) = c(0), t_end) and the paper's own values.
@@ -138,6 +138,35 @@ def _parameters(run) -> dict:
             "settling_time_definition": "last time |x(t) - x(end)| exceeds 10% of its largest value"}
 
 
+def _figA9_features(th_u, b_exponential, u_inverse_exponential, u_exponential):
+    """App. O's statements about Fig. A9 from the theory's settling times of u (``th_u``: angle and radius per mode:
+    constant, inverse-exponential, exponential), the exponential mode's final b and u and the inverse-exponential
+    mode's u over training."""
+    excursion, final_imag = float(np.max(np.abs(u_inverse_exponential.imag))), float(u_inverse_exponential[-1].imag)
+    lam = 1.05 * np.exp(1j * PHI)  # the exponential mode of PARAMETERS["figA9"] (delta = 1)
+    b_star, u_star = 1 / lam, lam ** PARAMETERS["T"]
+    return [
+        paper_feature("angle components adapt first, radii later (App. O)",
+                      "the angle of u settles before its radius",
+                      {"constant": {"angle": float(th_u["angle"][0]), "radius": float(th_u["radius"][0])},
+                       "exponential": {"angle": float(th_u["angle"][2]), "radius": float(th_u["radius"][2])}},
+                      th_u["angle"][0] < th_u["radius"][0] and th_u["angle"][2] < th_u["radius"][2],
+                      measured="settling times of u (theory) for the tasks with a complex delta",
+                      reason="the derived frozen-b solution gives an angle rate 2|A|/tau independent of |u|; the "
+                             "radius needs log(r*/r0) times longer"),
+        paper_feature("a real delta gives u a small imaginary excursion before it settles on a real value",
+                      "Im u leaves 0 and returns to it",
+                      {"max_abs_imag_u": excursion, "final_imag_u": final_imag},
+                      excursion > 1e-3 > abs(final_imag), measured="inverse-exponential mode (theory)",
+                      tolerance=1e-3),
+        paper_feature("exponential R = 1.05 converges to b = 1/lambda (|b| < 1) and u = delta lambda^T",
+                      {"b": [float(b_star.real), float(b_star.imag)], "u": [float(u_star.real), float(u_star.imag)]},
+                      {"b": [float(b_exponential.real), float(b_exponential.imag)],
+                       "u": [float(u_exponential.real), float(u_exponential.imag)]},
+                      abs(b_exponential - b_star) < 1e-3, tolerance=1e-3, measured="b (theory); u reported"),
+    ]
+
+
 @figure("figA9", "complex tasks (angle pi/6): task trajectories, polar radius and angle of b and u over training")
 def figA9(quick: bool = False):
     plt = _pyplot()
@@ -180,27 +209,13 @@ def figA9(quick: bool = False):
     data = {
         "max_abs_error": float(np.max(errors)),
         "modes": per_mode,
-        "paper_statements": {
-            "angle components adapt first, radii later (App. O)": {
-                "ours": "u: angle settles before radius for the tasks with a complex delta (constant: "
-                        f"{th['angle'][0]:.2f} vs {th['radius'][0]:.2f}; exponential: {th['angle'][2]:.2f} vs "
-                        f"{th['radius'][2]:.2f}); the derived frozen-b solution gives an angle rate 2|A|/tau "
-                        "independent of |u|, the radius needs log(r*/r0) times longer",
-                "holds": bool(th["angle"][0] < th["radius"][0] and th["angle"][2] < th["radius"][2])},
-            "a real delta gives u a small imaginary excursion before it settles on a real value": {
-                "ours": f"inverse-exponential: max |Im u| = {float(np.max(np.abs(theory.u[:, 1].imag))):.3g}, "
-                        f"final Im u = {float(theory.u[-1, 1].imag):.2g}",
-                "holds": bool(np.max(np.abs(theory.u[:, 1].imag)) > 1e-3 > abs(theory.u[-1, 1].imag))},
-            "exponential R = 1.05 converges to b = 1/lambda (|b| < 1) and u = delta lambda^T": {
-                "ours": f"b = {complex(theory.b[-1, 2]):.4f}, u = {complex(theory.u[-1, 2]):.4f}",
-                "holds": bool(abs(theory.b[-1, 2] - 1 / (1.05 * np.exp(1j * PHI))) < 1e-3)},
-        },
+        "paper_features": _figA9_features(th, theory.b[-1, 2], theory.u[:, 1], theory.u[-1, 2]),
         "parameters": {**_parameters(run), "tasks": specs},
     }
     return fig, data
 
 
-def _order_figure(name, quick, title, statement, check):
+def _order_figure(name, quick, title, statement, paper, check):
     plt = _pyplot()
     task, result, sim, theory, errors, scales, run = _run(name, quick)
     specs = PARAMETERS[name]
@@ -241,8 +256,8 @@ def _order_figure(name, quick, title, statement, check):
         "modes": per_mode,
         "order_by_u_radius_settling": {"theory": [labels[k] for k in np.argsort(t_u, kind="stable")],
                                        "simulation": [labels[k] for k in np.argsort(t_u_sim, kind="stable")]},
-        "paper_statements": {statement: {"ours": ", ".join(f"{lab}: {t:.3f}" for lab, t in zip(labels, t_u)),
-                                         "holds": bool(check(t_u))}},
+        "paper_features": [paper_feature(statement, paper, {lab: float(t) for lab, t in zip(labels, t_u)},
+                                         check(t_u), measured="settling time of |u| (theory)")],
         "parameters": {**_parameters(run), "tasks": specs},
     }
     return fig, data
@@ -253,6 +268,7 @@ def figA10(quick: bool = False):
     return _order_figure(
         "figA10", quick, "Fig. A10: R = 1, φ = π/8, −π/8, π/4, −3π/4, b(0) = 0.1",
         "with b(0) = +0.1, -3pi/4 is learned slowest, +-pi/8 fastest (settling time of |u|)",
+        "-3pi/4 slowest; +pi/8 and -pi/8 equally fast, before pi/4",
         lambda t: t[3] == np.max(t) and abs(t[0] - t[1]) < 1e-6 and t[0] < t[2])
 
 
@@ -260,5 +276,5 @@ def figA10(quick: bool = False):
 def figA11(quick: bool = False):
     return _order_figure(
         "figA11", quick, "Fig. A11: φ = π/6, R = 0.4, 0.9, 1, 1.05",
-        "larger radii are learned faster (settling time of |u| decreases with R)",
+        "larger radii are learned faster (settling time of |u| decreases with R)", "faster as R grows",
         lambda t: bool(np.all(np.diff(t) < 0)))

@@ -7,7 +7,8 @@ trained networks (the validation harness, aligned init, population data) solid, 
 Every output carries the input of its own step with no recurrent factor, so A(b) at b = 0 is T delta instead of
 delta: u is learned about T times faster. Where a zero-loss solution exists (constant, inverse-exponential) both
 read-outs converge to the same b; for the exponential profile the every-step task has no zero-loss solution and
-its converged b differs from the final-output b = 1/lambda.
+its converged b differs from the final-output b = 1/lambda. ``paper_features`` (``figM_features``) judges App. M's
+statements, and the speed-up, from these numbers.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from lrnn_theory.tasks import Task
 
-from . import figure
+from . import figure, paper_feature
 
 #: Our choices (the paper has no figure for App. M).
 FIGM = {"T": 5, "delta": 1.0, "init": 0.1, "t_end": 6.0, "fraction": 0.9,
@@ -25,6 +26,8 @@ FIGM = {"T": 5, "delta": 1.0, "init": 0.1, "t_end": 6.0, "fraction": 0.9,
 #: Learning rates (theory time per step = lr, loss "sum_half", tau = 1) for the full and the quick run.
 LR = {"full": 0.0005, "quick": 0.002}
 RECORDS = 300
+#: |trained - target| below which a converged b or u counts as the stated value.
+CONVERGED = 1e-3
 COLOURS = {"every_step": "tab:red", "final": "tab:blue"}
 READOUT = {"every_step": "every step", "final": "final output only"}
 
@@ -39,6 +42,58 @@ def figM_tasks() -> list:
                 for outputs in ("every_step", "final")}
         out.append((spec, pair["every_step"], pair["final"]))
     return out
+
+
+def figM_features(results: dict, tolerance: float = CONVERGED) -> list:
+    """App. M's statements that figM measures, from its per-profile numbers (``results[family][outputs]``).
+
+    ``results`` holds, per profile family and read-out ("every_step", "final"), the times to 90% of the final u
+    (``t90_u``), the trained network's and the theory's final b and u (``final``) and the solution found by
+    ``solve_task`` (``solution``: b, u, zero_loss, energy).
+    """
+    lam = {spec["family"]: 1.0 if spec["lambda"] is None else spec["lambda"] for spec in FIGM["profiles"]}
+    delta = FIGM["delta"]
+    speed_up = {fam: {src: entry["final"]["t90_u"][src] / entry["every_step"]["t90_u"][src]
+                      for src in ("theory", "simulation")} for fam, entry in results.items()}
+    zero_loss = [fam for fam in results if fam != "exponential"]  # s_(t,i) = delta lambda^(t-i)
+    final = {fam: {out: {q: results[fam][out]["final"][q]["simulation"] for q in ("b", "u")}
+                   for out in ("every_step", "final")} for fam in results}
+    features = [
+        paper_feature("with outputs at every step u is learned faster than with the final output only",
+                      "A(b) = sum_t sum_(i<=t) b^(t-i) s_(t,i) (eq. 157) is about T times the final-output A(b) near "
+                      "b = 0, so u grows faster (our reading: App. M has no figure)",
+                      speed_up, all(v > 1 for f in speed_up.values() for v in f.values()),
+                      measured="speed-up: time to 90% of the final u, final output only over every step"),
+        paper_feature("profiles s_(t,i) = delta lambda^(t-i) have an every-step zero-loss solution b = lambda, "
+                      "u = delta, and training converges to it",
+                      {fam: {"b": lam[fam], "u": delta} for fam in zero_loss},
+                      {fam: {**final[fam]["every_step"], "zero_loss": results[fam]["every_step"]["solution"]
+                             ["zero_loss"]} for fam in zero_loss},
+                      all(results[fam]["every_step"]["solution"]["zero_loss"]
+                          and abs(final[fam]["every_step"]["b"] - lam[fam]) < tolerance
+                          and abs(final[fam]["every_step"]["u"] - delta) < tolerance for fam in zero_loss),
+                      tolerance=tolerance, measured="trained network's final b and u, every-step read-out"),
+        paper_feature("with a zero-loss solution both read-outs converge to the same b",
+                      {fam: lam[fam] for fam in zero_loss},
+                      {fam: {out: final[fam][out]["b"] for out in final[fam]} for fam in zero_loss},
+                      all(abs(final[fam]["every_step"]["b"] - final[fam]["final"]["b"]) < tolerance
+                          for fam in zero_loss), tolerance=tolerance,
+                      measured="trained networks' final b, every step against final output only"),
+    ]
+    if "exponential" in results:
+        exp, b_exp = results["exponential"]["every_step"], final["exponential"]["every_step"]["b"]
+        b_final = final["exponential"]["final"]["b"]
+        features.append(paper_feature(
+            "the exponential profile s_(t,i) = delta lambda^i has no every-step zero-loss solution and converges "
+            "elsewhere (neither b = lambda nor the final-output b = 1/lambda)",
+            "zero loss only for s_(t,i) = delta lambda^(t-i)",
+            {"b_every_step": b_exp, "b_final_output": b_final, "lambda": lam["exponential"],
+             "every_step_solution_energy": exp["solution"]["energy"],
+             "every_step_zero_loss": exp["solution"]["zero_loss"]},
+            not exp["solution"]["zero_loss"] and exp["solution"]["energy"] > tolerance
+            and abs(b_exp - lam["exponential"]) > tolerance and abs(b_exp - b_final) > tolerance,
+            tolerance=tolerance, measured="trained networks' final b; solve_task's every-step solution"))
+    return features
 
 
 @figure("figM", "every-step outputs (App. M): network vs theory, beside the final-output task of the same profile")
@@ -103,13 +158,7 @@ def figM(quick: bool = False):
         "speed_up_t90_final_over_every_step": {
             fam: entry["final"]["t90_u"]["theory"] / entry["every_step"]["t90_u"]["theory"]
             for fam, entry in results.items()},
-        "statements": {
-            "paper": "App. M: logistic input-output solution with A = sum_t sum_(i<=t) b^(t-i) s_(t,i) and "
-                     "B = sum_t sum_(i<=t) b^(2(t-i)) (eq. 157); zero loss only for s_(t,i) = delta lambda^(t-i) "
-                     "(b = lambda, u = delta); full characterisation left for future work; no figure",
-            "ours": "A(b0) and B(b0) are about T times larger with outputs at every step, so u is learned several "
-                    "times faster; with a zero-loss solution both read-outs converge to the same b, the exponential "
-                    "profile converges to a different b (no every-step zero-loss solution)"},
+        "paper_features": figM_features(results),
         "parameters": {**{k: v for k, v in FIGM.items() if k != "profiles"},
                        "profiles": [{k: v for k, v in p.items() if k != "label"} for p in FIGM["profiles"]],
                        "tau": 1.0, "simulation": run, "hidden": 1,

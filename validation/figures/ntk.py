@@ -31,7 +31,7 @@ import numpy as np
 
 from lrnn_theory.tasks import Task
 
-from . import figure, pyplot as _pyplot
+from . import figure, paper_feature, pyplot as _pyplot
 
 SCALES_FIG5 = np.round(np.linspace(0.01, 0.5, 10), 4).tolist()
 FIG5 = {"family": "constant", "delta": 1.0, "modes": 4, "hidden": 4,
@@ -156,36 +156,43 @@ def _grid_json(grid, rows, cols, init, hidden, row_name="T"):
     return out
 
 
-def _statement(text, ours, holds):
-    return {"paper": text, "ours": ours, "holds": bool(holds)}
+def _mean(values) -> float:
+    return float(np.nanmean(values))
 
 
 # ---- Fig. 5 -------------------------------------------------------------------------------------------------------
-def _fig5_statements(grids, T_values, scales):
+def _fig5_features(grids, T_values, scales, prefix=""):
+    """Fig. 5's visible statements, per panel (aligned, unaligned), from the trained networks' distances."""
     T = np.array(T_values)
     out = []
     for name, grid in grids.items():
         D = grid["distance"]
         if 1 in T_values and np.any(T > 1):
-            d1, dlong = D[T == 1, 0][0], D[T > 1, 0]
-            out.append(_statement(f"{name}: the distance increases as T goes from 1 to > 1 (smallest init scale)",
-                                  f"D(T=1)={d1:.3f}, D(T>1) in [{np.nanmin(dlong):.3f}, {np.nanmax(dlong):.3f}] at "
-                                  f"init scale {scales[0]:g}", np.all(dlong > d1)))
-        small, large = np.nanmean(D[T > 1, 0]), np.nanmean(D[T > 1, -1])
-        out.append(_statement(f"{name}: the kernel moves more at small init scales",
-                              f"mean D over T>1: {small:.3f} at scale {scales[0]:g}, {large:.3f} at {scales[-1]:g}",
-                              small > large))
-        out.append(_statement(f"{name}: the NTK still moves substantially at larger inits",
-                              f"mean D over T>1 at scale {scales[-1]:g}: {large:.3f} (threshold {SUBSTANTIAL})",
-                              large > SUBSTANTIAL))
+            d1, dlong = float(D[T == 1, 0][0]), D[T > 1, 0]
+            out.append(paper_feature(
+                f"{prefix}{name}: the distance increases as T goes from 1 to > 1 (smallest init scale)",
+                "larger at every T > 1 than at T = 1",
+                {"init_scale": scales[0], "D_T1": d1,
+                 "D_T_above_1": {str(t): float(d) for t, d in zip(T[T > 1], dlong)}},
+                np.all(dlong > d1)))
+        small, large = _mean(D[T > 1, 0]), _mean(D[T > 1, -1])
+        out.append(paper_feature(f"{prefix}{name}: the kernel moves more at small init scales",
+                                 "larger distance at the smallest init scale than at the largest",
+                                 {f"mean_D_T_above_1_at_{scales[0]:g}": small,
+                                  f"mean_D_T_above_1_at_{scales[-1]:g}": large}, small > large))
+        out.append(paper_feature(f"{prefix}{name}: the NTK still moves substantially at larger inits",
+                                 f"substantial (our threshold: distance > {SUBSTANTIAL})",
+                                 {f"mean_D_T_above_1_at_{scales[-1]:g}": large}, large > SUBSTANTIAL,
+                                 threshold=SUBSTANTIAL))
     return out
 
 
-def _aligned_unaligned(config, quick, titles, statements, make_tasks=None):
+def _aligned_unaligned(config, quick, titles, features, make_tasks=None):
     """Aligned (left) and unaligned (right) grids over T x init scale: heatmaps above, lines below, and the JSON.
 
     ``make_tasks(T_values) -> [Task]`` fills the rows (default: the constant task of ``config``); any task the
-    harness trains on works, e.g. the rotation task of Fig. A4.
+    harness trains on works, e.g. the rotation task of Fig. A4. ``features(grids, T_values, scales)`` gives the
+    figure's ``paper_features``.
     """
     from lrnn_theory.validation.ntk import TRAINING
 
@@ -217,13 +224,13 @@ def _aligned_unaligned(config, quick, titles, statements, make_tasks=None):
                                         "over the aligned grid",
             "unaligned_readoff_error": _finite_error(grids["unaligned"]),
             "diverged_cells": "NaN in distance; white in the heatmaps",
-            "paper_statements": statements(grids, T_values, scales)}
+            "paper_features": features(grids, T_values, scales)}
     return fig, data
 
 
 @figure("fig5", "NTK kernel distance against T and init scale, aligned and unaligned, N_h = 4 (constant task)")
 def fig5(quick: bool = False):
-    return _aligned_unaligned(FIG5, quick, "kernel distance init -> end of training", _fig5_statements)
+    return _aligned_unaligned(FIG5, quick, "kernel distance init -> end of training", _fig5_features)
 
 
 # ---- Fig. A4 -------------------------------------------------------------------------------------------------------
@@ -243,27 +250,22 @@ def rotation_tasks(T_values, config=FIGA4):
     return tasks
 
 
-def _figA4_statements(grids, T_values, scales):
-    """The paper's one statement ("qualitatively the same picture as Fig. 5"), and fig5's features computed here."""
-    features = _fig5_statements(grids, T_values, scales)
-    summary = _statement("Fig. A4: the rotation task gives qualitatively the same picture as Fig. 5",
-                         f"{sum(f['holds'] for f in features)} of {len(features)} of Fig. 5's features hold "
-                         f"(paper_features)", all(f["holds"] for f in features))
-    return [summary], features
+def _figA4_features(grids, T_values, scales):
+    """The paper's one statement ("qualitatively the same picture as Fig. 5"), then Fig. 5's features computed here."""
+    features = _fig5_features(grids, T_values, scales, prefix="rotation task, ")
+    held = sum(f["holds"] for f in features)
+    summary = paper_feature("Fig. A4: the rotation task gives qualitatively the same picture as Fig. 5",
+                            "the same picture as Fig. 5",
+                            {"fig5_features_holding": held, "fig5_features": len(features)},
+                            held == len(features), definition="every one of Fig. 5's features below holds")
+    return [summary] + features
 
 
 @figure("figA4", "NTK kernel distance against T and init scale, aligned and unaligned, rotation task phi = pi/12, "
                  "R = 1 (N_h = 2 real units)")
 def figA4(quick: bool = False):
-    statements = {}
-
-    def paper_statements(grids, T_values, scales):
-        statements["main"], statements["features"] = _figA4_statements(grids, T_values, scales)
-        return statements["main"]
-
-    fig, data = _aligned_unaligned(FIGA4, quick, "rotation task phi=pi/12, R=1", paper_statements,
+    fig, data = _aligned_unaligned(FIGA4, quick, "rotation task phi=pi/12, R=1", _figA4_features,
                                    make_tasks=rotation_tasks)
-    data["paper_features"] = statements["features"]
     data["theory"] = ("complex mode kernel (lrnn_theory.ntk.complex_mode_ntk) of the integrated complex flow; "
                       "learning rate from auto_lr with the same kernel (option 1: complex mode_ntk and auto_lr, not a "
                       "fixed learning rate)")
@@ -298,15 +300,19 @@ def figA5(quick: bool = False):
     T = np.array(T_values)
     top_half = slice(len(scales) // 2, None)
     longest = T == T.max()
-    statements = [
-        _statement("N_h = 300: the movement persists, especially for long T",
-                   f"D at T={T.max()} over the scales: {np.round(wide[longest][0], 3).tolist()}; at T={T.min()}: "
-                   f"{np.round(wide[T == T.min()][0], 3).tolist()}",
-                   np.nanmean(wide[longest]) > max(SUBSTANTIAL, np.nanmean(wide[T == T.min()]))),
-        _statement("N_h = 300: the movement shifts to smaller init scales (than N_h = 4)",
-                   f"mean D over the larger half of the scales: N_h=300 {np.nanmean(wide[:, top_half]):.3f}, N_h=4 "
-                   f"{np.nanmean(narrow[:, top_half]):.3f}",
-                   np.nanmean(wide[:, top_half]) < np.nanmean(narrow[:, top_half]))]
+    upper_wide, upper_narrow = _mean(wide[:, top_half]), _mean(narrow[:, top_half])
+    features = [
+        paper_feature("N_h = 300: the movement persists, especially for long T",
+                      f"substantial (our threshold: distance > {SUBSTANTIAL}), larger at long T",
+                      {f"D_T{T.max()}": wide[longest][0].tolist(), f"D_T{T.min()}": wide[T == T.min()][0].tolist(),
+                       "init_scale": scales},
+                      _mean(wide[longest]) > max(SUBSTANTIAL, _mean(wide[T == T.min()])), threshold=SUBSTANTIAL,
+                      definition="mean distance at the longest T above the threshold and above that at the shortest"),
+        paper_feature("N_h = 300: the movement shifts to smaller init scales (than N_h = 4)",
+                      "less movement at the larger init scales than N_h = 4",
+                      {"mean_D_larger_half_of_scales_N_h_300": upper_wide,
+                       "mean_D_larger_half_of_scales_N_h_4": upper_narrow},
+                      upper_wide < upper_narrow)]
     data = {"parameters": FIGA5, "training": TRAINING,
             "panels": {p["name"]: _grid_json(grids[p["name"]], T_values, scales, p["init"], p["hidden"])
                        for p in panels},
@@ -316,30 +322,31 @@ def figA5(quick: bool = False):
                                         "at the aligned N_h = 300 check points (the aligned kernel does not depend "
                                         "on N_h)",
             "unaligned_readoff_error": max(_finite_error(g) for g in grids.values()),
-            "paper_statements": statements}
+            "paper_features": features}
     return fig, data
 
 
 # ---- Fig. A6 ------------------------------------------------------------------------------------------------------
-def _figA6_statements(grids, T_values, scales):
+def _figA6_features(grids, T_values, scales):
     T = np.array(T_values)
     al, un = grids["aligned"]["distance"], grids["unaligned"]["distance"]
     recurrent = T > 1
     mid = len(scales) // 2
     return [
-        _statement("aligned: the distance decreases as init -> 1",
-                   f"mean D over T>1: {np.nanmean(al[recurrent, mid]):.3f} at scale {scales[mid]:g}, "
-                   f"{np.nanmean(al[recurrent, -1]):.3f} at {scales[-1]:g}",
-                   np.all(al[recurrent, -1] < al[recurrent, mid])),
-        _statement("unaligned: the distance stays large as init -> 1",
-                   f"mean D over T>1 at scale {scales[-1]:g}: {np.nanmean(un[recurrent, -1]):.3f} "
-                   f"(threshold {SUBSTANTIAL}); diverged cells: {int(grids['unaligned']['diverged'].sum())}",
-                   np.nanmean(un[recurrent, -1]) > SUBSTANTIAL)]
+        paper_feature("aligned: the distance decreases as init -> 1", "smaller at init 1 than at mid scales",
+                      {"T": T[recurrent].tolist(), f"D_at_{scales[mid]:g}": al[recurrent, mid].tolist(),
+                       f"D_at_{scales[-1]:g}": al[recurrent, -1].tolist()},
+                      np.all(al[recurrent, -1] < al[recurrent, mid]), definition="at every T > 1"),
+        paper_feature("unaligned: the distance stays large as init -> 1",
+                      f"large (our threshold: distance > {SUBSTANTIAL})",
+                      {f"mean_D_T_above_1_at_{scales[-1]:g}": _mean(un[recurrent, -1]),
+                       "diverged_cells": int(grids["unaligned"]["diverged"].sum())},
+                      _mean(un[recurrent, -1]) > SUBSTANTIAL, threshold=SUBSTANTIAL)]
 
 
 @figure("figA6", "NTK kernel distance at init scales approaching 1, aligned and unaligned (NaN = diverged)")
 def figA6(quick: bool = False):
-    return _aligned_unaligned(FIGA6, quick, "large init scales", _figA6_statements)
+    return _aligned_unaligned(FIGA6, quick, "large init scales", _figA6_features)
 
 
 # ---- Fig. A7 ------------------------------------------------------------------------------------------------------
@@ -352,7 +359,7 @@ def figA7(quick: bool = False):
     scales = FIGA7["scales"][mode]
     pairs = [{"u": su, "b": sb} for sb in scales for su in scales]  # rows: scale_b, columns: scale_u
     fig, axes = plt.subplots(2, 2 * len(FIGA7["T"]), figsize=(22, 9))
-    data = {"parameters": FIGA7, "training": TRAINING, "panels": {}, "paper_statements": []}
+    data = {"parameters": FIGA7, "training": TRAINING, "panels": {}, "paper_features": []}
     errors = []
     n = len(scales)
     with grid_executor(2 * len(FIGA7["T"]) * len(pairs)) as pool:
@@ -377,9 +384,10 @@ def figA7(quick: bool = False):
                 D = g["distance"]
                 along_b = float(np.nanmean(np.nanmax(D, axis=0) - np.nanmin(D, axis=0)))
                 along_u = float(np.nanmean(np.nanmax(D, axis=1) - np.nanmin(D, axis=1)))
-                data["paper_statements"].append(_statement(
+                data["paper_features"].append(paper_feature(
                     f"{name}: the recurrent-mode init (b) mostly determines the distance",
-                    f"mean range of D along the b scale {along_b:.3f}, along the u scale {along_u:.3f}",
+                    "the distance changes more along the b scale than along the u scale",
+                    {"mean_range_of_D_along_b_scale": along_b, "mean_range_of_D_along_u_scale": along_u},
                     along_b > along_u))
     fig.tight_layout()
     data["max_abs_error"] = float(np.nanmax(errors))

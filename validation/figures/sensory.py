@@ -25,6 +25,9 @@ training loss (``t_theta`` = lr x steps; a central difference along the gradient
 
 ``max_abs_error``: largest |final singular value - predicted| over the networks that the theory says converge (fig6:
 both; figA8: late importance only, early importance's b* > 1 is the unstable case and is reported apart).
+
+``paper_features`` (``fig6_features``, ``figA8_features``): the paper's statements about each figure, judged from the
+run's numbers with our tolerances for its wording (``TOLERANCES``, recorded in the JSON as ``tolerances``).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from lrnn_theory.sensory import (expected_extrapolation_loss, global_solution, s
                                  target_weights)
 from lrnn_theory.tasks import Task
 
-from . import figure, pyplot as _pyplot
+from . import figure, paper_feature, pyplot as _pyplot
 
 SENSORY = {
     "hidden": 4,
@@ -50,6 +53,21 @@ SENSORY = {
     # instability within the first 10000
     "quick": {"n_samples": 48, "n_test": 500, "steps": {"fig6": 32000, "figA8": {"late": 40000, "early": 10000}}},
     "records": 300,
+}
+#: Our tolerances for the paper's wording (fig6, figA8 paper_features).
+TOLERANCES = {
+    # a singular value "-> x": within 1% of x
+    "singular_value_rtol": 0.01,
+    # "extrapolates": loss at T' below 0.1% of the loss of a zero output (the target's size at T')
+    "extrapolates_relative_loss": 1e-3,
+    # "all singular values converge to the same solution": (max - min) / mean of the final W_h singular values and of
+    # the final W_y W_x singular values below 10%; "some stuck": the W_h spread above it
+    "same_solution_relative_spread": 0.1,
+    # "about x": within a factor of 3 of x (mean over the last tenth of the records)
+    "about_factor": 3.0,
+    # "fluctuating" over the last tenth of the records: the direction of dH_T/dt changes at >= 25% of the records
+    # and it moves by >= 1% of its mean per record on average
+    "fluctuating": {"direction_changes": 0.25, "relative_step": 0.01},
 }
 
 
@@ -128,8 +146,9 @@ def run_sensory(target: str, T: int, *, n_samples: int, steps: int, lr: float | 
 
 
 def extrapolation(run: dict, T_test, n_test: int, seed: int) -> dict:
-    """Loss ``1/(2 P') sum_p ||y_p - y_hat_p||^2`` of the trained network at each T', and the theory's."""
-    out = {"network": {}, "theory_expected": {}, "theory_on_samples": {}}
+    """Loss ``1/(2 P') sum_p ||y_p - y_hat_p||^2`` of the trained network at each T', the theory's, and that of a
+    zero output (``zero_output``: the target's size)."""
+    out = {"network": {}, "theory_expected": {}, "theory_on_samples": {}, "zero_output": {}}
     T, target = run["T"], run["target"]
     trained_w = global_solution(target, T)["io_sv"]
     for k, Tp in enumerate(T_test):
@@ -137,6 +156,7 @@ def extrapolation(run: dict, T_test, n_test: int, seed: int) -> dict:
         Y = sensory_targets(X, target)
         residual = run["network"].forward(X) - Y
         out["network"][str(Tp)] = 0.5 * float(np.mean(np.sum(residual**2, axis=1)))
+        out["zero_output"][str(Tp)] = 0.5 * float(np.mean(np.sum(Y**2, axis=1)))  # the target's size at T'
         gap = (trained_w - target_weights(target, Tp)[-1]) * X.sum(axis=1)
         out["theory_on_samples"][str(Tp)] = 0.5 * float(np.mean(np.sum(gap**2, axis=1)))
         out["theory_expected"][str(Tp)] = float(expected_extrapolation_loss(target, T, Tp)[0])
@@ -207,6 +227,107 @@ def _parameters(name: str, quick: bool) -> dict:
     return params
 
 
+def gradient_tail(values) -> dict:
+    """Summary of the last tenth of a recorded series (``dH_T/dt``): mean, min, max, the fraction of records at which
+    its direction changes, and its mean step between records relative to its mean.
+
+    Examples
+    --------
+    >>> tail = gradient_tail([0.2, 0.4] * 20)  # the last tenth: 0.2, 0.4, 0.2, 0.4
+    >>> tail["direction_change_fraction"], round(tail["mean_relative_step"], 3), tail["max"]
+    (1.0, 0.667, 0.4)
+    """
+    values = np.asarray(values, dtype=float)
+    tail = values[-max(3, len(values) // 10):]
+    step = np.diff(tail)
+    turns = np.sign(step[1:]) * np.sign(step[:-1]) < 0
+    mean = float(np.mean(tail))
+    return {"mean": mean, "min": float(np.min(tail)), "max": float(np.max(tail)), "records": int(tail.size),
+            "direction_change_fraction": float(np.mean(turns)) if turns.size else 0.0,
+            "mean_relative_step": float(np.mean(np.abs(step)) / mean) if mean > 0 else 0.0}
+
+
+def _within(values, target, rtol) -> bool:
+    return bool(np.max(np.abs(np.asarray(values) - target)) <= rtol * abs(target))
+
+
+def _relative_spread(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float((values.max() - values.min()) / np.mean(values))
+
+
+def fig6_features(data: dict, T: int, tolerances: dict = TOLERANCES) -> list:
+    """Fig. 6's statements (S1 section 3.6) from the figure's numbers: ``data["mean"]`` and ``data["sum"]`` hold the
+    final ``recurrent_sv`` and ``io_sv`` and, per T', ``extrapolation_loss`` and ``extrapolation_loss_zero_output``."""
+    rtol, limit = tolerances["singular_value_rtol"], tolerances["extrapolates_relative_loss"]
+    rec = {target: np.asarray(data[target]["recurrent_sv"]).tolist() for target in ("mean", "sum")}
+
+    def extrapolation_numbers(target):
+        loss, zero = data[target]["extrapolation_loss"], data[target]["extrapolation_loss_zero_output"]
+        T_test = sorted(loss, key=lambda t: abs(int(t) - T))  # by |T' - T|
+        return T_test, {t: {"loss": loss[t], "relative_to_zero_output": loss[t] / zero[t]} for t in T_test}
+
+    sum_T, sum_ext = extrapolation_numbers("sum")
+    mean_T, mean_ext = extrapolation_numbers("mean")
+    mean_loss = np.array([mean_ext[t]["loss"] for t in mean_T])
+    return [
+        paper_feature("recurrent singular values -> 1 (mean and sum targets)", 1.0, rec,
+                      all(_within(v, 1.0, rtol) for v in rec.values()), tolerance={"relative": rtol}),
+        paper_feature("input-output singular values -> 1/T (mean target)", 1.0 / T, data["mean"]["io_sv"],
+                      _within(data["mean"]["io_sv"], 1.0 / T, rtol), tolerance={"relative": rtol}),
+        paper_feature("input-output singular values -> 1 (sum target)", 1.0, data["sum"]["io_sv"],
+                      _within(data["sum"]["io_sv"], 1.0, rtol), tolerance={"relative": rtol}),
+        paper_feature(f"sum extrapolates to T' = {', '.join(sum_T)}", "zero extrapolation loss", sum_ext,
+                      all(v["relative_to_zero_output"] < limit for v in sum_ext.values()),
+                      tolerance={"relative_to_zero_output": limit},
+                      measured="loss of the trained network on fresh stimuli of length T', and relative to the "
+                               "loss of a zero output"),
+        paper_feature("mean does not extrapolate: its loss grows with |T' - T|", "grows with |T' - T|", mean_ext,
+                      bool(np.all(np.diff(mean_loss) > 0))
+                      and all(v["relative_to_zero_output"] >= limit for v in mean_ext.values()),
+                      tolerance={"relative_to_zero_output": limit}, definition="strictly increasing in |T' - T| "
+                      "and, at every T', at least the tolerance (not extrapolating)"),
+    ]
+
+
+def figA8_features(data: dict, tolerances: dict = TOLERANCES) -> list:
+    """Fig. A8's statements (S1 App. L) from the figure's numbers: ``data["late"]`` and ``data["early"]`` hold the
+    final ``recurrent_sv`` and ``io_sv`` and ``hidden_gradient_last_tenth`` (``gradient_tail``)."""
+    spread_limit, factor = tolerances["same_solution_relative_spread"], tolerances["about_factor"]
+    fluct = tolerances["fluctuating"]
+    spreads = {target: {q: _relative_spread(data[target][q]) for q in ("recurrent_sv", "io_sv")}
+               for target in ("late", "early")}
+
+    def singular_values(target):
+        return {"recurrent_sv": np.asarray(data[target]["recurrent_sv"]).tolist(),
+                "io_sv": np.asarray(data[target]["io_sv"]).tolist(), "relative_spread": spreads[target]}
+
+    late, early = data["late"]["hidden_gradient_last_tenth"], data["early"]["hidden_gradient_last_tenth"]
+    return [
+        paper_feature("late importance: all singular values converge to the same solution",
+                      "all 4 singular values of W_h, and of W_y W_x, converge together", singular_values("late"),
+                      all(v < spread_limit for v in spreads["late"].values()),
+                      tolerance={"relative_spread": spread_limit}),
+        paper_feature("late importance: the hidden-layer gradient dH_T/dt stays below 1e-3", 1e-3,
+                      {"last_tenth_max": late["max"], "last_tenth_mean": late["mean"]}, late["max"] < 1e-3,
+                      measured="mean over samples of ||dh_(T+1)/dt||, last tenth of the records"),
+        paper_feature("early importance: some singular values are stuck (only some converge)",
+                      "the W_h singular values do not converge together", singular_values("early"),
+                      spreads["early"]["recurrent_sv"] >= spread_limit,
+                      tolerance={"relative_spread": spread_limit}),
+        paper_feature("early importance: the hidden-layer gradient dH_T/dt is about 0.3", 0.3,
+                      {"last_tenth_mean": early["mean"], "last_tenth_min": early["min"],
+                       "last_tenth_max": early["max"]},
+                      0.3 / factor <= early["mean"] <= 0.3 * factor, tolerance={"factor": factor},
+                      measured="mean over samples of ||dh_(T+1)/dt||, last tenth of the records"),
+        paper_feature("early importance: the hidden-layer gradient dH_T/dt fluctuates", "fluctuating",
+                      {k: early[k] for k in ("direction_change_fraction", "mean_relative_step")},
+                      early["direction_change_fraction"] >= fluct["direction_changes"]
+                      and early["mean_relative_step"] >= fluct["relative_step"], tolerance=fluct,
+                      measured="last tenth of the records"),
+    ]
+
+
 def _start(name: str, quick: bool, rows: int, paper: dict):
     """Parameters, an empty figure (rows x 2 panels) and the JSON skeleton of a reproduction."""
     params = _parameters(name, quick)
@@ -220,9 +341,7 @@ def _start(name: str, quick: bool, rows: int, paper: dict):
 @figure("fig6", "sensory integration (Neurogym stimuli, not whitened): singular values reach the global solution; "
                 "mean does not extrapolate, sum does")
 def fig6(quick: bool = False):
-    params, fig, axes, data = _start("fig6", quick, 3, {
-        "statement": "recurrent singular values -> 1; input-output -> 1 (sum) or 1/T (mean); sum extrapolates, "
-                     "mean's loss grows with |T' - T|", "T": 4, "T_test": [50, 75, 100]})
+    params, fig, axes, data = _start("fig6", quick, 3, {"T": 4, "T_test": [50, 75, 100]})
     T, seed = params["T"], SENSORY["seed"]
     errors = []
     for col, target in enumerate(("mean", "sum")):
@@ -248,6 +367,7 @@ def fig6(quick: bool = False):
             "diagnostic_sum": _diagnostic_summary(run["estimate_sum"]),
             "extrapolation_loss": ext["network"], "extrapolation_theory": ext["theory_expected"],
             "extrapolation_theory_on_samples": ext["theory_on_samples"],
+            "extrapolation_loss_zero_output": ext["zero_output"],
             "lr": run["lr"], "lr_bound": run["lr_bound"], "steps": int(run["steps"][-1]),
             "final_loss": float(run["losses"][-1]), "max_abs_error": err,
             "ode_overlay": {"input_power_per_direction": powers, "max_abs_error_u_per_direction": ode_err_u,
@@ -293,15 +413,15 @@ def fig6(quick: bool = False):
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     data["max_abs_error"] = max(errors)
+    data["paper_features"] = fig6_features(data, T)
+    data["tolerances"] = {k: TOLERANCES[k] for k in ("singular_value_rtol", "extrapolates_relative_loss")}
     return fig, data
 
 
 @figure("figA8", "late against early importance at T = 6 on Neurogym stimuli: singular values and the hidden-layer "
                  "gradient over training")
 def figA8(quick: bool = False):
-    params, fig, axes, data = _start("figA8", quick, 2, {
-        "statement": "late importance: all singular values converge to the same solution, dH_T/dt below 1e-3; "
-                     "early importance: some singular values stuck, dH_T/dt about 0.3 and fluctuating", "T": 6})
+    params, fig, axes, data = _start("figA8", quick, 2, {"T": 6})
     T, seed = params["T"], SENSORY["seed"]
     late = None
     for col, target in enumerate(("late", "early")):
@@ -320,6 +440,7 @@ def figA8(quick: bool = False):
             "diagnostic_sum": _diagnostic_summary(run["estimate_sum"]),
             "hidden_gradient_final": float(run["hidden_gradient"][-1]),
             "hidden_gradient_last_tenth_max": float(np.max(run["hidden_gradient"][-max(1, len(run["steps"]) // 10):])),
+            "hidden_gradient_last_tenth": gradient_tail(run["hidden_gradient"]),
             "lr": run["lr"], "lr_bound_at_prediction": run["lr_bound"], "steps": int(run["steps"][-1]),
             "final_loss": float(run["losses"][-1]), "abs_error": err,
         }
@@ -343,4 +464,6 @@ def figA8(quick: bool = False):
     fig.tight_layout()
     data["max_abs_error"] = data["late"]["abs_error"]
     data["max_abs_error_covers"] = "late importance (early importance's b* > 1 is the unstable case)"
+    data["paper_features"] = figA8_features(data)
+    data["tolerances"] = {k: TOLERANCES[k] for k in ("same_solution_relative_spread", "about_factor", "fluctuating")}
     return fig, data
