@@ -276,19 +276,6 @@ class CompiledFlow:
                     out[p, q] = rows[p][q]
             return out
 
-    def _jacobian(self, Y, sums) -> np.ndarray:
-        """(k, m, m) Jacobian blocks of the states Y (k, m)."""
-        a, b, c = self.modes(np.reshape(Y, (Y.shape[0], -1)))
-        a, b, c = a[:, 0], b[:, 0], c[:, 0]
-        if self.block_size == 6:
-            return self._complex_jacobian(a, b, c, sums)
-        rows = self._jacobian_rows(a, b, c, sums)
-        blocks = np.empty((Y.shape[0], 3, 3))
-        for p in range(3):
-            for q in range(3):
-                blocks[:, p, q] = rows[p][q]
-        return blocks
-
     def overflow_error(self, t, mode: int, y_mode) -> DivergenceError:
         """The error for a mode whose rates are not finite (``y_mode``: its m state values)."""
         a, b, c = self.mode_values(y_mode)
@@ -399,11 +386,9 @@ class CompiledFlow:
         the (k, m) states of those modes (unchecked: the batched solver handles non-finite values per mode).
         """
         if modes is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                return self._jacobian(y, self._sums_for(modes))
+            return np.moveaxis(self.jacobian_rows(t, np.reshape(y, (y.shape[0], -1)).T, modes), 2, 0)
         self.njev += 1
-        with np.errstate(over="ignore", invalid="ignore"):
-            blocks = self._jacobian(np.reshape(y, (self.K, self.block_size)), self.sums)
+        blocks = np.moveaxis(self.jacobian_rows(t, np.reshape(y, (self.K, self.block_size)).T), 2, 0)
         self._check(t, blocks, y)
         return blocks
 
@@ -459,17 +444,6 @@ class _Blowup:
     terminal = True
     direction = 1
 
-    def gains(self, y):
-        """log|a|, (T-1) log|b|, log|c| per mode (shape (K, 3)), from a flat state or (K, m) blocks."""
-        y = np.reshape(y, (-1, self.block_size))
-        with np.errstate(divide="ignore"):
-            if self.block_size == 6:  # moduli of complex modes
-                logs = np.log(np.hypot(y[:, 0::2], y[:, 1::2]))
-            else:
-                logs = np.log(np.abs(y))
-        logs[:, 1] = logs[:, 1] * (self.T - 1) if self.T > 1 else 0.0  # T = 1: b never acts (avoid 0 * -inf)
-        return logs
-
     def largest_gain_rows(self, Yr):
         """Largest of log|a|, (T-1) log|b|, log|c| per mode, from states stored as rows Yr (m, k)."""
         with np.errstate(divide="ignore"):
@@ -477,11 +451,15 @@ class _Blowup:
                 a, b, c = (np.log(np.hypot(Yr[2 * j], Yr[2 * j + 1])) for j in range(3))
             else:
                 a, b, c = np.log(np.abs(Yr))
-        b = b * (self.T - 1) if self.T > 1 else np.zeros_like(b)  # T = 1: b never acts (as in ``gains``)
+        b = b * (self.T - 1) if self.T > 1 else np.zeros_like(b)  # T = 1: b never acts (avoid 0 * -inf)
         return np.maximum(np.maximum(a, b), c)
 
+    def largest_gain(self, y):
+        """``largest_gain_rows`` from a flat state (m K,) or (K, m) blocks."""
+        return self.largest_gain_rows(np.reshape(y, (-1, self.block_size)).T)
+
     def __call__(self, t, y):
-        return np.max(self.gains(y)) - np.log(self.threshold)
+        return np.max(self.largest_gain(y)) - np.log(self.threshold)
 
 
 def output_times(t_end, n_points=201, t_eval=None, tau: float = 1.0):
@@ -671,7 +649,7 @@ def _integrate_with_method(flow, t_end: float, t_eval, method, rtol, atol, conve
     blowup = _Blowup(threshold, flow.task.T, flow.block_size)
     y0 = flow.initial_state()
     if blowup(0.0, y0) > 0:
-        mode = int(np.argmax(np.max(blowup.gains(y0), axis=1)))
+        mode = int(np.argmax(blowup.largest_gain(y0)))
         raise DivergenceError(
             f"the initial state of mode {mode} is already beyond divergence_threshold={threshold:g} (|a|, |c| or "
             f"|b|^(T-1) with T={flow.task.T}); raise divergence_threshold to integrate from it", time=0.0, mode=mode)
@@ -755,7 +733,7 @@ def _integrate_scipy(flow, solver, t_end, t_eval, blowup, converged_tol):
         flow.watch_progress = False
     if sol.status == 1 and sol.t_events[0].size:
         y_hit = sol.y_events[0][0]
-        mode = int(np.argmax(np.max(blowup.gains(y_hit), axis=1)))
+        mode = int(np.argmax(blowup.largest_gain(y_hit)))
         m = flow.block_size
         raise _divergence_error(flow, float(sol.t_events[0][0]), mode, y_hit[m * mode:m * mode + m],
                                 blowup.threshold)

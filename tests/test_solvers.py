@@ -235,7 +235,7 @@ def test_sweep_fixed_point_end_points_match_integration():
 
 @pytest.mark.parametrize("m", [2, 3, 6])
 def test_batched_inverse_flags_singular_blocks_and_inverts_badly_scaled_ones(m):
-    from lrnn_theory.solvers import _batched_inverse
+    from lrnn_theory.solvers import _batched_inverse_rows
 
     W = np.random.default_rng(m).normal(size=(50, m, m))
     W[3] = 0.0
@@ -243,7 +243,8 @@ def test_batched_inverse_flags_singular_blocks_and_inverts_badly_scaled_ones(m):
     W[5] = np.outer(np.arange(1.0, m + 1), np.arange(2.0, m + 2))  # rank 1
     W[6] = np.diag(np.logspace(-8, 8, m))                           # invertible, badly scaled
     with np.errstate(all="ignore"):
-        inv, singular = _batched_inverse(W)
+        inv, singular = _batched_inverse_rows(np.moveaxis(W, 0, 2).copy())
+        inv = np.moveaxis(inv, 2, 0)
     assert np.flatnonzero(singular).tolist() == [3, 4, 5]
     ok = ~singular
     np.testing.assert_allclose(inv[ok] @ W[ok], np.broadcast_to(np.eye(m), W[ok].shape), atol=1e-10)
