@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from lrnn_theory import Task, compile_flow, integrate
-from lrnn_theory.flow import TaskSums
+from lrnn_theory.task_sums import TaskSums
 from lrnn_theory.sweeps import sweep
 
 

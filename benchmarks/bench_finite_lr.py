@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from lrnn_theory import DivergenceError, Task, integrate  # noqa: E402
 from lrnn_theory.finite_lr import DiscreteGD, stable_lr_bound  # noqa: E402
 from lrnn_theory.validation import train_lrnn  # noqa: E402
-from lrnn_theory.validation.commands import max_differences, theory_for  # noqa: E402
+from lrnn_theory.validation.compare import max_differences, theory_for  # noqa: E402
 
 
 def cost(steps: int = 2000, lr: float = 0.005, repeats: int = 3) -> None:

@@ -19,11 +19,10 @@ not conserved), the polar ODEs of b = rho e^(i theta) and u = r e^(i psi), and t
 solution with b frozen and |a| = |c|, in which the angle of u relaxes on the time scale tau / (2 |A|) while the
 radius needs that times log(r* / r(0)): "angle first, radius later" (App. O).
 
-Run ``python -m lrnn_theory.derivations.complex [--format latex|pretty|text]`` to print every closed form.
+Run ``lrnn derive --result complex [--format latex|pretty|text]`` to print every closed form.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -256,19 +255,6 @@ def derive_complex_mode_flow() -> ComplexModeFlow:
                            conserved_rate=q_rate, naive_rate=naive, polar=derive_polar_odes())
 
 
-@functools.lru_cache(maxsize=None)
-def compile_complex_flow():
-    """Lambdified complex rates and Wirtinger derivatives: ``rate_fn(a, abar, b, bbar, c, cbar, *SUM_SYMBOLS)``
-    gives [tau da/dt, tau db/dt, tau dc/dt] and ``jac_fn`` the 3x6 matrix d(rate)/d(a, abar, b, bbar, c, cbar)."""
-    tau_rates = derive_wirtinger_flow(derive_energy())
-    args = (a, a_bar, b, b_bar, c, c_bar) + SUM_SYMBOLS
-    rates = [sums_as_symbols(tau_rates[v]) for v in STATE]
-    variables = (a, a_bar, b, b_bar, c, c_bar)
-    jac = [[sums_as_symbols(sp.diff(tau_rates[v], w)) for w in variables] for v in STATE]
-    return (sp.lambdify(args, rates, modules="numpy", cse=True),
-            sp.lambdify(args, jac, modules="numpy", cse=True))
-
-
 # ---- printing ---------------------------------------------------------------------------------------------------
 RESULT = "complex"
 
@@ -307,21 +293,9 @@ def report(task=None, fmt: str = "pretty") -> str:
     out.append(equation(sp.Symbol("psi(t)"), psi, fmt))
     out.append(equation(sp.Symbol("r(t)"), r, fmt))
     if task is not None:
-        import numpy as np
-
         for mode in range(min(task.K, 4)):
-            d = np.asarray(task.singular_values[mode], dtype=complex)
-            shown = ", ".join(f"{v.real:.4g}{v.imag:+.4g}i" for v in d[:8]) + (", ..." if d.size > 8 else "")
+            d = [complex(v) for v in task.singular_values[mode]]
+            shown = ", ".join(f"{v.real:.4g}{v.imag:+.4g}i" for v in d[:8]) + (", ..." if len(d) > 8 else "")
             out.append(f"# mode {mode}: d_1..d_T = {shown}; init a={complex(task.init.a[mode]):.4g}, "
                        f"b={complex(task.init.b[mode]):.4g}, c={complex(task.init.c[mode]):.4g}")
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

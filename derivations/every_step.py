@@ -25,7 +25,7 @@ every-step sums, for symbolic T and for concrete tasks:
 * the zero-loss solutions: s_(t,i) = u b^(t-i) for all i <= t; only delta lambda^(t-i) (b = lambda, u = delta)
   fits among the families (``derive_zero_loss_solution``).
 
-Run ``python -m lrnn_theory.derivations.every_step [--format latex|pretty|text]`` or
+Run ``lrnn derive --result every-step [--format latex|pretty|text]`` or
 ``lrnn derive --result every-step [TASK.json | --family F --T N --outputs every_step]``.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ import functools
 import sympy as sp
 
 from . import mode_flow as mf
+from . import per_mode
 from .mode_flow import T, a, b, c, equation, render, tau, u
 
 #: Output time t and input step i (1 <= i <= t <= T); lag k = t - i.
@@ -346,18 +347,10 @@ def derive_extrapolation(family: str):
     return {"u": u_T, "b": b_T, "residual": residual, "energy": sp.factor(sp.simplify(energy))}
 
 
-@functools.lru_cache(maxsize=None)
-def compile_extrapolation_energy(family: str):
-    """Numeric closed-form energy f(delta, lambda, T, T', tau), lambdified from ``derive_extrapolation``."""
-    return sp.lambdify((delta, lam, T, Tp, tau), derive_extrapolation(family)["energy"], modules="numpy")
-
-
 # ---- concrete tasks ------------------------------------------------------------------------------------------------
 def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
     """A(b) and B(b) of one mode of a concrete every-step task (polynomials up to ``explicit_up_to``; closed forms
     or a lag Sum beyond)."""
-    import numpy as np
-
     alphas, ws = task.sum_coefficients()
     Tn = task.T
     if Tn <= explicit_up_to:
@@ -367,9 +360,9 @@ def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
     B_expr = derive_sum_coefficients()["B_closed_form"].subs(T, Tn)
     spec = task.spec or {}
     if spec.get("family") in FAMILIES:
-        values = {delta: sp.Float(float(np.broadcast_to(spec["delta"], (task.K,))[mode]))}
+        values = {delta: sp.Float(float(per_mode(spec["delta"], mode)))}
         if "lambda" in spec:
-            values[lam] = sp.Float(float(np.broadcast_to(spec["lambda"], (task.K,))[mode]))
+            values[lam] = sp.Float(float(per_mode(spec["lambda"], mode)))
         A_expr = sp.summation(sp.summation(family_profile(spec["family"]) * b ** (t - i), (i, 1, t)), (t, 1, Tn))
         return {mf.A(b): sp.simplify(A_expr.subs(values)), mf.B(b): B_expr}
     return {mf.A(b): sp.Sum(alpha[k] * b**k, (k, 0, Tn - 1)), mf.B(b): B_expr}
@@ -466,13 +459,3 @@ def _task_report(task, fmt):
                    f"zero_loss={bool(sol.zero_loss[mode])} stability={sol.stability[mode]}")
         out.append(f"at the initial modes: data term={data[mode]:.6g} regulariser={reg[mode]:.6g}")
     return out
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -12,7 +12,7 @@ by sympy, so the table of notes §5.3 is derived here, not typed in:
 * constant (sum), inverse-exponential: r_i = 0 for every T'.
 
 Sign: r_i is target minus prediction; notes §5.3 tabulates prediction minus target. The energies agree.
-Run ``python -m lrnn_theory.derivations.extrapolation [--format latex|pretty|text]`` to print the table.
+Run ``lrnn derive --result extrapolation [--format latex|pretty|text]`` to print the table.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import functools
 import sympy as sp
 
 from .mode_flow import T, b, equation, i, render, tau, u
-from .stability import delta, derive_zero_loss_solution, family_profile, lam
+from .stability import delta, derive_zero_loss_solution, family_profile, lam  # noqa: F401 (lam: a symbol of the energy)
 
 #: Test length T' (the network was trained at T).
 Tp = sp.Symbol("T'", integer=True, positive=True)
@@ -72,13 +72,6 @@ def derive_extrapolation(family: str):
     return {"u": u_T, "b": b_T, "residual": residual, "energy": energy, "energy_generic": sp.factor(sp.simplify(generic))}
 
 
-@functools.lru_cache(maxsize=None)
-def compile_extrapolation_energy(family: str):
-    """Numeric closed-form energy f(delta, lambda, T, T', tau), lambdified from ``derive_extrapolation``."""
-    expr = derive_extrapolation(family)["energy"]
-    return sp.lambdify((delta, lam, T, Tp, tau), expr, modules="numpy")
-
-
 RESULT = "extrapolation"
 
 
@@ -94,13 +87,3 @@ def report(task=None, fmt: str = "pretty") -> str:
         out.append(equation(sp.Symbol("r_i"), d["residual"], fmt))
         out.append(equation(sp.Symbol("E(T')"), d["energy_generic"], fmt))
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

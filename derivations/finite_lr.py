@@ -26,7 +26,13 @@ so gradient descent on ``sum_half`` is linearly stable at the solution iff lr < 
 lr < 2 / (scale * lambda_max)). Gradient descent keeps a balanced mode (a = c) balanced exactly (a^2 - c^2 is
 multiplied by 1 - h^2 g^2 each step), so from a balanced start the solution reached is a = c = sqrt(u*), s = 2 u*.
 
-Run ``python -m lrnn_theory.derivations.finite_lr [--format latex|pretty|text]`` to print every closed form.
+Complex modes (rotational tasks): gradient descent on the real and imaginary parts is z <- z - 2 h dE/d(conj z), and
+with real coordinates ||grad E||^2 = sum_z 4 |dE/d(conj z)|^2, so E_h = E + h sum_z dE/dz dE/d(conj z) from the
+complex energy of ``derivations.complex``; ``derive_complex_modified_flow`` derives its Wirtinger rates and Jacobian
+and checks that the constant 1/4 carries over (the h^2 term vanishes). The stable bound of any kind of task is the
+top eigenvalue of the Hessian in the real coordinates, tau times minus the flow's Jacobian (computed numerically).
+
+Run ``lrnn derive --result finite-lr [--format latex|pretty|text]`` to print every closed form.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ import functools
 
 import sympy as sp
 
+from . import complex as cx
 from .mode_flow import A, B, STATE, SUM_SYMBOLS, T, a, b, c, derive_energy, equation, render, tau, u
 from .stability import delta, family_profile, lam  # noqa: F401 (delta, lambda: the family bounds' parameters)
 
@@ -125,6 +132,75 @@ def derive_modified_flow():
     correction = {v: sp.expand(rates[v] + sp.diff(E, v)) for v in STATE}
     jac = sp.Matrix([[sp.diff(rates[v], w) for w in STATE] for v in STATE])
     return {"energy": E_h, "rates": rates, "correction": correction, "jacobian": jac, "k": k_value}
+
+
+# ---- complex modes (rotational tasks, App. N) ---------------------------------------------------------------------
+#: Plain symbols of the complex task sums up to third order: A^(n)(conj b), conj(A^(n)(conj b)) = Abar^(n)(b) and
+#: beta^(n)(|b|^2), n = 0..3 (the arguments of the compiled complex modified flow).
+COMPLEX_SUM_SYMBOLS = sp.symbols("A_0:4 Ac_0:4 beta_0:4")
+
+
+def complex_sums_as_symbols(expr):
+    """A(conj b), Abar(b), beta(|b|^2) and their derivatives up to third order -> ``COMPLEX_SUM_SYMBOLS``."""
+    As, Acs, betas = COMPLEX_SUM_SYMBOLS[0:4], COMPLEX_SUM_SYMBOLS[4:8], COMPLEX_SUM_SYMBOLS[8:12]
+
+    def order(derivative):
+        return sum(n for _, n in derivative.variable_count)
+
+    def swap(e):
+        if isinstance(e, sp.Subs):  # d^n beta / dx^n at x = b conj(b)
+            inner = e.expr
+            if isinstance(inner, sp.Derivative) and inner.expr.func == cx.beta:
+                return betas[order(inner)]
+            return e
+        if isinstance(e.expr, sp.Function):
+            if e.expr.func == cx.A and e.expr.args[0] == cx.b_bar:
+                return As[order(e)]
+            if e.expr.func == cx.A_conj and e.expr.args[0] == cx.b:
+                return Acs[order(e)]
+        return e
+
+    expr = expr.replace(lambda e: isinstance(e, (sp.Subs, sp.Derivative)), swap)
+    return expr.xreplace({cx.A(cx.b_bar): As[0], cx.A_conj(cx.b): Acs[0], cx.beta(cx.b * cx.b_bar): betas[0]})
+
+
+#: Complex state and its conjugates, in the order of the compiled Wirtinger Jacobian's columns.
+COMPLEX_VARIABLES = (cx.a, cx.a_bar, cx.b, cx.b_bar, cx.c, cx.c_bar)
+
+
+@functools.lru_cache(maxsize=None)
+def derive_complex_modified_flow():
+    """The modified flow of complex modes: E_h = E + (h/4) ||grad E||^2 in the real coordinates (Re z, Im z).
+
+    With z = x + i y, (dE/dx)^2 + (dE/dy)^2 = 4 |dE/d(conj z)|^2 = 4 dE/dz dE/d(conj z) (E is real), so
+    E_h = E + h sum_z dE/dz dE/d(conj z), and gradient descent on (x, y) is the Wirtinger rate
+    dz/dt = -2 dE_h/d(conj z) (``derivations.complex``). E is the complex energy of ``derivations.complex``
+    (through A(conj b), Abar(b), beta(|b|^2)).
+
+    Returns
+    -------
+    dict
+        ``energy``: E_h; ``tau_rates``: {z: tau dz/dt}; ``wirtinger``: 3x6 nested list of d(tau dz/dt)/dw for
+        w in (a, conj a, b, conj b, c, conj c) (third derivatives of the sums appear); ``residual``: the h^2 term of
+        (modified flow over a time h) - (one gradient step), per z (all zeros: the constant 1/4 carries over).
+    """
+    E = cx.derive_energy()
+    grad = {z: sp.diff(E, z) for z in cx.STATE}
+    grad_bar = {z: sp.diff(E, cx.CONJUGATE[z]) for z in cx.STATE}
+    E_h = E + h * sum(grad[z] * grad_bar[z] for z in cx.STATE)
+    rates = {z: -2 * sp.diff(E_h, cx.CONJUGATE[z]) for z in cx.STATE}
+    tau_rates = {z: sp.expand(tau * rates[z]) for z in cx.STATE}
+    wirtinger = [[sp.diff(tau_rates[z], w) for w in COMPLEX_VARIABLES] for z in cx.STATE]
+    # One gradient step is z + h F0 (F0 = -2 dE/d conj z); the flow of F0 + h F1 over a time h is
+    # z + h F0 + h^2 (F1 + (1/2) dF0/dt) + O(h^3), dF0/dt = sum_w dF0/dw F0_w + dF0/d(conj w) conj(F0_w).
+    F0 = {z: -2 * grad_bar[z] for z in cx.STATE}
+    F0_bar = {z: -2 * grad[z] for z in cx.STATE}
+    residual = []
+    for z in cx.STATE:
+        F1 = sp.expand((rates[z] - F0[z]) / h)
+        drift = sum(sp.diff(F0[z], w) * F0[w] + sp.diff(F0[z], cx.CONJUGATE[w]) * F0_bar[w] for w in cx.STATE)
+        residual.append(sp.expand(F1 + drift / 2))
+    return {"energy": E_h, "tau_rates": tau_rates, "wirtinger": wirtinger, "residual": residual}
 
 
 def derive_balance_under_gd():
@@ -243,6 +319,8 @@ def report(task=None, fmt: str = "pretty") -> str:
     out.append("# The O(h) correction of each rate, -(h/2) (Hess E grad E)")
     for v in STATE:
         out.append(equation(sp.Symbol(f"delta_{v}"), sp.factor(mod["correction"][v]), fmt))
+    out.append("# Complex modes: E_h = E + h sum_z dE/dz dE/d(conj z); h^2 terms of (flow over h) - (one step): "
+               + ", ".join(sp.sstr(r) for r in derive_complex_modified_flow()["residual"]))
     out.append("# Balance under gradient descent: (a^2 - c^2) after one step / before")
     out.append(equation(sp.Symbol("ratio"), derive_balance_under_gd(), fmt))
     hess = derive_zero_loss_hessian()
@@ -263,19 +341,9 @@ def report(task=None, fmt: str = "pretty") -> str:
         from lrnn_theory.finite_lr import stable_lr_bound
 
         bound = stable_lr_bound(task)
-        out.append(f"# Task {task.name!r} (tau={task.tau:g}): per-mode bound on lr (sum_half) at the zero-loss "
-                   f"solution, balance a^2 - c^2 from the task's init")
+        out.append(f"# Task {task.name!r} (tau={task.tau:g}, {task.kind}): per-mode bound on lr (sum_half) at the "
+                   f"solution of solve_task, balance |a|^2 - |c|^2 from the task's init")
         for m in range(task.K):
             out.append(f"mode {m}: b*={bound['b'][m]:.6g} u*={bound['u'][m]:.6g} "
                        f"lambda_max={bound['lambda_max'][m]:.6g} lr_max={bound['lr_max'][m]:.6g}")
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -15,7 +15,7 @@ input-output product u = a c obeys (derived here from the mode ODEs of ``mode_fl
   precision when a is close to -c (the A, B, D form cancels to O(D^2) there).
 
 Everything is derived, nothing typed in; ``lrnn_theory.frozen`` lambdifies the results. Run
-``python -m lrnn_theory.derivations.frozen [--format latex|pretty|text]`` to print the derivation.
+``lrnn derive --result frozen [--format latex|pretty|text]`` to print the derivation.
 """
 from __future__ import annotations
 
@@ -267,10 +267,9 @@ def report(task=None, fmt: str = "pretty") -> str:
            equation(U, unb["D0_limit"], fmt),
            equation(sp.Symbol("difference"), unb["D0_limit_minus_logistic"], fmt)]
     if task is not None:
-        from lrnn_theory.flow import TaskSums
 
         init = task.init
-        sums = TaskSums.from_task(task).evaluate(init.b)
+        sums = task.sums().evaluate(init.b)
         out.append(f"# Task {task.name!r} (T={task.T}, tau={task.tau:g}) with b frozen at its initial value")
         for mode in range(task.K):
             Am, Bm = float(sums[0][mode]), float(sums[2][mode])
@@ -278,13 +277,3 @@ def report(task=None, fmt: str = "pretty") -> str:
             out.append(f"mode {mode}: b={init.b[mode]:.6g}  A={Am:.6g}  B={Bm:.6g}  u*=A/B={Am / Bm:.6g}  "
                        f"D=a^2-c^2={Dm:.6g}  rate 2A/tau={2 * Am / task.tau:.6g}")
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,15 +11,16 @@ differentiates two undefined functions, whatever the trajectory length, and the 
 numpy (see ``lrnn_theory.flow``). The explicit eqs. (5)-(7), with sums over i, are derived too and checked against
 the A/B form in the tests.
 
-Run ``python -m lrnn_theory.derivations.mode_flow [--format latex|pretty|text]`` to print every closed form.
+Run ``lrnn derive --result flow [--format latex|pretty|text]`` to print every closed form.
 """
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
 
-import numpy as np
 import sympy as sp
+
+from . import FORMATS, per_mode  # FORMATS lives in the package so that the CLI need not import sympy
 
 # Mode strengths: a = input mode (W_x), b = recurrent mode (W_h), c = output mode (W_y).
 a, b, c = sp.symbols("a b c", real=True)
@@ -184,7 +185,7 @@ def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
         _, B_expr, _ = derive_family_sums("constant")
         return {A(b): sp.Sum(s[i] * b ** (Tn - i), (i, 1, Tn)), B(b): B_expr.subs(T, Tn)}
     A_expr, B_expr, params = derive_family_sums(spec["family"], spec.get("base"))
-    values = {sym: sp.Float(float(np.broadcast_to(spec[key], (task.K,))[mode])) for key, sym in params.items()}
+    values = {sym: sp.Float(float(per_mode(spec[key], mode))) for key, sym in params.items()}
     values[T] = Tn
     return {A(b): A_expr.subs(values), B(b): B_expr.subs(T, Tn)}
 
@@ -219,7 +220,6 @@ def derive_mode_flow(task=None, mode: int = 0) -> ModeFlow:
 
 
 # ---- printing ---------------------------------------------------------------------------------------------------
-from . import FORMATS  # noqa: E402  (defined in the package so that the CLI need not import sympy)
 
 
 def render(expr, fmt: str) -> str:
@@ -296,13 +296,3 @@ def report(task=None, fmt: str = "pretty") -> str:
     if task.K > MAX_MODES_PRINTED:
         text += f"# ... {task.K - MAX_MODES_PRINTED} more modes: same ODEs, their own task sums\n"
     return text
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,7 @@ Independent check (``verify_against_network``): sympy differentiates the unrolle
 generic K x K mode-basis matrices (all off-diagonal entries free) with respect to every entry, forms J J^T at the
 aligned point for symbolic input sequences, and subtracts the formula above: the difference simplifies to 0.
 
-Run ``python -m lrnn_theory.derivations.ntk [--format latex|pretty|text]`` to print the kernel and the check.
+Run ``lrnn derive --result ntk [--format latex|pretty|text]`` to print the kernel and the check.
 """
 from __future__ import annotations
 
@@ -239,13 +239,3 @@ def report(task=None, fmt: str = "pretty") -> str:
         except DivergenceError as exc:
             out.append(f"the flow diverges ({exc}); no final kernel")
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

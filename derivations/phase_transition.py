@@ -17,7 +17,7 @@ leaves
 * General (beta, kappa) form (s_1 = beta, s_T = kappa), T = 3: E* = beta^2 + (kappa^2 - 2 kappa beta) b^2 + ..., so
   b = 0 is unstable iff s_1 > s_T / 2.
 
-Run ``python -m lrnn_theory.derivations.phase_transition [--format latex|pretty|text]`` to print the expansions.
+Run ``lrnn derive --result phase-transition [--format latex|pretty|text]`` to print the expansions.
 """
 from __future__ import annotations
 
@@ -156,13 +156,3 @@ def report(task=None, fmt: str = "pretty") -> str:
 
         out.append(f"# Numerical critical beta (|b| <= 4) at T = {task.T}: {critical_beta(task.T):.6g}")
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -16,17 +16,16 @@ With u = a c frozen, b follows tau db/dt = g(b), where the flow field is (derive
 * The paper's approximation b(s) ~ sum_n b^(n)(0) s^n / n! is re-expanded over windows of length Delta
   (``lrnn_theory.frozen.integrate_recurrent_taylor``).
 
-Run ``python -m lrnn_theory.derivations.recurrent_taylor [--format latex|pretty|text] [--order N]``.
+Run ``lrnn derive --result recurrent-taylor [--format latex|pretty|text]``.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 
 import sympy as sp
 
 from . import mode_flow as mf
-from .mode_flow import FORMATS, equation, render
+from .mode_flow import equation, render
 
 b, T, i, s, tau = mf.b, mf.T, mf.i, mf.s, mf.tau
 u = sp.Symbol("u", real=True)
@@ -173,17 +172,3 @@ def report(task=None, fmt: str = "pretty", order: int = DEFAULT_ORDER) -> str:
                                              sp.Float(init.a[mode] * init.c[mode], 8))
             out.append(f"mode {mode}: " + equation(G, poly, "text"))
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS, default="pretty")
-    parser.add_argument("--order", type=int, default=DEFAULT_ORDER, help="highest time derivative printed")
-    args = parser.parse_args(argv)
-    if args.order < 1:
-        parser.error(f"argument --order: must be >= 1, got {args.order}")
-    print(report(None, args.format, order=args.order), end="")
-
-
-if __name__ == "__main__":
-    main()

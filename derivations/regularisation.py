@@ -8,7 +8,7 @@ Expanding the squared residual r_i^2 = (s_i - c b^(T-i) a)^2 splits the per-mode
 and sympy sums the geometric series of the regulariser to c^2 a^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) (T at
 b^2 = 1). The regulariser pushes u = ac and b towards 0 and, for |b| >= 1, grows without bound in T.
 
-Run ``python -m lrnn_theory.derivations.regularisation [--format latex|pretty|text]`` to print the split.
+Run ``lrnn derive --result regularisation [--format latex|pretty|text]`` to print the split.
 """
 from __future__ import annotations
 
@@ -96,13 +96,3 @@ def report(task=None, fmt: str = "pretty") -> str:
         for m in range(min(task.K, 8)):
             out.append(f"mode {m}: data={d[m]:.6g} regulariser={r[m]:.6g} total={d[m] + r[m]:.6g}")
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

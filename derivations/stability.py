@@ -12,7 +12,7 @@ Per mode, with u = a c, the energy is E = (S_2 - 2 u A(b) + u^2 B(b)) / (2 tau) 
 * derives the Hessian of tau E in (u, b) at the constant-task solution (notes §5.2), whose top curvature grows like
   delta^2 T^3 / 3.
 
-Run ``python -m lrnn_theory.derivations.stability [--format latex|pretty|text]`` to print every closed form.
+Run ``lrnn derive --result stability [--format latex|pretty|text]`` to print every closed form.
 """
 from __future__ import annotations
 
@@ -210,13 +210,3 @@ def report(task=None, fmt: str = "pretty") -> str:
                        f"stability={sol.stability[m]}" + (" (minimiser at the search bound)" if sol.at_bound[m]
                                                           else ""))
     return "\n".join(out) + "\n"
-
-
-def main(argv=None):
-    from . import print_report
-
-    print_report(report, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -55,6 +55,16 @@ def bad(name: str, value, requirement: str) -> LrnnInputError:
     return LrnnInputError(f"parameter '{name}' must {requirement}, got {describe(value)}")
 
 
+def not_defined(result: str, task, why: str) -> LrnnInputError:
+    """The one-line refusal of a result whose mathematics does not exist for this kind of task.
+
+    ``task.kind`` names the kind ("real", "complex", "every-step", "complex every-step"); ``why`` says what is
+    missing, e.g. "the paper's Dirac family has no every-step form".
+    """
+    kind = getattr(task, "kind", "this")
+    return LrnnInputError(f"parameter 'task': {result} is not defined for {kind} tasks: {why}")
+
+
 def check_real(name: str, value, *, positive: bool = False, nonnegative: bool = False) -> float:
     """Return ``value`` as a finite float, or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):

@@ -1,14 +1,18 @@
 """Finite learning rates: the exact gradient-descent map of the modes, the modified flow, the largest stable rate.
 
-Numeric side of ``lrnn_theory.derivations.finite_lr``.
+Numeric side of ``lrnn_theory.derivations.finite_lr``. Every result works on every kind of task (real, complex,
+every-step, complex every-step) through the compiled flow and the task sums.
 
 * ``DiscreteGD(lr=, loss=)``: the per-mode map theta <- theta - lr * scale * dL/dtheta that full-matrix gradient
-  descent performs on an aligned network (``lrnn simulate --init aligned``), vectorized over modes. Pass it as
+  descent performs on an aligned network (``lrnn simulate --init aligned``; the real block network of a complex
+  task), vectorized over modes: one explicit Euler step h * (flow rate) per step. Pass it as
   ``integrate(task, t_end, method=DiscreteGD(...))``; it costs K modes per step instead of the N_h^2 weights.
 * ``compile_modified_flow(task, lr_correction)``: the flow of E + (h/4) ||grad E||^2 (h = lr * tau * scale, the theory
-  time of one step), a ``CompiledFlow`` like the plain one (rates, Jacobian blocks, energy), so any solver integrates
-  it: ``integrate(task, t_end, lr_correction=lr)``. Gradient descent stays O(h^2) from it instead of O(h).
-* ``stable_lr_bound(task)``: 2 / lambda_max of the per-mode Hessian in (a, b, c) at the zero-loss solution, per mode.
+  time of one step; the gradient over the real coordinates, 4 |dE/d(conj z)|^2 per complex strength), a
+  ``CompiledFlow`` like the plain one (rates, Jacobian blocks, energy), so any solver integrates it:
+  ``integrate(task, t_end, lr_correction=lr)``. Gradient descent stays O(h^2) from it instead of O(h).
+* ``stable_lr_bound(task)``: 2 / lambda_max of the per-mode Hessian (``mode_hessian``: tau times minus the flow's
+  Jacobian blocks, 3x3 or 6x6) at the solution of ``solve_task``, per mode.
 """
 from __future__ import annotations
 
@@ -20,23 +24,15 @@ import numpy as np
 import sympy as sp
 from tqdm.auto import tqdm
 
+from .block_form import mode_block_sizes
 from .derivations import finite_lr as sym
 from .derivations import mode_flow as mf
 from .errors import DivergenceError, bad, check_int, check_real
-from .flow import CompiledFlow, TaskSums, output_times
+from .flow import CompiledFlow, compile_flow, output_times
+from .losses import LOSSES, loss_scale
+from .stability import solve_task
 from .tasks import coerce_task
-from .trajectory import Trajectory, mode_energy
-
-LOSSES = ("sum_half", "sum", "mean_half", "mean")
-
-
-def loss_scale(loss: str, P: int, N_y: int, outputs_per_sample: int = 1) -> float:
-    """``loss = scale * L`` with L = 1/2 sum_p ||r_p||^2 (the harness's conventions, validation.harness)."""
-    from .validation.harness import loss_scale as harness_scale
-
-    if loss not in LOSSES:
-        raise bad("loss", loss, f"be one of {', '.join(LOSSES)}")
-    return harness_scale(loss, P, N_y, outputs_per_sample)
+from .trajectory import Trajectory
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,8 @@ class DiscreteGD:
         Loss convention of the harness (``lrnn simulate --loss``); one step advances theory time by
         ``lr * tau * scale``.
     n_samples : int, optional
-        P in the mean conventions (default ``T * K``, the harness's default for task data).
+        P in the mean conventions (default ``T * N_y``, the harness's default for task data: N_y = K real units,
+        two per complex mode).
 
     Examples
     --------
@@ -75,10 +72,14 @@ class DiscreteGD:
             check_int("n_samples", self.n_samples, minimum=1)
 
     def scale(self, task) -> float:
-        """``scale`` of the loss convention for this task (N_y = K, P = n_samples or T K)."""
+        """``scale`` of the loss convention for this task (N_y = real units, P = n_samples or T N_y).
+
+        The real units are those of the harness's network: one per real mode, two per complex mode (its 2x2 block,
+        ``lrnn_theory.block_form.mode_block_sizes``), so N_y = K for a real task."""
         task = coerce_task(task)
-        P = self.n_samples if self.n_samples is not None else task.T * task.K
-        return loss_scale(self.loss, P, task.K, task.T if task.every_step else 1)
+        units = int(np.sum(mode_block_sizes(task)))
+        P = self.n_samples if self.n_samples is not None else task.T * units
+        return loss_scale(self.loss, P, units, task.T if task.every_step else 1)
 
     def time_step(self, task) -> float:
         """Theory time of one step, h = lr * tau * scale."""
@@ -89,29 +90,24 @@ class DiscreteGD:
             divergence_threshold: float = 1e8) -> Trajectory:
         """Take round(t_end / h) steps; record the steps nearest the output times (their exact times in ``t``).
 
-        Raises ``DivergenceError`` (step, time, mode and the closed-form stable bound of that mode) when a state
-        stops being finite or |a|, |c| or |b|^(T-1) of a mode exceeds ``divergence_threshold``.
+        One step of gradient descent on the real coordinates of the modes, theta <- theta - lr * scale * dL/dtheta
+        with L = tau E, is theta + h * (the flow's rate): one explicit Euler step of the compiled flow, for every kind
+        of task (a complex mode's real and imaginary parts move as z <- z - 2 h dE/d(conj z), the Wirtinger rate).
+
+        Raises ``DivergenceError`` (step, time, mode and the stable bound of that mode) when a state stops being
+        finite or |a|, |c| or |b|^(T-1) of a mode exceeds ``divergence_threshold``.
         """
         task = coerce_task(task)
-        if task.is_complex:
-            raise bad("task", task, "have real singular values (complex tasks are not supported yet)")
         t_end, t_eval = output_times(t_end, n_points, t_eval)
         threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
         h = self.time_step(task)
-        step_size = self.lr * self.scale(task)  # multiplies dL/dtheta, L = 1/2 sum_i r_i^2 per mode
         record = np.unique(np.rint(t_eval / h).astype(np.int64))
         steps = int(record[-1])
-        K, T = task.K, task.T
-        alpha, weights = task.sum_coefficients()  # A(b) = sum_k alpha_k b^k, B(b) = sum_k w_k b^(2k): any kind of task
-        coeff = np.ascontiguousarray(alpha)
-        k = np.arange(1, T, dtype=float)
-        Y = np.array([task.init.a, task.init.b, task.init.c], dtype=float)   # rows a, b, c
-        a, b, c = Y
-        out = np.empty((3, record.size, K))
-        PQ = np.zeros((K, 2, T))          # PQ[:, 0] = b^k, PQ[:, 1] = k b^(k-1): d(b^k)/db
-        P, Q = PQ[:, 0], PQ[:, 1]
-        r = np.empty((K, T))
-        grad = np.empty((3, K))
+        flow = compile_flow(task)
+        m = flow.block_size
+        rows = np.ascontiguousarray(flow.initial_state().reshape(task.K, m).T)  # (m, K): one row per real coordinate
+        out = np.empty((record.size, task.K, m))
+        gain_power = max(task.T - 1, 0)
         rec = 0
         bar = tqdm(total=steps, delay=2.0, unit="step", desc="gradient descent", leave=False, mininterval=0.5,
                    disable=not sys.stderr.isatty())
@@ -120,41 +116,30 @@ class DiscreteGD:
             for n in range(steps + 1):
                 if n % chunk == 0 and n:
                     bar.update(chunk)
-                P[:, 0] = 1.0
-                P[:, 1:] = b[:, None]
-                np.multiply.accumulate(P, axis=1, out=P)    # b^k
-                # divergence of the state after n steps: |a|, |c| or the recurrent gain |b|^(T-1)
-                if not (abs(Y[0::2]).max() <= threshold and abs(P[:, -1]).max() <= threshold):
-                    self._diverged(task, n, h, a, b, c, threshold)
+                # |a|, |b|, |c| per mode (one or two real coordinates each): divergence of the state after n steps
+                size = np.sqrt(np.sum((rows * rows).reshape(3, m // 3, task.K), axis=1))
+                if not (size[0::2].max() <= threshold and (size[1] ** gain_power).max() <= threshold):
+                    self._diverged(task, n, h, flow, rows, threshold)
                 if n == record[rec]:
-                    out[:, rec] = Y
+                    out[rec] = rows.T
                     rec += 1
                 if n == steps:
                     break
-                np.multiply(P[:, :-1], k, out=Q[:, 1:])
-                u = a * c
-                np.multiply(u[:, None], P, out=r)
-                r *= weights
-                np.subtract(coeff, r, out=r)                # alpha_k - u w_k b^k (final output: residual of step T - k)
-                g = np.matmul(PQ, r[:, :, None])[:, :, 0]   # (A - u B, A' - u B'/2) per mode
-                np.multiply(c, g[:, 0], out=grad[0])
-                np.multiply(u, g[:, 1], out=grad[1])
-                np.multiply(a, g[:, 0], out=grad[2])
-                grad *= step_size
-                Y += grad                                   # theta <- theta - lr * scale * dL/dtheta
-        a, b, c = out
-        return Trajectory(t=record * h, a=a, b=b, c=c, energy=mode_energy(task.singular_values, a, b, c, task.tau),
+                rows += h * flow.rates_rows(0.0, rows)
+        a, b, c = flow.modes(out.reshape(record.size, -1))
+        return Trajectory(t=record * h, a=a, b=b, c=c, energy=flow.energy(out.reshape(record.size, -1)),
                           info={"method": self.name, "lr": self.lr, "loss": self.loss, "dt_per_step": h,
                                 "steps": steps, "t_final": float(record[-1] * h), "source": "discrete map",
                                 "status": 0})
 
-    def _diverged(self, task, step, h, a, b, c, threshold):
+    def _diverged(self, task, step, h, flow, rows, threshold):
+        a, b, c = flow.modes(rows.T.ravel())
         with np.errstate(over="ignore", invalid="ignore"):
             gains = np.column_stack([np.abs(a), np.abs(b) ** max(task.T - 1, 0), np.abs(c)])
         bad_mode = ~np.all(np.isfinite(gains) & (gains <= threshold), axis=1)
         mode = int(np.argmax(bad_mode))
         bound = stable_lr_bound(task, loss=self.loss, n_samples=self.n_samples)["lr_max"][mode]
-        advice = (f"; the largest stable lr of this mode at its zero-loss solution is {bound:.4g}"
+        advice = (f"; the largest stable lr of this mode at its solution is {bound:.4g}"
                   if np.isfinite(bound) else "")
         raise DivergenceError(
             f"gradient descent diverged at step {step} (t={step * h:.6g}) with lr={self.lr:g} ({self.loss}): mode "
@@ -163,38 +148,9 @@ class DiscreteGD:
 
 
 # ---- the modified flow -------------------------------------------------------------------------------------------
-class TaskSums3(TaskSums):
-    """``TaskSums`` with the third derivatives A'''(b) and B'''(b) too (the modified flow's Jacobian needs them)."""
-
-    PER_MODE = ("wa", "wa4")
-
-    def __init__(self, alpha, weights=None):
-        super().__init__(alpha, weights)
-        T, K = self.wa.shape[1:]
-        coeff = np.asarray(alpha, dtype=float)
-        w = self.wb[:, 0]
-        k = np.arange(T, dtype=float)
-        wa3 = np.zeros((T, K))
-        with np.errstate(over="ignore"):
-            wa3[:-3] = (coeff[:, 3:] * (k[3:] * (k[3:] - 1) * (k[3:] - 2))).T  # d3/db3: k(k-1)(k-2) alpha_k b^(k-3)
-        self.wa4 = np.concatenate([self.wa, wa3[None]])
-        wb3 = np.zeros(T)
-        # B''' = b sum_j wb3_j b^(2j), with the weights w of B(b) = sum_k w_k b^(2k)
-        wb3[:-2] = 2.0 * (k[:-2] + 2) * (2.0 * k[:-2] + 3) * (2.0 * k[:-2] + 2) * w[2:]
-        self.wb4 = np.column_stack([self.wb, wb3])
-        self._wb4_rows = np.ascontiguousarray(self.wb4.T)
-
-    def evaluate_all(self, b: np.ndarray):
-        """(A, A', A'', A''', B, B', B'', B''') at b (shape (K,))."""
-        P, squares = self._tables(b)
-        As = np.einsum("jtk,tk->jk", self.wa4, P)
-        Bs = self._wb4_rows @ squares
-        return As[0], As[1], As[2], As[3], Bs[0], b * Bs[1], Bs[2], b * Bs[3]
-
-
 @functools.lru_cache(maxsize=None)
 def _lambdified_modified():
-    """Rates, Jacobian and modified energy of the modified flow, lambdified once per process."""
+    """Rates, Jacobian and modified energy of the modified flow (real modes), lambdified once per process."""
     mod = sym.derive_modified_flow()
     A0, A1, A2, B0, B1, B2 = mf.SUM_SYMBOLS
     A3, B3 = sym.THIRD_SUM_SYMBOLS
@@ -207,11 +163,27 @@ def _lambdified_modified():
             sp.lambdify(args, correction, modules="numpy", cse=True))
 
 
+@functools.lru_cache(maxsize=None)
+def _lambdified_complex_modified():
+    """tau * rates, tau * their Wirtinger derivatives (3x6) and the energy correction of the complex modified flow,
+    lambdified once per process (arguments: a, conj a, b, conj b, c, conj c, tau, h, then the complex sums)."""
+    mod = sym.derive_complex_modified_flow()
+    args = sym.COMPLEX_VARIABLES + (mf.tau, sym.h) + sym.COMPLEX_SUM_SYMBOLS
+    rates = [sym.complex_sums_as_symbols(mod["tau_rates"][z]) for z in sym.cx.STATE]
+    jac = [[sym.complex_sums_as_symbols(entry) for entry in row] for row in mod["wirtinger"]]
+    correction = sym.complex_sums_as_symbols(mod["energy"] - sym.cx.derive_energy())
+    return (sp.lambdify(args, rates, modules="numpy", cse=True),
+            sp.lambdify(args, jac, modules="numpy", cse=True),
+            sp.lambdify(args, correction, modules="numpy", cse=True))
+
+
 class ModifiedFlow(CompiledFlow):
     """The flow of E + (h/4) ||grad E||^2 for one task: same interface as ``CompiledFlow``.
 
     ``energy`` stays the plain per-mode energy E (the loss of the state, as in every trajectory file);
-    ``modified_energy`` gives E + (h/4) ||grad E||^2.
+    ``modified_energy`` gives E + (h/4) ||grad E||^2. Complex tasks take the gradient in the real coordinates
+    (Re z, Im z) of their modes, ||grad E||^2 = sum_z 4 |dE/d(conj z)|^2 (``derive_complex_modified_flow``), and run
+    through the complex flow's Wirtinger rates and 6x6 blocks.
 
     Attributes
     ----------
@@ -221,12 +193,11 @@ class ModifiedFlow(CompiledFlow):
 
     def __init__(self, task, step: float):
         super().__init__(task)
-        if self.task.is_complex:
-            raise bad("task", self.task, "have real singular values (the lr correction of complex tasks is not "
-                                         "derived yet)")
         self.step = check_real("lr_correction", step, positive=True)
-        self.sums = TaskSums3(*self.task.sum_coefficients())  # the plain sums and the third derivatives
-        self._mod_rate_fn, self._mod_jac_fn, self._mod_energy_fn = _lambdified_modified()
+        if self.block_size == 6:  # the complex flow's machinery, with the modified rates and arguments
+            self._rate_fn, self._jac_fn, self._mod_energy_fn = _lambdified_complex_modified()
+        else:
+            self._mod_rate_fn, self._mod_jac_fn, self._mod_energy_fn = _lambdified_modified()
 
     def _args(self, a, b, c, sums):
         return (a, b, c, self.tau, self.step) + sums.evaluate_all(b)
@@ -237,10 +208,22 @@ class ModifiedFlow(CompiledFlow):
     def _jacobian_rows(self, a, b, c, sums):
         return self._mod_jac_fn(*self._args(a, b, c, sums))
 
+    def _complex_arguments(self, a, b, c, sums, second: bool):
+        """a, conj a, b, conj b, c, conj c, tau, h, then A^(n)(conj b), their conjugates and beta^(n)(|b|^2),
+        n = 0..3 (the Jacobian needs third derivatives)."""
+        values = sums.evaluate_complex(b, order=3)
+        As, betas = values[:4], values[4:]
+        return (a, a.conj(), b, b.conj(), c, c.conj(), self.tau, self.step, *As, *(np.conj(v) for v in As), *betas)
+
     def modified_energy(self, y) -> np.ndarray:
-        """Per-mode E + (h/4) ||grad E||^2 for a flat state (3K,)."""
+        """Per-mode E + (h/4) ||grad E||^2 for a flat state (m K,)."""
         y = np.asarray(y, dtype=float)
-        return self.energy(y) + self._mod_energy_fn(*self._args(y[0::3], y[1::3], y[2::3], self.sums))
+        a, b, c = self.modes(y)
+        if self.block_size == 6:
+            correction = np.real(self._mod_energy_fn(*self._complex_arguments(a, b, c, self.sums, True)))
+        else:
+            correction = self._mod_energy_fn(*self._args(a, b, c, self.sums))
+        return self.energy(y) + correction
 
 
 def correction_step(task, lr_correction) -> float:
@@ -276,94 +259,76 @@ def compile_modified_flow(task, lr_correction) -> ModifiedFlow:
 
 
 # ---- stability ---------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _lambda_max_fn():
-    hess = sym.derive_zero_loss_hessian()
-    return sp.lambdify((sym.S0, sym.S1, sym.S2g, sym.s_bal, mf.u), hess["lambda_max"], modules="numpy")
-
-
-def geometric_sums(b: np.ndarray, T: int, weights=None):
-    """S_0 = sum w_k b^(2k), S_1 = sum w_k k b^(2k-1), S_2 = sum w_k k^2 b^(2k-2) over k = 0..T-1, per mode.
-
-    ``weights`` are the weights w_k of B(b) = sum_k w_k b^(2k) (all 1 for final-output tasks, T - k for every-step
-    tasks: lag k links w_k input-output pairs)."""
-    b = np.asarray(b, dtype=float)
-    k = np.arange(T, dtype=float)
-    w = np.ones(T) if weights is None else np.asarray(weights, dtype=float)
-    P = np.ones((b.size, T))
-    P[:, 1:] = b[:, None]
-    P = np.cumprod(P, axis=1)                     # b^k
-    Pm1 = np.zeros_like(P)
-    Pm1[:, 1:] = P[:, :-1]                        # b^(k-1), 0 for k = 0
-    return np.sum(w * P * P, axis=1), np.sum(w * k * P * Pm1, axis=1), np.sum(w * k * k * Pm1 * Pm1, axis=1)
-
-
 def stable_lr_bound(task, loss: str = "sum_half", n_samples: int | None = None, balance=None) -> dict:
-    """Largest stable learning rate per mode at its zero-loss solution: 2 / (scale * lambda_max).
+    """Largest stable learning rate per mode at its solution: 2 / (scale * lambda_max).
 
-    lambda_max is the closed form of ``derivations.finite_lr.derive_zero_loss_hessian`` (the largest eigenvalue of
-    the per-mode Hessian of L in (a, b, c)), at b*, u* of the zero-loss solution and s = a^2 + c^2 =
-    sqrt(D^2 + 4 u*^2) with D = a^2 - c^2 the balance (from the task's init by default; the flow conserves it and
-    gradient descent keeps D = 0 exactly, otherwise shrinks it by O(lr^2) per step).
+    lambda_max is the largest eigenvalue of the per-mode Hessian of L = tau E in the real coordinates of the mode
+    ((a, b, c), or the real and imaginary parts of complex modes), which is tau times the largest eigenvalue of
+    minus the flow's Jacobian there (``mode_hessian``): one code path for every kind of task. The point is the
+    solution of ``solve_task`` (b*, u*; zero loss where the profile allows it, else the minimiser of the reduced
+    energy) with |a|^2 + |c|^2 = s = sqrt(D^2 + 4 |u*|^2), where D = |a|^2 - |c|^2 is the balance (from the task's
+    init by default; the flow conserves it and gradient descent keeps D = 0 exactly, otherwise shrinks it by
+    O(lr^2) per step). The phases of a and c do not change the eigenvalues (a -> a e^(i phi), c -> c e^(-i phi)
+    is a rotation of the real coordinates that keeps E), so a carries the phase of u*. For real zero-loss
+    solutions this is the closed form of ``derivations.finite_lr.derive_zero_loss_hessian``.
 
     Parameters
     ----------
     task : Task, dict or path
     loss : {"sum_half", "sum", "mean_half", "mean"}
     n_samples : int, optional
-        P of the mean conventions (default T * K).
+        P of the mean conventions (default T * N_y, N_y the real units; see ``DiscreteGD.scale``).
     balance : array_like, optional
         D per mode (default: from ``task.init``).
 
     Returns
     -------
     dict
-        ``b``, ``u``, ``s``, ``lambda_max`` (of L), ``lr_max`` per mode (NaN for modes without a zero-loss
-        solution), and ``lr_max_network``: the smallest over modes (cross-mode directions of a full network are not
-        included).
+        ``b``, ``u``, ``s``, ``zero_loss`` (the solution has zero loss), ``lambda_max`` (of L), ``lr_max`` per mode
+        (NaN where the minimiser of the reduced energy is at the search bound, not a fixed point), and
+        ``lr_max_network``: the smallest over modes (cross-mode directions of a full network are not included).
 
     Examples
     --------
     >>> from lrnn_theory import Task
     >>> bound = stable_lr_bound(Task.constant(delta=1.0, T=2))   # b* = 1, u* = 1, a = c = 1
-    >>> float(bound["lambda_max"][0])                            # 2x2 [[4, sqrt(2)], [sqrt(2), 1]]
-    4.561552812808831
+    >>> round(float(bound["lambda_max"][0]), 12)                 # 2x2 [[4, sqrt(2)], [sqrt(2), 1]]
+    4.561552812809
     """
-    from .stability import zero_loss_solution
-
     task = coerce_task(task)
-    exists, u, b = zero_loss_solution(task.singular_values)
-    D = (task.init.a**2 - task.init.c**2) if balance is None else np.broadcast_to(
+    solution = solve_task(task)
+    found = ~np.asarray(solution.at_bound) & np.isfinite(solution.b) & np.isfinite(solution.u)
+    b = np.where(found, solution.b, 0.0)
+    u = np.where(found, solution.u, 0.0)
+    init = task.init
+    D = (np.abs(init.a) ** 2 - np.abs(init.c) ** 2) if balance is None else np.broadcast_to(
         np.asarray(balance, dtype=float), (task.K,))
-    s = np.sqrt(D**2 + 4 * u**2)
-    S0, S1, S2 = geometric_sums(np.where(exists, b, 0.0), task.T, task.sum_coefficients()[1])
-    lam_max = np.where(exists, _lambda_max_fn()(S0, S1, S2, s, u), np.nan)
+    s = np.sqrt(D**2 + 4 * np.abs(u) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phase = np.where(u != 0, u / np.abs(u), 1.0)
+    a = np.sqrt(np.maximum(s + D, 0.0) / 2) * phase
+    c = np.sqrt(np.maximum(s - D, 0.0) / 2)
+    H = mode_hessian(task, a, b, c)
+    lam_max = np.where(found, np.linalg.eigvalsh((H + np.swapaxes(H, 1, 2)) / 2)[:, -1], np.nan)
     scale = DiscreteGD(1.0, loss, n_samples).scale(task)
     lr_max = 2.0 / (scale * lam_max)
     finite = lr_max[np.isfinite(lr_max)]
-    return {"b": b, "u": u, "s": s, "lambda_max": lam_max, "lr_max": lr_max,
+    return {"b": np.where(found, solution.b, np.nan), "u": np.where(found, solution.u, np.nan), "s": s,
+            "zero_loss": np.asarray(solution.zero_loss) & found, "lambda_max": lam_max, "lr_max": lr_max,
             "lr_max_network": float(finite.min()) if finite.size else float("nan")}
 
 
 def mode_hessian(task, a, b, c) -> np.ndarray:
-    """(K, 3, 3) Hessian of the per-mode loss L = tau E in (a, b, c) at any state, from the derived Jacobian."""
-    from .flow import compile_flow
+    """Per-mode Hessian of L = tau E at any state: minus tau times the flow's Jacobian blocks.
 
+    Shape (K, 3, 3) in (a, b, c) for a real task, (K, 6, 6) in (Re a, Im a, Re b, Im b, Re c, Im c) for a complex
+    one (gradient descent on the real coordinates: d(x)/dt = -dE/dx, so the Jacobian is minus the Hessian of E).
+    """
     flow = compile_flow(task)
-    y = np.column_stack([a, b, c]).ravel()
-    return -flow.tau * flow.jacobian_blocks(0.0, y)
-
-
-def integrate_options(args):
-    """``(method, lr_correction)`` for ``lrnn integrate`` from --discrete-lr, --lr-correction, --loss, --n-samples."""
-    from .errors import LrnnInputError
-
-    if args.discrete_lr is not None and args.lr_correction is not None:
-        raise LrnnInputError("give either --discrete-lr or --lr-correction, not both")
-    if args.discrete_lr is not None:
-        return DiscreteGD(args.discrete_lr, args.loss, args.n_samples), None
-    if args.lr_correction is not None:
-        return args.method, DiscreteGD(args.lr_correction, args.loss, args.n_samples)
-    if args.loss != "sum_half" or args.n_samples is not None:
-        raise LrnnInputError("--loss and --n-samples apply only with --discrete-lr or --lr-correction")
-    return args.method, None
+    K = flow.K
+    values = [np.broadcast_to(np.asarray(v), (K,)) for v in (a, b, c)]
+    if flow.block_size == 6:
+        columns = [f(v) for v in values for f in (np.real, np.imag)]
+    else:
+        columns = [np.asarray(v, dtype=float) for v in values]
+    return -flow.tau * flow.jacobian_blocks(0.0, np.column_stack(columns).ravel())

@@ -16,7 +16,6 @@ real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...],
 from __future__ import annotations
 
 import functools
-import threading
 import warnings
 from dataclasses import dataclass
 
@@ -44,138 +43,6 @@ def _lambdified():
     return rate_fn, jac_fn
 
 
-class TaskSums:
-    """A(b), B(b) and their first two b-derivatives for every mode of a task, vectorized over modes and powers.
-
-    Every kind of task enters the engine here, as the coefficients of its task sums per power of b:
-
-        A(b) = sum_k alpha[:, k] b^k,        B(b) = sum_k w[k] b^(2k),        k = 0..n-1.
-
-    For the paper's final-output task, with k = T - i the power of b that multiplies step i, alpha[:, k] = s_(T-k) and
-    w[k] = 1 (see ``Task.sum_coefficients``). One table of powers P[k] = b^k (shape (n, K)) serves all six sums:
-    the A sums are weighted row sums of P, and the B sums weighted row sums of P^2, since
-    B' = 2b sum_k (k+1) w[k+1] b^(2k) and B'' = sum_k 2(k+1)(2k+1) w[k+1] b^(2k).
-
-    Parameters
-    ----------
-    alpha : array_like, shape (K, n)
-        Coefficient of b^k in A(b), per mode.
-    weights : array_like, shape (n,), optional
-        Weight of b^(2k) in B(b), shared by all modes; all ones (the final-output task) by default.
-    """
-
-    def __init__(self, alpha: np.ndarray, weights: np.ndarray | None = None):
-        coeff = np.asarray(alpha)
-        coeff = coeff.astype(complex if coeff.dtype.kind == "c" else float)  # complex: rotational tasks
-        K, n = coeff.shape
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-        if w.shape != (n,):
-            raise ValueError(f"weights of B must have shape ({n},), got {w.shape}")
-        self.T = n  # number of powers of b (the trajectory length for final-output tasks)
-        k = np.arange(n, dtype=float)
-        # Layout (derivative, power, mode): the mode axis last and contiguous, matching the (T, K) table of powers,
-        # so each sum is a reduction over contiguous rows (measured ~6x faster than mode-first at K = 10^4, T = 20).
-        wa = np.zeros((3, n, K), dtype=coeff.dtype)
-        wa[0] = coeff.T
-        with np.errstate(over="ignore"):  # overflow surfaces as a non-finite rate, reported by CompiledFlow
-            wa[1, :-1] = (coeff[:, 1:] * k[1:]).T                     # d/db: k alpha_k b^(k-1)
-            wa[2, :-2] = (coeff[:, 2:] * (k[2:] * (k[2:] - 1))).T     # d2/db2
-        self.wa = wa
-        wb = np.zeros((n, 3))
-        wb[:, 0] = w
-        wb[:-1, 1] = 2.0 * (k[:-1] + 1) * w[1:]                     # times b, below
-        wb[:-1, 2] = 2.0 * (k[:-1] + 1) * (2.0 * k[:-1] + 1) * w[1:]
-        self.wb = wb
-        self._wb_rows = np.ascontiguousarray(wb.T)  # (3, n): B sums as one (3, n) x (n, K) product
-        # beta(x) = sum_k w[k] x^k and its first two x-derivatives per power of x: B(b) = beta(b^2); complex tasks
-        # take it at x = |b|^2
-        wx = np.zeros((n, 3))
-        wx[:, 0] = w
-        wx[:-1, 1] = (k[:-1] + 1) * w[1:]
-        wx[:-2, 2] = (k[:-2] + 2) * (k[:-2] + 1) * w[2:]
-        self.wx = wx
-        self._wx_rows = np.ascontiguousarray(wx.T)
-        self._work = {}  # reusable memory for the tables of powers, by (thread, dtype); shared with subsets
-
-    @classmethod
-    def from_task(cls, task) -> "TaskSums":
-        """The task sums of ``task`` (from ``Task.sum_coefficients``)."""
-        return cls(*task.sum_coefficients())
-
-    def powers(self, b: np.ndarray) -> np.ndarray:
-        """Table P[:, k] = b^k, k = 0..T-1 (shape (K, T), a transposed view of ``powers_by_row``)."""
-        return self.powers_by_row(b).T
-
-    def powers_by_row(self, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Table P[k] = b^k, k = 0..T-1, shape (T, K), built by repeated squaring (into ``out`` if given).
-
-        The filled rows b^0..b^(n-1) are multiplied by b^n to give b^n..b^(2n-1): log2(T) vectorized products over
-        contiguous rows instead of a running product along T (measured several times faster than ``np.cumprod``, up
-        to ~30x at K = 10,000; see benchmarks/bench_batched.py), with a rounding error growing like log T, not T.
-        """
-        T = self.T
-        P = np.empty((T, b.shape[0]), dtype=b.dtype) if out is None else out
-        P[0] = 1.0
-        b_n = np.array(b)  # b^n, n = rows filled so far
-        n = 1
-        while n < T:
-            width = min(n, T - n)
-            np.multiply(P[:width], b_n, out=P[n:n + width])
-            n += width
-            if n < T:
-                b_n = b_n * b_n
-        return P
-
-    def _tables(self, b: np.ndarray):
-        """The table of powers at b and its elementwise square, (T, k) each, in work memory reused between calls
-        (per thread): fresh megabyte-sized arrays on every call cost page faults that were measured to take longer
-        than the arithmetic (K = 10^4, T = 20: 2.1 ms per evaluation against 0.4 ms). The memory only grows, and
-        a call with fewer modes (the batched solver drops finished modes) uses its first T k numbers."""
-        size = self.T * b.shape[0]
-        key = (threading.get_ident(), b.dtype.char)
-        work = self._work.get(key)
-        if work is None or work[1].size < size:
-            work = self._work[key] = (np.empty(size, b.dtype), np.empty(size))
-        P = work[0][:size].reshape(self.T, -1)
-        squares = work[1][:size].reshape(self.T, -1)
-        self.powers_by_row(b, out=P)
-        if P.dtype.kind == "c":
-            np.multiply(P.real, P.real, out=squares)
-            squares += P.imag * P.imag
-        else:
-            np.multiply(P, P, out=squares)
-        return P, squares
-
-    #: Tables with a mode axis (the last), sliced by ``subset``; subclasses with more per-mode tables extend it.
-    PER_MODE = ("wa",)
-
-    def subset(self, modes: np.ndarray) -> "TaskSums":
-        """The task sums of the modes ``modes`` only (the batched solver drops modes that have finished)."""
-        part = object.__new__(type(self))
-        part.__dict__.update(self.__dict__)
-        for name in self.PER_MODE:
-            setattr(part, name, np.take(getattr(self, name), modes, axis=-1))  # contiguous, unlike [..., modes]
-        return part
-
-    def evaluate(self, b: np.ndarray, second: bool = False):
-        """(A, A', [A''], B, B', [B'']) at b (shape (K,)); second derivatives only when ``second``."""
-        P, squares = self._tables(b)
-        nd = 3 if second else 2
-        As = np.einsum("jtk,tk->jk", self.wa[:nd], P)
-        Bs = self._wb_rows[:nd] @ squares
-        if second:
-            return As[0], As[1], As[2], Bs[0], b * Bs[1], Bs[2]
-        return As[0], As[1], Bs[0], b * Bs[1]
-
-    def evaluate_complex(self, b: np.ndarray, second: bool = False):
-        """Complex task sums at complex b (shape (K,)): A, A', [A''] at conj(b) and beta, beta', [beta''] at |b|^2."""
-        P, squares = self._tables(np.conj(b))
-        nd = 3 if second else 2
-        As = np.einsum("jtk,tk->jk", self.wa[:nd], P)
-        Bs = self._wx_rows[:nd] @ squares
-        return (*As, *Bs)
-
-
 class CompiledFlow:
     """Vectorized right-hand side, Jacobian and energy of the mode flow of one task.
 
@@ -196,9 +63,9 @@ class CompiledFlow:
         self.tau = self.task.tau
         self.K = self.task.K
         self.block_size = 6 if self.task.is_complex else 3
-        self.sums = TaskSums.from_task(self.task)
+        self.sums = self.task.sums()
         if self.task.is_complex:
-            from .derivations.complex import compile_complex_flow
+            from .compiled import compile_complex_flow
 
             self._rate_fn, self._jac_fn = compile_complex_flow()
         else:
@@ -249,6 +116,10 @@ class CompiledFlow:
         batched solver handles non-finite values per mode."""
         return self.rates_rows(t, np.reshape(Y, (Y.shape[0], -1)).T, modes).T
 
+    #: Frozen state components of a mode, a bool mask of shape (m,) (``integrate(frozen=)``), or None: all move.
+    #: Their rates and Jacobian rows are zero, so every solver (batched, scipy, events) holds them fixed.
+    frozen_components = None
+
     def rates_rows(self, t, Yr, modes=None) -> np.ndarray:
         """Rates (m, k) for states stored as rows Yr (m, k), one row per state variable (the batched solver's
         layout); otherwise as ``rates_blocks``."""
@@ -260,6 +131,8 @@ class CompiledFlow:
                 out[2 * j], out[2 * j + 1] = rate.real, rate.imag
         else:
             out[0], out[1], out[2] = self._rate_values(Yr[0], Yr[1], Yr[2], sums)
+        if self.frozen_components is not None:
+            out[self.frozen_components] = 0.0
         return out
 
     def jacobian_rows(self, t, Yr, modes=None) -> np.ndarray:
@@ -268,13 +141,16 @@ class CompiledFlow:
         with np.errstate(over="ignore", invalid="ignore"):
             if self.block_size == 6:
                 a, b, c = (Yr[2 * j] + 1j * Yr[2 * j + 1] for j in range(3))
-                return np.ascontiguousarray(np.moveaxis(self._complex_jacobian(a, b, c, sums), 0, 2))
-            rows = self._jacobian_rows(Yr[0], Yr[1], Yr[2], sums)
-            out = np.empty((3, 3, Yr.shape[1]))
-            for p in range(3):
-                for q in range(3):
-                    out[p, q] = rows[p][q]
-            return out
+                out = np.ascontiguousarray(np.moveaxis(self._complex_jacobian(a, b, c, sums), 0, 2))
+            else:
+                rows = self._jacobian_rows(Yr[0], Yr[1], Yr[2], sums)
+                out = np.empty((3, 3, Yr.shape[1]))
+                for p in range(3):
+                    for q in range(3):
+                        out[p, q] = rows[p][q]
+        if self.frozen_components is not None:
+            out[self.frozen_components] = 0.0  # d(frozen rate)/d(anything) = 0
+        return out
 
     def overflow_error(self, t, mode: int, y_mode) -> DivergenceError:
         """The error for a mode whose rates are not finite (``y_mode``: its m state values)."""
@@ -479,9 +355,25 @@ def output_times(t_end, n_points=201, t_eval=None, tau: float = 1.0):
     return t_end, t_eval
 
 
+#: Names ``integrate(frozen=)`` accepts: the modes, and the weights that carry them (W_x: a, W_h: b, W_y: c).
+FROZEN_NAMES = {"a": "a", "b": "b", "c": "c", "W_x": "a", "W_h": "b", "W_y": "c"}
+
+
+def frozen_modes(frozen) -> tuple:
+    """The mode names among a, b, c in ``frozen`` (mode or weight names, one name may be a string), in order."""
+    names = (frozen,) if isinstance(frozen, str) else frozen
+    try:
+        names = set(names)
+    except TypeError:
+        raise bad("frozen", frozen, "be a subset of a, b, c (or of W_x, W_h, W_y)") from None
+    if not names <= set(FROZEN_NAMES):
+        raise bad("frozen", frozen, "be a subset of a, b, c (or of W_x, W_h, W_y)")
+    return tuple(m for m in "abc" if m in {FROZEN_NAMES[n] for n in names})
+
+
 def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
               atol: float | None = None, converged_tol: float | None = None,
-              divergence_threshold: float | None = None, lr_correction=None) -> Trajectory:
+              divergence_threshold: float | None = None, lr_correction=None, frozen=()) -> Trajectory:
     """Integrate the gradient flow of the connectivity modes of ``task``.
 
     Parameters
@@ -515,6 +407,10 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         Integrate the modified flow of E + (h/4) ||grad E||^2, which gradient descent follows to O(h^2): a float is
         the learning rate on the theory's loss ``sum_half`` (h = lr_correction * tau), a ``DiscreteGD`` gives the
         learning rate and loss convention (see ``lrnn_theory.finite_lr``).
+    frozen : iterable of {"a", "b", "c"}, optional
+        Modes held at their initial values while the others follow the flow (the gradient flow with those weights
+        frozen: "W_x", "W_h", "W_y" are accepted for a, b, c). Their rates and Jacobian rows are zero in every
+        method. Not with ``lr_correction`` or ``DiscreteGD``. ``info["frozen"]`` lists them.
 
     Returns
     -------
@@ -539,12 +435,17 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     """
     from .finite_lr import DiscreteGD, compile_modified_flow  # finite_lr builds on this module: import late
 
+    frozen = frozen_modes(frozen)
+    if frozen and (lr_correction is not None or isinstance(method, DiscreteGD)):
+        raise bad("frozen", frozen, "be empty with lr_correction or DiscreteGD (their maps train every mode)")
     if isinstance(method, DiscreteGD):  # the exact gradient-descent map, not an ODE solver
         if lr_correction is not None:
             raise bad("lr_correction", lr_correction, "be None with method=DiscreteGD (the map needs no correction)")
         return method.run(task, t_end, n_points=n_points, t_eval=t_eval,
                           divergence_threshold=1e8 if divergence_threshold is None else divergence_threshold)
     flow = compile_flow(task) if lr_correction is None else compile_modified_flow(task, lr_correction)
+    if frozen:  # state layout per mode: a, b, c (complex: real and imaginary part of each)
+        flow.frozen_components = np.repeat([m in frozen for m in "abc"], flow.block_size // 3)
     task = flow.task
     t_end, t_eval = output_times(t_end, n_points, t_eval, task.tau)
     resources.guard(resources.integrate_estimate(task.K, task.T, t_eval.size), "integrating the task")
@@ -569,6 +470,8 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if failures:
             traj.info["attempts"] = failures
+        if frozen:
+            traj.info["frozen"] = list(frozen)
         return traj
     smax = float(np.max(np.abs(task.singular_values)))
     remedy = ("try another --method or looser tolerances" if method is not None else

@@ -1,23 +1,35 @@
-"""Numeric side of Result 1: one mode frozen, the other learning (paper App. C and D), vectorized over modes.
+"""Numeric side of Result 1: one mode frozen, the other learning (paper App. C, D and, for complex modes, N-O),
+vectorized over modes. Every kind of task enters through its task sums (``Task.sums``).
 
 * ``compile_io_solution`` lambdifies the input-output solutions derived in
   ``lrnn_theory.derivations.frozen`` (b frozen): the exact u(t) and t(u) for any initial a, c (balanced
   logistic, or the unbalanced solution with D = a^2 - c^2 != 0), overflow-free for any t.
+* ``LineSolution`` is the complex counterpart for any a, c: with b frozen u runs along the straight segment from
+  u(0) to u* = A/B, with a closed-form time along it. For |a| = |c| it is the polar form ``frozen_io_polar``
+  (``lrnn_theory.derivations.complex``): the angle relaxes at rate 2|A|/tau whatever the radius, the radius needs
+  log(r*/r0) times longer ("angle first, radius later"); ``frozen_time_scales`` gives both times.
+* ``frozen_b_solution`` picks the closed form that applies to the task (``io_solution_for``): the real one for real
+  modes, the line one for complex modes.
 * ``FlowFieldPolynomial`` evaluates the flow field g(b) = tau db/dt (u frozen) and its b-derivatives in closed form
-  (paper eq. 49: the polynomial coefficients times falling factorials), for all modes at once.
+  (paper eq. 49: u A^(m+1)(b) - u^2 B^(m+1)(b)/2, from the task sums' derivative tables), for all modes at once.
 * ``integrate_recurrent_taylor`` is the paper's local Taylor approximation of b(t), re-expanded every window
   ``Delta``, to any order: the time derivatives come from the Faa di Bruno / Bell-polynomial expressions derived in
-  ``lrnn_theory.derivations.recurrent_taylor``.
+  ``lrnn_theory.derivations.recurrent_taylor``. It needs b on the real line: a complex b moves in the plane with a
+  flow that depends on b and conj(b), to which the one-variable expansion does not apply.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import sympy as sp
 
-from .errors import DivergenceError, bad, check_finite_array, check_int, check_real
+from .derivations import complex as complex_sym
+from .errors import DivergenceError, bad, check_finite_array, check_int, check_real, not_defined
+from .task_sums import TaskSums
+from .stability import as_task
 from .tasks import coerce_task
 
 
@@ -247,27 +259,40 @@ def compile_io_solution() -> IOSolution:
 
 
 def task_sums_at(task, b) -> tuple:
-    """A(b) = sum_i s_i b^(T-i) and B(b) = sum_i b^(2(T-i)) of every mode of ``task`` (any kind of task).
+    """A(b) and B(b) of every mode of ``task`` (any kind of task), through its task sums.
+
+    Final output: A(b) = sum_i s_i conj(b)^(T-i), B(b) = sum_i |b|^(2(T-i)) (conj a no-op for real b); every-step
+    and correlated tasks as in ``lrnn_theory.task_sums``.
 
     Parameters
     ----------
     task : Task, dict or path
     b : array_like, shape (K,) or scalar
-        Recurrent strengths at which to evaluate the sums.
+        Recurrent strengths at which to evaluate the sums (complex for complex modes).
 
     Returns
     -------
     A, B : ndarray, shape (K,)
-    """
-    from .flow import TaskSums
+        A is complex for a complex task or a complex b; B is real.
 
+    Examples
+    --------
+    >>> from lrnn_theory import Task
+    >>> A, B = task_sums_at(Task([[1j, 1.0]]), 0.5j)   # A = 1 + 1j * conj(0.5j), B = 1 + 0.25
+    >>> complex(A[0]), float(B[0])
+    ((1.5+0j), 1.25)
+    """
     task = coerce_task(task)
-    A, _, B, _ = TaskSums.from_task(task).evaluate(np.broadcast_to(np.asarray(b, float), (task.K,)).copy())
-    return A, B
+    b = np.asarray(b)
+    b = np.broadcast_to(b.astype(complex if b.dtype.kind == "c" else float), (task.K,))
+    return task.sums().values(b)
 
 
 def frozen_b_solution(task, t, b=None) -> np.ndarray:
-    """u(t) of every mode with b frozen, from the task's initial a, c.
+    """u(t) of every mode with b frozen, from the task's initial a, c (any kind of task).
+
+    Real modes: the exact solution of ``IOSolution``; complex modes: that of ``LineSolution`` (u runs along the
+    straight segment from u(0) to u* = A/B); both for any a, c.
 
     Parameters
     ----------
@@ -280,63 +305,204 @@ def frozen_b_solution(task, t, b=None) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n, K)
+        Complex for a complex task.
     """
     task = coerce_task(task)
-    b = task.init.b if b is None else np.broadcast_to(np.asarray(b, float), (task.K,))
-    A, B = task_sums_at(task, b)
+    A, B = task_sums_at(task, task.init.b if b is None else b)
     t = np.asarray(t, dtype=float)[:, None]
-    return compile_io_solution().u(t, A, B, task.init.a, task.init.c, task.tau)
+    return io_solution_for(A).u(t, A, B, task.init.a, task.init.c, task.tau)
 
 
-# ---- recurrent mode, u frozen -------------------------------------------------------------------------------------
-class FlowFieldPolynomial:
-    """g(b) = tau db/dt with u frozen, and its b-derivatives, for all modes (closed form, paper eq. 49).
+def io_solution_for(A):
+    """The closed form with b frozen that applies to task sums A: ``IOSolution`` for real A, ``LineSolution`` for
+    complex A (complex modes)."""
+    return LineSolution() if np.iscomplexobj(A) else compile_io_solution()
 
-    g = u A'(b) - u^2 B'(b)/2 is a polynomial in b: with the task sums' coefficients A(b) = sum_k alpha_k b^k and
-    B(b) = sum_k w_k b^(2k), the power k contributes k alpha_k u b^(k-1) - k w_k u^2 b^(2k-1); for the final-output
-    task (k = T - i, alpha_k = s_i, w_k = 1) that is (T-i) s_i u b^(T-i-1) - (T-i) u^2 b^(2(T-i)-1). Its m-th
-    derivative multiplies the coefficient of b^p by the falling factorial p (p-1) ... (p-m+1), which is eq. (49)
-    (eq. 158 for every-step tasks).
+
+# ---- input-output mode of a complex task, b frozen ------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _polar_functions():
+    """Lambdify the derived polar solution psi(t), r(t) once per process."""
+    psi, r, _, _, sym = complex_sym.derive_frozen_io_solution()
+    args = [sym[k] for k in ("t", "tau", "absA", "beta", "r0", "psi_star", "psi0")]
+    return sp.lambdify(args, psi, modules="numpy"), sp.lambdify(args, r, modules="numpy")
+
+
+def frozen_io_polar(t, A, beta, u0, tau: float = 1.0):
+    """u(t) = r e^(i psi) with b frozen and |a| = |c|: tau du/dt = 2|u| (A - u beta) (closed form, derived).
 
     Parameters
     ----------
-    singular_values : array_like, shape (K, T), or (K, T, T) for every-step outputs
+    t : array_like, shape (n,) (or broadcasting against the others, e.g. (n, 1) against (K,))
+    A, beta : complex and float (or arrays)
+        A(conj b) and B = beta(|b|^2) at the frozen b (``task_sums_at``).
+    u0 : complex (or array)
+        Initial input-output mode (non-zero).
+    tau : float
+
+    Returns
+    -------
+    ndarray of complex, the broadcast shape of the arguments
+
+    Notes
+    -----
+    The angle follows tan((psi* - psi)/2) = tan((psi* - psi0)/2) e^(-2|A| t/tau), independent of the radius: it
+    relaxes on the time scale tau / (2|A|). The radius grows like a logistic with the same rate from r0, so it needs
+    about log(r*/r0) such time scales (r* = |A| / beta).
+    """
+    t = np.asarray(t, dtype=float)
+    psi_fn, r_fn = _polar_functions()
+    absA, psi_star = np.abs(A), np.angle(A)
+    psi0 = np.angle(u0)
+    # put psi0 within pi of psi_star, so that the angle takes the short way round
+    psi0 = psi_star + np.angle(np.exp(1j * (psi0 - psi_star)))
+    args = (t, tau, absA, beta, np.abs(u0), psi_star, psi0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return r_fn(*args) * np.exp(1j * psi_fn(*args))
+
+
+def frozen_time_scales(A, beta, u0, tau: float = 1.0, fraction: float = 0.9) -> dict:
+    """Times for the angle and the radius of u (b frozen, |a| = |c|) to cover ``fraction`` of their way.
+
+    Returns
+    -------
+    dict
+        ``angle``: closed form log(tan(D0/2) / tan((1 - fraction) D0/2)) tau / (2|A|) with D0 the initial angle
+        gap; ``radius``: first time |u| reaches ``fraction`` of the way from r0 to r* = |A|/beta (bisection on the
+        closed form); ``rate``: 2|A|/tau.
+    """
+    absA = float(np.abs(A))
+    kappa = 2 * absA / tau
+    gap = abs(float(np.angle(np.exp(1j * (np.angle(A) - np.angle(u0))))))
+    angle = np.log(np.tan(gap / 2) / np.tan((1 - fraction) * gap / 2)) / kappa if gap > 0 else 0.0
+    r0, r_star = abs(u0), absA / beta
+    target = r0 + fraction * (r_star - r0)
+    lo, hi = 0.0, 1.0 / kappa
+    while np.abs(frozen_io_polar([hi], A, beta, u0, tau))[0] < target:
+        hi *= 2
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if np.abs(frozen_io_polar([mid], A, beta, u0, tau))[0] < target:
+            lo = mid
+        else:
+            hi = mid
+    return {"angle": float(angle), "radius": 0.5 * (lo + hi), "rate": kappa}
+
+
+class LineSolution:
+    """Exact u(t) = a(t) c(t) of a complex mode with b frozen, for any initial a, c (vectorized, broadcasting).
+
+    With b frozen, tau da/dt = conj(c) (A - u B) and tau dc/dt = conj(a) (A - u B), so
+    tau du/dt = (|a|^2 + |c|^2) (A - u B) = S B (u* - u), S = sqrt(q^2 + 4|u|^2), q = |a|^2 - |c|^2 (conserved),
+    u* = A / B: a positive multiple of u* - u. So u runs along the straight segment u = u* + (u0 - u*) x, x from 1
+    to 0 ("angle first, radius later" is the angle of that segment seen from 0), with
+    tau dx/dt = -B x R(x), R(x) = sqrt(alpha x^2 + beta x + gamma), alpha = 4|u0 - u*|^2,
+    beta = 8 Re(conj(u*) (u0 - u*)), gamma = q^2 + 4|u*|^2. Separating and integrating (the standard integral of
+    1/(x R(x)) for gamma > 0):
+
+        B t / tau = (ln(N(x)/x) - ln N(1)) / sqrt(gamma),    N(x) = 2 gamma + beta x + 2 sqrt(gamma) R(x),
+
+    and its inverse with z = e^(-sqrt(gamma) B t / tau) / N(1): x = 4 gamma z / (1 - 2 beta z + (beta^2 - 4 alpha
+    gamma) z^2), whose denominator is positive for 0 < z <= 1/N(1) (beta^2 <= 4 alpha gamma), so x stays bounded for
+    any t. For |a| = |c| this is the polar closed form ``frozen_io_polar``; for real a, c the real solution of
+    ``IOSolution`` (which real tasks use: it also handles a = -c, where u stops at the saddle u = 0).
+    """
+
+    @staticmethod
+    def _coefficients(A, B, a0, c0):
+        A, a0, c0 = (np.asarray(x, dtype=complex) for x in (A, a0, c0))
+        B = np.asarray(B, dtype=float)
+        if np.any(B <= 0):
+            raise bad("B", B, "be > 0 (B(b) = sum_i |b|^(2(T-i)) >= 1)")
+        u_star, u0 = A / B, a0 * c0
+        delta = u0 - u_star
+        q = np.abs(a0) ** 2 - np.abs(c0) ** 2
+        alpha = 4 * np.abs(delta) ** 2
+        beta = 8 * np.real(np.conj(u_star) * delta)
+        gamma = q ** 2 + 4 * np.abs(u_star) ** 2
+        return u_star, u0, delta, alpha, beta, gamma
+
+    @staticmethod
+    def _log_N_over_x(x, alpha, beta, gamma):
+        """ln(N(x)/x), N = 2 gamma + beta x + 2 sqrt(gamma) R(x) >= 0, without cancellation when 2 gamma + beta x < 0
+        (then N = (4 alpha gamma - beta^2) x^2 / (2 sqrt(gamma) R - 2 gamma - beta x))."""
+        root_g = np.sqrt(gamma)
+        R = np.sqrt(np.maximum(alpha * x ** 2 + beta * x + gamma, 0.0))
+        lead = 2 * gamma + beta * x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            N = np.where(lead >= 0, lead + 2 * root_g * R,
+                         np.maximum(4 * alpha * gamma - beta ** 2, 0.0) * x ** 2 / (2 * root_g * R - lead))
+            return np.log(N / x)
+
+    def u(self, t, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
+        """u(t) with b frozen; arguments as ``IOSolution.u`` (A, a0, c0 complex). Shape: the broadcast shape."""
+        t = np.asarray(t, dtype=float)
+        if np.any(t < 0):
+            raise bad("t", t, "be >= 0")
+        tau = check_real("tau", tau, positive=True)
+        u_star, u0, delta, alpha, beta, gamma = self._coefficients(A, B, a0, c0)
+        B = np.asarray(B, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_z = -np.sqrt(gamma) * B * t / tau - self._log_N_over_x(1.0, alpha, beta, gamma)
+            z = np.exp(log_z)
+            x = 4 * gamma * z / (1 - 2 * beta * z + (beta ** 2 - 4 * alpha * gamma) * z ** 2)
+            # gamma = 0 (u* = 0 and |a| = |c|): tau du/dt = -2|u| B u, so u = u0 / (1 + 2 |u0| B t / tau)
+            x = np.where(gamma > 0, x, 1 / (1 + 2 * np.abs(u0) * B * t / tau))
+        out = u_star + delta * x
+        if not np.all(np.isfinite(out)):
+            raise DivergenceError("complex io solution is not finite (check A, B, a0, c0)")
+        return out
+
+    def time_to_fraction(self, fraction, A, B, a0, c0, tau: float = 1.0) -> np.ndarray:
+        """First time at which Re(u / u*) reaches ``fraction`` (u / u* for real u): 0 if it starts beyond it, inf
+        where u* = 0 or the segment never gets there."""
+        tau = check_real("tau", tau, positive=True)
+        u_star, u0, delta, alpha, beta, gamma = self._coefficients(A, B, a0, c0)
+        B = np.asarray(B, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            start = np.real(u0 / u_star)  # Re(u/u*) = 1 - x (1 - start): linear in x along the segment
+            x_f = (1 - np.asarray(fraction, dtype=float)) / (1 - start)
+            t_f = tau / (B * np.sqrt(gamma)) * (self._log_N_over_x(x_f, alpha, beta, gamma)
+                                                - self._log_N_over_x(1.0, alpha, beta, gamma))
+        out = np.where(start >= fraction, 0.0, np.where((np.abs(u_star) > 0) & (gamma > 0), t_f, np.inf))
+        return np.where(np.isfinite(out), out, np.inf)
+
+
+# ---- recurrent mode, u frozen -------------------------------------------------------------------------------------
+def _real_line_sums(task_or_sums, result: str) -> tuple:
+    """The task sums (and the task, if any) of a task, task sums or raw profile, refusing complex modes."""
+    if isinstance(task_or_sums, TaskSums):
+        sums, task = task_or_sums, None
+    else:
+        task = as_task(task_or_sums)  # a task, or a raw profile (K, T) / (K, T, T)
+        sums = task.sums()
+    if np.iscomplexobj(sums.alpha):
+        raise not_defined(result, task if task is not None else SimpleNamespace(kind="complex"),
+                          "a complex b moves in the plane with a flow that depends on b and conj(b); the "
+                          "one-variable expansion of App. D (eq. 49, Faa di Bruno) needs b on the real line")
+    return sums, task
+
+
+class FlowFieldPolynomial:
+    """g(b) = tau db/dt with u frozen, and its b-derivatives, for all modes (closed form, paper eq. 49).
+
+    g = u A'(b) - u^2 B'(b)/2 through the task sums, and g^(m) = u A^(m+1)(b) - u^2 B^(m+1)(b)/2: for the
+    final-output task the power b^k (k = T - i) of A contributes k s_i u b^(k-1) and that of B -k u^2 b^(2k-1), and
+    each derivative multiplies the coefficient of b^p by the falling factorial p (p-1) ... (p-m+1), which is eq. (49)
+    (eq. 158 for every-step tasks). The falling-factorial tables are those of ``TaskSums.derivatives``.
+
+    Parameters
+    ----------
+    task : Task, TaskSums or array_like
+        The task (real b: real, every-step or correlated tasks), its task sums, or a raw profile (K, T) / (K, T, T).
     u : array_like, shape (K,) or scalar
         The frozen input-output strengths.
     """
 
-    def __init__(self, singular_values, u):
-        from .tasks import sum_coefficients_of
-
-        s = check_finite_array("singular_values", singular_values)
-        s = s[None, :] if s.ndim == 1 else s
-        alpha, w = sum_coefficients_of(s)
-        K, T = alpha.shape
-        u = np.broadcast_to(check_finite_array("u", u), (K,)).astype(float)
-        self.K, self.T = K, T
-        self.n_powers = max(2 * T - 2, 1)
-        coef = np.zeros((K, self.n_powers))
-        k = np.arange(1, T)  # the powers of b in A (k = T - i for the final-output task)
-        if T > 1:
-            coef[:, k - 1] += k * alpha[:, k] * u[:, None]           # k alpha_k u b^(k-1)
-            coef[:, 2 * k - 1] -= k * w[k] * u[:, None] ** 2         # -k w_k u^2 b^(2k-1)
-        self.coefficients = coef
-        self._tables = {}
-
-    def _derivative_table(self, count: int) -> np.ndarray:
-        """C[m, K, q]: coefficient of b^q in g^(m), for m = 0..count-1."""
-        if count not in self._tables:
-            P = self.n_powers
-            p = np.arange(P)
-            table = np.zeros((count, self.K, P))
-            for order in range(count):
-                ff = np.ones(P)
-                for j in range(order):
-                    ff = ff * (p - j)
-                valid = p >= order
-                table[order][:, p[valid] - order] = self.coefficients[:, valid] * ff[valid]
-            self._tables[count] = table
-        return self._tables[count]
+    def __init__(self, task, u):
+        self.sums, _ = _real_line_sums(task, "the flow field of b with u frozen")
+        self.K, self.T = self.sums.K, self.sums.n
+        self.u = np.broadcast_to(check_finite_array("u", u), (self.K,)).astype(float)
 
     def derivatives(self, b, count: int) -> np.ndarray:
         """g^(m)(b) for m = 0..count-1.
@@ -351,9 +517,9 @@ class FlowFieldPolynomial:
         -------
         ndarray, shape (count, K)
         """
-        b = np.asarray(b, dtype=float)
-        powers = b[:, None] ** np.arange(self.n_powers)
-        return np.einsum("mkq,kq->mk", self._derivative_table(count), powers)
+        b = np.broadcast_to(np.asarray(b, dtype=float), (self.K,))
+        As, Bs = self.sums.derivatives(b, count)
+        return self.u * As[1:] - 0.5 * self.u ** 2 * Bs[1:]
 
     def __call__(self, b) -> np.ndarray:
         """g(b), shape (K,)."""
@@ -440,6 +606,7 @@ def integrate_recurrent_taylor(task, t_eval, *, window: float = 0.1, order: int 
         dynamics blow up).
     """
     task = coerce_task(task)
+    sums, _ = _real_line_sums(task, "the windowed Taylor series of b with u frozen")
     window = check_real("window", window, positive=True)
     order = check_int("order", order, minimum=1)
     t_eval = np.asarray(check_finite_array("t_eval", t_eval, ndim=1), dtype=float)
@@ -448,7 +615,7 @@ def integrate_recurrent_taylor(task, t_eval, *, window: float = 0.1, order: int 
     K = task.K
     u = task.init.a * task.init.c if u is None else np.broadcast_to(np.asarray(u, float), (K,))
     b = (task.init.b if b0 is None else np.broadcast_to(np.asarray(b0, float), (K,))).astype(float).copy()
-    field = FlowFieldPolynomial(task.singular_values, u)
+    field = FlowFieldPolynomial(sums, u)
     time_derivs = compile_time_derivatives(order)
     scale = task.tau ** -np.arange(1, order + 1, dtype=float) / np.cumprod(np.arange(1, order + 1, dtype=float))
     n_windows = max(1, int(np.ceil(t_eval[-1] / window - 1e-12)))

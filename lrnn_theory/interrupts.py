@@ -1,7 +1,7 @@
-"""Signals, broken pipes and one-line messages for the ``lrnn`` command line (standard library only).
+"""Signals, broken pipes and one-line messages for the ``lrnn`` command line.
 
-This module imports nothing heavy, so that the console entry point ``run`` can catch Ctrl-C and SIGTERM from its
-first instruction, while numpy, scipy and sympy are still being imported.
+Standard library only: the console entry point (``lrnn_theory.cli.run``) installs these handlers before numpy,
+scipy and sympy are imported, and the file writers (``lrnn_theory.io``) unwind on ``Terminated`` like on Ctrl-C.
 """
 from __future__ import annotations
 
@@ -82,15 +82,3 @@ def interrupted_message(exc, written=()) -> tuple:
     if written:
         return f"{what} after writing {', '.join(written)}", code
     return f"{what}; no output written", code
-
-
-def run() -> int:
-    """Console entry point: catch Ctrl-C and SIGTERM from the start, then hand over to ``lrnn_theory.cli.main``."""
-    try:
-        with signals_as_exceptions():
-            from lrnn_theory.cli import main
-    except (KeyboardInterrupt, Terminated) as exc:
-        message, code = interrupted_message(exc)
-        say("", message)
-        return code
-    return main()

@@ -3,8 +3,9 @@
 A set of files (``write_files_whole``) is written as one: every file is staged first; the renames run with SIGINT
 and SIGTERM held back (``signals_deferred``), and if a rename fails the targets already replaced are put back from
 hard-linked backups. Temporary files are removed on every exit path, including Ctrl-C and SIGTERM (the command line
-turns SIGTERM into an exception, see ``lrnn_theory.cli``). An existing target that is read-only, or a symbolic link,
-is not replaced silently: the write is refused with a one-line ``LrnnInputError`` naming the parameter.
+turns SIGTERM into an exception, see ``lrnn_theory.interrupts``). An existing target that is read-only, or a
+symbolic link, is not replaced silently: the write is refused with a one-line ``LrnnInputError`` naming the
+parameter.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 import signal
 import tempfile
 import threading
+from io import BytesIO
 from pathlib import Path
 
 from .errors import LrnnInputError
@@ -30,10 +32,12 @@ def _umask() -> int:
     return current
 
 
-def _shown(path) -> str:
-    from .taskfile import show_path
-
-    return show_path(path)
+def show_path(path) -> str:
+    """A path for a one-line message: control characters escaped, undecodable bytes shown, long paths shortened."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]} ({len(text)} characters)"
 
 
 def check_writable(path, param: str = "out") -> Path:
@@ -41,14 +45,14 @@ def check_writable(path, param: str = "out") -> Path:
     read-only file or a symbolic link (neither is replaced without the user saying so), a path too long."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    shown = _shown(path)
+    shown = show_path(path)
     try:
         if not directory.is_dir():
-            raise LrnnInputError(f"parameter '{param}': directory '{_shown(directory)}' does not exist (output file "
+            raise LrnnInputError(f"parameter '{param}': directory '{show_path(directory)}' does not exist (output file "
                                  f"'{shown}')")
         if path.is_symlink():
             raise LrnnInputError(f"parameter '{param}': '{shown}' is a symbolic link (to "
-                                 f"'{_shown(os.readlink(path))}'); lrnn does not replace links or write through "
+                                 f"'{show_path(os.readlink(path))}'); lrnn does not replace links or write through "
                                  "them: give the target's path or remove the link")
         if path.is_dir():
             raise LrnnInputError(f"parameter '{param}': '{shown}' is a directory, not a file")
@@ -59,6 +63,25 @@ def check_writable(path, param: str = "out") -> Path:
                                  "files: make it writable or remove it")
     except OSError as exc:  # a path too long, a loop of links in the directory part
         raise LrnnInputError(f"parameter '{param}': cannot write '{shown}' ({exc.strerror})") from None
+    return path
+
+
+def check_out_path(path, suffixes=(".csv", ".npz"), param: str = "out") -> Path:
+    """Check an output file's suffix and that it can be written, before any work is done."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise LrnnInputError(f"parameter '{param}' must end in {' or '.join(suffixes)}, got '{path}'")
+    return check_writable(path, param)
+
+
+def make_out_dir(path, param: str = "out") -> Path:
+    """Create the output directory ``path`` (and its parents) if needed, or fail in one line naming ``param``."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LrnnInputError(f"parameter '{param}': cannot use '{path}' as an output directory "
+                             f"({exc.strerror})") from None
     return path
 
 
@@ -81,7 +104,7 @@ def _new_temporary(path: Path, param: str, suffix: str = ".tmp") -> str:
         fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name[:100]}.",
                                    suffix=suffix)
     except OSError as exc:
-        raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") from None
+        raise LrnnInputError(f"parameter '{param}': cannot write '{show_path(path)}' ({exc.strerror})") from None
     TEMPORARIES.add(tmp)
     os.close(fd)
     return tmp
@@ -114,16 +137,14 @@ def atomic_write(path, mode: str = "w", param: str = "out"):
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         _install([(tmp, path, param)])
     except OSError as exc:
-        raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") from None
+        raise LrnnInputError(f"parameter '{param}': cannot write '{show_path(path)}' ({exc.strerror})") from None
     finally:
         _remove(tmp)
 
 
 def render_figure(fig, fmt: str = "png") -> bytes:
     """A matplotlib figure as the bytes of an image file."""
-    import io
-
-    buf = io.BytesIO()
+    buf = BytesIO()
     fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
     return buf.getvalue()
 
@@ -160,7 +181,7 @@ def _install(staged) -> None:
                 try:
                     os.replace(tmp, path)
                 except OSError as exc:
-                    raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") \
+                    raise LrnnInputError(f"parameter '{param}': cannot write '{show_path(path)}' ({exc.strerror})") \
                         from None
                 TEMPORARIES.discard(tmp)
                 done.append(path)
@@ -195,7 +216,8 @@ def write_files_whole(files) -> None:
                     fh.write(data)
                 os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
             except OSError as exc:
-                raise LrnnInputError(f"parameter '{param}': cannot write '{_shown(path)}' ({exc.strerror})") from None
+                raise LrnnInputError(f"parameter '{param}': cannot write '{show_path(path)}' "
+                                     f"({exc.strerror})") from None
         _install(staged)
     finally:
         for tmp, _, _ in staged:

@@ -24,6 +24,13 @@ full flow.
   small |u(0)|, and b nearly frozen while u is learned (u*(b0) = A(b0)/B(b0) within ``drift_tolerance`` of the
   final u). Example where it fails although |b(0)| < 1: the Fig. A1 pair from b(0) = 0.5 (``rate_order_agrees`` is
   False there, and simulations side with the integrated flow).
+
+The same result covers every kind of task. For complex (rotational, App. O) modes A(b0) is complex, u first turns
+towards the angle of u*(b0) and then grows: the rate is 2|A(b0)|/tau (larger radii are learned faster), "learned" is
+Re(u / final u) >= ``fraction`` (u/final u for real modes), and the logistic estimate is the closed form with b
+frozen (``lrnn_theory.frozen.LineSolution``: u runs straight from u(0) to u*(b0)). Every entry also gets its polar
+times (``polar_times``): the settling times of the radius and the angle of b and u along the integrated flow
+(``polar_time_scales``), which show "angle first, radius later".
 """
 from __future__ import annotations
 
@@ -32,6 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DivergenceError, bad, check_real
+from .flow import integrate
+from .frozen import io_solution_for, task_sums_at
 from .tasks import Task, coerce_task
 
 #: An initial |u(0)| above this fraction of the final |u| counts as a large initialisation.
@@ -41,7 +50,8 @@ DRIFT_TOLERANCE = 0.25
 
 
 def discounted_sum(task, b=None) -> np.ndarray:
-    """The discounted sum A(b) = sum_i s_i b^(T-i) for every mode: it sets the learning order.
+    """The discounted sum A(b) = sum_i s_i conj(b)^(T-i) for every mode (the task sums' A, any kind of task): it
+    sets the learning order.
 
     Parameters
     ----------
@@ -52,9 +62,8 @@ def discounted_sum(task, b=None) -> np.ndarray:
     Returns
     -------
     ndarray, shape (K,)
+        Complex for a complex task.
     """
-    from .frozen import task_sums_at
-
     task = coerce_task(task)
     return task_sums_at(task, task.init.b if b is None else b)[0]
 
@@ -62,10 +71,12 @@ def discounted_sum(task, b=None) -> np.ndarray:
 def time_to_fraction(t, u, fraction: float = 0.9, final=None) -> np.ndarray:
     """First time at which u reaches ``fraction`` of its final value, per mode (linear interpolation in t).
 
+    For complex u the progress is Re(u / final): the part of u along its final value (u / final for real u).
+
     Parameters
     ----------
     t : array (n,)
-    u : array (n, K)
+    u : array (n, K), real or complex
     fraction : float in (0, 1)
     final : array (K,), optional
         The final value (default: u at the last time).
@@ -76,11 +87,13 @@ def time_to_fraction(t, u, fraction: float = 0.9, final=None) -> np.ndarray:
         ``inf`` for a mode that never reaches it (or whose final value is 0); 0 if it starts beyond it.
     """
     t = np.asarray(t, dtype=float)
-    u = np.asarray(u, dtype=float)
+    u = np.asarray(u)
+    dtype = complex if u.dtype.kind == "c" or np.iscomplexobj(final) else float
+    u = u.astype(dtype)
     u = u[:, None] if u.ndim == 1 else u
-    final = u[-1] if final is None else np.broadcast_to(np.asarray(final, dtype=float), u.shape[1:])
+    final = u[-1] if final is None else np.broadcast_to(np.asarray(final, dtype=dtype), u.shape[1:])
     with np.errstate(divide="ignore", invalid="ignore"):
-        progress = u / final  # >= fraction once the mode is learned (sign-independent)
+        progress = np.real(u / final)  # >= fraction once the mode is learned (sign- and phase-independent)
     reached = progress >= fraction
     valid = (final != 0) & np.isfinite(final) & reached.any(axis=0)
     j = np.argmax(reached, axis=0)  # first index at or beyond the fraction, per mode
@@ -103,21 +116,28 @@ class LearningOrder:
         "task name / mode k" per entry.
     fraction : float
     times : ndarray
-        Time for u to reach ``fraction`` of its final value along the integrated full flow.
+        Time for u to reach ``fraction`` of its final value along the integrated full flow (Re(u / final u) for
+        complex modes).
     times_logistic : ndarray
-        Logistic estimate with b frozen at b(0): time to reach ``fraction`` of u*(b0) = A(b0)/B(b0).
+        Closed-form estimate with b frozen at b(0): time to reach ``fraction`` of u*(b0) = A(b0)/B(b0) (the real
+        solution of ``lrnn_theory.frozen.IOSolution``, or ``LineSolution`` for complex modes: Re(u/u*)).
     discounted_sum, rate : ndarray
-        A(b0) and the logistic rate 2 A(b0) / tau.
+        A(b0) (complex for complex modes) and the logistic rate 2 A(b0) / tau (2 |A(b0)| / tau for complex modes).
     u0, b0, u_star0, final_u, final_b : ndarray
+        Complex when some entry is complex.
     order : ndarray
         Indices of the entries sorted by ``times`` (fastest first).
     order_by_rate : ndarray
-        Indices sorted by decreasing rate 2A(b0)/tau (the small-initialisation prediction).
+        Indices sorted by decreasing rate (the small-initialisation prediction).
     regime_ok : ndarray of bool
         Whether the small-initialisation argument applies: |b0| < 1, |u0| small against the final |u|, and
         u*(b0) = A(b0)/B(b0) close to the final u (b nearly frozen while u is learned).
     reasons : list of list of str
         Why it does not apply, per entry.
+    polar_times : dict
+        ``{"b": {"radius": (n,), "angle": (n,)}, "u": {...}}``: settling times of the radius and the angle of b and
+        u along the integrated flow (``polar_time_scales``); for real modes the angle moves only when the sign
+        changes.
     """
 
     labels: list
@@ -135,6 +155,7 @@ class LearningOrder:
     order_by_rate: np.ndarray
     regime_ok: np.ndarray
     reasons: list = field(default_factory=list)
+    polar_times: dict = field(default_factory=dict)
 
     @property
     def rate_order_agrees(self) -> bool:
@@ -142,26 +163,74 @@ class LearningOrder:
         return bool(np.array_equal(self.order, self.order_by_rate))
 
     def to_dict(self) -> dict:
-        """JSON-ready dict of every field, plus ``rate_order_agrees``."""
-        out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        """JSON-ready dict of every field, plus ``rate_order_agrees``; complex arrays as ``{"re", "im"}``."""
+        def plain(v):
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            if isinstance(v, np.ndarray) and np.iscomplexobj(v):
+                return {"re": v.real.tolist(), "im": v.imag.tolist()}
+            return v.tolist() if isinstance(v, np.ndarray) else v
+        out = {k: plain(v) for k, v in self.__dict__.items()}
         out["rate_order_agrees"] = self.rate_order_agrees
         return out
 
     def table(self) -> str:
-        """Printable table, one row per entry."""
+        """Printable table, one row per entry (complex values by modulus)."""
         rows = [f"{'entry':<28}{'A(b0)':>9}{'2A/tau':>9}{'t_flow':>9}{'t_logist':>9}{'final u':>9}{'final b':>9}"
                 f"  regime"]
+        show = (lambda x: abs(x)) if np.iscomplexobj(self.final_u) else (lambda x: x)
         for k, label in enumerate(self.labels):
-            rows.append(f"{label:<28}{self.discounted_sum[k]:9.4f}{self.rate[k]:9.4f}{self.times[k]:9.4f}"
-                        f"{self.times_logistic[k]:9.4f}{self.final_u[k]:9.4f}{self.final_b[k]:9.4f}  "
+            rows.append(f"{label:<28}{show(self.discounted_sum[k]):9.4f}{self.rate[k]:9.4f}{self.times[k]:9.4f}"
+                        f"{self.times_logistic[k]:9.4f}{show(self.final_u[k]):9.4f}{show(self.final_b[k]):9.4f}  "
                         + ("small-init" if self.regime_ok[k] else "; ".join(self.reasons[k])))
         rows.append("order (flow):    " + " < ".join(self.labels[k] for k in self.order))
         rows.append("order (2A/tau):  " + " < ".join(self.labels[k] for k in self.order_by_rate))
         return "\n".join(rows)
 
 
+def polar_time_scales(trajectory, fraction: float = 0.9) -> dict:
+    """Measured settling times of the radius and the (unwrapped) angle of b and u, per mode.
+
+    The settling time of a part x(t) is the last time at which |x(t) - x(end)| exceeds ``1 - fraction`` times its
+    largest value over the trajectory: after it, the part has covered ``fraction`` of its way for good. This holds
+    for monotone approaches and for excursions (such as the imaginary excursion of u for a real delta) alike.
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        Modes over time (theory or simulation; complex for a complex task), run until they have settled.
+    fraction : float in (0, 1)
+
+    Returns
+    -------
+    dict
+        ``{"b": {"radius": (K,), "angle": (K,)}, "u": {...}}``; 0 for a part that does not move.
+    """
+    fraction = _check_fraction(fraction)
+    out = {}
+    t = np.asarray(trajectory.t, dtype=float)
+    for name in ("b", "u"):
+        radius, angle = trajectory.polar(name)
+        out[name] = {}
+        for part, values in (("radius", radius), ("angle", angle)):
+            gap = np.abs(values - values[-1])
+            largest = np.max(gap, axis=0)
+            outside = gap > (1 - fraction) * largest
+            last = values.shape[0] - 1 - np.argmax(outside[::-1], axis=0)  # last index still outside
+            settled = t[np.minimum(last + 1, t.size - 1)]
+            out[name][part] = np.where(largest > 1e-9, settled, 0.0)
+    return out
+
+
+def _check_fraction(fraction) -> float:
+    fraction = check_real("fraction", fraction, positive=True)
+    if fraction >= 1:
+        raise bad("fraction", fraction, "be in (0, 1)")
+    return fraction
+
+
 def _stack(tasks) -> tuple:
-    """Combine tasks (possibly of different T) into one list of per-mode single-mode tasks."""
+    """Combine tasks (possibly of different T) into one list of per-mode single-mode tasks (of the same kind)."""
     if isinstance(tasks, (Task, dict, str)) or hasattr(tasks, "__fspath__"):
         tasks = [tasks]
     entries, labels = [], []
@@ -169,8 +238,8 @@ def _stack(tasks) -> tuple:
         task = coerce_task(task)
         for k in range(task.K):
             init = {x: getattr(task.init, x)[k].item() for x in ("a", "b", "c")}  # complex for rotational tasks
-            entries.append(Task(task.singular_values[k], init=init, tau=task.tau, name=task.name,
-                                outputs=task.outputs))
+            entry = Task(task.singular_values[k], init=init, tau=task.tau, name=task.name, outputs=task.outputs)
+            entries.append(entry.as_complex() if task.is_complex else entry)  # a real-valued mode stays complex
             labels.append(f"{task.name}#{n}" + (f"/mode {k}" if task.K > 1 else ""))
     if not entries:
         raise bad("tasks", tasks, "hold at least one task")
@@ -179,8 +248,6 @@ def _stack(tasks) -> tuple:
 
 def _integrate_to_convergence(task, t_guess: float, max_time: float, n_points: int):
     """Integrate the full flow until it converges (rates < 1e-9), doubling the horizon as needed."""
-    from .flow import integrate
-
     t_end = t_guess
     while True:
         # One mode at a tight tolerance: LSODA's variable order beats the batched RODAS4 here (measured ~5x).
@@ -193,14 +260,15 @@ def _integrate_to_convergence(task, t_guess: float, max_time: float, n_points: i
 def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMALL_INIT_FRACTION,
                            drift_tolerance: float = DRIFT_TOLERANCE, max_time: float | None = None,
                            n_points: int = 4001) -> LearningOrder:
-    """Predict each mode's learning time and the resulting order, from the theory.
+    """Predict each mode's learning time and the resulting order, from the theory, for every kind of task.
 
     Parameters
     ----------
     tasks : Task or sequence of Task
-        Every mode of every task is one entry (modes decouple, so tasks of different T can be compared).
+        Every mode of every task is one entry (modes decouple, so tasks of different T, kinds or outputs can be
+        compared).
     fraction : float in (0, 1)
-        Learned means u reached this fraction of its final value (0.9 by default).
+        Learned means u reached this fraction of its final value (0.9 by default; Re(u / final u) for complex u).
     small_init : float
         |u(0)| / |final u| at or above this counts as a large initialisation.
     drift_tolerance : float
@@ -224,28 +292,30 @@ def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMA
     >>> pred = predict_learning_order([late, early])
     >>> [pred.labels[k] for k in pred.order]
     ['late#0', 'early#1']
+    >>> rotational = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=R, lambda_phase=np.pi / 6,
+    ...                                name=f"R={R}") for R in (0.4, 0.9)]
+    >>> pred = predict_learning_order(rotational)   # larger radii are learned faster (App. O)
+    >>> [pred.labels[k] for k in pred.order], bool(pred.rate[1] > pred.rate[0])
+    (['R=0.9#1', 'R=0.4#0'], True)
     """
-    from .frozen import compile_io_solution, task_sums_at
-
-    fraction = check_real("fraction", fraction, positive=True)
-    if fraction >= 1:
-        raise bad("fraction", fraction, "be in (0, 1)")
+    fraction = _check_fraction(fraction)
     small_init = check_real("small_init", small_init, positive=True)
     drift_tolerance = check_real("drift_tolerance", drift_tolerance, positive=True)
     entries, labels = _stack(tasks)
-    if any(task.is_complex for task in entries):
-        raise bad("tasks", tasks, "be real here; lrnn_theory.complex.rotational_learning_order orders complex tasks")
-    io = compile_io_solution()
     n = len(entries)
-    A0, B0, u0, b0 = (np.empty(n) for _ in range(4))
-    times, t_log, fin_u, fin_b, taus = (np.empty(n) for _ in range(5))
+    dtype = complex if any(task.is_complex for task in entries) else float
+    A0, u0, b0, fin_u, fin_b = (np.empty(n, dtype) for _ in range(5))
+    B0, rate, times, t_log, taus = (np.empty(n) for _ in range(5))
+    polar = {q: {p: np.empty(n) for p in ("radius", "angle")} for q in ("b", "u")}
     reasons = []
     for k, task in enumerate(entries):  # one integration per entry: tasks may differ in T
         A, B = task_sums_at(task, task.init.b)
         A0[k], B0[k] = A[0], B[0]
         a, b, c = task.init.a[0], task.init.b[0], task.init.c[0]
         u0[k], b0[k], taus[k] = a * c, b, task.tau
-        t_log[k] = io.time_to_fraction(fraction, A0[k], B0[k], a, c, task.tau)
+        # A complex u first turns towards the angle of A, then grows at 2|A|/tau; a real one grows at 2A/tau.
+        rate[k] = 2 * (abs(A[0]) if np.iscomplexobj(A) else A[0]) / task.tau
+        t_log[k] = io_solution_for(A).time_to_fraction(fraction, A[0], B[0], a, c, task.tau)
         guess = 10 * (t_log[k] if np.isfinite(t_log[k]) and t_log[k] > 0 else task.tau)
         horizon = 1e4 * task.tau if max_time is None else check_real("max_time", max_time, positive=True)
         try:
@@ -254,6 +324,10 @@ def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMA
             raise DivergenceError(f"{labels[k]}: {exc}", time=exc.time, mode=k) from None
         fin_u[k], fin_b[k] = traj.u[-1, 0], traj.b[-1, 0]
         times[k] = time_to_fraction(traj.t, traj.u, fraction)[0]
+        scales = polar_time_scales(traj, fraction)
+        for q in polar:
+            for p in polar[q]:
+                polar[q][p][k] = scales[q][p][0]
         why = []
         if abs(b) >= 1:
             why.append(f"|b(0)|={abs(b):.3g} >= 1: b^(T-i) weights early steps most")
@@ -263,9 +337,7 @@ def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMA
         if abs(ustar - fin_u[k]) > drift_tolerance * abs(fin_u[k]):
             why.append(f"b moves while u is learned: u*(b0)=A/B={ustar:.3g} vs final u={fin_u[k]:.3g}")
         reasons.append(why)
-    rate = 2 * A0 / taus
     return LearningOrder(labels=labels, fraction=fraction, times=times, times_logistic=t_log, discounted_sum=A0,
                          rate=rate, u0=u0, b0=b0, u_star0=A0 / B0, final_u=fin_u, final_b=fin_b,
                          order=np.argsort(times, kind="stable"), order_by_rate=np.argsort(-rate, kind="stable"),
-                         regime_ok=np.array([not r for r in reasons]), reasons=reasons)
-
+                         regime_ok=np.array([not r for r in reasons]), reasons=reasons, polar_times=polar)

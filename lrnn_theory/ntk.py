@@ -33,8 +33,12 @@ and ``g_{alpha gamma}(t) = sum_{m=0}^{T-t-1} b_alpha^(T-t-1-m) b_gamma^m`` (= (b
                               + sum_gamma a_gamma^2 (phi_gamma . x~_{p,:,gamma}) (phi_gamma . x~_{q,:,gamma}) (W_y)
 
 (derived and checked with sympy in ``lrnn_theory.derivations.ntk``). The W_h part couples every output mode alpha to
-every input mode gamma. Feeding it a mode trajectory integrated with ``lrnn_theory.integrate`` gives the whole
-kernel-distance curve of an aligned network without training (``predicted_distance_curve``).
+every input mode gamma. One function, ``mode_ntk``, gives it for every kind of mode and output: complex modes
+(rotational tasks) through the real block network (a 2x2 block per complex mode, the block ``H(kappa)`` of a complex
+kernel), every-step outputs with T replaced by the output step s (a kernel over (sample, step) pairs), and with
+``U`` the kernel in the network's output coordinates when N_y exceeds the modes' units (the W_y part also acts on
+the output directions no mode reaches). Feeding it a mode trajectory integrated with ``lrnn_theory.integrate``
+gives the whole kernel-distance curve of an aligned network without training (``predicted_distance_curve``).
 
 Kernel distance (S1 eq. 135, Fort et al. 2020): ``1 - <K0, K1>_F / (||K0||_F ||K1||_F)``.
 """
@@ -44,7 +48,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .block_form import block_indices, real_block_form
 from .errors import LrnnInputError, bad, check_finite_array
+from .network import blas_threads, check_inputs, check_weights, hidden_states
 
 OUTPUTS = ("final", "every_step")
 PARTS = ("W_x", "W_h", "W_y")
@@ -131,21 +137,17 @@ def empirical_ntk(W_x, W_h, W_y, X, outputs: str = "final", parts: bool = False)
     """
     if outputs not in OUTPUTS:
         raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
-    from .validation.harness import _blas_threads
-    from .validation.network import LRNN
-
-    net = LRNN(W_x, W_h, W_y)  # checks the shapes
+    W_x, W_h, W_y = check_weights(W_x, W_h, W_y)
     # Small products: single-threaded BLAS (thread start-up costs more than the work; measured 50x on a loaded box).
-    with _blas_threads(net.N_h)[0]:
-        return _empirical_ntk(net, X, outputs, parts)
+    with blas_threads(W_x.shape[0])[0]:
+        return _empirical_ntk(W_x, W_h, W_y, X, outputs, parts)
 
 
-def _empirical_ntk(net, X, outputs, parts):
-    W_x, W_h, W_y = net.weights
-    X = check_finite_array("X", X, ndim=3)
+def _empirical_ntk(W_x, W_h, W_y, X, outputs, parts):
+    X = check_inputs(check_finite_array("X", X, ndim=3), W_x.shape[1])
     P, T, _ = X.shape
-    N_h, N_y = net.N_h, net.N_y
-    H = net.hidden_states(X).transpose(1, 0, 2)  # h_1 .. h_{T+1} (h_1 = 0), (P, T+1, N_h)
+    N_h, N_y = W_x.shape[0], W_y.shape[0]
+    H = hidden_states(W_x, W_h, X).transpose(1, 0, 2)  # h_1 .. h_{T+1} (h_1 = 0), (P, T+1, N_h)
     # G[m] = W_y W_h^m, m = 0..T-1.
     G = np.empty((T, N_y, N_h))
     G[0] = W_y
@@ -218,20 +220,23 @@ def whitened_probe_inputs(T: int, N_x: int) -> np.ndarray:
 
 
 # ---- the kernel from the modes --------------------------------------------------------------------------------
-def _mode_profiles(b: np.ndarray, T: int, b_in=None):
-    """phi[gamma, t-1] = b_gamma^(T-t); g[alpha, gamma, t-1] = sum_{m<T-t} b_alpha^(T-t-1-m) b_in_gamma^m.
+def _lag_profiles(b: np.ndarray, out_steps: np.ndarray, T: int, b_in: np.ndarray):
+    """Profiles by output step s and input step t <= s (lag n = s - t), zero where t > s:
 
-    ``b_in`` defaults to b (complex modes also need it at conj(b)).
+    phi[alpha, s, t] = b_alpha^n and g[alpha, gamma, s, t] = sum_(m < n) b_alpha^(n-1-m) b_in_gamma^m
+    (= (b_alpha^n - b_in_gamma^n) / (b_alpha - b_in_gamma), n b^(n-1) when equal: the recursion has no 0/0).
     """
-    b_in = b if b_in is None else b_in
     K = b.shape[0]
     powers = b[:, None] ** np.arange(T)[None, :]  # b^n, n = 0..T-1
     powers_in = b_in[:, None] ** np.arange(T)[None, :]
-    phi = powers[:, ::-1]
-    g = np.zeros((K, K, T + 1), dtype=np.result_type(b, b_in, float))  # by n = T - t; g_{n+1} = b_alpha g_n + b_in^n
+    g = np.zeros((K, K, T + 1), dtype=np.result_type(b, b_in, float))  # by lag n; g_(n+1) = b_alpha g_n + b_in^n
     for n in range(T):
         g[:, :, n + 1] = b[:, None] * g[:, :, n] + powers_in[None, :, n]
-    return phi, g[:, :, T - 1::-1]  # column t-1 holds n = T - t
+    lag = out_steps[:, None] - np.arange(1, T + 1)[None, :]   # (S, T)
+    causal = lag >= 0
+    index = np.where(causal, lag, 0)
+    phi = np.where(causal, powers[:, index], 0.0)
+    return phi, np.where(causal, g[:, :, index], 0.0)
 
 
 def _mode_coordinates(X, V, n: int, what: str) -> np.ndarray:
@@ -244,32 +249,83 @@ def _mode_coordinates(X, V, n: int, what: str) -> np.ndarray:
     return X @ check_finite_array("V", V, ndim=2)
 
 
-def mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
-    """NTK of an aligned network, from its mode strengths, in the output-mode basis (final outputs).
+def _block_sizes(a, b, c, sizes) -> np.ndarray:
+    """Real units per mode: ``sizes`` checked, or 2 for a mode with a complex a, b or c and 1 otherwise."""
+    K = a.shape[0]
+    if b.shape != (K,) or c.shape != (K,):
+        raise LrnnInputError(f"parameters 'a', 'b', 'c' must have the same length, got {a.shape}, {b.shape}, "
+                             f"{c.shape}")
+    complex_mode = np.any(np.imag([a, b, c]) != 0, axis=0)
+    if sizes is None:
+        return np.where(complex_mode, 2, 1)
+    sizes = np.asarray(sizes, dtype=int)
+    if sizes.shape != (K,) or np.any((sizes != 1) & (sizes != 2)):
+        raise bad("sizes", sizes.tolist(), f"be {K} block sizes of 1 or 2")
+    if np.any(complex_mode & (sizes == 1)):
+        raise bad("sizes", sizes.tolist(), "be 2 for every mode with a complex a, b or c")
+    return sizes
 
-    The empirical kernel of ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(c) R^T`` (any R with
-    orthonormal columns, N_y = K) equals ``(I_P kron U) K_mode (I_P kron U)^T``. The formula is in the module
-    docstring; it needs only a, b, c and the inputs.
+
+def _output_basis(U, N: int) -> np.ndarray:
+    """U (N_y, N) with orthonormal columns, N_y >= N."""
+    U = check_finite_array("U", U, ndim=2)
+    if U.shape[1] != N or U.shape[0] < N or not np.allclose(U.T @ U, np.eye(N), rtol=0, atol=1e-8):
+        raise bad("U", f"an array of shape {U.shape}", f"have {N} orthonormal columns (one per real output unit of "
+                                                         f"the modes), N_y >= {N} rows")
+    return U
+
+
+def mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None, outputs: str = "final", U=None):
+    """NTK of an aligned network from its mode strengths, for real and complex modes, final or every-step outputs.
+
+    The network is ``W_x = R H(a) V^T``, ``W_h = R H(b) R^T``, ``W_y = U H(c) R^T`` (any R with orthonormal
+    columns: the kernel does not depend on R or N_h), with ``H`` the real block form
+    (``lrnn_theory.block_form.real_block_form``): diag for real modes, a 2x2 rotation-scaling per complex mode.
+    ``H(z) H(w)^T = H(z conj(w))`` and a hidden state's mode gamma is the complex number ``eta_gamma`` (inner
+    products ``Re(eta conj(eta'))``), so with the inputs' complex mode coordinates ``xi_gamma = x~_first + i
+    x~_second`` (x~ = V^T x; xi = x~ for a real mode) the kernel is the block ``H(kappa)`` between the outputs of
+    mode alpha at steps s, s' (zero across output modes), per pair of samples p, q:
+
+        kappa_x = |c_alpha|^2 z_(p,s) . conj(z_(q,s')),  z_(p,s) = sum_(t<=s) b_alpha^(s-t) x_(p,t) (all N_x)      (W_x)
+        kappa_h = |c_alpha|^2 / 2 sum_gamma (e_(p,s) conj(e_(q,s')) + f_(p,s) conj(f_(q,s'))),                 (W_h)
+            e_(p,s) = a_gamma sum_(t<=s) g_(alpha gamma)(s-t) xi_(p,t,gamma),
+            f_(p,s) = conj(a_gamma) sum_(t<=s) g_(alpha conj(gamma))(s-t) conj(xi_(p,t,gamma)),
+        W_y part: Re(sum_gamma w_(p,s) conj(w_(q,s'))) times the identity, w_(p,s) = a_gamma sum_(t<=s)
+            b_gamma^(s-t) xi_(p,t,gamma) (the hidden state after step s, in mode coordinates),
+
+    with g_(alpha gamma)(n) = sum_(m<n) b_alpha^(n-1-m) b_gamma^m. The final output is s = T; every-step outputs
+    (App. M.5) take every s = 1..T, the kernel then being over (sample, step) pairs. For real modes e = f and this
+    is the real formula of the module docstring.
+
+    Without ``U`` the kernel is in the output-mode basis of the N = sum(sizes) real output units the modes reach:
+    the network's kernel is ``(I kron U) K (I kron U)^T`` when N_y = N. With N_y > N the W_y part also moves the
+    N_y - N output directions no mode reaches (d y / d W_y = e_k h^T for every output unit k): pass ``U`` to get the
+    kernel in the network's output coordinates, exact for any N_y >= N.
 
     Parameters
     ----------
     a, b, c : array_like, shape (K,)
-        Input, recurrent and output modes.
+        Input, recurrent and output modes, real or complex.
     X : array_like, shape (P, T, N_x)
-        Input sequences.
-    V : array_like, shape (N_x, K), optional
-        Input singular vectors (default: the identity, inputs already in mode coordinates, N_x = K).
+        Input sequences (any, not only whitened ones).
+    V : array_like, shape (N_x, N), optional
+        Input basis (default: the identity, inputs already in mode coordinates, N_x = N).
     parts : bool
         Return an ``NTK`` with the three parts.
     sizes : array_like of int, shape (K,), optional
-        Real units per mode of a rotational task's block network (``validation.data.mode_block_sizes``: 2 for a
-        complex mode, 1 for a real one). Given, or when a, b or c is complex, the modes are complex and the kernel is
-        that of the real block network (``complex_mode_ntk``); V is then (N_x, sum(sizes)).
+        Real units per mode (``lrnn_theory.block_form.mode_block_sizes``): 2 for a complex mode, 1 for a real one;
+        by default 2 exactly for the modes with a complex a, b or c. A size-2 mode with real values is the block
+        ``s I_2``: two real modes.
+    outputs : {"final", "every_step"}
+        The final output only, or the output after every step.
+    U : array_like, shape (N_y, N), optional
+        Output basis with orthonormal columns: return the kernel in the network's output coordinates.
 
     Returns
     -------
-    ndarray, shape (P K, P K) (or (P N, P N), N = sum(sizes)), or NTK
-        Row ``p * K + alpha`` (``p * N + unit``: real units of the output blocks).
+    ndarray, shape (P S M, P S M), or NTK
+        S = 1 (final) or T (every step), M = N (output-mode basis) or N_y (with ``U``). Row ``(p S + s - 1) M + k``:
+        sample p, output step s, output unit k, as ``empirical_ntk``.
 
     Examples
     --------
@@ -277,116 +333,53 @@ def mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
     >>> X = whitened_probe_inputs(T=1, N_x=1)       # T = 1, one mode: the two-layer kernel a^2 + c^2
     >>> mode_ntk([2.0], [0.5], [3.0], X).tolist()
     [[13.0]]
-    """
-    if sizes is not None or any(np.iscomplexobj(v) for v in (a, b, c)):
-        return complex_mode_ntk(a, b, c, X, V, parts, sizes)
-    a, b, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c))
-    X = check_finite_array("X", X, ndim=3)
-    P, T, _ = X.shape
-    K = a.shape[0]
-    if b.shape != (K,) or c.shape != (K,):
-        raise LrnnInputError(f"parameters 'a', 'b', 'c' must have the same length, got {a.shape}, {b.shape}, "
-                             f"{c.shape}")
-    X_modes = _mode_coordinates(X, V, K, "one per mode")  # x~ = V^T x, (P, T, K)
-    phi, g = _mode_profiles(b, T)
-    z = np.einsum("at,ptd->apd", phi, X)  # sum_t phi_alpha(t) x_{p,t}, (K, P, N_x)
-    K_x = c[:, None, None] ** 2 * np.einsum("apd,aqd->apq", z, z)
-    w = np.einsum("gt,ptg->pg", phi, X_modes) * a  # a_gamma phi_gamma . x~_gamma, (P, K)
-    K_y = w @ w.T
-    e = np.einsum("agt,ptg->apg", g, X_modes) * a  # a_gamma g_{alpha gamma} . x~_gamma, (K, P, K)
-    K_h = c[:, None, None] ** 2 * np.einsum("apg,aqg->apq", e, e)
-
-    def blocks(per_mode):  # (K, P, P) per output mode -> (P K, P K), diagonal in the output mode
-        out = np.zeros((P, K, P, K))
-        idx = np.arange(K)
-        out[:, idx, :, idx] = per_mode
-        return out.reshape(P * K, P * K)
-
-    kern = NTK(W_x=blocks(K_x), W_h=blocks(K_h), W_y=blocks(np.broadcast_to(K_y, (K, P, P))))
-    return kern if parts else kern.total
-
-
-def complex_mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None):
-    """NTK of an aligned block network of complex modes (rotational tasks), from a, b, c, in the output-mode basis.
-
-    The network is ``W_x = R H(a) V^T``, ``W_h = R H(b) R^T``, ``W_y = U H(c) R^T`` with ``H`` the real block form
-    (``validation.data.real_block_form``: a 2x2 rotation-scaling per complex mode). ``H(z) H(w)^T = H(z conj(w))``
-    and a hidden state's mode gamma is the complex number ``eta_gamma`` (inner products ``Re(eta conj(eta'))``), so
-    with inputs' complex mode coordinates ``xi_gamma = x~_first + i x~_second``, the kernel is block ``H(kappa)``
-    between output modes alpha = alpha' (zero across modes), with per pair of samples p, q
-
-        kappa_x = |c_alpha|^2 z_p . conj(z_q),  z_p = sum_t b_alpha^(T-t) x_{p,t} (real inputs, all N_x)   (W_x)
-        kappa_h = |c_alpha|^2 / 2 sum_gamma (e_p conj(e_q) + f_p conj(f_q)),                                (W_h)
-            e_p = a_gamma sum_t g_{alpha gamma}(t) xi_{p,t,gamma},
-            f_p = conj(a_gamma) sum_t g_{alpha conj(gamma)}(t) conj(xi_{p,t,gamma})   (g with b_gamma -> conj b_gamma)
-        W_y part: Re(sum_gamma w_p conj(w_q)) times the identity, w_p = a_gamma sum_t b_gamma^(T-t) xi_{p,t,gamma}.
-
-    For real modes (e = f) this is ``mode_ntk``'s real formula. Like it, the kernel does not depend on R or N_h.
-
-    Parameters
-    ----------
-    a, b, c : array_like, shape (K,)
-        Complex (or real) input, recurrent and output modes.
-    X : array_like, shape (P, T, N_x)
-    V : array_like, shape (N_x, N), optional
-        Input basis of the block network (default: the identity, N_x = N = sum(sizes)).
-    parts : bool
-    sizes : array_like of int, shape (K,), optional
-        1 or 2 real units per mode (default: 2 for a mode with a complex a, b or c, else 1).
-
-    Returns
-    -------
-    ndarray, shape (P N, P N), or NTK
-        Row ``p * N + unit``; the empirical kernel of the network is ``(I_P kron U) K (I_P kron U)^T``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> X = whitened_probe_inputs(T=1, N_x=2)      # T = 1: the two-layer kernel (|a|^2 + |c|^2) I
-    >>> complex_mode_ntk([1j], [0.5], [2.0], X).round(12).tolist()
+    >>> X = whitened_probe_inputs(T=1, N_x=2)       # a complex mode: (|a|^2 + |c|^2) I on its two units
+    >>> mode_ntk([1j], [0.5], [2.0], X).round(12).tolist()
     [[5.0, 0.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0], [0.0, 0.0, 5.0, 0.0], [0.0, 0.0, 0.0, 5.0]]
     """
-    from .validation.data import _block_indices, real_block_form
-
-    a, b, c = (np.atleast_1d(np.asarray(v, dtype=complex)) for v in (a, b, c))
-    K = a.shape[0]
-    if b.shape != (K,) or c.shape != (K,):
-        raise LrnnInputError(f"parameters 'a', 'b', 'c' must have the same length, got {a.shape}, {b.shape}, "
-                             f"{c.shape}")
-    if sizes is None:
-        sizes = np.where(np.any(np.imag([a, b, c]) != 0, axis=0), 2, 1)
-    sizes = np.asarray(sizes, dtype=int)
-    if sizes.shape != (K,) or np.any((sizes != 1) & (sizes != 2)):
-        raise bad("sizes", sizes.tolist(), f"be {K} block sizes of 1 or 2")
-    real = sizes == 1
-    if np.any(np.imag([a, b, c])[:, real] != 0):
-        raise bad("sizes", sizes.tolist(), "be 2 for every mode with a complex a, b or c")
+    if outputs not in OUTPUTS:
+        raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
+    values = [np.atleast_1d(check_finite_array(name, v, allow_complex=True)) for name, v in zip("abc", (a, b, c))]
+    sizes = _block_sizes(*values, sizes)
+    first, second, pair = block_indices(sizes)
+    dtype = complex if np.any(pair) else float  # the real block form of a real network stays real
+    a, b, c = (v.astype(complex) if dtype is complex else np.real(v) for v in values)  # sizes checked: imag 0
     X = check_finite_array("X", X, ndim=3)
     P, T, _ = X.shape
     N = int(sizes.sum())
     X_units = _mode_coordinates(X, V, N, "the real units of the modes")  # (P, T, N)
-    first, second, pair = _block_indices(sizes)
-    xi = X_units[..., first] + 1j * np.where(pair, X_units[..., second], 0.0)  # (P, T, K)
-    phi, g = _mode_profiles(b, T)
-    _, g_conj = _mode_profiles(b, T, np.conj(b))
-    z = np.einsum("at,ptd->apd", phi, X)
-    k_x = np.abs(c)[:, None, None] ** 2 * np.einsum("apd,aqd->apq", z, np.conj(z))
-    w = np.einsum("gt,ptg->pg", phi, xi) * a
+    xi = X_units[..., first]                                                # (P, T, K): complex mode coordinates
+    if dtype is complex:
+        xi = xi + 1j * np.where(pair, X_units[..., second], 0.0)
+    out_steps = np.arange(1, T + 1) if outputs == "every_step" else np.array([T])
+    S = out_steps.size
+    phi, g = _lag_profiles(b, out_steps, T, b)
+    _, g_conj = _lag_profiles(b, out_steps, T, np.conj(b))
+    z = np.einsum("ast,ptd->apsd", phi, X).reshape(len(b), P * S, -1)      # (K, P S, N_x)
+    k_x = np.abs(c)[:, None, None] ** 2 * np.einsum("and,amd->anm", z, np.conj(z))
+    w = (np.einsum("gst,ptg->psg", phi, xi) * a).reshape(P * S, -1)        # hidden state after step s
     k_y = np.real(w @ np.conj(w).T)
-    e = np.einsum("agt,ptg->apg", g, xi) * a
-    f = np.einsum("agt,ptg->apg", g_conj, np.conj(xi)) * np.conj(a)
-    k_h = 0.5 * np.abs(c)[:, None, None] ** 2 * (np.einsum("apg,aqg->apq", e, np.conj(e))
-                                                 + np.einsum("apg,aqg->apq", f, np.conj(f)))
+    e = (np.einsum("agst,ptg->apsg", g, xi) * a).reshape(len(b), P * S, -1)
+    f = (np.einsum("agst,ptg->apsg", g_conj, np.conj(xi)) * np.conj(a)).reshape(len(b), P * S, -1)
+    k_h = 0.5 * np.abs(c)[:, None, None] ** 2 * (np.einsum("ang,amg->anm", e, np.conj(e))
+                                                 + np.einsum("ang,amg->anm", f, np.conj(f)))
+    n = P * S
 
-    def blocks(per_mode):  # (K, P, P) per output mode -> (P N, P N), the block H(kappa) for each (p, q)
-        per_mode = np.where(real[:, None, None], np.real(per_mode), per_mode)  # real modes: drop rounding
-        return real_block_form(np.moveaxis(per_mode, 0, -1), sizes).transpose(0, 2, 1, 3).reshape(P * N, P * N)
+    def blocks(per_mode):  # (K, n, n) per output mode -> (n N, n N), the block H(kappa) for each pair of rows
+        per_mode = np.where((sizes == 1)[:, None, None], np.real(per_mode), per_mode)  # real modes: drop rounding
+        return real_block_form(np.moveaxis(per_mode, 0, -1), sizes).transpose(0, 2, 1, 3).reshape(n * N, n * N)
 
-    kern = NTK(W_x=blocks(k_x), W_h=blocks(k_h), W_y=np.kron(k_y, np.eye(N)))
+    if U is None:
+        kern = NTK(W_x=blocks(k_x), W_h=blocks(k_h), W_y=np.kron(k_y, np.eye(N)), outputs=outputs)
+    else:
+        U = _output_basis(U, N)
+        rotate = np.kron(np.eye(n), U)
+        kern = NTK(W_x=rotate @ blocks(k_x) @ rotate.T, W_h=rotate @ blocks(k_h) @ rotate.T,
+                   W_y=np.kron(k_y, np.eye(U.shape[0])), outputs=outputs)
     return kern if parts else kern.total
 
 
-def predicted_distance_curve(trajectory, X, V=None, sizes=None) -> np.ndarray:
+def predicted_distance_curve(trajectory, X, V=None, sizes=None, outputs: str = "final", U=None) -> np.ndarray:
     """Kernel distance from the initial kernel along a mode trajectory, from the modes alone (no training).
 
     Parameters
@@ -396,10 +389,9 @@ def predicted_distance_curve(trajectory, X, V=None, sizes=None) -> np.ndarray:
     X : array_like, shape (P, T, N_x)
         Inputs the kernel is taken over, T the task's length (the trajectory does not record it); for population
         data ``whitened_probe_inputs(T, K)``.
-    V : array_like, optional
-        Input singular vectors, as in ``mode_ntk``.
-    sizes : array_like of int, optional
-        Block sizes of a rotational task's network (complex modes), as in ``mode_ntk``.
+    V, sizes, outputs, U : optional
+        As in ``mode_ntk`` (input basis, block sizes of complex modes, every-step outputs, output basis: needed
+        when N_y exceeds the modes' real units).
 
     Returns
     -------
@@ -415,10 +407,9 @@ def predicted_distance_curve(trajectory, X, V=None, sizes=None) -> np.ndarray:
     >>> float(d[0]), bool(d[-1] > 0.1)
     (0.0, True)
     """
-    kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V, sizes=sizes)
-                        for j in range(len(trajectory.t))])
+    kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V, sizes=sizes,
+                                 outputs=outputs, U=U) for j in range(len(trajectory.t))])
     return kernel_distance(kernels[0], kernels)
 
 
-__all__ = ["NTK", "complex_mode_ntk", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve",
-           "whitened_probe_inputs"]
+__all__ = ["NTK", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve", "whitened_probe_inputs"]

@@ -9,6 +9,13 @@
   whose infimum lies at |b| -> oo, so the critical beta depends on the bound b_max and tends to 1 as b_max grows.
 * The converged b and u of Fig. 4 (gradient flow over a grid of task parameters) come from
   ``lrnn_theory.sweeps.sweep``.
+
+The reduced energy is minimised through the task sums (``stability.minimise_reduced_energy``). Other kinds of task
+need nothing here: the Dirac family has no every-step form (``Task.from_family("dirac", outputs="every_step")``
+refuses in one line), and giving its steps phases, s_1 = beta e^(i phi_1), s_T = e^(i phi_T) / beta, changes
+nothing but the phase of u: for complex b, |A(conj b)| = |beta conj(b)^(T-1) e^(i phi_1) + e^(i phi_T) / beta| is
+maximised over arg b at the value it has for real b >= 0 with phases 0, so the transition of |b*| and E* is this
+one (``solve_task`` on the complex task finds it; tests/test_engine_matrix.py).
 """
 from __future__ import annotations
 

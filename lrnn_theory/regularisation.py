@@ -1,49 +1,55 @@
 """Numeric side of the effective regularisation (Lemma 3.2): the energy split and its landscapes over (u, b).
 
-The regulariser's closed form c^2 a^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) is derived in
-``lrnn_theory.derivations.regularisation`` and lambdified here; the data term is (||s||^2 - 2 u A(b)) / (2 tau).
-Every-step tasks (App. M) have the regulariser u^2 B(b) / (2 tau) with B(b) = sum_k (T - k) b^(2k), the paper's
-eq. (159), derived in ``lrnn_theory.derivations.every_step``.
+The energy of every kind of task splits through its task sums (``Task.sums``):
+
+    E = (norm - 2 Re(conj(u) A(b))) / (2 tau)    [data term: the only place the targets enter]
+      + |u|^2 B(b) / (2 tau)                     [effective regulariser: task-independent for white inputs]
+
+For white inputs B(b) depends only on T and where the network is read out: the paper's closed form
+|u|^2 (1 - |b|^(2T)) / (1 - |b|^2) / (2 tau) for the final output (``lrnn_theory.derivations.regularisation``), and
+eq. (159) with B(b) = sum_k (T - k) |b|^(2k) for every-step outputs (``lrnn_theory.derivations.every_step``). Both are
+evaluated here as the sums themselves, which have no 0/0 at |b| = 1; the closed forms are the tests' check.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-import sympy as sp
 
 from .errors import bad, check_finite_array, check_int, check_real
-from .stability import _sums
+from .tasks import Task
 
 
-@functools.lru_cache(maxsize=None)
-def _regulariser_fn():
-    from .derivations import mode_flow as mf
-    from .derivations.regularisation import derive_energy_split
-
-    expr = derive_energy_split()["regulariser"].subs(mf.a, mf.u).subs(mf.c, 1)
-    return sp.lambdify((mf.u, mf.b, mf.T, mf.tau), expr, modules="numpy")
+def _white_regulariser_sums(T: int, every_step: bool):
+    """The task sums of a white task of length T (final output or every step): its B is the regulariser's."""
+    shape = (1, T, T) if every_step else (1, T)
+    ones = np.tril(np.ones(shape)) if every_step else np.ones(shape)
+    return Task(ones, outputs="every_step" if every_step else "final").sums()
 
 
-@functools.lru_cache(maxsize=None)
-def _every_step_regulariser_fn():
-    from .derivations import mode_flow as mf
-    from .derivations.every_step import derive_energy_split
-
-    expr = derive_energy_split()["regulariser"].subs(mf.a, mf.u).subs(mf.c, 1)
-    return sp.lambdify((mf.u, mf.b, mf.T, mf.tau), expr, modules="numpy")
+def _profile_task(singular_values, name: str, one_mode: bool = False) -> Task:
+    """A task of the profiles (final (K, T) or (T,), every step (K, T, T); one mode: (T,) or (T, T)), any dtype."""
+    s = check_finite_array(name, singular_values, allow_complex=True)
+    if one_mode:
+        if s.ndim not in (1, 2):
+            raise bad(name, singular_values, "be one mode's profile: (T,), or (T, T) for every-step outputs")
+        s = s[None]
+    elif s.ndim == 1:
+        s = s[None]
+    if s.ndim not in (2, 3):
+        raise bad(name, singular_values, "be a (K, T) array (or (K, T, T) for every-step outputs)")
+    return Task(s, outputs="every_step" if s.ndim == 3 else "final")
 
 
 def regulariser(u, b, T: int, tau: float = 1.0, every_step: bool = False) -> np.ndarray:
-    """Effective regulariser u^2 (1 - b^(2T)) / (1 - b^2) / (2 tau) (T u^2/(2 tau) at b^2 = 1).
+    """Effective regulariser |u|^2 B(b) / (2 tau) of a white task of length T.
 
-    With ``every_step``: u^2 (T (1 - b^2) - b^2 (1 - b^(2T))) / (1 - b^2)^2 / (2 tau), eq. (159)
-    (T (T + 1) u^2 / (4 tau) at b^2 = 1).
+    B(b) = sum_k |b|^(2k) (final output: the paper's (1 - |b|^(2T)) / (1 - |b|^2), T at |b| = 1) or, with
+    ``every_step``, sum_k (T - k) |b|^(2k) (eq. 159: (T (1 - |b|^2) - |b|^2 (1 - |b|^(2T))) / (1 - |b|^2)^2,
+    T (T + 1) / 2 at |b| = 1), evaluated as the task sums.
 
     Parameters
     ----------
     u, b : array_like
-        Input-output and recurrent modes, broadcast against each other.
+        Input-output and recurrent modes (real or complex), broadcast against each other.
     T : int
         Trajectory length (>= 1).
     tau : float
@@ -55,29 +61,29 @@ def regulariser(u, b, T: int, tau: float = 1.0, every_step: bool = False) -> np.
     -------
     ndarray
         The regulariser, of the broadcast shape of ``u`` and ``b``.
+
+    Examples
+    --------
+    >>> float(regulariser(2.0, 1.0, T=3))                  # |u|^2 T / 2 at |b| = 1
+    6.0
+    >>> float(regulariser(1.0, 1j, T=3, every_step=True))  # (3 + 2 + 1) / 2
+    3.0
     """
     T = check_int("T", T, minimum=1)
     tau = check_real("tau", tau, positive=True)
-    u, b = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(b, dtype=float))
-    fn = _every_step_regulariser_fn() if every_step else _regulariser_fn()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.asarray(fn(u, b, int(T), float(tau)), dtype=float)
-    # The closed form is 0/0 at b^2 = 1 in floating point near (not at) the branch: use the series there.
-    near = np.abs(b**2 - 1) < (1e-4 if every_step else 1e-7)  # (1 - b^2)^2 in the denominator: a wider band
-    if np.any(near):
-        k = np.arange(int(T), dtype=float)
-        weights = (T - k) if every_step else np.ones(int(T))
-        out = np.where(near, u**2 * np.sum(weights * b[..., None] ** (2 * k), axis=-1) / (2 * tau), out)
-    return np.broadcast_to(out, u.shape)
+    u, b = np.broadcast_arrays(check_finite_array("u", u, allow_complex=True),
+                               check_finite_array("b", b, allow_complex=True))
+    _, B = _white_regulariser_sums(T, every_step).values(b[None])
+    return np.abs(u) ** 2 * B[0] / (2 * tau)
 
 
 def data_term(s, u, b, tau: float = 1.0) -> np.ndarray:
-    """Data term (||s||^2 - 2 u A(b)) / (2 tau) of one mode.
+    """Data term (norm - 2 Re(conj(u) A(b))) / (2 tau) of one mode, through its task sums.
 
     Parameters
     ----------
     s : array_like, shape (T,), or (T, T) for every-step outputs
-        One mode's profile.
+        One mode's profile (real or complex).
     u, b : array_like
         Input-output and recurrent modes, broadcast against each other.
     tau : float
@@ -88,39 +94,44 @@ def data_term(s, u, b, tau: float = 1.0) -> np.ndarray:
     ndarray
         The data term, of the broadcast shape of ``u`` and ``b``.
     """
-    s = check_finite_array("s", s)
-    if s.ndim not in (1, 2):
-        raise bad("s", s, "be one mode's profile: (T,), or (T, T) for every-step outputs")
+    sums = _profile_task(s, "s", one_mode=True).sums()
     tau = check_real("tau", tau, positive=True)
-    u, b = np.broadcast_arrays(np.asarray(u, dtype=float), np.asarray(b, dtype=float))
-    A_ = _sums(s[None], b.reshape(1, -1))[0].reshape(b.shape)
-    return (np.sum(s**2) - 2 * u * A_) / (2 * tau)
+    u, b = np.broadcast_arrays(check_finite_array("u", u, allow_complex=True),
+                               check_finite_array("b", b, allow_complex=True))
+    A, _ = sums.values(b[None])
+    return (sums.norm[0] - 2 * np.real(np.conj(u) * A[0])) / (2 * tau)
 
 
 def energy_split(singular_values, a, b, c, tau: float = 1.0):
-    """Data term and regulariser of every mode; their sum is the energy.
+    """Data term and regulariser of every mode, through the task sums; their sum is the energy.
 
     Parameters
     ----------
     singular_values : array_like, shape (K, T) or (T,), or (K, T, T) for every-step outputs
-        Task profile per mode.
+        Task profile per mode, real or complex.
     a, b, c : array_like, shape (K,) or scalars
-        Input, recurrent and output modes.
+        Input, recurrent and output modes (complex for a rotational task).
     tau : float
         Learning timescale (> 0).
 
     Returns
     -------
     data, regulariser : ndarray, shape (K,)
+
+    Examples
+    --------
+    >>> data, reg = energy_split([[0.5, 1.0]], 1.0, 0.5, 1.0)   # u = 1, b = 0.5: zero loss
+    >>> data.tolist(), reg.tolist(), (data + reg).tolist()       # A = 1.25, B = 1.25, norm = 1.25
+    ([-0.625], [0.625], [0.0])
     """
-    s = check_finite_array("singular_values", singular_values)
-    s = s[None, :] if s.ndim == 1 else s
+    task = _profile_task(singular_values, "singular_values")
     tau = check_real("tau", tau, positive=True)
-    a, b, c = (np.broadcast_to(np.asarray(x, dtype=float), (s.shape[0],)) for x in (a, b, c))
+    a, b, c = (np.broadcast_to(check_finite_array(name, x, allow_complex=True), (task.K,))
+               for name, x in (("a", a), ("b", b), ("c", c)))
+    sums = task.sums()
+    A, B = sums.values(b)
     u = a * c
-    A_ = _sums(s, b)[0]
-    data = (np.sum(s.reshape(s.shape[0], -1) ** 2, axis=1) - 2 * u * A_) / (2 * tau)
-    return data, regulariser(u, b, s.shape[-1], tau, every_step=s.ndim == 3)
+    return (sums.norm - 2 * np.real(np.conj(u) * A)) / (2 * tau), np.abs(u) ** 2 * B / (2 * tau)
 
 
 def landscape(singular_values, u_values, b_values, tau: float = 1.0) -> dict:
@@ -131,23 +142,20 @@ def landscape(singular_values, u_values, b_values, tau: float = 1.0) -> dict:
     singular_values : array_like, shape (T,), or (T, T) for every-step outputs
         One mode's profile.
     u_values, b_values : array_like
-        Grid axes.
+        Grid axes (1-D; complex values give the landscape along those points of the complex plane).
 
     Returns
     -------
     dict
         ``u``, ``b`` (1-D axes) and ``data``, ``regulariser``, ``total`` of shape (len(b), len(u)).
     """
-    s = check_finite_array("singular_values", singular_values)
+    s = check_finite_array("singular_values", singular_values, allow_complex=True)
     if s.ndim not in (1, 2):
         raise bad("singular_values", singular_values, "be one mode's profile (a 1-D array of T values, or T x T for "
                                                       "every-step outputs)")
-    if s.ndim == 2:  # one every-step mode: square, no later inputs
-        from .tasks import _check_every_step
-
-        s = _check_every_step(s)[0]
-    uu = check_finite_array("u_values", u_values, ndim=1)
-    bb = check_finite_array("b_values", b_values, ndim=1)
+    _profile_task(s, "singular_values", one_mode=True)  # every step: square, no later inputs
+    uu = check_finite_array("u_values", u_values, ndim=1, allow_complex=True)
+    bb = check_finite_array("b_values", b_values, ndim=1, allow_complex=True)
     U, Bg = np.meshgrid(uu, bb)
     data = data_term(s, U, Bg, tau)
     reg = regulariser(U, Bg, s.shape[-1], tau, every_step=s.ndim == 2)

@@ -1,11 +1,15 @@
 """Where the learning dynamics end: zero-loss solutions, optima of the reduced energy, stability (notes §3.4, §5).
 
 Per mode, the energy at fixed recurrent mode b is minimised by u*(b) = A(b)/B(b), leaving the reduced energy
-2 tau E*(b) = ||s||^2 - A(b)^2 / B(b) (derived in ``lrnn_theory.derivations.stability``). A mode has a zero-loss
-solution iff its profile is geometric, s_i = u b^(T-i); then u = s_T and b = s_(T-1)/s_T (ratio check with a
-tolerance). Otherwise ``solve_task`` searches E*(b) over |b| <= b_max (a grid, then a vectorized golden-section
-polish), since for some tasks (Dirac deltas with T >= 4, notes §6.3) the infimum is only approached as |b| -> inf and
-a bound is the only way to report a finite "recurrent branch"; such modes are flagged ``at_bound``.
+2 tau E*(b) = norm - |A(b)|^2 / B(b) (derived in ``lrnn_theory.derivations.stability``; the task sums come from
+``Task.sums``, for every kind of task). A mode has a zero-loss solution iff E*(b) = 0 for some b, that is iff its
+profile is geometric: s_i = u b^(T-i) for a final-output task, s_(t,i) = u b^(t-i) for an every-step task, real or
+complex. Then u is the last step's singular value and b the ratio of the last two (an entrywise test with a
+tolerance). Otherwise ``solve_task`` searches E*(b) over |b| <= b_max: on the real segment for a real task (a grid,
+then a vectorized golden-section polish) and on the disc of the complex plane for a complex task (a square grid, then
+finer grids around the best point). For some tasks (Dirac deltas with T >= 4, notes §6.3) the infimum is only
+approached as |b| -> inf and a bound is the only way to report a finite "recurrent branch"; such modes are flagged
+``at_bound``. Stability follows from |b|.
 
 Everything is vectorized over modes; nothing loops over modes or steps in Python.
 """
@@ -16,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import bad, check_finite_array, check_int, check_real
-from .tasks import Task, predicted_profile, sum_coefficients_of
+from .task_sums import TaskSums
+from .tasks import Task, coerce_task, predicted_profile
 
 #: Default search bound |b| <= B_MAX for the optimum of the reduced energy.
 B_MAX = 4.0
@@ -24,60 +29,35 @@ B_MAX = 4.0
 ZERO_LOSS_RTOL = 1e-9
 #: |b| within this of 1 counts as marginal (neither late nor early importance).
 MARGINAL_TOL = 1e-6
+#: Grid points per axis of the square grid over the disc |b| <= b_max (complex tasks), and its refinement rounds.
+DISC_GRID = 201
+DISC_ROUNDS = 6
+#: Size of the tables of b^k evaluated at once (modes x grid points x powers) in the grid searches.
+CHUNK_NUMBERS = 2e7
 
 
-def _profile(task_or_s) -> tuple[np.ndarray, float]:
-    if isinstance(task_or_s, Task):
-        return task_or_s.singular_values, task_or_s.tau
-    s = check_finite_array("singular_values", task_or_s)
+def as_task(task_or_s) -> Task:
+    """A Task, a task file or dict, or a raw profile (K, T) / (K, T, T) (every-step outputs), real or complex."""
+    if isinstance(task_or_s, (Task, dict, str)) or hasattr(task_or_s, "__fspath__"):
+        return coerce_task(task_or_s)
+    s = check_finite_array("singular_values", task_or_s, allow_complex=True)
     if s.ndim == 1:
         s = s[None, :]
     if s.ndim not in (2, 3):
         raise bad("singular_values", task_or_s, "be a (K, T) array (or (K, T, T) for every-step outputs)")
-    return s, 1.0
-
-
-def reduced_energy(s, b, tau: float = 1.0) -> np.ndarray:
-    """E*(b) = (||s||^2 - A(b)^2/B(b)) / (2 tau) for every mode (b of shape (K,) or (K, G) for G points per mode)."""
-    s = np.asarray(s, dtype=float)
-    b = np.asarray(b, dtype=float)
-    A_, B_ = _sums(s, b)
-    norm2 = np.sum(s.reshape(s.shape[0], -1) ** 2, axis=1)
-    return (norm2.reshape((-1,) + (1,) * (b.ndim - 1)) - A_**2 / B_) / (2 * tau)
-
-
-def optimal_u(s, b) -> np.ndarray:
-    """u*(b) = A(b)/B(b) for every mode (shapes as in ``reduced_energy``)."""
-    A_, B_ = _sums(np.asarray(s, dtype=float), np.asarray(b, dtype=float))
-    return A_ / B_
-
-
-def _sums(s: np.ndarray, b: np.ndarray):
-    """A(b) and B(b) for b of shape (K,) or (K, G): powers table b^0..b^(2T-2), one weighted sum each.
-
-    The task enters through its coefficients of A per power of b and weights of B per power (``sum_coefficients_of``:
-    final-output (K, T) or every-step (K, T, T) profiles).
-    """
-    alpha, w = sum_coefficients_of(s)                      # alpha[:, k] multiplies b^k, w[k] multiplies b^(2k)
-    K, T = alpha.shape
-    k = np.arange(2 * T - 1, dtype=float)
-    with np.errstate(over="ignore", invalid="ignore"):
-        P = b[..., None] ** k                              # (K, [G,] 2T-1)
-    coeff = alpha.reshape((K,) + (1,) * (b.ndim - 1) + (T,))
-    A_ = np.sum(coeff * P[..., :T], axis=-1)
-    B_ = np.sum(w * P[..., 0::2], axis=-1)
-    return A_, B_
+    return Task(s, outputs="every_step" if s.ndim == 3 else "final")
 
 
 def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
-    """The zero-loss solution s_i = u b^(T-i) of every mode that has one.
+    """The zero-loss solution s_i = u b^(T-i) of every mode that has one, for every kind of task.
 
     Every-step profiles (K, T, T): s_(t,i) = u b^(t-i) for all i <= t, with u = s_(T,T), b = s_(T,T-1)/s_(T,T).
+    Complex profiles give complex u and b (the same ratios).
 
     Parameters
     ----------
-    s : array_like, shape (K, T) or (K, T, T)
-        Singular values per mode and step.
+    s : Task or array_like, shape (K, T) or (K, T, T)
+        The task, or its singular values per mode and step.
     rtol : float
         Relative tolerance (to max_i |s_i|) of the check that the whole profile is geometric.
 
@@ -87,15 +67,21 @@ def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
     u, b : ndarray, shape (K,)
         u = s_T and b = s_(T-1)/s_T where ``exists`` (b = 0 when T = 1 or the profile is all zero, where b does not
         matter); NaN elsewhere.
+
+    Examples
+    --------
+    >>> exists, u, b = zero_loss_solution([[-0.25j, -0.5, 1.0j]])   # s_i = u b^(3-i) with u = i, b = 0.5 i
+    >>> bool(exists[0]), bool(u[0] == 1j), bool(b[0] == 0.5j)
+    (True, True, True)
     """
-    s, _ = _profile(s)
+    s = as_task(s).singular_values
     rtol = check_real("rtol", rtol, positive=True)
     K, T = s.shape[0], s.shape[-1]
     every_step = s.ndim == 3
     last = s[:, -1] if every_step else s  # the profile of the last output over the input steps
     u = last[:, -1].copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.where(u != 0, last[:, -2] / u, 0.0) if T > 1 else np.zeros(K)
+        b = np.where(u != 0, last[:, -2] / np.where(u != 0, u, 1), 0.0) if T > 1 else np.zeros(K, s.dtype)
         pred = predicted_profile(u, b, T, every_step)
     scale = np.max(np.abs(s.reshape(K, -1)), axis=1)
     err = np.max(np.abs(s - pred).reshape(K, -1), axis=1)
@@ -103,8 +89,86 @@ def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
     return exists, np.where(exists, u, np.nan), np.where(exists, b, np.nan)
 
 
-def minimise_reduced_energy(s, b_max: float = B_MAX, n_grid: int = 4001, tau: float = 1.0, iterations: int = 80):
-    """Global minimiser of E*(b) over |b| <= b_max for every mode: grid search, then golden-section refinement.
+def _grid_minimum(sums: TaskSums, grid: np.ndarray, tau: float) -> np.ndarray:
+    """The point of ``grid`` (shared by all modes) with the lowest E*(b), per mode; modes in chunks so that the
+    (chunk, grid, powers) table of b^k stays near ``CHUNK_NUMBERS`` numbers."""
+    chunk = max(1, int(CHUNK_NUMBERS // (grid.size * sums.n)))
+    best = np.empty(sums.K, dtype=grid.dtype)
+    for start in range(0, sums.K, chunk):
+        part = sums.subset(np.arange(start, min(start + chunk, sums.K)))
+        E = part.reduced_energy(np.broadcast_to(grid, (part.K, grid.size)), tau)
+        best[start:start + part.K] = grid[np.argmin(E, axis=1)]
+    return best
+
+
+def _minimise_on_segment(sums: TaskSums, b_max: float, n_grid: int, tau: float, iterations: int) -> np.ndarray:
+    """Real b in [-b_max, b_max]: grid search, golden-section refinement, the ends, the non-negative mirror."""
+    K = sums.K
+    grid = np.linspace(-b_max, b_max, n_grid)
+    step = grid[1] - grid[0]
+    best = _grid_minimum(sums, grid, tau)
+    lo = np.clip(best - step, -b_max, b_max)
+    hi = np.clip(best + step, -b_max, b_max)
+    # Golden section on [lo, hi], all modes at once (E* is smooth and unimodal on one grid cell pair).
+    g = (np.sqrt(5.0) - 1) / 2
+    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+    f1, f2 = sums.reduced_energy(x1, tau), sums.reduced_energy(x2, tau)
+    for _ in range(iterations):
+        left = f1 < f2  # the minimum lies in [lo, x2]: drop (x2, hi]; otherwise drop [lo, x1)
+        hi = np.where(left, x2, hi)
+        lo = np.where(left, lo, x1)
+        x_new = np.where(left, hi - g * (hi - lo), lo + g * (hi - lo))
+        f_new = sums.reduced_energy(x_new, tau)
+        x1, f1, x2, f2 = (np.where(left, x_new, x2), np.where(left, f_new, f2),
+                          np.where(left, x1, x_new), np.where(left, f1, f_new))
+    b_opt = (lo + hi) / 2
+    # The ends of the range are candidates too (golden section never evaluates them exactly).
+    cands = np.stack([b_opt, np.full(K, -b_max), np.full(K, b_max)], axis=1)
+    b_opt = cands[np.arange(K), np.argmin(sums.reduced_energy(cands, tau), axis=1)]
+    # Even profiles (e.g. Dirac tasks with T odd) have E*(-b) = E*(b): report the non-negative minimiser.
+    mirrored = sums.reduced_energy(np.abs(b_opt), tau)
+    keep = mirrored <= sums.reduced_energy(b_opt, tau) + 1e-14 * (1 + np.abs(mirrored))
+    return np.where(keep, np.abs(b_opt), b_opt)
+
+
+def _minimise_on_disc(sums: TaskSums, b_max: float, n_grid: int, rounds: int, tau: float) -> np.ndarray:
+    """Complex b with |b| <= b_max: a square grid over the disc, then ``rounds`` grids ten times finer around the
+    best point (candidates outside the disc are moved onto its edge, so that the bound itself is reachable)."""
+    K = sums.K
+    line = np.linspace(-b_max, b_max, n_grid)
+    grid = (line[:, None] + 1j * line[None, :]).ravel()
+    best = _grid_minimum(sums, grid[np.abs(grid) <= b_max], tau)
+    step = line[1] - line[0]
+    fine = np.linspace(-1, 1, 21)
+    offsets = (fine[:, None] + 1j * fine[None, :]).ravel()
+    for _ in range(rounds):
+        cands = best[:, None] + step * offsets[None, :]
+        radius = np.abs(cands)
+        cands = np.where(radius > b_max, cands * (b_max / np.where(radius > 0, radius, 1)), cands)
+        best = cands[np.arange(K), np.argmin(sums.reduced_energy(cands, tau), axis=1)]
+        step /= 10
+    return best
+
+
+def minimise_reduced_energy(task, b_max: float = B_MAX, n_grid: int = 4001, tau: float | None = None,
+                            iterations: int = 80, n_grid_disc: int = DISC_GRID, rounds: int = DISC_ROUNDS):
+    """Global minimiser of E*(b) over |b| <= b_max for every mode: real b for a real task, complex b (the disc)
+    for a complex one.
+
+    Parameters
+    ----------
+    task : Task, TaskSums or array_like
+        The task (a raw profile is read as in ``solve_task``), or its task sums directly.
+    b_max : float
+        Search bound on |b|.
+    n_grid : int
+        Grid points on [-b_max, b_max] before the golden-section polish (real b).
+    tau : float, optional
+        Timescale of the energy (default: the task's; 1 for task sums or a raw profile).
+    iterations : int
+        Golden-section steps (real b).
+    n_grid_disc, rounds : int
+        Points per axis of the square grid over the disc, and refinement rounds (complex b).
 
     Returns
     -------
@@ -113,49 +177,28 @@ def minimise_reduced_energy(s, b_max: float = B_MAX, n_grid: int = 4001, tau: fl
         The minimiser sits at |b| = b_max: the infimum is approached only as |b| grows (no finite minimiser in
         range, e.g. Dirac tasks with T >= 4 and s_1 > s_T).
     """
-    s, _ = _profile(s)
+    if isinstance(task, TaskSums):
+        sums, task_tau = task, 1.0
+    else:
+        task = as_task(task)
+        sums, task_tau = task.sums(), task.tau
+    tau = task_tau if tau is None else check_real("tau", tau, positive=True)
     b_max = check_real("b_max", b_max, positive=True)
-    n_grid = check_int("n_grid", n_grid, minimum=3)
-    K, T = s.shape[0], s.shape[-1]
-    grid = np.linspace(-b_max, b_max, n_grid)
-    step = grid[1] - grid[0]
-    # Chunk the modes so that the (chunk, n_grid, 2T-1) power table stays near 2e7 numbers.
-    chunk = max(1, int(2e7 // (n_grid * (2 * T - 1))))
-    best = np.empty(K)
-    for start in range(0, K, chunk):
-        sl = slice(start, start + chunk)
-        E = reduced_energy(s[sl], np.broadcast_to(grid, (s[sl].shape[0], n_grid)), tau)
-        best[sl] = grid[np.argmin(E, axis=1)]
-    lo = np.clip(best - step, -b_max, b_max)
-    hi = np.clip(best + step, -b_max, b_max)
-    # Golden section on [lo, hi], all modes at once (E* is smooth and unimodal on one grid cell pair).
-    g = (np.sqrt(5.0) - 1) / 2
-    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-    f1, f2 = reduced_energy(s, x1, tau), reduced_energy(s, x2, tau)
-    for _ in range(iterations):
-        left = f1 < f2  # the minimum lies in [lo, x2]: drop (x2, hi]; otherwise drop [lo, x1)
-        hi = np.where(left, x2, hi)
-        lo = np.where(left, lo, x1)
-        x_new = np.where(left, hi - g * (hi - lo), lo + g * (hi - lo))
-        f_new = reduced_energy(s, x_new, tau)
-        x1, f1, x2, f2 = (np.where(left, x_new, x2), np.where(left, f_new, f2),
-                          np.where(left, x1, x_new), np.where(left, f1, f_new))
-    b_opt = (lo + hi) / 2
-    # The ends of the range are candidates too (golden section never evaluates them exactly).
-    cands = np.stack([b_opt, np.full(K, -b_max), np.full(K, b_max)], axis=1)
-    Ec = reduced_energy(s, cands, tau)
-    pick = np.argmin(Ec, axis=1)
-    b_opt = cands[np.arange(K), pick]
-    # Even profiles (e.g. Dirac tasks with T odd) have E*(-b) = E*(b): report the non-negative minimiser.
-    mirrored = reduced_energy(s, np.abs(b_opt), tau)
-    b_opt = np.where(mirrored <= reduced_energy(s, b_opt, tau) + 1e-14 * (1 + np.abs(mirrored)), np.abs(b_opt), b_opt)
+    if np.iscomplexobj(sums.alpha):  # complex modes: b ranges over the complex plane
+        n_grid_disc = check_int("n_grid_disc", n_grid_disc, minimum=3)
+        rounds = check_int("rounds", rounds, minimum=0)
+        b_opt = _minimise_on_disc(sums, b_max, n_grid_disc, rounds, tau)
+    else:
+        n_grid = check_int("n_grid", n_grid, minimum=3)
+        iterations = check_int("iterations", iterations, minimum=0)
+        b_opt = _minimise_on_segment(sums, b_max, n_grid, tau, iterations)
     at_bound = np.isclose(np.abs(b_opt), b_max, rtol=0, atol=1e-6 * b_max)
-    return b_opt, optimal_u(s, b_opt), reduced_energy(s, b_opt, tau), at_bound
+    return b_opt, sums.optimal_u(b_opt), sums.reduced_energy(b_opt, tau), at_bound
 
 
 @dataclass
 class Solution:
-    """Final state of every mode.
+    """Final state of every mode (complex b, u for a complex task).
 
     Attributes
     ----------
@@ -183,7 +226,12 @@ class Solution:
     b_max: float
 
     def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        """JSON-ready dict; a complex array becomes ``{"re": [...], "im": [...]}``."""
+        def plain(v):
+            if isinstance(v, np.ndarray) and np.iscomplexobj(v):
+                return {"re": v.real.tolist(), "im": v.imag.tolist()}
+            return v.tolist() if isinstance(v, np.ndarray) else v
+        return {k: plain(v) for k, v in self.__dict__.items()}
 
 
 def classify(b, tol: float = MARGINAL_TOL):
@@ -194,17 +242,25 @@ def classify(b, tol: float = MARGINAL_TOL):
     return importance, stability
 
 
-def solve_task(task, b_max: float = B_MAX, rtol: float = ZERO_LOSS_RTOL, n_grid: int = 4001) -> Solution:
+def solve_task(task, b_max: float = B_MAX, rtol: float = ZERO_LOSS_RTOL, n_grid: int = 4001,
+               n_grid_disc: int = DISC_GRID, rounds: int = DISC_ROUNDS) -> Solution:
     """Zero-loss solution where one exists, else the minimiser of E*(b) over |b| <= b_max, for every mode.
+
+    Works on every kind of task: real, complex (b searched on the disc of the complex plane), every-step and complex
+    every-step.
 
     Parameters
     ----------
-    task : Task or array_like (K, T)
-        The task (or its singular values; tau = 1 then).
+    task : Task, dict, path or array_like (K, T) / (K, T, T)
+        The task (or its singular values, real or complex; (K, T, T) for every-step outputs; tau = 1 then).
     b_max : float
         Search bound on |b| for modes without a zero-loss solution.
     rtol : float
         Tolerance of the geometric-profile test.
+    n_grid : int
+        Grid points on [-b_max, b_max] (real tasks).
+    n_grid_disc, rounds : int
+        Points per axis of the square grid over the disc and its refinement rounds (complex tasks).
 
     Examples
     --------
@@ -212,18 +268,20 @@ def solve_task(task, b_max: float = B_MAX, rtol: float = ZERO_LOSS_RTOL, n_grid:
     >>> sol = solve_task(Task.exponential(delta=1.0, lam=0.5, T=4))
     >>> float(sol.b[0]), float(sol.u[0]), str(sol.stability[0])
     (2.0, 0.0625, 'unstable')
+    >>> rotational = Task.from_family("exponential", T=4, delta=1.0, lam=0.5, lambda_phase=np.pi / 6)
+    >>> sol = solve_task(rotational)              # b = 1/lambda = 2 e^(-i pi/6)
+    >>> complex(np.round(sol.b[0], 6)), str(sol.stability[0])
+    ((1.732051-1j), 'unstable')
     """
-    if isinstance(task, Task) and task.is_complex:
-        raise bad("task", task, "be real here; lrnn_theory.complex.solve_complex_task solves complex tasks")
-    s, tau = _profile(task)
-    exists, u0, b0 = zero_loss_solution(s, rtol)
-    b = b0.copy()
-    u = u0.copy()
-    energy = np.zeros(s.shape[0])
-    at_bound = np.zeros(s.shape[0], dtype=bool)
-    if not np.all(exists):
-        rest = ~exists
-        b[rest], u[rest], energy[rest], at_bound[rest] = minimise_reduced_energy(s[rest], b_max, n_grid, tau)
+    task = as_task(task)
+    b_max = check_real("b_max", b_max, positive=True)
+    exists, u, b = zero_loss_solution(task, rtol)
+    energy = np.zeros(task.K)
+    at_bound = np.zeros(task.K, dtype=bool)
+    rest = np.flatnonzero(~exists)
+    if rest.size:
+        b[rest], u[rest], energy[rest], at_bound[rest] = minimise_reduced_energy(
+            task.sums().subset(rest), b_max, n_grid, task.tau, n_grid_disc=n_grid_disc, rounds=rounds)
     importance, stability = classify(b)
     return Solution(b=b, u=u, energy=energy, zero_loss=exists, at_bound=at_bound, importance=importance,
                     stability=stability, b_max=float(b_max))

@@ -32,8 +32,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .errors import DivergenceError, LrnnInputError, bad, check_finite_array, check_int, check_real
+from .fixed_points import flow_endpoints
+from .flow import compile_flow, integrate
 from .solvers import resolve_solver
 from .tasks import FAMILIES, Task
 
@@ -154,8 +157,6 @@ def run_jobs(func, jobs, executor=None, progress=None) -> list:
     check_executor(executor)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(jobs), unit="job", leave=False, delay=2.0)
     if executor is None:
         outcomes = (func(job) for job in jobs)
@@ -181,16 +182,12 @@ def _integrate_chunk(job: dict) -> np.ndarray:
     With ``job["endpoint"] == "fixed_point"`` the end points come from ``flow_endpoints`` and only the grid points
     where that is not valid are integrated.
     """
-    from .flow import compile_flow, integrate
-
     task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"],
                      job.get("outputs", "final"))
     flow = compile_flow(task)
     y = np.empty((task.K, 3))
     todo = np.arange(task.K)
     if job.get("endpoint", "integrate") == "fixed_point":
-        from .fixed_points import flow_endpoints
-
         ends = flow_endpoints(task, rtol=job["rtol"], atol=job["atol"])
         y[ends.valid] = np.column_stack([ends.a, ends.b, ends.c])[ends.valid]
         todo = np.flatnonzero(~ends.valid)

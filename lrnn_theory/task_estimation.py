@@ -20,7 +20,8 @@ are from the theory's assumptions.
    least-squares fit ``Sigma^{YX_i} ~ U diag(s_i) V^T`` over all steps at once (Assumption 2), by alternating exact
    minimisation (``s_i = diag(U^T Sigma_i V)``, then ``U`` and ``V`` as orthonormal polar factors). Each update
    cannot increase the residual; the start is the SVD of a random positive combination of the Sigma_i, which is
-   already exact when the assumption holds.
+   already exact when the assumption holds. ``bases="combination"`` stops at that start: the validation harness
+   estimates the task of user data (``train_lrnn(X=, Y=)``) this way, with this same function.
 
 3. returns the task (``s[alpha, i-1]``, modes sorted by energy, signs such that ``sum_i s_{alpha,i} >= 0``) and a
    diagnostic: the fraction of the correlations' energy off the diagonal of the shared bases (0 when one pair of
@@ -42,6 +43,9 @@ import numpy as np
 from .errors import LrnnInputError, bad, check_finite_array, check_int
 
 NORMALISATIONS = ("sum", "least_squares")
+#: How the shared bases are found: the alternating least-squares fit, or the SVD of one random positive combination
+#: of the correlations (its start: exact when the data satisfy Assumption 2, and what the harness trains with).
+BASES = ("fitted", "combination")
 #: Condition number of Sigma^{XX} above which the least-squares normalisation refuses the inputs.
 MAX_INPUT_CONDITION = 1e12
 #: Alternating-fit defaults.
@@ -63,7 +67,8 @@ class TaskEstimate:
         Shared output and input singular vectors (orthonormal columns).
     diagnostic : dict
         ``off_diagonal_fraction`` (overall), ``off_diagonal_fraction_per_step`` (T,) or, every-step, (T, T) per
-        pair (t, i) with 0 where i > t, ``fit_iterations``,
+        pair (t, i) with 0 where i > t, ``largest_off_diagonal`` (largest off-diagonal entry of the
+        ``U^T Sigma V`` relative to the largest ``|Sigma|`` entry), ``fit_iterations``, ``bases``,
         ``normalisation``, ``n_samples`` and the input-whiteness measures of ``input_whiteness``.
     """
 
@@ -289,7 +294,7 @@ def shared_singular_vectors(C, seed: int = 0, max_iter: int = MAX_ITER, tol: flo
     (True, True)
     """
     C = np.asarray(C, dtype=float)
-    U, V = combination_bases(C, np.random.default_rng(seed))
+    U, V = combination_bases(C, np.random.default_rng(seed))  # a Generator passes through default_rng unchanged
     energy = float(np.sum(C * C))
     previous = np.inf
     iterations = 0
@@ -306,16 +311,35 @@ def shared_singular_vectors(C, seed: int = 0, max_iter: int = MAX_ITER, tol: flo
     U, V, s = U[:, order], V[:, order], s[order]
     signs = np.where(np.sum(s, axis=1) < 0, -1.0, 1.0)
     U, s = U * signs, s * signs[:, None]
+    off_per, off_total = _off_diagonal_energy(C, U, V, s)
+    return U, V, s, off_per, off_total, iterations
+
+
+def _off_diagonal_energy(C, U, V, s):
+    """``||C_n - U diag(s_n) V^T||_F^2 / ||C_n||_F^2`` per matrix (0 for a zero matrix) and over all of them."""
+    energy = float(np.sum(C * C))
     fitted = np.einsum("yk,kn,xk->nyx", U, s, V)
     res = np.sum((C - fitted) ** 2, axis=(1, 2))
     norms = np.sum(C * C, axis=(1, 2))
     off_per = np.where(norms > 0, res / np.where(norms > 0, norms, 1.0), 0.0)
     off_total = float(np.sum(res) / energy) if energy > 0 else 0.0
-    return U, V, s, off_per, off_total, iterations
+    return off_per, off_total
+
+
+def _projected_diagonals(C, U, V):
+    """``diag(U^T C_n V)`` (K, n), and the largest off-diagonal entry of the ``U^T C_n V`` relative to the largest
+    ``|C_n|`` entry (0 when the bases diagonalise every matrix)."""
+    proj = U.T @ C @ V  # (n, K, K)
+    K = proj.shape[1]
+    s = np.einsum("tkk->kt", proj)
+    if K == 1:
+        return s, 0.0
+    off = proj - np.einsum("kt,kj->tkj", s, np.eye(K))
+    return s, float(np.max(np.abs(off)) / max(float(np.max(np.abs(C))), 1e-300))
 
 
 def estimate_task(X, Y, *, normalisation: str = "sum", tau: float = 1.0, init=None, name: str = "data",
-                  seed: int = 0) -> TaskEstimate:
+                  seed=0, bases: str = "fitted") -> TaskEstimate:
     """Estimate the task (singular-value profile per mode) of data, with a diagnostic of the assumptions.
 
     Parameters
@@ -330,8 +354,13 @@ def estimate_task(X, Y, *, normalisation: str = "sum", tau: float = 1.0, init=No
         for every-step targets the best causal filter of each output time).
     tau, init, name
         Passed to the ``Task``.
-    seed : int
-        Seeds the start of the shared-basis fit.
+    seed : int or numpy.random.Generator
+        Seeds the random positive combination that starts the shared-basis fit (a Generator is drawn from).
+    bases : {"fitted", "combination"}
+        ``"fitted"``: the alternating least-squares fit, modes sorted by energy with ``sum_i s_i >= 0``.
+        ``"combination"``: the SVD of one random positive combination of the correlations, modes in the order of
+        its singular values: the fit's start, exact when the data satisfy Assumption 2; the validation harness
+        trains with it (``fit_iterations`` is 0).
 
     Returns
     -------
@@ -359,22 +388,32 @@ def estimate_task(X, Y, *, normalisation: str = "sum", tau: float = 1.0, init=No
     from .tasks import Task
 
     X, Y = check_data(X, Y, normalisation)
-    seed = check_int("seed", seed, minimum=0)
+    if not isinstance(seed, np.random.Generator):
+        seed = check_int("seed", seed, minimum=0)
+    if bases not in BASES:
+        raise bad("bases", bases, f"be one of {', '.join(BASES)}")
     C = data_correlations(X, Y, normalisation)
     every_step = Y.ndim == 3
     stack, mask = causal_pairs(C) if every_step else (C, None)
-    U, V, s, off_per, off_total, iterations = shared_singular_vectors(stack, seed=seed)
+    if bases == "fitted":
+        U, V, s, off_per, off_total, iterations = shared_singular_vectors(stack, seed=seed)
+        largest_off = _projected_diagonals(stack, U, V)[1]
+    else:
+        U, V = combination_bases(stack, np.random.default_rng(seed))
+        s, largest_off = _projected_diagonals(stack, U, V)
+        (off_per, off_total), iterations = _off_diagonal_energy(stack, U, V, s), 0
     if every_step:  # per pair (t, i <= t) back to (K, T, T) and (T, T), 0 where i > t
         s_full, off_full = np.zeros((s.shape[0],) + mask.shape), np.zeros(mask.shape)
         s_full[:, mask], off_full[mask] = s, off_per
         s, off_per = s_full, off_full
     task = Task(s, init=init, tau=tau, name=name, outputs="every_step" if every_step else "final")
     diagnostic = {"normalisation": normalisation, "n_samples": int(X.shape[0]), "off_diagonal_fraction": off_total,
-                  "off_diagonal_fraction_per_step": off_per, "fit_iterations": iterations, **input_whiteness(X)}
+                  "off_diagonal_fraction_per_step": off_per, "largest_off_diagonal": largest_off,
+                  "fit_iterations": iterations, "bases": bases, **input_whiteness(X)}
     return TaskEstimate(task=task, correlations=C, U=U, V=V, diagnostic=diagnostic)
 
 
-# ---- command line -------------------------------------------------------------------------------------------------
+# ---- data files ---------------------------------------------------------------------------------------------------
 def load_npz_data(path):
     """Arrays ``X`` and ``Y`` of an NPZ file, or a one-line error naming the file."""
     from pathlib import Path
@@ -400,36 +439,3 @@ def load_npz_data(path):
                              f"{' '.join(str(exc).split())}") from None
     except OSError as exc:
         raise LrnnInputError(f"data file '{path}' is not a readable NPZ archive ({exc.__class__.__name__})") from None
-
-
-def register(subparsers) -> None:
-    """Add ``fit-task`` to the ``lrnn`` command line."""
-    p = subparsers.add_parser("fit-task", help="estimate a task (singular values per mode) from sequences and "
-                                               "targets in an NPZ; print how far the data are from the theory's "
-                                               "assumptions")
-    p.add_argument("data", metavar="DATA.npz", help="NPZ with arrays X (P, T, N_x) and Y (P, N_y), or "
-                                                      "(P, T, N_y) for targets at every step (an every-step task)")
-    p.add_argument("--out", required=True, help="task file to write (.json)")
-    p.add_argument("--normalisation", choices=NORMALISATIONS, default="sum",
-                   help="sum: Sigma^(YX_i) = sum_p y_p x_(p,i)^T (default; the harness's convention); least_squares: "
-                        "the best linear filter Sigma^YX (Sigma^XX)^-1 (the same for white inputs)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the shared-basis fit's start (default 0)")
-    p.add_argument("--name", default="data", help="task name (default: data)")
-    p.set_defaults(func=cmd_fit_task)
-
-
-def cmd_fit_task(args) -> int:
-    from .cli import check_out_path
-    from .tasks import Task
-
-    out = check_out_path(args.out, (".json",))
-    X, Y = load_npz_data(args.data)
-    task = Task.from_data(X, Y, normalisation=args.normalisation, seed=args.seed, name=args.name)
-    task.to_json(out)
-    print(task.estimate.summary())
-    print("singular values (per mode: rows output time t = 1..T, columns input step i = 1..T):" if task.every_step
-          else "singular values (rows: modes, columns: steps 1..T):")
-    with np.printoptions(precision=6, suppress=True, linewidth=120):
-        print(task.singular_values)
-    print(f"wrote {out}")
-    return 0

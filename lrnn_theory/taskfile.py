@@ -17,7 +17,9 @@ import os
 import stat
 from pathlib import Path
 
+from . import resources
 from .errors import LrnnInputError
+from .io import show_path
 
 #: Largest task file read (bytes). A (K, T) task of 10^6 singular values is about 20 MB of JSON.
 MAX_TASK_FILE_BYTES = 64 * 2**20
@@ -33,14 +35,6 @@ MAX_NAME_LENGTH = 200
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
-
-
-def show_path(path) -> str:
-    """A path for a one-line message: control characters escaped, undecodable bytes shown, long paths shortened."""
-    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]} ({len(text)} characters)"
 
 
 def _os_message(path, exc: OSError) -> LrnnInputError:
@@ -191,15 +185,13 @@ def read_task_data(path):
 def guard_family_size(data) -> None:
     """A family task is built from a few numbers but may be huge (T = 10^8): check its size against the resource
     guard before it is built."""
-    from . import resources
-
     if not isinstance(data, dict) or "family" not in data:
         return
     T = data.get("T")
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
         return  # Task.from_dict reports it
     K = max([len(v) for k in ("delta", "lambda", "kappa", "beta") if isinstance(v := data.get(k), list)] or [1])
-    from .tasks import MAX_TASK_SIZE
+    from .tasks import MAX_TASK_SIZE  # inside: tasks reads task files through this module
 
     if K * T > MAX_TASK_SIZE:
         return  # Task.from_family refuses it with its own message

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LrnnInputError, bad, check_finite_array, check_int, check_real, describe
+from .task_sums import TaskSums
 
 #: Initial value of every mode strength when a task does not say otherwise (a small, balanced initialisation).
 DEFAULT_INIT = 0.1
@@ -258,6 +259,13 @@ class Task:
         """Rotational task: some singular value or initial mode has a non-zero imaginary part (App. N)."""
         return np.iscomplexobj(self.singular_values)
 
+    @property
+    def kind(self) -> str:
+        """The kind of task, for messages: "real", "complex", "every-step" or "complex every-step"."""
+        if self.is_complex:
+            return "complex every-step" if self.every_step else "complex"
+        return "every-step" if self.every_step else "real"
+
     def sum_coefficients(self):
         """Coefficients of the task sums per power of b: how this task enters the engine.
 
@@ -277,6 +285,20 @@ class Task:
         (array([[3., 2., 1.]]), array([3., 2., 1.]))
         """
         return sum_coefficients_of(self.singular_values)
+
+    def sums(self) -> TaskSums:
+        """The task sums of this task (``lrnn_theory.task_sums.TaskSums``): the one way every result sees a task.
+
+        Examples
+        --------
+        >>> sums = Task([[0.25, 0.5, 1.0]]).sums()
+        >>> float(sums.optimal_u(np.array([0.5]))[0]), float(sums.norm[0])
+        (1.0, 1.3125)
+        """
+        alpha, weights = self.sum_coefficients()
+        with np.errstate(over="ignore"):  # an overflowing norm is refused by the results that use it
+            norm = np.sum(np.abs(self.singular_values.reshape(self.K, -1)) ** 2, axis=1)
+        return TaskSums(alpha, weights=weights, norm=norm)
 
     def __repr__(self) -> str:
         extra = ", outputs='every_step'" if self.every_step else ""

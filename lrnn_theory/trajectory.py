@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import LrnnInputError
 from .io import write_files_whole
+from .tasks import predicted_profile, sum_coefficients_of
 
 CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
 COMPLEX_CSV_COLUMNS = ("t", "mode", "a_re", "a_im", "b_re", "b_im", "c_re", "c_im", "u_re", "u_im", "energy")
@@ -31,8 +32,6 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
     Computed from the residuals (not from A and B) so that it stays accurate near zero loss; vectorized over
     leading axes and modes, chunked over the leading axis to bound memory for long trajectories.
     """
-    from .tasks import predicted_profile, sum_coefficients_of
-
     s = np.asarray(singular_values)
     a, b, c = (np.asarray(x, dtype=complex if np.iscomplexobj(x) else float) for x in (a, b, c))
     K, T = s.shape[0], s.shape[-1]

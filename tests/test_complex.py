@@ -8,7 +8,6 @@ import sympy as sp
 from reference import finite_difference_gradient, full_matrix_loss, random_orthogonal
 
 from lrnn_theory import LrnnInputError, Task, Trajectory, compile_flow, integrate
-from lrnn_theory import complex as cx
 from lrnn_theory.derivations import complex as dc
 from lrnn_theory.validation import train_lrnn
 from lrnn_theory.validation.data import block_values, mode_block_sizes, real_block_form
@@ -71,24 +70,6 @@ def test_conserved_quantity_is_modulus_difference(flow):
 def test_frozen_io_closed_form_solves_its_ode():
     _, _, psi_residual, r_residual, _ = dc.derive_frozen_io_solution(check=True)
     assert psi_residual == 0 and r_residual == 0
-
-
-def test_frozen_io_closed_form_against_numerical_integration():
-    from scipy.integrate import solve_ivp
-
-    A, beta, u0, tau = 0.8 - 0.6j, 1.7, 0.02 * np.exp(2.5j), 1.3
-    t = np.linspace(0, 8, 81)
-
-    def rhs(_, y):
-        u = y[0] + 1j * y[1]
-        du = 2 * abs(u) * (A - u * beta) / tau
-        return [du.real, du.imag]
-
-    sol = solve_ivp(rhs, (0, 8), [u0.real, u0.imag], t_eval=t, rtol=1e-11, atol=1e-13)
-    closed = cx.frozen_io_polar(t, A, beta, u0, tau)
-    np.testing.assert_allclose(closed, sol.y[0] + 1j * sol.y[1], atol=1e-8)
-    scales = cx.frozen_time_scales(A, beta, u0, tau)
-    assert scales["angle"] < scales["radius"]  # angle first, radius later
 
 
 # ---- numeric engine ---------------------------------------------------------------------------------------------
@@ -176,34 +157,6 @@ def test_polar_odes_match_the_integrated_flow(flow):
         np.testing.assert_allclose(predicted[2:-2], measured[2:-2], atol=1e-5)
 
 
-@pytest.mark.parametrize("family,params,b_star,u_star", [
-    ("inverse_exponential", {"delta": 0.8, "delta_phase": 0.3, "lam": 0.9, "lambda_phase": 0.5},
-     0.9 * np.exp(0.5j), 0.8 * np.exp(0.3j)),
-    ("exponential", {"delta": 0.8, "delta_phase": 0.3, "lam": 1.05, "lambda_phase": np.pi / 6},
-     1 / (1.05 * np.exp(1j * np.pi / 6)), 0.8 * np.exp(0.3j) * (1.05 * np.exp(1j * np.pi / 6)) ** 5),
-    ("constant", {"delta": 0.7, "delta_phase": np.pi / 6}, 1.0, 0.7 * np.exp(1j * np.pi / 6)),
-])
-def test_zero_loss_solutions_are_fixed_points(family, params, b_star, u_star):
-    task = Task.from_family(family, T=5, **params)
-    sol = cx.solve_complex_task(task)
-    assert sol.zero_loss[0]
-    np.testing.assert_allclose([sol.b[0], sol.u[0]], [b_star, u_star], atol=1e-12)
-    root = np.sqrt(u_star)
-    f = compile_flow(task.with_init(a=root, b=b_star, c=root).as_complex())
-    assert np.max(np.abs(f.rates(0.0, f.initial_state()))) < 1e-12
-    assert np.max(f.energy(f.initial_state())) < 1e-25
-    expected = "unstable" if abs(b_star) > 1 + 1e-9 else ("marginal" if abs(abs(b_star) - 1) < 1e-9 else "stable")
-    assert sol.stability[0] == expected
-
-
-def test_reduced_energy_minimiser_without_zero_loss():
-    task = Task.from_family("last_step", T=5, delta=1.0, kappa=0.3, delta_phase=0.5)
-    sol = cx.solve_complex_task(task)
-    assert not sol.zero_loss[0]
-    traj = integrate(task.with_init(a=1.0, b=sol.b[0] * 0.9, c=1.0).as_complex(), 400.0, n_points=3)
-    assert abs(traj.b[-1, 0] - sol.b[0]) < 1e-4 and abs(traj.u[-1, 0] - sol.u[0]) < 1e-4
-
-
 def test_extrapolation_of_complex_solutions():
     from lrnn_theory.extrapolation import family_task, solution_extrapolation
 
@@ -217,15 +170,6 @@ def test_extrapolation_of_complex_solutions():
                 0.5 * np.sum(np.abs(delta * lam**i * (lam ** (T - T_test) - 1)) ** 2)
             assert abs(energy[0] - closed) < 1e-12
             assert (energy[0] > 1e-3) == (family == "exponential" and T_test != T)
-
-
-def test_rotational_learning_order_larger_radii_first():
-    tasks = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=R, lambda_phase=np.pi / 6, name=f"R={R}")
-             for R in (0.4, 0.9, 1.0, 1.05)]
-    pred = cx.rotational_learning_order(tasks, t_end=15.0, n_points=1501)
-    assert [pred.labels[k].split("#")[0] for k in pred.order] == ["R=1.05", "R=1.0", "R=0.9", "R=0.4"]
-    assert np.all(np.diff(pred.times["u"]["radius"]) < 0)
-    json.dumps(pred.to_dict())
 
 
 # ---- harness ----------------------------------------------------------------------------------------------------
@@ -360,22 +304,6 @@ def test_rotational_setup_is_what_train_lrnn_starts_from():
         np.testing.assert_array_equal(mine, theirs)
     assert setup["sizes"].tolist() == [2, 1]
     assert result.losses[0] == pytest.approx(setup["network"].loss_and_grad_population(setup["C"])[0])
-
-
-def test_angular_distance_from_b0_sets_the_order():
-    """App. O: for b(0) = +0.2, angles +-pi/4 learn fast and +-3pi/4 slow; for b(0) = -0.2 reversed; small effect
-    for a small b(0)."""
-    def times(b0):
-        tasks = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=1.0, lambda_phase=phi,
-                                  init={"a": 0.1, "b": b0, "c": 0.1}) for phi in (np.pi / 4, -3 * np.pi / 4)]
-        return cx.rotational_learning_order(tasks, t_end=8.0, n_points=801).times["u"]["radius"]
-
-    near, far = times(0.2)
-    assert near < 0.8 * far
-    near, far = times(-0.2)
-    assert far < 0.8 * near
-    near, far = times(0.02)
-    assert near < far < 1.1 * near
 
 
 def test_trained_block_network_extrapolates_as_the_complex_solution_predicts():

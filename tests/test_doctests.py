@@ -4,8 +4,9 @@ import importlib
 
 import pytest
 
-MODULES = ["lrnn_theory.tasks", "lrnn_theory.flow", "lrnn_theory.derivations.mode_flow", "lrnn_theory.complex",
-           "lrnn_theory.derivations.complex", "lrnn_theory.validation.data", "lrnn_theory.validation.network",
+MODULES = ["lrnn_theory.tasks", "lrnn_theory.flow", "lrnn_theory.derivations.mode_flow", "lrnn_theory.fixed_points",
+           "lrnn_theory.derivations.complex", "lrnn_theory.block_form", "lrnn_theory.network",
+           "lrnn_theory.validation.network",
            "lrnn_theory.ntk", "lrnn_theory.validation.ntk", "lrnn_theory.validation.figures", "lrnn_theory.resources"]
 
 

@@ -396,3 +396,94 @@ def test_figM_quick(tmp_path):
 
     data = reproduce("figM", tmp_path, quick=True)
     assert (tmp_path / "figM.png").exists() and data["max_abs_error"] < 0.06
+
+
+# ---- complex (rotational) every-step tasks: block-complex data ------------------------------------------------------
+COMPLEX_EVERY_STEP = {"family": "inverse_exponential", "T": 4, "delta": [1.0, 0.6], "lambda": [0.7, 0.9],
+                      "lambda_phase": [0.4, -0.9], "outputs": "every_step"}
+
+
+def test_complex_every_step_set_up_is_the_explicit_block_data():
+    """Sigma^{Y_t X_i} = U H(d_(t,i)) V^T (App. P.4.1, notes §9): each 2x2 block has eigenvalues d_(t,i) and its
+    conjugate, nothing reaches an output from a later input, and the aligned block network's loss is the explicit
+    every-step loss and twice the complex modes' residual sum (a block's squared norm is 2 |z|^2)."""
+    from lrnn_theory.validation.training_setup import set_up
+
+    init = {"a": [0.3 + 0.2j, 0.4], "b": [0.5 - 0.3j, 0.2 + 0.1j], "c": [0.2, 0.3 - 0.4j]}
+    task = Task.from_dict({**COMPLEX_EVERY_STEP, "init": init})
+    setup = set_up(task, hidden=5, seed=4)
+    d, T = task.singular_values, task.T
+    C, U, V = setup.data.correlations, setup.data.U, setup.data.V
+    assert task.kind == "complex every-step" and C.shape == (T, T, 4, 4) and setup.data.sizes.tolist() == [2, 2]
+    for t in range(T):
+        for i in range(T):
+            blocks = U.T @ C[t, i] @ V
+            if i > t:
+                assert np.max(np.abs(C[t, i])) < 1e-15
+                continue
+            for k, first in enumerate((0, 2)):
+                block = blocks[first:first + 2, first:first + 2]
+                eig = np.sort_complex(np.linalg.eigvals(block))
+                np.testing.assert_allclose(eig, np.sort_complex([d[k, t, i], np.conj(d[k, t, i])]), atol=1e-12)
+            assert np.max(np.abs(blocks[:2, 2:])) < 1e-12 and np.max(np.abs(blocks[2:, :2])) < 1e-12
+    Wx, Wh, Wy = setup.network.weights
+    a, b, c = (np.asarray(init[k], dtype=complex) for k in "abc")
+    residuals = sum(abs(d[k, t, i] - c[k] * b[k] ** (t - i) * a[k]) ** 2
+                    for k in range(2) for t in range(T) for i in range(t + 1))
+    explicit = every_step_loss(Wx, Wh, Wy, [[C[t, i] for i in range(T)] for t in range(T)])
+    loss, _ = setup.objective("sum_half").loss_and_grad(setup.network)
+    assert loss == pytest.approx(explicit, rel=1e-12) and loss == pytest.approx(residuals, rel=1e-12)
+    for got, want in zip(setup.read_modes(setup.network), (a, b, c)):
+        np.testing.assert_allclose(got, want, atol=1e-14)
+
+
+def test_aligned_block_training_on_a_complex_every_step_task_converges_to_the_flow_at_first_order():
+    from lrnn_theory.validation import train_lrnn
+
+    task = Task.from_dict(COMPLEX_EVERY_STEP)
+    errors = []
+    for lr in (0.01, 0.005):
+        result = train_lrnn(task, lr=lr, steps=int(round(2.0 / lr)), record_every=int(round(0.25 / lr)))
+        sim = result.trajectory
+        assert result.info["block_sizes"] == [2, 2] and result.info["hidden"] == 4
+        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-11, atol=1e-13)
+        errors.append(max(np.max(np.abs(getattr(sim, q) - getattr(theory, q))) for q in "abcu"))
+    assert errors[0] < 0.03
+    assert 1.8 < errors[0] / errors[1] < 2.2, errors  # O(lr)
+    assert abs(sim.u[-1, 0] - theory.u[-1, 0]) < 1e-3 and abs(theory.u[-1, 0] - 1.0) < 1e-3  # learnt the task
+
+
+@pytest.mark.parametrize("loss", ["sum_half", "sum", "mean_half", "mean"])
+def test_complex_every_step_samples_and_every_loss_convention_give_the_population_trajectory(loss):
+    """At the same time step dt = lr tau scale, every convention on samples and population follows one trajectory."""
+    from lrnn_theory.losses import loss_scale
+    from lrnn_theory.validation import train_lrnn
+
+    task = Task.from_dict({**COMPLEX_EVERY_STEP, "init": {"a": 0.3, "b": 0.2 + 0.1j, "c": 0.3}})
+    P = 20
+    base = train_lrnn(task, lr=0.01, steps=100, record_every=25, n_samples=P)
+    lr = 0.01 / loss_scale(loss, P, 4, task.T)
+    for data in ("population", "samples"):
+        run = train_lrnn(task, lr=lr, steps=100, record_every=25, n_samples=P, data=data, loss=loss)
+        assert run.info["dt_per_step"] == pytest.approx(base.info["dt_per_step"], rel=1e-12)
+        for q in "abc":
+            np.testing.assert_allclose(getattr(run.trajectory, q), getattr(base.trajectory, q), atol=1e-10)
+
+
+def test_simulate_and_validate_cli_with_a_complex_every_step_task(tmp_path, capsys):
+    import re
+
+    path = tmp_path / "ces.json"
+    path.write_text(json.dumps(COMPLEX_EVERY_STEP))
+    out = tmp_path / "s.csv"
+    assert main(["simulate", str(path), "--lr", "0.01", "--steps", "50", "--out", str(out), "--no-progress"]) == 0
+    assert "outputs at every step" in capsys.readouterr().out
+    assert out.read_text().splitlines()[0] == "t,mode,a_re,a_im,b_re,b_im,c_re,c_im,u_re,u_im,energy"
+    largest = []
+    for lr, steps in (("0.01", "50"), ("0.005", "100")):
+        assert main(["validate", str(path), "--lr", lr, "--steps", steps, "--no-progress"]) == 0
+        text = capsys.readouterr().out
+        assert "OK" in text
+        line = re.search(r"largest \|simulation - theory\|: (.*) \(tolerance", text).group(1)
+        largest.append(max(float(v) for v in re.findall(r"=([0-9.e+-]+)", line)))
+    assert largest[0] < 0.03 and 1.8 < largest[0] / largest[1] < 2.2, largest

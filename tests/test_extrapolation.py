@@ -71,3 +71,82 @@ def test_closed_form_energy_rejects_bad_lengths_and_parameters():
         closed_form_energy("exponential", 4, [2])
     with pytest.raises(LrnnInputError, match="tau"):
         closed_form_energy("mean", 4, [2], tau=0.0)
+
+
+# ---- every kind of task through the task sums -------------------------------------------------------------------
+def _sympy_closed_form(family, outputs):
+    """The closed form in (delta, lambda, T, T', tau) derived by sympy, lambdified here (the check of the sums)."""
+    if outputs == "every_step":
+        from lrnn_theory.derivations import every_step as ev
+
+        return sp.lambdify((ev.delta, ev.lam, ev.T, ev.Tp, ev.tau), ev.derive_extrapolation(family)["energy"])
+    from lrnn_theory.derivations import extrapolation as ex
+
+    return sp.lambdify((ex.delta, ex.lam, ex.T, ex.Tp, ex.tau), ex.derive_extrapolation(family)["energy"])
+
+
+@pytest.mark.parametrize("outputs, family, lam", [
+    ("final", "exponential", 0.8), ("final", "exponential", 1.1), ("final", "mean", None), ("final", "sum", None),
+    ("final", "constant", None), ("final", "inverse_exponential", 0.7), ("every_step", "mean", None),
+    ("every_step", "constant", None), ("every_step", "inverse_exponential", 0.7), ("every_step", "sum", None)])
+def test_task_sum_energy_is_the_sympy_closed_form_for_real_families(outputs, family, lam):
+    T, T_test, delta, tau = 5, [1, 2, 3, 5, 8, 13], 0.9, 1.7
+    got = closed_form_energy(family, T, T_test, delta, lam, tau, outputs)
+    closed = _sympy_closed_form(family, outputs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = [float(closed(delta, 1.0 if lam is None else lam, T, Tp, tau)) for Tp in T_test]
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
+
+
+def _rotational_solution(family, T, delta, lam, delta_phase, lambda_phase):
+    """The zero-loss solution written by hand: inverse exponential b = lambda, u = delta; exponential b = 1/lambda,
+    u = delta lambda^T; constant / sum b = 1, u = delta; mean b = 1, u = delta / T (complex lambda, delta)."""
+    d = {"sum": 1.0, "mean": 1.0 / T}.get(family, delta) * np.exp(1j * delta_phase)
+    if lam is None:
+        return d, 1.0
+    lam_c = lam * np.exp(1j * lambda_phase)
+    return (d, lam_c) if family == "inverse_exponential" else (d * lam_c**T, 1 / lam_c)
+
+
+@pytest.mark.parametrize("outputs", ["final", "every_step"])
+@pytest.mark.parametrize("family, lam", [("exponential", 0.8), ("inverse_exponential", 0.9), ("mean", None),
+                                         ("constant", None)])
+def test_rotational_family_extrapolation_against_explicit_sums(outputs, family, lam):
+    """Complex families (phases on delta and lambda): the solution at T and its energy at T' against the explicit
+    sum over the links of the test task (tests/reference.py), for final and every-step outputs."""
+    from reference import explicit_energy_ub
+
+    T, T_test, delta, tau, dphi = 4, [2, 3, 4, 6, 9], 0.8, 1.3, -0.2
+    lphi = None if lam is None else 0.5  # only the lambda families have a phase of lambda
+    if outputs == "every_step" and family == "exponential":  # s_(t,i) = delta lambda^i is not geometric by lag
+        with pytest.raises(LrnnInputError, match="zero-loss"):
+            family_extrapolation(family, T, T_test, delta, lam, tau, outputs, delta_phase=dphi, lambda_phase=lphi)
+        return
+    out = family_extrapolation(family, T, T_test, delta, lam, tau, outputs, delta_phase=dphi, lambda_phase=lphi)
+    u, b = _rotational_solution(family, T, delta, lam, dphi, lphi or 0.0)
+    assert out["u"] == pytest.approx(u, rel=1e-12) and out["b"] == pytest.approx(b, rel=1e-12)
+    phases = {"delta_phase": dphi} if lam is None else {"delta_phase": dphi, "lambda_phase": lphi}
+    expected = [explicit_energy_ub(family_task(family, Tp, delta, lam, outputs=outputs, **phases).singular_values,
+                                   u, b, tau)[0] for Tp in T_test]
+    np.testing.assert_allclose(out["closed_form"], expected, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(out["energy"], expected, rtol=1e-10, atol=1e-14)
+    if family in ("exponential", "mean"):
+        assert min(np.delete(expected, 2)) > 1e-4 and expected[2] < 1e-20   # extrapolates only at T' = T
+
+
+@pytest.mark.parametrize("every_step", [False, True])
+def test_solution_extrapolation_of_complex_modes_is_the_explicit_residual_sum(every_step):
+    from reference import explicit_energy_ub, links
+
+    rng = np.random.default_rng(9)
+    T = 6
+    s = rng.normal(size=(3, T, T) if every_step else (3, T)) + 1j * rng.normal(size=(3, T, T) if every_step else (3, T))
+    if every_step:
+        s = np.tril(s)
+    b, u = rng.uniform(-1, 1, 3) + 1j * rng.uniform(-1, 1, 3), rng.normal(size=3) + 1j * rng.normal(size=3)
+    residual, energy = solution_extrapolation(b, u, s, tau=0.7)
+    k, S = links(s)
+    np.testing.assert_allclose(links(residual)[1], S - u[:, None] * b[:, None] ** k, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(energy, explicit_energy_ub(s, u, b, 0.7), rtol=1e-12)
+    if every_step:
+        assert np.all(residual[:, np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]] == 0)  # no later inputs

@@ -329,3 +329,182 @@ def test_modified_flow_of_every_step_task_matches_one_step_to_third_order():
         sol = solve_ivp(compile_modified_flow(task, lr).rates, (0, lr), y0, method="DOP853", rtol=1e-13, atol=1e-15)
         errors.append(np.max(np.abs(sol.y[:, -1] - y_gd)))
     assert np.allclose(-np.diff(np.log2(errors)), 3.0, atol=0.2)
+
+
+# ---- every kind of task: real, complex, every-step, complex every-step --------------------------------------------
+def kind_task(kind, tau=1.0):
+    """Two modes with unbalanced, partly complex initial modes: mode 0 geometric (a zero-loss solution), mode 1 not
+    (its solution is the minimiser of the reduced energy)."""
+    every_step, rotational = "every-step" in kind, "complex" in kind
+    lam = 0.8 * np.exp(0.4j) if rotational else 0.8
+    T = 4
+    lag = np.subtract.outer(np.arange(T), np.arange(T))          # output t, input i: lag t - i
+    rng = np.random.default_rng(7)
+    if every_step:
+        geometric = np.where(lag >= 0, lam ** np.maximum(lag, 0), 0.0)
+        other = np.tril(rng.uniform(0.2, 1.0, (T, T)) + (0.3j * rng.uniform(-1, 1, (T, T)) if rotational else 0))
+    else:
+        geometric = lam ** np.arange(T - 1, -1, -1)
+        other = np.array([0.3, 1.0, 0.2, 0.8]) + (0.3j * np.array([1, -1, 0.5, 0]) if rotational else 0)
+    imag = {"a_imag": [0.05, 0.0], "b_imag": [0.1, -0.05]} if rotational else {}
+    task = Task(np.stack([geometric, 0.7 * other]), init={"a": [0.3, 0.2], "b": [0.2, 0.3], "c": [0.2, 0.4], **imag},
+                tau=tau, outputs="every_step" if every_step else "final")
+    assert task.kind == kind
+    return task
+
+
+KINDS = ["real", "complex", "every-step", "complex every-step"]
+
+
+def _state(traj, j):
+    return traj.a[j], traj.b[j], traj.c[j]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_discrete_map_is_explicit_gradient_descent_for_every_kind(kind):
+    """The map (Euler steps of the flow's rates) against steps of the explicit gradient of
+    L = 1/2 sum_links |s - c b^k a|^2 over real and imaginary parts (tests/reference.py, no task sums)."""
+    from reference import gradient_descent_explicit
+
+    task = kind_task(kind, tau=1.5)
+    lr, steps = 0.02, 300
+    traj = integrate(task, steps * lr * task.tau, t_eval=[0.0, steps * lr * task.tau], method=DiscreteGD(lr))
+    assert traj.info["steps"] == steps
+    expected = gradient_descent_explicit(task.singular_values, task.init.a, task.init.b, task.init.c, lr, steps)
+    for got, want in zip(_state(traj, -1), expected):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.max(np.abs(traj.u[-1] - traj.u[0])) > 0.1
+
+
+@pytest.mark.parametrize("loss, lr", [("sum_half", 0.01), ("mean", 0.3)])
+def test_discrete_map_equals_block_network_training_on_a_complex_task(loss, lr):
+    """A rotational task trained by the harness (aligned real block network, 2x2 blocks per complex mode): the map
+    reproduces it step for step, with the mean conventions counted over the real units."""
+    task = kind_task("complex")
+    sim = train_lrnn(task, hidden=4, lr=lr, steps=1500, loss=loss, record_every=50).trajectory
+    discrete = integrate(task, sim.t[-1], t_eval=sim.t, method=DiscreteGD(lr, loss))
+    np.testing.assert_allclose(discrete.t, sim.t, rtol=1e-12)
+    for q in ("a", "b", "c", "u", "energy"):
+        assert np.max(np.abs(getattr(discrete, q) - getattr(sim, q))) < 1e-10, q
+    assert np.max(np.abs(sim.u[0] - sim.u[-1])) > 0.1
+
+
+def test_complex_correction_constant_carries_over_symbolically():
+    """The flow of E + (h/4) ||grad E||^2 over the real coordinates of complex modes matches one step to O(h^3):
+    the h^2 term of (flow over h) - (step) is zero for a, b and c (Wirtinger form)."""
+    assert sym.derive_complex_modified_flow()["residual"] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_modified_flow_matches_one_explicit_step_to_third_order_for_every_kind(kind):
+    """Local error of one step of the explicit gradient (tests/reference.py): O(h^2) for the plain flow, O(h^3) for
+    the modified flow (halving lr: /4 against /8)."""
+    from scipy.integrate import solve_ivp
+
+    from reference import gradient_descent_explicit, pack
+
+    task = kind_task(kind, tau=1.5)
+    complex_modes = task.is_complex
+    errors = {"plain": [], "modified": []}
+    for lr in (0.02, 0.01, 0.005):
+        h = lr * task.tau
+        stepped = pack(*gradient_descent_explicit(task.singular_values, task.init.a, task.init.b, task.init.c, lr, 1),
+                       complex_modes)
+        for name, flow in (("plain", compile_flow(task)), ("modified", compile_modified_flow(task, lr))):
+            sol = solve_ivp(flow.rates, (0, h), flow.initial_state(), method="DOP853", rtol=1e-13, atol=1e-15)
+            a, b, c = flow.modes(sol.y[:, -1])
+            errors[name].append(np.max(np.abs(pack(a, b, c, complex_modes) - stepped)))
+    assert np.allclose(-np.diff(np.log2(errors["plain"])), 2.0, atol=0.15), errors
+    assert np.allclose(-np.diff(np.log2(errors["modified"])), 3.0, atol=0.15), errors
+
+
+@pytest.mark.parametrize("kind", ["complex", "complex every-step"])
+def test_complex_modified_flow_jacobian_and_energy_match_finite_differences(kind):
+    task = kind_task(kind)
+    flow = compile_modified_flow(task, DiscreteGD(0.3, "mean"))
+    y = flow.initial_state() + 0.1
+    J = flow.jacobian_blocks(0.0, y)
+    assert J.shape == (2, 6, 6)
+    eps = 1e-6
+    for q in range(6):
+        dy = np.zeros_like(y)
+        dy[q::6] = eps
+        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
+        np.testing.assert_allclose(J[:, :, q], fd.reshape(2, 6), rtol=1e-6, atol=1e-8)
+        fd_energy = (flow.modified_energy(y + dy) - flow.modified_energy(y - dy)) / (2 * eps)
+        np.testing.assert_allclose(flow.rates(0, y)[q::6], -fd_energy, rtol=1e-6, atol=1e-9)
+    # E_h - E = (h/4) ||grad E||^2 over the real coordinates, grad E from the explicit sums (tests/reference.py)
+    from reference import explicit_gradient
+
+    a, b, c = flow.modes(y)
+    grad = np.array(explicit_gradient(task.singular_values, a, b, c)) / task.tau
+    expected = flow.step / 4 * np.sum(np.abs(grad) ** 2, axis=0)
+    np.testing.assert_allclose(flow.modified_energy(y) - flow.energy(y), expected, rtol=1e-10)
+
+
+def test_corrected_flow_error_falls_like_lr_squared_on_a_complex_task():
+    task = kind_task("complex")
+    lrs = np.array([0.04, 0.02, 0.01])
+    err = _errors_by_lr(task, lrs, 20.0)
+    slopes = np.diff(np.log(err), axis=0) / np.diff(np.log(lrs))[:, None]
+    assert np.all(np.abs(slopes[:, 0] - 1) < 0.1), slopes
+    assert np.all(np.abs(slopes[:, 1] - 2) < 0.15), slopes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mode_hessian_is_the_finite_difference_hessian_of_the_explicit_loss(kind):
+    from reference import hessian_fd
+
+    task = kind_task(kind, tau=2.0)
+    a, b, c = task.init.a + 0.3, task.init.b + 0.4, task.init.c - 0.1
+    H = mode_hessian(task, a, b, c)
+    assert H.shape == ((2, 6, 6) if task.is_complex else (2, 3, 3))
+    for mode in range(2):
+        np.testing.assert_allclose(H[mode], hessian_fd(task.singular_values, a, b, c, mode), rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stable_bound_is_the_top_eigenvalue_of_the_finite_difference_hessian_at_the_solution(kind):
+    """lambda_max at the solution (zero loss for mode 0, the minimiser of the reduced energy for mode 1) against
+    the Hessian of the explicit loss at a point with the task's balance |a|^2 - |c|^2 and a c = u*."""
+    from reference import hessian_fd
+
+    task = kind_task(kind)
+    bound = stable_lr_bound(task)
+    assert bound["zero_loss"].tolist() == [True, False]
+    D = np.abs(task.init.a) ** 2 - np.abs(task.init.c) ** 2
+    u, b = bound["u"], bound["b"]
+    # another split of u between a and c (phase on c, not on a): the eigenvalues do not depend on it
+    c = np.sqrt((bound["s"] - D) / 2) * np.exp(1j * np.angle(u)) if task.is_complex else \
+        np.sign(u) * np.sqrt((bound["s"] - D) / 2)
+    a = np.sqrt((bound["s"] + D) / 2)
+    np.testing.assert_allclose(a * c, u, rtol=1e-12)
+    for mode in range(2):
+        top = np.linalg.eigvalsh(hessian_fd(task.singular_values, a, b, c, mode))[-1]
+        assert bound["lambda_max"][mode] == pytest.approx(top, rel=1e-7)
+    np.testing.assert_allclose(bound["lr_max"], 2 / bound["lambda_max"], rtol=1e-14)
+
+
+def test_stable_bound_of_a_complex_mode_is_the_block_networks_hessian_bound():
+    """One complex mode at its zero-loss solution: the top Hessian eigenvalue of the harness's block network (2x2
+    blocks, population loss over all weights) equals lambda_max."""
+    from lrnn_theory.validation.harness import rotational_setup
+
+    task = Task.from_family("inverse_exponential", T=3, delta=1.0, lam=0.8, lambda_phase=0.5,
+                            init={"a": 0.3, "c": 0.3})
+    bound = stable_lr_bound(task)
+    root = np.sqrt(bound["u"])  # a = c, balanced (D = 0)
+    setup = rotational_setup(task.with_init(a=root, b=bound["b"], c=root), hidden=3, seed=2)
+    assert setup["network"].loss_and_grad_population(setup["C"])[0] < 1e-25
+    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_population(setup["C"])[1],
+                                 list(setup["network"].weights), (0, 1, 2))
+    assert bound["lambda_max"][0] == pytest.approx(top, rel=1e-6)
+
+
+def test_discrete_map_reports_divergence_of_a_complex_mode_with_its_bound():
+    task = Task.from_family("inverse_exponential", T=3, delta=[0.5, 1.0], lam=0.9, lambda_phase=0.3)
+    bound = stable_lr_bound(task)["lr_max"]
+    with pytest.raises(DivergenceError) as info:
+        integrate(task, 100.0, method=DiscreteGD(4 * bound[1]))
+    assert info.value.mode == 1 and f"{bound[1]:.4g}" in str(info.value)
+    assert integrate(task, 100.0, method=DiscreteGD(0.9 * bound.min())).energy[-1].max() < 1e-20

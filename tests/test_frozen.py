@@ -18,8 +18,8 @@ from lrnn_theory import LrnnInputError, Task
 from lrnn_theory.cli import main
 from lrnn_theory.derivations import frozen as io
 from lrnn_theory.derivations import recurrent_taylor as rt
-from lrnn_theory.frozen import (FlowFieldPolynomial, compile_io_solution, frozen_b_solution,
-                                integrate_recurrent_taylor, task_sums_at)
+from lrnn_theory.frozen import (FlowFieldPolynomial, LineSolution, compile_io_solution, frozen_b_solution,
+                                frozen_io_polar, frozen_time_scales, integrate_recurrent_taylor, task_sums_at)
 
 
 # ---- independent references ---------------------------------------------------------------------------------------
@@ -313,12 +313,9 @@ def test_derive_with_a_task_prints_its_numbers(capsys):
     assert "mode 0: b=0.1" in out and "u*=A/B=" in out
 
 
-def test_derivation_modules_run_as_scripts(capsys):
-    rt.main(["--format", "text", "--order", "3"])
-    out = capsys.readouterr().out
-    assert "b^(3) = g_0*(g_0*g_2 + g_1**2)" in out
-    io.main(["--format", "text"])
-    assert "u* = A/B" in capsys.readouterr().out
+def test_derivation_reports_print_the_closed_forms():
+    assert "b^(3) = g_0*(g_0*g_2 + g_1**2)" in rt.report(fmt="text", order=3)
+    assert "u* = A/B" in io.report(fmt="text")
 
 
 @pytest.mark.parametrize("name", ["lrnn_theory.frozen", "lrnn_theory.learning_order"])
@@ -329,3 +326,144 @@ def test_docstring_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---- every kind of task ---------------------------------------------------------------------------------------------
+def links(task):
+    """(output row, input step, power of b) of every link of a task: (T-1, i, T-1-i) for the final output, (t, i,
+    t-i) for i <= t at every step."""
+    T = task.T
+    if task.every_step:
+        return [(t, i, t - i) for t in range(T) for i in range(t + 1)]
+    return [(None, i, T - 1 - i) for i in range(T)]
+
+
+def frozen_b_wirtinger_reference(task, t):
+    """u(t) with b frozen from integrating tau da/dt = conj(c) sum conj(b)^k r, tau dc/dt = conj(a) sum conj(b)^k r
+    with the residuals r = s - a c b^k summed link by link (real and imaginary parts; rtol 1e-11)."""
+    K, b, s = task.K, task.init.b, task.singular_values
+    pairs = links(task)
+
+    def rhs(_, y):
+        a = y[0:K] + 1j * y[K:2 * K]
+        c = y[2 * K:3 * K] + 1j * y[3 * K:]
+        u = a * c
+        total = sum(np.conj(b) ** k * ((s[:, i] if row is None else s[:, row, i]) - u * b ** k) for row, i, k in pairs)
+        da, dc = np.conj(c) * total / task.tau, np.conj(a) * total / task.tau
+        return np.r_[da.real, da.imag, dc.real, dc.imag]
+
+    a0, c0 = task.init.a.astype(complex), task.init.c.astype(complex)
+    sol = solve_ivp(rhs, (0, t[-1]), np.r_[a0.real, a0.imag, c0.real, c0.imag], t_eval=t, rtol=1e-11, atol=1e-13,
+                    method="DOP853")
+    a = sol.y[0:K] + 1j * sol.y[K:2 * K]
+    c = sol.y[2 * K:3 * K] + 1j * sol.y[3 * K:]
+    return (a * c).T
+
+
+@pytest.mark.parametrize("kind", ["real", "complex", "every-step", "complex every-step"])
+def test_frozen_b_solution_on_every_kind_against_integration_of_the_explicit_system(kind):
+    rng = np.random.default_rng(7)
+    K, T = 3, 4
+    shape = (K, T, T) if "every-step" in kind else (K, T)
+    s = rng.uniform(-0.5, 1.5, shape) + (1j * rng.uniform(-0.8, 0.8, shape) if "complex" in kind else 0)
+    s = s * np.tril(np.ones((T, T))) if "every-step" in kind else s
+    init = {"a": [0.1, 0.3, 0.25], "b": rng.uniform(-0.6, 0.6, K), "c": [0.1, 0.3, -0.05]}  # mode 2: |a| != |c|
+    if "complex" in kind:
+        init.update(a_imag=[0.1, -0.2, 0.0], c_imag=[-0.1, 0.2, 0.1], b_imag=rng.uniform(-0.4, 0.4, K))
+    task = Task(s, init=init, tau=1.5, outputs="every_step" if "every-step" in kind else "final")
+    assert task.kind == kind
+    t = np.linspace(0, 8, 81)
+    u = frozen_b_solution(task, t)
+    assert np.iscomplexobj(u) == ("complex" in kind)
+    np.testing.assert_allclose(u, frozen_b_wirtinger_reference(task, t), rtol=0, atol=1e-8)
+
+
+def test_line_solution_is_the_polar_form_when_balanced_and_the_real_solution_for_real_modes():
+    """Three derivations agree: the straight-segment solution, the polar closed form (|a| = |c|) and the real
+    unbalanced solution (real a, c)."""
+    line, real = LineSolution(), compile_io_solution()
+    t = np.linspace(0, 6, 61)[:, None]
+    A, B, tau = np.array([0.8 - 0.6j, -0.3 + 1.1j]), np.array([1.7, 1.2]), 1.3
+    a0, c0 = np.array([0.1 * np.exp(0.3j), 0.05j]), np.array([0.1 * np.exp(-2.0j), 0.05])
+    np.testing.assert_allclose(line.u(t, A, B, a0, c0, tau), frozen_io_polar(t, A, B, a0 * c0, tau), atol=1e-12)
+    A, a0, c0 = np.array([1.1, -0.9, 0.6]), np.array([0.3, 0.2, -0.3]), np.array([0.02, 0.25, 0.1])
+    np.testing.assert_allclose(line.u(t, A, B[:1], a0, c0, tau), real.u(t, A, B[:1], a0, c0, tau), atol=1e-12)
+    np.testing.assert_allclose(line.time_to_fraction(0.9, A, B[0], a0, c0, tau),
+                               real.time_to_fraction(0.9, A, B[0], a0, c0, tau), rtol=1e-10)
+
+
+def test_line_solution_time_to_fraction_equals_an_event_of_the_integrated_system():
+    """Re(u/u*) reaches 0.9: the closed-form time against an event of the integrated (a, c) system, b frozen."""
+    A, B, tau = np.array([0.8 - 0.6j, 0.3 + 1.1j]), np.array([1.7, 1.2]), 1.3
+    a0, c0 = np.array([0.3 + 0.1j, 0.02j]), np.array([0.05, -0.2 + 0.1j])   # unbalanced
+    times = LineSolution().time_to_fraction(0.9, A, B, a0, c0, tau)
+    for k in range(2):
+        def rhs(_, y):
+            a, c = y[0] + 1j * y[1], y[2] + 1j * y[3]
+            r = A[k] - a * c * B[k]
+            da, dc = np.conj(c) * r / tau, np.conj(a) * r / tau
+            return [da.real, da.imag, dc.real, dc.imag]
+
+        event = lambda _, y: np.real((y[0] + 1j * y[1]) * (y[2] + 1j * y[3]) / (A[k] / B[k])) - 0.9  # noqa: E731
+        y0 = [a0[k].real, a0[k].imag, c0[k].real, c0[k].imag]
+        hit = solve_ivp(rhs, (0, 100), y0, events=event, rtol=1e-12, atol=1e-14).t_events[0][0]
+        assert times[k] == pytest.approx(hit, rel=1e-8)
+    assert float(LineSolution().time_to_fraction(0.9, 1.0 + 0j, 1.0, 1.0, 1.0)) == 0.0  # starts beyond the fraction
+
+
+def test_recurrent_taylor_refuses_complex_tasks_in_one_line():
+    task = Task.from_family("inverse_exponential", T=4, delta=1.0, lam=0.5, lambda_phase=0.4)
+    for call in (lambda: integrate_recurrent_taylor(task, [0.0, 0.1]), lambda: FlowFieldPolynomial(task, 1.0),
+                 lambda: FlowFieldPolynomial(task.sums(), 1.0)):
+        with pytest.raises(LrnnInputError, match="not defined for complex tasks: a complex b moves in the plane") as e:
+            call()
+        assert "\n" not in str(e.value)
+
+
+def test_every_step_flow_field_is_minus_tau_dE_db_of_the_explicit_energy():
+    """g(b) and g'(b) of an every-step task against central differences of the explicit energy sum over links."""
+    rng = np.random.default_rng(9)
+    T = 4
+    task = Task(rng.uniform(-0.5, 1.5, (2, T, T)) * np.tril(np.ones((T, T))), outputs="every_step")
+    u, b = np.array([0.7, -1.1]), np.array([0.4, -0.8])
+
+    def energy(k, x):
+        return 0.5 * sum((task.singular_values[k, row, i] - u[k] * x ** p) ** 2 for row, i, p in links(task))
+
+    field = FlowFieldPolynomial(task, u)
+    g = field.derivatives(b, 2)
+    h = 1e-5
+    for k in range(2):
+        dE = (energy(k, b[k] + h) - energy(k, b[k] - h)) / (2 * h)
+        d2E = (energy(k, b[k] + h) - 2 * energy(k, b[k]) + energy(k, b[k] - h)) / h**2
+        assert g[0, k] == pytest.approx(-dE, rel=1e-8)
+        assert g[1, k] == pytest.approx(-d2E, rel=1e-4)
+    np.testing.assert_array_equal(FlowFieldPolynomial(task.singular_values, u).derivatives(b, 3),
+                                  field.derivatives(b, 3))  # a raw (K, T, T) profile is read the same way
+
+
+def test_task_sums_at_complex_b_equals_the_explicit_sums():
+    rng = np.random.default_rng(2)
+    s = rng.normal(size=(2, 5)) + 1j * rng.normal(size=(2, 5))
+    b = np.array([0.3 + 0.4j, -0.7 + 0.1j])
+    A, B = task_sums_at(Task(s), b)
+    k = np.arange(4, -1, -1)
+    np.testing.assert_allclose(A, np.sum(s * np.conj(b)[:, None] ** k, axis=1), rtol=1e-13)
+    np.testing.assert_allclose(B, np.sum(np.abs(b)[:, None] ** (2 * k), axis=1), rtol=1e-13)
+
+
+# moved from test_complex.py (formerly lrnn_theory.complex.frozen_io_polar, frozen_time_scales)
+def test_frozen_io_closed_form_against_numerical_integration():
+    A, beta, u0, tau = 0.8 - 0.6j, 1.7, 0.02 * np.exp(2.5j), 1.3
+    t = np.linspace(0, 8, 81)
+
+    def rhs(_, y):
+        u = y[0] + 1j * y[1]
+        du = 2 * abs(u) * (A - u * beta) / tau
+        return [du.real, du.imag]
+
+    sol = solve_ivp(rhs, (0, 8), [u0.real, u0.imag], t_eval=t, rtol=1e-11, atol=1e-13)
+    closed = frozen_io_polar(t, A, beta, u0, tau)
+    np.testing.assert_allclose(closed, sol.y[0] + 1j * sol.y[1], atol=1e-8)
+    scales = frozen_time_scales(A, beta, u0, tau)
+    assert scales["angle"] < scales["radius"]  # angle first, radius later

@@ -4,11 +4,12 @@ import pytest
 
 from lrnn_theory import DivergenceError, LrnnInputError, Task, integrate
 from lrnn_theory.flow import compile_flow
+from lrnn_theory.losses import output_loss
 from lrnn_theory.trajectory import mode_energy
 from lrnn_theory.validation import LRNN, TrainingResult, read_modes, simulate, train_lrnn
 from lrnn_theory.validation.data import (fit_user_task, random_orthonormal, sample_targets, task_correlations,
                                          whitened_inputs, whitening_error)
-from lrnn_theory.validation.harness import _output_loss, fitted_hidden_basis, hessian_top_eigenvalue
+from lrnn_theory.validation.harness import fitted_hidden_basis, hessian_top_eigenvalue
 
 RNG = np.random.default_rng(1234)
 
@@ -58,7 +59,7 @@ def test_bptt_gradients_match_finite_differences(loss):
     net = random_net(rng)
     X = rng.normal(size=(5, 4, 2))
     Y = rng.normal(size=(5, 2))
-    out = _output_loss(loss)
+    out = output_loss(loss)
     value, grads = net.loss_and_grad_samples(X, Y, out)
     r = unrolled_output(net, X) - Y
     expected_value = {"sum_half": 0.5 * np.sum(r**2), "sum": np.sum(r**2), "mean_half": 0.5 * np.mean(r**2),
@@ -388,7 +389,8 @@ def test_progress_bar_does_not_change_the_run(capsys):
     np.testing.assert_array_equal(quiet.losses, shown.losses)
 
 
-@pytest.mark.parametrize("name", ["lrnn_theory.validation.harness", "lrnn_theory.validation.network"])
+@pytest.mark.parametrize("name", ["lrnn_theory.validation.harness", "lrnn_theory.validation.network",
+                                  "lrnn_theory.validation.training_setup", "lrnn_theory.losses"])
 def test_docstring_examples_run(name):
     """The examples in the docstrings are checked too (one of them printed a wrong logistic value unnoticed)."""
     import doctest
@@ -396,3 +398,187 @@ def test_docstring_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---- the stages: set-up, loop, recorders ---------------------------------------------------------------------------
+STAGED = [
+    ("population", Task.inverse_exponential(delta=[1.0, 0.6], lam=[0.5, 0.8], T=4, init={"a": 0.3, "b": 0.2, "c": 0.3}),
+     dict(lr=0.05, steps=120, record_every=7, hidden=3, seed=2)),
+    ("samples_random_mean", Task.constant(delta=[1.0, 0.5], T=3),
+     dict(lr=0.3, steps=80, data="samples", n_samples=9, init="random", loss="mean", record_every=10)),
+    ("complex", Task.from_family("inverse_exponential", T=3, delta=[0.9, 0.5], lam=[0.8, 0.5],
+                                 lambda_phase=[0.3, 0.0], init={"a": 0.2, "b": 0.1, "c": 0.2}),
+     dict(lr=0.02, steps=60, record_every=5, freeze=("W_y",))),
+]
+
+
+@pytest.mark.parametrize("name,task,run", STAGED, ids=[s[0] for s in STAGED])
+def test_hand_composed_stages_give_the_train_lrnn_run_bit_for_bit(name, task, run):
+    """set_up + gradient_descent + recorders, composed by hand, is train_lrnn (same arrays, same bits)."""
+    from lrnn_theory.losses import time_per_step
+    from lrnn_theory.validation.harness import gradient_descent
+    from lrnn_theory.validation.recorders import LossRecorder, ModeRecorder, SingularValueRecorder
+    from lrnn_theory.validation.training_setup import RandomInit, SampleData, set_up
+
+    result = train_lrnn(task, **run)
+    data = SampleData(run["n_samples"]) if run.get("data") == "samples" else "population"
+    init = RandomInit() if run.get("init") == "random" else "aligned"
+    setup = set_up(task, hidden=run.get("hidden"), data=data, init=init, seed=run.get("seed", 0))
+    objective = setup.objective(run.get("loss", "sum_half"))
+    every = run["record_every"]
+    modes = ModeRecorder(setup.read_modes, task.K, complex if task.is_complex else float, every)
+    losses, svs = LossRecorder(every), SingularValueRecorder(every)
+    outcome = gradient_descent(setup.network.copy(), objective.loss_and_grad, lr=run["lr"], steps=run["steps"],
+                               freeze=run.get("freeze", ()), recorders=[modes, losses, svs])
+    for got, want in zip(modes.modes, (result.trajectory.a, result.trajectory.b, result.trajectory.c)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(losses.losses, result.losses)
+    np.testing.assert_array_equal(modes.steps * time_per_step(run["lr"], task.tau, objective.scale),
+                                  result.trajectory.t)
+    for key in ("W_x", "W_h", "W_y"):
+        np.testing.assert_array_equal(svs.singular_values[key], result.singular_values[key])
+    for mine, theirs in zip(outcome.network.weights, result.network.weights):
+        np.testing.assert_array_equal(mine, theirs)
+    for mine, theirs in zip(setup.network.weights, result.initial_network.weights):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_option_objects_and_flat_keywords_are_the_same_run():
+    from lrnn_theory.validation import NTKRecording, RandomInit, Recording, SampleData, Stopping
+
+    task = Task.constant(delta=[1.0, 0.5], T=3, init={"a": 0.2, "b": 0.1, "c": 0.2})
+    flat = train_lrnn(task, lr=0.1, steps=400, data="samples", n_samples=8, init="random", init_scale=0.2,
+                      record_every=20, ntk_steps=[0, 30], stop_loss=1e-3, divergence_threshold=50.0)
+    objects = train_lrnn(task, lr=0.1, steps=400, data=SampleData(n_samples=8), init=RandomInit(scale=0.2),
+                         recording=Recording(every=20, ntk=NTKRecording(steps=[0, 30])),
+                         stopping=Stopping(loss=1e-3, divergence_threshold=50.0))
+    np.testing.assert_array_equal(flat.trajectory.b, objects.trajectory.b)
+    np.testing.assert_array_equal(flat.losses, objects.losses)
+    np.testing.assert_array_equal(flat.ntk["kernels"], objects.ntk["kernels"])
+    assert flat.info["stopped_at_step"] == objects.info["stopped_at_step"] < 400
+    with pytest.raises(LrnnInputError, match="'n_samples' is a field of 'data'"):
+        train_lrnn(task, data=SampleData(), n_samples=8, steps=1)
+    with pytest.raises(TypeError, match="'ntk_step'"):
+        train_lrnn(task, steps=1, ntk_step=[0])
+
+
+def test_a_custom_recorder_runs_in_the_same_loop():
+    """Recorders are objects the loop calls: a new measurement needs no second training loop."""
+    from lrnn_theory.validation.harness import gradient_descent
+    from lrnn_theory.validation.recorders import LossRecorder, Recorder
+    from lrnn_theory.validation.training_setup import set_up
+
+    class RecurrentNorm(Recorder):
+        def _allocate(self, capacity, network):
+            self.norms = np.empty(capacity)
+
+        def _store(self, index, network, loss):
+            self.norms[index] = np.linalg.norm(network.W_h)
+
+    setup = set_up(TWO_MODES, hidden=3)
+    norms, losses = RecurrentNorm(every=4), LossRecorder(every=4)
+    outcome = gradient_descent(setup.network.copy(), setup.objective().loss_and_grad, lr=0.05, steps=10,
+                               recorders=[norms, losses])
+    assert norms.steps.tolist() == losses.steps.tolist() == [0, 4, 8, 10] and outcome.last_step == 10
+    assert norms.norms[3] == pytest.approx(np.linalg.norm(outcome.network.W_h))
+
+
+def test_rotational_setup_is_the_set_up_stage():
+    from lrnn_theory.validation import rotational_setup, set_up
+
+    task = Task.from_family("constant", T=3, delta=[0.7, 0.4], delta_phase=[np.pi / 6, 0.0])
+    old, new = rotational_setup(task, hidden=5, seed=4), set_up(task, hidden=5, seed=4)
+    np.testing.assert_array_equal(old["C"], new.data.correlations)
+    np.testing.assert_array_equal(old["R"], new.R)
+    assert old["sizes"].tolist() == new.data.sizes.tolist() == [2, 1]
+
+
+# ---- one estimator, one set of loss conventions ---------------------------------------------------------------------
+def test_the_harness_and_task_from_data_share_one_estimator():
+    """train_lrnn(X=, Y=) estimates its task with Task.from_data's estimator: the same task from the same data."""
+    rng = np.random.default_rng(31)
+    K, T = 3, 4
+    U, V = random_orthonormal(rng, K, K), random_orthonormal(rng, K, K)
+    s = rng.uniform(0.2, 1.5, (K, T))
+    X = whitened_inputs(rng, 20, T, K)
+    Y = sample_targets(X, task_correlations(s, U, V)) + 1e-3 * rng.standard_normal((20, K))  # not exactly Assumption 2
+    result = train_lrnn(None, X=X, Y=Y, steps=0, seed=7)
+    basis_stream = np.random.default_rng(np.random.SeedSequence(7).spawn(3)[0])  # the harness's bases stream
+    task = Task.from_data(X, Y, seed=basis_stream, bases="combination", name="user data")
+    np.testing.assert_array_equal(result.task.singular_values, task.singular_values)
+    np.testing.assert_array_equal(result.basis["U"], task.estimate.U)
+    assert result.info["task_fit_residual"] == task.estimate.diagnostic["largest_off_diagonal"] > 0
+    # the default (fitted) estimate refines the same start: the same modes up to order and sign here
+    fitted = Task.from_data(X, Y)
+    np.testing.assert_allclose(np.sort(np.abs(fitted.singular_values), axis=0),
+                               np.sort(np.abs(task.singular_values), axis=0), atol=1e-4)
+    with pytest.raises(LrnnInputError, match="'bases'"):
+        Task.from_data(X, Y, bases="svd")
+
+
+def test_loss_conventions_live_in_the_core():
+    import lrnn_theory.finite_lr as finite_lr
+    from lrnn_theory import losses
+
+    assert finite_lr.loss_scale is losses.loss_scale
+    assert losses.tau_per_step(0.1, "mean_half", P=12, N_y=2) == pytest.approx(12 * 2 / 0.1)  # tau = P N_y / eta
+    result = train_lrnn(TWO_MODES, lr=0.1, steps=3, loss="mean_half")
+    assert result.info["dt_per_step"] == pytest.approx(0.1 * losses.loss_scale("mean_half", 10, 2))
+    with pytest.raises(LrnnInputError, match="'loss'"):
+        losses.loss_scale("mse", 1, 1)
+
+
+# ---- freezing in the flow ------------------------------------------------------------------------------------------
+FROZEN_TASK = Task.inverse_exponential(delta=[1.0, 0.6], lam=[0.5, 0.8], T=5, init={"a": 0.3, "b": 0.2, "c": 0.1})
+
+
+@pytest.mark.parametrize("method", [None, "LSODA", "Radau"])
+def test_integrate_with_b_frozen_follows_the_closed_form(method):
+    """W_h frozen: b stays at its initial value and u follows the closed-form logistic of App. C."""
+    from lrnn_theory.frozen import frozen_b_solution
+
+    traj = integrate(FROZEN_TASK, 20.0, n_points=41, frozen=("W_h",), method=method, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(traj.b, 0.2, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(traj.u, frozen_b_solution(FROZEN_TASK, traj.t), atol=1e-8)
+    assert traj.info["frozen"] == ["b"]
+
+
+@pytest.mark.parametrize("frozen", [("a", "c"), ("c",), ("W_x",)])
+def test_integrate_with_frozen_modes_matches_a_long_integration_of_the_masked_rates(frozen):
+    """Independent computation: DOP853 on the unmasked rates times a mask of the moving components."""
+    from scipy.integrate import solve_ivp
+
+    flow = compile_flow(FROZEN_TASK)
+    names = {"W_x": "a"}
+    moving = np.tile([m not in {names.get(f, f) for f in frozen} for m in "abc"], FROZEN_TASK.K).astype(float)
+    t = np.linspace(0.0, 15.0, 31)
+    sol = solve_ivp(lambda s, y: moving * flow.rates(s, y), (0.0, 15.0), flow.initial_state(), t_eval=t,
+                    method="DOP853", rtol=1e-12, atol=1e-14)
+    traj = integrate(FROZEN_TASK, 15.0, t_eval=t, frozen=frozen, rtol=1e-10, atol=1e-12)
+    a, b, c = flow.modes(sol.y.T)
+    for got, want in ((traj.a, a), (traj.b, b), (traj.c, c)):
+        np.testing.assert_allclose(got, want, atol=1e-7)
+    for mode in {names.get(f, f) for f in frozen}:
+        values = getattr(traj, mode)
+        np.testing.assert_allclose(values, np.broadcast_to(values[0], values.shape), rtol=0, atol=1e-14)
+
+
+def test_frozen_training_matches_the_frozen_flow_on_a_complex_task():
+    task = Task.from_family("inverse_exponential", T=3, delta=0.9, lam=0.7, lambda_phase=0.4,
+                            init={"a": 0.3, "b": 0.2, "c": 0.3})
+    sim = simulate(task, lr=0.005, steps=800, freeze=("W_h",), record_every=40)
+    theory = integrate(task.with_init(a=sim.a[0], b=sim.b[0], c=sim.c[0]), sim.t[-1], t_eval=sim.t,
+                       frozen=("b",), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(theory.b, np.broadcast_to(sim.b[0], theory.b.shape), rtol=0, atol=1e-14)
+    assert np.max(np.abs(theory.u - sim.u)) < 5e-3  # first order in lr
+    assert np.max(np.abs(theory.u[-1] - theory.u[0])) > 0.1
+
+
+def test_frozen_names_and_combinations_are_checked():
+    with pytest.raises(LrnnInputError, match="'frozen'"):
+        integrate(FROZEN_TASK, 1.0, frozen=("d",))
+    with pytest.raises(LrnnInputError, match="'frozen'"):
+        integrate(FROZEN_TASK, 1.0, frozen=("b",), lr_correction=0.01)
+    plain, empty = integrate(FROZEN_TASK, 5.0), integrate(FROZEN_TASK, 5.0, frozen=())
+    np.testing.assert_array_equal(plain.u, empty.u)
+    assert "frozen" not in empty.info

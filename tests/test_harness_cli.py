@@ -80,7 +80,7 @@ def test_validate_says_when_the_network_did_not_start_aligned(task_file, capsys)
 def test_validate_compares_frozen_training_with_the_frozen_theory(task_file, capsys):
     """--freeze holds the matching modes fixed in the theory too (it used to compare with the full flow)."""
     from lrnn_theory.frozen import frozen_b_solution
-    from lrnn_theory.validation.commands import theory_for
+    from lrnn_theory.validation.compare import theory_for
 
     assert run(["validate", task_file, "--lr", "0.01", "--steps", "500", "--freeze", "W_h", "--tol", "0.01"]) == 0
     assert run(["validate", task_file, "--lr", "0.01", "--steps", "500", "--freeze", "W_x", "W_y", "--tol",

@@ -2,6 +2,8 @@
 
 The predicted order and 90% times are held against trained networks from the validation harness.
 """
+import json
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,121 @@ def test_predict_learning_order_rejects_bad_input():
         predict_learning_order(figA1_pair(), fraction=1.5)
     with pytest.raises(LrnnInputError, match="'tasks'"):
         predict_learning_order([])
+
+
+# ---- every kind of task ---------------------------------------------------------------------------------------------
+def explicit_A_B(s_mode, b):
+    """A(b) = sum over links of s conj(b)^(power), B(b) = sum over links |b|^(2 power), written out link by link."""
+    s_mode = np.asarray(s_mode)
+    T = s_mode.shape[-1]
+    if s_mode.ndim == 1:
+        return (sum(s_mode[i] * np.conj(b) ** (T - 1 - i) for i in range(T)),
+                sum(abs(b) ** (2 * (T - 1 - i)) for i in range(T)))
+    links = [(t, i) for t in range(T) for i in range(t + 1)]
+    return (sum(s_mode[t, i] * np.conj(b) ** (t - i) for t, i in links), sum(abs(b) ** (2 * (t - i)) for t, i in links))
+
+
+def rotational_tasks(outputs="final"):
+    init = {"a": 0.1 * np.exp(0.4j), "b": 0.2 - 0.1j, "c": 0.1 * np.exp(-1.1j)}  # |a| = |c|: the polar closed form
+    return [Task.from_family("inverse_exponential", T=5, delta=d, lam=lam, lambda_phase=phi, delta_phase=0.3,
+                             init=init, name=name, outputs=outputs)
+            for name, d, lam, phi in (("slow", 0.6, 0.5, 2.0), ("fast", 1.2, 0.8, 0.5))]
+
+
+@pytest.mark.parametrize("outputs", ["final", "every_step"])
+def test_complex_learning_order_against_long_integration_and_frozen_b_ode(outputs):
+    from scipy.integrate import solve_ivp
+
+    from lrnn_theory import integrate
+
+    tasks = rotational_tasks(outputs)
+    pred = predict_learning_order(tasks)
+    assert [pred.labels[k] for k in pred.order] == ["fast#1", "slow#0"] and pred.rate_order_agrees
+    for k, task in enumerate(tasks):
+        A, B = explicit_A_B(task.singular_values[0], task.init.b[0])
+        assert pred.discounted_sum[k] == pytest.approx(A, rel=1e-12) == discounted_sum(task)[0]
+        assert pred.rate[k] == pytest.approx(2 * abs(A) / task.tau, rel=1e-12)
+        # learning time: a long integration with the default (batched) solver
+        long = integrate(task, 60.0, n_points=60001)
+        np.testing.assert_allclose([pred.final_u[k], pred.final_b[k]], [long.u[-1, 0], long.b[-1, 0]], atol=1e-7)
+        assert pred.times[k] == pytest.approx(time_to_fraction(long.t, long.u, 0.9)[0], abs=2e-3)
+        # logistic time: Re(u / u*) reaches 0.9 along tau du/dt = 2|u| (A - u B) (b frozen, |a| = |c|)
+        u0 = complex(task.init.a[0] * task.init.c[0])
+
+        def rhs(_, y):
+            u = y[0] + 1j * y[1]
+            du = 2 * abs(u) * (A - u * B) / task.tau
+            return [du.real, du.imag]
+
+        event = lambda _, y: np.real((y[0] + 1j * y[1]) / (A / B)) - 0.9  # noqa: E731
+        hit = solve_ivp(rhs, (0, 100), [u0.real, u0.imag], events=event, rtol=1e-12, atol=1e-14).t_events[0][0]
+        assert pred.times_logistic[k] == pytest.approx(hit, rel=1e-8)
+    # angle first, radius later, for the u of both tasks
+    assert np.all(pred.polar_times["u"]["angle"] < pred.polar_times["u"]["radius"])
+    json.dumps(pred.to_dict())
+    assert "fast#1" in pred.table()
+
+
+def test_unbalanced_complex_mode_logistic_time_equals_the_frozen_b_integration():
+    from scipy.integrate import solve_ivp
+
+    task = Task.from_family("inverse_exponential", T=4, delta=1.0, lam=0.5, lambda_phase=0.5,
+                            init={"a": 0.2, "b": 0.1 + 0.1j, "c": 0.05})
+    pred = predict_learning_order(task)
+    A, B = explicit_A_B(task.singular_values[0], task.init.b[0])
+
+    def rhs(_, y):
+        a, c = y[0] + 1j * y[1], y[2] + 1j * y[3]
+        r = A - a * c * B
+        return [(np.conj(c) * r).real, (np.conj(c) * r).imag, (np.conj(a) * r).real, (np.conj(a) * r).imag]
+
+    event = lambda _, y: np.real((y[0] + 1j * y[1]) * (y[2] + 1j * y[3]) / (A / B)) - 0.9  # noqa: E731
+    hit = solve_ivp(rhs, (0, 200), [0.2, 0, 0.05, 0], events=event, rtol=1e-12, atol=1e-14).t_events[0][0]
+    assert pred.times_logistic[0] == pytest.approx(hit, rel=1e-8) and np.isfinite(pred.times[0])
+
+
+def test_time_to_fraction_of_complex_u_is_along_the_final_value():
+    t = np.linspace(0, 1, 11)
+    u = np.exp(1j * (1 - t)) * t  # turns onto the real axis while it grows: Re(u / 1) = t cos(1 - t)
+    reached = time_to_fraction(t, u[:, None], 0.5)[0]
+    progress = t * np.cos(1 - t)
+    j = np.argmax(progress >= 0.5)
+    assert t[j - 1] < reached <= t[j]
+
+
+def test_every_step_learning_times_equal_a_long_integration():
+    from lrnn_theory import integrate
+
+    tasks = [Task.from_family("inverse_exponential", T=4, delta=d, lam=0.6, outputs="every_step",
+                              init={"a": 0.1, "b": 0.1, "c": 0.1}) for d in (0.4, 1.0)]
+    pred = predict_learning_order(tasks)
+    for k, task in enumerate(tasks):
+        long = integrate(task, 60.0, n_points=60001)
+        assert pred.times[k] == pytest.approx(time_to_fraction(long.t, long.u, 0.9)[0], abs=2e-3)
+        assert pred.discounted_sum[k] == pytest.approx(explicit_A_B(task.singular_values[0], 0.1)[0], rel=1e-12)
+
+
+# moved from test_complex.py (formerly lrnn_theory.complex.rotational_learning_order)
+def test_rotational_learning_order_larger_radii_first():
+    tasks = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=R, lambda_phase=np.pi / 6, name=f"R={R}")
+             for R in (0.4, 0.9, 1.0, 1.05)]
+    pred = predict_learning_order(tasks, max_time=15.0, n_points=1501)
+    assert [pred.labels[k].split("#")[0] for k in pred.order] == ["R=1.05", "R=1.0", "R=0.9", "R=0.4"]
+    assert np.all(np.diff(pred.polar_times["u"]["radius"]) < 0)
+    json.dumps(pred.to_dict())
+
+
+def test_angular_distance_from_b0_sets_the_order():
+    """App. O: for b(0) = +0.2, angles +-pi/4 learn fast and +-3pi/4 slow; for b(0) = -0.2 reversed; small effect
+    for a small b(0)."""
+    def times(b0):
+        tasks = [Task.from_family("inverse_exponential", T=5, delta=1.0, lam=1.0, lambda_phase=phi,
+                                  init={"a": 0.1, "b": b0, "c": 0.1}) for phi in (np.pi / 4, -3 * np.pi / 4)]
+        return predict_learning_order(tasks, max_time=8.0, n_points=801).polar_times["u"]["radius"]
+
+    near, far = times(0.2)
+    assert near < 0.8 * far
+    near, far = times(-0.2)
+    assert far < 0.8 * near
+    near, far = times(0.02)
+    assert near < far < 1.1 * near

@@ -9,7 +9,7 @@ from reference import finite_difference_gradient, full_matrix_loss, random_ortho
 
 from lrnn_theory import DivergenceError, LrnnInputError, Task, compile_flow, integrate
 from lrnn_theory.derivations import mode_flow as mf
-from lrnn_theory.flow import TaskSums
+from lrnn_theory.task_sums import TaskSums
 from lrnn_theory.solvers import BDF, LSODA, blocks_to_banded
 
 
@@ -101,7 +101,7 @@ def test_task_sums_match_direct_sums_including_b_zero():
     rng = np.random.default_rng(1)
     s = rng.normal(size=(5, 7))
     b = np.array([0.0, 0.5, -0.8, 1.0, 1.1])
-    A0, A1, A2, B0, B1, B2 = TaskSums.from_task(Task(s)).evaluate(b, second=True)
+    A0, A1, A2, B0, B1, B2 = Task(s).sums().evaluate(b, second=True)
     bs = sp.Symbol("b")
     for m in range(5):
         A_sym = sum(float(s[m, i - 1]) * bs ** (7 - i) for i in range(1, 8))

@@ -7,7 +7,7 @@ import pytest
 from lrnn_theory import Task, integrate
 from lrnn_theory.cli import main
 from lrnn_theory.errors import LrnnInputError
-from lrnn_theory.ntk import (empirical_ntk, kernel_distance, mode_ntk, predicted_distance_curve,
+from lrnn_theory.ntk import (PARTS, empirical_ntk, kernel_distance, mode_ntk, predicted_distance_curve,
                              whitened_probe_inputs)
 from lrnn_theory.validation import LRNN, train_lrnn
 from lrnn_theory.validation.data import random_orthonormal, whitened_inputs
@@ -134,8 +134,6 @@ def test_mode_theory_kernel_equals_empirical_kernel_of_aligned_network():
 @pytest.mark.parametrize("sizes, T, N_h", [([2], 5, 2), ([2, 1, 2], 4, 7), ([1, 2], 8, 4), ([2, 2], 1, 5)])
 def test_complex_mode_kernel_equals_empirical_kernel_of_aligned_block_network(sizes, T, N_h):
     """Rotational tasks: the kernel from complex a, b, c equals J J^T of the real block network (every part)."""
-    from lrnn_theory.ntk import complex_mode_ntk
-
     rng = np.random.default_rng(T + N_h)
     sizes = np.array(sizes)
     K, N = sizes.size, int(sizes.sum())
@@ -150,7 +148,7 @@ def test_complex_mode_kernel_equals_empirical_kernel_of_aligned_block_network(si
     X = rng.normal(size=(3, T, N + 1))  # not whitened, N_x > N: the formula holds for any inputs
     rotate = np.kron(np.eye(3), U)
     emp = empirical_ntk(*net.weights, X, parts=True)
-    mode = mode_ntk(a, b, c, X, V, parts=True, sizes=sizes)  # mode_ntk hands complex modes to complex_mode_ntk
+    mode = mode_ntk(a, b, c, X, V, parts=True, sizes=sizes)
     scale = np.max(np.abs(emp.total))
     for name in ("W_x", "W_h", "W_y"):
         assert np.max(np.abs(rotate @ mode.part(name) @ rotate.T - emp.part(name))) <= 1e-10 * scale, name
@@ -159,27 +157,90 @@ def test_complex_mode_kernel_equals_empirical_kernel_of_aligned_block_network(si
     if K > 1 and np.all(sizes == 2):
         b_eq[1] = np.conj(b_eq[0])
     net_eq = LRNN.aligned_blocks(a, b_eq, c, U, V, R, sizes)
-    assert np.allclose(rotate @ complex_mode_ntk(a, b_eq, c, X, V, sizes=sizes) @ rotate.T,
+    assert np.allclose(rotate @ mode_ntk(a, b_eq, c, X, V, sizes=sizes) @ rotate.T,
                        empirical_ntk(*net_eq.weights, X), rtol=1e-10, atol=1e-10 * scale)
 
 
 def test_complex_mode_kernel_reduces_to_the_real_one_and_checks_input():
-    from lrnn_theory.ntk import complex_mode_ntk
-
     rng = np.random.default_rng(4)
     a, b, c = rng.normal(size=3), rng.uniform(-1, 1, 3), rng.normal(size=3)
     X = rng.normal(size=(2, 4, 3))
-    assert np.allclose(complex_mode_ntk(a, b, c, X, sizes=[1, 1, 1]), mode_ntk(a, b, c, X), rtol=1e-12, atol=1e-12)
+    # real values stored as complex numbers: the same real network
+    assert np.allclose(mode_ntk(a + 0j, b + 0j, c + 0j, X, sizes=[1, 1, 1]), mode_ntk(a, b, c, X), rtol=1e-12,
+                       atol=1e-12)
     # A complex mode with real values is the 2x2 block s I_2: the same network as two real modes (figA4's T = 1 row).
     probes = whitened_probe_inputs(1, 2)
     assert np.allclose(mode_ntk([0.3], [0.3], [0.3], probes, sizes=[2]),
                        mode_ntk([0.3, 0.3], [0.3, 0.3], [0.3, 0.3], probes), rtol=1e-14, atol=0)
     with pytest.raises(LrnnInputError, match="'sizes'"):
-        complex_mode_ntk([1j], [0.5], [1.0], probes, sizes=[1])
+        mode_ntk([1j], [0.5], [1.0], probes, sizes=[1])
     with pytest.raises(LrnnInputError, match="'sizes'"):
-        complex_mode_ntk([1j], [0.5], [1.0], probes, sizes=[3])
+        mode_ntk([1j], [0.5], [1.0], probes, sizes=[3])
     with pytest.raises(LrnnInputError, match="'X'"):
-        complex_mode_ntk([1j], [0.5], [1.0], whitened_probe_inputs(1, 3))
+        mode_ntk([1j], [0.5], [1.0], whitened_probe_inputs(1, 3))
+
+
+MODE_KINDS = {"real": [1, 1, 1], "complex": [2, 2], "mixed": [2, 1, 2]}
+
+
+@pytest.mark.parametrize("kind", list(MODE_KINDS))
+@pytest.mark.parametrize("outputs", ["final", "every_step"])
+@pytest.mark.parametrize("extra_outputs", [0, 2])
+def test_mode_kernel_is_the_empirical_kernel_for_every_kind_of_mode_and_output(kind, outputs, extra_outputs):
+    """One function for real, complex and mixed modes, final and every-step outputs, N_y = N and N_y > N: against
+    J J^T of the aligned (block) network built in tests/reference.py, every part. Without U the kernel is the
+    output-mode block U^T K U of the network's kernel (for any N_y); with U it is the whole kernel, including the
+    W_y part on the N_y - N output directions that no mode reaches (the former N_y > K error)."""
+    from reference import orthonormal_columns
+
+    sizes = np.array(MODE_KINDS[kind])
+    K, N, T, P = sizes.size, int(sizes.sum()), 4, 3
+    rng = np.random.default_rng(N + extra_outputs + (outputs == "every_step"))
+
+    def modes(scale):
+        z = scale * (rng.normal(size=K) + 1j * rng.normal(size=K))
+        return np.where(sizes == 2, z, z.real)
+
+    a, b, c = modes(0.8), modes(0.5), modes(0.9)
+    if kind == "real":
+        a, b, c = a.real, b.real, c.real
+    U = orthonormal_columns(N + extra_outputs, N, rng)
+    V, R = orthonormal_columns(N + 1, N, rng), orthonormal_columns(N + 2, N, rng)
+    net = LRNN.aligned_blocks(a, b, c, U, V, R, sizes)
+    X = rng.normal(size=(P, T, N + 1))
+    emp = empirical_ntk(*net.weights, X, outputs=outputs, parts=True)
+    full = mode_ntk(a, b, c, X, V, parts=True, outputs=outputs, U=U)
+    block = mode_ntk(a, b, c, X, V, parts=True, outputs=outputs)
+    S = T if outputs == "every_step" else 1
+    rotate = np.kron(np.eye(P * S), U)
+    scale = np.max(np.abs(emp.total))
+    for name in PARTS:
+        assert np.max(np.abs(full.part(name) - emp.part(name))) <= 1e-12 * scale, name
+        assert np.max(np.abs(block.part(name) - rotate.T @ emp.part(name) @ rotate)) <= 1e-12 * scale, name
+    if extra_outputs:  # the output-mode block alone misses the W_y part on the other outputs: no longer silent
+        assert np.max(np.abs(rotate @ block.total @ rotate.T - emp.total)) > 0.01 * scale
+
+
+def test_every_step_mode_kernel_holds_the_final_kernels_of_the_prefixes():
+    """The (s, s) block of the every-step kernel is the final-output kernel of the first s steps."""
+    rng = np.random.default_rng(3)
+    a, b, c = np.array([0.6 + 0.2j, 0.4]), np.array([0.7 - 0.3j, -0.5]), np.array([1.1, 0.8 - 0.1j])
+    P, T, N = 2, 5, 4
+    X = rng.normal(size=(P, T, N))
+    kern = mode_ntk(a, b, c, X, outputs="every_step").reshape(P, T, N, P, T, N)
+    for s in range(1, T + 1):
+        assert np.allclose(kern[:, s - 1, :, :, s - 1, :].reshape(P * N, P * N), mode_ntk(a, b, c, X[:, :s]),
+                           rtol=1e-12, atol=1e-12)
+
+
+def test_mode_kernel_checks_outputs_and_output_basis():
+    X = whitened_probe_inputs(2, 2)
+    with pytest.raises(LrnnInputError, match="'outputs'"):
+        mode_ntk([0.5, 0.4], [0.3, 0.2], [1.0, 1.0], X, outputs="every")
+    with pytest.raises(LrnnInputError, match="'U'"):
+        mode_ntk([0.5, 0.4], [0.3, 0.2], [1.0, 1.0], X, U=np.ones((3, 2)))
+    with pytest.raises(LrnnInputError, match="'U'"):
+        mode_ntk([0.5, 0.4], [0.3, 0.2], [1.0, 1.0], X, U=np.eye(3)[:, :1])
 
 
 def test_rotation_task_kernel_movement_is_predicted_from_the_complex_modes():

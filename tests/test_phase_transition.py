@@ -10,7 +10,6 @@ from lrnn_theory import LrnnInputError, Task
 from lrnn_theory.derivations import phase_transition as pt
 from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve
 from lrnn_theory.regularisation import landscape
-from lrnn_theory.stability import reduced_energy
 from lrnn_theory.trajectory import mode_energy
 
 
@@ -29,7 +28,7 @@ def test_landau_coefficients_against_finite_differences():
     for T, beta in ((3, 0.9), (4, 1.3), (5, 0.6)):
         coeffs = pt.derive_landau_expansion(T)["coefficients"]
         s = dirac_profile([beta], T)
-        E = lambda x: 2 * reduced_energy(s, np.array([x]))[0]  # noqa: E731  (App. H: no 1/(2 tau))
+        E = lambda x: 2 * Task(s).sums().reduced_energy(np.array([x]))[0]  # noqa: E731  (App. H: no 1/(2 tau))
         second = (E(h) - 2 * E(0.0) + E(-h)) / h**2
         assert second / 2 == pytest.approx(float(coeffs[2].subs(pt.beta, beta)), rel=1e-4)
         assert E(0.0) == pytest.approx(float(coeffs[0].subs(pt.beta, beta)), rel=1e-12)
@@ -59,7 +58,7 @@ def test_large_b_limit_and_first_order_jump():
         lim = pt.derive_large_b_limit(T)
         assert sp.simplify(lim["limit"] - pt.beta**-2) == 0 and lim["beta_unbounded"] == 1
         s = dirac_profile([1.7], T)
-        assert 2 * reduced_energy(s, np.array([1e4]))[0] == pytest.approx(1 / 1.7**2, rel=1e-6)
+        assert 2 * Task(s).sums().reduced_energy(np.array([1e4]))[0] == pytest.approx(1 / 1.7**2, rel=1e-6)
     T = 6
     bc = critical_beta(T)
     curve = phase_curve(T, [bc - 1e-4, bc + 1e-4])

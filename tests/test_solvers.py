@@ -5,7 +5,7 @@ import pytest
 from scipy.linalg import expm
 
 from lrnn_theory import DivergenceError, IntegrationError, LrnnInputError, Task, compile_flow, integrate
-from lrnn_theory.flow import TaskSums
+from lrnn_theory.task_sums import TaskSums
 from lrnn_theory.solvers import CONVERGED, REACHED_END, solve_blocks
 
 

@@ -2,6 +2,8 @@
 
 Extrapolation to other lengths T' is tested in test_extrapolation.py.
 """
+import json
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -9,7 +11,7 @@ import sympy as sp
 from lrnn_theory import LrnnInputError, Task, integrate
 from lrnn_theory.derivations import stability as st
 from lrnn_theory.extrapolation import family_task
-from lrnn_theory.stability import classify, reduced_energy, solve_task, zero_loss_solution
+from lrnn_theory.stability import classify, solve_task, zero_loss_solution
 from lrnn_theory.trajectory import mode_energy
 
 INIT = {"a": 0.5, "b": 0.5, "c": 0.5}
@@ -78,7 +80,7 @@ def test_reduced_energy_symbolic_family_forms_match_numeric_and_brute_force():
             expr = expr.subs(st.lam, lam)
         symbolic = np.array([float(expr.subs(st.b, x)) for x in bs])
         task = Task.from_family(fam, T=T, delta=0.8, lam=lam)
-        numeric = reduced_energy(task.singular_values, bs[None, :])[0]
+        numeric = task.sums().reduced_energy(bs[None, :])[0]
         np.testing.assert_allclose(symbolic, numeric, rtol=1e-10, atol=1e-12)
         # Brute force: minimise the residual energy over a fine u grid at each b.
         us = np.linspace(-10, 10, 200001)
@@ -93,7 +95,7 @@ def test_optimum_of_non_geometric_profiles_against_grid_search_and_flow():
     sol = solve_task(s)
     assert not sol.zero_loss.any()
     bs = np.linspace(-3, 3, 600001)
-    grid = reduced_energy(s, np.broadcast_to(bs, (2, bs.size)))
+    grid = Task(s).sums().reduced_energy(np.broadcast_to(bs, (2, bs.size)))
     np.testing.assert_allclose(sol.b, bs[np.argmin(grid, axis=1)], atol=2e-5)
     np.testing.assert_allclose(sol.b, [0.76, 1.60], atol=0.01)
     assert sol.importance.tolist() == ["late", "early"]
@@ -168,3 +170,186 @@ def test_docstring_examples_of_results_2_and_3(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---- every kind of task: complex, every-step, complex every-step ---------------------------------------------------
+def random_profile(rng, kind, K=3, T=4):
+    """A random (K, T) or lower-triangular (K, T, T) profile of the given kind (no zero-loss solution)."""
+    shape = (K, T, T) if "every-step" in kind else (K, T)
+    s = rng.uniform(-0.5, 1.5, shape) + (1j * rng.uniform(-0.8, 0.8, shape) if "complex" in kind else 0)
+    if "every-step" in kind:
+        s = s * np.tril(np.ones((T, T)))
+    return s
+
+
+def explicit_energy(s_mode, u, b, tau=1.0):
+    """E = sum over every link of |s - u b^(power)|^2 / (2 tau), written out step by step (no task sums)."""
+    s_mode = np.asarray(s_mode)
+    T = s_mode.shape[-1]
+    if s_mode.ndim == 1:
+        power, present = T - 1 - np.arange(T), np.ones(T, bool)
+    else:
+        power = np.arange(T)[:, None] - np.arange(T)[None, :]
+        present = power >= 0
+    pred = u * b ** np.where(present, power, 0)
+    return np.sum(np.where(present, np.abs(s_mode - pred) ** 2, 0.0)) / (2 * tau)
+
+
+def brute_force_minimum(s_mode, b_max, is_complex):
+    """Minimise the explicit energy over (u, b) (real and imaginary parts for complex modes), |b| <= b_max: a grid
+    of b with the least-squares u, then Nelder-Mead on all real parameters from the best grid point."""
+    from scipy.optimize import minimize
+
+    line = np.linspace(-b_max, b_max, 161 if is_complex else 4001)
+    grid = (line[:, None] + 1j * line[None, :]).ravel() if is_complex else line
+    grid = grid[np.abs(grid) <= b_max]
+    T = s_mode.shape[-1]
+    if s_mode.ndim == 1:
+        power, present = T - 1 - np.arange(T), np.ones(T, bool)
+    else:
+        power = np.arange(T)[:, None] - np.arange(T)[None, :]
+        present = power >= 0
+    target = s_mode[present]
+    P = grid[:, None] ** power[present][None, :]
+    u_ls = np.sum(np.conj(P) * target, axis=1) / np.sum(np.abs(P) ** 2, axis=1)
+    E = np.sum(np.abs(target - u_ls[:, None] * P) ** 2, axis=1) / 2
+    best = int(np.argmin(E))
+
+    def unpack(x):
+        return (x[0] + 1j * x[1], x[2] + 1j * x[3]) if is_complex else (x[0], x[1])
+
+    def objective(x):
+        u, b = unpack(x)
+        return explicit_energy(s_mode, u, b) + 1e6 * max(0.0, abs(b) - b_max) ** 2
+
+    u0, b0 = u_ls[best], grid[best]
+    x0 = [u0.real, u0.imag, b0.real, b0.imag] if is_complex else [u0, b0]
+    res = minimize(objective, x0, method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-16, "maxiter": 40000,
+                                                                  "maxfev": 40000})
+    u, b = unpack(res.x)
+    return u, b, explicit_energy(s_mode, u, b)
+
+
+@pytest.mark.parametrize("kind", ["real", "complex", "every-step", "complex every-step"])
+def test_solve_task_equals_brute_force_minimisation_of_the_explicit_energy(kind):
+    rng = np.random.default_rng({"real": 1, "complex": 2, "every-step": 3, "complex every-step": 4}[kind])
+    s = random_profile(rng, kind)
+    sol = solve_task(s, b_max=2.0)
+    assert not sol.zero_loss.any() and np.iscomplexobj(sol.b) == ("complex" in kind)
+    for k in range(s.shape[0]):
+        u, b, energy = brute_force_minimum(s[k], 2.0, "complex" in kind)
+        assert sol.energy[k] == pytest.approx(explicit_energy(s[k], sol.u[k], sol.b[k]), rel=1e-10, abs=1e-12)
+        assert sol.energy[k] <= energy + 1e-10       # no worse than the brute force ...
+        assert sol.energy[k] == pytest.approx(energy, abs=1e-8)  # ... and the same minimum
+        if not sol.at_bound[k]:
+            assert abs(sol.b[k] - b) < 1e-4 and abs(sol.u[k] - u) < 1e-4
+        else:
+            assert abs(abs(sol.b[k]) - 2.0) < 1e-9
+    assert json.dumps(sol.to_dict())
+
+
+@pytest.mark.parametrize("kind", ["real", "complex", "every-step", "complex every-step"])
+def test_zero_loss_test_on_every_kind(kind):
+    """Geometric profiles s = u b^(power) are found exactly (u, b, zero energy); one changed entry breaks them."""
+    rng = np.random.default_rng(5)
+    u = rng.uniform(0.5, 1.5, 3) * (np.exp(1j * rng.uniform(-3, 3, 3)) if "complex" in kind else 1)
+    b = rng.uniform(0.3, 1.3, 3) * (np.exp(1j * rng.uniform(-3, 3, 3)) if "complex" in kind else rng.choice([-1, 1], 3))
+    T = 5
+    from lrnn_theory.tasks import predicted_profile
+
+    s = predicted_profile(u, b, T, "every-step" in kind)
+    sol = solve_task(Task(s, outputs="every_step" if "every-step" in kind else "final"))
+    assert sol.zero_loss.all() and not sol.at_bound.any()
+    np.testing.assert_allclose(sol.b, b, rtol=1e-12)
+    np.testing.assert_allclose(sol.u, u, rtol=1e-12)
+    assert all(explicit_energy(s[k], sol.u[k], sol.b[k]) < 1e-25 for k in range(3))
+    broken = s.copy()
+    broken[0, ..., 0] += 1e-6
+    assert zero_loss_solution(broken)[0].tolist() == [False, True, True]
+
+
+def test_solve_task_takes_raw_real_complex_and_every_step_arrays():
+    s = np.array([[0.1 * t for t in range(1, 7)], [1.0 / t for t in range(1, 7)]])
+    assert np.array_equal(solve_task(s).b, solve_task(Task(s)).b)
+    rotated = s * np.exp(0.3j)  # a common phase rotates u only: the same b, the same energy
+    sol = solve_task(rotated, b_max=4.0)
+    np.testing.assert_allclose(sol.b, solve_task(s).b, atol=2e-6)
+    np.testing.assert_allclose(sol.energy, solve_task(s).energy, atol=1e-10)
+    every = np.tril(np.ones((4, 4)))[None] * 0.7
+    assert solve_task(every).zero_loss[0] and solve_task(every).b[0] == 1.0
+    with pytest.raises(LrnnInputError, match="singular_values"):
+        solve_task(np.ones((2, 2, 2, 2)))
+
+
+# moved from test_complex.py (formerly lrnn_theory.complex.solve_complex_task)
+@pytest.mark.parametrize("family,params,b_star,u_star", [
+    ("inverse_exponential", {"delta": 0.8, "delta_phase": 0.3, "lam": 0.9, "lambda_phase": 0.5},
+     0.9 * np.exp(0.5j), 0.8 * np.exp(0.3j)),
+    ("exponential", {"delta": 0.8, "delta_phase": 0.3, "lam": 1.05, "lambda_phase": np.pi / 6},
+     1 / (1.05 * np.exp(1j * np.pi / 6)), 0.8 * np.exp(0.3j) * (1.05 * np.exp(1j * np.pi / 6)) ** 5),
+    ("constant", {"delta": 0.7, "delta_phase": np.pi / 6}, 1.0, 0.7 * np.exp(1j * np.pi / 6)),
+])
+def test_complex_zero_loss_solutions_are_fixed_points(family, params, b_star, u_star):
+    from lrnn_theory import compile_flow
+
+    task = Task.from_family(family, T=5, **params)
+    sol = solve_task(task)
+    assert sol.zero_loss[0]
+    np.testing.assert_allclose([sol.b[0], sol.u[0]], [b_star, u_star], atol=1e-12)
+    root = np.sqrt(u_star)
+    f = compile_flow(task.with_init(a=root, b=b_star, c=root).as_complex())
+    assert np.max(np.abs(f.rates(0.0, f.initial_state()))) < 1e-12
+    assert np.max(f.energy(f.initial_state())) < 1e-25
+    expected = "unstable" if abs(b_star) > 1 + 1e-9 else ("marginal" if abs(abs(b_star) - 1) < 1e-9 else "stable")
+    assert sol.stability[0] == expected
+
+
+def test_complex_reduced_energy_minimiser_without_zero_loss():
+    task = Task.from_family("last_step", T=5, delta=1.0, kappa=0.3, delta_phase=0.5)
+    sol = solve_task(task)
+    assert not sol.zero_loss[0]
+    traj = integrate(task.with_init(a=1.0, b=sol.b[0] * 0.9, c=1.0).as_complex(), 400.0, n_points=3)
+    assert abs(traj.b[-1, 0] - sol.b[0]) < 1e-4 and abs(traj.u[-1, 0] - sol.u[0]) < 1e-4
+
+
+# ---- end points of the flow (lrnn_theory.fixed_points) -------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["real", "complex", "every-step", "complex every-step"])
+def test_flow_endpoints_equal_a_long_integration(kind):
+    from lrnn_theory import compile_flow
+    from lrnn_theory.fixed_points import flow_endpoints
+
+    rng = np.random.default_rng({"real": 11, "complex": 12, "every-step": 13, "complex every-step": 14}[kind])
+    K, T = 8, 5
+    s = random_profile(rng, kind, K, T)
+    init = {"a": rng.uniform(0.05, 0.3, K), "b": rng.uniform(-0.5, 0.5, K), "c": rng.uniform(0.05, 0.3, K)}
+    if "complex" in kind:
+        init.update(a_imag=rng.uniform(-0.2, 0.2, K), b_imag=rng.uniform(-0.3, 0.3, K), c_imag=0.05)
+    task = Task(s, init=init, outputs="every_step" if "every-step" in kind else "final")
+    assert task.kind == kind
+    ends = flow_endpoints(task)
+    long = integrate(task, 5000.0, n_points=2, converged_tol=1e-11, rtol=1e-11, atol=1e-13)
+    end = compile_flow(task.with_init(a=long.a[-1], b=long.b[-1], c=long.c[-1]))
+    settled = np.max(np.abs(np.array(end.modes(end.rates(0.0, end.initial_state())))), axis=0) < 1e-9
+    ok = ends.valid & settled
+    assert ok.sum() >= K // 2
+    assert np.all(np.isnan(ends.b[~ends.valid]))
+    for q in ("b", "u"):
+        np.testing.assert_allclose(getattr(ends, q)[ok], getattr(long, q)[-1, ok], atol=1e-6)
+    for q in ("a", "c"):  # |a|^2 - |c|^2 is conserved: the moduli are exact
+        np.testing.assert_allclose(np.abs(getattr(ends, q)[ok]), np.abs(getattr(long, q)[-1, ok]), atol=1e-6)
+        # the phase split between a and c (u fixed) follows the path: exact for real modes, close for complex ones
+        # (measured 3.4e-3 here: the path of u lags behind the manifold u = A/B)
+        np.testing.assert_allclose(getattr(ends, q)[ok], getattr(long, q)[-1, ok],
+                                   atol=1e-2 if "complex" in kind else 1e-6)
+
+
+def test_flow_endpoints_of_a_real_task_run_as_complex_equal_the_real_ones():
+    from lrnn_theory.fixed_points import flow_endpoints
+
+    rng = np.random.default_rng(3)
+    task = Task(rng.uniform(-0.5, 1.5, (6, 5)), init={"a": rng.uniform(0.05, 0.3, 6), "b": rng.uniform(-0.5, 0.5, 6),
+                                                      "c": rng.uniform(0.05, 0.3, 6)})
+    real, as_complex = flow_endpoints(task), flow_endpoints(task.as_complex())
+    assert np.iscomplexobj(as_complex.b) and np.array_equal(real.valid, as_complex.valid)
+    for q in ("a", "b", "c"):
+        np.testing.assert_allclose(getattr(as_complex, q)[real.valid], getattr(real, q)[real.valid], atol=1e-8)

@@ -456,10 +456,11 @@ def _sensory(quick):
        "For complex (rotational) tasks the angle of the input-output mode u adapts before its radius, and the "
        "zero-loss solutions are b = lambda, u = delta (inverse-exponential) and b = 1, u = delta (constant)",
        "angle components adapt immediately at the start of training, radii later",
-       requires=("lrnn_theory.complex",))
+       requires=("lrnn_theory.learning_order",))
 def _rotation(quick):
-    from lrnn_theory.complex import polar_time_scales, solve_complex_task
     from lrnn_theory.flow import integrate
+    from lrnn_theory.learning_order import polar_time_scales
+    from lrnn_theory.stability import solve_task
     from lrnn_theory.validation import train_lrnn
 
     from .figures.complex import figure_task
@@ -470,7 +471,7 @@ def _rotation(quick):
     theory = integrate(task.with_init(a=sim.a[0], b=sim.b[0], c=sim.c[0]).as_complex(), float(sim.t[-1]),
                        t_eval=sim.t, rtol=1e-10, atol=1e-12)
     th, net = polar_time_scales(theory)["u"], polar_time_scales(sim)["u"]
-    sol = solve_complex_task(task)
+    sol = solve_task(task, b_max=2.0)
     lam = 0.9 * np.exp(1j * np.pi / 6)
     ours = {"u_angle_settling_theory": th["angle"].tolist(), "u_radius_settling_theory": th["radius"].tolist(),
             "u_angle_settling_network": net["angle"].tolist(), "u_radius_settling_network": net["radius"].tolist(),
@@ -484,26 +485,6 @@ def _rotation(quick):
     return {"quantity": "settling times (90%) of the angle and the radius of u, theory and trained block-form "
                         f"network (lr {lr}), for the Fig. A9 tasks with a complex delta; the zero-loss b*",
             "ours": ours, "passed": bool(passed)}
-
-
-def register(subparsers) -> None:
-    """Add ``lrnn claims`` to the command line."""
-    p = subparsers.add_parser("claims", help="check the paper's claims one by one: paper's value, ours, pass/fail")
-    p.add_argument("--quick", action="store_true", help="reduced runs (under a few minutes)")
-    p.add_argument("--json", help="also write the ledger to this JSON file")
-    p.add_argument("--figures", help="add the paper_features of the figure JSON files in this directory "
-                                     "(lrnn reproduce all --out DIR)")
-    p.set_defaults(func=_cmd_claims)
-
-
-def _cmd_claims(args) -> int:
-    import sys
-
-    text, _, code = main_text(args.quick, args.json, args.figures, progress=sys.stderr.isatty())
-    print(text, end="")
-    if args.json:
-        print(f"wrote {args.json}")
-    return code
 
 
 def main_text(quick: bool, json_path=None, figures_dir=None, progress: bool = True) -> tuple:

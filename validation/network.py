@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrnn_theory.errors import LrnnInputError, check_finite_array
+from lrnn_theory.errors import LrnnInputError
+from lrnn_theory.network import check_inputs, check_weights, hidden_states
+
+from .data import real_block_form
 
 WEIGHT_NAMES = ("W_x", "W_h", "W_y")
 
@@ -50,17 +53,7 @@ class LRNN:
     """
 
     def __init__(self, W_x, W_h, W_y):
-        W_x = check_finite_array("W_x", W_x, ndim=2)
-        W_h = check_finite_array("W_h", W_h, ndim=2)
-        W_y = check_finite_array("W_y", W_y, ndim=2)
-        N_h = W_x.shape[0]
-        if W_h.shape != (N_h, N_h):
-            raise LrnnInputError(f"parameter 'W_h' must have shape ({N_h}, {N_h}) to match W_x {W_x.shape}, "
-                                 f"got {W_h.shape}")
-        if W_y.shape[1] != N_h:
-            raise LrnnInputError(f"parameter 'W_y' must have {N_h} columns to match W_x {W_x.shape}, "
-                                 f"got shape {W_y.shape}")
-        self.W_x, self.W_h, self.W_y = W_x, W_h, W_y
+        self.W_x, self.W_h, self.W_y = check_weights(W_x, W_h, W_y)
 
     # ---- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -121,8 +114,6 @@ class LRNN:
         array([[ 0. , -0.5],
                [ 0.5,  0. ]])
         """
-        from .data import real_block_form
-
         Ha, Hb, Hc = (real_block_form(np.atleast_1d(np.asarray(v, dtype=complex)), sizes) for v in (a, b, c))
         return cls(R @ Ha @ V.T, R @ Hb @ R.T, U @ Hc @ R.T)
 
@@ -157,11 +148,7 @@ class LRNN:
 
     # ---- forward ------------------------------------------------------------------------------------------------
     def _check_inputs(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 3 or X.shape[2] != self.N_x or X.shape[1] < 1:
-            raise LrnnInputError(f"parameter 'X' must have shape (P, T, {self.N_x}) with T >= 1, got shape "
-                                 f"{X.shape}")
-        return X
+        return check_inputs(X, self.N_x)
 
     def _drive(self, X: np.ndarray) -> np.ndarray:
         """``W_x x_t`` for every sample and step, (P, T, N_h), as one 2-D product (BLAS-friendly)."""
@@ -180,16 +167,7 @@ class LRNN:
         ndarray, shape (T+1, P, N_h)
             Row 0 is ``h_1 = 0``.
         """
-        X = self._check_inputs(X)
-        P, T, _ = X.shape
-        H = np.empty((T + 1, P, self.N_h))
-        H[0] = 0.0
-        drive = self._drive(X)
-        W_hT = self.W_h.T
-        for t in range(T):
-            np.matmul(H[t], W_hT, out=H[t + 1])
-            H[t + 1] += drive[:, t]
-        return H
+        return hidden_states(self.W_x, self.W_h, self._check_inputs(X))
 
     def forward(self, X) -> np.ndarray:
         """Output ``W_y h_{T'+1}`` after a sequence of any length T'.
@@ -291,6 +269,24 @@ class LRNN:
         g_x = D.reshape(T * P, self.N_h).T @ X.transpose(1, 0, 2).reshape(T * P, -1)
         g_h = D[1:].reshape((T - 1) * P, self.N_h).T @ H[1:T].reshape((T - 1) * P, self.N_h)
         return loss, (g_x, g_h, g_y)
+
+    def loss_and_grad_correlations(self, C):
+        """The population loss of correlations ``C`` and its gradients: ``loss_and_grad_population`` for final-output
+        correlations (T, N_y, N_x), ``loss_and_grad_population_every_step`` for every-step ones (T, T, N_y, N_x).
+
+        Parameters
+        ----------
+        C : ndarray, shape (T, N_y, N_x) or (T, T, N_y, N_x)
+
+        Returns
+        -------
+        loss : float
+        grads : tuple of ndarray
+        """
+        C = np.asarray(C)
+        if C.ndim == 4:
+            return self.loss_and_grad_population_every_step(C)
+        return self.loss_and_grad_population(C)
 
     def loss_and_grad_population(self, C):
         """The theory's loss ``1/2 sum_i ||C_i - W_y W_h^(T-i) W_x||_F^2`` and its exact gradients.

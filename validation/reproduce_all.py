@@ -19,7 +19,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
 from lrnn_theory.errors import bad, check_int
+from lrnn_theory.io import make_out_dir, write_files_whole
+
+from . import figures as figure_registry
+from .figures import load_all, render
 
 #: Scalars of a figure's JSON shown in the summary and the index (besides max_abs_error), in this order.
 KEY_NUMBER_LIMIT = 12
@@ -62,21 +69,16 @@ def run_figure(name: str, quick: bool) -> FigureRun:
 
     The figure runs in this process on one core: one BLAS thread and no process pool of its own
     (``figures.INNER_WORKERS = 1``), so that ``reproduce_all`` uses exactly ``jobs`` cores."""
-    from threadpoolctl import threadpool_limits
-
-    from . import figures
-    from .figures import load_all, render
-
     start = time.perf_counter()
     description = getattr(load_all().get(name), "description", "")
-    saved, figures.INNER_WORKERS = figures.INNER_WORKERS, 1
+    saved, figure_registry.INNER_WORKERS = figure_registry.INNER_WORKERS, 1
     try:
         with threadpool_limits(1):
             png, text, data = render(name, quick=quick)
     except Exception as exc:  # a failing figure must not stop the others: report it instead
         return FigureRun(name, "failed", time.perf_counter() - start, reason=_one_line(exc), description=description)
     finally:
-        figures.INNER_WORKERS = saved
+        figure_registry.INNER_WORKERS = saved
     return FigureRun(name, "ok", time.perf_counter() - start, max_abs_error=float(data["max_abs_error"]),
                      description=description, data=json.loads(text), png=png, json_text=text)
 
@@ -137,10 +139,6 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
     -------
     ReproduceAllResult
     """
-    from lrnn_theory.io import write_files_whole
-
-    from .figures import load_all
-
     registry = load_all()
     jobs = check_int("jobs", jobs, minimum=1)
     names = sorted(registry) if figures is None else list(figures)
@@ -150,8 +148,6 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
         if name not in registry:
             raise bad("figure", name, f"be one of {', '.join(sorted(registry))}")
     out_dir = Path(out_dir)
-    from lrnn_theory.cli import make_out_dir
-
     make_out_dir(out_dir)
     start = time.perf_counter()
     runs = {}
@@ -198,8 +194,6 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
     return tqdm(total=total, desc="figures", unit="fig", disable=not enabled, leave=False)
 
 

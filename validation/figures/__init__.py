@@ -20,6 +20,11 @@ import json
 import pkgutil
 from pathlib import Path
 
+import numpy as np
+
+from lrnn_theory.errors import LrnnInputError, bad
+from lrnn_theory.io import check_writable, render_figure, write_files_whole
+
 FIGURES: dict = {}
 
 #: Most worker processes a figure may start for its own grid (``grid_executor``); None: one per core.
@@ -40,7 +45,7 @@ def figure(name: str, description: str):
 
 def pyplot():
     """matplotlib.pyplot on the Agg backend (figures are written to files, never shown)."""
-    import matplotlib
+    import matplotlib  # 0.2 s to import: only when a figure is drawn, not when the figures are listed
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -58,8 +63,6 @@ def paper_feature(statement: str, paper, ours, holds, **extra) -> dict:
     >>> paper_feature("b ends at 1", 1.0, 0.999, abs(0.999 - 1.0) < 0.01, tolerance=0.01)["holds"]
     True
     """
-    import numpy as np
-
     if not isinstance(statement, str) or not statement:
         raise ValueError("a paper feature needs a statement")
     ours = np.asarray(ours).tolist() if isinstance(ours, (np.ndarray, np.generic)) else ours
@@ -75,14 +78,7 @@ def load_all() -> dict:
 
 def render(name: str, quick: bool = False) -> tuple:
     """Run reproduction ``name`` and return ``(png bytes, JSON text, data)`` without writing anything."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lrnn_theory.errors import bad
-    from lrnn_theory.io import render_figure
-
+    plt = pyplot()
     registry = load_all()
     if name not in registry:
         raise bad("figure", name, f"be one of {', '.join(sorted(registry))}")
@@ -100,9 +96,6 @@ def render(name: str, quick: bool = False) -> tuple:
 
 def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
     """Run reproduction ``name``, write ``out_dir/name.png`` and ``out_dir/name.json`` as a set; return the data."""
-    from lrnn_theory.errors import LrnnInputError
-    from lrnn_theory.io import check_writable, write_files_whole
-
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,8 +110,6 @@ def reproduce(name: str, out_dir=".", quick: bool = False) -> dict:
 
 
 def _jsonable(value):
-    import numpy as np
-
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.floating, np.integer, np.bool_)):

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrnn_theory.flow import integrate
+from lrnn_theory.frozen import task_sums_at
+from lrnn_theory.learning_order import time_to_fraction
+from lrnn_theory.stability import solve_task
 from lrnn_theory.tasks import Task
+from lrnn_theory.validation import simulate
 
-from . import figure, paper_feature
+from . import figure, paper_feature, pyplot
 
 #: Our choices (the paper has no figure for App. M).
 FIGM = {"T": 5, "delta": 1.0, "init": 0.1, "t_end": 6.0, "fraction": 0.9,
@@ -98,14 +103,6 @@ def figM_features(results: dict, tolerance: float = CONVERGED) -> list:
 
 @figure("figM", "every-step outputs (App. M): network vs theory, beside the final-output task of the same profile")
 def figM(quick: bool = False):
-    from lrnn_theory.flow import integrate
-    from lrnn_theory.frozen import task_sums_at
-    from lrnn_theory.learning_order import time_to_fraction
-    from lrnn_theory.stability import solve_task
-    from lrnn_theory.validation import simulate
-
-    from . import pyplot
-
     plt = pyplot()
     lr = LR["quick" if quick else "full"]
     steps = int(round(FIGM["t_end"] / lr))

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrnn_theory.frozen import frozen_b_solution, integrate_recurrent_taylor, task_sums_at
 from lrnn_theory.tasks import Task
+from lrnn_theory.validation import simulate
 
 from . import figure, paper_feature, pyplot as _pyplot
 
@@ -92,9 +94,6 @@ def faster_but_lower(final, t_half, labels) -> list:
 @figure("fig2", "u learning with b frozen (logistic) and b learning with u frozen at each profile's u* "
                 "(windowed Taylor series), against training steps")
 def fig2(quick: bool = False):
-    from lrnn_theory.frozen import frozen_b_solution, integrate_recurrent_taylor
-    from lrnn_theory.validation import simulate
-
     plt = _pyplot()
     left, right = fig2_tasks()
     L, R, T = FIG2["left"], FIG2["right"], FIG2["T"]
@@ -208,7 +207,5 @@ def fig2(quick: bool = False):
 
 
 def _fixed_points(task) -> np.ndarray:
-    from lrnn_theory.frozen import task_sums_at
-
     A, B = task_sums_at(task, task.init.b)
     return A / B

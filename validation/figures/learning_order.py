@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrnn_theory.flow import integrate
+from lrnn_theory.learning_order import predict_learning_order, time_to_fraction
 from lrnn_theory.tasks import Task
+from lrnn_theory.validation import simulate
 
 from . import figure, paper_feature, pyplot as _pyplot
 from .frozen import run_settings as _run_settings
@@ -26,10 +29,6 @@ def figA1_tasks() -> list:
 
 @figure("figA1", "learning order: delta=1.1, lambda=0.5 against delta=0.5, lambda=1.1 (T=7), with 90% times")
 def figA1(quick: bool = False):
-    from lrnn_theory.flow import integrate
-    from lrnn_theory.learning_order import predict_learning_order, time_to_fraction
-    from lrnn_theory.validation import simulate
-
     plt = _pyplot()
     tasks = figA1_tasks()
     run = _run_settings(FIGA1["t_end"], quick)

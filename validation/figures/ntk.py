@@ -20,16 +20,18 @@ Any task the harness trains on can fill a heatmap's rows (``_aligned_unaligned(.
 
 * ``figA4``: as fig5 for the rotation task (inverse-exponential, lambda = e^(i pi/12), R = 1, delta = 1): one complex
   mode, trained as a real block network of N_x = N_y = N_h = 2 units. Its aligned kernels are predicted by
-  ``lrnn_theory.ntk.complex_mode_ntk`` (complex a, b, c), and ``auto_lr`` uses them too.
+  ``lrnn_theory.ntk.mode_ntk`` (complex a, b, c), and ``auto_lr`` uses them too.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from lrnn_theory.tasks import Task
+from lrnn_theory.validation.ntk import TRAINING, distance_grid
 
 from . import figure, paper_feature, pyplot as _pyplot
 
@@ -67,9 +69,7 @@ def constant_tasks(T_values, modes=4, delta=1.0):
 @contextlib.contextmanager
 def grid_executor(n_jobs: int):
     """A process pool with one worker per core (at most n_jobs and ``figures.INNER_WORKERS``), or None (serial)."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from . import INNER_WORKERS
+    from . import INNER_WORKERS  # read when called: ``lrnn reproduce all`` sets it after this module is imported
 
     workers = min(os.cpu_count() or 1, n_jobs, INNER_WORKERS or n_jobs)
     if workers <= 1:
@@ -97,8 +97,6 @@ def kernel_distance_panels(tasks, scales, panels, executor=None):
     dict
         name -> grid dict from ``distance_grid`` (unaligned grids also predict from the read-off modes).
     """
-    from lrnn_theory.validation.ntk import distance_grid
-
     return {p["name"]: distance_grid(tasks, scales, init=p["init"], hidden=p["hidden"], executor=executor,
                                      predict=True) for p in panels}
 
@@ -194,8 +192,6 @@ def _aligned_unaligned(config, quick, titles, features, make_tasks=None):
     harness trains on works, e.g. the rotation task of Fig. A4. ``features(grids, T_values, scales)`` gives the
     figure's ``paper_features``.
     """
-    from lrnn_theory.validation.ntk import TRAINING
-
     plt = _pyplot()
     mode = "quick" if quick else "full"
     T_values, scales = config["T"][mode], config["scales"][mode]
@@ -266,7 +262,7 @@ def _figA4_features(grids, T_values, scales):
 def figA4(quick: bool = False):
     fig, data = _aligned_unaligned(FIGA4, quick, "rotation task phi=pi/12, R=1", _figA4_features,
                                    make_tasks=rotation_tasks)
-    data["theory"] = ("complex mode kernel (lrnn_theory.ntk.complex_mode_ntk) of the integrated complex flow; "
+    data["theory"] = ("complex mode kernel (lrnn_theory.ntk.mode_ntk) of the integrated complex flow; "
                       "learning rate from auto_lr with the same kernel (option 1: complex mode_ntk and auto_lr, not a "
                       "fixed learning rate)")
     return fig, data
@@ -275,8 +271,6 @@ def figA4(quick: bool = False):
 # ---- Fig. A5 ------------------------------------------------------------------------------------------------------
 @figure("figA5", "NTK kernel distance of unaligned LRNNs, N_h = 300 against N_h = 4 (constant task)")
 def figA5(quick: bool = False):
-    from lrnn_theory.validation.ntk import TRAINING, distance_grid
-
     plt = _pyplot()
     mode = "quick" if quick else "full"
     T_values, scales = FIGA5["T"][mode], FIGA5["scales"][mode]
@@ -352,8 +346,6 @@ def figA6(quick: bool = False):
 # ---- Fig. A7 ------------------------------------------------------------------------------------------------------
 @figure("figA7", "NTK kernel distance against independent init scales of u and b, T = 2 and 6")
 def figA7(quick: bool = False):
-    from lrnn_theory.validation.ntk import TRAINING, distance_grid
-
     plt = _pyplot()
     mode = "quick" if quick else "full"
     scales = FIGA7["scales"][mode]

@@ -22,8 +22,16 @@ score and the chosen values are written to the JSON under ``paper_fit`` and name
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import minimize
+from tqdm import tqdm
 
+from lrnn_theory.errors import DivergenceError
+from lrnn_theory.flow import compile_flow, integrate
+from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve
+from lrnn_theory.sweeps import grid_points, grid_task, sweep
 from lrnn_theory.tasks import Task
+from lrnn_theory.trajectory import mode_energy
+from lrnn_theory.validation import train_lrnn
 
 from . import figure, paper_feature, pyplot as _pyplot
 
@@ -76,8 +84,6 @@ def _panel_grid(panel, mode: str):
 
 def _fit_task(T: int, init: float, kappas, mode: str) -> tuple:
     """A Task with every (panel, x, kappa) point of the figure's grid as a mode; returns it and each mode's panel."""
-    from lrnn_theory.sweeps import grid_points, grid_task
-
     rows, panel_of_mode = [], []
     for pj, panel in enumerate(FIG4["panels"]):
         x = _panel_grid(panel, mode)
@@ -121,11 +127,6 @@ def fit_fig4(quick: bool = False) -> dict:
         ``converged_fraction`` of the points converged), ``tolerance`` (the best's largest relative error) and
         ``reproduced`` (every range within ``PAPER_RANGE_RTOL``).
     """
-    from tqdm import tqdm
-
-    from lrnn_theory.errors import DivergenceError
-    from lrnn_theory.flow import compile_flow, integrate
-
     mode = "quick" if quick else "full"
     kappas = FIG4["kappas"][mode]
     n_x = FIG4["n_x"][mode]
@@ -197,9 +198,6 @@ def top_curvature(res, panel, T: int, kappas, h: float = 1e-5) -> np.ndarray:
     Central finite differences of the residual energy, vectorized over the grid; shape of ``res.b``. Gradient descent
     on the ``sum_half`` loss of a single-mode network is stable near that point for lr < 2 / eigenvalue.
     """
-    from lrnn_theory.sweeps import grid_points, grid_task
-    from lrnn_theory.trajectory import mode_energy
-
     points = grid_points({panel["x"]: np.asarray(res.axes[panel["x"]]), "kappa": np.asarray(kappas, float)})
     s = grid_task(panel["family"], T, points, panel["fixed"], panel["base"]).singular_values
     y0 = np.stack([res.a.ravel(), res.b.ravel(), res.c.ravel()])  # (3, K)
@@ -292,9 +290,6 @@ def _fig4_features(results, kappas) -> list:
 
 @figure("fig4", "phase transitions: b and u against delta, lambda, beta, coloured by kappa (T, init, time fitted)")
 def fig4(quick: bool = False):
-    from lrnn_theory.sweeps import grid_task, sweep
-    from lrnn_theory.validation import train_lrnn
-
     plt = _pyplot()
     mode = "quick" if quick else "full"
     fit = fit_fig4(quick)
@@ -428,8 +423,6 @@ def _fig4_caption(fit, T, init0, t_train, lr, steps) -> str:
 # ---- Fig. A3 ------------------------------------------------------------------------------------------------------
 def _scipy_minimum(s: np.ndarray, b_max: float) -> float:
     """min over (u, |b| <= b_max) of sum_i r_i^2 by L-BFGS-B from several starts (independent of E*(b))."""
-    from scipy.optimize import minimize
-
     k = np.arange(s.size - 1, -1, -1, dtype=float)
 
     def energy(x):
@@ -462,8 +455,6 @@ def fit_figA3(quick: bool = False) -> dict:
         ``unknowns``, ``candidates`` with their ``beta_c`` and ``score``, ``best`` (the chosen b_max, its beta_c at
         long_T and settle_T, score), ``tolerance`` and ``reproduced``.
     """
-    from lrnn_theory.phase_transition import critical_beta
-
     mode = "quick" if quick else "full"
     F = FIGA3_FIT
     target, T_long = F["paper_long_T_beta_c"], F["long_T"]
@@ -507,8 +498,6 @@ def fit_figA3(quick: bool = False) -> dict:
 
 
 def _jump_at(T: int, beta_c: float, b_max: float, eps: float = 1e-4) -> float:
-    from lrnn_theory.phase_transition import phase_curve
-
     curve = phase_curve(T, [beta_c - eps, beta_c + eps], b_max=b_max)
     return float(abs(curve["b"][1] - curve["b"][0]))
 
@@ -516,8 +505,6 @@ def _jump_at(T: int, beta_c: float, b_max: float, eps: float = 1e-4) -> float:
 @figure("figA3", "phase transition against beta (s_1 = beta, s_T = 1/beta): b*, u*, E*, critical beta per T "
                  "(bound on b fitted)")
 def figA3(quick: bool = False):
-    from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve
-
     plt = _pyplot()
     mode = "quick" if quick else "full"
     fit = fit_figA3(quick)

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrnn_theory.flow import integrate
+from lrnn_theory.regularisation import landscape
 from lrnn_theory.tasks import Task
+from lrnn_theory.trajectory import mode_energy
+from lrnn_theory.validation import train_lrnn
 
 from . import figure, paper_feature, pyplot as _pyplot
 
@@ -18,11 +22,6 @@ FIGA2 = {"T": 3, "s_T": 1.0, "s_1": [0.5, 1.5, 2.5], "u_range": [-0.5, 2.5], "b_
 
 @figure("figA2", "energy landscape over (u, b): data term, effective regulariser, total (Dirac tasks)")
 def figA2(quick: bool = False):
-    from lrnn_theory.flow import integrate
-    from lrnn_theory.regularisation import landscape
-    from lrnn_theory.trajectory import mode_energy
-    from lrnn_theory.validation import train_lrnn
-
     plt = _pyplot()
     mode = "quick" if quick else "full"
     n = FIGA2["grid"][mode]

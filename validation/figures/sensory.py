@@ -33,9 +33,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrnn_theory.flow import integrate
+from lrnn_theory.losses import output_loss
 from lrnn_theory.sensory import (expected_extrapolation_loss, global_solution, sensory_targets, sensory_trials,
                                  target_weights)
+from lrnn_theory.stability import solve_task
 from lrnn_theory.tasks import Task
+from lrnn_theory.validation import train_lrnn
+from lrnn_theory.validation.harness import hessian_top_eigenvalue
+from lrnn_theory.validation.network import LRNN
 
 from . import figure, paper_feature, pyplot as _pyplot
 
@@ -73,19 +79,14 @@ TOLERANCES = {
 
 def stable_lr_bound(X, Y, weights, loss: str = "mean_half") -> float:
     """``2 / lambda_max`` of the Hessian of the training loss at ``weights = (W_x, W_h, W_y)``."""
-    from lrnn_theory.validation.harness import _output_loss, hessian_top_eigenvalue
-    from lrnn_theory.validation.network import LRNN
-
-    output_loss = _output_loss(loss)
-    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_samples(X, Y, output_loss)[1], list(weights),
+    loss_of_outputs = output_loss(loss)
+    top = hessian_top_eigenvalue(lambda ws: LRNN(*ws).loss_and_grad_samples(X, Y, loss_of_outputs)[1], list(weights),
                                  (0, 1, 2))
     return 2.0 / top
 
 
 def _predicted_weights(target: str, T: int, estimate_task):
     """Balanced aligned weights at the predicted solution: W_x = W_y = sqrt(u) I, W_h = b I."""
-    from lrnn_theory.stability import solve_task
-
     if target in ("mean", "sum"):
         sol = global_solution(target, T)
         b, u = sol["recurrent_sv"], sol["io_sv"]
@@ -98,10 +99,7 @@ def _predicted_weights(target: str, T: int, estimate_task):
 
 def _hidden_gradient(net, X, Y, loss):
     """Mean over samples of ||dh_{T+1}/dt|| under gradient flow dW/dt = -grad(loss) (central difference)."""
-    from lrnn_theory.validation.harness import _output_loss
-    from lrnn_theory.validation.network import LRNN
-
-    _, grads = net.loss_and_grad_samples(X, Y, _output_loss(loss))
+    _, grads = net.loss_and_grad_samples(X, Y, output_loss(loss))
     size = max(float(np.max(np.abs(g))) for g in grads)
     if size == 0:
         return 0.0
@@ -119,8 +117,6 @@ def run_sensory(target: str, T: int, *, n_samples: int, steps: int, lr: float | 
     (n_records,) when asked, ``network``, ``lr``, ``lr_bound``, the estimated tasks (``estimate``: least squares,
     ``estimate_sum``: the harness's sum normalisation), the data and the predicted ``b``, ``u``.
     """
-    from lrnn_theory.validation import train_lrnn
-
     X = sensory_trials(n_samples, T, seed=seed, cut=SENSORY["cut"])
     Y = sensory_targets(X, target)
     estimate = Task.from_data(X, Y, normalisation="least_squares", name=f"sensory {target}").estimate
@@ -188,8 +184,6 @@ def ode_overlay(run: dict):
     ode_b, ode_u, net_b, net_u : ndarray (n_records, 4)
     powers : ndarray (4,)
     """
-    from lrnn_theory.flow import integrate
-
     X = run["X"]
     P = X.shape[0]
     powers, V = input_directions(X)

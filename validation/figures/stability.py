@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrnn_theory.errors import DivergenceError
+from lrnn_theory.extrapolation import closed_form_energy, family_task, network_extrapolation_energy
+from lrnn_theory.stability import solve_task
 from lrnn_theory.tasks import Task
+from lrnn_theory.validation import train_lrnn
 
 from . import figure, paper_feature, pyplot as _pyplot
 
@@ -41,8 +45,6 @@ TITLES = {"constant": "constant f = 1", "inverse_exponential": "inverse-exponent
 
 
 def _train(task, lr=None, t_end=None):
-    from lrnn_theory.validation import train_lrnn
-
     tr = FIG3["training"]
     lr = tr["lr"] if lr is None else lr
     steps = int(round((tr["t_end"] if t_end is None else t_end) / lr))
@@ -58,8 +60,6 @@ def _family_task(fam, values, T, **kw):
 
 def constant_stability(deltas, T: int) -> dict:
     """Train the constant task at one fixed learning rate for each delta: "converged", "diverged" or "not converged"."""
-    from lrnn_theory.errors import DivergenceError
-
     cs = FIG3["constant_stability"]
     outcome, b_end = [], []
     for d in deltas:
@@ -78,9 +78,6 @@ def constant_stability(deltas, T: int) -> dict:
 
 @figure("fig3", "stability (b* > 1 unstable) per family, u* beside b*, and extrapolation to other lengths T'")
 def fig3(quick: bool = False):
-    from lrnn_theory.extrapolation import closed_form_energy, family_task, network_extrapolation_energy
-    from lrnn_theory.stability import solve_task
-
     plt = _pyplot()
     T = FIG3["T"]
     fig = plt.figure(figsize=(18, 7.2))

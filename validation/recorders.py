@@ -1,0 +1,246 @@
+"""Stage 3 of the harness: recorders, small objects the training loop calls at the steps they are due.
+
+A recorder has three methods: ``start(steps, network)`` before the loop (allocate for a run of at most ``steps``
+steps), ``due(step, last)`` (``last``: the final step of the run, ``steps`` or the step where ``stop_loss`` stops it,
+which every recorder takes), and ``record(step, network, loss)``. ``Recorder`` records every ``every``-th step and the
+last one into preallocated arrays; its subclasses say what they read:
+
+- ``ModeRecorder``: the modes a, b, c (``TrainingSetup.read_modes``);
+- ``LossRecorder``: the training loss;
+- ``SingularValueRecorder``: the singular values of W_x, W_h, W_y;
+- ``CallbackRecorder``: the return value of ``on_record(step, network)``;
+- ``NTKRecorder``: the network's NTK (``lrnn_theory.ntk.empirical_ntk``) at its own steps.
+
+``Recording(every=, on_record=, ntk=NTKRecording(...), progress=)`` is the option object of ``train_lrnn`` that
+says which recorders a run gets (``Recording.recorders``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from lrnn_theory.errors import bad, check_int
+from lrnn_theory.ntk import OUTPUTS, empirical_ntk, whitened_probe_inputs
+
+from .network import WEIGHT_NAMES
+
+#: Most recorded states per run (each holds K modes and the singular values of three matrices).
+MAX_RECORDS = 10**6
+
+
+class Recorder:
+    """Records at every ``every``-th step (0 included) and at the last step; subclasses store what they read.
+
+    Attributes
+    ----------
+    steps : ndarray of int
+        The steps recorded so far.
+    """
+
+    def __init__(self, every: int = 1):
+        self.every = check_int("record_every", every, minimum=1)
+
+    def start(self, steps: int, network) -> None:
+        """Allocate for a run of ``steps`` steps (the records at 0, every ``every``-th step and the last)."""
+        capacity = steps // self.every + 2
+        if capacity > MAX_RECORDS:
+            raise bad("record_every", self.every, f"leave at most {MAX_RECORDS} records of the {steps} steps "
+                                                  f"(use record_every >= {steps // (MAX_RECORDS - 2) + 1})")
+        self._steps = np.empty(capacity, dtype=int)
+        self.count = 0
+        self._allocate(capacity, network)
+
+    def due(self, step: int, last: bool) -> bool:
+        return last or step % self.every == 0
+
+    def record(self, step: int, network, loss: float) -> None:
+        self._steps[self.count] = step
+        self._store(self.count, network, loss)
+        self.count += 1
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._steps[:self.count]
+
+    def _allocate(self, capacity: int, network) -> None:
+        pass
+
+    def _store(self, index: int, network, loss: float) -> None:
+        raise NotImplementedError
+
+
+class ModeRecorder(Recorder):
+    """The modes a, b, c read off the network (``read_modes(network) -> (a, b, c)``, each (K,))."""
+
+    def __init__(self, read_modes: Callable, K: int, dtype=float, every: int = 1):
+        super().__init__(every)
+        self.read_modes, self.K, self.dtype = read_modes, K, dtype
+
+    def _allocate(self, capacity, network):
+        self._modes = np.empty((3, capacity, self.K), dtype=self.dtype)
+
+    def _store(self, index, network, loss):
+        self._modes[:, index] = self.read_modes(network)
+
+    @property
+    def modes(self) -> np.ndarray:
+        """(3, n_records, K): a, b, c."""
+        return self._modes[:, :self.count]
+
+
+class LossRecorder(Recorder):
+    """The training loss (in the run's convention)."""
+
+    def _allocate(self, capacity, network):
+        self._losses = np.empty(capacity)
+
+    def _store(self, index, network, loss):
+        self._losses[index] = loss
+
+    @property
+    def losses(self) -> np.ndarray:
+        return self._losses[:self.count]
+
+
+class SingularValueRecorder(Recorder):
+    """Singular values of W_x, W_h, W_y, descending (the paper's unaligned read-out)."""
+
+    def _allocate(self, capacity, network):
+        self._values = {name: np.empty((capacity, min(W.shape))) for name, W in zip(WEIGHT_NAMES, network.weights)}
+
+    def _store(self, index, network, loss):
+        for name, W in zip(WEIGHT_NAMES, network.weights):
+            self._values[name][index] = np.linalg.svd(W, compute_uv=False)
+
+    @property
+    def singular_values(self) -> dict:
+        """``{"W_x", "W_h", "W_y"}`` -> (n_records, min(shape))."""
+        return {name: values[:self.count] for name, values in self._values.items()}
+
+
+class CallbackRecorder(Recorder):
+    """Return values of ``on_record(step, network)``: any extra measurement without a second training loop."""
+
+    def __init__(self, on_record: Callable, every: int = 1):
+        super().__init__(every)
+        self.on_record = on_record
+
+    def _allocate(self, capacity, network):
+        self.records = []
+
+    def _store(self, index, network, loss):
+        self.records.append(self.on_record(self._steps[index].item(), network))
+
+
+class NTKRecorder(Recorder):
+    """The NTK ``empirical_ntk(W_x, W_h, W_y, inputs, outputs=)`` at the steps ``at`` (None: every ``every``-th
+    step) and at the last step."""
+
+    def __init__(self, inputs: np.ndarray, outputs: str = "final", at=None, every: int = 1):
+        super().__init__(every)
+        self.inputs, self.outputs, self.at = inputs, outputs, at
+
+    def _allocate(self, capacity, network):
+        self.kernels = []
+
+    def due(self, step, last):
+        return last or (step % self.every == 0 if self.at is None else step in self.at)
+
+    def _store(self, index, network, loss):
+        self.kernels.append(empirical_ntk(network.W_x, network.W_h, network.W_y, self.inputs, outputs=self.outputs))
+
+    def result(self, dt: float) -> dict:
+        """``steps``, ``t = steps * dt``, ``kernels`` (n, m, m), ``inputs`` and ``outputs``."""
+        steps = np.array(self.steps.tolist())
+        return {"steps": steps, "t": steps * dt, "kernels": np.stack(self.kernels), "inputs": self.inputs,
+                "outputs": self.outputs}
+
+
+# ---- options --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class NTKRecording:
+    """Record the network's NTK during training (``lrnn_theory.ntk``). Errors name the ``train_lrnn`` keywords
+    (``ntk_steps``, ``ntk_inputs``, ``ntk_outputs``).
+
+    Parameters
+    ----------
+    steps : "records" or iterable of int
+        "records": at every recorded step; otherwise these steps. The last step (or the step where ``stop_loss``
+        stops the run) is always included.
+    inputs : ndarray (P, T, N_x), optional
+        Inputs the NTK is taken over: by default the training inputs, or for population data the T N_x whitened
+        one-hot probes (``lrnn_theory.ntk.whitened_probe_inputs``), which give the same kernel distances as any
+        exactly whitened sample set.
+    outputs : {"final", "every_step"}
+        Outputs the NTK is taken of.
+    """
+
+    steps: object = "records"
+    inputs: np.ndarray | None = None
+    outputs: str = "final"
+
+    def __post_init__(self):
+        if self.outputs not in OUTPUTS:
+            raise bad("ntk_outputs", self.outputs, f"be one of {', '.join(OUTPUTS)}")
+        if isinstance(self.steps, str):
+            if self.steps != "records":
+                raise bad("ntk_steps", self.steps, "be 'records' or a list of step numbers")
+            return
+        try:
+            at = frozenset(check_int("ntk_steps", s, minimum=0) for s in self.steps)
+        except TypeError:
+            raise bad("ntk_steps", self.steps, "be 'records' or a list of step numbers") from None
+        object.__setattr__(self, "steps", at)
+
+    def recorder(self, setup, every: int) -> NTKRecorder:
+        """The recorder for a run on ``setup`` whose modes are recorded every ``every`` steps."""
+        data = setup.data
+        N_x = data.V.shape[0]
+        if self.inputs is not None:
+            X = np.asarray(self.inputs, dtype=float)
+            if X.ndim != 3 or X.shape[2] != N_x:
+                raise bad("ntk_inputs", self.inputs, f"have shape (P, T, {N_x})")
+        else:
+            X = whitened_probe_inputs(data.task.T, N_x) if data.X is None else data.X
+        return NTKRecorder(X, self.outputs, at=None if self.steps == "records" else self.steps, every=every)
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """What a training run records, and how often. Errors name the ``train_lrnn`` keywords (``record_every``).
+
+    Parameters
+    ----------
+    every : int
+        Record the modes, losses and singular values every this many steps (the initial and final steps always).
+    on_record : callable, optional
+        ``on_record(step, network)`` at every recorded step; its return values go to ``TrainingResult.records``.
+    ntk : NTKRecording, optional
+        Record the NTK too (off by default).
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal; it appears only on runs longer than ~2 s).
+    """
+
+    every: int = 1
+    on_record: Callable | None = None
+    ntk: NTKRecording | None = None
+    progress: bool | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "every", check_int("record_every", self.every, minimum=1))
+
+    def recorders(self, setup) -> dict:
+        """Name -> recorder for a run on ``setup``: modes, losses, singular values, and the optional NTK and
+        ``on_record`` ones."""
+        out = {}
+        if self.ntk is not None:
+            out["ntk"] = self.ntk.recorder(setup, self.every)
+        dtype = float if setup.data.sizes is None else complex
+        out["modes"] = ModeRecorder(setup.read_modes, setup.task.K, dtype, self.every)
+        out["losses"] = LossRecorder(self.every)
+        out["singular_values"] = SingularValueRecorder(self.every)
+        if self.on_record is not None:
+            out["records"] = CallbackRecorder(self.on_record, self.every)
+        return out
