@@ -26,7 +26,7 @@ import numpy as np
 
 from lrnn_theory import Task, compile_flow, integrate
 from lrnn_theory.task_sums import TaskSums
-from lrnn_theory.sweeps import sweep
+from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, sweep
 
 
 def timed(func, repeats=1):
@@ -105,19 +105,19 @@ def bench_k_scaling(Ks, lsoda_max_K):
 
 def bench_sweep(with_lsoda: bool):
     axes = {"delta": np.linspace(0.05, 2.0, 200), "kappa": np.linspace(0.05, 1.2, 50)}
-    kw = dict(base="constant", t_end=300.0)
-    sweep("last_step", 5, {"delta": [1.0]}, fixed={"kappa": 0.5}, **kw)  # compile (not timed)
-    t_new, new = timed(lambda: sweep("last_step", 5, axes, **kw))
+    grid, run = TaskGrid("last_step", 5, axes, base="constant"), IntegrationOptions(t_end=300.0)
+    sweep(TaskGrid("last_step", 5, {"delta": [1.0]}, fixed={"kappa": 0.5}, base="constant"), run)  # compile
+    t_new, new = timed(lambda: sweep(grid, run))
     print("(c) 200 x 50 sweep, last_step (constant), T=5, t_end=300, rtol 1e-8, atol 1e-10 per grid point")
     print(f"    new default (Batched, {new.info['n_chunks']} integration(s), per-mode tolerances): {t_new:.2f} s")
-    t_fix, fix = timed(lambda: sweep("last_step", 5, axes, endpoint="fixed_point", **kw))
+    t_fix, fix = timed(lambda: sweep(grid, IntegrationOptions(t_end=300.0, endpoint="fixed_point")))
     converged = new.rate < 1e-9
     diff_fix = max(float(np.max(np.abs(fix.b - new.b)[converged])), float(np.max(np.abs(fix.u - new.u)[converged])))
     print(f"    fixed-point end points (endpoint='fixed_point', the {int((~converged).sum())} grid points not "
           f"converged by t_end integrated): {t_fix:.2f} s; largest |b, u difference| on converged points: "
           f"{diff_fix:.1e}")
     if with_lsoda:
-        t_old, old = timed(lambda: sweep("last_step", 5, axes, method="LSODA", **kw))
+        t_old, old = timed(lambda: sweep(grid, IntegrationOptions(t_end=300.0, method="LSODA")))
         diff = max(float(np.max(np.abs(new.b - old.b))), float(np.max(np.abs(new.u - old.u))))
         print(f"    today's (LSODA, {old.info['n_chunks']} chunks of {old.info['chunk_size']}, tolerances / "
               f"sqrt(3K)): {t_old:.2f} s")

@@ -16,7 +16,7 @@ import numpy as np
 
 from lrnn_theory import Task, compile_flow, integrate
 from lrnn_theory.derivations import mode_flow
-from lrnn_theory.flow import _lambdified
+from lrnn_theory.compiled import flow_functions
 
 
 def best_time(func, repeats=5, number=1):
@@ -94,7 +94,7 @@ def bench_derive(Ts):
         task = Task.from_family("inverse_exponential", T=T, delta=1.0, lam=0.9, init={"b": 0.5})
 
         def derive_and_compile():
-            _lambdified.cache_clear()
+            flow_functions.cache_clear()
             mode_flow.derive_mode_flow(task)
             return compile_flow(task)
 

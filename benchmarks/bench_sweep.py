@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from lrnn_theory.sweeps import sweep, sweep_point_by_point
+from lrnn_theory.sweeps import ExecutionOptions, IntegrationOptions, TaskGrid, sweep, sweep_point_by_point
 
 
 def main(argv=None):
@@ -27,21 +27,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     axes = {"delta": np.linspace(0.05, 2.0, 200), "kappa": np.linspace(0.05, 1.2, 50)}
-    kw = dict(base="constant", t_end=args.t_end)
+    run = IntegrationOptions(t_end=args.t_end)
+    grid = TaskGrid("last_step", args.T, axes, base="constant")
     n = 200 * 50
-    sweep("last_step", args.T, {"delta": [1.0]}, fixed={"kappa": 0.5}, **kw)  # compile the flow once (not timed)
+    sweep(TaskGrid("last_step", args.T, {"delta": [1.0]}, fixed={"kappa": 0.5}, base="constant"), run)  # compile
 
     began = time.perf_counter()
-    vec = sweep("last_step", args.T, axes, max_chunk=None, **kw)
+    vec = sweep(grid, run, ExecutionOptions(max_chunk=None))
     t_vec = time.perf_counter() - began
     began = time.perf_counter()
-    chunked = sweep("last_step", args.T, axes, **kw)
+    chunked = sweep(grid, run)
     t_chunk = time.perf_counter() - began
 
     rng = np.random.default_rng(0)
     idx = np.arange(n) if args.full else np.sort(rng.choice(n, size=min(args.sample, n), replace=False))
     began = time.perf_counter()
-    ref = sweep_point_by_point("last_step", args.T, axes, indices=idx, **kw)
+    ref = sweep_point_by_point(grid, run, indices=idx)
     t_sub = time.perf_counter() - began
     t_pbp = t_sub * n / idx.size
     diff_b = np.nanmax(np.abs(vec.b.ravel()[idx] - ref.b.ravel()[idx]))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .mode_flow import equation, render, tau
+from .mode_flow import tau
 
 # Complex mode strengths and their conjugates, independent symbols (Wirtinger calculus).
 a, b, c = sp.symbols("a b c")
@@ -255,47 +255,20 @@ def derive_complex_mode_flow() -> ComplexModeFlow:
                            conserved_rate=q_rate, naive_rate=naive, polar=derive_polar_odes())
 
 
-# ---- printing ---------------------------------------------------------------------------------------------------
-RESULT = "complex"
+def derive_task_sums(alpha, weights, explicit_up_to: int = 12) -> dict:
+    """The task sums of one concrete mode, any output layout: A(conj b) = sum_k alpha[k] conj(b)^k and
+    beta(x) = sum_k weights[k] x^k at x = |b|^2 (polynomials up to ``explicit_up_to`` powers, lag sums beyond).
 
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Complex modes of rotational tasks: energy, Wirtinger flow (eqs. 182-184), |a|^2 - |c|^2, polar ODEs.
-
-    With a task: its eigenvalue profile and task sums per mode as well.
+    Parameters
+    ----------
+    alpha, weights : sequences of numbers
+        The mode's coefficients (``Task.sum_coefficients``): alpha_k = d_(T-k) for a final output, the lag sums of
+        an every-step task; weights 1, or T - k for every step.
     """
-    render(sp.Integer(0), fmt)
-    flow = derive_complex_mode_flow()
-    t = sp.Symbol("t")
-    out = ["Complex connectivity modes (rotational tasks, App. N-O); abar = conj(a), ...; A taken at conj(b), "
-           "beta at |b|^2"]
-    if task is not None:
-        out[0] += f"; task {task.name!r} (K={task.K} modes, T={task.T}, tau={task.tau:g})"
-    out.append("# Energy (per mode)")
-    out.append(equation(sp.Symbol("E"), flow.energy, fmt))
-    out.append("# Wirtinger factor: (gradient descent on Re z, Im z) / (-dE/d conj z)")
-    out.append(equation(sp.Symbol("factor"), derive_wirtinger_factor(), fmt))
-    out.append("# Gradient-flow ODEs tau dz/dt = -2 tau dE/d(conj z), eqs. (182)-(184)")
-    for v in STATE:
-        out.append(equation(tau * sp.Derivative(sp.Function(str(v))(t), t), flow.tau_rates[v], fmt))
-    out.append("# The same as explicit sums over steps")
-    for v, rhs in derive_odes_sum_form().items():
-        out.append(equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt))
-    out.append("# Conserved quantity and its rate; the rate of a^2 - c^2 for comparison (not conserved)")
-    out.append(equation(sp.Symbol("Q"), flow.conserved, fmt))
-    out.append(equation(sp.Symbol("dQ/dt"), flow.conserved_rate, fmt))
-    out.append(equation(sp.Symbol("d(a^2 - c^2)/dt"), flow.naive_rate, fmt))
-    out.append("# Polar coordinates b = rho e^(i theta), u = r e^(i psi), D = |a|^2 - |c|^2; A_n = A^(n)(conj b)")
-    for key, val in flow.polar.items():
-        out.append(equation(sp.Symbol(key), val, fmt))
-    psi, r, _, _, _ = derive_frozen_io_solution()
-    out.append("# Input-output mode with b frozen and |a| = |c| (angle first, radius later)")
-    out.append(equation(sp.Symbol("psi(t)"), psi, fmt))
-    out.append(equation(sp.Symbol("r(t)"), r, fmt))
-    if task is not None:
-        for mode in range(min(task.K, 4)):
-            d = [complex(v) for v in task.singular_values[mode]]
-            shown = ", ".join(f"{v.real:.4g}{v.imag:+.4g}i" for v in d[:8]) + (", ..." if len(d) > 8 else "")
-            out.append(f"# mode {mode}: d_1..d_T = {shown}; init a={complex(task.init.a[mode]):.4g}, "
-                       f"b={complex(task.init.b[mode]):.4g}, c={complex(task.init.c[mode]):.4g}")
-    return "\n".join(out) + "\n"
+    n = len(alpha)
+    if n > explicit_up_to:
+        k = sp.Symbol("k", integer=True, nonnegative=True)
+        return {A(b_bar): sp.Sum(sp.IndexedBase("alpha")[k] * b_bar**k, (k, 0, n - 1)),
+                beta(x): sp.Sum(sp.IndexedBase("w")[k] * x**k, (k, 0, n - 1))}
+    return {A(b_bar): sp.Add(*[sp.sympify(alpha[k]) * b_bar**k for k in range(n)]),
+            beta(x): sp.Add(*[sp.sympify(weights[k]) * x**k for k in range(n)])}

@@ -34,9 +34,11 @@ import functools
 
 import sympy as sp
 
+from lrnn_theory.errors import bad
+
 from . import mode_flow as mf
 from . import per_mode
-from .mode_flow import T, a, b, c, equation, render, tau, u
+from .mode_flow import T, a, b, c, tau, u
 
 #: Output time t and input step i (1 <= i <= t <= T); lag k = t - i.
 t = sp.Symbol("t", integer=True, positive=True)
@@ -60,7 +62,6 @@ def family_profile(family: str, out=t, step=i):
         return delta * lam ** (out - step)
     if family == "exponential":
         return delta * lam**step
-    from lrnn_theory.errors import bad
 
     raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
 
@@ -333,7 +334,6 @@ def derive_extrapolation(family: str):
         i <= t <= T' divided by 2 tau, summed by sympy).
     """
     if family not in EXTRAPOLATION_FAMILIES:
-        from lrnn_theory.errors import bad
 
         raise bad("family", family, f"be one of {', '.join(EXTRAPOLATION_FAMILIES)} (every-step outputs: the "
                                     "exponential family has no zero-loss solution)")
@@ -354,108 +354,15 @@ def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
     alphas, ws = task.sum_coefficients()
     Tn = task.T
     if Tn <= explicit_up_to:
-        A_expr = sp.Add(*[sp.Float(float(alphas[mode, kk])) * b**kk for kk in range(Tn)])
+        A_expr = sp.Add(*[mf.number(alphas[mode, kk]) * b**kk for kk in range(Tn)])
         B_expr = sp.Add(*[sp.Integer(int(ws[kk])) * b ** (2 * kk) for kk in range(Tn)])
         return {mf.A(b): A_expr, mf.B(b): B_expr}
     B_expr = derive_sum_coefficients()["B_closed_form"].subs(T, Tn)
     spec = task.spec or {}
-    if spec.get("family") in FAMILIES:
+    if spec.get("family") in FAMILIES and mf.family_closed_form_applies(spec, ("delta", "lambda")):
         values = {delta: sp.Float(float(per_mode(spec["delta"], mode)))}
         if "lambda" in spec:
             values[lam] = sp.Float(float(per_mode(spec["lambda"], mode)))
         A_expr = sp.summation(sp.summation(family_profile(spec["family"]) * b ** (t - i), (i, 1, t)), (t, 1, Tn))
         return {mf.A(b): sp.simplify(A_expr.subs(values)), mf.B(b): B_expr}
     return {mf.A(b): sp.Sum(alpha[k] * b**k, (k, 0, Tn - 1)), mf.B(b): B_expr}
-
-
-# ---- printing ---------------------------------------------------------------------------------------------------
-RESULT = "every-step"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Every-step outputs (App. M): task sums by lag, ODEs, io solution, Taylor field, zero loss, eq. (159)."""
-    render(sp.Integer(0), fmt)
-    coeffs = derive_sum_coefficients()
-    flow = mf.derive_mode_flow()
-    split = derive_energy_split()
-    io = derive_io_solution()
-    field = derive_flow_field()
-    out = ["Every-step outputs y_hat_t = W_y h_(t+1), t = 1..T (paper App. M); symbolic T",
-           "# Energy (eq. 156, inner sum to t)",
-           equation(sp.Symbol("E"), derive_energy_sum_form(), fmt),
-           "# Task sums as double sums, and by lag k = t - i",
-           *[equation(key, val, fmt) for key, val in derive_sum_definitions().items()],
-           equation(sp.Symbol("alpha_k"), coeffs["alpha_k"], fmt),
-           equation(sp.Symbol("w_k"), coeffs["w_k"], fmt),
-           equation(mf.A(b), coeffs["A_lag"], fmt),
-           equation(mf.B(b), coeffs["B_lag"], fmt),
-           equation(sp.Symbol("B(b) closed form"), coeffs["B_closed_form"], fmt),
-           equation(sp.Symbol("B(lag) - B(double sum), b^2 != 1"), coeffs["B_check"], fmt),
-           "# So E = (S_2 - 2 u A(b) + u^2 B(b)) / (2 tau) as for final outputs; the same ODEs, Jacobian and "
-           "conserved quantity:",
-           equation(sp.Symbol("E"), flow.energy, fmt)]
-    t_train = sp.Symbol("t")
-    for v in mf.STATE:
-        out.append(equation(tau * sp.Derivative(sp.Function(str(v))(t_train), t_train), flow.tau_rates[v], fmt))
-    out += ["# ... written out as the double sums of App. M (checked against the A/B form for concrete T)",
-            *[equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt) for v, rhs in derive_mode_odes_sum_form().items()],
-            "# Jacobian d(da/dt, db/dt, dc/dt)/d(a, b, c)", render(flow.jacobian, fmt),
-            equation(sp.Symbol("Q"), flow.conserved, fmt),
-            equation(sp.Derivative(sp.Symbol("Q"), t_train), flow.conserved_rate, fmt),
-            "## Input-output solution with b frozen (balanced; eq. 157): the logistic with every-step A and B",
-            equation(sp.Symbol("u(t)"), io["u_of_t"], fmt),
-            equation(sp.Symbol("u*"), io["fixed_point"], fmt),
-            equation(sp.Symbol("rate"), io["rate_constant"], fmt),
-            "## Recurrent mode with u frozen (eq. 158): flow field and its m-th derivative; time derivatives as in "
-            "`lrnn derive --result recurrent-taylor`",
-            equation(sp.Symbol("g(b)"), field["task_sum_form"], fmt),
-            equation(sp.Symbol("g(b)"), field["lag_form"], fmt),
-            equation(sp.Symbol("g^(m)(b)"), field["derivative"], fmt),
-            "## Zero-loss solutions s_(t,i) = u b^(t-i), i <= t (u and b from s_(T,T), s_(T,T-1))",
-            render(derive_general_zero_loss(), fmt)]
-    for fam in FAMILIES:
-        sol = derive_zero_loss_solution(fam)
-        out += [f"# {fam}: s_(t,i) = " + render(family_profile(fam), "text"),
-                equation(sp.Symbol("u"), sol["u"], fmt), equation(sp.Symbol("b"), sol["b"], fmt),
-                equation(sp.Symbol("residual_(t,i)"), sol["residual"], fmt),
-                "zero loss exists iff: " + render(sol["condition"], fmt)]
-    out += ["## Effective regulariser (eq. 159)",
-            equation(sp.Symbol("E_data"), split["data"], fmt),
-            equation(sp.Symbol("E_reg"), split["regulariser_sum"], fmt),
-            equation(sp.Symbol("E_reg"), split["regulariser"], fmt),
-            equation(sp.Symbol("E_reg (b^2 != 1)"), split["regulariser_generic"], fmt),
-            equation(sp.Symbol("E_reg (b^2 = 1)"), split["regulariser_at_1"], fmt),
-            equation(sp.Symbol("E_reg - eq. (159)"), split["paper_difference"], fmt),
-            "## Extrapolation: the length-T solution run at length T' (every-step outputs)"]
-    for fam in EXTRAPOLATION_FAMILIES:
-        ext = derive_extrapolation(fam)
-        out += [f"# {fam}: u = {sp.sstr(ext['u'])}, b = {sp.sstr(ext['b'])}",
-                equation(sp.Symbol("r_(t,i)"), ext["residual"], fmt),
-                equation(sp.Symbol("E(T')"), ext["energy"], fmt)]
-    if task is not None:
-        out += _task_report(task, fmt)
-    return "\n".join(out) + "\n"
-
-
-def _task_report(task, fmt):
-    from lrnn_theory.regularisation import energy_split
-    from lrnn_theory.stability import solve_task
-
-    if not getattr(task, "every_step", False):
-        return [f"# Task {task.name!r} has final outputs only: see `lrnn derive --result flow`"]
-    init = task.init
-    sol = solve_task(task)
-    data, reg = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
-    out = [f"# Task {task.name!r} (K={task.K}, T={task.T}, tau={task.tau:g}, every-step outputs)"]
-    for mode in range(min(task.K, mf.MAX_MODES_PRINTED)):
-        out.append(f"## mode {mode}")
-        for key, val in derive_task_sums(task, mode).items():
-            out.append(equation(key, val, fmt))
-        u0 = float(init.a[mode] * init.c[mode])
-        out.append("g(b) with u frozen at its initial a c: " + equation(
-            sp.Symbol("g(b)"), flow_field_polynomial([[sp.Float(x, 8) for x in row] for row in
-                                                      task.singular_values[mode]], sp.Float(u0, 8)), "text"))
-        out.append(f"solution: b*={sol.b[mode]:.6g} u*={sol.u[mode]:.6g} energy={sol.energy[mode]:.3g} "
-                   f"zero_loss={bool(sol.zero_loss[mode])} stability={sol.stability[mode]}")
-        out.append(f"at the initial modes: data term={data[mode]:.6g} regulariser={reg[mode]:.6g}")
-    return out

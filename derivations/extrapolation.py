@@ -20,7 +20,9 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import T, b, equation, i, render, tau, u
+from lrnn_theory.errors import bad
+
+from .mode_flow import T, i, tau
 from .stability import delta, derive_zero_loss_solution, family_profile, lam  # noqa: F401 (lam: a symbol of the energy)
 
 #: Test length T' (the network was trained at T).
@@ -53,7 +55,6 @@ def derive_extrapolation(family: str):
         lambda^2 != 1).
     """
     if family not in FAMILIES:
-        from lrnn_theory.errors import bad
 
         raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
     base, rule = FAMILIES[family]
@@ -70,20 +71,3 @@ def derive_extrapolation(family: str):
     if isinstance(energy, sp.Piecewise):
         generic = next(expr for expr, cond in energy.args if cond == sp.true)
     return {"u": u_T, "b": b_T, "residual": residual, "energy": energy, "energy_generic": sp.factor(sp.simplify(generic))}
-
-
-RESULT = "extrapolation"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Closed-form extrapolation error of each family's zero-loss solution run at another length T'."""
-    render(sp.Integer(0), fmt)
-    out = ["# Solution trained at length T, run at T'; residual r_i = s'_i - u b^(T'-i), energy sum r_i^2/(2 tau)"]
-    for fam in FAMILIES:
-        d = derive_extrapolation(fam)
-        out.append(f"## {fam}")
-        out.append(equation(u, d["u"], fmt))
-        out.append(equation(b, d["b"], fmt))
-        out.append(equation(sp.Symbol("r_i"), d["residual"], fmt))
-        out.append(equation(sp.Symbol("E(T')"), d["energy_generic"], fmt))
-    return "\n".join(out) + "\n"

@@ -40,8 +40,10 @@ import functools
 
 import sympy as sp
 
+from lrnn_theory.errors import bad
+
 from . import complex as cx
-from .mode_flow import A, B, STATE, SUM_SYMBOLS, T, a, b, c, derive_energy, equation, render, tau, u
+from .mode_flow import A, B, STATE, SUM_SYMBOLS, T, a, b, c, derive_energy, tau, u
 from .stability import delta, family_profile, lam  # noqa: F401 (delta, lambda: the family bounds' parameters)
 
 #: Theory time advanced by one gradient step, h = lr * tau * scale.
@@ -282,7 +284,6 @@ def derive_family_lr_bound(family: str):
     b = 1/lambda, u = delta lambda^T. Balanced: a = c = sqrt(u), s = 2u.
     """
     if family not in BOUND_FAMILIES:
-        from lrnn_theory.errors import bad
 
         raise bad("family", family, f"be one of {', '.join(BOUND_FAMILIES)}")
     b_star = {"constant": sp.Integer(1), "inverse_exponential": lam, "exponential": 1 / lam}[family]
@@ -293,57 +294,3 @@ def derive_family_lr_bound(family: str):
     if family == "constant":
         lam_max = sp.factor(lam_max)
     return {"b": b_star, "u": u_star, "sums": sums, "lambda_max": lam_max, "lr_bound": 2 / lam_max}
-
-
-# ---- printing ---------------------------------------------------------------------------------------------------
-RESULT = "finite-lr"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Discrete gradient-descent map, modified flow E + (h/4)||grad E||^2, and the largest stable learning rate."""
-    render(sp.Integer(0), fmt)
-    out = ["# One gradient step of the harness (loss = scale * L, L = tau E) in theory time"]
-    step = derive_gd_step()
-    for v in STATE:
-        out.append(equation(sp.Symbol(f"Delta_{v}"), step["step"][v], fmt))
-    out.append(equation(sp.Symbol("h"), step["h"], fmt))
-    out.append("# Backward error analysis: the flow of E + k h ||grad E||^2 matches one step to O(h^3) iff")
-    const = derive_correction_constant()
-    out.append(equation(kappa_bea, const["k"], fmt))
-    out.append("h^2 terms left at that k: " + render(const["residual"].T, fmt))
-    mod = derive_modified_flow()
-    out.append("# Modified energy and its flow (h = lr * tau * scale, the theory time of one step)")
-    out.append(equation(sp.Symbol("E_h"), mod["energy"], fmt))
-    for v in STATE:
-        out.append(equation(sp.Symbol(f"d{v}/dt"), mod["rates"][v], fmt))
-    out.append("# The O(h) correction of each rate, -(h/2) (Hess E grad E)")
-    for v in STATE:
-        out.append(equation(sp.Symbol(f"delta_{v}"), sp.factor(mod["correction"][v]), fmt))
-    out.append("# Complex modes: E_h = E + h sum_z dE/dz dE/d(conj z); h^2 terms of (flow over h) - (one step): "
-               + ", ".join(sp.sstr(r) for r in derive_complex_modified_flow()["residual"]))
-    out.append("# Balance under gradient descent: (a^2 - c^2) after one step / before")
-    out.append(equation(sp.Symbol("ratio"), derive_balance_under_gd(), fmt))
-    hess = derive_zero_loss_hessian()
-    out.append("# Hessian of L in (a, b, c) at zero loss (S_0 = sum b^(2k), S_1 = sum k b^(2k-1), "
-               "S_2 = sum k^2 b^(2k-2))")
-    out.append(render(hess["hessian"], fmt))
-    out.append("null direction: " + render(hess["null_vector"].T, fmt))
-    out.append(equation(sp.Symbol("lambda_max"), hess["lambda_max"], fmt))
-    out.append(equation(sp.Symbol("lr_max"), hess["lr_bound"], fmt) + "   (sum_half; divide by scale otherwise)")
-    out.append("# Largest stable learning rate at the balanced zero-loss solution (a = c = sqrt(u)) per family")
-    for fam in BOUND_FAMILIES:
-        res = derive_family_lr_bound(fam)
-        out.append(f"## {fam}: b* = {sp.sstr(res['b'])}, u* = {sp.sstr(res['u'])}, s = 2 u*")
-        for key, val in res["sums"].items():
-            out.append(equation(key, val, fmt))
-        out.append(equation(sp.Symbol("lambda_max"), res["lambda_max"], fmt))
-    if task is not None:
-        from lrnn_theory.finite_lr import stable_lr_bound
-
-        bound = stable_lr_bound(task)
-        out.append(f"# Task {task.name!r} (tau={task.tau:g}, {task.kind}): per-mode bound on lr (sum_half) at the "
-                   f"solution of solve_task, balance |a|^2 - |c|^2 from the task's init")
-        for m in range(task.K):
-            out.append(f"mode {m}: b*={bound['b'][m]:.6g} u*={bound['u'][m]:.6g} "
-                       f"lambda_max={bound['lambda_max'][m]:.6g} lr_max={bound['lr_max'][m]:.6g}")
-    return "\n".join(out) + "\n"

@@ -24,7 +24,6 @@ import functools
 import sympy as sp
 
 from . import mode_flow as mf
-from .mode_flow import equation, render
 
 # b frozen: the task sums are constants. A may have any sign; B = sum_i b^(2(T-i)) >= 1 > 0.
 A = sp.Symbol("A", real=True)
@@ -209,71 +208,3 @@ def _derive_root_form(integrand_w, w_of_u, R):
             "R_roots": R_roots, "R_roots_check": sp.simplify(R_roots.subs(on_roots) - R),
             "t_of_w_roots": tau / R_roots * sp.log(ratio), "w_of_z_roots": w_of_z_roots, "w_of_ac": w_of_ac,
             "w_of_u_conjugate": conjugate, "w_of_u_conjugate_check": sp.simplify(sp.radsimp(conjugate) - w_of_u)}
-
-
-# ---- printing ---------------------------------------------------------------------------------------------------
-RESULT = "frozen"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Input-output solution with b frozen: logistic (balanced) and exact unbalanced solution (App. C)."""
-    render(sp.Integer(0), fmt)
-    rate = derive_io_rate()
-    bal = derive_balanced_solution()
-    unb = derive_unbalanced_solution()
-    U = sp.Symbol("u(t)")
-    out = ["Input-output mode u = a c with the recurrent mode b frozen (paper App. C)",
-           "# A = A(b) = sum_i s_i b^(T-i), B = B(b) = sum_i b^(2(T-i)) are constants while b is frozen",
-           "# tau du/dt = c (tau da/dt) + a (tau dc/dt):",
-           equation(tau * sp.Symbol("du/dt"), rate["factored"], fmt),
-           "# (a^2 + c^2)^2 - (a^2 - c^2)^2 - 4 (ac)^2 =",
-           render(rate["identity"], fmt),
-           "# so with D = a^2 - c^2 (conserved):",
-           equation(tau * sp.Symbol("du/dt"), rate["rate_D"], fmt),
-           "## Balanced initialisation (D = 0, u > 0): logistic",
-           render(bal["ode"], fmt),
-           "# Solution (dsolve, u(0) = u_0)",
-           equation(U, bal["u_of_t"], fmt),
-           "# Inverse (separation of variables)",
-           equation(sp.Symbol("t(u)"), bal["t_of_u"], fmt),
-           "# Fixed point, rate constant, half-time t(u*/2), time to reach f u*",
-           equation(sp.Symbol("u*"), bal["fixed_point"], fmt),
-           equation(sp.Symbol("rate"), bal["rate_constant"], fmt),
-           equation(sp.Symbol("t_1/2"), bal["half_time"], fmt),
-           equation(sp.Symbol("t_f"), bal["fraction_time"], fmt),
-           "# A -> 0 limit",
-           equation(U, bal["u_of_t_A0"], fmt),
-           "## Unbalanced initialisation (D = |a^2 - c^2| > 0): exact solution",
-           render(unb["ode"], fmt),
-           "# Euler substitution w = 2u + sqrt(4u^2 + D^2), u = (w^2 - D^2)/(4w); integrand in w:",
-           equation(sp.Symbol("dt/dw / tau"), unb["integrand_w"], fmt),
-           equation(sp.Symbol("F(w)"), unb["antiderivative_w"], fmt),
-           "# Rate constant times tau (the log coefficients are +-1/R)",
-           equation(sp.Symbol("R"), unb["R"], fmt),
-           "# Implicit solution t(u), with w(u) as above and w_0 = w(u_0)",
-           equation(sp.Symbol("t"), unb["t_of_w"], fmt),
-           equation(sp.Symbol("w(u)"), unb["w_of_u"], fmt),
-           "# Explicit solution: w(t) with z = exp(-R t / tau), then u = (w^2 - D^2)/(4w)",
-           equation(sp.Symbol("w(t)"), unb["w_of_z"], fmt),
-           equation(sp.Symbol("u*"), unb["fixed_point"], fmt),
-           equation(sp.Symbol("w(u*)"), unb["w_fixed_point"], fmt),
-           "# Root form (no cancellation for a ~ -c): w_+ > 0 > w_- roots of the integrand's denominator",
-           equation(sp.Symbol("w_+"), unb["roots"][0], fmt),
-           equation(sp.Symbol("w_+ w_-"), unb["root_product"], fmt),
-           equation(sp.Symbol("R"), unb["R_roots"], fmt),
-           equation(sp.Symbol("w(t)"), unb["w_of_z_roots"], fmt),
-           equation(sp.Symbol("w(a, c)"), unb["w_of_ac"], fmt),
-           "# D -> 0 limit of u(t) (u_0 > 0, A > 0), and its difference from the logistic",
-           equation(U, unb["D0_limit"], fmt),
-           equation(sp.Symbol("difference"), unb["D0_limit_minus_logistic"], fmt)]
-    if task is not None:
-
-        init = task.init
-        sums = task.sums().evaluate(init.b)
-        out.append(f"# Task {task.name!r} (T={task.T}, tau={task.tau:g}) with b frozen at its initial value")
-        for mode in range(task.K):
-            Am, Bm = float(sums[0][mode]), float(sums[2][mode])
-            Dm = float(init.a[mode] ** 2 - init.c[mode] ** 2)
-            out.append(f"mode {mode}: b={init.b[mode]:.6g}  A={Am:.6g}  B={Bm:.6g}  u*=A/B={Am / Bm:.6g}  "
-                       f"D=a^2-c^2={Dm:.6g}  rate 2A/tau={2 * Am / task.tau:.6g}")
-    return "\n".join(out) + "\n"

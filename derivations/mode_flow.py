@@ -11,16 +11,17 @@ differentiates two undefined functions, whatever the trajectory length, and the 
 numpy (see ``lrnn_theory.flow``). The explicit eqs. (5)-(7), with sums over i, are derived too and checked against
 the A/B form in the tests.
 
-Run ``lrnn derive --result flow [--format latex|pretty|text]`` to print every closed form.
+``lrnn derive --result flow [--format latex|pretty|text]`` prints every closed form (``lrnn_theory.cli.reports``).
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import FORMATS, per_mode  # FORMATS lives in the package so that the CLI need not import sympy
+from lrnn_theory.errors import bad
+
+from . import per_mode
 
 # Mode strengths: a = input mode (W_x), b = recurrent mode (W_h), c = output mode (W_y).
 a, b, c = sp.symbols("a b c", real=True)
@@ -47,6 +48,13 @@ def _sum_to_symbols():
     # Highest derivative first, so that A(b) inside a Derivative is not replaced before the Derivative itself.
     return [(sp.Derivative(A(b), (b, 2)), A2), (sp.Derivative(B(b), (b, 2)), B2),
             (sp.Derivative(A(b), b), A1), (sp.Derivative(B(b), b), B1), (A(b), A0), (B(b), B0)]
+
+
+def number(value, digits: int = 15):
+    """A real or complex number as a sympy number with ``digits`` significant digits: Float(re) + I Float(im),
+    which is the Float itself for a real value."""
+    z = complex(value)
+    return sp.Float(z.real, digits) + sp.I * sp.Float(z.imag, digits)
 
 
 def sums_as_symbols(expr):
@@ -157,10 +165,19 @@ def derive_family_sums(family: str, base: str | None = None):
         A_expr = beta * b ** (T - 1) + kappa
         used = {"beta": beta, "kappa": kappa}
     else:
-        from lrnn_theory.errors import bad
 
         raise bad("family", family, "be a family of lrnn_theory.tasks.FAMILIES")
     return A_expr, B_expr, used
+
+
+#: Parameters of a task file that shape a family's profile.
+PROFILE_PARAMETERS = ("delta", "lambda", "kappa", "beta", "delta_phase", "lambda_phase")
+
+
+def family_closed_form_applies(spec: dict, parameters) -> bool:
+    """Whether the closed-form sums of the family in ``spec`` (a task's spec) describe its profile: a family task
+    whose every profile parameter is one of the closed form's ``parameters`` (phases, for instance, are not)."""
+    return "family" in spec and all(key in parameters for key in spec if key in PROFILE_PARAMETERS)
 
 
 def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
@@ -177,11 +194,11 @@ def derive_task_sums(task, mode: int = 0, explicit_up_to: int = 12):
     sv = task.singular_values[mode]
     Tn = task.T
     if Tn <= explicit_up_to:
-        A_expr = sp.Add(*[sp.Float(float(sv[k - 1])) * b ** (Tn - k) for k in range(1, Tn + 1)])
+        A_expr = sp.Add(*[number(sv[k - 1]) * b ** (Tn - k) for k in range(1, Tn + 1)])
         B_expr = sp.Add(*[b ** (2 * (Tn - k)) for k in range(1, Tn + 1)])
         return {A(b): A_expr, B(b): B_expr}
     spec = task.spec or {}
-    if "family" not in spec:
+    if not family_closed_form_applies(spec, ("delta", "lambda", "kappa", "beta")):
         _, B_expr, _ = derive_family_sums("constant")
         return {A(b): sp.Sum(s[i] * b ** (Tn - i), (i, 1, Tn)), B(b): B_expr.subs(T, Tn)}
     A_expr, B_expr, params = derive_family_sums(spec["family"], spec.get("base"))
@@ -217,82 +234,3 @@ def derive_mode_flow(task=None, mode: int = 0) -> ModeFlow:
     sums = derive_sum_definitions() if task is None else derive_task_sums(task, mode)
     return ModeFlow(energy=energy, tau_rates=tau_rates, rates=rates, jacobian=jac, conserved=q,
                     conserved_rate=q_rate, sums=sums)
-
-
-# ---- printing ---------------------------------------------------------------------------------------------------
-
-
-def render(expr, fmt: str) -> str:
-    """One expression as LaTeX, unicode pretty-print or plain text."""
-    if fmt == "latex":
-        return sp.latex(expr)
-    if fmt == "pretty":  # as wide as the terminal (sympy's own default is 80 columns)
-        return sp.pretty(expr, use_unicode=True, num_columns=shutil.get_terminal_size((120, 24)).columns)
-    if fmt == "text":
-        return sp.sstr(expr)
-    from lrnn_theory.errors import bad
-
-    raise bad("format", fmt, f"be one of {', '.join(FORMATS)}")
-
-
-def equation(lhs, rhs, fmt: str) -> str:
-    """``lhs = rhs`` in the requested format."""
-    if fmt == "text":
-        return f"{render(lhs, fmt)} = {render(rhs, fmt)}"
-    return render(sp.Eq(lhs, rhs, evaluate=False), fmt)
-
-
-def format_mode_flow(flow: ModeFlow, fmt: str = "pretty", title: str | None = None) -> str:
-    """The whole derivation as a printable report."""
-    t = sp.Symbol("t")
-    dot = {v: sp.Derivative(sp.Function(str(v))(t), t) for v in STATE}
-    out = []
-    if title:
-        out.append(title)
-    out.append("# Energy (per mode)")
-    out.append(equation(sp.Symbol("E"), flow.energy, fmt))
-    out.append("# Task sums")
-    for key, val in flow.sums.items():
-        lhs = sp.Symbol("B(b) closed form") if key == "B_closed_form" else key
-        out.append(equation(lhs, val, fmt))
-    out.append("# Gradient-flow ODEs (tau * d/dt = -tau * dE/d(theta)); a = input, b = recurrent, c = output mode")
-    for v in STATE:
-        out.append(equation(tau * dot[v], flow.tau_rates[v], fmt))
-    out.append("# Jacobian d(da/dt, db/dt, dc/dt)/d(a, b, c)")
-    out.append(render(flow.jacobian, fmt))
-    out.append("# Conserved quantity and its rate of change along the flow")
-    out.append(equation(sp.Symbol("Q"), flow.conserved, fmt))
-    out.append(equation(sp.Derivative(sp.Symbol("Q"), t), flow.conserved_rate, fmt))
-    return "\n".join(out) + "\n"
-
-
-RESULT = "flow"
-MAX_MODES_PRINTED = 4
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Energy, gradient-flow ODEs (eqs. 5-7), Jacobian and conserved quantity a^2 - c^2 of the modes.
-
-    Symbolic T without a task; with a task, its task sums A(b), B(b) per mode as well.
-    """
-    render(sp.Integer(0), fmt)  # validates fmt before any work
-    if task is not None and task.is_complex:  # rotational task: complex modes, Wirtinger flow
-        from .complex import report as complex_report
-
-        return complex_report(task, fmt)
-    if task is None:
-        text = format_mode_flow(derive_mode_flow(), fmt, title="Connectivity-mode learning dynamics, symbolic T")
-        text += "# Eqs. (5)-(7) written as explicit sums over trajectory steps\n"
-        for v, rhs in derive_mode_odes_sum_form().items():
-            text += equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt) + "\n"
-        return text
-    text = format_mode_flow(derive_mode_flow(task, 0), fmt,
-                            title=f"Connectivity-mode learning dynamics of task {task.name!r} "
-                                  f"(K={task.K} modes, T={task.T}, tau={task.tau:g}); mode 0")
-    for mode in range(1, min(task.K, MAX_MODES_PRINTED)):
-        text += f"# Task sums of mode {mode}\n"
-        for key, val in derive_task_sums(task, mode).items():
-            text += equation(key, val, fmt) + "\n"
-    if task.K > MAX_MODES_PRINTED:
-        text += f"# ... {task.K - MAX_MODES_PRINTED} more modes: same ODEs, their own task sums\n"
-    return text

@@ -29,7 +29,7 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import T, equation, render
+from .mode_flow import T
 
 t, tp = sp.symbols("t t'", integer=True, positive=True)
 m = sp.Symbol("m", integer=True, nonnegative=True)
@@ -194,48 +194,3 @@ def verify_against_network(T_value: int = 3, K_value: int = 2):
                 diff[al, be] = sp.expand(net_kernel[al, be] - formula)
         diffs[name] = diff
     return diffs
-
-
-RESULT = "ntk"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """NTK of an aligned LRNN in the mode basis, and its check against a generic network (result 4)."""
-    render(sp.Integer(0), fmt)
-    out = ["# NTK of an aligned LRNN in the output-mode basis (diagonal in the output mode alpha)"]
-    g = derive_g()
-    out.append(equation(sp.Symbol("g_alpha_gamma(t)"), g["sum"], fmt))
-    out.append(equation(sp.Symbol("g_alpha_gamma(t)"), g["generic"], fmt))
-    out.append(equation(sp.Symbol("g_alpha_alpha(t)"), g["equal"], fmt))
-    out.append("# Kernel between two input sequences x, x' (mode coordinates x[t, gamma]), output mode alpha")
-    seq = derive_sequence_kernel()
-    for name in ("W_x", "W_h", "W_y"):
-        out.append(equation(sp.Symbol(f"K_alpha[{name}]"), seq[name], fmt))
-    out.append("# Whitened one-hot probes (input mode gamma at steps t and t'): one T x T block per (alpha, gamma)")
-    block = derive_probe_block()
-    out.append(equation(sp.Symbol("kappa_alpha_gamma(t, t')"), block["total"], fmt))
-    out.append("# Check: J J^T of a generic 2-mode network (all matrix entries free) at the aligned point, T = 3, "
-               "minus the formula")
-    for name, diff in verify_against_network().items():
-        out.append(f"{name}: {'all entries 0' if diff.is_zero_matrix else render(diff, fmt)}")
-    if task is not None:
-        import numpy as np
-
-        from lrnn_theory.errors import DivergenceError
-        from lrnn_theory.flow import integrate
-        from lrnn_theory.ntk import mode_ntk, kernel_distance, whitened_probe_inputs
-
-        probes = whitened_probe_inputs(task.T, task.K)
-        init = task.init
-        K0 = mode_ntk(init.a, init.b, init.c, probes)
-        out.append(f"# Task {task.name!r} (T={task.T}, {task.K} mode(s)), kernel over the {probes.shape[0]} "
-                   f"whitened probes")
-        out.append(f"||K(0)||_F = {np.linalg.norm(K0):.6g}")
-        try:
-            final = integrate(task, 200.0 * task.tau, n_points=2, converged_tol=1e-10).final()
-            K1 = mode_ntk(final["a"], final["b"], final["c"], probes)
-            out.append(f"kernel distance from t=0 to the end of the flow (t <= {200 * task.tau:g}): "
-                       f"{kernel_distance(K0, K1):.6g}")
-        except DivergenceError as exc:
-            out.append(f"the flow diverges ({exc}); no final kernel")
-    return "\n".join(out) + "\n"

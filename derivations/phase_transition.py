@@ -25,7 +25,7 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import A, B, S2, b, equation, render, tau
+from .mode_flow import A, B, S2, b, tau
 from .stability import derive_reduced_energy
 
 beta = sp.Symbol("beta", positive=True)
@@ -115,44 +115,3 @@ def derive_unit_b_comparison():
     diff = sp.simplify(E1 - beta**2)
     roots = [r for r in sp.solve(sp.Eq(diff, 0), beta) if r.is_positive is not False]
     return {"difference": sp.factor(diff), "beta_bound": [sp.simplify(r) for r in roots], "T": Ts}
-
-
-RESULT = "phase-transition"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Landau expansion of the Dirac-task reduced energy and the critical points (App. H)."""
-    render(sp.Integer(0), fmt)
-    out = ["# Dirac task s_1 = beta, s_T = 1/beta; E = sum_i r_i^2 (no 1/(2 tau)); E*(b) = min_u E"]
-    for T in (3, 4, 5):
-        red = derive_dirac_reduced_energy(T)
-        out.append(f"## T = {T}")
-        out.append(equation(sp.Symbol("E*(b)"), red["energy"], fmt))
-        out.append(equation(sp.Symbol("E*(b) near b=0"), derive_landau_expansion(T)["series"], fmt))
-        lim = derive_large_b_limit(T)
-        out.append(equation(sp.Symbol("lim_{b->oo} E*"), lim["limit"], fmt))
-        out.append(equation(sp.Symbol("E*(0) (feedforward, u = 1/beta)"), lim["feedforward"], fmt))
-    crit = derive_critical_point_T3()
-    out.append("# T = 3: second-order transition where the b^2 coefficient vanishes")
-    out.append(equation(sp.Symbol("beta_c"), crit["beta_c"], fmt))
-    out.append(equation(sp.Symbol("s_1/s_T at beta_c"), crit["ratio_c"], fmt))
-    out.append(equation(sp.Symbol("quartic coefficient at beta_c"), crit["quartic_at_beta_c"], fmt))
-    branch = derive_T3_recurrent_branch()
-    out.append(equation(sp.Symbol("T=3 recurrent branch b*^2"), branch["b_squared"], fmt))
-    out.append(equation(sp.Symbol("T=3 recurrent branch u*"), branch["u_star"], fmt))
-    out.append("# T > 3: first-order; with b unbounded the recurrent branch wins when lim E* < E*(0)")
-    out.append(equation(sp.Symbol("beta_c (b unbounded)"), derive_large_b_limit(4)["beta_unbounded"], fmt))
-    unit = derive_unit_b_comparison()
-    out.append("# b = 1 against b = 0 (any T): E*(1) - E*(0), and the beta above which b = 1 is lower")
-    out.append(equation(sp.Symbol("E*(1) - E*(0)"), unit["difference"], fmt))
-    for r in unit["beta_bound"]:
-        out.append(equation(sp.Symbol("beta_c upper bound (b = 1 beats b = 0 above it)"), r, fmt)
-                   + "   (T = 4: 1, so beta_c(T=4) = 1 for any b_max >= 1)")
-    gen = derive_landau_expansion(3, 4, "general")["coefficients"]
-    out.append("# General form s_1 = beta, s_T = kappa, T = 3")
-    out.append(equation(sp.Symbol("quadratic coefficient"), sp.factor(gen[2]), fmt))
-    if task is not None:
-        from lrnn_theory.phase_transition import critical_beta
-
-        out.append(f"# Numerical critical beta (|b| <= 4) at T = {task.T}: {critical_beta(task.T):.6g}")
-    return "\n".join(out) + "\n"

@@ -24,8 +24,9 @@ import functools
 
 import sympy as sp
 
+from lrnn_theory.errors import check_int
+
 from . import mode_flow as mf
-from .mode_flow import equation, render
 
 b, T, i, s, tau = mf.b, mf.T, mf.i, mf.s, mf.tau
 u = sp.Symbol("u", real=True)
@@ -33,7 +34,7 @@ n = sp.Symbol("n", integer=True, positive=True)
 j = sp.Symbol("j", integer=True, positive=True)
 m = sp.Symbol("m", integer=True, nonnegative=True)
 
-#: Default number of time derivatives printed by ``report``.
+#: Default number of time derivatives printed by ``lrnn derive --result recurrent-taylor``.
 DEFAULT_ORDER = 6
 
 
@@ -110,6 +111,15 @@ def flow_field_polynomial(singular_values, u_value=u):
                          - (Tn - k) * u_value**2 * b ** (2 * (Tn - k) - 1) for k in range(1, Tn)))
 
 
+def flow_field_of_sums(alpha, weights, u_value=u):
+    """g(b) = u A'(b) - u^2 B'(b)/2 as an explicit polynomial, from one mode's task-sum coefficients:
+    A(b) = sum_k alpha[k] b^k and B(b) = sum_k weights[k] b^(2k), for any output layout (final output: alpha[k] =
+    s_(T-k), weights 1; every step: the lag sums and T - k)."""
+    A_expr = sum(sp.sympify(alpha[k]) * b**k for k in range(len(alpha)))
+    B_expr = sum(sp.sympify(weights[k]) * b ** (2 * k) for k in range(len(weights)))
+    return sp.expand(u_value * sp.diff(A_expr, b) - u_value**2 * sp.diff(B_expr, b) / 2)
+
+
 @functools.lru_cache(maxsize=None)
 def derive_time_derivatives(order: int):
     """b^(1), ..., b^(order) in units of tau, as polynomials in g_k = g^(k)(b), via Faa di Bruno / Bell polynomials.
@@ -121,7 +131,6 @@ def derive_time_derivatives(order: int):
     tuple of sympy expressions
         Element n-1 is b^(n) (expanded).
     """
-    from lrnn_theory.errors import check_int
 
     order = check_int("order", order, minimum=1)
     g = g_symbols(order)
@@ -130,45 +139,3 @@ def derive_time_derivatives(order: int):
         terms = [g[k] * sp.bell(nn - 1, k, derivs[: nn - k]) for k in range(1, nn)]
         derivs.append(sp.expand(sp.Add(*terms)))
     return tuple(derivs)
-
-
-# ---- printing ---------------------------------------------------------------------------------------------------
-RESULT = "recurrent-taylor"
-
-
-def report(task=None, fmt: str = "pretty", order: int = DEFAULT_ORDER) -> str:
-    """Recurrent mode with u frozen: flow field, eq. (49), time derivatives via Bell polynomials (App. D)."""
-    render(sp.Integer(0), fmt)
-    field = derive_flow_field()
-    G = sp.Symbol("g(b)")
-    out = ["Recurrent mode b with the input-output mode u = a c frozen (paper App. D)",
-           "# Flow field g(b) = tau db/dt, from the mode ODEs (A, B: the task sums)",
-           equation(G, field["task_sum_form"], fmt),
-           "# ... as explicit sums over the trajectory steps (the i = T terms vanish)",
-           equation(G, field["paper_form"], fmt),
-           "# (n-1)-th derivative, the paper's eq. (49)",
-           equation(sp.Symbol("g^(n-1)(b)"), derive_flow_field_derivative_eq49(), fmt),
-           "# ... derived from d^m b^p/db^m = ff(p, m) b^(p-m) (ff = falling factorial)",
-           equation(sp.Symbol("g^(m)(b)"), derive_flow_field_derivative(), fmt),
-           "# Time derivatives of b in units of tau (s = t/tau), g_k = g^(k)(b); Faa di Bruno: "
-           "b^(n) = sum_k g_k B_(n-1,k)(b', b'', ...)"]
-    for k, expr in enumerate(derive_time_derivatives(order), start=1):
-        out.append(equation(sp.Symbol(f"b^({k})"), sp.factor(expr), fmt))
-    out.append("# Local approximation, re-expanded every window Delta (restart at the window's end point):")
-    out.append(equation(sp.Symbol("b(s0 + h)"),
-                        sp.Sum(sp.Symbol("b^(n)(s0)") * sp.Symbol("h") ** n / sp.factorial(n), (n, 0, sp.Symbol("N"))),
-                        fmt))
-    if task is not None:
-        init = task.init
-        out.append(f"# Task {task.name!r} (T={task.T}): g(b) per mode with u frozen at its initial a c")
-        for mode in range(min(task.K, mf.MAX_MODES_PRINTED)):
-            if getattr(task, "every_step", False):  # App. M, eq. (158)
-                from .every_step import flow_field_polynomial as every_step_field
-
-                poly = every_step_field([[sp.Float(x, 8) for x in row] for row in task.singular_values[mode]],
-                                        sp.Float(init.a[mode] * init.c[mode], 8))
-            else:
-                poly = flow_field_polynomial([sp.Float(x, 8) for x in task.singular_values[mode]],
-                                             sp.Float(init.a[mode] * init.c[mode], 8))
-            out.append(f"mode {mode}: " + equation(G, poly, "text"))
-    return "\n".join(out) + "\n"

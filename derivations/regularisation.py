@@ -16,7 +16,7 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import T, a, b, c, derive_energy_sum_form, equation, i, render, s, tau
+from .mode_flow import T, a, b, c, derive_energy_sum_form, i, s, tau
 
 k = sp.Symbol("k", integer=True, nonnegative=True)
 
@@ -69,30 +69,3 @@ def split_residual(concrete_T: int | None = None):
     sub = {T: concrete_T}
     total = (split["data"].subs(sub).doit() + split["regulariser"].subs(sub) - split["energy"].subs(sub).doit())
     return sp.simplify(sp.expand(total))
-
-
-RESULT = "regularisation"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Energy split into a data term and an effective regulariser (Lemma 3.2)."""
-    render(sp.Integer(0), fmt)
-    split = derive_energy_split()
-    out = ["# Lemma 3.2: E = data term + effective regulariser (per mode)"]
-    out.append(equation(sp.Symbol("E"), split["energy"], fmt))
-    out.append(equation(sp.Symbol("E_data"), split["data"], fmt))
-    out.append(equation(sp.Symbol("E_reg"), split["regulariser_sum"], fmt))
-    out.append(equation(sp.Symbol("E_reg"), split["regulariser"], fmt))
-    out.append(equation(sp.Symbol("E_reg (b^2 != 1)"), split["regulariser_generic"], fmt))
-    out.append(equation(sp.Symbol("E_data + E_reg - E (summands)"), split_residual(), fmt))
-    if task is not None:
-        from lrnn_theory.regularisation import energy_split
-
-        init = task.init
-        d, r = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
-        out.append(f"# Task {task.name!r} at its initial modes" + (
-            " (every-step outputs: regulariser of eq. 159, see `lrnn derive --result every-step`)"
-            if getattr(task, "every_step", False) else ""))
-        for m in range(min(task.K, 8)):
-            out.append(f"mode {m}: data={d[m]:.6g} regulariser={r[m]:.6g} total={d[m] + r[m]:.6g}")
-    return "\n".join(out) + "\n"

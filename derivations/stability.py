@@ -20,7 +20,9 @@ import functools
 
 import sympy as sp
 
-from .mode_flow import A, B, S2, T, a, b, c, derive_energy, equation, i, render, tau, u
+from lrnn_theory.errors import bad
+
+from .mode_flow import A, B, S2, T, a, b, c, derive_energy, i, tau, u
 
 #: Family parameters (positive where the paper's families need it: lambda is a ratio of singular values).
 delta = sp.Symbol("delta", positive=True)
@@ -41,7 +43,6 @@ def family_profile(family: str, step=i, length=T, scale=delta):
         return scale * lam ** (length - step)
     if family == "exponential":
         return scale * lam**step
-    from lrnn_theory.errors import bad
 
     raise bad("family", family, f"be one of {', '.join(BASE_FAMILIES)}")
 
@@ -97,7 +98,6 @@ def _profile_function(family: str, base: str = "constant"):
         return lambda step: kappa if step == T else family_profile(base, step)
     if family == "dirac":
         return lambda step: kappa if step == T else (beta if step == 1 else sp.Integer(0))
-    from lrnn_theory.errors import bad
 
     raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
 
@@ -167,46 +167,3 @@ def derive_constant_hessian():
     # The eigenvalues are bulky; for large T the top one is the trace to leading order (H_bb ~ delta^2 T^3 / 3).
     lead = sp.limit(((H[0, 0] + H[1, 1]) / T**3), T, sp.oo)
     return {"hessian": H, "trace_leading_T3": lead}
-
-
-# ---- printing ---------------------------------------------------------------------------------------------------
-RESULT = "stability"
-
-
-def report(task=None, fmt: str = "pretty") -> str:
-    """Zero-loss solutions, reduced energy E*(b), stability classification and curvature (notes §3.4, §5)."""
-    render(sp.Integer(0), fmt)
-    out = ["# Optimal input-output mode at fixed recurrent mode b, and the reduced energy (notes §3.4)"]
-    red = derive_reduced_energy()
-    out.append(equation(sp.Symbol("u*(b)"), red["u_star"], fmt))
-    out.append(equation(sp.Symbol("E*(b)"), red["energy"], fmt))
-    out.append(equation(sp.Symbol("E*(b)"), red["cosine_form"], fmt))
-    out.append(equation(cos2, red["cos2"], fmt))
-    out.append("# Zero-loss solutions s_i = u b^(T-i), solved from the last two steps; residual on steps i <= T-2")
-    for fam in FAMILIES:
-        sol = derive_zero_loss_solution(fam)
-        out.append(f"## {fam}")
-        out.append(equation(sp.Symbol("u"), sol["u"], fmt))
-        out.append(equation(sp.Symbol("b"), sol["b"], fmt))
-        out.append(equation(sp.Symbol("residual_i"), sol["residual"], fmt))
-        out.append("zero loss exists iff: " + render(sol["condition"], fmt))
-        out.append("early importance (b > 1, unstable) iff: " + render(sol["early_importance"], fmt))
-    out.append("# Reduced energy of the base families (sympy summation over i = 1..T)")
-    for fam in BASE_FAMILIES:
-        out.append(f"## {fam}")
-        out.append(equation(sp.Symbol("E*(b)"), derive_family_reduced_energy(fam)["energy"], fmt))
-    hess = derive_constant_hessian()
-    out.append("# Hessian of tau E in (u, b) at the constant-task solution (delta, 1)")
-    out.append(render(hess["hessian"], fmt))
-    out.append(equation(sp.Symbol("lim trace/T^3"), hess["trace_leading_T3"], fmt))
-    if task is not None:
-        from lrnn_theory.stability import solve_task
-
-        sol = solve_task(task)
-        out.append(f"# Task {task.name!r}: solution per mode")
-        for m in range(task.K):
-            out.append(f"mode {m}: b*={sol.b[m]:.6g} u*={sol.u[m]:.6g} energy={sol.energy[m]:.3g} "
-                       f"zero_loss={bool(sol.zero_loss[m])} importance={sol.importance[m]} "
-                       f"stability={sol.stability[m]}" + (" (minimiser at the search bound)" if sol.at_bound[m]
-                                                          else ""))
-    return "\n".join(out) + "\n"

@@ -7,7 +7,8 @@ Derive (``lrnn_theory.derivations``), integrate (``lrnn_theory.integrate``) and 
 The public names are importable from here (``from lrnn_theory import Task, integrate, solve_task, train_lrnn``):
 
 - tasks and the flow: ``Task``, ``InitialModes``, ``estimate_task``, ``integrate``, ``compile_flow``,
-  ``CompiledFlow``, ``Trajectory``, ``mode_energy``, ``solve_blocks``, ``sweep``, ``derive_mode_flow`` (symbolic);
+  ``CompiledFlow``, ``Trajectory``, ``mode_energy``, ``solve_blocks``, ``sweep`` (with ``TaskGrid``,
+  ``IntegrationOptions``, ``ExecutionOptions``), ``derive_mode_flow`` (symbolic);
 - results: ``solve_task``, ``zero_loss_solution``, ``flow_endpoints``, ``predict_learning_order``,
   ``time_to_fraction``, ``family_extrapolation``, ``energy_split``, ``critical_beta``, ``phase_curve``,
   ``compile_io_solution``, ``frozen_b_solution``, ``DiscreteGD``, ``compile_modified_flow``, ``stable_lr_bound``,
@@ -32,6 +33,7 @@ _LAZY = {
     "Task": "tasks", "InitialModes": "tasks", "estimate_task": "task_estimation",
     "integrate": "flow", "compile_flow": "flow", "CompiledFlow": "flow",
     "Trajectory": "trajectory", "mode_energy": "trajectory", "solve_blocks": "solvers", "sweep": "sweeps",
+    "TaskGrid": "sweeps", "IntegrationOptions": "sweeps", "ExecutionOptions": "sweeps",
     "derive_mode_flow": "derivations.mode_flow",
     # results
     "solve_task": "stability", "zero_loss_solution": "stability",

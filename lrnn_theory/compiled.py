@@ -1,46 +1,173 @@
-"""Numeric functions compiled (lambdified) from the symbolic derivations.
+"""Numeric functions compiled (lambdified) from the symbolic derivations: the one place that calls ``lambdify``.
 
 ``lrnn_theory.derivations`` returns sympy expressions only; this module turns the ones the numeric core evaluates
 into numpy functions, once per process (each is cached: the expressions do not depend on the task).
+
+* ``flow_functions(flow, layout)``: rates and Jacobian of the gradient flow or the modified flow (finite learning
+  rates), for real modes (a, b, c) or complex ones (Wirtinger derivatives), with the calling convention of
+  ``FlowFunctions`` (``lrnn_theory.flow`` evaluates them through its mode layouts);
+* ``frozen_io_functions`` and ``frozen_polar_functions``: the input-output solutions with b frozen
+  (``lrnn_theory.frozen``);
+* ``time_derivatives(order)``: the Bell-polynomial time derivatives of b with u frozen (``integrate_recurrent_taylor``).
 """
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Callable
 
 import sympy as sp
 
 from .derivations import complex as complex_sym
-from .derivations import every_step as every_step_sym
-from .derivations import extrapolation as extrapolation_sym
+from .derivations import finite_lr as finite_lr_sym
+from .derivations import frozen as frozen_sym
+from .derivations import mode_flow as mode_flow_sym
+from .derivations import recurrent_taylor as taylor_sym
 
 
-@functools.lru_cache(maxsize=None)
-def compile_complex_flow():
-    """Complex rates and Wirtinger derivatives: ``rate_fn(a, abar, b, bbar, c, cbar, *SUM_SYMBOLS)`` gives
-    [tau da/dt, tau db/dt, tau dc/dt] and ``jac_fn`` the 3x6 matrix d(rate)/d(a, abar, b, bbar, c, cbar)
-    (``lrnn_theory.derivations.complex``)."""
+# ---- the flows ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FlowFunctions:
+    """The compiled rates and Jacobian of one flow in one mode layout, and how to call them.
+
+    Every function takes the mode values, then the flow's parameters, then the task sums:
+
+    * real layout: ``(a, b, c, *parameters, A_0..A_n, B_0..B_n)``;
+    * complex layout: ``(a, conj a, b, conj b, c, conj c, *parameters, A_0..A_n, conj A_0..conj A_n, beta_0..beta_n)``
+      with A_j the j-th derivative of A at conj(b) and beta_j that of beta(x) = B at x = |b|^2;
+
+    the parameters are (tau,) for the gradient flow and (tau, h) for the modified flow; n + 1 = ``sum_slots``.
+    ``jacobian`` gives the nested m x m list d(rate p)/d(state q) for real modes and the 3 x 6 list of Wirtinger
+    derivatives d(rate p)/d(z_q), d(rate p)/d(conj z_q) for complex ones.
+    """
+
+    rates: Callable
+    jacobian: Callable
+    #: (modified flow) E_h - E per mode, with the arguments of the rates; None for the gradient flow.
+    energy_correction: Callable | None
+    #: Derivatives 0..n of the task sums each function takes: n + 1 slots per sum.
+    sum_slots: int
+    #: Derivatives of the task sums the rates and the Jacobian read: the slots beyond get zeros (not read).
+    rates_order: int
+    jacobian_order: int
+    #: The rates and Jacobian are tau times the flow's (tau is divided out numerically, as the derivations give them).
+    times_tau: bool
+
+
+def _lambdify(args, expr):
+    return sp.lambdify(args, expr, modules="numpy", cse=True)
+
+
+def _real_gradient_flow() -> FlowFunctions:
+    """Rates and Jacobian of ``derivations.mode_flow`` through the task sums A(b), B(b) (both times tau)."""
+    sym = mode_flow_sym
+    flow = sym.derive_mode_flow()
+    args = (sym.a, sym.b, sym.c, sym.tau) + sym.SUM_SYMBOLS
+    rates = [sym.sums_as_symbols(flow.tau_rates[v]) for v in sym.STATE]
+    jac = sym.sums_as_symbols(flow.jacobian * sym.tau)
+    return FlowFunctions(_lambdify(args, rates), _lambdify(args, [list(row) for row in jac.tolist()]), None,
+                         sum_slots=3, rates_order=1, jacobian_order=2, times_tau=True)
+
+
+def _complex_gradient_flow() -> FlowFunctions:
+    """The Wirtinger flow of ``derivations.complex``: tau times the rates and their Wirtinger derivatives (3 x 6)."""
     sym = complex_sym
     tau_rates = sym.derive_wirtinger_flow(sym.derive_energy())
     variables = (sym.a, sym.a_bar, sym.b, sym.b_bar, sym.c, sym.c_bar)
-    args = variables + sym.SUM_SYMBOLS
+    args = variables + (mode_flow_sym.tau,) + sym.SUM_SYMBOLS
     rates = [sym.sums_as_symbols(tau_rates[v]) for v in sym.STATE]
     jac = [[sym.sums_as_symbols(sp.diff(tau_rates[v], w)) for w in variables] for v in sym.STATE]
-    return (sp.lambdify(args, rates, modules="numpy", cse=True),
-            sp.lambdify(args, jac, modules="numpy", cse=True))
+    return FlowFunctions(_lambdify(args, rates), _lambdify(args, jac), None,
+                         sum_slots=3, rates_order=1, jacobian_order=2, times_tau=True)
+
+
+def _real_modified_flow() -> FlowFunctions:
+    """The flow of E + (h/4) ||grad E||^2 of real modes (``derivations.finite_lr``): the rates themselves."""
+    sym, mf = finite_lr_sym, mode_flow_sym
+    mod = sym.derive_modified_flow()
+    A0, A1, A2, B0, B1, B2 = mf.SUM_SYMBOLS
+    A3, B3 = sym.THIRD_SUM_SYMBOLS
+    args = (mf.a, mf.b, mf.c, mf.tau, sym.h, A0, A1, A2, A3, B0, B1, B2, B3)
+    rates = [sym.all_sums_as_symbols(mod["rates"][v]) for v in mf.STATE]
+    jac = sym.all_sums_as_symbols(mod["jacobian"])
+    correction = sym.all_sums_as_symbols(mod["energy"] - mf.derive_energy())
+    return FlowFunctions(_lambdify(args, rates), _lambdify(args, [list(row) for row in jac.tolist()]),
+                         _lambdify(args, correction), sum_slots=4, rates_order=3, jacobian_order=3, times_tau=False)
+
+
+def _complex_modified_flow() -> FlowFunctions:
+    """The modified flow of complex modes (``derive_complex_modified_flow``): tau times the Wirtinger rates and
+    their Wirtinger derivatives, which need third derivatives of the sums."""
+    sym = finite_lr_sym
+    mod = sym.derive_complex_modified_flow()
+    args = sym.COMPLEX_VARIABLES + (mode_flow_sym.tau, sym.h) + sym.COMPLEX_SUM_SYMBOLS
+    rates = [sym.complex_sums_as_symbols(mod["tau_rates"][z]) for z in sym.cx.STATE]
+    jac = [[sym.complex_sums_as_symbols(entry) for entry in row] for row in mod["wirtinger"]]
+    correction = sym.complex_sums_as_symbols(mod["energy"] - sym.cx.derive_energy())
+    return FlowFunctions(_lambdify(args, rates), _lambdify(args, jac), _lambdify(args, correction),
+                         sum_slots=4, rates_order=3, jacobian_order=3, times_tau=True)
+
+
+#: (flow, mode layout) -> builder of its compiled functions.
+FLOWS = {("gradient", "real"): _real_gradient_flow, ("gradient", "complex"): _complex_gradient_flow,
+         ("modified", "real"): _real_modified_flow, ("modified", "complex"): _complex_modified_flow}
 
 
 @functools.lru_cache(maxsize=None)
-def compile_extrapolation_energy(family: str):
-    """Closed-form extrapolation energy f(delta, lambda, T, T', tau) of a family's zero-loss solution, final output
-    (``lrnn_theory.derivations.extrapolation.derive_extrapolation``)."""
-    sym = extrapolation_sym
-    expr = sym.derive_extrapolation(family)["energy"]
-    return sp.lambdify((sym.delta, sym.lam, sym.T, sym.Tp, sym.tau), expr, modules="numpy")
+def flow_functions(flow: str, layout: str) -> FlowFunctions:
+    """The compiled ``flow`` ("gradient" or "modified") for modes laid out as ``layout`` ("real" or "complex")."""
+    return FLOWS[flow, layout]()
+
+
+# ---- frozen solutions ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def frozen_io_functions() -> dict:
+    """The input-output solutions with b frozen (``derivations.frozen``): balanced logistic, its A -> 0 limit and
+    the unbalanced solution in its root form, by name (``lrnn_theory.frozen.IOSolution``)."""
+    io = frozen_sym
+    bal = io.derive_balanced_solution()
+    unb = io.derive_unbalanced_solution()
+    k = bal["rate_constant"]  # 2A/tau
+    e = sp.Symbol("e", positive=True)
+    # Logistic in e = exp(2At/tau) (bounded when A <= 0) and in z = 1/e (bounded when A >= 0).
+    logistic_e = sp.cancel(bal["u_of_t"].subs(sp.exp(k * io.t), e))
+    logistic_z = sp.cancel(logistic_e.subs(e, 1 / io.z))
+    if logistic_e.has(io.t) or logistic_z.has(io.t):  # pragma: no cover - derivation changed shape
+        raise RuntimeError("logistic solution is not a function of exp(2At/tau)")
+    t_A0 = sp.solve(sp.Eq(io.u, bal["u_of_t_A0"]), io.t)[0]
+    lam = functools.partial(sp.lambdify, modules="numpy")
+    return {
+        "logistic_e": lam((e, io.A, io.B, io.u0), logistic_e),
+        "logistic_z": lam((io.z, io.A, io.B, io.u0), logistic_z),
+        "logistic_t": lam((io.u, io.A, io.B, io.u0, io.tau), bal["t_of_u"]),
+        "A0_u": lam((io.t, io.B, io.u0, io.tau), bal["u_of_t_A0"]),
+        "A0_t": lam((io.u, io.B, io.u0, io.tau), t_A0),
+        "fixed_point": lam((io.A, io.B), bal["fixed_point"]),
+        # Unbalanced solution in its root form (see derivations.frozen._derive_root_form: nothing cancels for a ~ -c).
+        "w_plus": lam((io.A, io.B, io.D), unb["roots"][0]),
+        "w_minus": lam((io.D, io.w_plus), unb["root_product"] / io.w_plus),
+        "R": lam((io.B, io.w_plus, io.w_minus), unb["R_roots"]),
+        "w_of_ac": lam((io.a_mode, io.c_mode), unb["w_of_ac"]),
+        "w_of_u": lam((io.u, io.D), unb["w_of_u"]),
+        "w_of_u_conjugate": lam((io.u, io.D), unb["w_of_u_conjugate"]),
+        "u_of_w": lam((io.w, io.D), unb["u_of_w"]),
+        "w_of_z": lam((io.z, io.w_plus, io.w_minus, io.w0), unb["w_of_z_roots"]),
+        "t_of_w": lam((io.w, io.w0, io.w_plus, io.w_minus, io.B, io.tau), unb["t_of_w_roots"]),
+    }
 
 
 @functools.lru_cache(maxsize=None)
-def compile_every_step_extrapolation_energy(family: str):
-    """The same for every-step outputs (``lrnn_theory.derivations.every_step.derive_extrapolation``)."""
-    sym = every_step_sym
-    expr = sym.derive_extrapolation(family)["energy"]
-    return sp.lambdify((sym.delta, sym.lam, sym.T, sym.Tp, sym.tau), expr, modules="numpy")
+def frozen_polar_functions():
+    """psi(t) and r(t) of the complex input-output mode with b frozen and |a| = |c|
+    (``derivations.complex.derive_frozen_io_solution``), both of (t, tau, |A|, beta, r0, psi*, psi0)."""
+    psi, r, _, _, sym = complex_sym.derive_frozen_io_solution()
+    args = [sym[k] for k in ("t", "tau", "absA", "beta", "r0", "psi_star", "psi0")]
+    return sp.lambdify(args, psi, modules="numpy"), sp.lambdify(args, r, modules="numpy")
+
+
+@functools.lru_cache(maxsize=None)
+def time_derivatives(order: int):
+    """b^(1..order) (units of tau) from g_0..g_{order-1} (``derivations.recurrent_taylor``): one function of the
+    ``order`` values g_j, returning a list of ``order`` values."""
+    exprs = taylor_sym.derive_time_derivatives(order)
+    return _lambdify(taylor_sym.g_symbols(order), list(exprs))

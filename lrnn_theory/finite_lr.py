@@ -16,17 +16,13 @@ every-step, complex every-step) through the compiled flow and the task sums.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
 from tqdm.auto import tqdm
 
 from .block_form import mode_block_sizes
-from .derivations import finite_lr as sym
-from .derivations import mode_flow as mf
 from .errors import DivergenceError, bad, check_int, check_real
 from .flow import CompiledFlow, compile_flow, output_times
 from .losses import LOSSES, loss_scale
@@ -79,7 +75,9 @@ class DiscreteGD:
         task = coerce_task(task)
         units = int(np.sum(mode_block_sizes(task)))
         P = self.n_samples if self.n_samples is not None else task.T * units
-        return loss_scale(self.loss, P, units, task.T if task.every_step else 1)
+        # Outputs per sequence: the axes between mode and input step of the profile, (K, T) -> 1, (K, T, T) -> T.
+        outputs = int(np.prod(task.singular_values.shape[1:-1]))
+        return loss_scale(self.loss, P, units, outputs)
 
     def time_step(self, task) -> float:
         """Theory time of one step, h = lr * tau * scale."""
@@ -148,42 +146,15 @@ class DiscreteGD:
 
 
 # ---- the modified flow -------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _lambdified_modified():
-    """Rates, Jacobian and modified energy of the modified flow (real modes), lambdified once per process."""
-    mod = sym.derive_modified_flow()
-    A0, A1, A2, B0, B1, B2 = mf.SUM_SYMBOLS
-    A3, B3 = sym.THIRD_SUM_SYMBOLS
-    args = (mf.a, mf.b, mf.c, mf.tau, sym.h, A0, A1, A2, A3, B0, B1, B2, B3)
-    rates = [sym.all_sums_as_symbols(mod["rates"][v]) for v in mf.STATE]
-    jac = sym.all_sums_as_symbols(mod["jacobian"])
-    correction = sym.all_sums_as_symbols(mod["energy"] - mf.derive_energy())
-    return (sp.lambdify(args, rates, modules="numpy", cse=True),
-            sp.lambdify(args, [list(row) for row in jac.tolist()], modules="numpy", cse=True),
-            sp.lambdify(args, correction, modules="numpy", cse=True))
-
-
-@functools.lru_cache(maxsize=None)
-def _lambdified_complex_modified():
-    """tau * rates, tau * their Wirtinger derivatives (3x6) and the energy correction of the complex modified flow,
-    lambdified once per process (arguments: a, conj a, b, conj b, c, conj c, tau, h, then the complex sums)."""
-    mod = sym.derive_complex_modified_flow()
-    args = sym.COMPLEX_VARIABLES + (mf.tau, sym.h) + sym.COMPLEX_SUM_SYMBOLS
-    rates = [sym.complex_sums_as_symbols(mod["tau_rates"][z]) for z in sym.cx.STATE]
-    jac = [[sym.complex_sums_as_symbols(entry) for entry in row] for row in mod["wirtinger"]]
-    correction = sym.complex_sums_as_symbols(mod["energy"] - sym.cx.derive_energy())
-    return (sp.lambdify(args, rates, modules="numpy", cse=True),
-            sp.lambdify(args, jac, modules="numpy", cse=True),
-            sp.lambdify(args, correction, modules="numpy", cse=True))
-
-
 class ModifiedFlow(CompiledFlow):
     """The flow of E + (h/4) ||grad E||^2 for one task: same interface as ``CompiledFlow``.
 
     ``energy`` stays the plain per-mode energy E (the loss of the state, as in every trajectory file);
     ``modified_energy`` gives E + (h/4) ||grad E||^2. Complex tasks take the gradient in the real coordinates
     (Re z, Im z) of their modes, ||grad E||^2 = sum_z 4 |dE/d(conj z)|^2 (``derive_complex_modified_flow``), and run
-    through the complex flow's Wirtinger rates and 6x6 blocks.
+    through the complex flow's Wirtinger rates and 6x6 blocks: the same mode layout as the plain flow, with the
+    modified flow's compiled functions (``lrnn_theory.compiled.flow_functions("modified", ...)``, third derivatives
+    of the task sums) and the parameters (tau, h).
 
     Attributes
     ----------
@@ -191,39 +162,20 @@ class ModifiedFlow(CompiledFlow):
         h, the theory time of one gradient step.
     """
 
+    FLOW = "modified"
+
     def __init__(self, task, step: float):
-        super().__init__(task)
         self.step = check_real("lr_correction", step, positive=True)
-        if self.block_size == 6:  # the complex flow's machinery, with the modified rates and arguments
-            self._rate_fn, self._jac_fn, self._mod_energy_fn = _lambdified_complex_modified()
-        else:
-            self._mod_rate_fn, self._mod_jac_fn, self._mod_energy_fn = _lambdified_modified()
+        super().__init__(task)
 
-    def _args(self, a, b, c, sums):
-        return (a, b, c, self.tau, self.step) + sums.evaluate_all(b)
-
-    def _rate_values(self, a, b, c, sums):
-        return self._mod_rate_fn(*self._args(a, b, c, sums))
-
-    def _jacobian_rows(self, a, b, c, sums):
-        return self._mod_jac_fn(*self._args(a, b, c, sums))
-
-    def _complex_arguments(self, a, b, c, sums, second: bool):
-        """a, conj a, b, conj b, c, conj c, tau, h, then A^(n)(conj b), their conjugates and beta^(n)(|b|^2),
-        n = 0..3 (the Jacobian needs third derivatives)."""
-        values = sums.evaluate_complex(b, order=3)
-        As, betas = values[:4], values[4:]
-        return (a, a.conj(), b, b.conj(), c, c.conj(), self.tau, self.step, *As, *(np.conj(v) for v in As), *betas)
+    def parameters(self) -> tuple:
+        """(tau, h)."""
+        return (self.tau, self.step)
 
     def modified_energy(self, y) -> np.ndarray:
         """Per-mode E + (h/4) ||grad E||^2 for a flat state (m K,)."""
         y = np.asarray(y, dtype=float)
-        a, b, c = self.modes(y)
-        if self.block_size == 6:
-            correction = np.real(self._mod_energy_fn(*self._complex_arguments(a, b, c, self.sums, True)))
-        else:
-            correction = self._mod_energy_fn(*self._args(a, b, c, self.sums))
-        return self.energy(y) + correction
+        return self.energy(y) + self.layout.energy_correction(y, self.sums)
 
 
 def correction_step(task, lr_correction) -> float:
@@ -325,10 +277,5 @@ def mode_hessian(task, a, b, c) -> np.ndarray:
     one (gradient descent on the real coordinates: d(x)/dt = -dE/dx, so the Jacobian is minus the Hessian of E).
     """
     flow = compile_flow(task)
-    K = flow.K
-    values = [np.broadcast_to(np.asarray(v), (K,)) for v in (a, b, c)]
-    if flow.block_size == 6:
-        columns = [f(v) for v in values for f in (np.real, np.imag)]
-    else:
-        columns = [np.asarray(v, dtype=float) for v in values]
-    return -flow.tau * flow.jacobian_blocks(0.0, np.column_stack(columns).ravel())
+    values = [np.broadcast_to(np.asarray(v), (flow.K,)) for v in (a, b, c)]
+    return -flow.tau * flow.jacobian_blocks(0.0, flow.layout.pack(*values))

@@ -198,7 +198,10 @@ def flow_endpoints(task, *, check_time: float | None = None, b_span: float = 50.
     db1 = flow.modes(flow.rates(check_time, flow.initial_state(), count=False, check=False))[1]
     sums = flow.sums
     q = np.abs(a1) ** 2 - np.abs(c1) ** 2  # conserved
-    if np.iscomplexobj(b1):  # b in the complex plane: follow the ascent path; arg a moves with arg u
+    # Where b lives, not a code path per kind of task: a real state stays on the real line (the first maximum of
+    # |A|^2/B in the direction of ascent, a keeps its sign), a complex one moves in the plane (the ascent path,
+    # arg a moving with arg u); each domain has its path to the end point.
+    if np.iscomplexobj(b1):
         b_star, arg_a, valid = _plane_endpoint(sums, b1, db1, a1, c1, task.tau, b_span)
         A0, _, B0, _ = sums.evaluate_complex(b_star)
         direction_a = np.exp(1j * arg_a)

@@ -1,29 +1,28 @@
 """Numeric side of the mode flow: compile the derived ODEs into vectorized numpy functions and integrate them.
 
-``compile_flow`` lambdifies the three per-mode right-hand sides and the 3x3 Jacobian derived in
-``lrnn_theory.derivations.mode_flow`` (written through the task sums A(b), B(b) and their derivatives), and
-evaluates the task sums for all K modes and all T steps with one matrix product over a table of powers of b. There
-is no Python loop over modes or steps, and nothing symbolic grows with T.
+``compile_flow`` evaluates the three per-mode right-hand sides and the 3x3 Jacobian derived in
+``lrnn_theory.derivations.mode_flow`` (written through the task sums A(b), B(b) and their derivatives, compiled by
+``lrnn_theory.compiled``), with the task sums of all K modes and all T steps from one matrix product over a table of
+powers of b. There is no Python loop over modes or steps, and nothing symbolic grows with T.
 
 ``integrate`` runs the batched per-mode solver (``lrnn_theory.solvers.solve_blocks``: every mode its own step size,
 through ``rates_blocks`` and ``jacobian_blocks`` on (K, m) states) by default, or ``scipy.integrate.solve_ivp`` with
 the state laid out as [a_0, b_0, c_0, a_1, b_1, c_1, ...] so that the Jacobian is banded (see
-``lrnn_theory.solvers``); the method dispatch is in one place, in ``integrate``. Complex (rotational) tasks go through the same
-pipeline with complex task sums and the Wirtinger flow of ``lrnn_theory.derivations.complex``: their state holds the
-real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...], so the blocks are 6x6
-(``CompiledFlow.block_size``).
+``lrnn_theory.solvers``); the method dispatch is in one place, in ``integrate``. Complex (rotational) tasks go
+through the same pipeline with complex task sums and the Wirtinger flow of ``lrnn_theory.derivations.complex``: their
+state holds the real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...], so the blocks are
+6x6 (``CompiledFlow.block_size``). The kind of task is chosen once, from the dtype of its values, as the mode layout
+(``RealModes``, ``ComplexModes``) of the compiled flow.
 """
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
 
 from . import resources
-from .derivations import mode_flow as sym
+from .compiled import flow_functions
 from .errors import (DivergenceError, IntegrationError, LrnnError, LrnnInputError, bad, check_finite_array, check_int,
                      check_real)
 from .solvers import CONVERGED, block_sparsity, blocks_to_banded, blocks_to_sparse, resolve_solver, solve_blocks
@@ -31,26 +30,169 @@ from .tasks import coerce_task
 from .trajectory import Trajectory, mode_energy
 
 
-@functools.lru_cache(maxsize=None)
-def _lambdified():
-    """Lambdify the derived rates and Jacobian once per process (they do not depend on the task)."""
-    flow = sym.derive_mode_flow()
-    args = (sym.a, sym.b, sym.c, sym.tau) + sym.SUM_SYMBOLS
-    rates = [sym.sums_as_symbols(flow.tau_rates[v]) for v in sym.STATE]
-    jac = sym.sums_as_symbols(flow.jacobian * sym.tau)  # tau * d(rates)/d(state): tau divided out numerically
-    rate_fn = sp.lambdify(args, rates, modules="numpy", cse=True)
-    jac_fn = sp.lambdify(args, [list(row) for row in jac.tolist()], modules="numpy", cse=True)
-    return rate_fn, jac_fn
+# ---- mode layouts ---------------------------------------------------------------------------------------------
+# How the modes of one kind of task sit in the real state vector, chosen once per compiled flow from the dtype of the
+# task's values (``MODE_LAYOUTS``): packing and unpacking of states, and the rate values and Jacobian blocks from the
+# compiled functions (``lrnn_theory.compiled.FlowFunctions``) and the task sums. The flows hold a layout and never
+# ask for the kind of task again. The hot path (``rates``, ``jacobian``) works on states stored as rows Yr (m, k),
+# the batched solver's layout.
+class RealModes:
+    """Real modes: 3 reals per mode, (a, b, c), and the task sums at real b.
+
+    Parameters
+    ----------
+    functions : lrnn_theory.compiled.FlowFunctions
+        The compiled flow (gradient or modified) for this layout.
+    parameters : tuple
+        The flow's parameters after the mode values: (tau,) or (tau, h).
+    """
+
+    name = "real"
+    block_size = 3
+
+    def __init__(self, functions, parameters: tuple):
+        self.functions = functions
+        self.parameters = tuple(parameters)
+        #: The compiled values are tau times the flow's, or the flow's (dividing by 1.0 is exact).
+        self.divisor = self.parameters[0] if functions.times_tau else 1.0
+        # Slots of the sums beyond the derivatives a function reads: zeros (the expressions do not contain them).
+        self._rates_padding = (0.0,) * (functions.sum_slots - 1 - functions.rates_order)
+        self._jacobian_padding = (0.0,) * (functions.sum_slots - 1 - functions.jacobian_order)
+
+    # ---- states ----
+    def pack(self, a, b, c) -> np.ndarray:
+        """Flat state (3 K,) = [a_0, b_0, c_0, a_1, ...] from the modes (K,) each."""
+        return np.column_stack([np.asarray(v, dtype=float) for v in (a, b, c)]).ravel()
+
+    def unpack(self, y):
+        """(a, b, c), each (..., K), from flat states (..., 3 K)."""
+        return y[..., 0::3], y[..., 1::3], y[..., 2::3]
+
+    def mode_rows(self, Yr):
+        """(a, b, c), each (k,), from states stored as rows Yr (3, k)."""
+        return Yr[0], Yr[1], Yr[2]
+
+    def magnitudes(self, Yr) -> np.ndarray:
+        """|a|, |b|, |c| as rows (3, k) from states stored as rows Yr (3, k)."""
+        return np.abs(Yr)
+
+    # ---- compiled functions ----
+    def arguments(self, a, b, c, sums, order: int, padding: tuple = ()) -> tuple:
+        """Arguments of the compiled functions: the modes, the parameters, A^(0..order)(b) and B^(0..order)(b)."""
+        As, Bs = sums.derivatives(b, order)
+        return (a, b, c, *self.parameters, *As, *padding, *Bs, *padding)
+
+    def rates(self, Yr, sums) -> np.ndarray:
+        """Rates as rows (3, k) for the states Yr (3, k) and the task sums of those modes."""
+        a, b, c = self.mode_rows(Yr)
+        values = self.functions.rates(*self.arguments(a, b, c, sums, self.functions.rates_order,
+                                                      self._rates_padding))
+        out = np.empty(Yr.shape)
+        out[0], out[1], out[2] = [r / self.divisor for r in values]
+        return out
+
+    def jacobian(self, Yr, sums) -> np.ndarray:
+        """Jacobian blocks as (3, 3, k): d(rate of p)/d(q)."""
+        a, b, c = self.mode_rows(Yr)
+        rows = self.functions.jacobian(*self.arguments(a, b, c, sums, self.functions.jacobian_order,
+                                                       self._jacobian_padding))
+        out = np.empty((3, 3, Yr.shape[1]))
+        for p in range(3):
+            for q in range(3):
+                out[p, q] = rows[p][q]
+        out /= self.divisor
+        return out
+
+    def energy_correction(self, y, sums) -> np.ndarray:
+        """The compiled energy correction (modified flow) per mode for a flat state (3 K,)."""
+        a, b, c = self.unpack(y)
+        order = self.functions.sum_slots - 1
+        # real for real modes; for complex ones E_h - E is real up to rounding of the complex arithmetic
+        return np.real(self.functions.energy_correction(*self.arguments(a, b, c, sums, order)))
+
+
+class ComplexModes(RealModes):
+    """Complex modes: 6 reals per mode, the real and imaginary parts (Re a, Im a, Re b, Im b, Re c, Im c).
+
+    The compiled functions are the Wirtinger flow's (``lrnn_theory.derivations.complex``): they take every strength
+    and its conjugate, and the task sums A^(j)(conj b), their conjugates and beta^(j)(|b|^2); the 6 x 6 real
+    Jacobian blocks follow from the Wirtinger derivatives, d f/d Re z = f_z + f_zbar and d f/d Im z = i (f_z - f_zbar),
+    split into the real and imaginary parts of f.
+    """
+
+    name = "complex"
+    block_size = 6
+
+    def pack(self, a, b, c) -> np.ndarray:
+        """Flat state (6 K,) = [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, Re a_1, ...]."""
+        return np.column_stack([f(v) for v in (a, b, c) for f in (np.real, np.imag)]).ravel()
+
+    def unpack(self, y):
+        """(a, b, c), each complex (..., K), from flat states (..., 6 K)."""
+        return tuple(y[..., 2 * j::6] + 1j * y[..., 2 * j + 1::6] for j in range(3))
+
+    def mode_rows(self, Yr):
+        return tuple(Yr[2 * j] + 1j * Yr[2 * j + 1] for j in range(3))
+
+    def magnitudes(self, Yr) -> np.ndarray:
+        return np.hypot(Yr[0::2], Yr[1::2])
+
+    def arguments(self, a, b, c, sums, order: int, padding: tuple = ()) -> tuple:
+        """The modes and their conjugates, the parameters, A^(0..order)(conj b), their conjugates, beta^(0..order)."""
+        values = sums.evaluate_complex(b, order=order)
+        As, betas = values[:order + 1], values[order + 1:]
+        return (a, a.conj(), b, b.conj(), c, c.conj(), *self.parameters, *As, *padding,
+                *(np.conj(v) for v in As), *padding, *betas, *padding)
+
+    def rates(self, Yr, sums) -> np.ndarray:
+        a, b, c = self.mode_rows(Yr)
+        values = self.functions.rates(*self.arguments(a, b, c, sums, self.functions.rates_order,
+                                                      self._rates_padding))
+        out = np.empty(Yr.shape)
+        for j, value in enumerate(values):
+            rate = value / self.divisor
+            out[2 * j], out[2 * j + 1] = rate.real, rate.imag
+        return out
+
+    def jacobian(self, Yr, sums) -> np.ndarray:
+        """(6, 6, k) real blocks from the 3 x 6 Wirtinger derivatives."""
+        a, b, c = self.mode_rows(Yr)
+        rows = self.functions.jacobian(*self.arguments(a, b, c, sums, self.functions.jacobian_order,
+                                                       self._jacobian_padding))
+        W = np.empty((3, 6, Yr.shape[1]), dtype=complex)  # d(rate p)/d(z_q), d(rate p)/d(conj z_q): columns 2q, 2q+1
+        for p in range(3):
+            for q in range(6):
+                W[p, q] = rows[p][q]
+        d_re, d_im = W[:, 0::2] + W[:, 1::2], 1j * (W[:, 0::2] - W[:, 1::2])
+        out = np.empty((6, 6, Yr.shape[1]))
+        out[0::2, 0::2], out[1::2, 0::2] = d_re.real, d_re.imag
+        out[0::2, 1::2], out[1::2, 1::2] = d_im.real, d_im.imag
+        out /= self.divisor
+        return out
+
+
+#: The mode layout of a task, by the dtype kind of its values (one dtype per task: ``Task``): float or complex.
+MODE_LAYOUTS = {"f": RealModes, "c": ComplexModes}
+
+
+def mode_layout(task, flow: str = "gradient", parameters: tuple | None = None):
+    """The mode layout of ``task`` with the compiled ``flow`` ("gradient" or "modified"; parameters (tau,) or
+    (tau, h), default (tau,))."""
+    Layout = MODE_LAYOUTS[task.singular_values.dtype.kind]
+    return Layout(flow_functions(flow, Layout.name), (task.tau,) if parameters is None else parameters)
 
 
 class CompiledFlow:
     """Vectorized right-hand side, Jacobian and energy of the mode flow of one task.
 
     The state vector is y = [a_0, b_0, c_0, a_1, b_1, c_1, ...] (mode-major, so the Jacobian is banded); for a
-    complex task it holds real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...].
+    complex task it holds real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...]. Which one
+    is the mode layout (``RealModes``, ``ComplexModes``), chosen once from the task's dtype.
 
     Attributes
     ----------
+    layout : RealModes or ComplexModes
+        Packing of the modes into the state, and the compiled functions of this flow.
     block_size : int
         Real numbers per mode in the state, 3 (real task) or 6 (complex task): the Jacobian is (K, m, m) blocks.
 
@@ -58,21 +200,23 @@ class CompiledFlow:
         Right-hand-side and Jacobian evaluations since the last ``reset_counters``.
     """
 
+    #: The compiled flow (``lrnn_theory.compiled.flow_functions``): the gradient flow of E.
+    FLOW = "gradient"
+
     def __init__(self, task):
         self.task = coerce_task(task)
         self.tau = self.task.tau
         self.K = self.task.K
-        self.block_size = 6 if self.task.is_complex else 3
         self.sums = self.task.sums()
-        if self.task.is_complex:
-            from .compiled import compile_complex_flow
-
-            self._rate_fn, self._jac_fn = compile_complex_flow()
-        else:
-            self._rate_fn, self._jac_fn = _lambdified()
+        self.layout = mode_layout(self.task, self.FLOW, self.parameters())
+        self.block_size = self.layout.block_size
         self._rows, self._cols = block_sparsity(self.K, self.block_size)
         self._subset_modes, self._subset_sums = None, None
         self.reset_counters()
+
+    def parameters(self) -> tuple:
+        """The flow's parameters for its compiled functions: (tau,)."""
+        return (self.tau,)
 
     def reset_counters(self):
         self.nfev = 0
@@ -87,17 +231,11 @@ class CompiledFlow:
 
     def initial_state(self) -> np.ndarray:
         init = self.task.init
-        if self.block_size == 6:
-            return np.column_stack([f(v) for v in (init.a, init.b, init.c) for f in (np.real, np.imag)]).ravel()
-        return np.column_stack([init.a, init.b, init.c]).ravel()
+        return self.layout.pack(init.a, init.b, init.c)
 
     def modes(self, y):
         """(a, b, c), each of shape (..., K), from flat states (..., m K); complex for a complex task."""
-        y = np.asarray(y)
-        m = self.block_size
-        if m == 3:
-            return y[..., 0::3], y[..., 1::3], y[..., 2::3]
-        return tuple(y[..., 2 * j::m] + 1j * y[..., 2 * j + 1::m] for j in range(3))
+        return self.layout.unpack(np.asarray(y))
 
     def mode_values(self, y_mode):
         """(a, b, c) of one mode from its m state values (complex numbers for a complex task)."""
@@ -123,31 +261,15 @@ class CompiledFlow:
     def rates_rows(self, t, Yr, modes=None) -> np.ndarray:
         """Rates (m, k) for states stored as rows Yr (m, k), one row per state variable (the batched solver's
         layout); otherwise as ``rates_blocks``."""
-        sums = self._sums_for(modes)
-        out = np.empty(Yr.shape)
-        if self.block_size == 6:
-            a, b, c = (Yr[2 * j] + 1j * Yr[2 * j + 1] for j in range(3))
-            for j, rate in enumerate(self._complex_rate_values(a, b, c, sums)):
-                out[2 * j], out[2 * j + 1] = rate.real, rate.imag
-        else:
-            out[0], out[1], out[2] = self._rate_values(Yr[0], Yr[1], Yr[2], sums)
+        out = self.layout.rates(Yr, self._sums_for(modes))
         if self.frozen_components is not None:
             out[self.frozen_components] = 0.0
         return out
 
     def jacobian_rows(self, t, Yr, modes=None) -> np.ndarray:
         """Jacobian blocks as (m, m, k) for states stored as rows Yr (m, k); unchecked, as ``rates_rows``."""
-        sums = self._sums_for(modes)
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.block_size == 6:
-                a, b, c = (Yr[2 * j] + 1j * Yr[2 * j + 1] for j in range(3))
-                out = np.ascontiguousarray(np.moveaxis(self._complex_jacobian(a, b, c, sums), 0, 2))
-            else:
-                rows = self._jacobian_rows(Yr[0], Yr[1], Yr[2], sums)
-                out = np.empty((3, 3, Yr.shape[1]))
-                for p in range(3):
-                    for q in range(3):
-                        out[p, q] = rows[p][q]
+            out = self.layout.jacobian(Yr, self._sums_for(modes))
         if self.frozen_components is not None:
             out[self.frozen_components] = 0.0  # d(frozen rate)/d(anything) = 0
         return out
@@ -218,43 +340,6 @@ class CompiledFlow:
 
     __call__ = rates
 
-    def _complex_arguments(self, a, b, c, sums, second: bool):
-        """Arguments of the compiled complex flow: a, conj a, b, conj b, c, conj c, then the sums (App. N)."""
-        if second:
-            A0, A1, A2, B0, B1, B2 = sums.evaluate_complex(b, second=True)
-        else:
-            (A0, A1, B0, B1), A2, B2 = sums.evaluate_complex(b), 0.0, 0.0
-        return (a, a.conj(), b, b.conj(), c, c.conj(), A0, A1, A2, np.conj(A0), np.conj(A1), np.conj(A2),
-                B0, B1, B2)
-
-    def _complex_rate_values(self, a, b, c, sums):
-        """Complex (da/dt, db/dt, dc/dt) of the Wirtinger flow, each of shape (k,)."""
-        return [r / self.tau for r in self._rate_fn(*self._complex_arguments(a, b, c, sums, second=False))]
-
-    def _complex_jacobian(self, a, b, c, sums) -> np.ndarray:
-        """(k, 6, 6) real blocks from the Wirtinger derivatives: d f/d Re z = f_z + f_zbar, d f/d Im z =
-        i (f_z - f_zbar), split into real and imaginary parts of f."""
-        rows = self._jac_fn(*self._complex_arguments(a, b, c, sums, second=True))
-        W = np.empty((a.shape[0], 3, 6), dtype=complex)  # d(rate p)/d(z_q), d(rate p)/d(conj z_q): columns 2q, 2q+1
-        for p in range(3):
-            for q in range(6):
-                W[:, p, q] = rows[p][q]
-        d_re, d_im = W[..., 0::2] + W[..., 1::2], 1j * (W[..., 0::2] - W[..., 1::2])
-        blocks = np.empty((a.shape[0], 6, 6))
-        blocks[:, 0::2, 0::2], blocks[:, 1::2, 0::2] = d_re.real, d_re.imag
-        blocks[:, 0::2, 1::2], blocks[:, 1::2, 1::2] = d_im.real, d_im.imag
-        return blocks / self.tau
-
-    def _rate_values(self, a, b, c, sums):
-        """(da/dt, db/dt, dc/dt), each of shape (k,); subclasses (other flows) override this and ``_jacobian_rows``."""
-        A0, A1, B0, B1 = sums.evaluate(b)
-        return [r / self.tau for r in self._rate_fn(a, b, c, self.tau, A0, A1, 0.0, B0, B1, 0.0)]
-
-    def _jacobian_rows(self, a, b, c, sums):
-        """Nested 3x3 list of d(rate of p)/d(q), each of shape (k,) (or a scalar)."""
-        rows = self._jac_fn(a, b, c, self.tau, *sums.evaluate(b, second=True))
-        return [[entry / self.tau for entry in row] for row in rows]
-
     def jacobian_blocks(self, t, y, modes=None) -> np.ndarray:
         """(k, m, m) Jacobian blocks d(rates of one mode)/d(state of that mode); m = ``block_size``.
 
@@ -316,23 +401,20 @@ class _Blowup:
 
     threshold: float
     T: int
-    block_size: int = 3
+    layout: RealModes
     terminal = True
     direction = 1
 
     def largest_gain_rows(self, Yr):
         """Largest of log|a|, (T-1) log|b|, log|c| per mode, from states stored as rows Yr (m, k)."""
         with np.errstate(divide="ignore"):
-            if self.block_size == 6:
-                a, b, c = (np.log(np.hypot(Yr[2 * j], Yr[2 * j + 1])) for j in range(3))
-            else:
-                a, b, c = np.log(np.abs(Yr))
+            a, b, c = np.log(self.layout.magnitudes(Yr))
         b = b * (self.T - 1) if self.T > 1 else np.zeros_like(b)  # T = 1: b never acts (avoid 0 * -inf)
         return np.maximum(np.maximum(a, b), c)
 
     def largest_gain(self, y):
         """``largest_gain_rows`` from a flat state (m K,) or (K, m) blocks."""
-        return self.largest_gain_rows(np.reshape(y, (-1, self.block_size)).T)
+        return self.largest_gain_rows(np.reshape(y, (-1, self.layout.block_size)).T)
 
     def __call__(self, t, y):
         return np.max(self.largest_gain(y)) - np.log(self.threshold)
@@ -549,7 +631,7 @@ def _integrate_with_method(flow, t_end: float, t_eval, method, rtol, atol, conve
                            threshold: float) -> Trajectory:
     """One integration attempt with one method (inputs already checked by ``integrate``)."""
     solver = resolve_solver(method, rtol, atol)
-    blowup = _Blowup(threshold, flow.task.T, flow.block_size)
+    blowup = _Blowup(threshold, flow.task.T, flow.layout)
     y0 = flow.initial_state()
     if blowup(0.0, y0) > 0:
         mode = int(np.argmax(blowup.largest_gain(y0)))

@@ -1,7 +1,7 @@
 """Numeric side of Result 1: one mode frozen, the other learning (paper App. C, D and, for complex modes, N-O),
 vectorized over modes. Every kind of task enters through its task sums (``Task.sums``).
 
-* ``compile_io_solution`` lambdifies the input-output solutions derived in
+* ``compile_io_solution`` evaluates the input-output solutions derived in
   ``lrnn_theory.derivations.frozen`` (b frozen): the exact u(t) and t(u) for any initial a, c (balanced
   logistic, or the unbalanced solution with D = a^2 - c^2 != 0), overflow-free for any t.
 * ``LineSolution`` is the complex counterpart for any a, c: with b frozen u runs along the straight segment from
@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
-import sympy as sp
 
-from .derivations import complex as complex_sym
+from .compiled import frozen_io_functions, frozen_polar_functions, time_derivatives
 from .errors import DivergenceError, bad, check_finite_array, check_int, check_real, not_defined
 from .task_sums import TaskSums
 from .stability import as_task
@@ -34,42 +33,6 @@ from .tasks import coerce_task
 
 
 # ---- input-output mode, b frozen ----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _io_functions():
-    """Lambdify the derived io solutions once per process."""
-    from .derivations import frozen as io
-
-    bal = io.derive_balanced_solution()
-    unb = io.derive_unbalanced_solution()
-    k = bal["rate_constant"]  # 2A/tau
-    e = sp.Symbol("e", positive=True)
-    # Logistic in e = exp(2At/tau) (bounded when A <= 0) and in z = 1/e (bounded when A >= 0).
-    logistic_e = sp.cancel(bal["u_of_t"].subs(sp.exp(k * io.t), e))
-    logistic_z = sp.cancel(logistic_e.subs(e, 1 / io.z))
-    if logistic_e.has(io.t) or logistic_z.has(io.t):  # pragma: no cover - derivation changed shape
-        raise RuntimeError("logistic solution is not a function of exp(2At/tau)")
-    t_A0 = sp.solve(sp.Eq(io.u, bal["u_of_t_A0"]), io.t)[0]
-    lam = functools.partial(sp.lambdify, modules="numpy")
-    return {
-        "logistic_e": lam((e, io.A, io.B, io.u0), logistic_e),
-        "logistic_z": lam((io.z, io.A, io.B, io.u0), logistic_z),
-        "logistic_t": lam((io.u, io.A, io.B, io.u0, io.tau), bal["t_of_u"]),
-        "A0_u": lam((io.t, io.B, io.u0, io.tau), bal["u_of_t_A0"]),
-        "A0_t": lam((io.u, io.B, io.u0, io.tau), t_A0),
-        "fixed_point": lam((io.A, io.B), bal["fixed_point"]),
-        # Unbalanced solution in its root form (see derivations.frozen._derive_root_form: nothing cancels for a ~ -c).
-        "w_plus": lam((io.A, io.B, io.D), unb["roots"][0]),
-        "w_minus": lam((io.D, io.w_plus), unb["root_product"] / io.w_plus),
-        "R": lam((io.B, io.w_plus, io.w_minus), unb["R_roots"]),
-        "w_of_ac": lam((io.a_mode, io.c_mode), unb["w_of_ac"]),
-        "w_of_u": lam((io.u, io.D), unb["w_of_u"]),
-        "w_of_u_conjugate": lam((io.u, io.D), unb["w_of_u_conjugate"]),
-        "u_of_w": lam((io.w, io.D), unb["u_of_w"]),
-        "w_of_z": lam((io.z, io.w_plus, io.w_minus, io.w0), unb["w_of_z_roots"]),
-        "t_of_w": lam((io.w, io.w0, io.w_plus, io.w_minus, io.B, io.tau), unb["t_of_w_roots"]),
-    }
-
-
 class IOSolution:
     """Exact u(t) = a(t) c(t) with b frozen, for any initial a, c (vectorized, broadcasting over all arguments).
 
@@ -86,7 +49,7 @@ class IOSolution:
     """
 
     def __init__(self):
-        self._fn = _io_functions()
+        self._fn = frozen_io_functions()
 
     def _prepare(self, A, B, a0, c0, tau):
         """Mirror A < 0 to A > 0; return |A|, B, u_0, D = |a_0^2 - c_0^2|, w_0 = (a_0 + c_0)^2, mirror, tau."""
@@ -316,18 +279,14 @@ def frozen_b_solution(task, t, b=None) -> np.ndarray:
 def io_solution_for(A):
     """The closed form with b frozen that applies to task sums A: ``IOSolution`` for real A, ``LineSolution`` for
     complex A (complex modes)."""
+    # Where u lives, not a code path per kind of task: both closed forms solve the same ODE, but a real u stays on
+    # the real line, where it reaches the saddle a = -c generically (not only on a set of measure zero, as in the
+    # plane); there the root form of IOSolution keeps full precision while the segment form of LineSolution loses
+    # it (measured: u off by 1.5e-2 at |c|/|a| - 1 = 1e-6, and not finite at a = -c, where u must stop at 0).
     return LineSolution() if np.iscomplexobj(A) else compile_io_solution()
 
 
 # ---- input-output mode of a complex task, b frozen ------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _polar_functions():
-    """Lambdify the derived polar solution psi(t), r(t) once per process."""
-    psi, r, _, _, sym = complex_sym.derive_frozen_io_solution()
-    args = [sym[k] for k in ("t", "tau", "absA", "beta", "r0", "psi_star", "psi0")]
-    return sp.lambdify(args, psi, modules="numpy"), sp.lambdify(args, r, modules="numpy")
-
-
 def frozen_io_polar(t, A, beta, u0, tau: float = 1.0):
     """u(t) = r e^(i psi) with b frozen and |a| = |c|: tau du/dt = 2|u| (A - u beta) (closed form, derived).
 
@@ -351,7 +310,7 @@ def frozen_io_polar(t, A, beta, u0, tau: float = 1.0):
     about log(r*/r0) such time scales (r* = |A| / beta).
     """
     t = np.asarray(t, dtype=float)
-    psi_fn, r_fn = _polar_functions()
+    psi_fn, r_fn = frozen_polar_functions()
     absA, psi_star = np.abs(A), np.angle(A)
     psi0 = np.angle(u0)
     # put psi0 within pi of psi_star, so that the angle takes the short way round
@@ -476,6 +435,7 @@ def _real_line_sums(task_or_sums, result: str) -> tuple:
     else:
         task = as_task(task_or_sums)  # a task, or a raw profile (K, T) / (K, T, T)
         sums = task.sums()
+    # A refusal where the mathematics does not exist, not a code path: b must be on the real line here.
     if np.iscomplexobj(sums.alpha):
         raise not_defined(result, task if task is not None else SimpleNamespace(kind="complex"),
                           "a complex b moves in the plane with a flow that depends on b and conj(b); the "
@@ -539,11 +499,8 @@ def compile_time_derivatives(order: int):
     callable
         ``f(G) -> ndarray (order, ...)`` with ``G`` of shape (order, ...).
     """
-    from .derivations.recurrent_taylor import derive_time_derivatives, g_symbols
-
     order = check_int("order", order, minimum=1)
-    exprs = derive_time_derivatives(order)
-    fn = sp.lambdify(g_symbols(order), list(exprs), modules="numpy", cse=True)
+    fn = time_derivatives(order)
 
     def evaluate(G):
         G = np.asarray(G, dtype=float)

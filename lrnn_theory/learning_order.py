@@ -41,6 +41,7 @@ import numpy as np
 from .errors import DivergenceError, bad, check_real
 from .flow import integrate
 from .frozen import io_solution_for, task_sums_at
+from .stability import json_ready
 from .tasks import Task, coerce_task
 
 #: An initial |u(0)| above this fraction of the final |u| counts as a large initialisation.
@@ -88,7 +89,7 @@ def time_to_fraction(t, u, fraction: float = 0.9, final=None) -> np.ndarray:
     """
     t = np.asarray(t, dtype=float)
     u = np.asarray(u)
-    dtype = complex if u.dtype.kind == "c" or np.iscomplexobj(final) else float
+    dtype = np.result_type(u, float, *(() if final is None else (np.asarray(final),)))  # complex u: complex modes
     u = u.astype(dtype)
     u = u[:, None] if u.ndim == 1 else u
     final = u[-1] if final is None else np.broadcast_to(np.asarray(final, dtype=dtype), u.shape[1:])
@@ -164,13 +165,7 @@ class LearningOrder:
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field, plus ``rate_order_agrees``; complex arrays as ``{"re", "im"}``."""
-        def plain(v):
-            if isinstance(v, dict):
-                return {k: plain(x) for k, x in v.items()}
-            if isinstance(v, np.ndarray) and np.iscomplexobj(v):
-                return {"re": v.real.tolist(), "im": v.imag.tolist()}
-            return v.tolist() if isinstance(v, np.ndarray) else v
-        out = {k: plain(v) for k, v in self.__dict__.items()}
+        out = json_ready(self.__dict__)
         out["rate_order_agrees"] = self.rate_order_agrees
         return out
 
@@ -178,6 +173,8 @@ class LearningOrder:
         """Printable table, one row per entry (complex values by modulus)."""
         rows = [f"{'entry':<28}{'A(b0)':>9}{'2A/tau':>9}{'t_flow':>9}{'t_logist':>9}{'final u':>9}{'final b':>9}"
                 f"  regime"]
+        # Presentation, not a code path per kind of task: a column of fixed width shows a real number with its
+        # sign, a complex one by its modulus.
         show = (lambda x: abs(x)) if np.iscomplexobj(self.final_u) else (lambda x: x)
         for k, label in enumerate(self.labels):
             rows.append(f"{label:<28}{show(self.discounted_sum[k]):9.4f}{self.rate[k]:9.4f}{self.times[k]:9.4f}"
@@ -239,7 +236,11 @@ def _stack(tasks) -> tuple:
         for k in range(task.K):
             init = {x: getattr(task.init, x)[k].item() for x in ("a", "b", "c")}  # complex for rotational tasks
             entry = Task(task.singular_values[k], init=init, tau=task.tau, name=task.name, outputs=task.outputs)
-            entries.append(entry.as_complex() if task.is_complex else entry)  # a real-valued mode stays complex
+            # One number type per task: a real-valued mode of a complex task stays complex (Task would store it
+            # as real), so that every mode of a task runs through the same engine.
+            entry.singular_values = entry.singular_values.astype(task.singular_values.dtype)
+            entry.init = entry.init.astype(task.singular_values.dtype)
+            entries.append(entry)
             labels.append(f"{task.name}#{n}" + (f"/mode {k}" if task.K > 1 else ""))
     if not entries:
         raise bad("tasks", tasks, "hold at least one task")
@@ -303,7 +304,7 @@ def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMA
     drift_tolerance = check_real("drift_tolerance", drift_tolerance, positive=True)
     entries, labels = _stack(tasks)
     n = len(entries)
-    dtype = complex if any(task.is_complex for task in entries) else float
+    dtype = np.result_type(*{task.singular_values.dtype for task in entries})  # complex: some entry is
     A0, u0, b0, fin_u, fin_b = (np.empty(n, dtype) for _ in range(5))
     B0, rate, times, t_log, taus = (np.empty(n) for _ in range(5))
     polar = {q: {p: np.empty(n) for p in ("radius", "angle")} for q in ("b", "u")}
@@ -313,8 +314,8 @@ def predict_learning_order(tasks, fraction: float = 0.9, small_init: float = SMA
         A0[k], B0[k] = A[0], B[0]
         a, b, c = task.init.a[0], task.init.b[0], task.init.c[0]
         u0[k], b0[k], taus[k] = a * c, b, task.tau
-        # A complex u first turns towards the angle of A, then grows at 2|A|/tau; a real one grows at 2A/tau.
-        rate[k] = 2 * (abs(A[0]) if np.iscomplexobj(A) else A[0]) / task.tau
+        # u first turns towards the angle of A (a complex mode), then grows at 2|A|/tau (2A/tau for real A > 0).
+        rate[k] = 2 * abs(A[0]) / task.tau
         t_log[k] = io_solution_for(A).time_to_fraction(fraction, A[0], B[0], a, c, task.tau)
         guess = 10 * (t_log[k] if np.isfinite(t_log[k]) and t_log[k] > 0 else task.tau)
         horizon = 1e4 * task.tau if max_time is None else check_real("max_time", max_time, positive=True)

@@ -55,7 +55,7 @@ def plot_trajectories(trajectories: dict, path=None, title: str | None = None, m
     and the energy (``POLAR_QUANTITIES``). Returns the matplotlib Figure; with ``path`` it is also saved (PNG unless
     the suffix says otherwise).
     """
-    if quantities is None:
+    if quantities is None:  # presentation: a complex mode is drawn as its radius and angle, two panels per mode
         rotational = any(getattr(traj, "is_complex", False) for traj in trajectories.values())
         quantities = POLAR_QUANTITIES if rotational else ("u", "b", "energy")
     plt = _pyplot()

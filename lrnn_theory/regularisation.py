@@ -15,14 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import bad, check_finite_array, check_int, check_real
-from .tasks import Task
+from .tasks import Task, lag_exponents
 
 
 def _white_regulariser_sums(T: int, every_step: bool):
     """The task sums of a white task of length T (final output or every step): its B is the regulariser's."""
-    shape = (1, T, T) if every_step else (1, T)
-    ones = np.tril(np.ones(shape)) if every_step else np.ones(shape)
-    return Task(ones, outputs="every_step" if every_step else "final").sums()
+    _, linked = lag_exponents(T, every_step)  # one singular value 1 per link of input to output, either layout
+    return _profile_task(linked[None].astype(float), "singular_values").sums()
 
 
 def _profile_task(singular_values, name: str, one_mode: bool = False) -> Task:

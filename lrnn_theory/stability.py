@@ -77,12 +77,11 @@ def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
     s = as_task(s).singular_values
     rtol = check_real("rtol", rtol, positive=True)
     K, T = s.shape[0], s.shape[-1]
-    every_step = s.ndim == 3
-    last = s[:, -1] if every_step else s  # the profile of the last output over the input steps
+    last = s.reshape(K, -1, T)[:, -1]  # the profile of the last output over the input steps, either layout
     u = last[:, -1].copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         b = np.where(u != 0, last[:, -2] / np.where(u != 0, u, 1), 0.0) if T > 1 else np.zeros(K, s.dtype)
-        pred = predicted_profile(u, b, T, every_step)
+        pred = predicted_profile(u, b, T, s.ndim == 3)
     scale = np.max(np.abs(s.reshape(K, -1)), axis=1)
     err = np.max(np.abs(s - pred).reshape(K, -1), axis=1)
     exists = np.isfinite(err) & (err <= rtol * np.where(scale > 0, scale, 1.0))
@@ -184,7 +183,9 @@ def minimise_reduced_energy(task, b_max: float = B_MAX, n_grid: int = 4001, tau:
         sums, task_tau = task.sums(), task.tau
     tau = task_tau if tau is None else check_real("tau", tau, positive=True)
     b_max = check_real("b_max", b_max, positive=True)
-    if np.iscomplexobj(sums.alpha):  # complex modes: b ranges over the complex plane
+    # Where b lives, not a code path per kind of task: the flow of real task sums keeps b on the real line (the
+    # minimiser the modes reach is on it), that of complex sums moves b in the plane; each domain has its search.
+    if np.iscomplexobj(sums.alpha):
         n_grid_disc = check_int("n_grid_disc", n_grid_disc, minimum=3)
         rounds = check_int("rounds", rounds, minimum=0)
         b_opt = _minimise_on_disc(sums, b_max, n_grid_disc, rounds, tau)
@@ -227,11 +228,18 @@ class Solution:
 
     def to_dict(self) -> dict:
         """JSON-ready dict; a complex array becomes ``{"re": [...], "im": [...]}``."""
-        def plain(v):
-            if isinstance(v, np.ndarray) and np.iscomplexobj(v):
-                return {"re": v.real.tolist(), "im": v.imag.tolist()}
-            return v.tolist() if isinstance(v, np.ndarray) else v
-        return {k: plain(v) for k, v in self.__dict__.items()}
+        return json_ready(self.__dict__)
+
+
+def json_ready(value):
+    """``value`` with its arrays as (nested) lists, for ``json.dump``; dicts are converted entry by entry."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    # Presentation, not a code path per kind of task: JSON has no complex numbers, so a complex array is written
+    # as its real and imaginary parts.
+    if isinstance(value, np.ndarray) and np.iscomplexobj(value):
+        return {"re": value.real.tolist(), "im": value.imag.tolist()}
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def classify(b, tol: float = MARGINAL_TOL):

@@ -3,27 +3,29 @@
 Every grid point of a family (e.g. the 200 x 50 points of (delta, kappa) of the "last step breaks the pattern" task)
 is one connectivity mode, and modes are independent. ``sweep`` therefore stacks all grid points as the K modes of a
 single ``Task`` and integrates them in one call to ``lrnn_theory.integrate``, whose Jacobian is banded (3x3 blocks):
-one ODE system with 3K unknowns instead of K separate solver runs.
+one ODE system with 3K unknowns instead of K separate solver runs. Its options come in three groups: the tasks
+(``TaskGrid``: family, T, grid axes, ...), the integration (``IntegrationOptions``: t_end, solver, tolerances, end
+points) and the execution (``ExecutionOptions``: executor, chunks, memory budget, progress bar).
 
-The grid is cut into chunks of consecutive grid points when it is larger than the memory budget (the solver keeps
-a few arrays of size K (2T-1)) or than ``max_chunk``. With the default batched solver every mode has its own step
-size, so one integration over many modes costs in proportion to K and there is no default cap; the scipy solvers
-share one step size over the whole state vector and must follow every mode's fast phase at once, so for them the
-default cap is 1000 (measured slower above ~1000 modes). Each chunk is integrated the same way, either in this
-process or, when an ``executor`` is passed, as one job per chunk on any ``concurrent.futures.Executor``: a
+The grid is cut into chunks of consecutive grid points when it is larger than the memory budget (the solver keeps a
+few arrays of size K (2T-1)) or than ``max_chunk``. With the default batched solver every mode has its own step size,
+so one integration over many modes costs in proportion to K and there is no default cap; the scipy solvers share one
+step size over the whole state vector and must follow every mode's fast phase at once, so for them the default cap is
+1000 (measured slower above ~1000 modes). Each chunk is integrated the same way, either in this process or, when
+``ExecutionOptions(executor=...)`` is given, as one job per chunk on any ``concurrent.futures.Executor``: a
 ``ProcessPoolExecutor`` here, or a Dask cluster (``distributed.Client(...).get_executor()``; Dask is an optional
 extra) when a study outgrows one machine. Serial chunks and executor chunks give bit-for-bit the same numbers (same
 chunks, same arithmetic).
 
-Accuracy. The batched solver controls the error of every mode separately, so ``rtol`` and ``atol`` apply to each
-grid point as they are. A scipy solver controls a root-mean-square error over the whole state vector, so with K
-modes a single mode could carry up to sqrt(3K) times the requested error; for those, ``sweep`` divides ``rtol`` and
-``atol`` by sqrt(3K) of each chunk (``scale_tolerance=True``) so that every grid point is integrated at least as
-accurately as a separate run would be; the tests compare against point-by-point integration.
+Accuracy. The batched solver controls the error of every mode separately, so ``rtol`` and ``atol`` apply to each grid
+point as they are. A scipy solver controls a root-mean-square error over the whole state vector, so with K modes a
+single mode could carry up to sqrt(3K) times the requested error; for those, ``sweep`` divides ``rtol`` and ``atol``
+by sqrt(3K) of each chunk (``IntegrationOptions(scale_tolerance=True)``, the default) so that every grid point is
+integrated at least as accurately as a separate run would be; the tests compare against point-by-point integration.
 
-End points only. ``endpoint="fixed_point"`` reads each grid point's end point from the fixed point its flow
-reaches (``lrnn_theory.fixed_points.flow_endpoints``) instead of integrating to ``t_end``; see there for when that
-is valid.
+End points only. ``IntegrationOptions(endpoint="fixed_point")`` reads each grid point's end point from the fixed
+point its flow reaches (``lrnn_theory.fixed_points.flow_endpoints``) instead of integrating to ``t_end``; see there
+for when that is valid.
 """
 from __future__ import annotations
 
@@ -214,13 +216,9 @@ def _integrate_chunk(job: dict) -> np.ndarray:
     return np.column_stack([y, flow.energy(y.ravel()), np.max(np.abs(rates), axis=1)])
 
 
-def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
-          init: dict | None = None, tau: float = 1.0, t_end: float = 200.0, executor=None,
-          chunk_size: int | None = None, max_chunk: int | None | str = "auto",
-          memory_budget: float = MEMORY_BUDGET, method=None,
-          rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, scale_tolerance: bool = True,
-          converged_tol: float | None = None, outputs: str = "final", endpoint: str = "integrate") -> SweepResult:
-    """Integrate the mode flow at every point of a grid of task parameters and return the final modes.
+@dataclass(frozen=True)
+class TaskGrid:
+    """The tasks of a sweep: one family of tasks at every point of a grid of its parameters.
 
     Parameters
     ----------
@@ -238,10 +236,108 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
         Initial ``a``, ``b``, ``c`` (scalars, shared by every grid point); 0.1 each by default.
     tau : float
         Learning timescale.
+    outputs : {"final", "every_step"}
+        Every-step tasks (App. M) of the family at every grid point.
+
+    Examples
+    --------
+    >>> grid = TaskGrid("constant", 4, {"delta": [0.5, 1.0, 2.0]})
+    >>> grid.shape, grid.task().K
+    ((3,), 3)
+    """
+
+    family: str
+    T: int
+    axes: dict
+    fixed: dict | None = None
+    base: str | None = None
+    init: dict | None = None
+    tau: float = 1.0
+    outputs: str = "final"
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise bad("family", self.family, f"be one of {', '.join(FAMILIES)}")
+        axes, fixed = _check_axes(self.axes, self.fixed)
+        object.__setattr__(self, "T", check_int("T", self.T, minimum=1))
+        object.__setattr__(self, "axes", axes)
+        object.__setattr__(self, "fixed", fixed)
+        object.__setattr__(self, "tau", check_real("tau", self.tau, positive=True))
+
+    @property
+    def shape(self) -> tuple:
+        """Grid shape, one axis per swept parameter."""
+        return tuple(len(v) for v in self.axes.values())
+
+    def points(self) -> dict:
+        """The flattened grid (``grid_points``): parameter name -> one value per grid point."""
+        return grid_points(self.axes)
+
+    def task(self, points: dict | None = None) -> Task:
+        """The task whose modes are ``points`` (name -> values, one per mode; default: the whole grid)."""
+        return grid_task(self.family, self.T, self.points() if points is None else points, self.fixed, self.base,
+                         self.init, self.tau, self.outputs)
+
+    def job(self) -> dict:
+        """The grid as the plain dict of a job (picklable for process pools and Dask workers), without points."""
+        return {"family": self.family, "T": self.T, "base": self.base, "init": self.init, "tau": self.tau,
+                "fixed": self.fixed, "outputs": self.outputs}
+
+
+@dataclass(frozen=True)
+class IntegrationOptions:
+    """How each grid point is integrated.
+
+    Parameters
+    ----------
     t_end : float
         Integration time (theory units); the final modes are read there.
+    method, rtol, atol
+        Solver (default: the batched per-mode solver) and per-grid-point tolerances.
+    scale_tolerance : bool
+        For the scipy solvers only: divide rtol and atol by sqrt(3K) per chunk so that each grid point meets them
+        (see the module docstring). The batched solver controls each mode's error and needs no scaling.
+    converged_tol : float, optional
+        Stop a chunk early once all its rates are below this.
+    endpoint : {"integrate", "fixed_point"}
+        "integrate" (default): the modes at ``t_end``. "fixed_point": the fixed point each grid point's flow
+        reaches (the limit t -> oo, from ``lrnn_theory.fixed_points.flow_endpoints``, checked by a short
+        integration); grid points where that is not valid (the recurrent mode runs off) are integrated to
+        ``t_end`` as usual. Much faster for long ``t_end``; differs from "integrate" where the flow has not
+        converged by ``t_end``.
+    """
+
+    t_end: float = 200.0
+    method: object = None
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+    scale_tolerance: bool = True
+    converged_tol: float | None = None
+    endpoint: str = "integrate"
+
+    def __post_init__(self):
+        if self.endpoint not in ("integrate", "fixed_point"):
+            raise bad("endpoint", self.endpoint, "be 'integrate' or 'fixed_point'")
+        for name in ("t_end", "rtol", "atol"):
+            object.__setattr__(self, name, check_real(name, getattr(self, name), positive=True))
+        object.__setattr__(self, "scale_tolerance", bool(self.scale_tolerance))
+
+    def job(self) -> dict:
+        """The options as the plain dict of a job."""
+        return {"t_end": self.t_end, "method": self.method, "rtol": self.rtol, "atol": self.atol,
+                "scale_tolerance": self.scale_tolerance, "converged_tol": self.converged_tol,
+                "endpoint": self.endpoint}
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """Where and in what pieces a sweep runs.
+
+    Parameters
+    ----------
     executor : concurrent.futures.Executor, optional
-        Runs one job per chunk (``ProcessPoolExecutor``, ``distributed.Client(...).get_executor()``, ...).
+        Runs one job per chunk (``ProcessPoolExecutor``, ``distributed.Client(...).get_executor()``, ...); None
+        (default): in this process.
     chunk_size : int, optional
         Grid points per chunk. By default the largest chunks that fit ``memory_budget`` and ``max_chunk``: the
         whole grid in one vectorized integration when both allow it; with an executor, the grid is also split into
@@ -251,22 +347,52 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
         Cap on the default chunk size; None: no cap; "auto" (default): no cap for the batched solver,
         ``DEFAULT_MAX_CHUNK`` for the scipy solvers (see there for the measurement behind it).
     memory_budget : float
-        Largest K * (2T - 1) of one integration.
-    method, rtol, atol
-        Solver (default: the batched per-mode solver) and per-grid-point tolerances.
-    scale_tolerance : bool
-        For the scipy solvers only: divide rtol and atol by sqrt(3K) per chunk so that each grid point meets them
-        (see the module docstring). The batched solver controls each mode's error and needs no scaling.
-    converged_tol : float, optional
-        Stop a chunk early once all its rates are below this.
-    outputs : {"final", "every_step"}
-        Every-step tasks (App. M) of the family at every grid point.
-    endpoint : {"integrate", "fixed_point"}
-        "integrate" (default): the modes at ``t_end``. "fixed_point": the fixed point each grid point's flow
-        reaches (the limit t -> oo, from ``lrnn_theory.fixed_points.flow_endpoints``, checked by a short
-        integration); grid points where that is not valid (the recurrent mode runs off) are integrated to
-        ``t_end`` as usual. Much faster for long ``t_end``; differs from "integrate" where the flow has not
-        converged by ``t_end``.
+        Largest K * (2T - 1) (or K T^2 for every-step tasks) of one integration.
+    progress : bool
+        Show a progress bar over the chunks.
+    """
+
+    executor: object = None
+    chunk_size: int | None = None
+    max_chunk: int | None | str = "auto"
+    memory_budget: float = MEMORY_BUDGET
+    progress: bool = False
+
+    def __post_init__(self):
+        check_executor(self.executor)
+        if self.chunk_size is not None:
+            object.__setattr__(self, "chunk_size", check_int("chunk_size", self.chunk_size, minimum=1))
+        if not (self.max_chunk is None or (isinstance(self.max_chunk, str) and self.max_chunk == "auto")):
+            object.__setattr__(self, "max_chunk", check_int("max_chunk", self.max_chunk, minimum=1))
+        object.__setattr__(self, "memory_budget", check_real("memory_budget", self.memory_budget, positive=True))
+
+    def chunk_size_for(self, n: int, per_point: int, method) -> int:
+        """Grid points per chunk for a grid of ``n`` points holding ``per_point`` numbers each (see ``chunk_size``)."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        max_chunk = self.max_chunk
+        if isinstance(max_chunk, str):  # "auto"
+            max_chunk = None if resolve_solver(method).batched else DEFAULT_MAX_CHUNK
+        fits = max(1, int(self.memory_budget // per_point))
+        chunk_size = min(n, fits, n if max_chunk is None else max_chunk)
+        workers = getattr(self.executor, "_max_workers", None)
+        if self.executor is not None and isinstance(workers, int) and workers > 1:
+            chunk_size = min(chunk_size, -(-n // workers))
+        return chunk_size
+
+
+def sweep(grid: TaskGrid, integration: IntegrationOptions | None = None,
+          execution: ExecutionOptions | None = None) -> SweepResult:
+    """Integrate the mode flow at every point of a grid of task parameters and return the final modes.
+
+    Parameters
+    ----------
+    grid : TaskGrid
+        The family, T and the grid axes (and fixed parameters, init, tau, outputs).
+    integration : IntegrationOptions, optional
+        t_end, solver, tolerances, early stop and end points (defaults: ``IntegrationOptions()``).
+    execution : ExecutionOptions, optional
+        Executor, chunking, memory budget and progress bar (defaults: in this process, the largest chunks that fit).
 
     Returns
     -------
@@ -279,66 +405,56 @@ def sweep(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: s
 
     Examples
     --------
-    >>> res = sweep("constant", 4, {"delta": [0.5, 1.0, 2.0]}, t_end=100.0)
+    >>> res = sweep(TaskGrid("constant", 4, {"delta": [0.5, 1.0, 2.0]}), IntegrationOptions(t_end=100.0))
     >>> res.b.round(6).tolist(), res.u.round(6).tolist()
     ([1.0, 1.0, 1.0], [0.5, 1.0, 2.0])
     """
-    if family not in FAMILIES:
-        raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
-    if endpoint not in ("integrate", "fixed_point"):
-        raise bad("endpoint", endpoint, "be 'integrate' or 'fixed_point'")
-    T = check_int("T", T, minimum=1)
-    axes, fixed = _check_axes(axes, fixed)
-    t_end = check_real("t_end", t_end, positive=True)
-    rtol = check_real("rtol", rtol, positive=True)
-    atol = check_real("atol", atol, positive=True)
-    memory_budget = check_real("memory_budget", memory_budget, positive=True)
-    check_executor(executor)
-    points = grid_points(axes)
-    shape = tuple(len(v) for v in axes.values())
+    grid, integration, execution = _check_options(grid, integration, execution)
+    points = grid.points()
+    shape = grid.shape
     n = int(np.prod(shape))
-    per_point = 2 * T - 1 if outputs == "final" else max(2 * T - 1, T * T)  # every-step tasks hold T x T values
-    fits = max(1, int(memory_budget // per_point))
-    if chunk_size is None:
-        if isinstance(max_chunk, str) and max_chunk == "auto":
-            max_chunk = None if resolve_solver(method).batched else DEFAULT_MAX_CHUNK
-        cap = n if max_chunk is None else check_int("max_chunk", max_chunk, minimum=1)
-        chunk_size = min(n, fits, cap)
-        workers = getattr(executor, "_max_workers", None)
-        if executor is not None and isinstance(workers, int) and workers > 1:
-            chunk_size = min(chunk_size, -(-n // workers))
-    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
-    # Validate the family parameters once, on the first point, before any job is sent out.
-    grid_task(family, T, {k: v[:1] for k, v in points.items()}, fixed, base, init, tau, outputs)
+    # Validate the family parameters once, on the first point, before any job is sent out; its profile's size
+    # (T values, or T x T for every-step outputs) and the solver's 2T - 1 set the memory per grid point.
+    first = grid.task({k: v[:1] for k, v in points.items()})
+    per_point = max(2 * grid.T - 1, first.singular_values[0].size)
+    chunk_size = execution.chunk_size_for(n, per_point, integration.method)
     jobs = []
     for start in range(0, n, chunk_size):
-        jobs.append({"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
-                     "points": {k: v[start:start + chunk_size] for k, v in points.items()}, "offset": start,
-                     "t_end": t_end, "method": method, "rtol": rtol, "atol": atol,
-                     "scale_tolerance": bool(scale_tolerance), "converged_tol": converged_tol,
-                     "outputs": outputs, "endpoint": endpoint})
+        jobs.append({**grid.job(), **integration.job(), "offset": start,
+                     "points": {k: v[start:start + chunk_size] for k, v in points.items()}})
     began = time.perf_counter()
-    parts = run_jobs(_integrate_chunk, jobs, executor)
-    how = "executor" if executor is not None else ("vectorized" if len(jobs) == 1 else "chunked")
+    parts = run_jobs(_integrate_chunk, jobs, execution.executor, execution.progress)
+    how = "executor" if execution.executor is not None else ("vectorized" if len(jobs) == 1 else "chunked")
     out = np.concatenate(parts, axis=0)
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
-    info = {"family": family, "T": T, "base": base, "tau": tau, "t_end": t_end, "rtol": rtol, "atol": atol,
-            "scale_tolerance": bool(scale_tolerance), "n_points": n, "n_chunks": len(jobs),
-            "chunk_size": chunk_size, "run": how, "endpoint": endpoint, "seconds": time.perf_counter() - began,
-            "init": dict(init or {}), "outputs": outputs}
-    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
+    info = {"family": grid.family, "T": grid.T, "base": grid.base, "tau": grid.tau, "t_end": integration.t_end,
+            "rtol": integration.rtol, "atol": integration.atol, "scale_tolerance": integration.scale_tolerance,
+            "n_points": n, "n_chunks": len(jobs), "chunk_size": chunk_size, "run": how,
+            "endpoint": integration.endpoint, "seconds": time.perf_counter() - began, "init": dict(grid.init or {}),
+            "outputs": grid.outputs}
+    return SweepResult(axes=grid.axes, a=a, b=b, c=c, energy=energy, fixed=grid.fixed, info=info, rate=rate)
 
 
-def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None = None, base: str | None = None,
-                         init: dict | None = None, tau: float = 1.0, t_end: float = 200.0, method=None,
-                         rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, indices=None,
-                         outputs: str = "final") -> SweepResult:
+def _check_options(grid, integration, execution) -> tuple:
+    """The three option objects of a sweep, with their defaults; a one-line error naming a wrong one."""
+    integration = IntegrationOptions() if integration is None else integration
+    execution = ExecutionOptions() if execution is None else execution
+    for name, value, kind in (("grid", grid, TaskGrid), ("integration", integration, IntegrationOptions),
+                              ("execution", execution, ExecutionOptions)):
+        if not isinstance(value, kind):
+            raise bad(name, value, f"be of type {kind.__name__}")
+    return grid, integration, execution
+
+
+def sweep_point_by_point(grid: TaskGrid, integration: IntegrationOptions | None = None,
+                         indices=None) -> SweepResult:
     """Reference: one separate integration per grid point (the slow way ``sweep`` replaces).
 
     Parameters
     ----------
-    family, T, axes, fixed, base, init, tau, t_end, method, rtol, atol
-        As in ``sweep`` (tolerances apply to each single-mode integration unscaled).
+    grid, integration
+        As in ``sweep``. Each grid point is integrated on its own to ``t_end`` (tolerances unscaled, no fixed-point
+        end points: this is the reference).
     indices : array_like of int, optional
         Flat (row-major) grid indices to integrate, a subsample; the other entries of the result are NaN.
 
@@ -347,9 +463,9 @@ def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None 
     SweepResult
         ``info["run"]`` is "point-by-point".
     """
-    axes, fixed = _check_axes(axes, fixed)
-    points = grid_points(axes)
-    shape = tuple(len(v) for v in axes.values())
+    grid, integration, _ = _check_options(grid, integration, None)
+    points = grid.points()
+    shape = grid.shape
     n = int(np.prod(shape))
     if indices is None:
         indices = np.arange(n)
@@ -362,15 +478,14 @@ def sweep_point_by_point(family: str, T: int, axes: dict, *, fixed: dict | None 
     out = np.full((n, 5), np.nan)
     began = time.perf_counter()
     for idx in indices:
-        job = {"family": family, "T": T, "base": base, "init": init, "tau": tau, "fixed": fixed,
-               "points": {k: v[idx:idx + 1] for k, v in points.items()}, "offset": int(idx), "t_end": t_end,
-               "method": method, "rtol": rtol, "atol": atol, "scale_tolerance": False, "converged_tol": None,
-               "outputs": outputs}
+        job = {**grid.job(), **integration.job(), "scale_tolerance": False, "endpoint": "integrate",
+               "points": {k: v[idx:idx + 1] for k, v in points.items()}, "offset": int(idx)}
         out[idx] = _integrate_chunk(job)[0]
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
-    info = {"family": family, "T": T, "t_end": t_end, "run": "point-by-point", "n_points": int(len(indices)),
-            "seconds": time.perf_counter() - began}
-    return SweepResult(axes=axes, a=a, b=b, c=c, energy=energy, fixed=fixed, info=info, rate=rate)
+    info = {"family": grid.family, "T": grid.T, "t_end": integration.t_end, "run": "point-by-point",
+            "n_points": int(len(indices)), "seconds": time.perf_counter() - began}
+    return SweepResult(axes=grid.axes, a=a, b=b, c=c, energy=energy, fixed=grid.fixed, info=info, rate=rate)
 
 
-__all__ = ["sweep", "sweep_point_by_point", "SweepResult", "grid_points", "grid_task", "run_jobs"]
+__all__ = ["sweep", "sweep_point_by_point", "TaskGrid", "IntegrationOptions", "ExecutionOptions", "SweepResult",
+           "grid_points", "grid_task", "run_jobs"]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LrnnInputError, bad, check_finite_array, check_int, check_real, describe
+from .correlated import InputCovariance, explained_norm, gram
 from .task_sums import TaskSums
 
 #: Initial value of every mode strength when a task does not say otherwise (a small, balanced initialisation).
@@ -193,7 +194,7 @@ class Task:
     """
 
     def __init__(self, singular_values, init=None, tau=1.0, name: str | None = None, spec: dict | None = None,
-                 outputs: str = "final"):
+                 outputs: str = "final", input_covariance=None):
         if outputs not in OUTPUTS:
             raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
         self.outputs = outputs
@@ -237,6 +238,9 @@ class Task:
         self.init = (self.init if rotational else InitialModes(*(np.real(v) for v in values[1:]))).astype(dtype)
         self.name = name or (spec["family"] if spec else "custom")
         self.spec = dict(spec) if spec else None
+        #: Covariance of the inputs across steps (``lrnn_theory.correlated.InputCovariance``); None: white inputs.
+        self.input_covariance = (None if input_covariance is None else
+                                 InputCovariance.build(input_covariance, self.K, self.T))
 
     # ---- shape --------------------------------------------------------------------------------------------------
     @property
@@ -296,6 +300,11 @@ class Task:
         (1.0, 1.3125)
         """
         alpha, weights = self.sum_coefficients()
+        cov = self.input_covariance
+        if cov is not None and not cov.is_white:  # inputs correlated across time: a full gram matrix G
+            covariance = cov.per_mode(self.K)
+            return TaskSums(alpha, gram=gram(covariance, self.every_step),
+                            norm=explained_norm(self.singular_values, covariance, self.every_step))
         with np.errstate(over="ignore"):  # an overflowing norm is refused by the results that use it
             norm = np.sum(np.abs(self.singular_values.reshape(self.K, -1)) ** 2, axis=1)
         return TaskSums(alpha, weights=weights, norm=norm)
@@ -308,7 +317,7 @@ class Task:
         """The same task stored as complex even when every imaginary part is 0: it then runs through the complex
         engine (Wirtinger flow, 6x6 blocks), which must reproduce the real one (a check of the engine)."""
         clone = Task(self.singular_values, init=self.init, tau=self.tau, name=self.name, spec=self.spec,
-                     outputs=self.outputs)
+                     outputs=self.outputs, input_covariance=self.input_covariance)
         clone.singular_values = clone.singular_values.astype(complex)
         clone.init = clone.init.astype(complex)
         return clone
@@ -317,13 +326,12 @@ class Task:
         """Copy of the task with some initial mode strengths replaced."""
         init = {k: (getattr(self.init, k) if v is None else v) for k, v in (("a", a), ("b", b), ("c", c))}
         return Task(self.singular_values, init=init, tau=self.tau, name=self.name, spec=self.spec,
-                    outputs=self.outputs)
+                    outputs=self.outputs, input_covariance=self.input_covariance)
 
     # ---- families ---------------------------------------------------------------------------------------------
     @classmethod
     def from_family(cls, family: str, T: int, delta=None, lam=None, kappa=None, beta=None, base: str | None = None,
-                    init=None, tau=1.0, name: str | None = None, delta_phase=None, lambda_phase=None,
-                    outputs: str = "final") -> "Task":
+                    delta_phase=None, lambda_phase=None, **task_options) -> "Task":
         """A task from one of the paper's families (Table A1, eqs. 10-11).
 
         Parameters
@@ -339,13 +347,15 @@ class Task:
             all modes. Giving a parameter that the family does not use is an error.
         base : str, optional
             Base family for ``last_step`` (default ``constant``).
-        outputs : {"final", "every_step"}
+        outputs : {"final", "every_step"}, optional (in ``task_options``)
             Every-step families (App. M) give ``s[:, t-1, i-1]`` for i <= t: ``constant`` delta,
             ``inverse_exponential`` delta * lam**(t-i) (by lag: the zero-loss family), ``exponential``
             delta * lam**i; ``last_step`` and ``dirac`` have no every-step form.
         delta_phase, lambda_phase : float or sequence of float, optional
             Phases in radians of a rotational task (App. O): delta and lambda are then radii (>= 0) and the complex
             parameters are delta * exp(i delta_phase), lambda * exp(i lambda_phase). A phase needs its radius.
+        **task_options
+            ``init``, ``tau``, ``name``, ``outputs``, ``input_covariance``: as for ``Task``.
 
         Examples
         --------
@@ -353,88 +363,15 @@ class Task:
         >>> np.round(task.singular_values, 6)
         array([[-0.25+0.j ,  0.  +0.5j,  1.  +0.j ]])
         """
-        if family not in FAMILIES:
-            raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
-        if outputs not in OUTPUTS:
-            raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
-        if outputs == "every_step" and family not in BASE_FAMILIES:
-            raise LrnnInputError(f"family '{family}' has no every-step form (outputs='every_step' takes "
-                                 f"{', '.join(BASE_FAMILIES)})")
-        T = check_int("T", T, minimum=1)
-        if T > MAX_TASK_SIZE:
-            raise bad("T", T, f"be at most {MAX_TASK_SIZE}")
+        unknown = sorted(set(task_options) - set(TASK_OPTIONS))
+        if unknown:
+            raise TypeError(f"Task.from_family() got an unexpected keyword argument '{unknown[0]}'")
+        outputs = task_options.get("outputs", "final")
+        T, needed = _check_family(family, T, outputs, base)
         params = {"delta": delta, "lambda": lam, "kappa": kappa, "beta": beta}
         phases = {"delta_phase": delta_phase, "lambda_phase": lambda_phase}
-        needed = {
-            "constant": ("delta",),
-            "inverse_exponential": ("delta", "lambda"),
-            "exponential": ("delta", "lambda"),
-            "last_step": ("delta", "kappa") + (("lambda",) if (base or "constant") != "constant" else ()),
-            "dirac": ("beta", "kappa"),
-        }[family]
-        for phase, radius in PHASES.items():
-            if phases[phase] is not None and radius not in needed:
-                raise LrnnInputError(f"parameter '{phase}' does not apply to family '{family}' "
-                                     f"(it uses {', '.join(needed)})")
-            if phases[phase] is not None and params[radius] is None:
-                raise LrnnInputError(f"parameter '{phase}' needs the radius '{radius}' as well")
-        if "delta" in needed and delta is None:
-            params["delta"] = 1.0
-        unused = [k for k, v in params.items() if v is not None and k not in needed]
-        if unused:
-            raise LrnnInputError(f"parameter '{unused[0]}' does not apply to family '{family}' "
-                                 f"(it uses {', '.join(needed)})")
-        if base is not None and family != "last_step":
-            raise LrnnInputError(f"parameter 'base' applies only to family 'last_step', not '{family}'")
-        arrays = {}
-        for key in needed:
-            if params[key] is None:
-                raise LrnnInputError(f"family '{family}' needs parameter '{key}'")
-            arr = check_finite_array(key, params[key])
-            if arr.ndim > 1:
-                raise bad(key, params[key], "be a number or a flat list of numbers (one per mode)")
-            arrays[key] = np.atleast_1d(arr)
-        for phase, radius in PHASES.items():
-            if phases[phase] is None:
-                continue
-            arr = check_finite_array(phase, phases[phase])
-            if arr.ndim > 1:
-                raise bad(phase, phases[phase], "be a number or a flat list of numbers (one per mode)")
-            if np.any(arrays[radius] < 0):
-                raise bad(radius, params[radius], f"be a radius >= 0 when '{phase}' is given")
-            arrays[phase] = np.atleast_1d(arr)
-        sizes = {len(v) for v in arrays.values()} - {1}
-        if sizes and max(sizes) * T > MAX_TASK_SIZE:
-            raise LrnnInputError(f"a task of {max(sizes)} modes x T={T} steps exceeds {MAX_TASK_SIZE} singular values")
-        if len(sizes) > 1:
-            raise LrnnInputError(
-                "family parameters given as lists must all have the same length (one per mode), got lengths "
-                + ", ".join(f"{k}={len(v)}" for k, v in arrays.items()))
-        K = sizes.pop() if sizes else 1
-        if outputs == "every_step" and K * T * T > MAX_TASK_SIZE:
-            raise LrnnInputError(f"an every-step task of {K} modes x T={T} x T={T} exceeds {MAX_TASK_SIZE} singular "
-                                 "values")
-        p = {k: np.broadcast_to(v, (K,)).astype(float) for k, v in arrays.items()}
-        for phase, radius in PHASES.items():
-            if phase in p:
-                p[radius] = p[radius] * np.exp(1j * p.pop(phase))
-
-        if outputs == "every_step":
-            s = p["delta"][:, None, None] * every_step_profile(family, T, p.get("lambda", np.ones(K)))
-        elif family in BASE_FAMILIES:
-            s = p["delta"][:, None] * family_profile(family, T, p.get("lambda", np.ones(K)))
-        elif family == "last_step":
-            base = base or "constant"
-            if base not in BASE_FAMILIES:
-                raise bad("base", base, f"be one of {', '.join(BASE_FAMILIES)}")
-            s = p["delta"][:, None] * family_profile(base, T, p.get("lambda", np.ones(K)))
-            s[:, -1] = p["kappa"]
-        else:  # dirac
-            if T < 2:
-                raise bad("T", T, "be >= 2 for the 'dirac' family (s_1 = beta and s_T = kappa are distinct steps)")
-            s = np.zeros((K, T))
-            s[:, 0] = p["beta"]
-            s[:, -1] = p["kappa"]
+        p, K = _family_parameters(family, T, needed, params, phases, base, outputs)
+        s = _family_values(family, T, K, p, base, outputs)
         if not np.all(np.isfinite(s)):
             shown = ", ".join(f"{k}={params[k]}" for k in needed)
             raise LrnnInputError(f"family '{family}' with {shown} overflows at T={T}: singular values beyond "
@@ -444,10 +381,11 @@ class Task:
             spec[key] = np.asarray(params[key], dtype=float).tolist()
         spec.update({k: np.asarray(v, dtype=float).tolist() for k, v in phases.items() if v is not None})
         if family == "last_step":
-            spec["base"] = base
+            spec["base"] = base or "constant"
         if outputs == "every_step":
             spec["outputs"] = outputs
-        return cls(s, init=init, tau=tau, name=name or family, spec=spec, outputs=outputs)
+        options = dict(task_options, name=task_options.get("name") or family)
+        return cls(s, spec=spec, **options)
 
     @classmethod
     def constant(cls, delta=1.0, T=6, **kw) -> "Task":
@@ -496,7 +434,7 @@ class Task:
         """Build a task from the JSON schema documented in the README."""
         if not isinstance(data, dict):
             raise bad("task", data, "be a JSON object")
-        common = {"init", "tau", "name", "outputs"}
+        common = {"init", "tau", "name", "outputs", "input_covariance"}
         if "singular_values" in data and "family" in data:
             raise LrnnInputError("a task gives either 'singular_values' or 'family', not both")
         if "singular_values" in data:
@@ -530,12 +468,14 @@ class Task:
                     raise LrnnInputError(f"field 'singular_values_imag' must have the shape {real.shape} of "
                                          f"'singular_values', got shape {imag.shape}")
                 values = real + 1j * imag
-            return cls(values, init=init, tau=tau, name=name, outputs=outputs)
+            return cls(values, init=init, tau=tau, name=name, outputs=outputs,
+                       input_covariance=data.get("input_covariance"))
         if "T" not in data:
             raise LrnnInputError(f"family '{data['family']}' needs field 'T'")
         return cls.from_family(data["family"], T=data["T"], delta=data.get("delta"), lam=data.get("lambda"),
                                kappa=data.get("kappa"), beta=data.get("beta"), base=data.get("base"),
                                init=init, tau=tau, name=name, delta_phase=data.get("delta_phase"),
+                               input_covariance=data.get("input_covariance"),
                                lambda_phase=data.get("lambda_phase"), outputs=outputs)
 
     @classmethod
@@ -552,6 +492,8 @@ class Task:
             out["singular_values_imag"] = np.imag(self.singular_values).tolist()
         if self.every_step:
             out["outputs"] = self.outputs
+        if self.input_covariance is not None:
+            out["input_covariance"] = self.input_covariance.to_json()
         out["init"] = self.init.as_dict()
         out["tau"] = self.tau
         out["name"] = self.name
@@ -559,6 +501,106 @@ class Task:
 
     def to_json(self, path) -> None:
         _write_whole(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+#: Keyword options every way of building a task passes on to ``Task``.
+TASK_OPTIONS = ("init", "tau", "name", "outputs", "input_covariance")
+
+#: Parameters each family uses (``lambda`` for ``last_step`` only with a non-constant base).
+FAMILY_PARAMETERS = {"constant": ("delta",), "inverse_exponential": ("delta", "lambda"),
+                     "exponential": ("delta", "lambda"), "last_step": ("delta", "kappa"), "dirac": ("beta", "kappa")}
+
+
+def _check_family(family, T, outputs, base) -> tuple:
+    """The checked T and the parameters the family uses."""
+    if family not in FAMILIES:
+        raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
+    if outputs not in OUTPUTS:
+        raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
+    if outputs == "every_step" and family not in BASE_FAMILIES:
+        raise LrnnInputError(f"family '{family}' has no every-step form (outputs='every_step' takes "
+                             f"{', '.join(BASE_FAMILIES)})")
+    T = check_int("T", T, minimum=1)
+    if T > MAX_TASK_SIZE:
+        raise bad("T", T, f"be at most {MAX_TASK_SIZE}")
+    needed = FAMILY_PARAMETERS[family]
+    if family == "last_step" and (base or "constant") != "constant":
+        needed = needed + ("lambda",)
+    return T, needed
+
+
+def _family_parameters(family, T, needed, params, phases, base, outputs) -> tuple:
+    """Checked family parameters, one value per mode (complex where a phase is given), and the number of modes."""
+    for phase, radius in PHASES.items():
+        if phases[phase] is not None and radius not in needed:
+            raise LrnnInputError(f"parameter '{phase}' does not apply to family '{family}' "
+                                 f"(it uses {', '.join(needed)})")
+        if phases[phase] is not None and params[radius] is None:
+            raise LrnnInputError(f"parameter '{phase}' needs the radius '{radius}' as well")
+    if "delta" in needed and params["delta"] is None:
+        params["delta"] = 1.0  # the default scale, filled in place so that the task's spec records it
+    unused = [k for k, v in params.items() if v is not None and k not in needed]
+    if unused:
+        raise LrnnInputError(f"parameter '{unused[0]}' does not apply to family '{family}' "
+                             f"(it uses {', '.join(needed)})")
+    if base is not None and family != "last_step":
+        raise LrnnInputError(f"parameter 'base' applies only to family 'last_step', not '{family}'")
+    arrays = {}
+    for key in needed:
+        if params[key] is None:
+            raise LrnnInputError(f"family '{family}' needs parameter '{key}'")
+        arrays[key] = _flat_parameter(key, params[key])
+    for phase, radius in PHASES.items():
+        if phases[phase] is None:
+            continue
+        arrays[phase] = _flat_parameter(phase, phases[phase])
+        if np.any(arrays[radius] < 0):
+            raise bad(radius, params[radius], f"be a radius >= 0 when '{phase}' is given")
+    sizes = {len(v) for v in arrays.values()} - {1}
+    if sizes and max(sizes) * T > MAX_TASK_SIZE:
+        raise LrnnInputError(f"a task of {max(sizes)} modes x T={T} steps exceeds {MAX_TASK_SIZE} singular values")
+    if len(sizes) > 1:
+        raise LrnnInputError(
+            "family parameters given as lists must all have the same length (one per mode), got lengths "
+            + ", ".join(f"{k}={len(v)}" for k, v in arrays.items()))
+    K = sizes.pop() if sizes else 1
+    if outputs == "every_step" and K * T * T > MAX_TASK_SIZE:
+        raise LrnnInputError(f"an every-step task of {K} modes x T={T} x T={T} exceeds {MAX_TASK_SIZE} singular "
+                             "values")
+    p = {k: np.broadcast_to(v, (K,)).astype(float) for k, v in arrays.items()}
+    for phase, radius in PHASES.items():
+        if phase in p:
+            p[radius] = p[radius] * np.exp(1j * p.pop(phase))
+    return p, K
+
+
+def _flat_parameter(name, value) -> np.ndarray:
+    arr = check_finite_array(name, value)
+    if arr.ndim > 1:
+        raise bad(name, value, "be a number or a flat list of numbers (one per mode)")
+    return np.atleast_1d(arr)
+
+
+def _family_values(family, T, K, p, base, outputs) -> np.ndarray:
+    """The singular values of a family from its per-mode parameters ``p``."""
+    lam = p.get("lambda", np.ones(K))
+    if outputs == "every_step":
+        return p["delta"][:, None, None] * every_step_profile(family, T, lam)
+    if family in BASE_FAMILIES:
+        return p["delta"][:, None] * family_profile(family, T, lam)
+    if family == "last_step":
+        base = base or "constant"
+        if base not in BASE_FAMILIES:
+            raise bad("base", base, f"be one of {', '.join(BASE_FAMILIES)}")
+        s = p["delta"][:, None] * family_profile(base, T, lam)
+        s[:, -1] = p["kappa"]
+        return s
+    if T < 2:  # dirac
+        raise bad("T", T, "be >= 2 for the 'dirac' family (s_1 = beta and s_T = kappa are distinct steps)")
+    s = np.zeros((K, T))
+    s[:, 0] = p["beta"]
+    s[:, -1] = p["kappa"]
+    return s
 
 
 def _check_every_step(s: np.ndarray) -> np.ndarray:

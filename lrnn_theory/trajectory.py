@@ -17,31 +17,35 @@ import numpy as np
 
 from .errors import LrnnInputError
 from .io import write_files_whole
-from .tasks import predicted_profile, sum_coefficients_of
+from .tasks import lag_exponents, predicted_profile, sum_coefficients_of
 
 CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
 COMPLEX_CSV_COLUMNS = ("t", "mode", "a_re", "a_im", "b_re", "b_im", "c_re", "c_im", "u_re", "u_im", "energy")
 
 
 def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
-    """Per-mode energy 1/(2 tau) sum_i (s_i - c b^(T-i) a)^2 for states of shape (..., K).
+    """Per-mode energy 1/(2 tau) sum over links |s_link - c b^(power) a|^2 for states of shape (..., K).
 
-    Every-step tasks (singular values of shape (K, T, T)): 1/(2 tau) sum_t sum_(i<=t) (s_(t,i) - c b^(t-i) a)^2,
-    summed per lag k = t - i around the lag mean m_k = alpha_k / w_k: sum_t (s_(t,t-k) - u b^k)^2 =
-    sum_t (s_(t,t-k) - m_k)^2 + w_k (m_k - u b^k)^2 exactly, so each state costs T, not T^2, operations.
-    Computed from the residuals (not from A and B) so that it stays accurate near zero loss; vectorized over
+    A link joins an input step i to an output through b^(power): power T - i for the final output (singular values
+    (K, T)), t - i for the output at step t >= i of an every-step task (singular values (K, T, T)). The residuals
+    are summed per lag k around the lag mean m_k = alpha_k / w_k of the task sums (``sum_coefficients_of``):
+    sum over the w_k links of lag k of |s_link - u b^k|^2 = w_k |m_k - u b^k|^2 + (their spread around m_k)
+    exactly, so each state costs T operations whatever the layout (a final-output task has one link per lag, the
+    mean is the singular value itself and the spread is exactly 0). Computed from residuals, not from the expanded
+    (norm - 2 Re(conj(u) A) + |u|^2 B), which loses every digit to cancellation near zero loss; vectorized over
     leading axes and modes, chunked over the leading axis to bound memory for long trajectories.
     """
     s = np.asarray(singular_values)
-    a, b, c = (np.asarray(x, dtype=complex if np.iscomplexobj(x) else float) for x in (a, b, c))
+    a, b, c = (np.asarray(x, dtype=np.result_type(x, float)) for x in (a, b, c))  # complex for rotational tasks
     K, T = s.shape[0], s.shape[-1]
-    every_step = s.ndim == 3
-    if every_step:  # the lag means, in the final-output layout (column T-1-k holds lag k), and their spread
-        alpha, weights = sum_coefficients_of(s)
-        means = alpha / weights
-        spread = sum(np.sum(np.abs(np.diagonal(s, offset=-k, axis1=1, axis2=2) - means[:, k:k + 1]) ** 2, axis=1)
-                     for k in range(T))
-        s, weights = means[:, ::-1], weights[::-1]
+    # The lag means and their weights, in the final-output order (column T-1-k holds lag k), and the spread of
+    # each link around the mean of its lag (lag_exponents maps every link of either layout to its lag).
+    alpha, weights = sum_coefficients_of(s)
+    means = alpha / weights
+    lags, linked = lag_exponents(T, s.ndim == 3)
+    deviation = np.where(linked, s - means[:, lags.astype(int)], 0.0)
+    spread = np.sum(np.abs(deviation.reshape(K, -1)) ** 2, axis=1)
+    means, weights = means[:, ::-1], weights[::-1]
     flat_b = b.reshape(-1, K)
     flat_u = (a * c).reshape(-1, K)
     out = np.empty(flat_b.shape)
@@ -49,11 +53,8 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, flat_b.shape[0], chunk):
             sl = slice(start, start + chunk)
-            pred = predicted_profile(flat_u[sl], flat_b[sl], T, False)
-            if every_step:
-                out[sl] = 0.5 / tau * (np.sum(weights * np.abs(s - pred) ** 2, axis=-1) + spread)
-            else:
-                out[sl] = 0.5 / tau * np.sum(np.abs(s - pred) ** 2, axis=-1)
+            pred = predicted_profile(flat_u[sl], flat_b[sl], T, False)  # u b^k for every lag k
+            out[sl] = 0.5 / tau * (np.sum(weights * np.abs(means - pred) ** 2, axis=-1) + spread)
     return out.reshape(b.shape)
 
 
@@ -133,21 +134,27 @@ class Trajectory:
         return Trajectory(t=t, info=dict(self.info), **cols)
 
     # ---- output -------------------------------------------------------------------------------------------------
-    def _rows(self) -> np.ndarray:
+    def _table(self) -> tuple:
+        """The CSV columns and rows: one row per (time, mode)."""
         n, K = self.a.shape
+        # Presentation, not a code path per kind of task: a CSV cell holds a real number, so complex modes take
+        # two columns (real and imaginary part) each.
         if self.is_complex:
+            columns = COMPLEX_CSV_COLUMNS
             parts = [f(getattr(self, k)).ravel() for k in ("a", "b", "c", "u") for f in (np.real, np.imag)]
         else:
+            columns = CSV_COLUMNS
             parts = [self.a.ravel(), self.b.ravel(), self.c.ravel(), self.u.ravel()]
-        return np.column_stack([np.repeat(self.t, K), np.tile(np.arange(K), n), *parts, self.energy.ravel()])
+        rows = np.column_stack([np.repeat(self.t, K), np.tile(np.arange(K), n), *parts, self.energy.ravel()])
+        return columns, rows
 
     def csv_bytes(self) -> bytes:
         """Long format, one row per (time, mode), columns ``t,mode,a,b,c,u,energy`` (complex modes:
         ``t,mode,a_re,a_im,b_re,b_im,c_re,c_im,u_re,u_im,energy``)."""
-        columns = COMPLEX_CSV_COLUMNS if self.is_complex else CSV_COLUMNS
+        columns, rows = self._table()
         buf = io.StringIO()
         buf.write(",".join(columns) + "\n")
-        np.savetxt(buf, self._rows(), delimiter=",", fmt=["%.12g", "%d"] + ["%.12g"] * (len(columns) - 2))
+        np.savetxt(buf, rows, delimiter=",", fmt=["%.12g", "%d"] + ["%.12g"] * (len(columns) - 2))
         return buf.getvalue().encode()
 
     def npz_bytes(self) -> bytes:

@@ -276,7 +276,10 @@ def test_cli_simulate_validate_derive_with_complex_task(tmp_path, capsys):
     assert main(["simulate", str(path), "--lr", "0.01", "--steps", "3", "--hidden", "1", "--out", str(out)]) == 2
     assert main(["derive", str(path), "--format", "text"]) == 0  # a complex task prints the complex derivation
     assert "Wirtinger" in capsys.readouterr().out
-    assert main(["derive", str(path), "--result", "stability"]) == 2  # real-task results refuse complex tasks
+    assert main(["derive", str(path), "--result", "stability", "--format", "text"]) == 0  # every result takes it
+    assert "mode 0: b*=" in capsys.readouterr().out
+    assert main(["derive", str(path), "--result", "recurrent-taylor"]) == 2  # ... or refuses it in one line
+    assert "not defined for complex tasks" in capsys.readouterr().err
     assert main(["derive", "--result", "complex", "--format", "latex"]) == 0
     assert "\\frac" in capsys.readouterr().out
     assert main(["derive", "--lambda-phase", "0.3"]) == 2
@@ -328,3 +331,30 @@ def test_trained_block_network_extrapolates_as_the_complex_solution_predicts():
             _, energy = solution_extrapolation(b, u, s_test)
             assert loss == pytest.approx(2 * energy[0], abs=1e-6)
             assert (loss > 1e-3) == (family == "exponential" and T_test != 4)
+
+
+def test_derive_prints_the_task_sums_and_flow_of_a_complex_every_step_task(tmp_path, capsys):
+    """`lrnn derive TASK.json` on a complex every-step task: the Wirtinger flow and, per mode, A(conj b) and
+    beta(|b|^2), whose coefficients are checked against the subdiagonal sums of the profile s_(t,i) = lambda^(t-i)
+    written out here (alpha_k = (T - k) lambda^k, weights T - k)."""
+    import sympy as sp
+
+    from lrnn_theory.cli import main
+
+    T, lam = 3, 0.8 * np.exp(0.5j)
+    path = tmp_path / "ces.json"
+    path.write_text(json.dumps({"family": "inverse_exponential", "T": T, "delta": 1.0, "lambda": 0.8,
+                                "lambda_phase": 0.5, "outputs": "every_step"}))
+    assert main(["derive", str(path), "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "Wirtinger" in out and "d_(t,i) for i <= t" in out
+    bbar, x = sp.symbols("bbar x")
+    A_line = next(line for line in out.splitlines() if line.startswith("A(bbar) = "))
+    A_poly = sp.Poly(sp.sympify(A_line.split(" = ", 1)[1], locals={"bbar": bbar}), bbar)
+    profile = lam ** np.subtract.outer(np.arange(T), np.arange(T)) * np.tri(T)
+    expected = [sum(profile[t, t - k] for t in range(k, T)) for k in range(T)]
+    printed = [complex(A_poly.coeff_monomial(bbar**k)) for k in range(T)]
+    np.testing.assert_allclose(printed, expected, rtol=1e-12)
+    assert np.allclose(expected, [(T - k) * lam**k for k in range(T)])
+    beta_line = next(line for line in out.splitlines() if line.startswith("beta(x) = "))
+    assert sp.expand(sp.sympify(beta_line.split(" = ", 1)[1], locals={"x": x}) - (3 + 2 * x + x**2)) == 0

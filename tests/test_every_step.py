@@ -309,11 +309,12 @@ def test_frozen_solutions_match_the_ode():
 def test_sweep_and_extrapolation_accept_every_step_tasks():
     from lrnn_theory.extrapolation import family_extrapolation, network_extrapolation_energy
     from lrnn_theory.stability import solve_task
-    from lrnn_theory.sweeps import sweep
+    from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, sweep
     from lrnn_theory.validation.network import LRNN
 
     lams = [0.5, 0.9, 1.3]
-    res = sweep("exponential", 4, {"lambda": lams}, fixed={"delta": 1.0}, outputs="every_step", t_end=200.0)
+    res = sweep(TaskGrid("exponential", 4, {"lambda": lams}, fixed={"delta": 1.0}, outputs="every_step"),
+                IntegrationOptions(t_end=200.0))
     sol = solve_task(Task.exponential(delta=1.0, lam=lams, T=4, outputs="every_step"))
     np.testing.assert_allclose(res.b, sol.b, atol=1e-5)
     np.testing.assert_allclose(res.energy, sol.energy, atol=1e-8)

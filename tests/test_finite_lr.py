@@ -262,9 +262,9 @@ def test_bound_splits_converging_from_oscillating_training(family, T, params, lo
 
 
 def test_derive_lists_finite_lr():
-    from lrnn_theory.derivations import available_results
+    from lrnn_theory.cli.reports import REPORTS
 
-    assert "finite-lr" in available_results()
+    assert "finite-lr" in REPORTS
 
 
 def test_network_bound_is_the_smallest_mode_bound_for_two_modes():

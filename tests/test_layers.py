@@ -33,20 +33,25 @@ def test_no_import_cycles_at_module_level():
     assert structure.cycles() == []
 
 
-#: Derivation modules that still evaluate numbers, and why (each is a report's numeric tail for a concrete task).
-NUMERIC_IN_DERIVATIONS = {
-    "lrnn_theory.derivations.ntk": "report() prints the kernel of a concrete task (numpy norms of mode_ntk)",
-}
-
-
 def test_derivations_build_sympy_only():
-    """No numpy, scipy or matplotlib, no lambdify (that is ``lrnn_theory.compiled``), no argparse, no script."""
-    violations = {}
-    for module, line, what in structure.derivation_violations():
-        violations.setdefault(module, []).append(f"{what} (line {line})")
-    assert set(violations) <= set(NUMERIC_IN_DERIVATIONS), violations
-    assert all(what.startswith("imports numpy") for found in violations.values() for what in found), violations
-    assert set(NUMERIC_IN_DERIVATIONS) <= set(structure.modules()), "an exception names a module that is gone"
+    """No numpy, scipy or matplotlib, no lambdify (that is ``lrnn_theory.compiled``), no argparse, no script: the
+    printed reports, with a task's numbers, are the command line's (``lrnn_theory.cli.reports``)."""
+    assert structure.derivation_violations() == []
+
+
+def test_derivations_print_nothing():
+    """No derivation module renders or prints: no ``report``, ``render`` or ``print`` (``lrnn_theory.cli.reports``)."""
+    import ast
+
+    for module, path in structure.modules().items():
+        if not module.startswith("lrnn_theory.derivations"):
+            continue
+        tree = ast.parse(path.read_text())
+        defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+        assert not defined & {"report", "render", "equation", "format_mode_flow"}, module
+        calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and isinstance(node.func, ast.Name)}
+        assert "print" not in calls, module
 
 
 # ---- the command line -----------------------------------------------------------------------------------------------
@@ -56,7 +61,8 @@ def test_every_registered_command_has_a_module_and_every_command_module_is_regis
         assert spec is not None, name
         module = command.load()
         assert callable(module.add_arguments) and callable(module.run), name
-    infrastructure = {"__init__", "__main__", "registry", "runner", "exit_codes", "arguments", "outputs", "training"}
+    infrastructure = {"__init__", "__main__", "registry", "runner", "exit_codes", "arguments", "outputs", "training",
+                      "reports"}
     command_modules = {p.stem for p in (ROOT / "lrnn_theory" / "cli").glob("*.py")} - infrastructure
     assert command_modules == {c.module for c in COMMANDS.values()}
 

@@ -214,3 +214,18 @@ def test_angular_distance_from_b0_sets_the_order():
     assert far < 0.8 * near
     near, far = times(0.02)
     assert near < far < 1.1 * near
+
+
+def test_every_mode_of_a_complex_task_runs_as_complex():
+    """A mode whose values happen to be real keeps its task's number type (one engine per task): its entry is
+    complex, and its learning time equals that of the same mode run as a real task."""
+    from lrnn_theory.learning_order import _stack
+
+    task = Task([[0.25, 0.5, 1.0], [0.3j, 0.6, 1.2]])
+    entries, _ = _stack(task)
+    assert all(np.iscomplexobj(e.singular_values) and np.iscomplexobj(e.init.a) for e in entries)
+    pred = predict_learning_order(task)
+    real = predict_learning_order(Task([[0.25, 0.5, 1.0]]))
+    assert np.iscomplexobj(pred.final_u)
+    assert pred.times[0] == pytest.approx(real.times[0], rel=1e-6)
+    assert pred.rate[0] == pytest.approx(real.rate[0], rel=1e-12)

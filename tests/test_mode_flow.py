@@ -266,7 +266,9 @@ def test_closed_form_of_B_and_sum_form_of_energy(T):
 @pytest.mark.parametrize("fmt", ["text", "latex"])
 def test_printed_odes_parse_back_to_the_derivation(fmt):
     """What `lrnn derive` prints is the derivation itself: parse the printed right-hand sides back and compare."""
-    text = mf.report(None, fmt)
+    from lrnn_theory.cli.reports import flow_report
+
+    text = flow_report(None, fmt)
     flow = mf.derive_mode_flow()
     if fmt == "text":
         lines = [line for line in text.splitlines() if line.startswith("tau*Derivative(")]

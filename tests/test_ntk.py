@@ -491,6 +491,14 @@ def test_cli_ntk(tmp_path, capsys):
     # random init, every-step outputs
     assert run(["ntk", task, "--init", "random", "--lr", 0.02, "--steps", 50, "--outputs", "every_step",
                 "--out", out]) == 0
+    capsys.readouterr()
+    # aligned init, every-step outputs: the modes' prediction of the every-step kernel against the trained network's
+    assert run(["ntk", task, "--hidden", 3, "--init", "aligned", "--init-scale", 0.1, "--lr", 0.02, "--steps", 600,
+                "--seed", 1, "--outputs", "every_step", "--out", out]) == 0
+    printed = capsys.readouterr().out
+    final = float(out.read_text().splitlines()[-1].split(",")[2])
+    predicted = float(printed.split("predicts ")[1].split(",")[0])
+    assert final > 0.3 and abs(predicted - final) < 1e-2 * final
 
 
 @pytest.mark.parametrize("argv, param", [

@@ -16,7 +16,7 @@ def small_fig4_search(monkeypatch):
 
 
 def test_fig4_fit_is_deterministic_and_its_choice_reproduces_the_ranges_it_reports(small_fig4_search):
-    from lrnn_theory.sweeps import sweep
+    from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, sweep
 
     first, second = pt.fit_fig4(quick=True), pt.fit_fig4(quick=True)
     assert first == second
@@ -28,8 +28,8 @@ def test_fig4_fit_is_deterministic_and_its_choice_reproduces_the_ranges_it_repor
     kappas = pt.FIG4["kappas"]["quick"]
     for panel, paper in zip(pt.FIG4["panels"], [1.0, 1.2, 2.4]):
         x = np.linspace(*panel["range"], pt.FIG4["n_x"]["quick"])
-        res = sweep(panel["family"], best["T"], {panel["x"]: x, "kappa": kappas}, fixed=panel["fixed"],
-                    base=panel["base"], init=init, t_end=best["t_train"])
+        res = sweep(TaskGrid(panel["family"], best["T"], {panel["x"]: x, "kappa": kappas}, fixed=panel["fixed"],
+                             base=panel["base"], init=init), IntegrationOptions(t_end=best["t_train"]))
         assert abs(res.b.max() / paper - 1) <= first["tolerance"] + 1e-4
         assert res.b.max() == pytest.approx(best["b_max"][pt.FIG4["panels"].index(panel)], abs=1e-3)
     assert first["reproduced"] == (first["tolerance"] <= pt.PAPER_RANGE_RTOL and max(best["sharpness_deficit"]) == 0)
@@ -119,12 +119,12 @@ def test_paper_feature_rejects_an_empty_statement_and_converts_arrays():
 
 
 def test_fig4_top_curvature_matches_the_gauss_newton_hessian_at_zero_loss():
-    from lrnn_theory.sweeps import sweep
+    from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, sweep
 
     T, panel = 5, pt.FIG4["panels"][0]  # constant task, last step = kappa: zero loss where delta = kappa
     deltas = np.array([0.5, 1.5])
-    res = sweep(panel["family"], T, {"delta": deltas, "kappa": [0.5, 1.5]}, base="constant",
-                init={"a": 0.5, "b": 0.5, "c": 0.5}, t_end=200.0)
+    res = sweep(TaskGrid(panel["family"], T, {"delta": deltas, "kappa": [0.5, 1.5]}, base="constant",
+                         init={"a": 0.5, "b": 0.5, "c": 0.5}), IntegrationOptions(t_end=200.0))
     H = pt.top_curvature(res, panel, T, [0.5, 1.5])
     for j, d in enumerate(deltas):  # grid points (delta, kappa = delta): a = c = sqrt(delta), b = 1, r = 0
         k = np.arange(T - 1, -1, -1.0)

@@ -219,12 +219,12 @@ def test_fixed_point_end_points_equal_long_integration_where_valid():
 
 @pytest.mark.slow
 def test_sweep_fixed_point_end_points_match_integration():
-    from lrnn_theory.sweeps import sweep
+    from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, sweep
 
     axes = {"beta": np.array([0.05, 3.0]), "kappa": np.array([0.5, 1.0])}
-    kw = dict(init={"a": 0.1, "b": 0.1, "c": 0.1}, t_end=100.0)
-    fast = sweep("dirac", 3, axes, endpoint="fixed_point", **kw)
-    slow = sweep("dirac", 3, axes, **kw)
+    grid = TaskGrid("dirac", 3, axes, init={"a": 0.1, "b": 0.1, "c": 0.1})
+    fast = sweep(grid, IntegrationOptions(t_end=100.0, endpoint="fixed_point"))
+    slow = sweep(grid, IntegrationOptions(t_end=100.0))
     assert fast.info["endpoint"] == "fixed_point"
     converged = slow.rate < 1e-9
     assert converged.sum() >= 2 and not converged.all()

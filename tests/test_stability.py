@@ -133,7 +133,9 @@ def test_bad_inputs():
 
 
 def test_stability_report_prints():
-    text = st.report(Task.exponential(delta=1.0, lam=0.5, T=4), "text")
+    from lrnn_theory.cli.reports import stability_report
+
+    text = stability_report(Task.exponential(delta=1.0, lam=0.5, T=4), "text")
     assert "b = 1/lambda" in text and "unstable" in text
 
 

@@ -20,7 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
+from tqdm import tqdm
+
+from lrnn_theory import phase_transition
 from lrnn_theory.errors import LrnnInputError, bad
+from lrnn_theory.extrapolation import family_extrapolation
+from lrnn_theory.flow import integrate
+from lrnn_theory.io import atomic_write
+from lrnn_theory.learning_order import polar_time_scales, predict_learning_order, time_to_fraction
+from lrnn_theory.regularisation import energy_split
+from lrnn_theory.sensory import global_solution
+from lrnn_theory.stability import solve_task
+from lrnn_theory.tasks import Task
+from lrnn_theory.trajectory import mode_energy
+
+from .figures.complex import figure_task
+from .figures.sensory import extrapolation, run_sensory
+from .harness import train_lrnn
+from .ntk import kernel_distance_run
 
 CLAIMS: dict = {}
 
@@ -136,7 +153,6 @@ def run_claims(quick: bool = False, names=None, figures_dir=None, progress: bool
     for name in names:
         if name not in CLAIMS:
             raise bad("claim", name, f"be one of {', '.join(CLAIMS)}")
-    from tqdm import tqdm
 
     verdicts = [check_claim(name, quick) for name in tqdm(names, desc="claims", disable=not progress, leave=False)]
     if figures_dir is not None:
@@ -175,7 +191,6 @@ def ledger_text(verdicts) -> str:
 
 # ---- Result 1: learning speed and temporal precedence --------------------------------------------------------------
 def _figa1_pair(b0: float):
-    from lrnn_theory import Task
 
     init = {"a": 0.1, "b": b0, "c": 0.1}
     return [Task.inverse_exponential(delta=1.1, lam=0.5, T=7, init=init, name="late (delta=1.1, lambda=0.5)"),
@@ -188,8 +203,6 @@ def _figa1_pair(b0: float):
        "values (delta=0.5, lambda=1.1), as predicted by the discounted sum 2A(b0)/tau",
        "orange (delta=1.1, lambda=0.5) learned first")
 def _temporal_precedence(quick):
-    from lrnn_theory.learning_order import predict_learning_order, time_to_fraction
-    from lrnn_theory.validation import train_lrnn
 
     pair = _figa1_pair(0.1)
     pred = predict_learning_order(pair)
@@ -210,7 +223,6 @@ def _temporal_precedence(quick):
        "favour early steps, and already at b(0) = 0.5 the rate order and the true order can differ",
        "stated for small initialisation, |b(0)| < 1 (no quantitative bound given)")
 def _temporal_precedence_breaks(quick):
-    from lrnn_theory.learning_order import predict_learning_order
 
     out, flags = {}, {}
     for b0 in (0.1, 0.5, 1.2):
@@ -233,9 +245,6 @@ def _temporal_precedence_breaks(quick):
        "u = delta lambda^T) and constant (b = 1, u = delta) profiles, and the learning dynamics converge there",
        "b = lambda, u = delta; b = 1/lambda, u = delta lambda^T; b = 1, u = delta")
 def _zero_loss_solutions(quick):
-    from lrnn_theory import Task, integrate
-    from lrnn_theory.stability import solve_task
-    from lrnn_theory.validation import train_lrnn
 
     T, delta, lam = 5, 0.6, 0.8
     cases = {"inverse_exponential": (Task.inverse_exponential(delta=delta, lam=lam, T=T), lam, delta),
@@ -266,8 +275,6 @@ def _zero_loss_solutions(quick):
        "have unstable solutions |b| > 1; late-importance ones are stable",
        "unstable for lambda > 1 (inverse-exponential) and lambda < 1 (exponential)")
 def _early_importance_unstable(quick):
-    from lrnn_theory import Task
-    from lrnn_theory.stability import solve_task
 
     lams = np.array([0.5, 0.8, 0.95, 1.05, 1.3, 2.0])
     inv = solve_task(Task.inverse_exponential(delta=1.0, lam=lams, T=6))
@@ -287,7 +294,6 @@ def _early_importance_unstable(quick):
        "with an error growing with |T' - T|; inverse-exponential and constant ones extrapolate perfectly",
        "exponential fails, inverse-exponential and constant extrapolate")
 def _extrapolation(quick):
-    from lrnn_theory.extrapolation import family_extrapolation
 
     T, T_test = 6, [2, 4, 6, 8, 12]
     exp = family_extrapolation("exponential", T, T_test, delta=1.0, lam=0.8)
@@ -310,10 +316,9 @@ def _extrapolation(quick):
        "feedforward to the recurrent solution at beta_c = 1/sqrt(2)",
        "beta_c = 1/sqrt(2) = 0.70711, second order")
 def _dirac_t3(quick):
-    from lrnn_theory.phase_transition import critical_beta, phase_curve
 
-    bc = critical_beta(3, tol=1e-9)
-    just_above = phase_curve(3, [bc + 1e-3, bc + 1e-2])["b"]
+    bc = phase_transition.critical_beta(3, tol=1e-9)
+    just_above = phase_transition.phase_curve(3, [bc + 1e-3, bc + 1e-2])["b"]
     return {"quantity": "critical beta by bisection on min_b E*(b) < E*(0); |b*| just above it",
             "ours": {"beta_c": bc, "1/sqrt(2)": 1 / math.sqrt(2), "abs_b_star(beta_c+1e-3)": float(abs(just_above[0])),
                      "abs_b_star(beta_c+1e-2)": float(abs(just_above[1]))},
@@ -325,15 +330,14 @@ def _dirac_t3(quick):
        "shows about 1.08 for long T",
        "beta_c = 1 (first order); about 1.08 empirically for long T")
 def _dirac_t4(quick):
-    from lrnn_theory.phase_transition import critical_beta, phase_curve
 
     b_max = 4.0
     Ts = (4, 6) if quick else (4, 5, 6, 8, 10)
     out = {"b_max": b_max}
     jumps = []
     for T in Ts:
-        bc = critical_beta(T, b_max=b_max, tol=1e-7)
-        b_above = float(abs(phase_curve(T, [bc + 1e-4], b_max=b_max)["b"][0]))
+        bc = phase_transition.critical_beta(T, b_max=b_max, tol=1e-7)
+        b_above = float(abs(phase_transition.phase_curve(T, [bc + 1e-4], b_max=b_max)["b"][0]))
         out[f"T={T}: beta_c"] = bc
         out[f"T={T}: |b*| just above beta_c"] = b_above
         jumps.append(b_above)
@@ -349,10 +353,9 @@ def _dirac_t4(quick):
        "At T = 3, beta = 1.2, the recurrent minimiser is b*^2 = (2 beta^2 - 1)/(2 - beta^2): b* = 1.832",
        "an earlier version of the notes restating the paper gave b* = 1.5")
 def _dirac_t3_b_star(quick):
-    from lrnn_theory.phase_transition import phase_curve
 
     beta = 1.2
-    b_num = float(abs(phase_curve(3, [beta])["b"][0]))
+    b_num = float(abs(phase_transition.phase_curve(3, [beta])["b"][0]))
     closed = math.sqrt((2 * beta**2 - 1) / (2 - beta**2))
     return {"quantity": "numerical minimiser of E*(b) at T = 3, beta = 1.2, against the closed form",
             "ours": {"b_star_numeric": b_num, "b_star_closed_form": closed, "notes_earlier_value": 1.5},
@@ -365,9 +368,6 @@ def _dirac_t3_b_star(quick):
        "that pushes u and b towards 0",
        "E = data term + (1/2tau) c^2 a^2 (1 - b^(2T))/(1 - b^2)")
 def _effective_regulariser(quick):
-    from lrnn_theory import Task
-    from lrnn_theory.regularisation import energy_split
-    from lrnn_theory.trajectory import mode_energy
 
     rng = np.random.default_rng(0)
     task = Task(rng.normal(size=(8, 5)))
@@ -390,9 +390,7 @@ def _effective_regulariser(quick):
        "kernel distance larger for T > 1 than T = 1 at small init; aligned distance decreases as init -> 1",
        requires=("lrnn_theory.ntk",))
 def _ntk_recurrence(quick):
-    from lrnn_theory import Task
 
-    from .ntk import kernel_distance_run
 
     Ts = (1, 2, 4) if quick else (1, 2, 4, 8)
     ours, predicted_gap = {}, 0.0
@@ -423,9 +421,7 @@ def _ntk_recurrence(quick):
        "for sum, 1/T for mean); sum extrapolates, mean does not", "recurrent 1; io 1 (sum), 1/T (mean)",
        requires=("lrnn_theory.sensory",))
 def _sensory(quick):
-    from lrnn_theory.sensory import global_solution
 
-    from .figures.sensory import extrapolation, run_sensory
 
     T, T_test = 4, [50, 100]
     steps = {"mean": 32000 if quick else 45000, "sum": 32000 if quick else 45000}  # the noise-only direction is slow
@@ -458,12 +454,7 @@ def _sensory(quick):
        "angle components adapt immediately at the start of training, radii later",
        requires=("lrnn_theory.learning_order",))
 def _rotation(quick):
-    from lrnn_theory.flow import integrate
-    from lrnn_theory.learning_order import polar_time_scales
-    from lrnn_theory.stability import solve_task
-    from lrnn_theory.validation import train_lrnn
 
-    from .figures.complex import figure_task
 
     task = figure_task("figA9")  # constant (delta = 0.7 e^(i pi/6)), inverse-exp. and exponential, angle pi/6
     lr = 0.01 if quick else 0.002
@@ -489,7 +480,6 @@ def _rotation(quick):
 
 def main_text(quick: bool, json_path=None, figures_dir=None, progress: bool = True) -> tuple:
     """Run the ledger; return (text, verdicts, exit code: 1 when a claim fails or errors, else 0)."""
-    from lrnn_theory.io import atomic_write
 
     if json_path is not None:
         json_path = Path(json_path)

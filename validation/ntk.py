@@ -25,6 +25,13 @@ import math
 import numpy as np
 
 from lrnn_theory.errors import DivergenceError, LrnnInputError, bad, check_real
+from lrnn_theory.flow import integrate
+from lrnn_theory.losses import loss_scale
+from lrnn_theory.ntk import kernel_distance, mode_ntk, whitened_probe_inputs
+from lrnn_theory.sweeps import run_jobs
+
+from .data import mode_block_sizes
+from .harness import train_lrnn
 
 #: Training protocol of the kernel-distance grids (recorded in every figure's JSON).
 TRAINING = {"lr": "auto", "lr_max": 0.02, "loss": "sum_half", "data": "population", "stop_rel": 1e-6,
@@ -55,8 +62,6 @@ def auto_lr(task, lr_max=TRAINING["lr_max"], t_end=TRAINING["max_t"]) -> float:
     -------
     float
     """
-    from lrnn_theory.flow import integrate
-    from lrnn_theory.ntk import mode_ntk, whitened_probe_inputs
 
     try:
         final = integrate(task, t_end * task.tau, n_points=2, converged_tol=1e-10).final()
@@ -70,7 +75,6 @@ def auto_lr(task, lr_max=TRAINING["lr_max"], t_end=TRAINING["max_t"]) -> float:
 
 def _block_sizes(task):
     """Real units per mode of a rotational (complex) task's block network, None for a real task."""
-    from .data import mode_block_sizes
 
     return mode_block_sizes(task) if task.is_complex else None
 
@@ -127,11 +131,7 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
     >>> out["converged"], abs(out["distance"] - out["predicted"]) < 0.01
     (True, True)
     """
-    from lrnn_theory.flow import integrate
-    from lrnn_theory.losses import loss_scale
-    from lrnn_theory.ntk import kernel_distance, mode_ntk
 
-    from .harness import train_lrnn
 
     run_task, scale = init_for(task, init, init_scale)
     if lr == "auto":
@@ -204,7 +204,6 @@ def distance_grid(tasks, scales, *, init="aligned", hidden=None, executor=None, 
         ``distance``, ``predicted``, ``t_end``, ``final_loss``, ``lr`` (float arrays, rows x columns), ``diverged``,
         ``converged`` (bool arrays).
     """
-    from lrnn_theory.sweeps import run_jobs
 
     if init not in ("aligned", "random"):
         raise bad("init", init, "be one of aligned, random")

@@ -5,6 +5,9 @@ from lrnn_theory import resources
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.tasks import BASE_FAMILIES, FAMILIES, OUTPUTS, Task
 
+#: Output formats of the printed derivations (``lrnn derive``, ``lrnn demo``; rendered by ``reports``).
+FORMATS = ("latex", "pretty", "text")
+
 
 # ---- task -----------------------------------------------------------------------------------------------------------
 def add_task_arguments(parser, required: bool = True):

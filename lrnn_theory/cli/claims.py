@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from lrnn_theory.validation.claims import main_text
-
 
 def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="reduced runs (under a few minutes)")
@@ -15,6 +13,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from lrnn_theory.validation.claims import main_text  # runs every result: loaded only when the command runs
+
     text, _, code = main_text(args.quick, args.json, args.figures, progress=sys.stderr.isatty())
     print(text, end="")
     if args.json:

@@ -5,10 +5,10 @@ The numeric modules are imported inside ``run``: ``lrnn demo --help`` and usage 
 from __future__ import annotations
 
 from lrnn_theory import plotting
-from lrnn_theory.derivations import FORMATS  # not from mode_flow: that imports sympy, too slow for --help
 from lrnn_theory.io import check_writable, make_out_dir
 from lrnn_theory.tasks import Task
 
+from .arguments import FORMATS
 from .outputs import write_outputs
 
 DEMO_TASK = {"family": "inverse_exponential", "delta": 1.0, "lambda": 0.7, "T": 6, "name": "demo",
@@ -21,8 +21,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from lrnn_theory.derivations import mode_flow
     from lrnn_theory.flow import integrate
+
+    from .reports import flow_report  # sympy: only when the command runs
 
     out_dir = make_out_dir(args.out)
     csv_path, png_path = check_writable(out_dir / "demo.csv", "out"), check_writable(out_dir / "demo.png", "out")
@@ -31,7 +32,7 @@ def run(args) -> int:
     init = ", ".join(f"{k}={v}" for k, v in DEMO_TASK["init"].items())
     description = f"inverse-exponential task s_i = delta * lambda^(T-i), delta={d}, lambda={lam}, T={T}"
     print(f"Task: {description}; {init} at t=0\n")
-    print(mode_flow.report(task, args.format))
+    print(flow_report(task, args.format))
     traj = integrate(task, 15.0, n_points=301)
     final = traj.final()
     write_outputs(csv_path, traj, png_path, lambda: plotting.plot_trajectories({"theory": traj}, title=description),

@@ -9,6 +9,11 @@ from lrnn_theory.task_estimation import NORMALISATIONS, load_npz_data
 from lrnn_theory.tasks import Task
 
 
+#: How the printed singular values are laid out, per output layout of the task.
+LAYOUT = {"final": "rows: modes, columns: steps 1..T",
+          "every_step": "per mode: rows output time t = 1..T, columns input step i = 1..T"}
+
+
 def add_arguments(parser):
     parser.add_argument("data", metavar="DATA.npz", help="NPZ with arrays X (P, T, N_x) and Y (P, N_y), or "
                                                          "(P, T, N_y) for targets at every step (an every-step task)")
@@ -27,8 +32,7 @@ def run(args) -> int:
     task = Task.from_data(X, Y, normalisation=args.normalisation, seed=args.seed, name=args.name)
     task.to_json(out)
     print(task.estimate.summary())
-    print("singular values (per mode: rows output time t = 1..T, columns input step i = 1..T):" if task.every_step
-          else "singular values (rows: modes, columns: steps 1..T):")
+    print(f"singular values ({LAYOUT[task.outputs]}):")
     with np.printoptions(precision=6, suppress=True, linewidth=120):
         print(task.singular_values)
     print(f"wrote {out}")

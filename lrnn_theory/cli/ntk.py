@@ -58,11 +58,12 @@ def run(args) -> int:
           f"of lr={args.lr:g} (t_final={info['t_final']:.6g}, final loss {result.losses[-1]:.6g}); NTK over "
           f"{ntk['inputs'].shape[0]} input sequences ({args.outputs} output)")
     line = f"final kernel distance {distance[-1]:.6g}"
-    if info["init"] == "aligned" and args.outputs == "final":
+    if info["init"] == "aligned":  # the modes' theory is that of an aligned network
         tr = result.trajectory
         theory = integrate(task.with_init(a=tr.a[0], b=tr.b[0], c=tr.c[0]), float(ntk["t"][-1]), t_eval=ntk["t"],
                            rtol=1e-10, atol=1e-12)
-        predicted = predicted_distance_curve(theory, ntk["inputs"], result.basis["V"], info["block_sizes"])
+        predicted = predicted_distance_curve(theory, ntk["inputs"], result.basis["V"], info["block_sizes"],
+                                             outputs=args.outputs)
         line += (f"; mode theory (integrated modes, no training) predicts {predicted[-1]:.6g}, largest difference "
                  f"over training {np.max(np.abs(predicted - distance)):.3g}")
     print(f"{line}; wrote {out}")

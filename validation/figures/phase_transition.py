@@ -28,7 +28,7 @@ from tqdm import tqdm
 from lrnn_theory.errors import DivergenceError
 from lrnn_theory.flow import compile_flow, integrate
 from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve
-from lrnn_theory.sweeps import grid_points, grid_task, sweep
+from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, grid_points, grid_task, sweep
 from lrnn_theory.tasks import Task
 from lrnn_theory.trajectory import mode_energy
 from lrnn_theory.validation import train_lrnn
@@ -306,8 +306,8 @@ def fig4(quick: bool = False):
     steps = int(np.ceil(t_train / lr))
     for col, panel in enumerate(FIG4["panels"]):
         x = _panel_grid(panel, mode)
-        res = sweep(panel["family"], T, {panel["x"]: x, "kappa": kappas}, fixed=panel["fixed"], base=panel["base"],
-                    init=init, t_end=t_train)
+        res = sweep(TaskGrid(panel["family"], T, {panel["x"]: x, "kappa": kappas}, fixed=panel["fixed"],
+                             base=panel["base"], init=init), IntegrationOptions(t_end=t_train))
         converged = res.rate < FIG4["converged_rate"]
         # Simulate a few grid points per kappa (smallest and largest kappa), where GD at this lr is stable: at the
         # flow's end point lr * (top Hessian eigenvalue) <= 1, half the bound 2 / eigenvalue. Elsewhere (e.g. the

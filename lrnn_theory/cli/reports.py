@@ -1,0 +1,568 @@
+"""The printed reports of ``lrnn derive --result NAME``: each result's derivations, and with a task its own numbers.
+
+The symbolic derivations (``lrnn_theory.derivations``) return sympy objects only; this module renders them (LaTeX,
+unicode pretty-print or plain text) and adds, for a concrete task, the task's sums and the numbers of the numeric
+core (solutions, energy split, learning-rate bound, kernel, ...), which take every kind of task or refuse in one
+line where a result's mathematics does not exist for it. ``REPORTS`` lists them by the name ``--result`` takes.
+"""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import sympy as sp
+
+from lrnn_theory.block_form import mode_block_sizes
+from lrnn_theory.derivations import complex as cx
+from lrnn_theory.derivations import every_step as es
+from lrnn_theory.derivations import extrapolation as ex
+from lrnn_theory.derivations import finite_lr as fl
+from lrnn_theory.derivations import frozen as io
+from lrnn_theory.derivations import mode_flow as mf
+from lrnn_theory.derivations import ntk as nt
+from lrnn_theory.derivations import phase_transition as pt
+from lrnn_theory.derivations import recurrent_taylor as rt
+from lrnn_theory.derivations import regularisation as rg
+from lrnn_theory.derivations import stability as st
+from lrnn_theory.errors import DivergenceError, bad
+from lrnn_theory.finite_lr import stable_lr_bound
+from lrnn_theory.flow import integrate
+from lrnn_theory.frozen import FlowFieldPolynomial
+from lrnn_theory.ntk import kernel_distance, mode_ntk, whitened_probe_inputs
+from lrnn_theory.phase_transition import critical_beta
+from lrnn_theory.regularisation import energy_split
+from lrnn_theory.stability import solve_task
+from lrnn_theory.tasks import lag_exponents
+
+from .arguments import FORMATS
+
+#: Modes whose task sums the reports write out (the rest have the same equations).
+MAX_MODES_PRINTED = 4
+
+
+# ---- rendering ------------------------------------------------------------------------------------------------------
+def render(expr, fmt: str) -> str:
+    """One expression as LaTeX, unicode pretty-print or plain text."""
+    if fmt == "latex":
+        return sp.latex(expr)
+    if fmt == "pretty":  # as wide as the terminal (sympy's own default is 80 columns)
+        return sp.pretty(expr, use_unicode=True, num_columns=shutil.get_terminal_size((120, 24)).columns)
+    if fmt == "text":
+        return sp.sstr(expr)
+    raise bad("format", fmt, f"be one of {', '.join(FORMATS)}")
+
+
+def equation(lhs, rhs, fmt: str) -> str:
+    """``lhs = rhs`` in the requested format."""
+    if fmt == "text":
+        return f"{render(lhs, fmt)} = {render(rhs, fmt)}"
+    return render(sp.Eq(lhs, rhs, evaluate=False), fmt)
+
+
+def format_mode_flow(flow: mf.ModeFlow, fmt: str = "pretty", title: str | None = None) -> str:
+    """The whole derivation of ``mode_flow.derive_mode_flow`` as a printable report."""
+    t = sp.Symbol("t")
+    dot = {v: sp.Derivative(sp.Function(str(v))(t), t) for v in mf.STATE}
+    out = []
+    if title:
+        out.append(title)
+    out.append("# Energy (per mode)")
+    out.append(equation(sp.Symbol("E"), flow.energy, fmt))
+    out.append("# Task sums")
+    for key, val in flow.sums.items():
+        lhs = sp.Symbol("B(b) closed form") if key == "B_closed_form" else key
+        out.append(equation(lhs, val, fmt))
+    out.append("# Gradient-flow ODEs (tau * d/dt = -tau * dE/d(theta)); a = input, b = recurrent, c = output mode")
+    for v in mf.STATE:
+        out.append(equation(mf.tau * dot[v], flow.tau_rates[v], fmt))
+    out.append("# Jacobian d(da/dt, db/dt, dc/dt)/d(a, b, c)")
+    out.append(render(flow.jacobian, fmt))
+    out.append("# Conserved quantity and its rate of change along the flow")
+    out.append(equation(sp.Symbol("Q"), flow.conserved, fmt))
+    out.append(equation(sp.Derivative(sp.Symbol("Q"), t), flow.conserved_rate, fmt))
+    return "\n".join(out) + "\n"
+
+
+# ---- a task's own numbers -------------------------------------------------------------------------------------------
+#: How the values of a mode's profile are listed, per output layout (the links of lag_exponents, in step order).
+LINKS = {"final": "d_1..d_T", "every_step": "d_(t,i) for i <= t (by output step t)"}
+#: The output layout of a task, as the task lines name it.
+OUTPUT_LAYOUTS = {"final": "final output", "every_step": "every-step outputs"}
+
+
+def _profile_values(task, mode: int) -> list:
+    """The values of one mode's profile on its links (s_1..s_T, or s_(t,i) for i <= t), as Python numbers."""
+    _, linked = lag_exponents(task.T, task.every_step)
+    return task.singular_values[mode][linked].tolist()
+
+
+def _sum_coefficients(task, mode: int, digits: int = 15) -> tuple:
+    """One mode's task-sum coefficients alpha_k and w_k as sympy numbers (``digits`` significant digits; the weights
+    of white inputs are whole numbers and stay integers)."""
+    alpha, weights = task.sum_coefficients()
+    return ([mf.number(x, digits) for x in alpha[mode].tolist()],
+            [sp.Integer(int(w)) if float(w).is_integer() else sp.Float(float(w), digits) for w in weights])
+
+
+def _flow_field_line(task, mode: int, G) -> str:
+    """g(b) = u A'(b) - u^2 B'(b)/2 of one mode with u frozen at its initial a c, as a polynomial in b (8 digits).
+
+    The numeric field comes first: it refuses, in one line, a task whose b is not on the real line."""
+    u0 = task.init.a[mode] * task.init.c[mode]
+    FlowFieldPolynomial(task, u0)
+    alpha, weights = _sum_coefficients(task, mode, digits=8)
+    return equation(G, rt.flow_field_of_sums(alpha, weights, mf.number(u0, 8)), "text")
+
+
+# ---- the reports ----------------------------------------------------------------------------------------------------
+def complex_report(task=None, fmt: str = "pretty") -> str:
+    """Complex modes of rotational tasks: energy, Wirtinger flow (eqs. 182-184), |a|^2 - |c|^2, polar ODEs.
+
+    With a task: its eigenvalue profile and task sums per mode as well.
+    """
+    render(sp.Integer(0), fmt)
+    flow = cx.derive_complex_mode_flow()
+    t = sp.Symbol("t")
+    out = ["Complex connectivity modes (rotational tasks, App. N-O); abar = conj(a), ...; A taken at conj(b), "
+           "beta at |b|^2"]
+    if task is not None:
+        out[0] += f"; task {task.name!r} (K={task.K} modes, T={task.T}, tau={task.tau:g})"
+    out.append("# Energy (per mode)")
+    out.append(equation(sp.Symbol("E"), flow.energy, fmt))
+    out.append("# Wirtinger factor: (gradient descent on Re z, Im z) / (-dE/d conj z)")
+    out.append(equation(sp.Symbol("factor"), cx.derive_wirtinger_factor(), fmt))
+    out.append("# Gradient-flow ODEs tau dz/dt = -2 tau dE/d(conj z), eqs. (182)-(184)")
+    for v in cx.STATE:
+        out.append(equation(cx.tau * sp.Derivative(sp.Function(str(v))(t), t), flow.tau_rates[v], fmt))
+    out.append("# The same as explicit sums over steps")
+    for v, rhs in cx.derive_odes_sum_form().items():
+        out.append(equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt))
+    out.append("# Conserved quantity and its rate; the rate of a^2 - c^2 for comparison (not conserved)")
+    out.append(equation(sp.Symbol("Q"), flow.conserved, fmt))
+    out.append(equation(sp.Symbol("dQ/dt"), flow.conserved_rate, fmt))
+    out.append(equation(sp.Symbol("d(a^2 - c^2)/dt"), flow.naive_rate, fmt))
+    out.append("# Polar coordinates b = rho e^(i theta), u = r e^(i psi), D = |a|^2 - |c|^2; A_n = A^(n)(conj b)")
+    for key, val in flow.polar.items():
+        out.append(equation(sp.Symbol(key), val, fmt))
+    psi, r, _, _, _ = cx.derive_frozen_io_solution()
+    out.append("# Input-output mode with b frozen and |a| = |c| (angle first, radius later)")
+    out.append(equation(sp.Symbol("psi(t)"), psi, fmt))
+    out.append(equation(sp.Symbol("r(t)"), r, fmt))
+    if task is not None:
+        for mode in range(min(task.K, MAX_MODES_PRINTED)):
+            d = [complex(v) for v in _profile_values(task, mode)]
+            shown = ", ".join(f"{v.real:.4g}{v.imag:+.4g}i" for v in d[:8]) + (", ..." if len(d) > 8 else "")
+            out.append(f"# mode {mode}: {LINKS[task.outputs]} = {shown}; init a={complex(task.init.a[mode]):.4g}, "
+                       f"b={complex(task.init.b[mode]):.4g}, c={complex(task.init.c[mode]):.4g}")
+            alpha, weights = _sum_coefficients(task, mode)
+            for key, val in cx.derive_task_sums(alpha, weights).items():
+                out.append(equation(key, val, fmt))
+    return "\n".join(out) + "\n"
+
+
+def flow_report(task=None, fmt: str = "pretty") -> str:
+    """Energy, gradient-flow ODEs (eqs. 5-7), Jacobian and conserved quantity a^2 - c^2 of the modes.
+
+    Symbolic T without a task; with a task, its task sums A(b), B(b) per mode as well.
+    """
+    render(sp.Integer(0), fmt)  # validates fmt before any work
+    # Presentation, not a code path per kind of task: the flow printed is that of the task's numbers, the real
+    # ODEs in a, b, c or the Wirtinger flow of complex ones (both through the task sums of any output layout).
+    if task is not None and task.is_complex:
+        return complex_report(task, fmt)
+    if task is None:
+        text = format_mode_flow(mf.derive_mode_flow(), fmt, title="Connectivity-mode learning dynamics, symbolic T")
+        text += "# Eqs. (5)-(7) written as explicit sums over trajectory steps\n"
+        for v, rhs in mf.derive_mode_odes_sum_form().items():
+            text += equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt) + "\n"
+        return text
+    text = format_mode_flow(mf.derive_mode_flow(task, 0), fmt,
+                            title=f"Connectivity-mode learning dynamics of task {task.name!r} "
+                                  f"(K={task.K} modes, T={task.T}, tau={task.tau:g}); mode 0")
+    for mode in range(1, min(task.K, MAX_MODES_PRINTED)):
+        text += f"# Task sums of mode {mode}\n"
+        for key, val in mf.derive_task_sums(task, mode).items():
+            text += equation(key, val, fmt) + "\n"
+    if task.K > MAX_MODES_PRINTED:
+        text += f"# ... {task.K - MAX_MODES_PRINTED} more modes: same ODEs, their own task sums\n"
+    return text
+
+
+def every_step_report(task=None, fmt: str = "pretty") -> str:
+    """Every-step outputs (App. M): task sums by lag, ODEs, io solution, Taylor field, zero loss, eq. (159)."""
+    render(sp.Integer(0), fmt)
+    b, tau = mf.b, mf.tau
+    coeffs = es.derive_sum_coefficients()
+    flow = mf.derive_mode_flow()
+    split = es.derive_energy_split()
+    sol_io = es.derive_io_solution()
+    field = es.derive_flow_field()
+    out = ["Every-step outputs y_hat_t = W_y h_(t+1), t = 1..T (paper App. M); symbolic T",
+           "# Energy (eq. 156, inner sum to t)",
+           equation(sp.Symbol("E"), es.derive_energy_sum_form(), fmt),
+           "# Task sums as double sums, and by lag k = t - i",
+           *[equation(key, val, fmt) for key, val in es.derive_sum_definitions().items()],
+           equation(sp.Symbol("alpha_k"), coeffs["alpha_k"], fmt),
+           equation(sp.Symbol("w_k"), coeffs["w_k"], fmt),
+           equation(mf.A(b), coeffs["A_lag"], fmt),
+           equation(mf.B(b), coeffs["B_lag"], fmt),
+           equation(sp.Symbol("B(b) closed form"), coeffs["B_closed_form"], fmt),
+           equation(sp.Symbol("B(lag) - B(double sum), b^2 != 1"), coeffs["B_check"], fmt),
+           "# So E = (S_2 - 2 u A(b) + u^2 B(b)) / (2 tau) as for final outputs; the same ODEs, Jacobian and "
+           "conserved quantity:",
+           equation(sp.Symbol("E"), flow.energy, fmt)]
+    t_train = sp.Symbol("t")
+    for v in mf.STATE:
+        out.append(equation(tau * sp.Derivative(sp.Function(str(v))(t_train), t_train), flow.tau_rates[v], fmt))
+    out += ["# ... written out as the double sums of App. M (checked against the A/B form for concrete T)",
+            *[equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt) for v, rhs in es.derive_mode_odes_sum_form().items()],
+            "# Jacobian d(da/dt, db/dt, dc/dt)/d(a, b, c)", render(flow.jacobian, fmt),
+            equation(sp.Symbol("Q"), flow.conserved, fmt),
+            equation(sp.Derivative(sp.Symbol("Q"), t_train), flow.conserved_rate, fmt),
+            "## Input-output solution with b frozen (balanced; eq. 157): the logistic with every-step A and B",
+            equation(sp.Symbol("u(t)"), sol_io["u_of_t"], fmt),
+            equation(sp.Symbol("u*"), sol_io["fixed_point"], fmt),
+            equation(sp.Symbol("rate"), sol_io["rate_constant"], fmt),
+            "## Recurrent mode with u frozen (eq. 158): flow field and its m-th derivative; time derivatives as in "
+            "`lrnn derive --result recurrent-taylor`",
+            equation(sp.Symbol("g(b)"), field["task_sum_form"], fmt),
+            equation(sp.Symbol("g(b)"), field["lag_form"], fmt),
+            equation(sp.Symbol("g^(m)(b)"), field["derivative"], fmt),
+            "## Zero-loss solutions s_(t,i) = u b^(t-i), i <= t (u and b from s_(T,T), s_(T,T-1))",
+            render(es.derive_general_zero_loss(), fmt)]
+    for fam in es.FAMILIES:
+        sol = es.derive_zero_loss_solution(fam)
+        out += [f"# {fam}: s_(t,i) = " + render(es.family_profile(fam), "text"),
+                equation(sp.Symbol("u"), sol["u"], fmt), equation(sp.Symbol("b"), sol["b"], fmt),
+                equation(sp.Symbol("residual_(t,i)"), sol["residual"], fmt),
+                "zero loss exists iff: " + render(sol["condition"], fmt)]
+    out += ["## Effective regulariser (eq. 159)",
+            equation(sp.Symbol("E_data"), split["data"], fmt),
+            equation(sp.Symbol("E_reg"), split["regulariser_sum"], fmt),
+            equation(sp.Symbol("E_reg"), split["regulariser"], fmt),
+            equation(sp.Symbol("E_reg (b^2 != 1)"), split["regulariser_generic"], fmt),
+            equation(sp.Symbol("E_reg (b^2 = 1)"), split["regulariser_at_1"], fmt),
+            equation(sp.Symbol("E_reg - eq. (159)"), split["paper_difference"], fmt),
+            "## Extrapolation: the length-T solution run at length T' (every-step outputs)"]
+    for fam in es.EXTRAPOLATION_FAMILIES:
+        ext = es.derive_extrapolation(fam)
+        out += [f"# {fam}: u = {sp.sstr(ext['u'])}, b = {sp.sstr(ext['b'])}",
+                equation(sp.Symbol("r_(t,i)"), ext["residual"], fmt),
+                equation(sp.Symbol("E(T')"), ext["energy"], fmt)]
+    if task is not None:
+        init = task.init
+        sol = solve_task(task)
+        data, reg = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
+        out.append(f"# Task {task.name!r} (K={task.K}, T={task.T}, tau={task.tau:g}, {OUTPUT_LAYOUTS[task.outputs]})")
+        for mode in range(min(task.K, MAX_MODES_PRINTED)):
+            out.append(f"## mode {mode}")
+            for key, val in mf.derive_task_sums(task, mode).items():
+                out.append(equation(key, val, fmt))
+            out.append("g(b) with u frozen at its initial a c: " + _flow_field_line(task, mode, sp.Symbol("g(b)")))
+            out.append(f"solution: b*={sol.b[mode]:.6g} u*={sol.u[mode]:.6g} energy={sol.energy[mode]:.3g} "
+                       f"zero_loss={bool(sol.zero_loss[mode])} stability={sol.stability[mode]}")
+            out.append(f"at the initial modes: data term={data[mode]:.6g} regulariser={reg[mode]:.6g}")
+    return "\n".join(out) + "\n"
+
+
+def extrapolation_report(task=None, fmt: str = "pretty") -> str:
+    """Closed-form extrapolation error of each family's zero-loss solution run at another length T'."""
+    render(sp.Integer(0), fmt)
+    out = ["# Solution trained at length T, run at T'; residual r_i = s'_i - u b^(T'-i), energy sum r_i^2/(2 tau)"]
+    for fam in ex.FAMILIES:
+        d = ex.derive_extrapolation(fam)
+        out.append(f"## {fam}")
+        out.append(equation(mf.u, d["u"], fmt))
+        out.append(equation(mf.b, d["b"], fmt))
+        out.append(equation(sp.Symbol("r_i"), d["residual"], fmt))
+        out.append(equation(sp.Symbol("E(T')"), d["energy_generic"], fmt))
+    return "\n".join(out) + "\n"
+
+
+def finite_lr_report(task=None, fmt: str = "pretty") -> str:
+    """Discrete gradient-descent map, modified flow E + (h/4)||grad E||^2, and the largest stable learning rate."""
+    render(sp.Integer(0), fmt)
+    out = ["# One gradient step of the harness (loss = scale * L, L = tau E) in theory time"]
+    step = fl.derive_gd_step()
+    for v in mf.STATE:
+        out.append(equation(sp.Symbol(f"Delta_{v}"), step["step"][v], fmt))
+    out.append(equation(sp.Symbol("h"), step["h"], fmt))
+    out.append("# Backward error analysis: the flow of E + k h ||grad E||^2 matches one step to O(h^3) iff")
+    const = fl.derive_correction_constant()
+    out.append(equation(fl.kappa_bea, const["k"], fmt))
+    out.append("h^2 terms left at that k: " + render(const["residual"].T, fmt))
+    mod = fl.derive_modified_flow()
+    out.append("# Modified energy and its flow (h = lr * tau * scale, the theory time of one step)")
+    out.append(equation(sp.Symbol("E_h"), mod["energy"], fmt))
+    for v in mf.STATE:
+        out.append(equation(sp.Symbol(f"d{v}/dt"), mod["rates"][v], fmt))
+    out.append("# The O(h) correction of each rate, -(h/2) (Hess E grad E)")
+    for v in mf.STATE:
+        out.append(equation(sp.Symbol(f"delta_{v}"), sp.factor(mod["correction"][v]), fmt))
+    out.append("# Complex modes: E_h = E + h sum_z dE/dz dE/d(conj z); h^2 terms of (flow over h) - (one step): "
+               + ", ".join(sp.sstr(r) for r in fl.derive_complex_modified_flow()["residual"]))
+    out.append("# Balance under gradient descent: (a^2 - c^2) after one step / before")
+    out.append(equation(sp.Symbol("ratio"), fl.derive_balance_under_gd(), fmt))
+    hess = fl.derive_zero_loss_hessian()
+    out.append("# Hessian of L in (a, b, c) at zero loss (S_0 = sum b^(2k), S_1 = sum k b^(2k-1), "
+               "S_2 = sum k^2 b^(2k-2))")
+    out.append(render(hess["hessian"], fmt))
+    out.append("null direction: " + render(hess["null_vector"].T, fmt))
+    out.append(equation(sp.Symbol("lambda_max"), hess["lambda_max"], fmt))
+    out.append(equation(sp.Symbol("lr_max"), hess["lr_bound"], fmt) + "   (sum_half; divide by scale otherwise)")
+    out.append("# Largest stable learning rate at the balanced zero-loss solution (a = c = sqrt(u)) per family")
+    for fam in fl.BOUND_FAMILIES:
+        res = fl.derive_family_lr_bound(fam)
+        out.append(f"## {fam}: b* = {sp.sstr(res['b'])}, u* = {sp.sstr(res['u'])}, s = 2 u*")
+        for key, val in res["sums"].items():
+            out.append(equation(key, val, fmt))
+        out.append(equation(sp.Symbol("lambda_max"), res["lambda_max"], fmt))
+    if task is not None:
+        bound = stable_lr_bound(task)
+        out.append(f"# Task {task.name!r} (tau={task.tau:g}, {task.kind}): per-mode bound on lr (sum_half) at the "
+                   f"solution of solve_task, balance |a|^2 - |c|^2 from the task's init")
+        for m in range(task.K):
+            out.append(f"mode {m}: b*={bound['b'][m]:.6g} u*={bound['u'][m]:.6g} "
+                       f"lambda_max={bound['lambda_max'][m]:.6g} lr_max={bound['lr_max'][m]:.6g}")
+    return "\n".join(out) + "\n"
+
+
+def frozen_report(task=None, fmt: str = "pretty") -> str:
+    """Input-output solution with b frozen: logistic (balanced) and exact unbalanced solution (App. C)."""
+    render(sp.Integer(0), fmt)
+    rate = io.derive_io_rate()
+    bal = io.derive_balanced_solution()
+    unb = io.derive_unbalanced_solution()
+    U = sp.Symbol("u(t)")
+    out = ["Input-output mode u = a c with the recurrent mode b frozen (paper App. C)",
+           "# A = A(b) = sum_i s_i b^(T-i), B = B(b) = sum_i b^(2(T-i)) are constants while b is frozen",
+           "# tau du/dt = c (tau da/dt) + a (tau dc/dt):",
+           equation(io.tau * sp.Symbol("du/dt"), rate["factored"], fmt),
+           "# (a^2 + c^2)^2 - (a^2 - c^2)^2 - 4 (ac)^2 =",
+           render(rate["identity"], fmt),
+           "# so with D = a^2 - c^2 (conserved):",
+           equation(io.tau * sp.Symbol("du/dt"), rate["rate_D"], fmt),
+           "## Balanced initialisation (D = 0, u > 0): logistic",
+           render(bal["ode"], fmt),
+           "# Solution (dsolve, u(0) = u_0)",
+           equation(U, bal["u_of_t"], fmt),
+           "# Inverse (separation of variables)",
+           equation(sp.Symbol("t(u)"), bal["t_of_u"], fmt),
+           "# Fixed point, rate constant, half-time t(u*/2), time to reach f u*",
+           equation(sp.Symbol("u*"), bal["fixed_point"], fmt),
+           equation(sp.Symbol("rate"), bal["rate_constant"], fmt),
+           equation(sp.Symbol("t_1/2"), bal["half_time"], fmt),
+           equation(sp.Symbol("t_f"), bal["fraction_time"], fmt),
+           "# A -> 0 limit",
+           equation(U, bal["u_of_t_A0"], fmt),
+           "## Unbalanced initialisation (D = |a^2 - c^2| > 0): exact solution",
+           render(unb["ode"], fmt),
+           "# Euler substitution w = 2u + sqrt(4u^2 + D^2), u = (w^2 - D^2)/(4w); integrand in w:",
+           equation(sp.Symbol("dt/dw / tau"), unb["integrand_w"], fmt),
+           equation(sp.Symbol("F(w)"), unb["antiderivative_w"], fmt),
+           "# Rate constant times tau (the log coefficients are +-1/R)",
+           equation(sp.Symbol("R"), unb["R"], fmt),
+           "# Implicit solution t(u), with w(u) as above and w_0 = w(u_0)",
+           equation(sp.Symbol("t"), unb["t_of_w"], fmt),
+           equation(sp.Symbol("w(u)"), unb["w_of_u"], fmt),
+           "# Explicit solution: w(t) with z = exp(-R t / tau), then u = (w^2 - D^2)/(4w)",
+           equation(sp.Symbol("w(t)"), unb["w_of_z"], fmt),
+           equation(sp.Symbol("u*"), unb["fixed_point"], fmt),
+           equation(sp.Symbol("w(u*)"), unb["w_fixed_point"], fmt),
+           "# Root form (no cancellation for a ~ -c): w_+ > 0 > w_- roots of the integrand's denominator",
+           equation(sp.Symbol("w_+"), unb["roots"][0], fmt),
+           equation(sp.Symbol("w_+ w_-"), unb["root_product"], fmt),
+           equation(sp.Symbol("R"), unb["R_roots"], fmt),
+           equation(sp.Symbol("w(t)"), unb["w_of_z_roots"], fmt),
+           equation(sp.Symbol("w(a, c)"), unb["w_of_ac"], fmt),
+           "# D -> 0 limit of u(t) (u_0 > 0, A > 0), and its difference from the logistic",
+           equation(U, unb["D0_limit"], fmt),
+           equation(sp.Symbol("difference"), unb["D0_limit_minus_logistic"], fmt)]
+    if task is not None:
+        init = task.init
+        A, B = task.sums().values(init.b)  # complex A for a complex task (A taken at conj(b))
+        D = abs(init.a) ** 2 - abs(init.c) ** 2
+        out.append(f"# Task {task.name!r} (T={task.T}, tau={task.tau:g}) with b frozen at its initial value")
+        for mode in range(task.K):
+            out.append(f"mode {mode}: b={init.b[mode]:.6g}  A={A[mode]:.6g}  B={B[mode]:.6g}  "
+                       f"u*=A/B={A[mode] / B[mode]:.6g}  D=a^2-c^2={D[mode]:.6g}  "
+                       f"rate 2A/tau={2 * A[mode] / task.tau:.6g}")
+    return "\n".join(out) + "\n"
+
+
+def ntk_report(task=None, fmt: str = "pretty") -> str:
+    """NTK of an aligned LRNN in the mode basis, and its check against a generic network (result 4)."""
+    render(sp.Integer(0), fmt)
+    out = ["# NTK of an aligned LRNN in the output-mode basis (diagonal in the output mode alpha)"]
+    g = nt.derive_g()
+    out.append(equation(sp.Symbol("g_alpha_gamma(t)"), g["sum"], fmt))
+    out.append(equation(sp.Symbol("g_alpha_gamma(t)"), g["generic"], fmt))
+    out.append(equation(sp.Symbol("g_alpha_alpha(t)"), g["equal"], fmt))
+    out.append("# Kernel between two input sequences x, x' (mode coordinates x[t, gamma]), output mode alpha")
+    seq = nt.derive_sequence_kernel()
+    for name in ("W_x", "W_h", "W_y"):
+        out.append(equation(sp.Symbol(f"K_alpha[{name}]"), seq[name], fmt))
+    out.append("# Whitened one-hot probes (input mode gamma at steps t and t'): one T x T block per (alpha, gamma)")
+    block = nt.derive_probe_block()
+    out.append(equation(sp.Symbol("kappa_alpha_gamma(t, t')"), block["total"], fmt))
+    out.append("# Check: J J^T of a generic 2-mode network (all matrix entries free) at the aligned point, T = 3, "
+               "minus the formula")
+    for name, diff in nt.verify_against_network().items():
+        out.append(f"{name}: {'all entries 0' if diff.is_zero_matrix else render(diff, fmt)}")
+    if task is not None:
+        sizes = mode_block_sizes(task)  # real units per mode: 2 for a complex mode
+        probes = whitened_probe_inputs(task.T, int(sizes.sum()))
+        init = task.init
+        K0 = mode_ntk(init.a, init.b, init.c, probes, sizes=sizes)
+        out.append(f"# Task {task.name!r} (T={task.T}, {task.K} mode(s)), kernel over the {probes.shape[0]} "
+                   f"whitened probes")
+        out.append(f"||K(0)||_F = {np.linalg.norm(K0):.6g}")
+        try:
+            final = integrate(task, 200.0 * task.tau, n_points=2, converged_tol=1e-10).final()
+            K1 = mode_ntk(final["a"], final["b"], final["c"], probes, sizes=sizes)
+            out.append(f"kernel distance from t=0 to the end of the flow (t <= {200 * task.tau:g}): "
+                       f"{kernel_distance(K0, K1):.6g}")
+        except DivergenceError as exc:
+            out.append(f"the flow diverges ({exc}); no final kernel")
+    return "\n".join(out) + "\n"
+
+
+def phase_transition_report(task=None, fmt: str = "pretty") -> str:
+    """Landau expansion of the Dirac-task reduced energy and the critical points (App. H)."""
+    render(sp.Integer(0), fmt)
+    out = ["# Dirac task s_1 = beta, s_T = 1/beta; E = sum_i r_i^2 (no 1/(2 tau)); E*(b) = min_u E"]
+    for T in (3, 4, 5):
+        red = pt.derive_dirac_reduced_energy(T)
+        out.append(f"## T = {T}")
+        out.append(equation(sp.Symbol("E*(b)"), red["energy"], fmt))
+        out.append(equation(sp.Symbol("E*(b) near b=0"), pt.derive_landau_expansion(T)["series"], fmt))
+        lim = pt.derive_large_b_limit(T)
+        out.append(equation(sp.Symbol("lim_{b->oo} E*"), lim["limit"], fmt))
+        out.append(equation(sp.Symbol("E*(0) (feedforward, u = 1/beta)"), lim["feedforward"], fmt))
+    crit = pt.derive_critical_point_T3()
+    out.append("# T = 3: second-order transition where the b^2 coefficient vanishes")
+    out.append(equation(sp.Symbol("beta_c"), crit["beta_c"], fmt))
+    out.append(equation(sp.Symbol("s_1/s_T at beta_c"), crit["ratio_c"], fmt))
+    out.append(equation(sp.Symbol("quartic coefficient at beta_c"), crit["quartic_at_beta_c"], fmt))
+    branch = pt.derive_T3_recurrent_branch()
+    out.append(equation(sp.Symbol("T=3 recurrent branch b*^2"), branch["b_squared"], fmt))
+    out.append(equation(sp.Symbol("T=3 recurrent branch u*"), branch["u_star"], fmt))
+    out.append("# T > 3: first-order; with b unbounded the recurrent branch wins when lim E* < E*(0)")
+    out.append(equation(sp.Symbol("beta_c (b unbounded)"), pt.derive_large_b_limit(4)["beta_unbounded"], fmt))
+    unit = pt.derive_unit_b_comparison()
+    out.append("# b = 1 against b = 0 (any T): E*(1) - E*(0), and the beta above which b = 1 is lower")
+    out.append(equation(sp.Symbol("E*(1) - E*(0)"), unit["difference"], fmt))
+    for r in unit["beta_bound"]:
+        out.append(equation(sp.Symbol("beta_c upper bound (b = 1 beats b = 0 above it)"), r, fmt)
+                   + "   (T = 4: 1, so beta_c(T=4) = 1 for any b_max >= 1)")
+    gen = pt.derive_landau_expansion(3, 4, "general")["coefficients"]
+    out.append("# General form s_1 = beta, s_T = kappa, T = 3")
+    out.append(equation(sp.Symbol("quadratic coefficient"), sp.factor(gen[2]), fmt))
+    if task is not None:
+        out.append(f"# Numerical critical beta (|b| <= 4) at T = {task.T}: {critical_beta(task.T):.6g}")
+    return "\n".join(out) + "\n"
+
+
+def recurrent_taylor_report(task=None, fmt: str = "pretty", order: int = rt.DEFAULT_ORDER) -> str:
+    """Recurrent mode with u frozen: flow field, eq. (49), time derivatives via Bell polynomials (App. D)."""
+    render(sp.Integer(0), fmt)
+    field = rt.derive_flow_field()
+    G = sp.Symbol("g(b)")
+    out = ["Recurrent mode b with the input-output mode u = a c frozen (paper App. D)",
+           "# Flow field g(b) = tau db/dt, from the mode ODEs (A, B: the task sums)",
+           equation(G, field["task_sum_form"], fmt),
+           "# ... as explicit sums over the trajectory steps (the i = T terms vanish)",
+           equation(G, field["paper_form"], fmt),
+           "# (n-1)-th derivative, the paper's eq. (49)",
+           equation(sp.Symbol("g^(n-1)(b)"), rt.derive_flow_field_derivative_eq49(), fmt),
+           "# ... derived from d^m b^p/db^m = ff(p, m) b^(p-m) (ff = falling factorial)",
+           equation(sp.Symbol("g^(m)(b)"), rt.derive_flow_field_derivative(), fmt),
+           "# Time derivatives of b in units of tau (s = t/tau), g_k = g^(k)(b); Faa di Bruno: "
+           "b^(n) = sum_k g_k B_(n-1,k)(b', b'', ...)"]
+    for k, expr in enumerate(rt.derive_time_derivatives(order), start=1):
+        out.append(equation(sp.Symbol(f"b^({k})"), sp.factor(expr), fmt))
+    out.append("# Local approximation, re-expanded every window Delta (restart at the window's end point):")
+    n = rt.n
+    out.append(equation(sp.Symbol("b(s0 + h)"),
+                        sp.Sum(sp.Symbol("b^(n)(s0)") * sp.Symbol("h") ** n / sp.factorial(n), (n, 0, sp.Symbol("N"))),
+                        fmt))
+    if task is not None:
+        out.append(f"# Task {task.name!r} (T={task.T}): g(b) per mode with u frozen at its initial a c")
+        for mode in range(min(task.K, MAX_MODES_PRINTED)):
+            out.append(f"mode {mode}: " + _flow_field_line(task, mode, G))
+    return "\n".join(out) + "\n"
+
+
+def regularisation_report(task=None, fmt: str = "pretty") -> str:
+    """Energy split into a data term and an effective regulariser (Lemma 3.2)."""
+    render(sp.Integer(0), fmt)
+    split = rg.derive_energy_split()
+    out = ["# Lemma 3.2: E = data term + effective regulariser (per mode)"]
+    out.append(equation(sp.Symbol("E"), split["energy"], fmt))
+    out.append(equation(sp.Symbol("E_data"), split["data"], fmt))
+    out.append(equation(sp.Symbol("E_reg"), split["regulariser_sum"], fmt))
+    out.append(equation(sp.Symbol("E_reg"), split["regulariser"], fmt))
+    out.append(equation(sp.Symbol("E_reg (b^2 != 1)"), split["regulariser_generic"], fmt))
+    out.append(equation(sp.Symbol("E_data + E_reg - E (summands)"), rg.split_residual(), fmt))
+    if task is not None:
+        init = task.init
+        d, r = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
+        note = {"final": "", "every_step": " (every-step outputs: regulariser of eq. 159, see `lrnn derive --result "
+                                           "every-step`)"}[task.outputs]
+        out.append(f"# Task {task.name!r} at its initial modes" + note)
+        for m in range(min(task.K, 8)):
+            out.append(f"mode {m}: data={d[m]:.6g} regulariser={r[m]:.6g} total={d[m] + r[m]:.6g}")
+    return "\n".join(out) + "\n"
+
+
+def stability_report(task=None, fmt: str = "pretty") -> str:
+    """Zero-loss solutions, reduced energy E*(b), stability classification and curvature (notes §3.4, §5)."""
+    render(sp.Integer(0), fmt)
+    out = ["# Optimal input-output mode at fixed recurrent mode b, and the reduced energy (notes §3.4)"]
+    red = st.derive_reduced_energy()
+    out.append(equation(sp.Symbol("u*(b)"), red["u_star"], fmt))
+    out.append(equation(sp.Symbol("E*(b)"), red["energy"], fmt))
+    out.append(equation(sp.Symbol("E*(b)"), red["cosine_form"], fmt))
+    out.append(equation(st.cos2, red["cos2"], fmt))
+    out.append("# Zero-loss solutions s_i = u b^(T-i), solved from the last two steps; residual on steps i <= T-2")
+    for fam in st.FAMILIES:
+        sol = st.derive_zero_loss_solution(fam)
+        out.append(f"## {fam}")
+        out.append(equation(sp.Symbol("u"), sol["u"], fmt))
+        out.append(equation(sp.Symbol("b"), sol["b"], fmt))
+        out.append(equation(sp.Symbol("residual_i"), sol["residual"], fmt))
+        out.append("zero loss exists iff: " + render(sol["condition"], fmt))
+        out.append("early importance (b > 1, unstable) iff: " + render(sol["early_importance"], fmt))
+    out.append("# Reduced energy of the base families (sympy summation over i = 1..T)")
+    for fam in st.BASE_FAMILIES:
+        out.append(f"## {fam}")
+        out.append(equation(sp.Symbol("E*(b)"), st.derive_family_reduced_energy(fam)["energy"], fmt))
+    hess = st.derive_constant_hessian()
+    out.append("# Hessian of tau E in (u, b) at the constant-task solution (delta, 1)")
+    out.append(render(hess["hessian"], fmt))
+    out.append(equation(sp.Symbol("lim trace/T^3"), hess["trace_leading_T3"], fmt))
+    if task is not None:
+        sol = solve_task(task)
+        out.append(f"# Task {task.name!r}: solution per mode")
+        for m in range(task.K):
+            out.append(f"mode {m}: b*={sol.b[m]:.6g} u*={sol.u[m]:.6g} energy={sol.energy[m]:.3g} "
+                       f"zero_loss={bool(sol.zero_loss[m])} importance={sol.importance[m]} "
+                       f"stability={sol.stability[m]}" + (" (minimiser at the search bound)" if sol.at_bound[m]
+                                                          else ""))
+    return "\n".join(out) + "\n"
+
+
+#: ``lrnn derive --result NAME`` -> its report, in the order ``--list`` prints them.
+REPORTS = {
+    "complex": complex_report,
+    "every-step": every_step_report,
+    "extrapolation": extrapolation_report,
+    "finite-lr": finite_lr_report,
+    "frozen": frozen_report,
+    "flow": flow_report,
+    "ntk": ntk_report,
+    "phase-transition": phase_transition_report,
+    "recurrent-taylor": recurrent_taylor_report,
+    "regularisation": regularisation_report,
+    "stability": stability_report,
+}
