@@ -137,33 +137,15 @@ def derive_modified_flow():
 
 
 # ---- complex modes (rotational tasks, App. N) ---------------------------------------------------------------------
-#: Plain symbols of the complex task sums up to third order: A^(n)(conj b), conj(A^(n)(conj b)) = Abar^(n)(b) and
-#: beta^(n)(|b|^2), n = 0..3 (the arguments of the compiled complex modified flow).
-COMPLEX_SUM_SYMBOLS = sp.symbols("A_0:4 Ac_0:4 beta_0:4")
+#: Plain symbols of the complex task sums up to third order: A^(n)(conj b), conj(A^(n)(conj b)) = Abar^(n)(b) for
+#: n = 0..3 and the Wirtinger partials B_ij of B(b, conj b) with i + j <= 3 (the arguments of the compiled complex
+#: modified flow).
+COMPLEX_SUM_SYMBOLS = cx.sum_symbols(3)
 
 
 def complex_sums_as_symbols(expr):
-    """A(conj b), Abar(b), beta(|b|^2) and their derivatives up to third order -> ``COMPLEX_SUM_SYMBOLS``."""
-    As, Acs, betas = COMPLEX_SUM_SYMBOLS[0:4], COMPLEX_SUM_SYMBOLS[4:8], COMPLEX_SUM_SYMBOLS[8:12]
-
-    def order(derivative):
-        return sum(n for _, n in derivative.variable_count)
-
-    def swap(e):
-        if isinstance(e, sp.Subs):  # d^n beta / dx^n at x = b conj(b)
-            inner = e.expr
-            if isinstance(inner, sp.Derivative) and inner.expr.func == cx.beta:
-                return betas[order(inner)]
-            return e
-        if isinstance(e.expr, sp.Function):
-            if e.expr.func == cx.A and e.expr.args[0] == cx.b_bar:
-                return As[order(e)]
-            if e.expr.func == cx.A_conj and e.expr.args[0] == cx.b:
-                return Acs[order(e)]
-        return e
-
-    expr = expr.replace(lambda e: isinstance(e, (sp.Subs, sp.Derivative)), swap)
-    return expr.xreplace({cx.A(cx.b_bar): As[0], cx.A_conj(cx.b): Acs[0], cx.beta(cx.b * cx.b_bar): betas[0]})
+    """A(conj b), Abar(b), B(b, conj b) and their derivatives up to third order -> ``COMPLEX_SUM_SYMBOLS``."""
+    return cx.sums_as_symbols(expr)
 
 
 #: Complex state and its conjugates, in the order of the compiled Wirtinger Jacobian's columns.
@@ -171,13 +153,14 @@ COMPLEX_VARIABLES = (cx.a, cx.a_bar, cx.b, cx.b_bar, cx.c, cx.c_bar)
 
 
 @functools.lru_cache(maxsize=None)
-def derive_complex_modified_flow():
+def derive_complex_modified_flow(diagonal: bool = False):
     """The modified flow of complex modes: E_h = E + (h/4) ||grad E||^2 in the real coordinates (Re z, Im z).
 
     With z = x + i y, (dE/dx)^2 + (dE/dy)^2 = 4 |dE/d(conj z)|^2 = 4 dE/dz dE/d(conj z) (E is real), so
     E_h = E + h sum_z dE/dz dE/d(conj z), and gradient descent on (x, y) is the Wirtinger rate
     dz/dt = -2 dE_h/d(conj z) (``derivations.complex``). E is the complex energy of ``derivations.complex``
-    (through A(conj b), Abar(b), beta(|b|^2)).
+    (through A(conj b), Abar(b) and the real B(b, conj b) of any gram matrix G: inputs correlated across time too;
+    ``diagonal``: through beta(|b|^2) instead, the diagonal-G form, for the check that the general flow reduces to it).
 
     Returns
     -------
@@ -186,7 +169,7 @@ def derive_complex_modified_flow():
         w in (a, conj a, b, conj b, c, conj c) (third derivatives of the sums appear); ``residual``: the h^2 term of
         (modified flow over a time h) - (one gradient step), per z (all zeros: the constant 1/4 carries over).
     """
-    E = cx.derive_energy()
+    E = cx.derive_energy(diagonal=diagonal)
     grad = {z: sp.diff(E, z) for z in cx.STATE}
     grad_bar = {z: sp.diff(E, cx.CONJUGATE[z]) for z in cx.STATE}
     E_h = E + h * sum(grad[z] * grad_bar[z] for z in cx.STATE)

@@ -33,6 +33,30 @@ def mode_block_sizes(task) -> np.ndarray:
     return np.where(complex_mode, 2, 1)
 
 
+def unit_values(values, sizes, axis: int = 0) -> np.ndarray:
+    """Per-mode values repeated on every real unit of the mode: both coordinates of a 2x2 block carry the mode's
+    value (for example its input covariance across steps, which a complex mode's two real inputs share).
+
+    Parameters
+    ----------
+    values : array_like, one entry per mode along ``axis``
+    sizes : array_like of int, shape (K,)
+        1 or 2 per mode (``mode_block_sizes``); None leaves ``values`` as they are (one unit per mode).
+    axis : int
+
+    Returns
+    -------
+    ndarray, with ``sum(sizes)`` entries along ``axis``
+
+    Examples
+    --------
+    >>> unit_values([0.5, 0.8], [2, 1]).tolist()
+    [0.5, 0.5, 0.8]
+    """
+    values = np.asarray(values)
+    return values if sizes is None else np.repeat(values, np.asarray(sizes, dtype=int), axis=axis)
+
+
 def block_indices(sizes):
     """(first unit, last unit, is a 2x2 block) of every mode in the real block form of ``sizes``."""
     sizes = np.asarray(sizes, dtype=int)

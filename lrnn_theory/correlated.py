@@ -135,15 +135,18 @@ def gram(covariance: np.ndarray, every_step: bool) -> np.ndarray:
 
 def explained_norm(singular_values: np.ndarray, covariance: np.ndarray, every_step: bool) -> np.ndarray:
     """sigma^T Lambda^+ sigma per mode (summed over the output times for every-step outputs): the target variance
-    the inputs explain, so that the best linear read-out has zero energy (pseudo-inverse for a singular Lambda)."""
+    the inputs explain, so that the best linear read-out has zero energy (pseudo-inverse for a singular Lambda).
+    ``covariance`` is (T, T), shared by all modes (one pseudo-inverse), or (K, T, T)."""
     s = np.asarray(singular_values)
-    lam = np.broadcast_to(np.asarray(covariance, dtype=float), (s.shape[0],) + np.shape(covariance)[-2:])
+    lam = np.asarray(covariance, dtype=float)
+    shared = lam.ndim == 2
+    contract = "ki,ij,kj->k" if shared else "ki,kij,kj->k"
     if not every_step:
-        return np.real(np.einsum("ki,kij,kj->k", np.conj(s), np.linalg.pinv(lam, hermitian=True), s))
+        return np.real(np.einsum(contract, np.conj(s), np.linalg.pinv(lam, hermitian=True), s))
     T = s.shape[-1]
     total = np.zeros(s.shape[0])
     for t in range(1, T + 1):  # output time t sees the inputs 1..t
-        inv = np.linalg.pinv(lam[:, :t, :t], hermitian=True)
+        inv = np.linalg.pinv(lam[..., :t, :t], hermitian=True)
         st = s[:, t - 1, :t]
-        total += np.real(np.einsum("ki,kij,kj->k", np.conj(st), inv, st))
+        total += np.real(np.einsum(contract, np.conj(st), inv, st))
     return total

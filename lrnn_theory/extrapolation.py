@@ -14,14 +14,24 @@ Every kind of task (real or rotational, final or every-step outputs) is run the 
   1/2 sum_p ||y_p - y_hat_p||^2 then equals the population loss, so loss / tau is the energy.
 
 ``family_extrapolation`` puts the explicit run next to the task-sum energy for a family at a list of test lengths.
+
+Inputs correlated across time (``input_covariance``) extrapolate when their covariance is stationary
+(``{"lag": [...]}`` or ``{"ar1": rho}``): the task at T' gets ``input_covariance.at_length(T')``, the residuals are
+those of the best linear filter w*' = Lambda'^-1 sigma' (``Task.target_filter``) and the energy is
+(w - w*')^T Lambda' (w - w*') / (2 tau) (``trajectory.correlated_mode_energy``); a covariance given as a matrix holds
+only its own T steps and is refused in one line. The solution at T is that of ``solve_task``: the zero-loss solution
+where the filter at T is geometric, otherwise the minimiser of the training energy (correlated families rarely have a
+zero-loss solution: Lambda^-1 sigma of a geometric sigma is not geometric at the ends).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .correlated import InputCovariance
 from .errors import bad, check_finite_array, check_int, check_real
 from .stability import solve_task
 from .tasks import Task, predicted_profile
+from .trajectory import correlated_mode_energy
 
 #: Extrapolation families (see ``lrnn_theory.derivations.extrapolation``): "sum" is constant with delta = 1,
 #: "mean" is constant with delta = 1/T at every length.
@@ -39,25 +49,36 @@ def family_task(family: str, T: int, delta: float = 1.0, lam: float | None = Non
     return Task.from_family(family, T=T, delta=delta, lam=lam, **kw)
 
 
-def solution_extrapolation(b, u, s_test, tau: float = 1.0):
+def solution_extrapolation(b, u, s_test, tau: float = 1.0, input_covariance=None):
     """Residuals and energy of modes (b, u) (shape (K,)) run on the profile ``s_test`` (K, T').
 
     Every-step profiles (K, T', T') give the residuals r_(t,i) = s'_(t,i) - u b^(t-i) (0 for i > t).
 
+    With ``input_covariance`` (the covariance of the test length T': a stationary spec, a (T', T') matrix or
+    (K, T', T')), ``s_test`` holds the cross-covariances sigma', the residuals are those of the best linear filter,
+    r = w*' - u b^(T'-i) with w*' = Lambda'^+ sigma', and the energy is r^H Lambda' r / (2 tau) (a sum of squares,
+    ``trajectory.correlated_mode_energy``).
+
     Returns
     -------
     residual : ndarray (K, T') or (K, T', T')
-        r_i = s'_i - u b^(T'-i), target minus prediction.
+        r_i = s'_i - u b^(T'-i), target minus prediction (w*'_i - u b^(T'-i) for correlated inputs).
     energy : ndarray (K,)
-        sum_i r_i^2 / (2 tau).
+        sum_i r_i^2 / (2 tau) (r^H Lambda' r / (2 tau)).
     """
     s = check_finite_array("s_test", s_test, allow_complex=True)  # complex: rotational tasks
     s = s[None, :] if s.ndim == 1 else s
     b = np.broadcast_to(np.asarray(b), (s.shape[0],))
     u = np.broadcast_to(np.asarray(u), (s.shape[0],))
+    tau = check_real("tau", tau, positive=True)
+    if input_covariance is not None:
+        task = Task(s, outputs="every_step" if s.ndim == 3 else "final", input_covariance=input_covariance)
+        if task.correlated:
+            residual = task.target_filter() - predicted_profile(u, b, s.shape[-1], s.ndim == 3)
+            return residual, correlated_mode_energy(s, u, b, np.ones_like(u), tau, task.input_covariance.matrix)
     residual = s - predicted_profile(u, b, s.shape[-1], s.ndim == 3)
     energy = np.sum(np.abs(residual.reshape(s.shape[0], -1)) ** 2, axis=1)
-    return residual, energy / (2 * check_real("tau", tau, positive=True))
+    return residual, energy / (2 * tau)
 
 
 def whitened_one_hot_inputs(T: int, N_x: int) -> np.ndarray:
@@ -66,8 +87,14 @@ def whitened_one_hot_inputs(T: int, N_x: int) -> np.ndarray:
     return np.eye(T * N_x).reshape(T * N_x, T, N_x)
 
 
-def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0) -> float:
+def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0, input_covariance=None) -> float:
     """Energy (loss / tau) of ``network`` run at length T' on the task with per-step singular values ``s_test``.
+
+    With ``input_covariance`` (lambda at T': (T', T') or (K, T', T'); inputs correlated across time) the inputs are
+    the probes of ``ntk.probe_inputs`` (summed second moments V diag(lambda_ij) V^T, white in the directions no
+    mode uses) and the targets those of the linear teacher with the best filter w*' = Lambda'^+ sigma'
+    (``Task.target_filter``), whose cross-covariances are sigma': the loss is then the population loss
+    (w - w*')^T Lambda' (w - w*') / 2 of the task exactly.
 
     Parameters
     ----------
@@ -85,6 +112,18 @@ def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0) -> flo
     V = np.asarray(V, dtype=float)
     T_test = s.shape[-1]
     X = whitened_one_hot_inputs(T_test, V.shape[0])
+    if input_covariance is not None:
+        task = Task(s, outputs="every_step" if s.ndim == 3 else "final", input_covariance=input_covariance)
+        if task.correlated:
+            from .ntk import probe_inputs
+
+            N_x, K = V.shape
+            basis = np.linalg.qr(V, mode="complete")[0]
+            basis[:, :K] = V                                 # V, completed by directions no mode uses (white)
+            lam = task.input_covariance.per_mode(K)
+            lam = np.concatenate([lam, np.broadcast_to(np.eye(T_test), (N_x - K, T_test, T_test))])
+            X = probe_inputs(T_test, N_x, lam, basis)
+            s = task.target_filter()
     if s.ndim == 3:  # every step: Sigma^{Y_t X_i} = U diag(s_(t,i)) V^T, outputs after every step
         Y = np.einsum("yk,kti,xk,pix->pty", U, s, V, X)
         residual = Y - network.forward_every_step(X)
@@ -95,12 +134,36 @@ def network_extrapolation_energy(network, s_test, U, V, tau: float = 1.0) -> flo
     return 0.5 * float(np.sum(residual**2)) / check_real("tau", tau, positive=True)
 
 
-def _family_solution(family: str, T: int, delta, lam, tau: float, outputs: str, phases: dict):
-    """(u, b) of the family's zero-loss solution at length T (``solve_task``), shape (1,); refused without one."""
-    sol = solve_task(family_task(family, T, delta, lam, tau=tau, outputs=outputs, **phases))
-    if not sol.zero_loss[0]:
+def _family_solution(family: str, T: int, delta, lam, tau: float, outputs: str, phases: dict, covariance=None):
+    """(u, b) of the family's solution at length T (``solve_task``), shape (1,).
+
+    White inputs: the zero-loss solution, refused without one. Inputs correlated across time: the zero-loss solution
+    where the best filter is geometric, otherwise the minimiser of the training energy (refused at the search
+    bound, where there is no finite minimiser)."""
+    task = family_task(family, T, delta, lam, tau=tau, outputs=outputs, **phases, **_covariance_option(covariance, T))
+    sol = solve_task(task)
+    if not task.correlated and not sol.zero_loss[0]:
         raise bad("family", family, "have a zero-loss solution at the training length (check delta and lambda)")
+    if sol.at_bound[0]:
+        raise bad("family", family, f"have a finite minimiser of the training energy at T={T} (it lies at the "
+                                    f"search bound |b| = {sol.b_max:g})")
     return sol.u, sol.b
+
+
+def _stationary(input_covariance, T: int, T_test) -> InputCovariance | None:
+    """The validated covariance of the training length; refused in one line unless stationary (some T' != T)."""
+    if input_covariance is None:
+        return None
+    cov = InputCovariance.build(input_covariance, 1, T)
+    for length in T_test:
+        if int(length) != T:
+            cov.at_length(int(length))  # a matrix: refused, saying why
+    return cov
+
+
+def _covariance_option(cov, T: int) -> dict:
+    """``{"input_covariance": cov at length T}``, or nothing for white inputs (today's tasks, bit for bit)."""
+    return {} if cov is None else {"input_covariance": cov if T == cov.matrix.shape[-1] else cov.at_length(T)}
 
 
 def _phases(delta_phase, lambda_phase) -> dict:
@@ -109,7 +172,8 @@ def _phases(delta_phase, lambda_phase) -> dict:
 
 
 def closed_form_energy(family: str, T: int, T_test, delta: float = 1.0, lam: float | None = None,
-                       tau: float = 1.0, outputs: str = "final", delta_phase=None, lambda_phase=None) -> np.ndarray:
+                       tau: float = 1.0, outputs: str = "final", delta_phase=None, lambda_phase=None,
+                       input_covariance=None) -> np.ndarray:
     """Extrapolation energy of the family's zero-loss solution at T, run at each length in ``T_test``.
 
     The energy of (u*, b*) on the family's task at length T', E_(T')(u*, b*) = (norm - 2 Re(conj(u*) A(b*)) +
@@ -134,11 +198,15 @@ def closed_form_energy(family: str, T: int, T_test, delta: float = 1.0, lam: flo
         Where the network is read out (the exponential family has no every-step zero-loss solution: refused).
     delta_phase, lambda_phase : float, optional
         Phases (radians) of delta and lambda: a rotational (complex) family.
+    input_covariance : dict, optional
+        A stationary covariance of the inputs across time (``{"lag": [...]}`` or ``{"ar1": rho}``): the family
+        gives the cross-covariances sigma, the solution at T is that of ``solve_task`` (the minimiser where no
+        zero-loss solution exists) and the energy at T' is that of the task with the covariance at length T'.
 
     Returns
     -------
     ndarray, shape (len(T_test),)
-        sum_{links at T'} |r|^2 / (2 tau).
+        sum_{links at T'} |r|^2 / (2 tau) ((w - w*')^T Lambda' (w - w*') / (2 tau) for correlated inputs).
 
     Examples
     --------
@@ -154,17 +222,22 @@ def closed_form_energy(family: str, T: int, T_test, delta: float = 1.0, lam: flo
     if family in ("inverse_exponential", "exponential") and lam is None:
         raise bad("lam", lam, f"be given for the {family} family")
     phases = _phases(delta_phase, lambda_phase)
-    u, b = _family_solution(family, T, delta, lam, tau, outputs, phases)
-    energy = np.array([family_task(family, int(length), delta, lam, outputs=outputs, **phases).sums()
-                       .energy(u, b, tau)[0] for length in T_test])
+    cov = _stationary(input_covariance, T, T_test)
+    u, b = _family_solution(family, T, delta, lam, tau, outputs, phases, cov)
+    energy = np.array([family_task(family, int(length), delta, lam, outputs=outputs, **phases,
+                                   **_covariance_option(cov, int(length))).sums().energy(u, b, tau)[0]
+                       for length in T_test])
     return np.maximum(energy, 0.0)  # a sum of squares: drop rounding below 0
 
 
 def family_extrapolation(family: str, T: int, T_test, delta: float = 1.0, lam: float | None = None,
-                         tau: float = 1.0, outputs: str = "final", delta_phase=None, lambda_phase=None) -> dict:
+                         tau: float = 1.0, outputs: str = "final", delta_phase=None, lambda_phase=None,
+                         input_covariance=None) -> dict:
     """Zero-loss solution of a family at T, run at every T' in ``T_test``: explicit run and task-sum energy.
 
-    Parameters are those of ``closed_form_energy``; ``delta_phase`` and ``lambda_phase`` make a rotational family.
+    Parameters are those of ``closed_form_energy``; ``delta_phase`` and ``lambda_phase`` make a rotational family,
+    a stationary ``input_covariance`` inputs correlated across time (the solution at T is then the minimiser of the
+    training energy where no zero-loss solution exists).
 
     Returns
     -------
@@ -182,10 +255,13 @@ def family_extrapolation(family: str, T: int, T_test, delta: float = 1.0, lam: f
     T = check_int("T", T, minimum=1)
     T_test = [check_int("T_test", t, minimum=1) for t in np.atleast_1d(T_test)]
     phases = _phases(delta_phase, lambda_phase)
-    u, b = _family_solution(family, T, delta, lam, tau, outputs, phases)
+    cov = _stationary(input_covariance, T, T_test)
+    u, b = _family_solution(family, T, delta, lam, tau, outputs, phases, cov)
     energies = np.array([solution_extrapolation(b, u, family_task(family, t, delta, lam, outputs=outputs,
-                                                                  **phases).singular_values, tau)[1][0]
+                                                                  **phases).singular_values, tau,
+                                                **_covariance_option(cov, t))[1][0]
                          for t in T_test])
-    closed = closed_form_energy(family, T, T_test, delta, lam, tau, outputs, delta_phase, lambda_phase)
+    closed = closed_form_energy(family, T, T_test, delta, lam, tau, outputs, delta_phase, lambda_phase,
+                                input_covariance)
     return {"family": family, "T": T, "T_test": np.array(T_test), "b": b[0].item(), "u": u[0].item(),
             "energy": energies, "closed_form": closed, "max_abs_error": float(np.max(np.abs(energies - closed)))}

@@ -1,7 +1,11 @@
 """Finite learning rates: the exact gradient-descent map of the modes, the modified flow, the largest stable rate.
 
 Numeric side of ``lrnn_theory.derivations.finite_lr``. Every result works on every kind of task (real, complex,
-every-step, complex every-step) through the compiled flow and the task sums.
+every-step, complex every-step; white inputs or inputs correlated across time) through the compiled flow and the task
+sums: the discrete map is an Euler step of the flow's rates and the stable bound comes from its Jacobian, so a
+correlated task's gram matrix enters both with nothing else to change (tests/test_engine_matrix.py checks them against
+explicit gradient-descent loops and finite-difference Hessians of the correlated loss, at zero-loss solutions and at
+minimisers with non-zero loss).
 
 * ``DiscreteGD(lr=, loss=)``: the per-mode map theta <- theta - lr * scale * dL/dtheta that full-matrix gradient
   descent performs on an aligned network (``lrnn simulate --init aligned``; the real block network of a complex
@@ -222,7 +226,9 @@ def stable_lr_bound(task, loss: str = "sum_half", n_samples: int | None = None, 
     init by default; the flow conserves it and gradient descent keeps D = 0 exactly, otherwise shrinks it by
     O(lr^2) per step). The phases of a and c do not change the eigenvalues (a -> a e^(i phi), c -> c e^(-i phi)
     is a rotation of the real coordinates that keeps E), so a carries the phase of u*. For real zero-loss
-    solutions this is the closed form of ``derivations.finite_lr.derive_zero_loss_hessian``.
+    solutions of white tasks this is the closed form of ``derivations.finite_lr.derive_zero_loss_hessian``; inputs
+    correlated across time enter through the Jacobian of their flow (the solution is then usually a minimiser with
+    non-zero loss: ``solve_task`` tests the best filter Lambda^-1 sigma, not sigma, for zero loss).
 
     Parameters
     ----------

@@ -22,7 +22,8 @@ regime of the paper). It is checked per mode by a short integration (``check_tim
 along the ascent of g (towards the predicted b*). Not valid, and reported as such (``valid`` False, NaN end point),
 where g has no maximum in the direction of motion within ``b_span`` (the recurrent mode runs off, e.g. Dirac tasks
 with beta > kappa) or where b moves against the ascent during the check. Modes with a = c = 0 stay put. Every kind
-of task (real, complex, every-step, complex every-step) enters through its task sums.
+of task (real, complex, every-step, complex every-step; white inputs or inputs correlated across time, whose B has
+odd powers of b and, for complex b, depends on b and conj(b)) enters through its task sums.
 
 Examples
 --------
@@ -76,9 +77,9 @@ def _slope_sign(sums, b):
 
 def _ascent_gradient(sums, b):
     """dg/d(conj b) of g = |A|^2 / B at complex b, with the manifold's u = A/B and the sums used on the path."""
-    A, dA, B, dB = sums.evaluate_complex(b)  # A, A' at conj(b); B = beta(|b|^2), beta'
+    A, dA, B, dB = sums.evaluate_complex(b)  # A, A' at conj(b); B(b, conj b) and dB/d(conj b) (any gram G)
     with np.errstate(divide="ignore", invalid="ignore"):
-        grad = (np.conj(A) * dA - np.abs(A) ** 2 * b * dB / B) / B
+        grad = (np.conj(A) * dA - np.abs(A) ** 2 * dB / B) / B
     return grad, A, dA, B, dB
 
 
@@ -133,8 +134,8 @@ def _plane_endpoint(sums, b1, db1, a1, c1, tau, b_span):
         live = active0 & (np.abs(b - b1) <= b_span) & np.isfinite(grad)
         db = np.where(live, grad, 0.0) / tau
         with np.errstate(divide="ignore", invalid="ignore"):
-            u = A / B  # on the manifold; A depends on conj(b), B on |b|^2
-            du = (dA * np.conj(db) * B - A * dB * (np.conj(b) * db + b * np.conj(db))) / B ** 2
+            u = A / B  # on the manifold; A depends on conj(b), B on (b, conj b): dB = conj(B_bbar) db + B_bbar conj(db)
+            du = (dA * np.conj(db) * B - A * (np.conj(dB) * db + dB * np.conj(db))) / B ** 2
             dpsi = np.where(u != 0, np.imag(np.conj(u) * du) / np.abs(u) ** 2, 0.0)
             split = 0.5 * (1 - q / np.sqrt(q ** 2 + 4 * np.abs(u) ** 2))
         out = np.empty(3 * K)

@@ -23,9 +23,11 @@ import numpy as np
 
 from . import resources
 from .compiled import flow_functions
+from .derivations.complex import B_PARTIALS
 from .errors import (DivergenceError, IntegrationError, LrnnError, LrnnInputError, bad, check_finite_array, check_int,
                      check_real)
 from .solvers import CONVERGED, block_sparsity, blocks_to_banded, blocks_to_sparse, resolve_solver, solve_blocks
+from .task_sums import complex_partials
 from .tasks import coerce_task
 from .trajectory import Trajectory, mode_energy
 
@@ -115,13 +117,27 @@ class ComplexModes(RealModes):
     """Complex modes: 6 reals per mode, the real and imaginary parts (Re a, Im a, Re b, Im b, Re c, Im c).
 
     The compiled functions are the Wirtinger flow's (``lrnn_theory.derivations.complex``): they take every strength
-    and its conjugate, and the task sums A^(j)(conj b), their conjugates and beta^(j)(|b|^2); the 6 x 6 real
-    Jacobian blocks follow from the Wirtinger derivatives, d f/d Re z = f_z + f_zbar and d f/d Im z = i (f_z - f_zbar),
-    split into the real and imaginary parts of f.
+    and its conjugate, and the task sums A^(j)(conj b), their conjugates and the Wirtinger partials B_ij of the real
+    B(b, conj b) (``TaskSums.evaluate_complex`` gives those with i <= j, B_ji = conj(B_ij)), for a diagonal or a full
+    gram matrix G alike; the 6 x 6 real Jacobian blocks follow from the Wirtinger derivatives,
+    d f/d Re z = f_z + f_zbar and d f/d Im z = i (f_z - f_zbar), split into the real and imaginary parts of f.
     """
 
     name = "complex"
     block_size = 6
+
+    def __init__(self, functions, parameters: tuple):
+        super().__init__(functions, parameters)
+        slots = functions.sum_slots - 1
+        # per derivative order read: where each compiled B_ij argument comes from among the evaluated partials
+        # (index, conjugated), and how many compiled B arguments beyond it get zeros
+        self._partial_sources = {}
+        for order in {functions.rates_order, functions.jacobian_order, slots}:
+            evaluated = complex_partials(order)
+            sources = [(evaluated.index((i, j)), False) if i <= j else (evaluated.index((j, i)), True)
+                       for i, j in (p for p in B_PARTIALS if sum(p) <= order)]
+            padding = sum(1 for p in B_PARTIALS if order < sum(p) <= slots)
+            self._partial_sources[order] = (sources, (0.0,) * padding)
 
     def pack(self, a, b, c) -> np.ndarray:
         """Flat state (6 K,) = [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, Re a_1, ...]."""
@@ -138,11 +154,14 @@ class ComplexModes(RealModes):
         return np.hypot(Yr[0::2], Yr[1::2])
 
     def arguments(self, a, b, c, sums, order: int, padding: tuple = ()) -> tuple:
-        """The modes and their conjugates, the parameters, A^(0..order)(conj b), their conjugates, beta^(0..order)."""
+        """The modes and their conjugates, the parameters, A^(0..order)(conj b), their conjugates, and the B_ij with
+        i + j <= order in the compiled order (``derivations.complex.partials``)."""
         values = sums.evaluate_complex(b, order=order)
-        As, betas = values[:order + 1], values[order + 1:]
+        As, evaluated = values[:order + 1], values[order + 1:]
+        sources, b_padding = self._partial_sources[order]
+        Bs = [np.conj(evaluated[index]) if conjugated else evaluated[index] for index, conjugated in sources]
         return (a, a.conj(), b, b.conj(), c, c.conj(), *self.parameters, *As, *padding,
-                *(np.conj(v) for v in As), *padding, *betas, *padding)
+                *(np.conj(v) for v in As), *padding, *Bs, *b_padding)
 
     def rates(self, Yr, sums) -> np.ndarray:
         a, b, c = self.mode_rows(Yr)
@@ -361,7 +380,7 @@ class CompiledFlow:
 
     def energy(self, y) -> np.ndarray:
         """Per-mode energy for a flat state (3K,) or a stack of states (n, 3K)."""
-        return mode_energy(self.task.singular_values, *self.modes(y), self.tau)
+        return mode_energy(self.task.singular_values, *self.modes(y), self.tau, self.task.input_covariance)
 
 
 def compile_flow(task) -> CompiledFlow:

@@ -25,6 +25,10 @@ full flow.
   final u). Example where it fails although |b(0)| < 1: the Fig. A1 pair from b(0) = 0.5 (``rate_order_agrees`` is
   False there, and simulations side with the integrated flow).
 
+Inputs correlated across time change only the task sums: A(b) = sum_i sigma_i b^(T-i) (the cross-covariances) and
+B(b) = sum_ij lambda_ij b^(T-i) b^(T-j), so the logistic rate is still 2 A(b0) / tau and u*(b0) = A(b0)/B(b0); each
+entry keeps its mode's covariance.
+
 The same result covers every kind of task. For complex (rotational, App. O) modes A(b0) is complex, u first turns
 towards the angle of u*(b0) and then grows: the rate is 2|A(b0)|/tau (larger radii are learned faster), "learned" is
 Re(u / final u) >= ``fraction`` (u/final u for real modes), and the logistic estimate is the closed form with b
@@ -235,7 +239,8 @@ def _stack(tasks) -> tuple:
         task = coerce_task(task)
         for k in range(task.K):
             init = {x: getattr(task.init, x)[k].item() for x in ("a", "b", "c")}  # complex for rotational tasks
-            entry = Task(task.singular_values[k], init=init, tau=task.tau, name=task.name, outputs=task.outputs)
+            entry = Task(task.singular_values[k], init=init, tau=task.tau, name=task.name, outputs=task.outputs,
+                         input_covariance=_mode_covariance(task, k))
             # One number type per task: a real-valued mode of a complex task stays complex (Task would store it
             # as real), so that every mode of a task runs through the same engine.
             entry.singular_values = entry.singular_values.astype(task.singular_values.dtype)
@@ -245,6 +250,14 @@ def _stack(tasks) -> tuple:
     if not entries:
         raise bad("tasks", tasks, "hold at least one task")
     return entries, labels
+
+
+def _mode_covariance(task, k: int):
+    """The input covariance of mode k of ``task`` (None for white inputs; a stationary one keeps its spec)."""
+    cov = task.input_covariance
+    if cov is None or cov.spec is not None or cov.matrix.ndim == 2:
+        return cov
+    return cov.matrix[k]
 
 
 def _integrate_to_convergence(task, t_guess: float, max_time: float, n_points: int):

@@ -42,7 +42,7 @@ def check_inputs(X, N_x: int) -> np.ndarray:
 
 
 def hidden_states(W_x, W_h, X) -> np.ndarray:
-    """Hidden states ``h_1 .. h_{T+1}`` of checked weights (``check_weights``) and inputs (``check_inputs``).
+    """Hidden states ``h_1, ..., h_{T+1}`` of checked weights (``check_weights``) and inputs (``check_inputs``).
 
     Parameters
     ----------

@@ -41,6 +41,15 @@ the output directions no mode reaches). Feeding it a mode trajectory integrated 
 gives the whole kernel-distance curve of an aligned network without training (``predicted_distance_curve``).
 
 Kernel distance (S1 eq. 135, Fort et al. 2020): ``1 - <K0, K1>_F / (||K0||_F ||K1||_F)``.
+
+Inputs correlated across time
+-----------------------------
+A task with an ``input_covariance`` changes nothing in the kernel: it is a function of the weights and of the inputs
+X it is taken over, so ``mode_ntk`` and ``empirical_ntk`` take any X as they are. What changes is which inputs stand
+for the population: ``probe_inputs(T, N_x, lambda)`` gives T N_x sequences with the task's summed second moments
+``sum_p x_{p,t} x_{p,t'}^T = V diag(lambda_tt') V^T`` (the one-hot ``whitened_probe_inputs`` for white inputs), and any
+sample set with exactly these moments has their kernel distances. The modes a, b, c along training do change (the
+flow of the correlated task sums), and ``predicted_distance_curve`` takes them from ``integrate`` as for white tasks.
 """
 from __future__ import annotations
 
@@ -217,6 +226,51 @@ def whitened_probe_inputs(T: int, N_x: int) -> np.ndarray:
     ndarray, shape (T N_x, T, N_x)
     """
     return np.eye(T * N_x).reshape(T * N_x, T, N_x)
+
+
+def probe_inputs(T: int, N_x: int, input_covariance=None, V=None) -> np.ndarray:
+    """Probe sequences that stand for population data with inputs correlated across time (white: the one-hot probes).
+
+    What a correlated task changes for the NTK: nothing in the kernel itself (``mode_ntk`` and ``empirical_ntk``
+    are functions of the weights and of the inputs X they are taken over), only which inputs stand for the
+    population. These P = T N_x sequences have the summed second moments of the task's inputs,
+    ``sum_p x_{p,t} x_{p,t'}^T = V diag(lambda_tt') V^T``, so any sample set with exactly these second moments is
+    ``Q @ probes`` with Q of orthonormal columns and has the same kernel distances (as for the white probes).
+    Sample (r, n) is ``R_n[r, t] v_n`` at step t, with R_n the symmetric square root of lambda of direction n.
+
+    Parameters
+    ----------
+    T, N_x : int
+    input_covariance : array_like or InputCovariance, optional
+        lambda: (T, T) shared by every input direction, or (N_x, T, T) one per direction of V. None or the identity:
+        ``whitened_probe_inputs`` exactly.
+    V : ndarray, shape (N_x, N_x), optional
+        Orthogonal input basis the per-direction covariances refer to (default: the coordinate axes).
+
+    Returns
+    -------
+    ndarray, shape (T N_x, T, N_x)
+
+    Examples
+    --------
+    >>> X = probe_inputs(3, 2, [[1.0, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 1.0]])
+    >>> np.einsum("pti,psi->ts", X, X)[0].round(12).tolist()          # summed over samples and both directions
+    [2.0, 1.0, 0.5]
+    """
+    lam = getattr(input_covariance, "matrix", input_covariance)
+    if lam is None or np.array_equal(lam, np.broadcast_to(np.eye(T), np.shape(lam))):
+        return whitened_probe_inputs(T, N_x)
+    lam = check_finite_array("input_covariance", lam)
+    if lam.shape not in ((T, T), (N_x, T, T)):
+        raise LrnnInputError(f"parameter 'input_covariance' must be ({T}, {T}) or ({N_x}, {T}, {T}) for probes of "
+                             f"T={T} steps and N_x={N_x} inputs, got shape {lam.shape}")
+    e, Q = np.linalg.eigh(np.broadcast_to(lam, (N_x, T, T)))
+    root = (Q * np.sqrt(np.clip(e, 0.0, None))[:, None, :]) @ np.swapaxes(Q, -1, -2)   # (N_x, T, T), symmetric
+    X = np.zeros((T, N_x, T, N_x))                                                       # sample (r, n), step, input
+    directions = np.arange(N_x)
+    X[:, directions, :, directions] = root                                               # R_n[r, t] on direction n
+    X = X.reshape(T * N_x, T, N_x)
+    return X if V is None else X @ np.asarray(V, dtype=float).T
 
 
 # ---- the kernel from the modes --------------------------------------------------------------------------------
@@ -412,4 +466,5 @@ def predicted_distance_curve(trajectory, X, V=None, sizes=None, outputs: str = "
     return kernel_distance(kernels[0], kernels)
 
 
-__all__ = ["NTK", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve", "whitened_probe_inputs"]
+__all__ = ["NTK", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve", "probe_inputs",
+           "whitened_probe_inputs"]

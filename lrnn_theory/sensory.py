@@ -32,12 +32,20 @@ mean (``w_t = 1/T``), sum (``1``), late importance (``0.1 t``), early importance
 sum, 1/T for the mean) holds for any full-rank input statistics, whitened or not (``global_solution``). Run at T'
 steps, such a network applies ``w`` to every step while the mean target at T' is ``1/T'``: the error is
 ``(1/T - 1/T') sum_t x_t``; ``expected_extrapolation_loss`` gives its expected loss over these stimuli in closed form.
+
+The theory's time course on these stimuli (issue 21)
+----------------------------------------------------
+The stimuli are far from white (about 93% of their power is the mean 0.5 shared by all steps), so the flow that is
+exact for the data's own loss is that of the *correlated* task: ``Task.from_data(X, Y, loss=...)``, the
+cross-covariances ``sigma_i`` and the input covariance ``lambda_ij`` of every mode in the shared bases, in the scale
+of the loss convention. The figures' networks start unaligned (small random weights); ``aligned_start`` gives the
+aligned initial modes that such a network grows into, from which the theory's time course starts.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import LrnnInputError, bad, check_int, check_real
+from .errors import LrnnInputError, bad, check_finite_array, check_int, check_real
 
 TARGETS = ("mean", "sum", "late", "early")
 CUTS = ("stimulus", "trial")
@@ -223,3 +231,68 @@ def expected_extrapolation_loss(target: str, T: int, T_test, **stimulus_params) 
         goal = float(target_weights(target, Tp)[-1])
         out.append(0.5 * (trained - goal) ** 2 * stimulus_second_moment(Tp, **stimulus_params))
     return np.array(out)
+
+
+def aligned_start(W_x, W_h, W_y, U, V, s_last=None) -> dict:
+    """Aligned initial modes (a, b, c) that a small unaligned network grows into, in the bases ``U``, ``V``.
+
+    Near zero weights the output is dominated by the last step (``W_h`` small) and the gradient by the
+    cross-covariance of the last step, ``Sigma^{YX_T} = U diag(s_T) V^T``. Mode alpha's input and output vectors in
+    the hidden layer, ``alpha = W_x v_alpha`` and ``gamma = W_y^T u_alpha``, then obey ``d alpha / dt = s_T gamma``
+    and ``d gamma / dt = s_T alpha``: the component ``g = alpha + sign(s_T) gamma`` grows as ``exp(|s_T| t)`` and
+    ``alpha - sign(s_T) gamma`` decays. Once the decaying part is gone the mode is balanced and aligned along ``g``,
+    with ``a = |g| / 2`` and ``c = sign(s_T) |g| / 2`` (``u = a c``). Modes claim their hidden directions in the order
+    given (strongest first: they grow first), so mode alpha keeps only the part of ``g`` orthogonal to the hidden
+    directions of the modes before it (Gram-Schmidt: the QR factorisation of ``[g_1 ... g_K]``, ``|g| -> |R_kk|``,
+    direction ``q_k``), and its recurrent mode starts at ``b = q_k^T W_h q_k``. Modes beyond the hidden size get
+    ``a = b = c = 0`` (the network has no direction left for them).
+
+    For a balanced aligned network (``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(a) R^T``,
+    ``a > 0``) this returns exactly its own (a, b, a).
+
+    Parameters
+    ----------
+    W_x, W_h, W_y : array_like, shapes (N_h, N_x), (N_h, N_h), (N_y, N_h)
+        The network's initial weights.
+    U, V : array_like, shapes (N_y, K), (N_x, K)
+        Shared output and input bases of the task (orthonormal columns, modes in the order of the task).
+    s_last : array_like (K,), optional
+        The cross-covariance of the last step per mode (its sign picks the growing component); default all
+        positive.
+
+    Returns
+    -------
+    dict
+        ``a``, ``b``, ``c`` (K,) and ``hidden`` (N_h, K): the hidden direction ``q_k`` of every mode.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> R = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    >>> a, b = np.array([0.3, 0.2, 0.1]), np.array([0.5, -0.1, 0.9])
+    >>> start = aligned_start(R * a, R @ np.diag(b) @ R.T, (R * a).T, np.eye(3), np.eye(3))
+    >>> np.round(start["a"], 12).tolist(), np.round(start["b"], 12).tolist(), np.round(start["c"], 12).tolist()
+    ([0.3, 0.2, 0.1], [0.5, -0.1, 0.9], [0.3, 0.2, 0.1])
+    """
+    W_x, W_h, W_y = (check_finite_array(n, w, ndim=2) for n, w in (("W_x", W_x), ("W_h", W_h), ("W_y", W_y)))
+    U, V = check_finite_array("U", U, ndim=2), check_finite_array("V", V, ndim=2)
+    N_h = W_h.shape[0]
+    if W_h.shape != (N_h, N_h) or W_x.shape[0] != N_h or W_y.shape[1] != N_h:
+        raise LrnnInputError(f"parameters 'W_x', 'W_h', 'W_y' must have shapes (N_h, N_x), (N_h, N_h), (N_y, N_h), "
+                             f"got {W_x.shape}, {W_h.shape}, {W_y.shape}")
+    K = U.shape[1]
+    if V.shape != (W_x.shape[1], K) or U.shape[0] != W_y.shape[0]:
+        raise LrnnInputError(f"parameters 'U', 'V' must have shapes (N_y, K), (N_x, K) with N_y = {W_y.shape[0]}, "
+                             f"N_x = {W_x.shape[1]}, got {U.shape}, {V.shape}")
+    sign = np.ones(K) if s_last is None else np.where(check_finite_array("s_last", s_last, ndim=1) < 0, -1.0, 1.0)
+    if sign.shape != (K,):
+        raise bad("s_last", s_last, f"have one value per mode ({K})")
+    g = W_x @ V + sign * (W_y.T @ U)                      # (N_h, K): the growing component of every mode
+    Q, R = np.linalg.qr(g)                                # reduced: Q (N_h, m), R (m, K), m = min(N_h, K)
+    m = Q.shape[1]
+    size = np.zeros(K)
+    size[:m] = np.abs(np.diag(R)[:m]) / 2
+    hidden = np.zeros((N_h, K))
+    hidden[:, :m] = Q
+    b = np.einsum("hk,hl,lk->k", hidden, W_h, hidden)
+    return {"a": size, "b": b, "c": sign * size, "hidden": hidden}

@@ -7,7 +7,9 @@ real task, 6 for their real and imaginary parts in a complex one), stored with t
 ``Batched`` (the default) exploits this fully: ``solve_blocks`` advances all modes together in vectorized numpy,
 each mode with its own step size and error control, by the L-stable Rosenbrock method RODAS4 (Hairer & Wanner,
 *Solving ODEs II*, 2nd ed., sec. IV.7, Table 7.2, order 4 with an embedded order-3 error estimate) using the
-analytic Jacobian blocks and one batched m x m inversion per step. It is generic in the block size m.
+analytic Jacobian blocks and one batched m x m inversion per step. It is generic in the block size m. Dense output
+interpolates all output times a step passes at once (many output times cost about what few do); a runaway mode is
+reported from the law of its growth (``_watch_growth``) instead of being stepped all the way to the threshold.
 
 The scipy strategies integrate the whole state vector with one shared step size; implicit methods get the analytic
 Jacobian in the cheapest form scipy accepts: packed banded for LSODA (lower and upper bandwidth m - 1), sparse block
@@ -250,8 +252,21 @@ class BlockSolution:
 # The solver keeps the states of the running modes as rows, shape (m, k): every per-mode operation (error norms,
 # finiteness, the 3 x 3 inverses) is then a few operations on contiguous length-k vectors instead of a reduction
 # along a short axis (measured ~2x faster per step at k = 10^4 than the (k, m) layout).
+#: A block W counts as singular when its condition number, rows and columns scaled, exceeds this
+#: (``_checked_inverse``).
+MAX_CONDITION = 1.0 / (1e3 * np.finfo(float).eps)
+EQUILIBRATION_SWEEPS = 3
+
+
 def _inverse_rows_3x3(W: np.ndarray):
-    """Inverse of every 3 x 3 block of W (3, 3, k) by the adjugate formula, and the singular blocks (k,)."""
+    """Inverse of every 3 x 3 block of W (3, 3, k) by the adjugate formula, and the singular blocks (k,).
+
+    Blocks whose determinant is small against Hadamard's bound (the product of the row norms) are inverted again by
+    ``_checked_inverse``, where the adjugate loses accuracy, and count as singular only if their condition number
+    (rows and columns scaled) exceeds ``MAX_CONDITION``. Hadamard's ratio alone is far too strict for the W of a
+    runaway recurrent mode: two large, nearly parallel rows (a and c on a slow manifold, Jacobian eigenvalue
+    -1e8) give a ratio of 1e-13 at a condition number of 1e9, and flagging them cost every larger step (the
+    batched run hit its step cap and the fallback took over)."""
     (a, b, c), (d, e, f), (g, h, i) = W
     cof = np.empty_like(W)
     cof[0, 0], cof[0, 1], cof[0, 2] = e * i - f * h, c * h - b * i, b * f - c * e
@@ -259,11 +274,44 @@ def _inverse_rows_3x3(W: np.ndarray):
     cof[2, 0], cof[2, 1], cof[2, 2] = d * h - e * g, b * g - a * h, a * e - b * d
     det = a * cof[0, 0] + b * cof[1, 0] + c * cof[2, 0]
     hadamard = np.sqrt((a * a + b * b + c * c) * (d * d + e * e + f * f) * (g * g + h * h + i * i))  # >= |det|
-    singular = ~(np.abs(det) > 1e3 * np.finfo(float).eps * hadamard) | ~np.isfinite(det)
-    cof /= np.where(singular, 1.0, det)
-    if singular.any():
-        cof[:, :, singular] = np.eye(3)[:, :, None]
-    return cof, singular
+    doubtful = ~(np.abs(det) > 1e3 * np.finfo(float).eps * hadamard) | ~np.isfinite(det)
+    cof /= np.where(doubtful, 1.0, det)
+    if not doubtful.any():
+        return cof, doubtful
+    inv, singular = _checked_inverse(np.moveaxis(W[:, :, doubtful], 2, 0))
+    cof[:, :, doubtful] = np.moveaxis(inv, 0, 2)
+    singular_all = np.zeros_like(doubtful)
+    singular_all[doubtful] = singular
+    return cof, singular_all
+
+
+def _checked_inverse(blocks: np.ndarray):
+    """Inverses of (n, m, m) blocks by LU with pivoting after equilibration, and the singular ones (not finite, or
+    condition number above ``MAX_CONDITION`` once rows and columns are scaled), which come back as identity.
+
+    The scaling (``EQUILIBRATION_SWEEPS`` sweeps dividing every row and column by the square root of its largest
+    entry, Ruiz's method) takes out what is only scale: a mode with a -> 0 on a task with T = 50 has a Jacobian
+    entry of 1e29 in the row and column of a, a condition number of 1e25 as it stands and of 1e2 once scaled."""
+    n, m = blocks.shape[:2]
+    singular = ~np.all(np.isfinite(blocks), axis=(1, 2))
+    B = np.where(singular[:, None, None], 1.0, blocks)
+    rows, cols = np.ones((n, m, 1)), np.ones((n, 1, m))
+    for _ in range(EQUILIBRATION_SWEEPS):
+        r = np.sqrt(np.max(np.abs(B), axis=2, keepdims=True))
+        c = np.sqrt(np.max(np.abs(B), axis=1, keepdims=True))
+        empty = np.any(r[:, :, 0] == 0, axis=1) | np.any(c[:, 0, :] == 0, axis=1)
+        singular |= empty
+        r[r == 0], c[c == 0] = 1.0, 1.0
+        B = B / r / c
+        rows, cols = rows / r, cols / c
+    inv = np.broadcast_to(np.eye(m), blocks.shape).copy()
+    with np.errstate(all="ignore"):
+        cond = np.linalg.cond(B)
+    singular |= ~(np.isfinite(cond) & (cond <= MAX_CONDITION))
+    good = ~singular
+    if good.any():  # W^-1 = D_cols B^-1 D_rows
+        inv[good] = np.linalg.inv(B[good]) * np.swapaxes(cols[good], 1, 2) * np.swapaxes(rows[good], 1, 2)
+    return inv, singular
 
 
 def _batched_inverse_rows(W: np.ndarray):
@@ -360,6 +408,9 @@ def solve_blocks(system, Y0, t_end: float, t_eval, rtol: float, atol: float, *, 
         ``log_gain(Yr)`` -> (k,) growth measure per mode from the states as rows Yr (m, k) (one row per state
         variable); a mode diverges when it exceeds ``log_threshold``. The
         earliest divergence in time is reported (modes still behind that time keep running until they reach it).
+        A runaway mode is reported as soon as the law of its growth predicts the crossing before ``t_end`` (to
+        ``GROWTH_RTOL`` in time; ``failure.detail`` says so, ``failure.y`` is the predicted state there): see
+        ``_watch_growth``.
     max_steps : int
         Accepted steps per mode before it counts as stuck.
     first_step : float, optional
@@ -443,9 +494,12 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
     if run is None:
         return result
     div_time = np.full(K, np.inf)  # time at which each mode crossed the divergence threshold
+    div_y = np.full((K, m), np.nan)  # state at a crossing predicted from the growth (``_watch_growth``)
     t_limit = t_halt
     eye = np.eye(m)[:, :, None]
+    iteration = 0
     while run.idx.size:
+        iteration += 1
         remaining = t_end - run.t
         last = run.h >= remaining
         hs = np.where(last, remaining, run.h)
@@ -456,13 +510,17 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
         _interpolate_outputs(result.Y, t_eval, run, accepted, hs, t_new, y_new, f_new)
         new_status = np.full(run.idx.size, RUNNING)
         if log_gain is not None:
-            t_limit = _mark_divergences(log_gain, log_threshold, run, accepted, hs, y_new, new_status, div_time,
+            gain_new = log_gain(y_new)
+            t_limit = _mark_divergences(log_gain, log_threshold, run, accepted, hs, gain_new, new_status, div_time,
                                         t_limit)
+            if iteration >= GROWTH_WATCH_STEPS and np.isfinite(log_threshold):
+                t_limit = _watch_growth(log_gain, log_threshold, run, accepted, t_new, gain_new, y_new, f_new,
+                                        new_status, div_time, div_y, t_limit, t_end, result.steps)
         run.advance(accepted, t_new, y_new, f_new, h_next, result)
         _mark_finished(run, new_status, accepted, last, f_new, nonfinite, converged_tol, t_limit, max_steps, result)
         if _retire_finished(run, new_status, modes, next_out, result):
             break
-    return _finish(result, div_time, next_out)
+    return _finish(result, div_time, div_y, next_out)
 
 
 class _RunningModes:
@@ -472,7 +530,7 @@ class _RunningModes:
 
     #: Per-mode arrays, sliced together when modes finish (the last axis is the mode).
     PER_MODE = ("idx", "t", "h", "y", "f", "nx", "rejects_in_a_row", "just_rejected", "h_rejected", "h_accepted",
-                "err_accepted")
+                "err_accepted", "growth", "anchors", "n_anchors", "predictions")
     __slots__ = PER_MODE + ("modes",)
 
     def __init__(self, idx, modes, y, f, h, nx):
@@ -485,6 +543,13 @@ class _RunningModes:
         self.h_rejected = np.full(k, np.inf)    # step-size cap learnt from rejections
         self.h_accepted = np.full(k, np.nan)    # last accepted step and its error, for the predictive controller
         self.err_accepted = np.full(k, np.nan)
+        # ``_watch_growth``: log gain, log of its rate and log |y_i| at the current state ((2 + m, k), NaN until
+        # watched), the same (but the gain) at the last anchors of the log gain, and the last predicted crossings.
+        m = y.shape[0]
+        self.growth = np.full((2 + m, k), np.nan)
+        self.anchors = np.full((GROWTH_ANCHORS, 1 + m, k), np.nan)
+        self.n_anchors = np.zeros(k, dtype=int)
+        self.predictions = np.full((GROWTH_AGREEING, k), np.nan)
 
     def advance(self, accepted, t_new, y_new, f_new, h_next, result: BlockSolution):
         """Move the modes whose step was accepted; count accepted and rejected steps."""
@@ -585,26 +650,31 @@ def _control_step_size(run: _RunningModes, hs, y_new, f_new, error, singular, rt
 
 
 def _interpolate_outputs(out, t_eval, run: _RunningModes, accepted, hs, t_new, y_new, f_new):
-    """Write the output times passed by accepted steps: cubic Hermite interpolation on [t, t_new]."""
-    n_out = t_eval.size
+    """Write the output times passed by accepted steps: cubic Hermite interpolation on [t, t_new].
+
+    All output times crossed in this step, by all modes, in one evaluation (one entry per (mode, output time)
+    pair), so that many output times cost about what few do."""
     nx = run.nx
-    while True:
-        pending = accepted & (nx < n_out)
-        pending[pending] &= t_eval[nx[pending]] <= t_new[pending]
-        rows = np.flatnonzero(pending)
-        if rows.size == 0:
-            break
-        theta = (t_eval[nx[rows]] - run.t[rows]) / hs[rows]
-        out[nx[rows], run.idx[rows]] = _hermite(theta, hs[rows], run.y[:, rows], run.f[:, rows], y_new[:, rows],
-                                                f_new[:, rows]).T
-        nx[rows] += 1
+    count = np.searchsorted(t_eval, t_new, side="right") - nx  # output times in (t, t_new]: t_eval[nx:end]
+    count[~accepted] = 0
+    rows = np.flatnonzero(count > 0)
+    if rows.size == 0:
+        return
+    counts = count[rows]
+    pair = np.repeat(rows, counts)  # the mode of each (mode, output time) pair
+    first = np.cumsum(counts) - counts
+    which = nx[pair] + (np.arange(pair.size) - np.repeat(first, counts))  # its output time
+    theta = (t_eval[which] - run.t[pair]) / hs[pair]
+    out[which, run.idx[pair]] = _hermite(theta, hs[pair], run.y[:, pair], run.f[:, pair], y_new[:, pair],
+                                         f_new[:, pair]).T
+    nx[rows] += counts
 
 
-def _mark_divergences(log_gain, log_threshold, run: _RunningModes, accepted, hs, y_new, new_status, div_time,
+def _mark_divergences(log_gain, log_threshold, run: _RunningModes, accepted, hs, gain_new, new_status, div_time,
                       t_limit: float) -> float:
-    """Mark DIVERGED the modes whose accepted step crossed the threshold of ``log_gain``, at the time of the
-    crossing (linear in the log gain over the step); returns the time at which the other modes stop."""
-    gain_new = log_gain(y_new)
+    """Mark DIVERGED the modes whose accepted step crossed the threshold of ``log_gain`` (``gain_new`` at the new
+    states), at the time of the crossing (linear in the log gain over the step); returns the time at which the
+    other modes stop."""
     blown = accepted & (gain_new > log_threshold)
     if blown.any():
         gain_old = log_gain(run.y[:, blown])
@@ -612,6 +682,130 @@ def _mark_divergences(log_gain, log_threshold, run: _RunningModes, accepted, hs,
         div_time[run.idx[blown]] = run.t[blown] + where * hs[blown]
         new_status[blown] = DIVERGED
         t_limit = min(t_limit, float(np.min(div_time)))
+    return t_limit
+
+
+#: Runaway modes recognised by their growth (``_watch_growth``): a mode is watched once it has taken this many steps
+#: and its log gain g is past this fraction of the threshold's (ordinary modes converge in a few hundred steps, well
+#: below the threshold, and never pay for it); anchors of g are ``GROWTH_SPACING`` apart; the log of its rate,
+#: L = log dg/dt, is extrapolated from the last ``GROWTH_ANCHORS`` anchors; a crossing is reported once the last
+#: ``GROWTH_AGREEING`` predictions of its time agree to ``GROWTH_RTOL``.
+GROWTH_WATCH_STEPS = 200
+GROWTH_WATCH_FROM = 0.5
+GROWTH_SPACING = 0.5
+GROWTH_ANCHORS = 4
+GROWTH_AGREEING = 4
+GROWTH_RTOL = 1e-4
+#: Largest growth, in e-folds, of the predicted time integrand exp(-L) between now and the crossing.
+GROWTH_MAX_EFOLDS = 60.0
+#: Relative size of the directional difference that gives the rate of the log gain.
+GROWTH_PROBE = 1e-6
+#: Composite Gauss-Legendre rule on [0, 1] (8 panels of 12 nodes) for the time to the crossing.
+_GL_NODES, _GL_WEIGHTS = (lambda x, w: ((x[None, :] + 1 + 2 * np.arange(8)[:, None]).ravel() / 16,
+                                        np.tile(w, 8) / 16))(*np.polynomial.legendre.leggauss(12))
+
+
+def _extrapolate_series(anchors, spacing):
+    """Model of series sampled at equally spaced anchors (GROWTH_ANCHORS, ..., r): each slope between anchors
+    tends geometrically to a limit (Aitken's delta-squared on the three slopes), value(x) - value(0) =
+    slope_inf x + c0 (1 - exp(-gamma x)) / gamma at x past the last anchor. Exact for a log gain that grows like a
+    power of t, exponentially or towards a blow-up, and for its approach to that law when the corrections decay like
+    powers of t. Returns (slope_inf, c0, gamma, valid); a straight line (equal slopes) is valid with c0 = 0."""
+    s = np.diff(anchors, axis=0) / spacing
+    d1, d2 = s[1] - s[0], s[2] - s[1]
+    ratio = d2 / d1
+    geometric = (ratio > 0) & (ratio < 1)
+    straight = (d1 == 0) & (d2 == 0)
+    ratio = np.where(geometric, ratio, 0.5)
+    slope_inf = np.where(geometric, s[2] + d2 * ratio / (1 - ratio), s[2])
+    c0 = np.where(geometric, (s[2] - slope_inf) * np.sqrt(ratio), 0.0)
+    gamma = -np.log(ratio) / spacing
+    return slope_inf, c0, gamma, (geometric | straight) & np.isfinite(slope_inf)
+
+
+def _model(x, slope_inf, c0, gamma):
+    return slope_inf * x + c0 * -np.expm1(-gamma * x) / gamma
+
+
+def _watch_growth(log_gain, log_threshold, run: _RunningModes, accepted, t_new, gain_new, y_new, f_new, new_status,
+                  div_time, div_y, t_limit: float, t_end: float, steps) -> float:
+    """Mark DIVERGED the running modes whose log gain g will cross ``log_threshold`` before ``t_end``, predicted
+    from its growth; returns the time at which the other modes stop.
+
+    A runaway recurrent mode (no finite minimiser) slows down as it grows: the Dirac task's recurrent branch needs
+    t ~ 1e5 to reach a gain of 1e8, thousands of steps for RODAS4 (a and c sit on a slow manifold with a Jacobian
+    eigenvalue of -1e8, where the method's stage order limits the step). Its growth follows a law, though: L =
+    log dg/dt against g tends to a straight line (a power of t: slope < 0; exponential growth: 0; a blow-up: > 0).
+    At every accepted step of a watched mode, g, L (a directional difference of ``log_gain`` along the rates) and
+    log |y_i| are recorded; each time g passes a multiple of ``GROWTH_SPACING`` they are interpolated to it (an
+    anchor). From the last ``GROWTH_ANCHORS`` anchors, ``_extrapolate_series`` gives the law, the time of the
+    crossing t + integral of exp(-L) dg from g to the threshold, and the state there. The crossing is reported
+    when ``GROWTH_AGREEING`` successive predictions agree to ``GROWTH_RTOL`` (and lie before ``t_end`` and
+    ``t_limit``). Growth that stalls (towards a fixed point below the threshold) has slopes that do not settle
+    (their differences grow), which the model refuses. Anchors restart when g falls or a step jumps over one."""
+    watch = accepted & (gain_new >= GROWTH_WATCH_FROM * log_threshold)
+    if not watch.any():
+        return t_limit
+    watch &= (new_status == RUNNING) & (steps[run.idx] >= GROWTH_WATCH_STEPS)
+    if not watch.any():
+        return t_limit
+    rows = np.flatnonzero(watch)
+    y, f, g = y_new[:, rows], f_new[:, rows], gain_new[rows]
+    with np.errstate(all="ignore"):
+        speed = np.max(np.where(y != 0, np.abs(f) / np.abs(y), 0.0), axis=0)  # fastest relative change
+        eps = GROWTH_PROBE / speed
+        rate = (log_gain(y + eps * f) - log_gain(y - eps * f)) / (2 * eps)
+        current = np.vstack([g, np.log(rate), np.log(np.abs(y))])
+    previous = run.growth[:, rows]
+    run.growth[:, rows] = current
+    g_old = previous[0]
+    with np.errstate(invalid="ignore"):
+        cells = np.floor(g / GROWTH_SPACING) - np.floor(g_old / GROWTH_SPACING)
+        growing = (g > g_old) & np.isfinite(current[1]) & np.isfinite(previous[1]) & np.isfinite(g)
+    restart = ~growing | (cells > 1)
+    run.n_anchors[rows[restart]] = 0
+    run.predictions[:, rows[restart]] = np.nan
+    push = np.flatnonzero(growing & (cells == 1))
+    if push.size == 0:
+        return t_limit
+    at = np.floor(g[push] / GROWTH_SPACING) * GROWTH_SPACING  # the multiple of the spacing passed
+    w = (at - g_old[push]) / (g[push] - g_old[push])
+    anchor = previous[1:, push] + w * (current[1:, push] - previous[1:, push])
+    cols = rows[push]
+    run.anchors[:, :, cols] = np.concatenate([run.anchors[1:, :, cols], anchor[None]])
+    run.n_anchors[cols] += 1
+    ready = run.n_anchors[cols] >= GROWTH_ANCHORS
+    if not ready.any():
+        return t_limit
+    cols, push, at = cols[ready], push[ready], at[ready]
+    with np.errstate(all="ignore"):
+        slope_inf, c0, gamma, valid = _extrapolate_series(run.anchors[:, :, cols], GROWTH_SPACING)
+        x0 = g[push] - at                  # the current state, past the last anchor
+        span = log_threshold - at          # the threshold, past the last anchor
+        law = (slope_inf[0], c0[0], gamma[0])
+        x = x0 + (span - x0) * _GL_NODES[:, None]
+        L = current[1, push] + _model(x, *law) - _model(x0, *law)
+        t_cross = t_new[cols] + (span - x0) * np.sum(_GL_WEIGHTS[:, None] * np.exp(-L), axis=0)
+        ok = valid[0] & (np.abs(slope_inf[0]) * (span - x0) <= GROWTH_MAX_EFOLDS) & np.isfinite(t_cross)
+        t_cross = np.where(ok, t_cross, np.nan)
+        # the state at the crossing: each log |y_i| by its own law (a straight line where it has none)
+        sl = np.where(valid[1:], slope_inf[1:], np.diff(run.anchors[-2:, 1:, cols], axis=0)[0] / GROWTH_SPACING)
+        c0s, gammas = np.where(valid[1:], c0[1:], 0.0), np.where(valid[1:], gamma[1:], 1.0)
+        log_y = current[2:, push] + _model(span, sl, c0s, gammas) - _model(x0, sl, c0s, gammas)
+        y_cross = np.sign(y[:, push]) * np.exp(log_y)
+        y_cross = np.where(np.isfinite(y_cross), y_cross, y[:, push])
+    run.predictions[:, cols] = np.concatenate([run.predictions[1:, cols], t_cross[None]])
+    last = run.predictions[-1, cols]
+    with np.errstate(invalid="ignore"):
+        spread = np.max(run.predictions[:, cols], axis=0) - np.min(run.predictions[:, cols], axis=0)
+        fire = ((spread <= GROWTH_RTOL * last) & (last > t_new[cols]) & (last <= t_end * (1 - 10 * GROWTH_RTOL))
+                & (last < t_limit))
+    if fire.any():
+        hit = cols[fire]
+        new_status[hit] = DIVERGED
+        div_time[run.idx[hit]] = last[fire]
+        div_y[run.idx[hit]] = y_cross[:, fire].T
+        t_limit = min(t_limit, float(np.min(last[fire])))
     return t_limit
 
 
@@ -658,12 +852,15 @@ def _retire_finished(run: _RunningModes, new_status, modes, next_out, result: Bl
     return False
 
 
-def _finish(result: BlockSolution, div_time, next_out) -> BlockSolution:
-    """Report the earliest divergence (when nothing else failed); a converged mode keeps its state at the later
-    output times."""
+def _finish(result: BlockSolution, div_time, div_y, next_out) -> BlockSolution:
+    """Report the earliest divergence (when nothing else failed), with the predicted state at a predicted crossing;
+    a converged mode keeps its state at the later output times."""
     if result.failure is None and np.isfinite(div_time).any():
         mode = int(np.argmin(div_time))
-        result.failure = ModeFailure("diverged", mode, float(div_time[mode]), result.y_final[mode].copy())
+        predicted = bool(np.all(np.isfinite(div_y[mode])))
+        result.failure = ModeFailure("diverged", mode, float(div_time[mode]),
+                                     (div_y[mode] if predicted else result.y_final[mode]).copy(),
+                                     f"predicted from its growth at t={result.t_final[mode]:.6g}" if predicted else "")
     frozen = (result.status == CONVERGED)[None, :] & (np.arange(result.t_eval.size)[:, None] >= next_out[None, :])
     result.Y[frozen] = np.broadcast_to(result.y_final, result.Y.shape)[frozen]
     return result

@@ -3,11 +3,14 @@
 Per mode, the energy at fixed recurrent mode b is minimised by u*(b) = A(b)/B(b), leaving the reduced energy
 2 tau E*(b) = norm - |A(b)|^2 / B(b) (derived in ``lrnn_theory.derivations.stability``; the task sums come from
 ``Task.sums``, for every kind of task). A mode has a zero-loss solution iff E*(b) = 0 for some b, that is iff its
-profile is geometric: s_i = u b^(T-i) for a final-output task, s_(t,i) = u b^(t-i) for an every-step task, real or
-complex. Then u is the last step's singular value and b the ratio of the last two (an entrywise test with a
-tolerance). Otherwise ``solve_task`` searches E*(b) over |b| <= b_max: on the real segment for a real task (a grid,
-then a vectorized golden-section polish) and on the disc of the complex plane for a complex task (a square grid, then
-finer grids around the best point). For some tasks (Dirac deltas with T >= 4, notes §6.3) the infimum is only
+best linear filter w* (``Task.target_filter``) is geometric: w*_i = u b^(T-i) for a final-output task,
+w*_(t,i) = u b^(t-i) for an every-step task, real or complex. For white inputs w* is the profile s itself; for inputs
+correlated across time it is w* = Lambda^-1 sigma (per output time t for every-step outputs), since then
+E = (w - w*)^T Lambda (w - w*) / (2 tau) with the network's filter w_i = u b^(T-i): a geometric sigma is not enough.
+Then u is the filter's last entry and b the ratio of the last two (an entrywise test with a tolerance). Otherwise
+``solve_task`` searches E*(b) over |b| <= b_max: on the real segment for a real task (a grid, then a vectorized
+golden-section polish) and on the disc of the complex plane for a complex task (a square grid, then finer grids
+around the best point). For some tasks (Dirac deltas with T >= 4, notes §6.3) the infimum is only
 approached as |b| -> inf and a bound is the only way to report a finite "recurrent branch"; such modes are flagged
 ``at_bound``. Stability follows from |b|.
 
@@ -49,23 +52,27 @@ def as_task(task_or_s) -> Task:
 
 
 def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
-    """The zero-loss solution s_i = u b^(T-i) of every mode that has one, for every kind of task.
+    """The zero-loss solution w*_i = u b^(T-i) of every mode that has one, for every kind of task.
 
-    Every-step profiles (K, T, T): s_(t,i) = u b^(t-i) for all i <= t, with u = s_(T,T), b = s_(T,T-1)/s_(T,T).
-    Complex profiles give complex u and b (the same ratios).
+    w* is the task's best linear filter (``Task.target_filter``): the profile s for white inputs, Lambda^-1 sigma
+    for inputs correlated across time. Every-step filters (K, T, T): w*_(t,i) = u b^(t-i) for all i <= t, with
+    u = w*_(T,T), b = w*_(T,T-1)/w*_(T,T). Complex filters give complex u and b (the same ratios). A singular
+    Lambda has many best filters (w* plus its null space); the test sees the minimum-norm one, so a geometric best
+    filter that differs from it on the null space is left to the search of ``solve_task`` (zero_loss False there,
+    with an energy at rounding level).
 
     Parameters
     ----------
     s : Task or array_like, shape (K, T) or (K, T, T)
         The task, or its singular values per mode and step.
     rtol : float
-        Relative tolerance (to max_i |s_i|) of the check that the whole profile is geometric.
+        Relative tolerance (to max_i |w*_i|) of the check that the whole filter is geometric.
 
     Returns
     -------
     exists : ndarray of bool, shape (K,)
     u, b : ndarray, shape (K,)
-        u = s_T and b = s_(T-1)/s_T where ``exists`` (b = 0 when T = 1 or the profile is all zero, where b does not
+        u = w*_T and b = w*_(T-1)/w*_T where ``exists`` (b = 0 when T = 1 or the profile is all zero, where b does not
         matter); NaN elsewhere.
 
     Examples
@@ -74,7 +81,7 @@ def zero_loss_solution(s, rtol: float = ZERO_LOSS_RTOL):
     >>> bool(exists[0]), bool(u[0] == 1j), bool(b[0] == 0.5j)
     (True, True, True)
     """
-    s = as_task(s).singular_values
+    s = as_task(s).target_filter()  # the profile itself for white inputs
     rtol = check_real("rtol", rtol, positive=True)
     K, T = s.shape[0], s.shape[-1]
     last = s.reshape(K, -1, T)[:, -1]  # the profile of the last output over the input steps, either layout
@@ -255,7 +262,8 @@ def solve_task(task, b_max: float = B_MAX, rtol: float = ZERO_LOSS_RTOL, n_grid:
     """Zero-loss solution where one exists, else the minimiser of E*(b) over |b| <= b_max, for every mode.
 
     Works on every kind of task: real, complex (b searched on the disc of the complex plane), every-step and complex
-    every-step.
+    every-step, with white inputs or inputs correlated across time (zero loss iff the best linear filter
+    Lambda^-1 sigma is geometric; the energy is then measured from that filter's, ``Task.sums``' explained norm).
 
     Parameters
     ----------

@@ -31,6 +31,16 @@ import threading
 import numpy as np
 
 
+#: Wirtinger partials (i, j) = d^(i+j) B / db^i d(conj b)^j of B(b, conj b) that ``TaskSums.evaluate_complex``
+#: returns, i <= j (B_ji = conj(B_ij)), by total order (``derivations.complex.B_PARTIALS_EVALUATED``).
+COMPLEX_PARTIALS = ((0, 0), (0, 1), (0, 2), (1, 1), (0, 3), (1, 2))
+
+
+def complex_partials(order: int) -> tuple:
+    """The (i, j) of ``COMPLEX_PARTIALS`` with i + j <= order."""
+    return tuple(p for p in COMPLEX_PARTIALS if sum(p) <= order)
+
+
 def falling_factorial(k: np.ndarray, order: int) -> np.ndarray:
     """k (k-1) ... (k-order+1): the factor of b^(k-order) in the order-th derivative of b^k (1 for order 0)."""
     out = np.ones_like(k, dtype=float)
@@ -80,7 +90,7 @@ class TaskSums:
         self._alpha_rows = alpha.T.copy()        # (n, K): mode axis last, as every table below
         if weights is not None and gram is not None:
             raise ValueError("give either the weights of B (a diagonal G) or its full gram matrix G, not both")
-        self._gram = self._beta = None
+        self._gram = self._gram_modes = self._beta = None
         if gram is not None:
             G = np.asarray(gram, dtype=float)
             G = np.broadcast_to(G, (K, n, n)) if G.ndim == 2 else G
@@ -90,6 +100,7 @@ class TaskSums:
                 weights, G = np.diagonal(G, axis1=1, axis2=2), None
             else:
                 self._gram = np.ascontiguousarray(np.moveaxis(G, 0, -1))  # (n, n, K)
+                self._gram_modes = np.ascontiguousarray(G)                # (K, n, n): batched products per mode
                 beta = np.zeros((2 * n - 1, K))
                 for k in range(n):  # beta_p = sum_(k + l = p) G_kl: the polynomial of B in real b
                     beta[k:k + n] += G[:, k, :].T
@@ -227,29 +238,64 @@ class TaskSums:
         return (*As, *Bs)
 
     def evaluate_complex(self, b: np.ndarray, second: bool = False, order: int | None = None):
-        """Complex task sums at complex b (shape (K,)): A, A', [A''] at conj(b) and beta, beta', [beta''] at |b|^2,
-        where B(b) = beta(|b|^2) (a diagonal G; the complex flow of ``lrnn_theory.derivations.complex``).
-        ``order`` asks for the derivatives 0..order of both instead (the complex modified flow's Jacobian needs 3)."""
-        if not self.diagonal:
-            raise ValueError("the complex flow takes a diagonal gram matrix G (white inputs)")
+        """Complex task sums at complex b (shape (K,)): A, A', [A''] at conj(b), then the Wirtinger partials
+        B_ij = d^(i+j) B / db^i d(conj b)^j of the real B(b, conj b) = sum_kl G_kl conj(b)^k b^l for the (i, j) of
+        ``complex_partials`` (i <= j; B_ji = conj(B_ij)): B, dB/d(conj b), [d^2B/d(conj b)^2, d^2B/db d(conj b)]
+        (the complex flow of ``lrnn_theory.derivations.complex``). ``order`` asks for the derivatives of total order
+        0..order instead (the complex modified flow's Jacobian needs 3: then also d^3B/d(conj b)^3 and
+        d^3B/db d(conj b)^2). B and the B_ii are real arrays, the others complex.
+
+        A diagonal G (B = beta(|b|^2)) sums its partials over the table of |b|^(2k), as the real flow does: for i <= j,
+        B_ij = b^(j-i) sum_k w_k ff(k, i) ff(k, j) |b|^(2(k-j)). A full G gives them as quadratic forms in the powers of
+        conj(b), B_ij = sum_kl ff(k, j) conj(b)^(k-j) G_kl ff(l, i) b^(l-i): one batched matrix product per i over the
+        modes (``_gram_modes``)."""
         orders = order if order is not None else (2 if second else 1)
         self._build_tables(orders)
+        b = np.asarray(b)
         P, table = self._tables(np.conj(b), self.n)
         As = np.einsum("jtk,tk->jk", self._a_rows[:orders + 1], P)
-        return (*As, *self._x_derivatives(table, orders))
+        pairs = complex_partials(orders)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces as a non-finite rate, reported later
+            Bs = self._diagonal_partials(b, table, pairs) if self.diagonal else self._gram_partials(P, pairs)
+        return (*As, *Bs)
 
-    def _x_derivatives(self, table: np.ndarray, orders: int):
-        """beta(x), beta'(x), beta''(x) with x = |b|^2 for a diagonal G, from the table x^k."""
+    def _diagonal_partials(self, b: np.ndarray, table: np.ndarray, pairs) -> list:
+        """B_ij (i <= j) of B = sum_k w_k |b|^(2k) from the table x^k, x = |b|^2 (rows k, modes last)."""
         n = self.n
         k = np.arange(n, dtype=float)
         w = self.weights
         out = []
-        for j in range(orders + 1):
+        for i, j in pairs:
             coeff = np.zeros((n,) + (() if w.ndim == 1 else (self.K,)))
             if j < n:
-                ff = falling_factorial(k[j:], j)
+                ff = falling_factorial(k[j:], i) * falling_factorial(k[j:], j)
                 coeff[:n - j] = ff * w[j:] if w.ndim == 1 else ff[:, None] * w[:, j:].T
-            out.append(coeff @ table if w.ndim == 1 else np.einsum("tk,tk->k", coeff, table))
+            value = coeff @ table if w.ndim == 1 else np.einsum("tk,tk->k", coeff, table)
+            for _ in range(j - i):  # b^(j-i): the powers of b left over (none on the diagonal i = j, real there)
+                value = value * b
+            out.append(value)
+        return out
+
+    def _gram_partials(self, P: np.ndarray, pairs) -> list:
+        """B_ij (i <= j) of a full G from the powers P[k] = conj(b)^k (rows k, modes last): with
+        v_j[k] = ff(k, j) conj(b)^(k-j), B_ij = v_j^T G conj(v_i), the products G conj(v_i) for every i at once."""
+        n, K = self.n, P.shape[1]
+        k = np.arange(n, dtype=float)
+        rows = sorted({i for i, _ in pairs})
+        V = np.empty((K, n, len(rows)), dtype=complex)            # conj(v_i) per mode, one column per i
+        np.conjugate(P.T, out=V[:, :, 0])                         # conj(v_0) = b^l
+        for col, i in enumerate(rows[1:], start=1):
+            V[:, :i, col] = 0.0
+            np.multiply(V[:, :n - i, 0], falling_factorial(k[i:], i), out=V[:, i:, col])
+        # real G times complex vectors: one batched real product over the interleaved real and imaginary parts
+        GV = (self._gram_modes @ V.view(float)).view(complex)      # (K, n, len(rows))
+        out = []
+        for i, j in pairs:
+            weighted = GV[:, j:, rows.index(i)]
+            if j:
+                weighted = weighted * falling_factorial(k[j:], j)
+            value = np.einsum("mk,km->m", weighted, P[:n - j])
+            out.append(value.real if i == j else value)
         return out
 
     # ---- values on grids, for the results (b of shape (K, ...), real or complex) -------------------------------
@@ -306,6 +352,8 @@ class TaskSums:
                 continue
             setattr(part, name, np.take(value, modes, axis=-1))  # contiguous, unlike [..., modes]
         part.alpha = self.alpha[modes]
+        if self._gram_modes is not None:
+            part._gram_modes = self._gram_modes[modes]
         if self.diagonal and self.weights.ndim == 2:
             part.weights = self.weights[modes]
         part.K = len(modes)

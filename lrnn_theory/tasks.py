@@ -265,10 +265,46 @@ class Task:
 
     @property
     def kind(self) -> str:
-        """The kind of task, for messages: "real", "complex", "every-step" or "complex every-step"."""
+        """The kind of task, for messages: "real", "complex", "every-step" or "complex every-step", followed by
+        " correlated" when the inputs are correlated across time (a non-white ``input_covariance``)."""
         if self.is_complex:
-            return "complex every-step" if self.every_step else "complex"
-        return "every-step" if self.every_step else "real"
+            kind = "complex every-step" if self.every_step else "complex"
+        else:
+            kind = "every-step" if self.every_step else "real"
+        return kind + (" correlated" if self.correlated else "")
+
+    @property
+    def correlated(self) -> bool:
+        """Inputs correlated across time: an ``input_covariance`` other than the identity."""
+        cov = getattr(self, "input_covariance", None)
+        return cov is not None and not cov.is_white
+
+    def target_filter(self) -> np.ndarray:
+        """The best linear filter w* of every mode, in the layout of ``singular_values``: what the LRNN's filter
+        w_i = u b^(T-i) (every step: w_(t,i) = u b^(t-i)) must equal for zero loss.
+
+        White inputs: the singular values themselves (the same array). Inputs correlated across time:
+        w* = Lambda^+ sigma, and for every-step outputs w*_(t, i<=t) = Lambda_t^+ sigma_(t, i<=t) with Lambda_t the
+        covariance of the inputs 1..t (``derivations.correlated``: E = (w - w*)^T Lambda (w - w*) / (2 tau) + const).
+        With a singular Lambda this is the minimum-norm best filter (any w with Lambda (w - w*) = 0 is as good).
+
+        Examples
+        --------
+        >>> task = Task([[0.5, 1.0]], input_covariance=[[1.0, 0.5], [0.5, 1.0]])   # sigma = Lambda (0, 1)
+        >>> task.target_filter().round(12).tolist()
+        [[0.0, 1.0]]
+        """
+        if not self.correlated:
+            return self.singular_values
+        lam = self.input_covariance.matrix
+        s = self.singular_values
+        if not self.every_step:
+            return np.einsum("ij,kj->ki" if lam.ndim == 2 else "kij,kj->ki", np.linalg.pinv(lam, hermitian=True), s)
+        w = np.zeros_like(s)
+        for t in range(1, self.T + 1):  # output time t sees the inputs 1..t
+            inv = np.linalg.pinv(lam[..., :t, :t], hermitian=True)
+            w[:, t - 1, :t] = np.einsum("ij,kj->ki" if lam.ndim == 2 else "kij,kj->ki", inv, s[:, t - 1, :t])
+        return w
 
     def sum_coefficients(self):
         """Coefficients of the task sums per power of b: how this task enters the engine.
@@ -302,9 +338,8 @@ class Task:
         alpha, weights = self.sum_coefficients()
         cov = self.input_covariance
         if cov is not None and not cov.is_white:  # inputs correlated across time: a full gram matrix G
-            covariance = cov.per_mode(self.K)
-            return TaskSums(alpha, gram=gram(covariance, self.every_step),
-                            norm=explained_norm(self.singular_values, covariance, self.every_step))
+            return TaskSums(alpha, gram=gram(cov.matrix, self.every_step),
+                            norm=explained_norm(self.singular_values, cov.matrix, self.every_step))
         with np.errstate(over="ignore"):  # an overflowing norm is refused by the results that use it
             norm = np.sum(np.abs(self.singular_values.reshape(self.K, -1)) ** 2, axis=1)
         return TaskSums(alpha, weights=weights, norm=norm)
@@ -412,8 +447,10 @@ class Task:
         """The task of data ``X`` (P, T, N_x) and final targets ``Y`` (P, N_y), or targets at every step
         (P, T, N_y) for an every-step task: ``task_estimation.estimate_task``.
 
-        Keyword arguments (``normalisation``, ``tau``, ``init``, ``name``, ``seed``) are passed on; the diagnostic
-        (off-diagonal energy, input whiteness) is in ``task.estimate.diagnostic``.
+        Keyword arguments (``normalisation``, ``loss``, ``white``, ``tau``, ``init``, ``name``, ``seed``, ``bases``)
+        are passed on. The task carries the input covariance of its modes across steps (``input_covariance``, in the
+        scale of ``loss``; ``white=True`` leaves it out); the diagnostic (off-diagonal energies, input whiteness) is
+        in ``task.estimate.diagnostic`` and ``task.estimate.verdict()`` says in one line whether the theory applies.
 
         Examples
         --------

@@ -23,8 +23,12 @@ CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
 COMPLEX_CSV_COLUMNS = ("t", "mode", "a_re", "a_im", "b_re", "b_im", "c_re", "c_im", "u_re", "u_im", "energy")
 
 
-def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
+def mode_energy(singular_values: np.ndarray, a, b, c, tau: float, input_covariance=None) -> np.ndarray:
     """Per-mode energy 1/(2 tau) sum over links |s_link - c b^(power) a|^2 for states of shape (..., K).
+
+    With ``input_covariance`` (an ``InputCovariance`` or its (T, T) / (K, T, T) matrix; inputs correlated across
+    time) the energy is that of ``correlated_mode_energy``; None or the identity gives the white energy below, bit
+    for bit.
 
     A link joins an input step i to an output through b^(power): power T - i for the final output (singular values
     (K, T)), t - i for the output at step t >= i of an every-step task (singular values (K, T, T)). The residuals
@@ -38,6 +42,9 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
     s = np.asarray(singular_values)
     a, b, c = (np.asarray(x, dtype=np.result_type(x, float)) for x in (a, b, c))  # complex for rotational tasks
     K, T = s.shape[0], s.shape[-1]
+    lam = getattr(input_covariance, "matrix", input_covariance)
+    if lam is not None and not np.array_equal(lam, np.broadcast_to(np.eye(T), np.shape(lam))):
+        return correlated_mode_energy(s, a, b, c, tau, lam)
     # The lag means and their weights, in the final-output order (column T-1-k holds lag k), and the spread of
     # each link around the mean of its lag (lag_exponents maps every link of either layout to its lag).
     alpha, weights = sum_coefficients_of(s)
@@ -56,6 +63,152 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float) -> np.ndarray:
             pred = predicted_profile(flat_u[sl], flat_b[sl], T, False)  # u b^k for every lag k
             out[sl] = 0.5 / tau * (np.sum(weights * np.abs(means - pred) ** 2, axis=-1) + spread)
     return out.reshape(b.shape)
+
+
+def filter_factors(singular_values: np.ndarray, covariance: np.ndarray) -> tuple:
+    """The factors of the correlated energy as a sum of squares, for any positive semi-definite covariance:
+    (C, z) with, per mode,
+
+        2 tau E = sum_rows |u (C P(b))_row - z_row|^2,     P(b) = (1, b, ..., b^(T-1)),
+
+    one row per (output time t, r = 1..t) (final output: t = T only). Per output time t, R_t = diag(sqrt(e)) Q^T from
+    the eigen-decomposition Lambda_t = Q diag(e) Q^T of the covariance of the inputs 1..t (R_t^T R_t = Lambda_t), so
+    that ||R_t (w_t - w*_t)||^2 = (w_t - w*_t)^T Lambda_t (w_t - w*_t) for the network's filter w_(t,i) = u b^(t-i):
+    C[row, m] = R_t[r, t - m] (the coefficient of b^m) and z = R_t w*_t = diag(1/sqrt(e)) Q^T sigma_t (0 on the
+    null space of a singular Lambda_t, where w* is the pseudo-inverse's). ``correlated_mode_energy`` uses these
+    only for a singular covariance (the Cholesky recursion needs a positive definite one).
+
+    Parameters
+    ----------
+    singular_values : ndarray, shape (K, T) or (K, T, T)
+        sigma (every step: sigma_(t, i) for i <= t).
+    covariance : ndarray, shape (T, T) or (K, T, T)
+        Lambda, shared by all modes or one per mode.
+
+    Returns
+    -------
+    C : ndarray, shape (rows, T) (shared covariance) or (K, rows, T)
+    z : ndarray, shape (K, rows), complex for complex sigma
+    """
+    s = np.asarray(singular_values)
+    lam = np.asarray(covariance, dtype=float)
+    T = s.shape[-1]
+    every_step = s.ndim == 3
+    times = range(1, T + 1) if every_step else (T,)
+    C_parts, z_parts = [], []
+    for t in times:  # T eigen-decompositions (vectorized over modes), or one for the final output
+        e, Q = np.linalg.eigh(lam[..., :t, :t])
+        tol = np.max(e, axis=-1, keepdims=True) * t * np.finfo(float).eps
+        keep = e > tol
+        root = np.where(keep, np.sqrt(np.where(keep, e, 0.0)), 0.0)
+        inv_root = np.where(keep, 1.0 / np.where(keep, root, 1.0), 0.0)
+        R = root[..., :, None] * np.swapaxes(Q, -1, -2)                 # (..., t, t): R^T R = Lambda_t
+        C_t = np.zeros(R.shape[:-1] + (T,))
+        C_t[..., :t] = R[..., ::-1]                                      # column m <- input step t - m
+        sigma_t = s[:, t - 1, :t] if every_step else s
+        Qs = np.einsum("...ji,kj->ki" if lam.ndim == 2 else "kji,kj->ki", Q, sigma_t)
+        C_parts.append(C_t)
+        z_parts.append(inv_root * Qs)
+    return np.concatenate(C_parts, axis=-2), np.concatenate(z_parts, axis=-1)
+
+
+#: A Cholesky pivot below this many T eps of the covariance's largest entry counts as singular (rounding level).
+SINGULAR_PIVOT = 100.0
+
+
+def cholesky_factors(singular_values: np.ndarray, covariance: np.ndarray) -> tuple:
+    """(L, z) for a positive definite covariance: L the lower Cholesky factor of Lambda ((T, T) or (K, T, T)) and
+    z[:, t - 1, :t] = L_t^-1 sigma_t (K, T, T), zero-padded (final output: t = T only, shape (K, 1, T)).
+
+    The Cholesky factor of the covariance of the inputs 1..t is the leading block L_t of L, so
+    (w_t - w*_t)^T Lambda_t (w_t - w*_t) = ||L_t^T w_t - z_t||^2 with L_t^T w*_t = L_t^-1 sigma_t for every output time
+    t at once. Raises ``numpy.linalg.LinAlgError`` for a singular covariance, or one whose smallest pivot is at
+    rounding level (below ``SINGULAR_PIVOT`` T eps of its largest entry): its pseudo-inverse is the eigen path's."""
+    s = np.asarray(singular_values)
+    lam = np.asarray(covariance, dtype=float)
+    L = np.linalg.cholesky(lam)
+    K, T = s.shape[0], s.shape[-1]
+    pivots = np.diagonal(L, axis1=-2, axis2=-1) ** 2
+    if np.min(pivots) <= SINGULAR_PIVOT * T * np.finfo(float).eps * np.max(np.abs(lam)):
+        raise np.linalg.LinAlgError("singular covariance")
+    every_step = s.ndim == 3
+    z = np.zeros((K, T if every_step else 1, T), dtype=s.dtype)
+    for row, t in enumerate(range(1, T + 1) if every_step else (T,)):
+        sigma_t = s[:, t - 1, :t] if every_step else s
+        if lam.ndim == 2:
+            z[:, row, :t] = np.linalg.solve(L[:t, :t], sigma_t.T).T
+        else:
+            z[:, row, :t] = np.linalg.solve(L[:, :t, :t], sigma_t[..., None])[..., 0]
+    return L, z
+
+
+def correlated_mode_energy(singular_values: np.ndarray, a, b, c, tau: float, covariance: np.ndarray) -> np.ndarray:
+    """Per-mode energy (w - w*)^H Lambda (w - w*) / (2 tau) of inputs correlated across time, for states (..., K).
+
+    w_i = u b^(T-i) is the network's filter and w* = Lambda^+ sigma the best linear filter (every step: one filter
+    per output time t over the inputs 1..t, with Lambda_t, summed over t). Computed as a sum of squares, never from
+    the expanded (norm - 2 Re(conj(u) A) + |u|^2 B), which loses every digit to cancellation near zero loss:
+
+    * positive definite Lambda (``cholesky_factors``): ||L_t^T w_t - L_t^-1 sigma_t||^2, where
+      g_r(t) = (L_t^T w_t)_r / u = sum_(i=r..t) L_ir b^(t-i) follows the recursion g(t) = b g(t-1) + L[t, :]: T steps
+      of O(T) per state for every output time together (every-step outputs cost what the final output does);
+    * singular Lambda: the eigen-factors of ``filter_factors`` (T (T + 1) / 2 rows per state for every-step outputs).
+
+    Vectorized over states and modes, chunked over the leading axis to bound memory.
+    """
+    s = np.asarray(singular_values)
+    a, b, c = (np.asarray(x, dtype=np.result_type(x, float)) for x in (a, b, c))
+    K, T = s.shape[0], s.shape[-1]
+    flat_b = b.reshape(-1, K)
+    flat_u = (a * c).reshape(-1, K)
+    try:
+        L, z = cholesky_factors(s, covariance)
+    except np.linalg.LinAlgError:
+        return _eigen_energy(s, flat_u, flat_b, tau, covariance).reshape(b.shape)
+    every_step = z.shape[1] > 1
+    out = np.empty(flat_b.shape)
+    dtype = np.result_type(flat_b, flat_u, z)
+    chunk = max(1, int(2e6 // max(1, K * T)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, flat_b.shape[0], chunk):
+            bb = flat_b[start:start + chunk][..., None]                    # (n, K, 1)
+            uu = flat_u[start:start + chunk][..., None]
+            g = np.zeros((bb.shape[0], K, T), dtype=dtype)
+            total = np.zeros(bb.shape[:2])
+            for t in range(T):  # g(t) = b g(t-1) + L[t, :], on the entries r <= t (the others stay 0)
+                gt = g[..., :t + 1]
+                gt *= bb
+                gt += L[t, :t + 1] if L.ndim == 2 else L[:, t, :t + 1]
+                if every_step or t == T - 1:
+                    d = uu * gt - z[:, t if every_step else 0, :t + 1]
+                    if np.iscomplexobj(d):
+                        total += np.einsum("nkr,nkr->nk", d.real, d.real) + np.einsum("nkr,nkr->nk", d.imag, d.imag)
+                    else:
+                        total += np.einsum("nkr,nkr->nk", d, d)
+            out[start:start + chunk] = 0.5 / tau * total
+    return out.reshape(b.shape)
+
+
+def _eigen_energy(s, flat_u, flat_b, tau, covariance) -> np.ndarray:
+    """``correlated_mode_energy`` for a singular covariance, through ``filter_factors`` (states (n, K))."""
+    K, T = s.shape[0], s.shape[-1]
+    C, z = filter_factors(s, covariance)
+    rows = C.shape[-2]
+    CT = np.ascontiguousarray(np.swapaxes(C, -1, -2))                    # (T, rows), or (K, T, rows) per mode
+    out = np.empty(flat_b.shape)
+    chunk = max(1, int(2e6 // max(1, K * max(rows, T))))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, flat_b.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            powers = np.ascontiguousarray(predicted_profile(np.ones_like(flat_b[sl]), flat_b[sl], T, False)[..., ::-1])
+            n = powers.shape[0]
+            if CT.ndim == 2:  # one BLAS product (a broadcast 3-D matmul was measured 15x slower)
+                Rw = (powers.reshape(n * K, T) @ CT).reshape(n, K, rows)
+            else:
+                Rw = np.matmul(powers.transpose(1, 0, 2), CT).transpose(1, 0, 2)
+            d = flat_u[sl][..., None] * Rw - z
+            out[sl] = 0.5 / tau * np.sum(d.real ** 2 + d.imag ** 2 if np.iscomplexobj(d) else d * d, axis=-1)
+    return out
 
 
 @dataclass

@@ -45,6 +45,13 @@ def finite_difference_gradient(f, W, eps=1e-6):
 # Written from the definition of the loss, L = 1/2 sum_links |s - c b^k a|^2, never through the task sums A, B.
 # A "link" is one (input step, output) pair: for a final-output task (K, T) the input at step i reaches the output
 # through b^(T-i); for an every-step task (K, T, T) input i reaches output t >= i through b^(t-i).
+#
+# Inputs correlated across time (``lam``: the covariance lambda_ij of the inputs at steps i and j, (T, T) or
+# (K, T, T)): the expected loss of a linear read-out w of the inputs is 1/2 E (y - sum_i w_i x_i)^2, which, for the
+# network's w_link = c b^k a, is L = 1/2 (W* - w)^H M (W* - w) + (what no linear read-out explains, dropped) with the
+# metric M over links M[(t, i), (t', j)] = [t = t'] lambda_ij (final output: M = lambda) and the best read-out
+# W* = M^+ S (per output time: Lambda_t^+ sigma_t). Written from that definition with a plain pseudo-inverse, never
+# through the gram matrix, the task sums or the package's square-root factors; lam=None is the white loss above.
 
 
 def links(singular_values):
@@ -63,64 +70,127 @@ def _column(x, K):
     return np.broadcast_to(np.asarray(x), (K,))[:, None]
 
 
-def explicit_energy_ub(s, u, b, tau=1.0):
-    """1/(2 tau) sum_links |s - u b^k|^2 per mode; u, b of shape (..., K) (scalars: all modes)."""
+def mode_covariance(lam, mode):
+    """One mode's covariance of a shared (T, T) or per-mode (K, T, T) ``lam`` (None stays None)."""
+    if lam is None:
+        return None
+    lam = np.asarray(lam, dtype=float)
+    return lam if lam.ndim == 2 else lam[mode]
+
+
+_METRICS = {}
+
+
+def link_metric(s, lam):
+    """(M, W*): the metric over links (K, L, L), M[(t, i), (t', j)] = [t = t'] lambda_ij (final output: lambda), and
+    the best linear read-out W* = M^+ S per mode (K, L); for lam=None: the identity and S. (Remembered per
+    (s, lam): the own integrations evaluate the rates many times.)"""
+    if lam is not None:
+        key = (np.asarray(s).tobytes(), np.asarray(s).shape, np.asarray(lam, dtype=float).tobytes(), np.shape(lam))
+        if key not in _METRICS:
+            _METRICS[key] = _link_metric(s, lam)
+        return _METRICS[key]
+    return _link_metric(s, lam)
+
+
+def _link_metric(s, lam):
+    k, S = links(s)
+    K, L = S.shape
+    if lam is None:
+        return np.broadcast_to(np.eye(L), (K, L, L)), S
+    lam = np.broadcast_to(np.asarray(lam, dtype=float), (K,) + np.shape(lam)[-2:])
+    if np.asarray(s).ndim < 3:
+        M = lam.copy()
+    else:
+        t, i = np.tril_indices(np.asarray(s).shape[-1])
+        M = np.where(t[:, None] == t[None, :], lam[:, i[:, None], i[None, :]], 0.0)
+    W = np.stack([np.linalg.pinv(M[m]) @ S[m] for m in range(K)])
+    return M, W
+
+
+def explicit_energy_ub(s, u, b, tau=1.0, lam=None):
+    """1/(2 tau) sum_links |s - u b^k|^2 per mode; u, b of shape (..., K) (scalars: all modes).
+
+    Correlated inputs (``lam``): 1/(2 tau) (W* - u b^k)^H M (W* - u b^k) (``link_metric``)."""
     k, S = links(s)
     u, b = np.broadcast_arrays(np.asarray(u), np.asarray(b))
     if u.ndim == 0:
         u, b = (np.broadcast_to(x, (S.shape[0],)) for x in (u, b))
+    if lam is not None:
+        M, W = link_metric(s, lam)
+        r = W - u[..., None] * b[..., None] ** k
+        return np.real(np.einsum("...kl,klm,...km->...k", np.conj(r), M, r)) / (2 * tau)
     r = S - u[..., None] * b[..., None] ** k
     return np.sum(np.abs(r) ** 2, axis=-1) / (2 * tau)
 
 
-def explicit_energy(s, a, b, c, tau=1.0):
-    """1/(2 tau) sum_links |s - c b^k a|^2 per mode."""
-    return explicit_energy_ub(s, np.asarray(a) * np.asarray(c), b, tau)
+def explicit_energy(s, a, b, c, tau=1.0, lam=None):
+    """1/(2 tau) sum_links |s - c b^k a|^2 per mode (correlated inputs: ``explicit_energy_ub``)."""
+    return explicit_energy_ub(s, np.asarray(a) * np.asarray(c), b, tau, lam)
 
 
-def explicit_sums(s, b):
-    """A(b) = sum_links s conj(b)^k and B(b) = sum_links |b|^(2k) per mode, b of shape (K,) or (K, G)."""
+def explicit_sums(s, b, lam=None):
+    """A(b) = sum_links s conj(b)^k and B(b) = sum_links |b|^(2k) per mode, b of shape (K,) or (K, G).
+
+    Correlated inputs: B(b) = sum_(links l, l') M_ll' conj(b)^k_l b^k_l' (A is unchanged: the cross-covariances)."""
     k, S = links(s)
     b = np.asarray(b)
     grid = b.ndim == 2
     bb = b[..., None]                                   # (K, [G,] 1)
     SS = S[:, None, :] if grid else S
     A = np.sum(SS * np.conj(bb) ** k, axis=-1)
+    if lam is not None:
+        M, _ = link_metric(s, lam)
+        P = bb ** k
+        B = np.real(np.einsum("k...l,klm,k...m->k...", np.conj(P), M, P))
+        return A, B
     B = np.sum(np.abs(bb) ** (2 * k), axis=-1)
     return A, B
 
 
-def least_squares_u(s, b):
-    """argmin_u sum_links |s - u b^k|^2 per mode by a least-squares solve (b of shape (K,))."""
+def least_squares_u(s, b, lam=None):
+    """argmin_u sum_links |s - u b^k|^2 per mode by a least-squares solve (b of shape (K,)); correlated inputs:
+    the weighted least squares argmin_u (W* - u b^k)^H M (W* - u b^k), through a square root of M."""
     k, S = links(s)
+    M, W = link_metric(s, lam)
     out = []
     for mode in range(S.shape[0]):
         phi = (np.asarray(b)[mode] ** k)[:, None]
-        out.append(np.linalg.lstsq(phi, S[mode], rcond=None)[0][0])
+        if lam is None:
+            out.append(np.linalg.lstsq(phi, S[mode], rcond=None)[0][0])
+            continue
+        e, Q = np.linalg.eigh(M[mode])
+        root = (Q * np.sqrt(np.clip(e, 0, None))) @ Q.T
+        out.append(np.linalg.lstsq(root @ phi, root @ W[mode], rcond=None)[0][0])
     return np.array(out)
 
 
-def explicit_gradient(s, a, b, c):
+def explicit_gradient(s, a, b, c, lam=None):
     """Gradient of L = 1/2 sum_links |s - c b^k a|^2 with respect to a, b, c, per mode.
 
     For complex modes the gradient over real and imaginary parts written as one complex number,
     dL/dRe z + i dL/dIm z (= 2 dL/dconj(z), the Wirtinger factor 2); for real modes the plain gradient.
+    Correlated inputs: L = 1/2 r^H M r with r = W* - c b^k a, so the residual r becomes M r in each sum.
     """
     k, S = links(s)
     K = S.shape[0]
     a, b, c = (_column(x, K) for x in (a, b, c))
     bk = b ** k
     dbk = np.where(k > 0, k * b ** np.maximum(k - 1, 0), 0.0)
-    r = S - a * c * bk
+    if lam is not None:
+        M, W = link_metric(s, lam)
+        r = np.einsum("klm,km->kl", M, W - a * c * bk)
+    else:
+        r = S - a * c * bk
     ga = -np.sum(r * np.conj(c * bk), axis=1)
     gb = -np.sum(r * np.conj(a * c * dbk), axis=1)
     gc = -np.sum(r * np.conj(a * bk), axis=1)
     return ga, gb, gc
 
 
-def explicit_rates(s, a, b, c, tau=1.0):
+def explicit_rates(s, a, b, c, tau=1.0, lam=None):
     """d(a, b, c)/dt = -dE/d(a, b, c) with E = L / tau (real and imaginary parts for complex modes)."""
-    return tuple(-g / tau for g in explicit_gradient(s, a, b, c))
+    return tuple(-g / tau for g in explicit_gradient(s, a, b, c, lam))
 
 
 def pack(a, b, c, complex_modes):
@@ -143,18 +213,18 @@ def unpack(y, K, complex_modes):
     return tuple(out)
 
 
-def explicit_loss_of_vector(s, complex_modes, tau=1.0):
+def explicit_loss_of_vector(s, complex_modes, tau=1.0, lam=None):
     """L(y) = tau E summed over modes as a function of the packed real state (for finite differences)."""
     K = links(s)[1].shape[0]
 
     def L(y):
         a, b, c = unpack(y, K, complex_modes)
-        return float(np.sum(explicit_energy(s, a, b, c, tau)))
+        return float(np.sum(explicit_energy(s, a, b, c, tau, lam)))
     return L
 
 
 def integrate_explicit(s, a0, b0, c0, tau, t_eval, freeze_b=False, rtol=1e-11, atol=1e-13, method="DOP853",
-                       freeze_ac=False):
+                       freeze_ac=False, lam=None):
     """Own integration of the explicit rates (DOP853 by default); (a, b, c) of shape (len(t_eval), K).
 
     ``freeze_b`` masks the rate of b (the input-output solution with b frozen), ``freeze_ac`` those of a and c
@@ -166,7 +236,7 @@ def integrate_explicit(s, a0, b0, c0, tau, t_eval, freeze_b=False, rtol=1e-11, a
 
     def rhs(t, y):
         a, b, c = unpack(y, K, complex_modes)
-        ra, rb, rc = explicit_rates(s, a, b, c, tau)
+        ra, rb, rc = explicit_rates(s, a, b, c, tau, lam)
         if freeze_b:
             rb = np.zeros_like(rb)
         if freeze_ac:
@@ -179,24 +249,25 @@ def integrate_explicit(s, a0, b0, c0, tau, t_eval, freeze_b=False, rtol=1e-11, a
     return unpack(sol.y.T, K, complex_modes)
 
 
-def gradient_descent_explicit(s, a, b, c, lr, steps):
+def gradient_descent_explicit(s, a, b, c, lr, steps, lam=None):
     """``steps`` steps of theta <- theta - lr dL/dtheta on L = 1/2 sum_links |r|^2 (real and imaginary parts)."""
     a, b, c = (np.array(x) for x in (a, b, c))
     for _ in range(steps):
-        ga, gb, gc = explicit_gradient(s, a, b, c)
+        ga, gb, gc = explicit_gradient(s, a, b, c, lam)
         a, b, c = a - lr * ga, b - lr * gb, c - lr * gc
     return a, b, c
 
 
-def hessian_fd(s, a, b, c, mode, eps=1e-5):
+def hessian_fd(s, a, b, c, mode, eps=1e-5, lam=None):
     """Hessian of one mode's L = 1/2 sum_links |r|^2 over its real parameters (3, or 6 for complex modes:
     Re a, Im a, Re b, Im b, Re c, Im c), by central differences of the explicit gradient."""
     s_mode = np.asarray(s)[mode:mode + 1]
+    lam_mode = mode_covariance(lam, mode)
     complex_modes = np.iscomplexobj(s) or any(np.iscomplexobj(x) for x in (a, b, c))
     x0 = pack(*(np.asarray(x)[mode:mode + 1] for x in (a, b, c)), complex_modes)
 
     def grad(y):
-        return pack(*explicit_gradient(s_mode, *unpack(y, 1, complex_modes)), complex_modes)
+        return pack(*explicit_gradient(s_mode, *unpack(y, 1, complex_modes), lam_mode), complex_modes)
 
     n = x0.size
     H = np.zeros((n, n))
@@ -207,24 +278,27 @@ def hessian_fd(s, a, b, c, mode, eps=1e-5):
     return 0.5 * (H + H.T)
 
 
-def brute_force_minimum(s, tau=1.0, b_max=None, starts=9, seed=0):
+def brute_force_minimum(s, tau=1.0, b_max=None, starts=9, seed=0, lam=None):
     """Global minimum of the explicit energy over (u, b) per mode: scipy minimisation from many starts.
 
     Real tasks: over (u, b) real (|b| <= b_max if given); complex tasks: over Re u, Im u, Re b, Im b.
-    Returns (u, b, E) of shape (K,)."""
+    Correlated inputs (``lam``): the energy (W* - u b^k)^H M (W* - u b^k) / (2 tau). Returns (u, b, E) of shape
+    (K,)."""
     from scipy.optimize import minimize
 
     k, S = links(s)
+    M, W = link_metric(s, lam)
     complex_modes = np.iscomplexobj(S)
     rng = np.random.default_rng(seed)
     us, bs, Es = [], [], []
     for mode in range(S.shape[0]):
-        target = S[mode]
+        target, metric = W[mode], M[mode]
 
         def energy(x):
             u = x[0] + 1j * x[1] if complex_modes else x[0]
             b = x[2] + 1j * x[3] if complex_modes else x[1]
-            return float(np.sum(np.abs(target - u * b ** k) ** 2) / (2 * tau))
+            r = target - u * b ** k
+            return float(np.real(np.conj(r) @ metric @ r) / (2 * tau))
 
         best = None
         lim = 1.9 if b_max is None else b_max
@@ -274,24 +348,42 @@ def orthonormal_columns(n, m, rng):
 
 
 # ---- full-matrix gradient descent on an aligned (block) network ---------------------------------------------------
-def network_targets(s, U, V, complex_modes):
-    """(k, Sigma) per link: the input-output correlation U H(s_link) V^T of every link of the task."""
+def network_targets(s, U, V, complex_modes, lam=None):
+    """(k, Sigma) per link: the input-output correlation U H(s_link) V^T of every link of the task.
+
+    Correlated inputs (``lam``): (k, W*, C) with the teacher's maps W*_link = U H(w*_link) V^T (the best read-out of
+    ``link_metric``) and the input covariance between links C[l][l'] = V diag(M_ll' per unit) V^T (both units of a
+    complex mode's block carry its lambda), for ``network_loss(..., metric=C)``."""
     k, S = links(s)
-    return k, [U @ block_matrix(S[:, j], complex_modes) @ V.T for j in range(len(k))]
+    if lam is None:
+        return k, [U @ block_matrix(S[:, j], complex_modes) @ V.T for j in range(len(k))]
+    M, W = link_metric(s, lam)
+    units = 2 if complex_modes else 1
+    teacher = [U @ block_matrix(W[:, j], complex_modes) @ V.T for j in range(len(k))]
+    metric = [[V @ np.diag(np.repeat(M[:, l, m], units)) @ V.T for m in range(len(k))] for l in range(len(k))]
+    return k, teacher, metric
 
 
-def network_loss(W_x, W_h, W_y, k, sigmas):
-    """L = 1/2 sum_links ||Sigma - W_y W_h^k W_x||_F^2 (white inputs as a sum over samples)."""
-    return 0.5 * sum(np.sum((S - W_y @ np.linalg.matrix_power(W_h, int(p)) @ W_x) ** 2) for p, S in zip(k, sigmas))
+def network_loss(W_x, W_h, W_y, k, sigmas, metric=None):
+    """L = 1/2 sum_links ||Sigma - W_y W_h^k W_x||_F^2 (white inputs as a sum over samples).
+
+    Correlated inputs: L = 1/2 sum_(l, l') tr(E_l C_ll' E_l'^T), E_l = W*_l - W_y W_h^k_l W_x (``network_targets``)."""
+    E = [S - W_y @ np.linalg.matrix_power(W_h, int(p)) @ W_x for p, S in zip(k, sigmas)]
+    if metric is not None:
+        return 0.5 * sum(np.trace(E[l] @ metric[l][m] @ E[m].T) for l in range(len(k)) for m in range(len(k)))
+    return 0.5 * sum(np.sum(e ** 2) for e in E)
 
 
-def network_gradient(W_x, W_h, W_y, k, sigmas):
-    """dL/dW_x, dL/dW_h, dL/dW_y of ``network_loss``, written out from the matrix products (notes §3.1)."""
+def network_gradient(W_x, W_h, W_y, k, sigmas, metric=None):
+    """dL/dW_x, dL/dW_h, dL/dW_y of ``network_loss``, written out from the matrix products (notes §3.1); with a
+    metric the residual of link l becomes sum_l' E_l' C_l'l."""
     power = [np.linalg.matrix_power(W_h, j) for j in range(int(max(k)) + 1)]
     g_x, g_h, g_y = np.zeros_like(W_x), np.zeros_like(W_h), np.zeros_like(W_y)
-    for p, S in zip(k, sigmas):
+    residuals = [S - W_y @ power[int(p)] @ W_x for p, S in zip(k, sigmas)]
+    if metric is not None:
+        residuals = [sum(residuals[m] @ metric[m][l] for m in range(len(k))) for l in range(len(k))]
+    for p, E in zip(k, residuals):
         p = int(p)
-        E = S - W_y @ power[p] @ W_x
         g_x -= (W_y @ power[p]).T @ E
         g_y -= E @ (power[p] @ W_x).T
         for r in range(p):

@@ -187,3 +187,255 @@ def test_white_covariance_gives_todays_flow_bit_for_bit():
     # a near-white covariance is a full gram G: the same flow to rounding
     near = Task.inverse_exponential(delta=[1.0, 0.5], lam=[0.7, 1.1], T=5, input_covariance={"lag": [1.0, 1e-15]})
     np.testing.assert_allclose(integrate(near, 20.0).u, a.u, rtol=1e-12, atol=1e-12)
+
+
+# ---- complex (rotational) tasks with correlated inputs: the Wirtinger flow through B(b, conj b) -------------------
+def test_complex_flow_with_a_diagonal_B_is_the_diagonal_flow():
+    """B(b, conj b) = beta(b conj b) substituted into the general complex flow (energy, rates, Wirtinger Jacobian)
+    gives the flow derived from beta(|b|^2) directly; the same for the complex modified flow."""
+    from lrnn_theory.derivations import complex as cx
+    from lrnn_theory.derivations import finite_lr as fl
+
+    residuals = cx.derive_diagonal_limit()
+    assert len(residuals) == 1 + 3 + 18 and all(r == 0 for r in residuals.values())
+    p, q = sp.symbols("p q")
+    diagonal_B = sp.Lambda((p, q), cx.beta(p * q))
+
+    def at_diagonal(expr):
+        return expr.replace(lambda e: isinstance(e, sp.Function) and e.func == cx.B,
+                            lambda e: diagonal_B(*e.args)).doit()
+
+    general, diagonal = fl.derive_complex_modified_flow(), fl.derive_complex_modified_flow(diagonal=True)
+    for z in cx.STATE:
+        assert sp.expand(at_diagonal(general["tau_rates"][z]) - diagonal["tau_rates"][z]) == 0
+    for row, row_d in zip(general["wirtinger"], diagonal["wirtinger"]):
+        for entry, entry_d in zip(row, row_d):
+            assert sp.expand(at_diagonal(entry) - entry_d) == 0
+    assert general["residual"] == [0, 0, 0]  # the constant 1/4 carries over for any real B
+
+
+def test_complex_conserved_quantity_and_polar_odes_for_a_general_B():
+    """|a|^2 - |c|^2 stays conserved for any real B; the polar ODEs of b reduce to the diagonal ones (written out
+    here: tau db/dt = conj(u) (A' - u b beta'(rho^2))) at B_rho = 2 rho beta', B_theta = 0."""
+    from lrnn_theory.derivations import complex as cx
+
+    flow = cx.derive_complex_mode_flow()
+    assert flow.conserved_rate == 0
+    assert sp.simplify(flow.naive_rate) != 0
+    assert flow.tau_rates[cx.b].has(sp.Derivative(cx.B(cx.b, cx.b_bar), cx.b_bar))
+    rho, theta, r, psi = sp.symbols("rho theta r psi", positive=True)
+    A1r, A1i = sp.symbols("A_1r A_1i", real=True)
+    beta1 = sp.Symbol("beta_1", real=True)
+    u = r * sp.exp(sp.I * psi)
+    G = sp.conjugate(u) * (A1r + sp.I * A1i - u * rho * sp.exp(sp.I * theta) * beta1)
+    rotated = sp.expand(sp.exp(-sp.I * theta) * G)
+    diagonal = {"tau*drho/dt": sp.re(rotated), "tau*dtheta/dt": sp.im(rotated) / rho}
+    values = {sp.Symbol("B_rho", real=True): 2 * rho * beta1, sp.Symbol("B_theta", real=True): 0}
+    for key, expected in diagonal.items():
+        assert sp.simplify(sp.expand_complex(flow.polar[key].subs(values) - expected)) == 0
+
+
+def test_complex_partials_share_one_order():
+    from lrnn_theory.derivations import complex as cx
+    from lrnn_theory.task_sums import COMPLEX_PARTIALS
+
+    assert COMPLEX_PARTIALS == cx.B_PARTIALS_EVALUATED
+    assert cx.partials(2) == ((0, 0), (0, 1), (1, 0), (0, 2), (1, 1), (2, 0))
+
+
+def _falling(k, j):
+    out = 1
+    for m in range(j):
+        out *= k - m
+    return out
+
+
+def test_evaluate_complex_for_a_full_gram_against_double_sums_and_finite_differences():
+    """B_ij = d^(i+j) B / db^i d(conj b)^j of B = sum_kl G_kl conj(b)^k b^l for a full G: against the double sums
+    written out term by term, and against Wirtinger finite differences (d/d(conj b) = (d/dx + i d/dy) / 2) of B itself
+    (``TaskSums.values``) and of the lower partials, up to the third order."""
+    from lrnn_theory.task_sums import TaskSums, complex_partials
+
+    rng = np.random.default_rng(12)
+    K, n = 3, 5
+    M = rng.standard_normal((K, n, n))
+    G = M @ np.swapaxes(M, 1, 2) / n
+    alpha = rng.standard_normal((K, n)) + 1j * rng.standard_normal((K, n))
+    sums = TaskSums(alpha, gram=G)
+    assert not sums.diagonal
+    b = np.array([0.5 + 0.3j, -0.7 + 0.4j, 0.9 - 0.6j])
+    out = sums.evaluate_complex(b, order=3)
+    assert len(out) == 4 + 6
+    B_parts = dict(zip(complex_partials(3), out[4:]))
+    for (i, j), value in B_parts.items():
+        for m in range(K):
+            ref = sum(G[m, k, l] * _falling(k, j) * _falling(l, i) * np.conj(b[m]) ** (k - j) * b[m] ** (l - i)
+                      for k in range(j, n) for l in range(i, n))
+            np.testing.assert_allclose(value[m], ref, rtol=1e-13, atol=1e-13)
+        assert np.isrealobj(value) == (i == j)  # B and d^2B/db d(conj b) are real
+    np.testing.assert_allclose(B_parts[0, 0], sums.values(b)[1], rtol=1e-14)
+    np.testing.assert_allclose(out[0], sums.values(b)[0], rtol=1e-14)
+
+    eps = 1e-6
+
+    def wirtinger(f):
+        """(d/db, d/d(conj b)) of f by central differences in Re b and Im b."""
+        fx = (f(b + eps) - f(b - eps)) / (2 * eps)
+        fy = (f(b + 1j * eps) - f(b - 1j * eps)) / (2 * eps)
+        return (fx - 1j * fy) / 2, (fx + 1j * fy) / 2
+
+    def partial(i, j):
+        return lambda z: dict(zip(complex_partials(3), sums.evaluate_complex(z, order=3)[4:]))[i, j]
+
+    checks = [(lambda z: sums.values(z)[1], 1, (0, 1)), (partial(0, 1), 1, (0, 2)), (partial(0, 1), 0, (1, 1)),
+              (partial(0, 2), 1, (0, 3)), (partial(0, 2), 0, (1, 2))]
+    for f, which, target in checks:
+        np.testing.assert_allclose(wirtinger(f)[which], B_parts[target], rtol=1e-7, err_msg=str(target))
+    # dB/db = conj(dB/d(conj b)): B is real
+    np.testing.assert_allclose(wirtinger(lambda z: sums.values(z)[1])[0], np.conj(B_parts[0, 1]), rtol=1e-7)
+    # a subset of the modes slices the per-mode gram
+    part = sums.subset(np.array([2, 0]))
+    for full, sub in zip(out, part.evaluate_complex(b[[2, 0]], order=3)):
+        np.testing.assert_allclose(sub, full[[2, 0]], rtol=1e-14)
+
+
+def _complex_block_problem(every_step, seed=11):
+    """A complex task with a covariance per mode, and the same problem as a real block-form network: 2x2 blocks
+    [[Re z, -Im z], [Im z, Re z]] per mode (notes §8.5, ``lrnn_theory.block_form``), Sigma^{YX_i} = U H(d_i) V^T and
+    Sigma^{X_iX_j} = V diag(lambda_ij per unit) V^T, both real units of a mode seeing the mode's lambda."""
+    from lrnn_theory import Task
+    from lrnn_theory.block_form import block_task_correlations, real_block_form
+
+    rng = np.random.default_rng(seed)
+    K, T = 2, 4
+    sizes = np.full(K, 2)
+    U, V, R = (_orthogonal(rng, 2 * K) for _ in range(3))
+    lam = _random_covariance(rng, K, T)
+    shape = (K, T, T) if every_step else (K, T)
+    s = rng.uniform(0.2, 1.0, shape) * np.exp(1j * rng.uniform(-1.5, 1.5, shape))
+    if every_step:
+        s = np.tril(s)
+
+    def phases(low, high):
+        return rng.uniform(low, high, K) * np.exp(1j * rng.uniform(-1.5, 1.5, K))
+
+    a, b, c = phases(0.3, 0.9), phases(0.4, 0.9), phases(0.3, 0.9)
+    task = Task(s, init={"a": a, "b": b, "c": c}, outputs="every_step" if every_step else "final",
+                input_covariance=lam)
+    Sxx = np.einsum("nk,kij,mk->ijnm", V, np.repeat(lam, 2, axis=0), V)
+    Syx = block_task_correlations(s, U, V, sizes)
+    weights = [R @ real_block_form(a, sizes) @ V.T, R @ real_block_form(b, sizes) @ R.T,
+               U @ real_block_form(c, sizes) @ R.T]
+    return task, weights, [(R, V), (R, R), (U, R)], Syx, Sxx
+
+
+@pytest.mark.parametrize("every_step", [False, True])
+def test_complex_correlated_flow_is_the_gradient_of_the_block_networks_full_matrix_loss(every_step):
+    """The compiled Wirtinger flow of a complex task with inputs correlated across time equals minus the
+    finite-difference gradient of the real block network's full-matrix population loss L, with the Wirtinger factor:
+    a mode's 2x2 block holds z in two real units, so L = 2 tau E per mode, the directions I_2 and J of Re z and
+    Im z have squared norm 2, and tau dz/dt = -2 tau dE/d(conj z) = -(dL/dRe z + i dL/dIm z) / 2 (tau = 1). The
+    Jacobian blocks (through d^2B/db d(conj b), d^2B/d(conj b)^2) equal finite differences of the rates."""
+    from lrnn_theory.flow import compile_flow
+
+    task, weights, bases, Syx, Sxx = _complex_block_problem(every_step)
+    assert task.is_complex and task.every_step == every_step
+    assert not task.sums().diagonal
+    K = task.K
+    unit = {"re": np.eye(2), "im": np.array([[0.0, -1.0], [1.0, 0.0]])}
+
+    def loss(ws):
+        return _full_matrix_loss(*ws, Syx, Sxx, every_step)
+
+    h = 1e-6
+    expected = np.zeros((K, 6))
+    for w_index, (left, right) in enumerate(bases):
+        for k in range(K):
+            block = slice(2 * k, 2 * k + 2)
+            for part, E in unit.items():
+                direction = left[:, block] @ E @ right[:, block].T
+                plus = [w + h * direction if n == w_index else w for n, w in enumerate(weights)]
+                minus = [w - h * direction if n == w_index else w for n, w in enumerate(weights)]
+                grad = (loss(plus) - loss(minus)) / (2 * h)
+                expected[k, 2 * w_index + (part == "im")] = -grad / 2
+    flow = compile_flow(task)
+    y = flow.initial_state()
+    np.testing.assert_allclose(flow.rates(0.0, y).reshape(K, 6), expected, rtol=1e-7, atol=1e-9)
+    # the energy is the loss per mode: L = 2 tau E + const, so differences of L are twice those of E
+    J = flow.jacobian_blocks(0.0, y)
+    eps = 1e-6
+    for q in range(6):
+        dy = np.zeros_like(y)
+        dy[q::6] = eps
+        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
+        np.testing.assert_allclose(J[:, :, q], fd.reshape(K, 6), rtol=1e-6, atol=1e-8)
+
+
+def _complex_correlated_task(tau=1.0):
+    from lrnn_theory import Task
+
+    rng = np.random.default_rng(5)
+    T = 4
+    s = np.stack([0.8 * np.exp(0.4j) ** np.arange(T - 1, -1, -1),
+                  0.7 * (np.array([0.3, 1.0, 0.2, 0.8]) + 0.3j * np.array([1, -1, 0.5, 0]))])
+    lam = np.stack([np.asarray(InputCovariance.build({"ar1": 0.6}, K=1, T=T).matrix), _random_covariance(rng, 1, T)[0]])
+    return Task(s, init={"a": [0.3 + 0.05j, 0.2], "b": [0.2 + 0.1j, 0.3 - 0.05j], "c": [0.2, 0.4]}, tau=tau,
+                input_covariance=lam)
+
+
+def test_complex_correlated_modified_flow():
+    """The modified flow of a complex correlated task (third Wirtinger partials of B): its Jacobian and modified
+    energy against finite differences, E_h - E = (h/4) ||grad E||^2 with grad E = minus the plain rates (checked above
+    against the full-matrix loss), and the local error against one gradient step (``DiscreteGD``, the plain rates'
+    Euler step): O(h^2) for the plain flow, O(h^3) for the modified one."""
+    from scipy.integrate import solve_ivp
+
+    from lrnn_theory.finite_lr import DiscreteGD, compile_modified_flow
+    from lrnn_theory.flow import compile_flow
+
+    task = _complex_correlated_task(tau=1.5)
+    assert not task.sums().diagonal
+    flow = compile_modified_flow(task, DiscreteGD(0.3, "mean"))
+    plain = compile_flow(task)
+    y = flow.initial_state() + 0.1
+    J = flow.jacobian_blocks(0.0, y)
+    eps = 1e-6
+    for q in range(6):
+        dy = np.zeros_like(y)
+        dy[q::6] = eps
+        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
+        np.testing.assert_allclose(J[:, :, q], fd.reshape(2, 6), rtol=1e-6, atol=1e-8)
+        fd_energy = (flow.modified_energy(y + dy) - flow.modified_energy(y - dy)) / (2 * eps)
+        np.testing.assert_allclose(flow.rates(0, y)[q::6], -fd_energy, rtol=1e-6, atol=1e-9)
+    grad = plain.rates(0, y).reshape(2, 6)
+    np.testing.assert_allclose(flow.modified_energy(y) - flow.energy(y), flow.step / 4 * np.sum(grad**2, axis=1),
+                               rtol=1e-10)
+    errors = {"plain": [], "modified": []}
+    y0 = plain.initial_state()
+    for lr in (0.02, 0.01, 0.005):
+        h = lr * task.tau
+        stepped = y0 + h * plain.rates(0, y0)
+        for name, f in (("plain", plain), ("modified", compile_modified_flow(task, lr))):
+            sol = solve_ivp(f.rates, (0, h), y0, method="DOP853", rtol=1e-13, atol=1e-15)
+            errors[name].append(np.max(np.abs(sol.y[:, -1] - stepped)))
+    assert np.allclose(-np.diff(np.log2(errors["plain"])), 2.0, atol=0.15), errors
+    assert np.allclose(-np.diff(np.log2(errors["modified"])), 3.0, atol=0.15), errors
+
+
+def test_complex_white_covariance_is_todays_flow():
+    """A complex task with an identity covariance is today's task bit for bit; a near-white covariance takes the
+    full-G path (quadratic forms in the powers of conj b) and gives the same trajectory to rounding."""
+    from lrnn_theory import Task, integrate
+
+    kw = dict(T=5, delta=[1.0, 0.5], lam=[0.7, 0.9], lambda_phase=[0.4, -0.9], init={"a": 0.2, "b": 0.1 + 0.1j,
+                                                                                     "c": 0.2})
+    plain = Task.from_family("inverse_exponential", **kw)
+    white = Task.from_family("inverse_exponential", input_covariance=np.eye(5), **kw)
+    near = Task.from_family("inverse_exponential", input_covariance={"lag": [1.0, 1e-15]}, **kw)
+    assert plain.is_complex and not near.sums().diagonal
+    a, b, c = integrate(plain, 20.0), integrate(white, 20.0), integrate(near, 20.0)
+    assert np.array_equal(a.u, b.u) and np.array_equal(a.b, b.b)
+    np.testing.assert_allclose(c.u, a.u, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(c.b, a.b, rtol=1e-12, atol=1e-12)
+    modified = [integrate(t, 20.0, lr_correction=0.05).u for t in (near, plain)]
+    np.testing.assert_allclose(modified[0], modified[1], rtol=1e-11, atol=1e-12)

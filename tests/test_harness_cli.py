@@ -162,3 +162,106 @@ def test_console_script_exit_codes(task_file, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("lrnn: error: parameter 'lr'")
     assert "Traceback" not in bad.stderr
+
+
+# ---- user data: --data DATA.npz (issue 21) ----------------------------------------------------------------------------
+@pytest.fixture
+def data_file(tmp_path):
+    from lrnn_theory.task_estimation import ar1_teacher_data
+
+    data = ar1_teacher_data(P=400, T=4, N=3, rho=0.6)
+    path = tmp_path / "ar1.npz"
+    np.savez(path, X=data.X, Y=data.Y)
+    return path
+
+
+def _differences(text):
+    return {q: float(v) for q, v in re.findall(r"\b([abcu])=([0-9.e+-]+)",
+                                              text.split("largest |simulation - theory|:")[1].splitlines()[0])}
+
+
+@pytest.mark.parametrize("command", ["simulate", "validate", "ntk"])
+def test_data_runs_lay_the_fitted_theory_over_the_network(command, data_file, tmp_path, capsys):
+    """Train on the user's X and Y, fit the task from the same data, print the time mapping, the verdict and the
+    error line; the theory (dashed) over the network (solid) in --plot."""
+    out = tmp_path / ("n.csv" if command == "ntk" else "s.csv")
+    plot = tmp_path / "p.png"
+    argv = [command, "--data", data_file, "--lr", "0.03", "--steps", "300", "--plot", plot]
+    argv += [] if command == "validate" else ["--out", out]
+    assert run(argv) == 0
+    text = capsys.readouterr().out
+    assert "time: t = steps * lr * tau * 2 / N_y = steps * lr * 0.666667 for loss 'mean'" in text
+    assert text.count("theory applies:") == 1
+    assert plot.stat().st_size > 10_000
+    if command == "ntk":
+        found = float(re.search(r"largest difference over training ([0-9.e+-]+)", text).group(1))
+        assert found < 0.05
+        lines = out.read_text().splitlines()
+        assert lines[0] == "step,t,distance" and float(lines[-1].split(",")[1]) == pytest.approx(300 * 0.02)
+        return
+    diffs = _differences(text)
+    assert set(diffs) == {"a", "b", "c", "u"} and max(diffs.values()) < 0.05
+    if command == "simulate":  # the modes on the task's clock: t = steps * lr * 2 / N_y
+        written = Trajectory.from_csv(out)
+        np.testing.assert_allclose(written.t[-1], 300 * 0.03 * 2 / 3)
+    else:  # validate: the lr-corrected flow is second order
+        corrected = re.search(r"largest ([0-9.e+-]+) \| ([0-9.e+-]+)", text)
+        assert float(corrected.group(2)) < 0.1 * float(corrected.group(1))
+
+
+def test_data_run_error_shrinks_with_the_learning_rate(data_file, capsys):
+    """validate --data at lr and lr/2 over the same theory time: first order in the learning rate, for the 'sum'
+    convention too (statistics as sums, t = steps * lr * 2)."""
+    errors = {}
+    P, N_y = 400, 3  # 'sum' at lr / (P N_y) takes the same steps as 'mean' at lr, on a clock P times faster
+    for loss, lr in (("mean", 0.03), ("mean", 0.015), ("sum", 0.03 / (P * N_y)), ("sum", 0.015 / (P * N_y))):
+        steps = int(round(6.0 / (lr * (2 / N_y if loss == "mean" else 2 * P))))
+        assert run(["validate", "--data", data_file, "--lr", lr, "--steps", steps, "--loss", loss, "--tol", 1]) == 0
+        text = capsys.readouterr().out
+        errors[loss, lr] = _differences(text)["u"]
+    for loss in ("mean", "sum"):
+        first, second = (errors[k] for k in errors if k[0] == loss)
+        assert 0.4 < second / first < 0.6, errors
+
+
+def test_data_run_with_a_task_file_takes_its_tau(data_file, tmp_path, capsys):
+    task = tmp_path / "tau.json"
+    task.write_text(json.dumps({"singular_values": [[1.0, 1.0, 1.0, 1.0]] * 3, "tau": 2.0}))
+    out = tmp_path / "s.csv"
+    assert run(["simulate", task, "--data", data_file, "--lr", "0.03", "--steps", "100", "--out", out]) == 0
+    assert "tau = 2" in capsys.readouterr().out
+    np.testing.assert_allclose(Trajectory.from_csv(out).t[-1], 100 * 0.03 * 2 * 2 / 3)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["simulate", "--lr", "0.1", "--steps", "5", "--out", "{d}/x.csv"], "a task file is required"),
+    (["simulate", "--data", "sample", "--lr", "0.1", "--steps", "5", "--out", "{d}/x.csv"], "parameter 'data'"),
+    (["simulate", "--data", "{d}/none.npz", "--lr", "0.1", "--steps", "5", "--out", "{d}/x.csv"], "does not exist"),
+    (["validate", "--data", "{data}", "--lr", "0.1", "--steps", "5", "--n-samples", "7"], "'n_samples'"),
+    (["ntk", "--data", "{d}/none.npz", "--lr", "0.1", "--steps", "5", "--out", "{d}/x.csv"], "does not exist"),
+])
+def test_bad_data_runs_exit_2_in_one_line(argv, match, data_file, tmp_path, capsys):
+    argv = [a.format(d=tmp_path, data=data_file) for a in argv]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and match in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ar1.npz"]
+
+
+@pytest.mark.parametrize("loss", ["mean", "sum_half"])
+def test_divergence_hint_on_user_data_proposes_a_rate_that_trains(loss):
+    """The hint is 2 / the largest Hessian eigenvalue of the data's loss at the lowest-loss state and at the end point
+    of the fitted task's flow (the task now carries the input covariance, so the end point is the network's); the
+    rate it proposes trains without diverging. (It was 1.4e-12 where 1e-4 trains: the white task's end point.)"""
+    from lrnn_theory.errors import DivergenceError
+    from lrnn_theory.task_estimation import ar1_teacher_data
+    from lrnn_theory.validation.harness import train_lrnn
+
+    data = ar1_teacher_data(P=500, T=5, N=3, rho=0.8, exact=False)
+    with pytest.raises(DivergenceError) as info:
+        train_lrnn(None, X=data.X, Y=data.Y, lr=10.0, steps=100, loss=loss, record_every=100)
+    bound = info.value.lr_bound
+    assert f"{bound:.3g}" in str(info.value)
+    assert bound > (1e-5 if loss == "sum_half" else 1e-2)  # 1e-4 trains under sum_half, 0.01 under mean
+    result = train_lrnn(None, X=data.X, Y=data.Y, lr=bound, steps=3000, loss=loss, record_every=3000)
+    assert np.all(np.isfinite(result.losses)) and result.losses[-1] < result.losses[0]

@@ -109,6 +109,43 @@ def test_estimated_task_of_sensory_data():
     assert d["off_diagonal_fraction"] < 0.01
 
 
+# ---- the aligned start of an unaligned network ---------------------------------------------------------------------
+def test_aligned_start_of_random_and_aligned_networks():
+    from lrnn_theory.sensory import aligned_start
+
+    rng = np.random.default_rng(3)
+    W_x, W_h, W_y = (0.1 * rng.standard_normal(shape) for shape in ((5, 3), (5, 5), (2, 5)))
+    U, V = np.linalg.qr(rng.standard_normal((2, 2)))[0], np.linalg.qr(rng.standard_normal((3, 2)))[0]
+    start = aligned_start(W_x, W_h, W_y, U, V, s_last=[1.0, -2.0])
+    # written out: mode 1 grows along W_x v_1 + W_y^T u_1, mode 2 along the part of W_x v_2 - W_y^T u_2 orthogonal to it
+    g1 = W_x @ V[:, 0] + W_y.T @ U[:, 0]
+    g2 = W_x @ V[:, 1] - W_y.T @ U[:, 1]
+    q1 = g1 / np.linalg.norm(g1)
+    r2 = g2 - (q1 @ g2) * q1
+    q2 = r2 / np.linalg.norm(r2)
+    np.testing.assert_allclose(start["a"], [np.linalg.norm(g1) / 2, np.linalg.norm(r2) / 2], rtol=1e-12)
+    np.testing.assert_allclose(start["c"], [np.linalg.norm(g1) / 2, -np.linalg.norm(r2) / 2], rtol=1e-12)
+    np.testing.assert_allclose(start["b"], [q1 @ W_h @ q1, q2 @ W_h @ q2], rtol=1e-12)
+    # fewer hidden units than modes: the modes left over start (and stay) at zero
+    short = aligned_start(W_x[:1], W_h[:1, :1], W_y[:, :1], U, V)
+    assert short["a"][1] == short["b"][1] == short["c"][1] == 0.0 and short["a"][0] > 0
+    with pytest.raises(LrnnInputError, match="'W_x', 'W_h', 'W_y'"):
+        aligned_start(W_x, W_h[:4], W_y, U, V)
+    with pytest.raises(LrnnInputError, match="'U', 'V'"):
+        aligned_start(W_x, W_h, W_y, U, V[:2])
+    with pytest.raises(LrnnInputError, match="'s_last'"):
+        aligned_start(W_x, W_h, W_y, U, V, s_last=[1.0, 2.0, 3.0])
+
+
+def test_record_spacing_keeps_the_coarse_records():
+    from lrnn_theory.validation.figures.sensory import record_spacing
+
+    for steps in (10000, 40000, 60000, 32000, 777):
+        coarse, every = record_spacing(steps, 300, 10, keep_coarse=True)
+        assert coarse % every == 0 and (coarse // every >= 10 or every == 1)
+    assert record_spacing(32000, 300, 10, keep_coarse=False) == (106, 10)
+
+
 # ---- trained networks --------------------------------------------------------------------------------------------
 def _trained(target, steps):
     from lrnn_theory.validation.figures.sensory import extrapolation, run_sensory
@@ -117,8 +154,13 @@ def _trained(target, steps):
     return run, extrapolation(run, [50, 75, 100], 500, seed=0)
 
 
-def test_mean_network_reaches_global_solution_and_does_not_extrapolate():
-    run, ext = _trained("mean", 25000)
+@pytest.fixture(scope="module")
+def mean_run():
+    return _trained("mean", 25000)
+
+
+def test_mean_network_reaches_global_solution_and_does_not_extrapolate(mean_run):
+    run, ext = mean_run
     np.testing.assert_allclose(run["recurrent_sv"][-1], 1.0, rtol=0.02)
     np.testing.assert_allclose(run["io_sv"][-1], 0.25, rtol=0.02)
     losses = [ext["network"][k] for k in ("50", "75", "100")]
@@ -127,6 +169,64 @@ def test_mean_network_reaches_global_solution_and_does_not_extrapolate():
         assert ext["network"][k] == pytest.approx(ext["theory_on_samples"][k], rel=0.05)
         assert ext["network"][k] == pytest.approx(ext["theory_expected"][k], rel=0.1)
     assert run["lr"] < run["lr_bound"]
+
+
+def test_overlay_has_both_theories_and_the_correlated_one_tracks_the_network(mean_run):
+    """Mean target on raw stimuli: the correlated theory's time course follows the network's singular values, the
+    white one (lambda = I) does not (it ends at u = sigma ~ 1 instead of 1/T); started aligned, the network follows
+    the correlated theory more closely still (what remains is not the alignment phase)."""
+    from lrnn_theory.validation.figures.sensory import ode_overlay
+
+    run, _ = mean_run
+    entry = ode_overlay(run, control=True)["entry"]
+    worst = {}
+    for name in ("correlated", "white"):
+        errors = entry[name]["max_abs_error"]
+        assert set(errors) == {"u", "b"} and len(errors["u"]) == len(errors["b"]) == 4
+        assert len(entry[name]["max_abs_error_filter_per_lag"]) == 4 and entry[name]["diverged"] is None
+        worst[name] = max(np.max(errors["u"]), np.max(errors["b"]))
+    assert entry["correlated"]["task"]["input_covariance"] is not None
+    assert entry["white"]["task"]["input_covariance"] is None
+    assert worst["correlated"] < 0.15 < 0.5 < worst["white"]
+    np.testing.assert_allclose(np.abs(entry["correlated"]["final"]["u"]), 0.25, atol=0.01)
+    assert np.max(np.abs(entry["white"]["final"]["u"])) > 0.9
+    control = entry["correlated"]["aligned_control"]
+    assert control["max_abs_error_all"] < 0.08 and control["max_abs_error_all"] < worst["correlated"]
+    assert "alignment" in entry["why_they_can_differ"] and "rank" in entry["compared"]
+
+
+def test_correlated_overlay_equals_an_independent_integration(mean_run):
+    """The overlay is ``integrate`` of the task ``Task.from_data(X, Y, loss="mean_half")`` from the aligned start, on
+    the clock of the loss convention: one step of mean_half (1/(P N_y) sum 1/2 ||r||^2) on mean statistics is
+    lr / N_y of theory time."""
+    from lrnn_theory import integrate
+    from lrnn_theory.sensory import aligned_start
+    from lrnn_theory.validation.figures.sensory import ode_overlay
+
+    run, _ = mean_run
+    overlay = ode_overlay(run)
+    task = Task.from_data(run["X"], run["Y"], loss="mean_half")
+    assert task.input_covariance is not None
+    # the task's statistics by hand: means over the samples in the fitted bases
+    U, V, P = task.estimate.U, task.estimate.V, run["X"].shape[0]
+    sigma = np.einsum("yk,py,ptx,xk->kt", U, run["Y"], run["X"], V) / P
+    lam = np.einsum("xk,pix,pjy,yk->kij", V, run["X"], run["X"], V) / P
+    np.testing.assert_allclose(task.singular_values, sigma, atol=1e-12)
+    np.testing.assert_allclose(task.input_covariance.matrix, lam, atol=1e-12)
+    np.testing.assert_allclose(overlay["entry"]["correlated"]["task"]["singular_values"], sigma, atol=1e-12)
+    t = run["steps"] * run["lr"] / run["Y"].shape[1]
+    np.testing.assert_allclose(overlay["t"], t, rtol=1e-14)
+    start = aligned_start(*(w[0] for w in run["weights"]), U, V, s_last=sigma[:, -1])
+    traj = integrate(task.with_init(a=start["a"], b=start["b"], c=start["c"]), float(t[-1]), t_eval=t)
+    curves = overlay["curves"]["correlated"]
+    np.testing.assert_allclose(curves["abs_u"], -np.sort(-np.abs(traj.u), axis=1), atol=1e-10)
+    np.testing.assert_allclose(curves["abs_b"], -np.sort(-np.abs(traj.b), axis=1), atol=1e-10)
+    white = integrate(Task(sigma, init={"a": start["a"], "b": start["b"], "c": start["c"]}), float(t[-1]), t_eval=t)
+    np.testing.assert_allclose(overlay["curves"]["white"]["abs_u"], -np.sort(-np.abs(white.u), axis=1), atol=1e-10)
+    # the network side: singular values of W_y W_x and W_h at the records
+    W_x, W_h, W_y = run["weights"]
+    np.testing.assert_allclose(overlay["network"]["io_sv"], np.linalg.svd(W_y @ W_x, compute_uv=False), atol=1e-12)
+    np.testing.assert_allclose(overlay["network"]["recurrent_sv"], np.linalg.svd(W_h, compute_uv=False), atol=1e-12)
 
 
 @pytest.mark.slow
@@ -145,15 +245,31 @@ def test_reproduce_quick(tmp_path, name):
     assert main(["reproduce", name, "--quick", "--out", str(tmp_path)]) == 0
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     data = json.loads((tmp_path / f"{name}.json").read_text())
+    targets = ("mean", "sum") if name == "fig6" else ("late", "early")
+    course = {}
+    for target in targets:
+        overlay = data[target]["ode_overlay"]
+        for theory in ("correlated", "white"):  # both theories, errors per rank for u and b over the time course
+            errors = overlay[theory]["max_abs_error"]
+            assert len(errors["u"]) == len(errors["b"]) == 4
+            course[target, theory] = max(max(errors["u"]), max(errors["b"]))
+        assert course[target, "correlated"] < course[target, "white"]
+        assert "time_mapping" in overlay and "initial_modes" in overlay and "aligned_control" in overlay["correlated"]
+    # the top-level error covers the correlated theory's time course, not only the end points
+    covered = targets if name == "fig6" else ("late",)
+    assert data["max_abs_error"] == pytest.approx(max(course[t, "correlated"] for t in covered))
     if name == "fig6":
-        assert data["max_abs_error"] < 0.02
+        assert data["max_abs_error_end_points"] < 0.02 and data["max_abs_error"] < 0.5
+        assert course["mean", "correlated"] < 0.1 < 0.5 < course["mean", "white"]
         for target in ("mean", "sum"):
             entry = data[target]
             assert set(entry["extrapolation_loss"]) == {"50", "75", "100"}
             assert len(entry["recurrent_sv"]) == len(entry["io_sv"]) == 4 and entry["lr"] > 0
         assert data["mean"]["predicted"] == {"recurrent_sv": 1.0, "io_sv": 0.25}
+        assert data["mean"]["ode_overlay"]["lr_dependence"]["ratio"] > 0.8  # not discretisation: the alignment phase
     else:
         assert data["late"]["hidden_gradient_final"] < 1e-3 < data["early"]["hidden_gradient_final"]
+        assert data["max_abs_error"] < 0.6
 
 
 def test_notes_sum_learning_rates_straddle_the_stability_bound():

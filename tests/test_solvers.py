@@ -248,3 +248,148 @@ def test_batched_inverse_flags_singular_blocks_and_inverts_badly_scaled_ones(m):
     assert np.flatnonzero(singular).tolist() == [3, 4, 5]
     ok = ~singular
     np.testing.assert_allclose(inv[ok] @ W[ok], np.broadcast_to(np.eye(m), W[ok].shape), atol=1e-10)
+
+
+def _interpolate_outputs_per_time(out, t_eval, run, accepted, hs, t_new, y_new, f_new):
+    """The dense output as committed before issue 25: one pass per output time crossed (the reference)."""
+    from lrnn_theory.solvers import _hermite
+
+    n_out = t_eval.size
+    nx = run.nx
+    while True:
+        pending = accepted & (nx < n_out)
+        pending[pending] &= t_eval[nx[pending]] <= t_new[pending]
+        rows = np.flatnonzero(pending)
+        if rows.size == 0:
+            break
+        theta = (t_eval[nx[rows]] - run.t[rows]) / hs[rows]
+        out[nx[rows], run.idx[rows]] = _hermite(theta, hs[rows], run.y[:, rows], run.f[:, rows], y_new[:, rows],
+                                                f_new[:, rows]).T
+        nx[rows] += 1
+
+
+def test_dense_output_of_many_points_equals_few_points_and_the_per_time_pass(monkeypatch):
+    """Issue 25: all output times crossed in a step are interpolated at once. 2, 201 and 2001 output points give the
+    same values at their common times, and the same values as the former pass per output time, bit for bit (the
+    steps do not depend on the output times); converged modes keep their state, uneven output times work."""
+    from lrnn_theory import solvers
+
+    task = random_task(7, K=6)
+    flow = compile_flow(task)
+    Y0 = flow.initial_state().reshape(6, 3)
+    uneven = np.sort(np.concatenate([[0.0, 12.0], np.random.default_rng(1).uniform(0, 12, 57)]))
+    grids = {n: np.linspace(0.0, 12.0, n) for n in (2, 201, 2001)} | {"uneven": uneven}
+    new = {n: solve_blocks(flow, Y0, 12.0, t, 1e-9, 1e-11, converged_tol=1e-6) for n, t in grids.items()}
+    monkeypatch.setattr(solvers, "_interpolate_outputs", _interpolate_outputs_per_time)
+    old = {n: solve_blocks(flow, Y0, 12.0, grids[n], 1e-9, 1e-11, converged_tol=1e-6) for n in (2001, "uneven")}
+    for n in grids:
+        if n in old:
+            np.testing.assert_array_equal(new[n].Y, old[n].Y)
+        assert not np.isnan(new[n].Y).any()
+    assert (new[2001].status == CONVERGED).any()
+    np.testing.assert_allclose(new[2001].Y[::10], new[201].Y, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(new[2001].Y[[0, -1]], new[2].Y, rtol=1e-10, atol=1e-14)
+    traj = integrate(task, 12.0, n_points=2001)
+    np.testing.assert_allclose(traj.b[::1000], integrate(task, 12.0, n_points=3).b, rtol=1e-10, atol=1e-14)
+
+
+#: Crossing time of |b|^5 = 1e8 by mode 1 below (Radau, rtol 1e-12, atol 1e-14; BDF at the default tolerances gives
+#: 157005.129, LSODA 157005.058).
+RUNAWAY_CROSSING = 157005.1012
+
+
+def test_runaway_mode_is_recognised_by_its_growth():
+    """Issue 25: the Dirac task's recurrent branch (beta > kappa) runs away slowly, |b|^5 reaching 1e8 at t = 1.57e5
+    (b ~ t^(1/4)): the batched solver spent its 20,000-step cap before the fallback BDF found the crossing. Its
+    growth law now predicts the crossing: the right mode, the time to 1e-4 of the reference and the state there,
+    after a tenth of the cap (the converging mode 0 halts there), with the message of a crossing found by stepping."""
+    task = Task.dirac(beta=[0.3, 2.0], kappa=0.5, T=6, init={"a": 0.5, "b": [0.1, 1.2], "c": 0.5})
+    flow = compile_flow(task)
+    gain = lambda Yr: 5 * np.log(np.abs(Yr[1]))  # noqa: E731
+    sol = solve_blocks(flow, flow.initial_state().reshape(2, 3), 1e7, [1e7], 1e-8, 1e-10, max_steps=20_000,
+                       log_gain=gain, log_threshold=np.log(1e8))
+    fail = sol.failure
+    assert fail.kind == "diverged" and fail.mode == 1 and fail.detail.startswith("predicted from its growth")
+    assert fail.time == pytest.approx(RUNAWAY_CROSSING, rel=1e-4)
+    assert fail.y[1] == pytest.approx(1e8 ** (1 / 5), rel=1e-4) and fail.y[0] == pytest.approx(1.414e-4, rel=1e-3)
+    assert sol.t_final[1] < fail.time / 20 and sol.steps.max() < 2_000
+    with pytest.raises(DivergenceError) as err:
+        integrate(task, 1e7)
+    assert err.value.mode == 1 and err.value.time == pytest.approx(RUNAWAY_CROSSING, rel=1e-4)
+    assert str(err.value).startswith("learning dynamics diverged at t=157005: in mode 1, |a|, |c| or the recurrent "
+                                     "gain |b|^(T-1) grew past 1e+08 (a=0.0001414, b=39.81, c=0.0001414)")
+
+
+class PowerGrowth:
+    """dy/dt = y^-3 (1 + p / y - y / y_max) (m = 1): y ~ t^(1/4) like the runaway's b (corrections p / y fading as it
+    grows) while y << y_max, then it settles below y_max."""
+
+    def __init__(self, p, y_max):
+        self.p, self.y_max = p, y_max
+
+    def rates_blocks(self, t, Y, modes):
+        return Y ** -3 * (1 + self.p / Y - Y / self.y_max)
+
+    def jacobian_blocks(self, t, Y, modes):
+        return (-3 * Y ** -4 * (1 + self.p / Y - Y / self.y_max) + Y ** -3 * (-self.p / Y ** 2 - 1 / self.y_max))[
+            :, :, None]
+
+
+def test_growth_that_stops_or_crosses_after_the_end_is_not_a_divergence(monkeypatch):
+    """No prediction fires for growth that settles below the threshold (y -> 30, y^5 -> 2.4e7 < 1e8, though y grows
+    like t^(1/4) for a long time), nor for the Dirac runaway above when its crossing lies after t_end; for a
+    power law with fading corrections the prediction equals the crossing found by stepping (watched from the 20th
+    step here, to exercise it)."""
+    from lrnn_theory import solvers
+
+    monkeypatch.setattr(solvers, "GROWTH_WATCH_STEPS", 20)
+    kw = dict(log_gain=lambda Yr: 5 * np.log(np.abs(Yr[0])), log_threshold=np.log(1e8))
+    for y_max in (30.0, 100.0):  # y^5 -> 2.4e7; at y^5 = 1e8 y / y_max = 0.4: the law is still changing
+        settles = solve_blocks(PowerGrowth(0.0, y_max), np.ones((1, 1)), 1e9, [1e9], 1e-8, 1e-10, **kw)
+        assert settles.failure is None or not settles.failure.detail
+    assert settles.failure.kind == "diverged" and settles.y_final[0, 0] > 39.8
+    crosses = solve_blocks(PowerGrowth(3.0, np.inf), np.ones((1, 1)), 1e9, [1e9], 1e-8, 1e-10, **kw)
+    assert crosses.failure.kind == "diverged" and crosses.failure.detail.startswith("predicted")
+    monkeypatch.setattr(solvers, "GROWTH_WATCH_STEPS", 10 ** 9)
+    stepped = solve_blocks(PowerGrowth(3.0, np.inf), np.ones((1, 1)), 1e9, [1e9], 1e-8, 1e-10, **kw)
+    assert stepped.failure.detail == "" and stepped.steps[0] > crosses.steps[0]
+    assert crosses.failure.time == pytest.approx(stepped.failure.time, rel=1e-4)
+    assert crosses.failure.y[0] == pytest.approx(1e8 ** (1 / 5), rel=1e-4)
+    monkeypatch.undo()
+    runaway = Task.dirac(beta=2.0, kappa=0.5, T=6, init={"a": 0.5, "b": 1.2, "c": 0.5})
+    flow = compile_flow(runaway)
+    sol = solve_blocks(flow, flow.initial_state().reshape(1, 3), 2e4, [2e4], 1e-8, 1e-10,
+                       log_gain=lambda Yr: 5 * np.log(np.abs(Yr[1])), log_threshold=np.log(1e8))
+    assert sol.failure is None and sol.status[0] == REACHED_END and 23 < sol.y_final[0, 1] < 25
+
+
+def test_early_importance_task_with_a_long_sequence_integrates_without_fallback():
+    """b* = lambda = 1.2 at T = 50 from b0 = 1.3: the Jacobian of a and c (eigenvalue ~ -1e8) made W's rows large
+    and nearly parallel, which the old singularity test flagged at every larger step: 20,000 steps, then BDF."""
+    traj = integrate(Task.inverse_exponential(lam=1.2, T=50, init={"b": 1.3}), 1e4, n_points=3)
+    assert traj.info["method"] == "Batched" and "attempts" not in traj.info and traj.info["steps_max"] < 2_000
+    assert traj.b[-1, 0] == pytest.approx(1.2, abs=1e-8) and traj.u[-1, 0] == pytest.approx(1.0, abs=1e-8)
+
+
+def test_batched_inverse_keeps_ill_scaled_blocks_and_flags_rank_deficient_ones():
+    """Equilibrated condition numbers decide: a runaway mode's W (two large nearly parallel rows) and a W with one
+    huge row and column (a -> 0 at T = 50) are inverted; floating-point rank-1 and rank-2 blocks are flagged."""
+    from lrnn_theory.solvers import _batched_inverse_rows
+
+    J = np.array([[-4.78693605e7, -2.31092562e3, -4.78693604e7], [-2.31092562e3, -1.11576484e-1, -2.31092561e3],
+                  [-4.78693604e7, -2.31092561e3, -4.78693603e7]])
+    stiff = [np.eye(3) / (0.25 * h) - J for h in (1.0, 24.55, 1e3)]
+    huge = [np.array([[1.51905341e29, 5.39843991e15, 4.22756305e14], [5.39843991e15, 1.32120705e4, 1.50239913e1],
+                      [4.22756305e14, 1.50239913e1, 1.30213520e4]])]
+    rng = np.random.default_rng(0)
+    rank1 = [np.outer(rng.normal(size=3), rng.normal(size=3)) for _ in range(20)]
+    rank2 = [np.vstack([p, q, x * p + y * q]) for p, q, (x, y) in
+             zip(rng.normal(size=(20, 3)), rng.normal(size=(20, 3)), rng.normal(size=(20, 2)))]
+    W = np.array(stiff + huge + rank1 + rank2)
+    with np.errstate(all="ignore"):
+        inv, singular = _batched_inverse_rows(np.moveaxis(W, 0, 2).copy())
+    inv = np.moveaxis(inv, 2, 0)
+    n_ok = len(stiff) + len(huge)
+    assert not singular[:n_ok].any() and singular[n_ok:].all()
+    for k in range(n_ok):  # as accurate as LAPACK's solve (condition numbers up to 2.5e10 here)
+        np.testing.assert_allclose(inv[k], np.linalg.solve(W[k], np.eye(3)), rtol=1e-4, atol=0)

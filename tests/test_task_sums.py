@@ -14,7 +14,7 @@ import numpy.polynomial.polynomial as npoly
 import pytest
 from scipy.optimize import minimize
 
-from lrnn_theory.task_sums import TaskSums
+from lrnn_theory.task_sums import TaskSums, complex_partials
 
 K, n, m = 3, 4, 7
 
@@ -140,24 +140,36 @@ def test_derivatives_up_to_order_three_equal_numpy_polynomial(layout, complex_al
     np.testing.assert_allclose(np.array(sums.evaluate_all(b)), np.concatenate([As, Bs]), rtol=1e-14, atol=1e-14)
 
 
+def _diagonal_partials_by_chain_rule(w, b, order):
+    """B_ij (i <= j, ``complex_partials``) of B = beta(|b|^2), beta(x) = sum_k w_k x^k, by the chain rule through the
+    derivatives of beta (numpy.polynomial): B_0j = b^j beta^(j), B_11 = beta_1 + x beta_2, B_12 = 2 b beta_2 +
+    x b beta_3 (beta_j the j-th derivative at x = |b|^2)."""
+    x = abs(b) ** 2
+    d = [npoly.polyval(x, npoly.polyder(w, j) if j else w) for j in range(4)]
+    table = {(0, 0): d[0], (0, 1): b * d[1], (0, 2): b**2 * d[2], (1, 1): d[1] + x * d[2], (0, 3): b**3 * d[3],
+             (1, 2): 2 * b * d[2] + x * b * d[3]}
+    return [table[p] for p in complex_partials(order)]
+
+
 @pytest.mark.parametrize("layout", ["shared", "per-mode"])
 def test_evaluate_complex_equals_explicit_complex_sums(layout):
-    """A, A', A'' at conj(b) and beta, beta', beta'' at |b|^2 (B(b) = beta(|b|^2)) for a diagonal G."""
+    """A, A', A'' at conj(b) and the Wirtinger partials B, dB/d(conj b), d2B/d(conj b)^2, d2B/db d(conj b) of
+    B(b) = beta(|b|^2) for a diagonal G."""
     X, y = population(layout, seed=4)
     sums = sums_of(layout, X, y)
     alpha = np.einsum("kp,kip->ki", y, X)
     w = np.diagonal(np.einsum("kip,kjp->kij", X, X), axis1=1, axis2=2)
     b = np.array([0.4 + 0.3j, -0.7 + 0.5j, 1.1 - 0.2j])
     out = sums.evaluate_complex(b, second=True)
-    assert len(out) == 6
+    assert len(out) == 7
     for mode in range(K):
-        z, x = np.conj(b[mode]), abs(b[mode]) ** 2
+        z = np.conj(b[mode])
         for j in range(3):
             A_ref = npoly.polyval(z, npoly.polyder(alpha[mode], j) if j else alpha[mode])
-            beta_ref = npoly.polyval(x, npoly.polyder(w[mode], j) if j else w[mode])
             np.testing.assert_allclose(out[j][mode], A_ref, rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(out[3 + j][mode], beta_ref, rtol=1e-12, atol=1e-12)
-    # and beta(|b|^2) is B(b) of the samples
+        for value, ref in zip(out[3:], _diagonal_partials_by_chain_rule(w[mode], b[mode], 2)):
+            np.testing.assert_allclose(value[mode], ref, rtol=1e-12, atol=1e-12)
+    # and B is B(b) of the samples
     np.testing.assert_allclose(out[3], sample_sums(X, y, b)[1], rtol=1e-12)
     short = sums.evaluate_complex(b)
     assert len(short) == 4
@@ -186,10 +198,8 @@ def test_subset_equals_the_full_object_sliced(layout):
         np.testing.assert_allclose(part.optimal_u(b[modes]), sums.optimal_u(b)[modes], rtol=1e-15)
         np.testing.assert_allclose(part.reduced_energy(b[modes]), sums.reduced_energy(b)[modes], rtol=1e-15)
     np.testing.assert_array_equal(part.norm, sums.norm[modes])
-    if layout != "full":
-        for full, sub in zip(sums.evaluate_complex(bc_full, second=True),
-                             part.evaluate_complex(bc_full[modes], second=True)):
-            np.testing.assert_allclose(sub, full[modes], rtol=1e-15, atol=0)
+    for full, sub in zip(sums.evaluate_complex(bc_full, order=3), part.evaluate_complex(bc_full[modes], order=3)):
+        np.testing.assert_allclose(sub, full[modes], rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("per_mode", [False, True])
@@ -212,18 +222,19 @@ def test_a_diagonal_full_gram_equals_the_same_weights(per_mode):
 
 @pytest.mark.parametrize("layout", ["shared", "per-mode"])
 def test_evaluate_complex_to_order_three(layout):
-    """``order=3``: A^(j)(conj b) and beta^(j)(|b|^2) for j = 0..3 (the complex modified flow's Jacobian)."""
+    """``order=3``: A^(j)(conj b) for j = 0..3 and the partials B_ij, i <= j, i + j <= 3 (the complex modified
+    flow's Jacobian)."""
     X, y = population(layout, seed=7)
     sums = sums_of(layout, X, y)
     alpha = np.einsum("kp,kip->ki", y, X)
     w = np.diagonal(np.einsum("kip,kjp->kij", X, X), axis1=1, axis2=2)
     b = np.array([0.4 + 0.3j, -0.7 + 0.5j, 1.1 - 0.2j])
     out = sums.evaluate_complex(b, order=3)
-    assert len(out) == 8
+    assert len(out) == 10
     for mode in range(K):
-        z, x = np.conj(b[mode]), abs(b[mode]) ** 2
+        z = np.conj(b[mode])
         for j in range(4):
             np.testing.assert_allclose(out[j][mode], npoly.polyval(z, npoly.polyder(alpha[mode], j)), rtol=1e-12,
                                        atol=1e-12)
-            np.testing.assert_allclose(out[4 + j][mode], npoly.polyval(x, npoly.polyder(w[mode], j)), rtol=1e-12,
-                                       atol=1e-12)
+        for value, ref in zip(out[4:], _diagonal_partials_by_chain_rule(w[mode], b[mode], 3)):
+            np.testing.assert_allclose(value[mode], ref, rtol=1e-12, atol=1e-12)

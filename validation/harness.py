@@ -33,6 +33,19 @@ For an every-step task (``Task(..., outputs="every_step")``, App. M) the network
 ``Sigma^{Y_t X_i} = U S_(t,i) V^T`` (i <= t), samples have targets ``y_{p,t} = sum_(i<=t) U S_(t,i) V^T x_{p,i}``,
 user targets have shape (P, T, N_y). The mean conventions average over all ``P T N_y`` output entries.
 
+Inputs correlated across time
+-----------------------------
+A task with an ``input_covariance`` (lambda_ij per mode) gives the inputs ``Sigma^{X_i X_j} = V diag(lambda_ij) V^T``
+(summed over the P samples population data stand for, as white inputs have ``delta_ij I``; a complex mode's lambda
+on both units of its block). Population data train on the loss of both second moments,
+``1/2 sum_ij tr(M_i Sigma^{X_i X_j} M_j^T) - sum_i tr(M_i^T Sigma^{YX_i}) + const`` with
+``M_i = W_y W_h^(T-i) W_x`` (every step: per output time t over i, j <= t), whose gradient is one batched product
+with the engine's gram matrix G per unit (``data.CorrelatedMoments``). ``SampleData`` colours exactly whitened
+sequences with the symmetric square root of the (T N_x) x (T N_x) covariance and takes the targets of the linear
+teacher ``y = sum_i W*_i x_i`` (per mode w* = Lambda^+ sigma) that has exactly the task's cross-covariances, so
+sample and population training agree to rounding. The recorded energy is the correlated task's
+(``mode_energy(..., input_covariance)``). White covariances (None or the identity) take the white path, unchanged.
+
 Initialisation
 --------------
 ``init="aligned"``: ``W_x = R diag(a) V^T``, ``W_h = R diag(b) R^T``, ``W_y = U diag(c) R^T`` with a random ``R``
@@ -499,8 +512,8 @@ def _training_result(setup: TrainingSetup, objective, outcome: LoopOutcome, reco
         readout="aligned basis R" if setup.aligned else "fitted hidden basis (polar factor of W_x V + W_y^T U)",
         blas_threads=outcome.blas_threads, wall_time=wall_time,
         steps_per_second=run["steps"] / wall_time if wall_time > 0 else float("inf"))
-    trajectory = Trajectory(t=t, a=a, b=b, c=c, energy=mode_energy(task.singular_values, a, b, c, task.tau),
-                            info=dict(info))
+    energy = mode_energy(task.singular_values, a, b, c, task.tau, task.input_covariance)
+    trajectory = Trajectory(t=t, a=a, b=b, c=c, energy=energy, info=dict(info))
     return TrainingResult(trajectory=trajectory, network=outcome.network, losses=recorders["losses"].losses,
                           info=info, steps=modes.steps, singular_values=recorders["singular_values"].singular_values,
                           basis={"U": data.U, "V": data.V, "R": setup.R}, task=task,

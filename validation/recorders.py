@@ -172,7 +172,8 @@ class NTKRecording:
     inputs : ndarray (P, T, N_x), optional
         Inputs the NTK is taken over: by default the training inputs, or for population data the T N_x whitened
         one-hot probes (``lrnn_theory.ntk.whitened_probe_inputs``), which give the same kernel distances as any
-        exactly whitened sample set.
+        exactly whitened sample set; for a task with an ``input_covariance``, those probes coloured to its
+        covariance (``data.CorrelatedMoments.colour``), as exact-covariance samples are.
     outputs : {"final", "every_step"}
         Outputs the NTK is taken of.
     """
@@ -204,6 +205,8 @@ class NTKRecording:
                 raise bad("ntk_inputs", self.inputs, f"have shape (P, T, {N_x})")
         else:
             X = whitened_probe_inputs(data.task.T, N_x) if data.X is None else data.X
+            if data.X is None and data.moments is not None:  # probes with the task's covariance across time
+                X = data.moments.colour(X)
         return NTKRecorder(X, self.outputs, at=None if self.steps == "records" else self.steps, every=every)
 
 

@@ -7,7 +7,11 @@
   ``sum_i U S_i V^T x_i``) or ``UserData(X, Y)`` (the task is estimated from the arrays by
   ``lrnn_theory.task_estimation.estimate_task``, the estimator of ``Task.from_data``). A complex (rotational) task
   becomes real data in block form (``data.block_task_correlations``, S1 App. P.4.1), read out at the last step
-  (``U H(d_i) V^T``) or at every step (``U H(d_(t,i)) V^T``) as its profile says;
+  (``U H(d_i) V^T``) or at every step (``U H(d_(t,i)) V^T``) as its profile says. A task with inputs correlated
+  across time (``Task(..., input_covariance=)``) has ``Sigma^{X_i X_j} = V diag(lambda_ij) V^T`` as well
+  (``data.CorrelatedMoments``; a complex mode's lambda on both units of its block): population data take the
+  exact loss of both second moments, samples are coloured to have exactly this covariance, with targets from the
+  linear teacher that has the task's cross-covariances;
 - the bases: random orthonormal U, V (task data; user data: the estimated ones) and the hidden basis R;
 - the initial network, by a strategy object: ``AlignedInit(scale=)``, ``RandomInit(scale=)`` or a given ``LRNN``.
 
@@ -31,7 +35,8 @@ from lrnn_theory.losses import check_loss, loss_scale, output_loss
 from lrnn_theory.task_estimation import check_data, estimate_task
 from lrnn_theory.tasks import Task, coerce_task
 
-from .data import random_orthonormal, sample_targets, task_correlations, whitened_inputs, whitening_error
+from .data import (CorrelatedMoments, random_orthonormal, sample_targets, task_correlations, unit_covariance,
+                   whitened_inputs, whitening_error)
 from .network import LRNN, WEIGHT_NAMES
 
 DEFAULT_RANDOM_SCALE = 0.1
@@ -57,7 +62,11 @@ class TaskData:
     X, Y : ndarray or None
         Training samples; None for population data.
     info : dict
-        Diagnostics of the data (``whitening_error``; user data: ``task_fit_residual``).
+        Diagnostics of the data (``whitening_error``; correlated samples: ``covariance_error``; user data:
+        ``task_fit_residual``).
+    moments : CorrelatedMoments or None
+        The input covariance across time and the population loss it gives (task data with a non-white
+        ``input_covariance``); None for white inputs and user data.
     """
 
     source: str
@@ -70,6 +79,7 @@ class TaskData:
     X: np.ndarray | None = None
     Y: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    moments: CorrelatedMoments | None = None
 
     @property
     def units(self) -> int:
@@ -79,7 +89,7 @@ class TaskData:
 
 def _task_data(task, basis_rng, n_samples) -> TaskData:
     """Correlations ``U S_i V^T`` (complex tasks: ``U H(d_i) V^T`` in block form; every-step tasks the same per
-    (t, i)) with random orthonormal U, V."""
+    (t, i)) with random orthonormal U, V, and the input covariance ``V diag(lambda_ij) V^T`` of a correlated task."""
     if task is None:
         raise LrnnInputError("parameter 'task' is required unless user data X, Y are given")
     task = coerce_task(task)
@@ -93,7 +103,10 @@ def _task_data(task, basis_rng, n_samples) -> TaskData:
     if P < task.T * units:  # population data stand for P exactly whitened samples, which needs P >= T N_x
         raise bad("n_samples", n_samples, f"be >= T * N_x = {task.T * units} (exactly whitened samples, which "
                                           f"population data stand for)")
-    return TaskData(source="population", task=task, correlations=C, U=U, V=V, sizes=sizes, n_samples=P)
+    lam = unit_covariance(task, sizes)
+    moments = None if lam is None else CorrelatedMoments(C, V, lam)
+    return TaskData(source="population", task=task, correlations=C, U=U, V=V, sizes=sizes, n_samples=P,
+                    moments=moments)
 
 
 def _check_n_samples(data):
@@ -105,6 +118,9 @@ def _check_n_samples(data):
 @dataclass(frozen=True)
 class PopulationData:
     """Train on the task's correlations ``U S_i V^T``: the exact expected gradient, no samples.
+
+    With an ``input_covariance`` the loss takes both second moments, ``Sigma^{YX_i}`` and
+    ``Sigma^{X_i X_j} = V diag(lambda_ij) V^T`` (``data.CorrelatedMoments``).
 
     Parameters
     ----------
@@ -128,6 +144,11 @@ class PopulationData:
 class SampleData:
     """Train on ``n_samples`` exactly whitened sequences with targets ``sum_i U S_i V^T x_i``.
 
+    With an ``input_covariance``: those sequences coloured to have exactly the second moments
+    ``sum_p x_{p,i} x_{p,j}^T = V diag(lambda_ij) V^T``, with the targets of the linear teacher whose
+    cross-covariances with them are exactly ``Sigma^{YX_i}`` (``data.CorrelatedMoments.samples``), so that training
+    on them equals population training to rounding.
+
     Parameters
     ----------
     n_samples : int, optional
@@ -144,9 +165,13 @@ class SampleData:
         """As ``PopulationData``, plus the samples (drawn from ``data_rng``)."""
         made = _task_data(task, basis_rng, self.n_samples)
         X = whitened_inputs(data_rng, made.n_samples, made.task.T, made.units)
+        if made.moments is None:
+            Y, info = sample_targets(X, made.correlations), {"whitening_error": whitening_error(X)}
+        else:
+            X, Y = made.moments.samples(X)
+            info = {"covariance_error": made.moments.covariance_error(X)}
         return TaskData(source="samples", task=made.task, correlations=made.correlations, U=made.U, V=made.V,
-                        sizes=made.sizes, n_samples=made.n_samples, X=X, Y=sample_targets(X, made.correlations),
-                        info={"whitening_error": whitening_error(X)})
+                        sizes=made.sizes, n_samples=made.n_samples, X=X, Y=Y, info=info, moments=made.moments)
 
 
 @dataclass(frozen=True, eq=False)
@@ -364,11 +389,18 @@ class TrainingSetup:
         return LRNN.aligned_blocks(a, b, c, self.data.U, self.data.V, self.R, self.data.sizes)
 
     def objective(self, loss: str = "sum_half") -> Objective:
-        """The loss convention ``loss`` on these data (population: exact adjoint gradients; samples: BPTT)."""
+        """The loss convention ``loss`` on these data (population: exact adjoint gradients, with the input
+        covariance of a correlated task; samples: BPTT)."""
         loss = check_loss(loss)
         d = self.data
         scale = loss_scale(loss, d.n_samples, d.U.shape[0], d.task.T if d.task.every_step else 1)
-        if d.X is None:
+        if d.X is None and d.moments is not None:
+            moments = d.moments
+
+            def loss_and_grad(weights):
+                value, grads = moments.loss_and_grad(_as_network(weights))
+                return scale * value, tuple(scale * g for g in grads)
+        elif d.X is None:
             C = d.correlations
 
             def loss_and_grad(weights):

@@ -1,7 +1,9 @@
 """``lrnn derive``: print a symbolic result (closed-form energy, ODEs, Jacobian, solutions) of a task or a family.
 
 The reports (``reports.REPORTS``) render the sympy derivations of ``lrnn_theory.derivations`` and, for a task, its own
-numbers; every result takes every kind of task or refuses it in one line. They are imported (with sympy) only when
+numbers; every result takes every kind of task or refuses it in one line. A task file with an ``input_covariance``
+gets its own A(b) and B(b) (B from the gram matrix of the covariance, odd powers of b included; B(b, conj b) for
+complex tasks), the covariance used and, per mode, the gram matrix, the explained norm and the best filter. They are imported (with sympy) only when
 the command runs, so ``lrnn derive --help`` and usage errors stay free of sympy.
 """
 from __future__ import annotations

@@ -30,8 +30,8 @@ COMMANDS = {
     "reproduce": Command("reproduce", "reproduce a figure of the paper (PNG + JSON of its key numbers)"),
     "simulate": Command("simulate", "train a linear RNN on a task by gradient descent; write its modes"),
     "validate": Command("validate", "train a linear RNN and compare its modes with the integrated theory"),
-    "fit-task": Command("fit_task", "estimate a task (singular values per mode) from sequences and targets in an "
-                                    "NPZ; print how far the data are from the theory's assumptions"),
+    "fit-task": Command("fit_task", "estimate a task (cross- and input covariances per mode) from sequences and "
+                                    "targets in an NPZ; say whether the theory applies"),
     "ntk": Command("ntk", "train a linear RNN and write the distance of its NTK from the initial kernel over "
                           "training"),
     "claims": Command("claims", "check the paper's claims one by one: paper's value, ours, pass/fail"),

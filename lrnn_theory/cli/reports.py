@@ -7,12 +7,14 @@ line where a result's mathematics does not exist for it. ``REPORTS`` lists them 
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
 import sympy as sp
 
 from lrnn_theory.block_form import mode_block_sizes
+from lrnn_theory.correlated import gram
 from lrnn_theory.derivations import complex as cx
 from lrnn_theory.derivations import every_step as es
 from lrnn_theory.derivations import extrapolation as ex
@@ -28,7 +30,7 @@ from lrnn_theory.errors import DivergenceError, bad
 from lrnn_theory.finite_lr import stable_lr_bound
 from lrnn_theory.flow import integrate
 from lrnn_theory.frozen import FlowFieldPolynomial
-from lrnn_theory.ntk import kernel_distance, mode_ntk, whitened_probe_inputs
+from lrnn_theory.ntk import kernel_distance, mode_ntk, probe_inputs
 from lrnn_theory.phase_transition import critical_beta
 from lrnn_theory.regularisation import energy_split
 from lrnn_theory.stability import solve_task
@@ -46,10 +48,30 @@ def render(expr, fmt: str) -> str:
     if fmt == "latex":
         return sp.latex(expr)
     if fmt == "pretty":  # as wide as the terminal (sympy's own default is 80 columns)
-        return sp.pretty(expr, use_unicode=True, num_columns=shutil.get_terminal_size((120, 24)).columns)
+        return _pretty(expr, use_unicode=True, num_columns=shutil.get_terminal_size((120, 24)).columns)
     if fmt == "text":
         return sp.sstr(expr)
     raise bad("format", fmt, f"be one of {', '.join(FORMATS)}")
+
+
+def _pretty(expr, **options) -> str:
+    """``sp.pretty`` without importing ``sympy.physics.units`` (0.35 s, a fifth of ``lrnn demo``): the printer imports
+    it for every product only to test ``isinstance(factor, Quantity)``, which no expression can satisfy while the
+    module is not loaded, so a stand-in with an empty Quantity class gives the same output."""
+    import sys
+    import types
+
+    name = "sympy.physics.units"
+    if name in sys.modules:
+        return sp.pretty(expr, **options)
+    stand_in = types.ModuleType(name)
+    stand_in.Quantity = type("Quantity", (), {})
+    sys.modules[name] = stand_in
+    try:
+        return sp.pretty(expr, **options)
+    finally:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
 
 
 def equation(lhs, rhs, fmt: str) -> str:
@@ -110,8 +132,77 @@ def _flow_field_line(task, mode: int, G) -> str:
     The numeric field comes first: it refuses, in one line, a task whose b is not on the real line."""
     u0 = task.init.a[mode] * task.init.c[mode]
     FlowFieldPolynomial(task, u0)
+    if task.correlated:  # B with odd powers of b: from the gram matrix of the covariance
+        sums = _correlated_sums(task, mode, digits=8)
+        A_expr, B_expr = sums[mf.A(mf.b)], sums[mf.B(mf.b)]
+        u_value = mf.number(u0, 8)
+        return equation(G, sp.expand(u_value * sp.diff(A_expr, mf.b) - u_value**2 * sp.diff(B_expr, mf.b) / 2), "text")
     alpha, weights = _sum_coefficients(task, mode, digits=8)
     return equation(G, rt.flow_field_of_sums(alpha, weights, mf.number(u0, 8)), "text")
+
+
+# ---- inputs correlated across time -----------------------------------------------------------------------------------
+#: Largest T whose covariance, gram matrix and polynomials the reports write out entry by entry.
+MAX_T_PRINTED = 12
+
+
+def _mode_gram(task, mode: int) -> np.ndarray:
+    """G of one mode, B(b) = sum_kl G_kl conj(b)^k b^l (``correlated.gram``)."""
+    return gram(task.input_covariance.per_mode(task.K)[mode], task.every_step)
+
+
+def _correlated_sums(task, mode: int, digits: int = 15) -> dict:
+    """A(b) = sum_k alpha_k b^k and B(b) = sum_p beta_p b^p (beta_p = sum_(k+l=p) G_kl, odd powers included) of one
+    mode of a real task with inputs correlated across time; unevaluated sums over the coefficients beyond
+    ``MAX_T_PRINTED`` steps."""
+    alpha = task.sum_coefficients()[0][mode]
+    G = _mode_gram(task, mode)
+    n = alpha.size
+    if n > MAX_T_PRINTED:
+        k = sp.Symbol("k", integer=True, nonnegative=True)
+        p = sp.Symbol("p", integer=True, nonnegative=True)
+        return {mf.A(mf.b): sp.Sum(sp.IndexedBase("alpha")[k] * mf.b**k, (k, 0, n - 1)),
+                mf.B(mf.b): sp.Sum(sp.IndexedBase("beta")[p] * mf.b**p, (p, 0, 2 * n - 2))}
+    beta = [float(np.trace(G[::-1], offset=p - (n - 1))) for p in range(2 * n - 1)]  # anti-diagonals k + l = p
+    return {mf.A(mf.b): sp.Add(*[mf.number(alpha[k], digits) * mf.b**k for k in range(n)]),
+            mf.B(mf.b): sp.Add(*[sp.Float(beta[p], digits) * mf.b**p for p in range(2 * n - 1)])}
+
+
+def _task_sums(task, mode: int) -> dict:
+    """The task sums A(b), B(b) of one mode as printed: ``mode_flow.derive_task_sums`` for white inputs, the
+    polynomials of the gram matrix for inputs correlated across time."""
+    return _correlated_sums(task, mode) if task.correlated else mf.derive_task_sums(task, mode)
+
+
+def _matrix_text(M: np.ndarray) -> str:
+    return "[" + "; ".join(" ".join(f"{v:.6g}" for v in row) for row in M) + "]"
+
+
+def _covariance_lines(task) -> list:
+    """What a correlated task's reports print about its inputs: the covariance used, per mode its gram matrix, the
+    explained norm and the best filter (zero loss iff geometric); nothing for white inputs."""
+    if not task.correlated:
+        return []
+    cov = task.input_covariance
+    how = (f"stationary {cov.to_json()}" if cov.spec is not None else
+           "one matrix per mode" if cov.matrix.ndim == 3 else "one matrix shared by all modes")
+    out = [f"# Inputs correlated across time ({how}): Sigma^(X_i X_j) = V diag(lambda_ij) V^T; "
+           "B(b) = sum_kl G_kl conj(b)^k b^l with " +
+           ("G_kl = sum_t lambda_(t-k, t-l) (every step)" if task.every_step else "G_kl = lambda_(T-k, T-l)") +
+           "; S_2 = c_0 = sigma^T Lambda^+ sigma (the explained norm); zero loss iff the best filter "
+           "w* = Lambda^-1 sigma is geometric"]
+    sums = task.sums()
+    w_star = task.target_filter()
+    _, linked = lag_exponents(task.T, task.every_step)
+    for mode in range(min(task.K, MAX_MODES_PRINTED)):
+        lam = cov.per_mode(task.K)[mode]
+        if task.T <= MAX_T_PRINTED:
+            out.append(f"mode {mode}: lambda = {_matrix_text(lam)}")
+            out.append(f"mode {mode}: G = {_matrix_text(_mode_gram(task, mode))}")
+        filt = np.asarray(w_star[mode][linked])
+        shown = ", ".join(f"{v:.6g}" for v in filt[:12]) + (", ..." if filt.size > 12 else "")
+        out.append(f"mode {mode}: c_0 = {float(sums.norm[mode]):.6g}; w* = {shown}")
+    return out
 
 
 # ---- the reports ----------------------------------------------------------------------------------------------------
@@ -123,8 +214,8 @@ def complex_report(task=None, fmt: str = "pretty") -> str:
     render(sp.Integer(0), fmt)
     flow = cx.derive_complex_mode_flow()
     t = sp.Symbol("t")
-    out = ["Complex connectivity modes (rotational tasks, App. N-O); abar = conj(a), ...; A taken at conj(b), "
-           "beta at |b|^2"]
+    out = ["Complex connectivity modes (rotational tasks, App. N-O); abar = conj(a), ...; A taken at conj(b); "
+           "B(b, bbar) = sum_kl G_kl bbar^k b^l real (beta(|b|^2) for a diagonal G); B_ij = d^(i+j)B/db^i dbbar^j"]
     if task is not None:
         out[0] += f"; task {task.name!r} (K={task.K} modes, T={task.T}, tau={task.tau:g})"
     out.append("# Energy (per mode)")
@@ -141,7 +232,8 @@ def complex_report(task=None, fmt: str = "pretty") -> str:
     out.append(equation(sp.Symbol("Q"), flow.conserved, fmt))
     out.append(equation(sp.Symbol("dQ/dt"), flow.conserved_rate, fmt))
     out.append(equation(sp.Symbol("d(a^2 - c^2)/dt"), flow.naive_rate, fmt))
-    out.append("# Polar coordinates b = rho e^(i theta), u = r e^(i psi), D = |a|^2 - |c|^2; A_n = A^(n)(conj b)")
+    out.append("# Polar coordinates b = rho e^(i theta), u = r e^(i psi), D = |a|^2 - |c|^2; A_n = A^(n)(conj b); "
+               "B_0 = B, B_rho = dB/drho, B_theta = dB/dtheta (0 for a diagonal G)")
     for key, val in flow.polar.items():
         out.append(equation(sp.Symbol(key), val, fmt))
     psi, r, _, _, _ = cx.derive_frozen_io_solution()
@@ -155,8 +247,12 @@ def complex_report(task=None, fmt: str = "pretty") -> str:
             out.append(f"# mode {mode}: {LINKS[task.outputs]} = {shown}; init a={complex(task.init.a[mode]):.4g}, "
                        f"b={complex(task.init.b[mode]):.4g}, c={complex(task.init.c[mode]):.4g}")
             alpha, weights = _sum_coefficients(task, mode)
-            for key, val in cx.derive_task_sums(alpha, weights).items():
+            # inputs correlated across time: B(b, conj b) = sum_kl G_kl conj(b)^k b^l from the mode's gram matrix
+            gram_values = ([[sp.Float(float(g), 15) for g in row] for row in _mode_gram(task, mode)]
+                           if task.correlated else None)
+            for key, val in cx.derive_task_sums(alpha, weights, gram=gram_values).items():
                 out.append(equation(key, val, fmt))
+        out += _covariance_lines(task)
     return "\n".join(out) + "\n"
 
 
@@ -176,15 +272,20 @@ def flow_report(task=None, fmt: str = "pretty") -> str:
         for v, rhs in mf.derive_mode_odes_sum_form().items():
             text += equation(sp.Symbol(f"tau*d{v}/dt"), rhs, fmt) + "\n"
         return text
-    text = format_mode_flow(mf.derive_mode_flow(task, 0), fmt,
+    flow = mf.derive_mode_flow(task, 0)
+    if task.correlated:  # this task's A and B: the gram matrix of its covariance (odd powers of b)
+        flow = dataclasses.replace(flow, sums=_task_sums(task, 0))
+    text = format_mode_flow(flow, fmt,
                             title=f"Connectivity-mode learning dynamics of task {task.name!r} "
                                   f"(K={task.K} modes, T={task.T}, tau={task.tau:g}); mode 0")
     for mode in range(1, min(task.K, MAX_MODES_PRINTED)):
         text += f"# Task sums of mode {mode}\n"
-        for key, val in mf.derive_task_sums(task, mode).items():
+        for key, val in _task_sums(task, mode).items():
             text += equation(key, val, fmt) + "\n"
     if task.K > MAX_MODES_PRINTED:
         text += f"# ... {task.K - MAX_MODES_PRINTED} more modes: same ODEs, their own task sums\n"
+    for line in _covariance_lines(task):
+        text += line + "\n"
     return text
 
 
@@ -252,11 +353,12 @@ def every_step_report(task=None, fmt: str = "pretty") -> str:
     if task is not None:
         init = task.init
         sol = solve_task(task)
-        data, reg = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
+        data, reg = energy_split(task.singular_values, init.a, init.b, init.c, task.tau, task.input_covariance)
         out.append(f"# Task {task.name!r} (K={task.K}, T={task.T}, tau={task.tau:g}, {OUTPUT_LAYOUTS[task.outputs]})")
+        out += _covariance_lines(task)
         for mode in range(min(task.K, MAX_MODES_PRINTED)):
             out.append(f"## mode {mode}")
-            for key, val in mf.derive_task_sums(task, mode).items():
+            for key, val in _task_sums(task, mode).items():
                 out.append(equation(key, val, fmt))
             out.append("g(b) with u frozen at its initial a c: " + _flow_field_line(task, mode, sp.Symbol("g(b)")))
             out.append(f"solution: b*={sol.b[mode]:.6g} u*={sol.u[mode]:.6g} energy={sol.energy[mode]:.3g} "
@@ -411,11 +513,14 @@ def ntk_report(task=None, fmt: str = "pretty") -> str:
         out.append(f"{name}: {'all entries 0' if diff.is_zero_matrix else render(diff, fmt)}")
     if task is not None:
         sizes = mode_block_sizes(task)  # real units per mode: 2 for a complex mode
-        probes = whitened_probe_inputs(task.T, int(sizes.sum()))
+        # population probes: white, or with the task's covariance across time in every unit of a mode
+        covariance = None if not task.correlated else np.repeat(task.input_covariance.per_mode(task.K), sizes, 0)
+        probes = probe_inputs(task.T, int(sizes.sum()), covariance)
         init = task.init
         K0 = mode_ntk(init.a, init.b, init.c, probes, sizes=sizes)
         out.append(f"# Task {task.name!r} (T={task.T}, {task.K} mode(s)), kernel over the {probes.shape[0]} "
-                   f"whitened probes")
+                   + ("probes with the task's input covariance (the kernel is the same function of the inputs; "
+                      "only the population's inputs change)" if task.correlated else "whitened probes"))
         out.append(f"||K(0)||_F = {np.linalg.norm(K0):.6g}")
         try:
             final = integrate(task, 200.0 * task.tau, n_points=2, converged_tol=1e-10).final()
@@ -506,10 +611,14 @@ def regularisation_report(task=None, fmt: str = "pretty") -> str:
     out.append(equation(sp.Symbol("E_data + E_reg - E (summands)"), rg.split_residual(), fmt))
     if task is not None:
         init = task.init
-        d, r = energy_split(task.singular_values, init.a, init.b, init.c, task.tau)
+        d, r = energy_split(task.singular_values, init.a, init.b, init.c, task.tau, task.input_covariance)
         note = {"final": "", "every_step": " (every-step outputs: regulariser of eq. 159, see `lrnn derive --result "
                                            "every-step`)"}[task.outputs]
+        if task.correlated:
+            note = (" (inputs correlated across time: regulariser |u|^2 B(b) / (2 tau) with B from the gram matrix "
+                    "of the covariance, data term with the explained norm c_0)")
         out.append(f"# Task {task.name!r} at its initial modes" + note)
+        out += _covariance_lines(task)
         for m in range(min(task.K, 8)):
             out.append(f"mode {m}: data={d[m]:.6g} regulariser={r[m]:.6g} total={d[m] + r[m]:.6g}")
     return "\n".join(out) + "\n"
@@ -543,6 +652,7 @@ def stability_report(task=None, fmt: str = "pretty") -> str:
     out.append(equation(sp.Symbol("lim trace/T^3"), hess["trace_leading_T3"], fmt))
     if task is not None:
         sol = solve_task(task)
+        out += _covariance_lines(task)
         out.append(f"# Task {task.name!r}: solution per mode")
         for m in range(task.K):
             out.append(f"mode {m}: b*={sol.b[m]:.6g} u*={sol.u[m]:.6g} energy={sol.energy[m]:.3g} "

@@ -4,19 +4,23 @@ It integrates the mode ODEs from the network's initial modes to the same times, 
 difference of a, b, c and u (and that of the flow corrected for the learning rate), optionally draws theory (dashed)
 over simulation (solid), and exits with code 1 when a difference exceeds ``--tol``.
 
+``--data DATA.npz`` trains on user data instead (``cli.training``): the task is fitted from the same data in the
+network's bases (cross-covariances and input covariance, in the scale of the loss, ``mean`` by default), the network's
+modes are put on its clock, and the time mapping and the verdict of the fit are printed.
+
 The theory (sympy, scipy) is imported inside ``run``: ``lrnn validate --help`` and usage errors stay free of them.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lrnn_theory import plotting
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.io import check_out_path
 
 from .exit_codes import EXIT_TOLERANCE
 from .outputs import write_outputs
-from .training import add_training_arguments, train_from_args, training_summary
+from .training import (TrainedRun, add_training_arguments, difference_line, overlay_figure, train_from_args,
+                       training_summary)
 
 DEFAULT_TOL = 0.05
 
@@ -30,19 +34,22 @@ def add_arguments(parser):
     parser.add_argument("--out", help="also write the simulated modes to this .csv or .npz")
 
 
-def corrected_flow_line(task, result, plain_diffs, freeze=()) -> str:
+def corrected_flow_line(run: TrainedRun, plain_diffs, freeze=()) -> str:
     """The plain flow's and the lr-corrected flow's largest differences to the simulation, side by side."""
     from lrnn_theory.finite_lr import DiscreteGD
     from lrnn_theory.validation.compare import QUANTITIES, max_differences, theory_for
 
     if freeze:
         return "lr-corrected flow: not available with frozen weights"
-    info = result.info
-    descent = DiscreteGD(info["lr"], info["loss"], info["n_samples"])
-    corrected = theory_for(task, result.trajectory, lr_correction=descent)
-    diffs = max_differences(result.trajectory, corrected)
+    info = run.result.info
+    if run.data_file:  # one step of the task's own (sum_half) loss at rate h / tau is one step of h
+        descent = DiscreteGD(run.dt_per_step / run.task.tau, "sum_half")
+    else:
+        descent = DiscreteGD(info["lr"], info["loss"], info["n_samples"])
+    corrected = theory_for(run.task, run.trajectory, lr_correction=descent)
+    diffs = max_differences(run.trajectory, corrected)
     rows = ", ".join(f"{q}={plain_diffs[q]:.3g}|{diffs[q]:.3g}" for q in QUANTITIES)
-    return (f"plain flow | lr-corrected flow (E + (h/4)||grad E||^2, h={info['dt_per_step']:.4g}): {rows}; "
+    return (f"plain flow | lr-corrected flow (E + (h/4)||grad E||^2, h={run.dt_per_step:.4g}): {rows}; "
             f"largest {max(plain_diffs.values()):.3g} | {max(diffs.values()):.3g}")
 
 
@@ -53,20 +60,19 @@ def run(args) -> int:
     plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     if not (args.tol > 0 and np.isfinite(args.tol)):
         raise LrnnInputError(f"parameter 'tol' must be a finite number > 0, got {args.tol}")
-    task, result = train_from_args(args)
-    simulation = result.trajectory
-    theory = theory_for(task, simulation, tuple(args.freeze))
+    trained = train_from_args(args)
+    simulation = trained.trajectory
+    theory = theory_for(trained.task, simulation, tuple(args.freeze))
     diffs = max_differences(simulation, theory)
-    print(training_summary(task, result))
-    print("largest |simulation - theory|: " + ", ".join(f"{q}={d:.3g}" for q, d in diffs.items())
-          + f" (tolerance {args.tol:g})")
-    print(corrected_flow_line(task, result, diffs, tuple(args.freeze)))
-    if result.info["init"] != "aligned":
+    print(training_summary(trained))
+    for line in trained.data_lines():
+        print(line)
+    print(difference_line(diffs, args.tol))
+    print(corrected_flow_line(trained, diffs, tuple(args.freeze)))
+    if trained.result.info["init"] != "aligned":
         print("note: the network did not start aligned with the task's singular vectors (Assumption 3); the theory "
               "starts from its read-off modes, and differences during the alignment phase are expected")
-    written = write_outputs(out, simulation, plot, lambda: plotting.plot_trajectories(
-        {"simulation": simulation, "theory": theory},
-        title=f"{task.name}: simulation (solid) vs theory (dashed), lr={args.lr:g}"))
+    written = write_outputs(out, simulation, plot, lambda: overlay_figure(trained, simulation, theory, args.lr))
     if written:
         print(f"wrote {written}")
     worst = max(diffs, key=diffs.get)
