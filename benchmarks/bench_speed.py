@@ -74,13 +74,7 @@ def per_time_pass(out, t_eval, run, accepted, hs, t_new, y_new, f_new):
 
 def old_inverse_rows_3x3(W):
     """3 x 3 inverses before issue 25: singular whenever |det| < 1e3 eps * Hadamard's bound."""
-    (a, b, c), (d, e, f), (g, h, i) = W
-    cof = np.empty_like(W)
-    cof[0, 0], cof[0, 1], cof[0, 2] = e * i - f * h, c * h - b * i, b * f - c * e
-    cof[1, 0], cof[1, 1], cof[1, 2] = f * g - d * i, a * i - c * g, c * d - a * f
-    cof[2, 0], cof[2, 1], cof[2, 2] = d * h - e * g, b * g - a * h, a * e - b * d
-    det = a * cof[0, 0] + b * cof[1, 0] + c * cof[2, 0]
-    hadamard = np.sqrt((a * a + b * b + c * c) * (d * d + e * e + f * f) * (g * g + h * h + i * i))
+    cof, det, hadamard = solvers.adjugate_rows_3x3(W)
     singular = ~(np.abs(det) > 1e3 * np.finfo(float).eps * hadamard) | ~np.isfinite(det)
     cof /= np.where(singular, 1.0, det)
     if singular.any():

@@ -258,6 +258,19 @@ MAX_CONDITION = 1.0 / (1e3 * np.finfo(float).eps)
 EQUILIBRATION_SWEEPS = 3
 
 
+def adjugate_rows_3x3(W: np.ndarray):
+    """Adjugate (3, 3, k), determinant (k,) and Hadamard's bound on |det| (the product of the row norms) of every
+    3 x 3 block of W (3, 3, k)."""
+    (a, b, c), (d, e, f), (g, h, i) = W
+    cof = np.empty_like(W)
+    cof[0, 0], cof[0, 1], cof[0, 2] = e * i - f * h, c * h - b * i, b * f - c * e
+    cof[1, 0], cof[1, 1], cof[1, 2] = f * g - d * i, a * i - c * g, c * d - a * f
+    cof[2, 0], cof[2, 1], cof[2, 2] = d * h - e * g, b * g - a * h, a * e - b * d
+    det = a * cof[0, 0] + b * cof[1, 0] + c * cof[2, 0]
+    hadamard = np.sqrt((a * a + b * b + c * c) * (d * d + e * e + f * f) * (g * g + h * h + i * i))
+    return cof, det, hadamard
+
+
 def _inverse_rows_3x3(W: np.ndarray):
     """Inverse of every 3 x 3 block of W (3, 3, k) by the adjugate formula, and the singular blocks (k,).
 
@@ -267,13 +280,7 @@ def _inverse_rows_3x3(W: np.ndarray):
     runaway recurrent mode: two large, nearly parallel rows (a and c on a slow manifold, Jacobian eigenvalue
     -1e8) give a ratio of 1e-13 at a condition number of 1e9, and flagging them cost every larger step (the
     batched run hit its step cap and the fallback took over)."""
-    (a, b, c), (d, e, f), (g, h, i) = W
-    cof = np.empty_like(W)
-    cof[0, 0], cof[0, 1], cof[0, 2] = e * i - f * h, c * h - b * i, b * f - c * e
-    cof[1, 0], cof[1, 1], cof[1, 2] = f * g - d * i, a * i - c * g, c * d - a * f
-    cof[2, 0], cof[2, 1], cof[2, 2] = d * h - e * g, b * g - a * h, a * e - b * d
-    det = a * cof[0, 0] + b * cof[1, 0] + c * cof[2, 0]
-    hadamard = np.sqrt((a * a + b * b + c * c) * (d * d + e * e + f * f) * (g * g + h * h + i * i))  # >= |det|
+    cof, det, hadamard = adjugate_rows_3x3(W)
     doubtful = ~(np.abs(det) > 1e3 * np.finfo(float).eps * hadamard) | ~np.isfinite(det)
     cof /= np.where(doubtful, 1.0, det)
     if not doubtful.any():
