@@ -33,14 +33,7 @@ from lrnn_theory import DivergenceError, Task, compile_flow, integrate
 from lrnn_theory import solvers
 from lrnn_theory.solvers import _hermite, solve_blocks
 
-
-def timed(func, repeats=1):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = func()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+from bench_batched import timed  # benchmarks run as scripts from this folder
 
 
 @contextlib.contextmanager

@@ -420,3 +420,18 @@ def dirac_critical_beta(T, b_max, lo=0.5, hi=1.5, iterations=40):
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if dirac_recurrent_wins(mid, T, b_max) else (mid, hi)
     return 0.5 * (lo + hi)
+
+
+def check_jacobian_and_energy(flow, y, K, m=6, energy=None, eps=1e-6):
+    """Assert that ``flow.jacobian_blocks`` equals central finite differences of ``flow.rates`` (and, when
+    ``energy`` is given, that the rates are minus its finite-difference gradient), one state component at a time
+    across all K modes (m reals per mode)."""
+    J = flow.jacobian_blocks(0.0, y)
+    for q in range(m):
+        dy = np.zeros_like(y)
+        dy[q::m] = eps
+        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
+        np.testing.assert_allclose(J[:, :, q], fd.reshape(K, m), rtol=1e-6, atol=1e-8)
+        if energy is not None:
+            fd_energy = (energy(y + dy) - energy(y - dy)) / (2 * eps)
+            np.testing.assert_allclose(flow.rates(0, y)[q::m], -fd_energy, rtol=1e-6, atol=1e-9)

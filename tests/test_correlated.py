@@ -7,6 +7,7 @@ import sympy as sp
 from lrnn_theory.correlated import InputCovariance, explained_norm, gram
 from lrnn_theory.derivations import correlated as sym
 from lrnn_theory.errors import LrnnInputError
+from reference import check_jacobian_and_energy
 
 
 # ---- the derivation ------------------------------------------------------------------------------------------------
@@ -362,13 +363,7 @@ def test_complex_correlated_flow_is_the_gradient_of_the_block_networks_full_matr
     y = flow.initial_state()
     np.testing.assert_allclose(flow.rates(0.0, y).reshape(K, 6), expected, rtol=1e-7, atol=1e-9)
     # the energy is the loss per mode: L = 2 tau E + const, so differences of L are twice those of E
-    J = flow.jacobian_blocks(0.0, y)
-    eps = 1e-6
-    for q in range(6):
-        dy = np.zeros_like(y)
-        dy[q::6] = eps
-        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
-        np.testing.assert_allclose(J[:, :, q], fd.reshape(K, 6), rtol=1e-6, atol=1e-8)
+    check_jacobian_and_energy(flow, y, K)
 
 
 def _complex_correlated_task(tau=1.0):
@@ -398,15 +393,7 @@ def test_complex_correlated_modified_flow():
     flow = compile_modified_flow(task, DiscreteGD(0.3, "mean"))
     plain = compile_flow(task)
     y = flow.initial_state() + 0.1
-    J = flow.jacobian_blocks(0.0, y)
-    eps = 1e-6
-    for q in range(6):
-        dy = np.zeros_like(y)
-        dy[q::6] = eps
-        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
-        np.testing.assert_allclose(J[:, :, q], fd.reshape(2, 6), rtol=1e-6, atol=1e-8)
-        fd_energy = (flow.modified_energy(y + dy) - flow.modified_energy(y - dy)) / (2 * eps)
-        np.testing.assert_allclose(flow.rates(0, y)[q::6], -fd_energy, rtol=1e-6, atol=1e-9)
+    check_jacobian_and_energy(flow, y, 2, energy=flow.modified_energy)
     grad = plain.rates(0, y).reshape(2, 6)
     np.testing.assert_allclose(flow.modified_energy(y) - flow.energy(y), flow.step / 4 * np.sum(grad**2, axis=1),
                                rtol=1e-10)

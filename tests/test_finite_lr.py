@@ -18,7 +18,7 @@ from lrnn_theory.validation import train_lrnn
 from lrnn_theory.validation.harness import hessian_top_eigenvalue
 from lrnn_theory.validation.network import LRNN
 
-from reference import random_orthogonal, rates_from_residuals
+from reference import check_jacobian_and_energy, random_orthogonal, rates_from_residuals
 
 #: Three modes, one rising, one with a negative recurrent start, one constant; unbalanced initial modes.
 MULTI = Task(np.array([[0.3, 0.5, 0.8, 1.0, 1.2], [0.1, 0.2, 0.3, 0.2, 0.5], [1.0, 1.0, 1.0, 1.0, 1.0]]),
@@ -423,16 +423,8 @@ def test_complex_modified_flow_jacobian_and_energy_match_finite_differences(kind
     task = kind_task(kind)
     flow = compile_modified_flow(task, DiscreteGD(0.3, "mean"))
     y = flow.initial_state() + 0.1
-    J = flow.jacobian_blocks(0.0, y)
-    assert J.shape == (2, 6, 6)
-    eps = 1e-6
-    for q in range(6):
-        dy = np.zeros_like(y)
-        dy[q::6] = eps
-        fd = (flow.rates(0, y + dy) - flow.rates(0, y - dy)) / (2 * eps)
-        np.testing.assert_allclose(J[:, :, q], fd.reshape(2, 6), rtol=1e-6, atol=1e-8)
-        fd_energy = (flow.modified_energy(y + dy) - flow.modified_energy(y - dy)) / (2 * eps)
-        np.testing.assert_allclose(flow.rates(0, y)[q::6], -fd_energy, rtol=1e-6, atol=1e-9)
+    assert flow.jacobian_blocks(0.0, y).shape == (2, 6, 6)
+    check_jacobian_and_energy(flow, y, 2, energy=flow.modified_energy)
     # E_h - E = (h/4) ||grad E||^2 over the real coordinates, grad E from the explicit sums (tests/reference.py)
     from reference import explicit_gradient
 
