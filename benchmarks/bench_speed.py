@@ -14,8 +14,26 @@
 (c) ``lrnn demo`` start-up by phase, in fresh interpreters, before (lambdify's namespace from ``modules="numpy"``,
     sympy's pretty printer importing ``sympy.physics.units``) and now.
 
-Run: ``python benchmarks/bench_speed.py [--quick]`` (``--quick``: skip the slow "before" runs of (b)). The machine is
-shared and noisy: timings are the best of a few repeats where cheap; read the ratios.
+(d) The solver's cost per iteration at small K (K = 1, 10, 100; T = 20, 50; to t = 20 at rtol 1e-8): the solver of
+    commit ``BEFORE_COMMIT`` (read from git) against today's, on the same compiled flow, and the two solutions'
+    largest difference. Also the bookkeeping alone (a linear system whose rates cost one numpy call). Both columns
+    run today's flow, whose Jacobian (cse over all nine entries, 34 -> 15 us at K = 32) and table of powers (one
+    running product up to 64 modes) got faster too: that gain is in both columns, not in the ratio.
+(e) Theory and the exact discrete map against training at matched accuracy (issue 25): K = N = 32, T = 20, to
+    t = 20, aligned population training. The learning rate is the largest on a halving grid from 1e-3 whose
+    trajectory is within 1e-3 of the flow (max |a, b, c, u| difference at the recorded times, against a reference
+    at rtol 1e-12); ``integrate`` runs at the loosest rtol of a grid whose error is within 1e-3; ``DiscreteGD`` at
+    the training's learning rate (its error against the training is printed too). Training records 201 times; a
+    short run also gives the cost of one step recorded at every step, with the singular values from SVDs (as
+    before) and from the modes (the aligned read-out).
+(f) Peak memory against K (T = 20, 201 output times, tracemalloc in a fresh interpreter per run): the solver
+    alone (``solve_blocks``) and ``integrate`` (which adds the trajectory and its energy, ``mode_energy``).
+
+Sweep end points (issue 25.2) are benchmarked by ``benchmarks/bench_sweep.py``.
+
+Run: ``python benchmarks/bench_speed.py [--quick]`` (``--quick``: skip the slow "before" runs of (b), K up to 1e4
+in (f)). The machine is shared and noisy: timings are the best of a few repeats where
+cheap, CPU time of this process where marked; read the ratios.
 """
 from __future__ import annotations
 
@@ -203,13 +221,200 @@ def bench_demo(repeats):
         print(f"    {name:<36} {old[name]:>9.3f} {new[name]:>7.3f} {old[name] - new[name]:>8.3f}")
 
 
+
+# ---- (d) the solver's cost per iteration ------------------------------------------------------------------------
+#: The solver before issue 25's per-iteration work (``git show BEFORE_COMMIT:lrnn_theory/solvers.py``).
+BEFORE_COMMIT = "8292437"
+
+
+def committed_solvers():
+    """The solvers module of ``BEFORE_COMMIT`` as a module of the package (None without git)."""
+    import importlib.util
+    import tempfile
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run(["git", "show", f"{BEFORE_COMMIT}:lrnn_theory/solvers.py"], cwd=root, capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(res.stdout)
+    spec = importlib.util.spec_from_file_location("lrnn_theory._solvers_before", f.name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    os.unlink(f.name)
+    return module
+
+
+def cpu_timed(func, repeats=1):
+    """(best CPU seconds of this process, result): steadier than wall time on a shared machine."""
+    return timed(func, repeats, clock=time.process_time)
+
+
+class LinearModes:
+    """dy/dt = A y per mode, A 3 x 3: rates of one numpy call, so that a solver run measures the solver alone."""
+
+    def __init__(self, K):
+        A = -np.eye(3)[:, :, None] * np.random.default_rng(0).uniform(0.5, 50, (1, 1, K))
+        A[0, 1] = 0.3
+        self.A = A
+
+    def rates_rows(self, t, Yr, modes):
+        return np.einsum("ijk,jk->ik", self.A[:, :, modes], Yr)
+
+    def jacobian_rows(self, t, Yr, modes):
+        return self.A[:, :, modes]
+
+
+def bench_iteration_cost(repeats):
+    before = committed_solvers()
+    if before is None:
+        print("\n(d) skipped: git show of the committed solver failed")
+        return
+    t_eval = np.linspace(0.0, 20.0, 201)
+    print(f"\n(d) solver cost per iteration (CPU us, best of {repeats}; before = commit {BEFORE_COMMIT}), to t=20, "
+          f"rtol 1e-8, 201 output times")
+    print(f"    {'system':<24} {'K':>4} {'T':>3} {'iterations':>10} {'before us':>10} {'now us':>8} {'ratio':>6} "
+          f"{'max |diff|':>10}")
+    for K in (1, 10, 100):
+        for T in (20, 50, None):
+            if T is None:
+                system, Y0, label = LinearModes(K), np.ones((K, 3)), "bookkeeping (linear)"
+            else:
+                rng = np.random.default_rng(0)
+                task = Task.from_family("inverse_exponential", T=T, delta=rng.uniform(0.5, 1.5, K),
+                                        lam=rng.uniform(0.3, 0.9, K), init={"a": 0.1, "b": 0.1, "c": 0.1})
+                system = compile_flow(task)
+                Y0, label = system.initial_state().reshape(K, 3), "mode flow"
+            cost = {}
+            for name, module in (("before", before), ("now", solvers)) * repeats:  # interleaved
+                wall, sol = cpu_timed(lambda: module.solve_blocks(system, Y0, 20.0, t_eval, 1e-8, 1e-10))
+                cost[name] = min(cost.get(name, np.inf), wall / sol.njev)
+                cost[name + " Y"] = sol.Y
+            diff = float(np.max(np.abs(cost["before Y"] - cost["now Y"])))
+            print(f"    {label:<24} {K:>4} {T or '-'!s:>3} {sol.njev:>10} {cost['before'] * 1e6:>10.0f} "
+                  f"{cost['now'] * 1e6:>8.0f} {cost['before'] / cost['now']:>6.2f} {diff:>10.1e}")
+
+
+# ---- (e) theory and discrete map against training at matched accuracy --------------------------------------------
+def matched_task():
+    rng = np.random.default_rng(0)
+    K = 32
+    return Task.from_family("inverse_exponential", T=20, delta=rng.uniform(0.5, 1.5, K).tolist(),
+                            lam=rng.uniform(0.3, 0.9, K).tolist(), init={"a": 0.1, "b": 0.1, "c": 0.1})
+
+
+def trajectory_error(traj, ref):
+    return max(float(np.max(np.abs(getattr(traj, q) - getattr(ref, q)))) for q in "abcu")
+
+
+def bench_matched_accuracy():
+    from lrnn_theory.finite_lr import DiscreteGD
+    from lrnn_theory.validation import train_lrnn
+    from lrnn_theory.validation.recorders import Recording
+
+    task, t_end, target = matched_task(), 20.0, 1e-3
+    integrate(task, 1.0)  # compile once (not timed)
+
+    def reference(times):
+        return integrate(task, t_end, t_eval=times, rtol=1e-12, atol=1e-14)
+
+    # the learning rate: the largest on a halving grid whose run is within the target (first order in lr); the run
+    # that passes is the one timed
+    lr = 1e-3
+    while True:
+        steps = int(round(t_end / lr))
+        every = steps // 200
+        t_train, training = cpu_timed(lambda: train_lrnn(task, lr=lr, steps=steps,
+                                                         recording=Recording(every=every, progress=False)))
+        sim = training.trajectory
+        exact = reference(sim.t)
+        err_train = trajectory_error(sim, exact)
+        if err_train <= target:
+            break
+        lr /= 2
+    # the theory: the loosest tolerance of a grid whose error is within the target
+    for rtol in (1e-2, 4e-3, 2e-3, 1e-3, 1e-4, 1e-6):
+        theory = integrate(task, t_end, t_eval=sim.t, rtol=rtol, atol=rtol * 1e-2)
+        err_theory = trajectory_error(theory, exact)
+        if err_theory <= target:
+            break
+    t_theory, _ = cpu_timed(lambda: integrate(task, t_end, t_eval=sim.t, rtol=rtol, atol=rtol * 1e-2), 5)
+    gd = DiscreteGD(lr=lr)
+    t_map, discrete = cpu_timed(lambda: integrate(task, t_end, t_eval=sim.t, method=gd), 2)
+    err_map = trajectory_error(discrete, exact)
+    map_vs_training = trajectory_error(discrete, sim)
+    how = f"{steps} steps"
+    # one training step recorded at every step: singular values by SVD (before) and from the modes (now)
+    per_step = {}
+    for method in ("svd", "auto") * 2:
+        wall, _ = cpu_timed(lambda: train_lrnn(task, lr=lr, steps=2000, recording=Recording(
+            every=1, singular_values=method, progress=False)))
+        per_step[method] = min(per_step.get(method, np.inf), wall / 2000)
+    t_one, _ = cpu_timed(lambda: train_lrnn(task, lr=lr, steps=2000,
+                                            recording=Recording(every=2000, progress=False)), 2)
+    print(f"\n(e) theory and discrete map against training at matched accuracy (K = N = 32, T = 20, t = {t_end:g}, "
+          f"error <= {target:g} against the flow; CPU s of this process)")
+    print(f"    {'run':<52} {'CPU s':>8} {'error':>9} {'training / run':>14}")
+    print(f"    {'training, lr=' + format(lr, 'g') + ' (' + how + ', 201 records)':<52} {t_train:>8.3f} "
+          f"{err_train:>9.2e} {1.0:>14.0f}")
+    print(f"    {'integrate, rtol=' + format(rtol, 'g'):<52} {t_theory:>8.4f} {err_theory:>9.2e} "
+          f"{t_train / t_theory:>14.0f}")
+    label = f"DiscreteGD(lr={lr:g}) (exact map; vs training {map_vs_training:.1e})"
+    print(f"    {label:<52} {t_map:>8.3f} {err_map:>9.2e} {t_train / t_map:>14.1f}")
+    print(f"    goals: theory >= 1000x: {'met' if t_train / t_theory >= 1000 else 'NOT met'}; discrete map >= 50x: "
+          f"{'met' if t_train / t_map >= 50 else 'NOT met'}")
+    print(f"    one training step: {t_one / 2000 * 1e6:.0f} us recorded every 2000th step; at every step "
+          f"{per_step['svd'] * 1e6:.0f} us with three SVDs, {per_step['auto'] * 1e6:.0f} us with the aligned "
+          f"read-out ({per_step['svd'] / per_step['auto']:.2f}x)")
+
+
+# ---- (f) peak memory against K ------------------------------------------------------------------------------------
+MEMORY = r"""
+import sys, tracemalloc
+import numpy as np
+from lrnn_theory import Task, compile_flow, integrate
+from lrnn_theory.solvers import solve_blocks
+K, what = int(sys.argv[1]), sys.argv[2]
+rng = np.random.default_rng(0)
+task = Task.from_family("inverse_exponential", T=20, delta=rng.uniform(0.5, 1.5, K), lam=rng.uniform(0.3, 0.9, K),
+                        init={"a": 0.1, "b": 0.1, "c": 0.1})
+integrate(Task.constant(T=2), 1.0)  # compiled functions (per process, not per run)
+flow = compile_flow(task)
+tracemalloc.start()
+if what == "solver":
+    solve_blocks(flow, flow.initial_state().reshape(K, 3), 20.0, np.linspace(0.0, 20.0, 201), 1e-8, 1e-10)
+else:
+    integrate(task, 20.0)
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def bench_memory(quick):
+    print("\n(f) peak memory against K (T = 20, to t = 20, 201 output times; tracemalloc, fresh interpreter each)")
+    print(f"    {'K':>7} {'solver MB':>10} {'integrate MB':>13} {'ratio':>6}")
+    for K in (100, 1000, 10_000) + (() if quick else (100_000,)):
+        peak = {}
+        for what in ("solver", "integrate"):
+            res = subprocess.run([sys.executable, "-c", MEMORY, str(K), what], capture_output=True, text=True,
+                                 check=True)
+            peak[what] = int(res.stdout.strip().splitlines()[-1]) / 1e6
+        print(f"    {K:>7} {peak['solver']:>10.1f} {peak['integrate']:>13.1f} "
+              f"{peak['integrate'] / peak['solver']:>6.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip the slow 'before' runs of (b)")
+    parser.add_argument("--quick", action="store_true", help="skip the slow 'before' runs of (b); K up to 1e4 in (f)")
     args = parser.parse_args()
     bench_output_points(repeats=2)
     bench_runaway(args.quick)
     bench_demo(repeats=3)
+    bench_iteration_cost(repeats=3)
+    bench_matched_accuracy()
+    bench_memory(args.quick)
+    print("\nSweep end points against integration: python benchmarks/bench_sweep.py")
 
 
 if __name__ == "__main__":

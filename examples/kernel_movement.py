@@ -37,7 +37,8 @@ for color, T in zip(colors, lengths):
     final["theory"].append(theory[-1])
     print(f"T = {T}: kernel distance at the end, network {network[-1]:.4f}, theory {theory[-1]:.4f}")
 
-axes[0].set(title="distance from the initial NTK (network solid, theory dashed)", xlabel="t (theory time)")
+axes[0].set(title="distance from the initial NTK (network solid, theory dashed)", xlabel="t (theory time)",
+            ylabel="kernel distance")
 axes[0].legend(fontsize=8)
 axes[1].plot(lengths, final["network"], "o-", lw=2, alpha=0.6, label="network")
 axes[1].plot(lengths, final["theory"], "k--", marker="x", lw=1.2, label="theory (modes only)")

@@ -9,7 +9,9 @@ estimator behind ``lrnn fit-task``), train a linear RNN on the same arrays, and 
 The "recordings" here are made up so that the script runs on its own: ``P`` trials of white-noise stimuli ``X``
 (shape ``(P, T, N_x)``; drawn, then made exactly white as a sum over trials, as the theory assumes) and responses
 ``Y`` (shape ``(P, N_y)``) of a hidden linear filter, plus a little measurement noise. With your data, load ``X``
-and ``Y`` instead (for example from an NPZ, as ``lrnn fit-task data.npz`` does).
+and ``Y`` instead (for example ``np.load("data.npz")``). From the command line, the same comparison is
+``lrnn fit-task data.npz`` (the task and its diagnostic) and ``lrnn validate --data data.npz --lr ETA --steps S
+--plot overlay.png``.
 """
 import sys
 
@@ -62,7 +64,7 @@ for k in range(result.task.K):
         ax.plot(theory.t, getattr(theory, name)[:, k], color=colors[k], ls="--", lw=1.2)
 axes[0].set(title="task estimated from the data", xlabel="step i", ylabel="singular value")
 axes[0].legend(fontsize=8)
-axes[1].set(title="b: network solid, theory dashed", xlabel="t (theory time)")
-axes[2].set(title="u: network solid, theory dashed", xlabel="t (theory time)")
+axes[1].set(title="b: network solid, theory dashed", xlabel="t (theory time)", ylabel="recurrent mode b")
+axes[2].set(title="u: network solid, theory dashed", xlabel="t (theory time)", ylabel="input-output mode u = ac")
 fig.tight_layout()
 fig.savefig(figure_path, dpi=100)

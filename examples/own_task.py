@@ -59,6 +59,8 @@ for ax, name in zip(axes, ("a", "b", "c", "u")):
             ax.axhline(getattr(solution, name)[k], color=colors[k], ls=":", lw=0.8)
     ax.set_title(name)
     ax.set_xlabel("t (theory time)")
+    ax.set_ylabel({"a": "input mode a", "b": "recurrent mode b", "c": "output mode c",
+                   "u": "input-output mode u = ac"}[name])
 axes[0].legend(fontsize=7)
 fig.suptitle("own 8-step task: network solid, theory dashed, solve_task's end points dotted")
 fig.tight_layout()

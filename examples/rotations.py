@@ -48,6 +48,8 @@ for name, (ax_radius, ax_angle) in (("b", axes[:2]), ("u", axes[2:])):
         ax_angle.axvline(settle[name]["angle"][k], color=colors[k], ls=":", lw=0.8)
     ax_radius.set_title(f"|{name}|")
     ax_angle.set_title(f"arg {name}")
+    ax_radius.set_ylabel(f"|{name}|")
+    ax_angle.set_ylabel(f"arg {name} (radians)")
 axes[1].axhline(np.pi / 6, color="grey", lw=0.6)
 axes[3].axhline(np.pi / 3, color="grey", lw=0.6)
 axes[1].legend(fontsize=7)

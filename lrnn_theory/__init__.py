@@ -8,12 +8,12 @@ The public names are importable from here (``from lrnn_theory import Task, integ
 
 - tasks and the flow: ``Task``, ``InitialModes``, ``estimate_task``, ``integrate``, ``compile_flow``,
   ``CompiledFlow``, ``Trajectory``, ``mode_energy``, ``solve_blocks``, ``sweep`` (with ``TaskGrid``,
-  ``IntegrationOptions``, ``ExecutionOptions``), ``derive_mode_flow`` (symbolic);
+  ``IntegrationOptions``, ``ExecutionOptions``, ``vary_task``), ``derive_mode_flow`` (symbolic);
 - results: ``solve_task``, ``zero_loss_solution``, ``flow_endpoints``, ``predict_learning_order``,
   ``time_to_fraction``, ``family_extrapolation``, ``energy_split``, ``critical_beta``, ``phase_curve``,
   ``compile_io_solution``, ``frozen_b_solution``, ``DiscreteGD``, ``compile_modified_flow``, ``stable_lr_bound``,
   ``empirical_ntk``, ``mode_ntk``, ``kernel_distance``, ``predicted_distance_curve``,
-  ``whitened_probe_inputs``, ``polar_time_scales``, ``sensory_trials``, ``sensory_targets``,
+  ``whitened_probe_inputs``, ``kernel_inputs``, ``polar_time_scales``, ``sensory_trials``, ``sensory_targets``,
   ``expected_extrapolation_loss``;
 - trained networks and the paper's checks: ``train_lrnn`` and its stages (``set_up``, ``TrainingSetup``,
   ``PopulationData``, ``SampleData``, ``UserData``, ``AlignedInit``, ``RandomInit``, ``Recording``,
@@ -22,7 +22,7 @@ The public names are importable from here (``from lrnn_theory import Task, integ
 """
 import importlib
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 # Every name loads on first use (module __getattr__): ``import lrnn_theory`` imports nothing else, importing a
 # derivation module compiles nothing, and the ``lrnn`` command answers --help without numpy's dependants. Names of
@@ -33,7 +33,7 @@ _LAZY = {
     "Task": "tasks", "InitialModes": "tasks", "estimate_task": "task_estimation",
     "integrate": "flow", "compile_flow": "flow", "CompiledFlow": "flow",
     "Trajectory": "trajectory", "mode_energy": "trajectory", "solve_blocks": "solvers", "sweep": "sweeps",
-    "TaskGrid": "sweeps", "IntegrationOptions": "sweeps", "ExecutionOptions": "sweeps",
+    "TaskGrid": "sweeps", "IntegrationOptions": "sweeps", "ExecutionOptions": "sweeps", "vary_task": "sweeps",
     "derive_mode_flow": "derivations.mode_flow",
     # results
     "solve_task": "stability", "zero_loss_solution": "stability",
@@ -45,7 +45,7 @@ _LAZY = {
     "compile_io_solution": "frozen", "frozen_b_solution": "frozen",
     "DiscreteGD": "finite_lr", "compile_modified_flow": "finite_lr", "stable_lr_bound": "finite_lr",
     "empirical_ntk": "ntk", "mode_ntk": "ntk", "kernel_distance": "ntk",
-    "predicted_distance_curve": "ntk", "whitened_probe_inputs": "ntk",
+    "predicted_distance_curve": "ntk", "whitened_probe_inputs": "ntk", "kernel_inputs": "ntk",
     "polar_time_scales": "learning_order",
     "sensory_trials": "sensory", "sensory_targets": "sensory", "expected_extrapolation_loss": "sensory",
     # trained networks and the paper's checks (validation layer)
@@ -66,6 +66,7 @@ __all__ = ["__version__", *_LAZY]
 def __getattr__(name):
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = importlib.import_module(".api_checks", __name__).guarded(name, value)  # arguments checked by kind
         globals()[name] = value  # later lookups skip __getattr__
         return value
     raise AttributeError(f"module 'lrnn_theory' has no attribute {name!r}")

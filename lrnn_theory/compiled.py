@@ -65,6 +65,20 @@ def _lambdify(args, expr):
     return sp.lambdify(args, expr, modules=NUMPY, cse=True)
 
 
+def _nested_rows(args, matrix):
+    """The m x m ``matrix`` compiled as one flat list, so that common subexpressions are shared across its entries
+    (lambdify's cse does not reach into nested lists), returned as nested rows; entries expanded first, which
+    cancels the tau * (.../tau) of the derivation (the real Jacobian: 34 -> 15 us per call at K = 32)."""
+    m = matrix.shape[0]
+    flat = _lambdify(args, [sp.expand(entry) for entry in matrix])
+
+    def rows(*values):
+        entries = flat(*values)
+        return [entries[i * m:(i + 1) * m] for i in range(m)]
+
+    return rows
+
+
 def _real_gradient_flow() -> FlowFunctions:
     """Rates and Jacobian of ``derivations.mode_flow`` through the task sums A(b), B(b) (both times tau)."""
     sym = mode_flow_sym
@@ -72,7 +86,7 @@ def _real_gradient_flow() -> FlowFunctions:
     args = (sym.a, sym.b, sym.c, sym.tau) + sym.SUM_SYMBOLS
     rates = [sym.sums_as_symbols(flow.tau_rates[v]) for v in sym.STATE]
     jac = sym.sums_as_symbols(flow.jacobian * sym.tau)
-    return FlowFunctions(_lambdify(args, rates), _lambdify(args, [list(row) for row in jac.tolist()]), None,
+    return FlowFunctions(_lambdify(args, rates), _nested_rows(args, jac), None,
                          sum_slots=3, rates_order=1, jacobian_order=2, times_tau=True)
 
 

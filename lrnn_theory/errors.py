@@ -96,6 +96,10 @@ def check_finite_array(name: str, value, *, ndim: int | None = None, allow_compl
     """Convert ``value`` to a non-empty, finite float (or complex) array, or raise naming ``name``."""
     if _holds_bool(value):
         raise bad(name, value, "hold numbers, not true/false")
+    if isinstance(value, np.ma.MaskedArray):  # np.asarray would silently use the values under the mask
+        if np.ma.is_masked(value):
+            raise bad(name, value, "hold no masked entries (fill or drop them first)")
+        value = value.data
     try:
         arr = np.asarray(value)
     except ValueError:  # ragged nested lists

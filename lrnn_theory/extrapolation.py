@@ -30,7 +30,7 @@ import numpy as np
 from .correlated import InputCovariance
 from .errors import bad, check_finite_array, check_int, check_real
 from .stability import solve_task
-from .tasks import Task, predicted_profile
+from .tasks import Task, coerce_task, predicted_profile
 from .trajectory import correlated_mode_energy
 
 #: Extrapolation families (see ``lrnn_theory.derivations.extrapolation``): "sum" is constant with delta = 1,
@@ -265,3 +265,62 @@ def family_extrapolation(family: str, T: int, T_test, delta: float = 1.0, lam: f
                                 input_covariance)
     return {"family": family, "T": T, "T_test": np.array(T_test), "b": b[0].item(), "u": u[0].item(),
             "energy": energies, "closed_form": closed, "max_abs_error": float(np.max(np.abs(energies - closed)))}
+
+
+def task_at_length(task, T_test: int) -> Task:
+    """The task ``task`` at another trajectory length T' (the target the length-T solution is run on).
+
+    A family task is the same family with the same parameters at T'. A profile given step by step (final output)
+    keeps its weight per lag: s'_i = s_(i - (T' - T)), so the last steps are the task's own and the inputs more than
+    T steps before the end are weighted 0 (T' > T) or the first T - T' steps are dropped (T' < T). Every-step
+    profiles given entry by entry have no such form (the output at a new time t > T has no row): refused unless
+    T' = T. A stationary ``input_covariance`` is taken at T'; a covariance matrix only at its own T.
+    """
+    task = coerce_task(task)
+    T_test = check_int("T_test", T_test, minimum=1)
+    cov = {} if task.input_covariance is None else {"input_covariance": task.input_covariance if T_test == task.T
+                                                    else task.input_covariance.at_length(T_test)}
+    options = dict(init=None, tau=task.tau, name=task.name, outputs=task.outputs, **cov)
+    if T_test == task.T:
+        return Task(task.singular_values, **options)
+    if task.spec is not None:
+        spec = {k: v for k, v in task.spec.items() if k not in ("family", "T", "outputs")}
+        spec = {("lam" if k == "lambda" else k): v for k, v in spec.items()}
+        return Task.from_family(task.spec["family"], T=T_test, **spec, **options)
+    if task.every_step:
+        raise bad("T_test", T_test, f"equal the task's T={task.T}: an every-step profile given entry by entry has no "
+                                    "form at another length (give the task as a family)")
+    s = task.singular_values
+    shift = T_test - task.T
+    profile = (np.concatenate([np.zeros((task.K, shift), s.dtype), s], axis=1) if shift > 0 else s[:, -shift:])
+    return Task(profile, **options)
+
+
+def task_extrapolation(task, T_test) -> dict:
+    """The task's solution at its own length (``solve_task``) run at every T' in ``T_test`` (``task_at_length``).
+
+    Works for every kind of task ``task_at_length`` can lengthen: real or complex, final or every-step outputs, white
+    or stationary correlated inputs.
+
+    Returns
+    -------
+    dict
+        ``T_test`` (n,), ``b``, ``u`` (K,) (the solution at T), ``energy`` (K, n): each mode's energy at each T'
+        (``solution_extrapolation``), ``total`` (n,): their sum, ``zero_loss`` (K,): the solution fits T exactly.
+
+    Examples
+    --------
+    >>> out = task_extrapolation(Task.from_family("exponential", T=4, delta=1.0, lam=0.5), [4, 5])
+    >>> out["energy"].round(6).tolist()                      # u = delta lambda^T depends on T: only T' = T fits
+    [[0.0, 0.166504]]
+    """
+    task = coerce_task(task)
+    T_test = np.array([check_int("T_test", t, minimum=1) for t in np.atleast_1d(T_test)], dtype=int)
+    sol = solve_task(task)
+    energy = np.empty((task.K, T_test.size))
+    for k, length in enumerate(T_test):  # one task per length (different shapes): a loop over lengths, not modes
+        test = task_at_length(task, int(length))
+        energy[:, k] = solution_extrapolation(sol.b, sol.u, test.singular_values, task.tau, test.input_covariance)[1]
+    energy = np.maximum(energy, 0.0)  # sums of squares: drop rounding below 0
+    return {"T_test": T_test, "b": sol.b, "u": sol.u, "energy": energy, "total": energy.sum(axis=0),
+            "zero_loss": sol.zero_loss}

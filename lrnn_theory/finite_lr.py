@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import resources
 from .block_form import mode_block_sizes
 from .errors import DivergenceError, bad, check_int, check_real
 from .flow import CompiledFlow, compile_flow, output_times
@@ -100,9 +101,15 @@ class DiscreteGD:
         finite or |a|, |c| or |b|^(T-1) of a mode exceeds ``divergence_threshold``.
         """
         task = coerce_task(task)
-        t_end, t_eval = output_times(t_end, n_points, t_eval)
+        t_end, t_eval = output_times(t_end, n_points, t_eval, task.tau)  # the limit is in units of the task's tau
         threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
+        resources.check_scale(task)
         h = self.time_step(task)
+        if not h <= t_end:  # round(t_end / h) = 0 steps: only t = 0 would be written
+            raise bad("lr", self.lr, f"give steps shorter than t_end: one step is h = lr * tau * scale = {h:.4g} "
+                                     f"> t_end = {t_end:g} ({self.loss}); lower the learning rate or raise t_end")
+        resources.guard(resources.discrete_estimate(task.K, task.T, t_end / h, min(t_eval.size, t_end / h + 1)),
+                        "gradient descent (the exact map)")
         record = np.unique(np.rint(t_eval / h).astype(np.int64))
         steps = int(record[-1])
         flow = compile_flow(task)
@@ -110,6 +117,18 @@ class DiscreteGD:
         rows = np.ascontiguousarray(flow.initial_state().reshape(task.K, m).T)  # (m, K): one row per real coordinate
         out = np.empty((record.size, task.K, m))
         gain_power = max(task.T - 1, 0)
+
+        def beyond(state) -> bool:
+            """|a|, |c| or |b|^(T-1) of some mode beyond the threshold, or not finite (one or two real coordinates
+            per strength)."""
+            size = np.sqrt(np.sum((state * state).reshape(3, m // 3, task.K), axis=1))
+            return not (size[0::2].max() <= threshold and (size[1] ** gain_power).max() <= threshold)
+
+        # A cheaper test first, passed at most steps: every coordinate within its strength's limit over sqrt(2)
+        # (a strength has one or two real coordinates) keeps every mode within the threshold (NaN fails it).
+        with np.errstate(divide="ignore"):
+            b_limit = threshold ** (1.0 / gain_power) if gain_power else np.inf
+        safe = np.repeat([threshold, b_limit, threshold], m // 3)[:, None] / np.sqrt(2.0)
         rec = 0
         bar = tqdm(total=steps, delay=2.0, unit="step", desc="gradient descent", leave=False, mininterval=0.5,
                    disable=not sys.stderr.isatty())
@@ -118,16 +137,16 @@ class DiscreteGD:
             for n in range(steps + 1):
                 if n % chunk == 0 and n:
                     bar.update(chunk)
-                # |a|, |b|, |c| per mode (one or two real coordinates each): divergence of the state after n steps
-                size = np.sqrt(np.sum((rows * rows).reshape(3, m // 3, task.K), axis=1))
-                if not (size[0::2].max() <= threshold and (size[1] ** gain_power).max() <= threshold):
+                if not (np.abs(rows) <= safe).all() and beyond(rows):
                     self._diverged(task, n, h, flow, rows, threshold)
                 if n == record[rec]:
                     out[rec] = rows.T
                     rec += 1
                 if n == steps:
                     break
-                rows += h * flow.rates_rows(0.0, rows)
+                rate = flow.rates_rows(0.0, rows)
+                rate *= h
+                rows += rate
         a, b, c = flow.modes(out.reshape(record.size, -1))
         return Trajectory(t=record * h, a=a, b=b, c=c, energy=flow.energy(out.reshape(record.size, -1)),
                           info={"method": self.name, "lr": self.lr, "loss": self.loss, "dt_per_step": h,

@@ -17,13 +17,28 @@ conj(c) (A - u B) and tau dc/dt = conj(a) (A - u B)), integrated along the same 
 c -> c e^(-i phi) leaves u and the loss unchanged) depends on the path u takes, which lags slightly behind the
 manifold: b*, u*, |a|, |c| are exact, arg a and arg c are accurate to about 1e-2 rad (1e-3 typically).
 
-Valid where the flow reaches the manifold u = A/B before b has moved far (small or balanced initialisations, the
-regime of the paper). It is checked per mode by a short integration (``check_time``): b must then be moving
-along the ascent of g (towards the predicted b*). Not valid, and reported as such (``valid`` False, NaN end point),
-where g has no maximum in the direction of motion within ``b_span`` (the recurrent mode runs off, e.g. Dirac tasks
-with beta > kappa) or where b moves against the ascent during the check. Modes with a = c = 0 stay put. Every kind
-of task (real, complex, every-step, complex every-step; white inputs or inputs correlated across time, whose B has
-odd powers of b and, for complex b, depends on b and conj(b)) enters through its task sums.
+When it is valid. The end point is exact (to rounding) whenever the flow ends at the maximum of g that the
+ascent from b(check) reaches; only the basin is read from the check, so the check is a short, loose integration
+(``check_time`` = 5 tau at rtol 1e-3) and |a|^2 - |c|^2 is taken from the initial state, not from the check. A mode
+falls back (``valid`` False, NaN end point, ``reason`` says why) where that cannot be trusted:
+
+* **runaway b**: g has no maximum in the direction of motion within ``b_span`` (the recurrent mode runs off to
+  |b| -> oo, e.g. Dirac tasks with beta > kappa, or a task whose loss falls for ever as |b| grows); such a flow has
+  no end point, only a state at ``t_end``, so integrate it;
+* **against the ascent**: at the check b moves against the ascent of g (the flow is still far from the manifold
+  u = A/B, e.g. a large initialisation, and may yet cross into another basin);
+* **basin boundary**: a minimum of g (the boundary between two basins of real b), or a zero of a, lies within the
+  check's error margin (``margin`` (1 + |b|)) of the checked state, so the loose check cannot tell which basin or
+  sign the flow ends in. (For complex b the basins of the plane are not searched for their boundaries: the ascent
+  path is followed from the checked state, which a loose check places only to about rtol.)
+
+Where b moves a long way off the manifold after the check (an initialisation far from the small/balanced regime of
+the paper), the flow may still overshoot into the next basin; the checks above do not see that, so for such
+initialisations compare with ``integrate``. For complex tasks b*, u*, |a| and |c| are exact, but the phase split of a
+and c is followed along an approximate path (about 1e-2 rad, see above); where the phases of a and c matter,
+integrate. Modes with a = c = 0 stay put. Every kind of task (real, complex, every-step, complex every-step; white
+inputs or inputs correlated across time, whose B has odd powers of b and, for complex b, depends on b and conj(b))
+enters through its task sums.
 
 Examples
 --------
@@ -51,18 +66,29 @@ from .tasks import coerce_task
 GRADIENT_TOL = 1e-12
 #: Longest ascent (theory time, in units of tau) followed for complex modes.
 ASCENT_HORIZON = 1e6
+#: Tolerances of the check integration: it only has to put b in the right basin and show which way it moves.
+CHECK_RTOL, CHECK_ATOL = 1e-3, 1e-6
+#: Relative error margin of the checked state (times 1 + |b|, or |a| + |c|): a basin boundary or a zero of a this
+#: close makes the check ambiguous, and the mode is integrated instead.
+CHECK_MARGIN = 1e-2
+#: Why a mode falls back to integration (``FlowEndpoints.reason``).
+REASONS = {"runaway": "b runs off: no maximum of |A|^2/B within b_span in the direction of motion",
+           "against_ascent": "b moves against the ascent of |A|^2/B at the check",
+           "basin_boundary": "a basin boundary (minimum of |A|^2/B) or a zero of a is within the check's margin"}
 
 
 @dataclass
 class FlowEndpoints:
-    """Predicted end points per mode: a, b, c, u (NaN where not valid; complex for a complex task), ``valid`` and
-    the check's state ``b_check``."""
+    """Predicted end points per mode: a, b, c, u (NaN where not valid; complex for a complex task), ``valid``, the
+    check's state ``b_check`` and, per mode, why it is not valid (``reason``: "" where valid, else a key of
+    ``REASONS``)."""
 
     a: np.ndarray
     b: np.ndarray
     c: np.ndarray
     valid: np.ndarray
     b_check: np.ndarray
+    reason: np.ndarray | None = None
 
     @property
     def u(self) -> np.ndarray:
@@ -83,8 +109,9 @@ def _ascent_gradient(sums, b):
     return grad, A, dA, B, dB
 
 
-def _real_line_endpoint(sums, b1, db1, b_span):
-    """b* on the real line: the first maximum of g = A^2/B from b1 in the direction of ascent; and validity."""
+def _real_line_endpoint(sums, b1, db1, b_span, margin):
+    """b* on the real line: the first maximum of g = A^2/B from b1 in the direction of ascent; validity and the
+    reason codes of the modes that are not valid."""
     K = b1.size
     direction = _slope_sign(sums, b1)
     moving = np.sign(db1)
@@ -92,6 +119,13 @@ def _real_line_endpoint(sums, b1, db1, b_span):
     b_star = b1.copy()
     found = direction == 0
     valid = found | (direction == moving) | (np.abs(db1) < 1e-14)
+    reason = np.where(valid, "", "against_ascent").astype(object)
+    # A minimum of g within the check's margin (g' < 0 just below, > 0 just above): the loose check cannot say on
+    # which side b is, so which maximum it ends at.
+    width = margin * (1 + np.abs(b1))
+    boundary = ~found & (_slope_sign(sums, b1 - width) < 0) & (_slope_sign(sums, b1 + width) > 0)
+    reason[valid & boundary] = "basin_boundary"
+    valid &= ~boundary
     # March from b1 in the direction of ascent with doubling steps until g' changes sign, then bisect.
     lo = b1.copy()
     step = np.full(K, 1e-3)
@@ -105,6 +139,7 @@ def _real_line_endpoint(sums, b1, db1, b_span):
         step = np.where(searching & ~turned, 2 * step, step)
         found |= turned
         gone = searching & ~turned & (np.abs(lo - b1) > b_span)
+        reason[gone] = "runaway"
         valid &= ~gone
         searching &= ~turned & ~gone
     bracket = found & valid & (direction != 0)
@@ -113,19 +148,19 @@ def _real_line_endpoint(sums, b1, db1, b_span):
         same = _slope_sign(sums, mid) == direction
         lo = np.where(bracket & same, mid, lo)
         hi = np.where(bracket & ~same, mid, hi)
-    return np.where(bracket, 0.5 * (lo + hi), b_star), valid
+    return np.where(bracket, 0.5 * (lo + hi), b_star), valid, reason
 
 
-def _plane_endpoint(sums, b1, db1, a1, c1, tau, b_span):
+def _plane_endpoint(sums, b1, db1, a1, c1, q, tau, b_span):
     """b* in the complex plane: the end of the ascent tau db/dt = dg/d(conj b) from b1 (all modes in one ODE of
-    (Re b, Im b, arg a) per mode); with arg a carried along (see the module docstring) and validity."""
+    (Re b, Im b, arg a) per mode); with arg a carried along (see the module docstring), validity and reasons."""
     K = b1.size
-    q = np.abs(a1) ** 2 - np.abs(c1) ** 2
     grad1, A_check, _, B_check, _ = _ascent_gradient(sums, b1)
     scale = 1.0 + np.abs(A_check) ** 2 / B_check
     tol = GRADIENT_TOL * scale
     # moving along the ascent (or not at all) at the check; already at a stationary point: nothing to follow
     valid = (np.real(np.conj(db1) * grad1) > 0) | (np.abs(db1) < 1e-14) | (np.abs(grad1) <= tol)
+    reason = np.where(valid, "", "against_ascent").astype(object)
     active0 = valid & (np.abs(grad1) > tol)
 
     def rates(_, y):
@@ -167,12 +202,14 @@ def _plane_endpoint(sums, b1, db1, a1, c1, tau, b_span):
         y_end = sol.y[:, -1]
     b_star = y_end[0::3] + 1j * y_end[1::3]
     grad_end = _ascent_gradient(sums, b_star)[0]
-    valid &= (np.abs(b_star - b1) <= b_span) & (np.abs(grad_end) <= 10 * tol)
-    return b_star, np.where(np.abs(a1) > 0, y_end[2::3], np.angle(a1)), valid
+    ended = (np.abs(b_star - b1) <= b_span) & (np.abs(grad_end) <= 10 * tol)
+    reason[valid & ~ended] = "runaway"
+    valid &= ended
+    return b_star, np.where(np.abs(a1) > 0, y_end[2::3], np.angle(a1)), valid, reason
 
 
-def flow_endpoints(task, *, check_time: float | None = None, b_span: float = 50.0, rtol: float = 1e-8,
-                   atol: float = 1e-10) -> FlowEndpoints:
+def flow_endpoints(task, *, check_time: float | None = None, b_span: float = 50.0, rtol: float = CHECK_RTOL,
+                   atol: float = CHECK_ATOL, margin: float = CHECK_MARGIN) -> FlowEndpoints:
     """End points of the flow of every mode of ``task`` from the fixed-point conditions (see the module docstring).
 
     Parameters
@@ -185,7 +222,10 @@ def flow_endpoints(task, *, check_time: float | None = None, b_span: float = 50.
     b_span : float
         How far from b(check_time) to look for the maximum of |A|^2/B before declaring that b runs off.
     rtol, atol : float
-        Tolerances of the short integration.
+        Tolerances of the short integration (loose by default: it only has to show the basin).
+    margin : float
+        Relative error margin of the checked state: a basin boundary of b within ``margin`` (1 + |b|), or a zero of
+        a within ``margin`` (|a| + |c|), makes a mode fall back (``reason`` "basin_boundary").
 
     Returns
     -------
@@ -193,21 +233,24 @@ def flow_endpoints(task, *, check_time: float | None = None, b_span: float = 50.
     """
     task = coerce_task(task)
     check_time = 5.0 * task.tau if check_time is None else check_real("check_time", check_time, positive=True)
-    short = integrate(task, check_time, n_points=2, rtol=rtol, atol=atol)
+    margin = check_real("margin", margin, positive=True)
+    short = integrate(task, check_time, n_points=2, rtol=check_real("rtol", rtol, positive=True),
+                      atol=check_real("atol", atol, positive=True))
     a1, b1, c1 = short.a[-1], short.b[-1], short.c[-1]
     flow = compile_flow(task.with_init(a=a1, b=b1, c=c1))
     db1 = flow.modes(flow.rates(check_time, flow.initial_state(), count=False, check=False))[1]
     sums = flow.sums
-    q = np.abs(a1) ** 2 - np.abs(c1) ** 2  # conserved
+    # Conserved exactly by the flow, so taken from the initial state: the loose check only drifts from it.
+    q = np.abs(task.init.a) ** 2 - np.abs(task.init.c) ** 2
     # Where b lives, not a code path per kind of task: a real state stays on the real line (the first maximum of
     # |A|^2/B in the direction of ascent, a keeps its sign), a complex one moves in the plane (the ascent path,
     # arg a moving with arg u); each domain has its path to the end point.
     if np.iscomplexobj(b1):
-        b_star, arg_a, valid = _plane_endpoint(sums, b1, db1, a1, c1, task.tau, b_span)
+        b_star, arg_a, valid, reason = _plane_endpoint(sums, b1, db1, a1, c1, q, task.tau, b_span)
         A0, _, B0, _ = sums.evaluate_complex(b_star)
         direction_a = np.exp(1j * arg_a)
     else:  # b on the real line: the first maximum in the direction of ascent; a keeps its sign
-        b_star, valid = _real_line_endpoint(sums, b1, db1, b_span)
+        b_star, valid, reason = _real_line_endpoint(sums, b1, db1, b_span, margin)
         A0, _, B0, _ = sums.evaluate(b_star)
         direction_a = None
     u_star = A0 / B0
@@ -220,11 +263,16 @@ def flow_endpoints(task, *, check_time: float | None = None, b_span: float = 50.
                           np.sign(c1) * np.sqrt(np.maximum(-q, 0.0)))
     # a = c = 0 (u = 0 stays 0): the initial state is the end point.
     idle = (a1 == 0) & (c1 == 0)
+    # The sign (phase) of a is read from the check: a zero of a within the margin leaves it undecided.
+    crossing = ~idle & (np.abs(a1) < margin * (np.abs(a1) + np.abs(c1)))
+    reason[valid & crossing] = "basin_boundary"
+    valid &= ~crossing
     a_star, b_star, c_star = (np.where(idle, x1, x) for x, x1 in ((a_star, a1), (b_star, b1), (c_star, c1)))
     valid |= idle
+    reason[idle] = ""
     nan = np.full(task.K, np.nan)
     return FlowEndpoints(a=np.where(valid, a_star, nan), b=np.where(valid, b_star, nan),
-                         c=np.where(valid, c_star, nan), valid=valid, b_check=b1)
+                         c=np.where(valid, c_star, nan), valid=valid, b_check=b1, reason=reason)
 
 
-__all__ = ["flow_endpoints", "FlowEndpoints"]
+__all__ = ["flow_endpoints", "FlowEndpoints", "REASONS"]

@@ -439,13 +439,19 @@ class _Blowup:
         return np.max(self.largest_gain(y)) - np.log(self.threshold)
 
 
+def _check_final_time(name: str, value, tau: float = 1.0) -> float:
+    """``value`` checked as a final time: positive, finite and at most ``MAX_T_END`` tau."""
+    value = check_real(name, value, positive=True)
+    if value / tau > MAX_T_END:
+        raise bad(name, value, f"be at most {MAX_T_END:g} * tau = {MAX_T_END * tau:g} (beyond it the spacing of "
+                               f"floating-point times is too coarse for the solver); rescale tau or the task")
+    return value
+
+
 def output_times(t_end, n_points=201, t_eval=None, tau: float = 1.0):
     """Checked ``(t_end, t_eval)``: ``n_points`` equally spaced times from 0 to ``t_end``, or the given ``t_eval``
     (finite, strictly increasing, within [0, t_end]); ``t_end`` at most ``MAX_T_END`` tau."""
-    t_end = check_real("t_end", t_end, positive=True)
-    if t_end / tau > MAX_T_END:
-        raise bad("t_end", t_end, f"be at most {MAX_T_END:g} * tau = {MAX_T_END * tau:g} (beyond it the spacing of "
-                                  f"floating-point times is too coarse for the solver); rescale tau or the task")
+    t_end = _check_final_time("t_end", t_end, tau)
     if t_eval is None:
         n_points = check_int("n_points", n_points, minimum=2)
         resources.guard(resources.integrate_estimate(1, 1, n_points), "the output times")
@@ -472,17 +478,19 @@ def frozen_modes(frozen) -> tuple:
     return tuple(m for m in "abc" if m in {FROZEN_NAMES[n] for n in names})
 
 
-def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=None, rtol: float | None = None,
-              atol: float | None = None, converged_tol: float | None = None,
-              divergence_threshold: float | None = None, lr_correction=None, frozen=()) -> Trajectory:
+def integrate(task, t_end: float | None = None, *, n_points: int = 201, t_eval=None, method=None,
+              rtol: float | None = None, atol: float | None = None, converged_tol: float | None = None,
+              divergence_threshold: float | None = None, lr_correction=None, frozen=(),
+              t_max: float | None = None) -> Trajectory:
     """Integrate the gradient flow of the connectivity modes of ``task``.
 
     Parameters
     ----------
     task : Task, dict or path
         The task (singular values, initial a, b, c, tau).
-    t_end : float
-        Final time, in units where tau multiplies the left side (tau * da/dt = ...).
+    t_end : float or None, optional
+        Final time, in units where tau multiplies the left side (tau * da/dt = ...). None (the default): integrate
+        until every mode has converged (``mode_convergence``), at most to ``t_max``; see the Notes.
     n_points : int, optional
         Number of equally spaced output times from 0 to ``t_end`` (ignored when ``t_eval`` is given).
     t_eval : array_like, optional
@@ -497,8 +505,10 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     rtol, atol : float, optional
         Override the solver's tolerances.
     converged_tol : float, optional
-        Stop early once every |d(theta)/dt| falls below this value (the energy has stopped changing). With the
-        batched solver each mode stops (and keeps its state) as soon as its own rates are below it.
+        Tolerance of the convergence test ``mode_convergence`` (default ``CONVERGED_TOL`` = 1e-6), which fills
+        ``info["converged"]``. Given together with ``t_end``, it also stops the integration early: each mode stops
+        (and keeps its state) once every |d(theta)/dt| < converged_tol (a stricter condition than the test's), the
+        whole run once every mode has.
     divergence_threshold : float, optional
         Raise ``DivergenceError`` when |a|, |c| or the recurrent gain |b|^(T-1) of a mode exceeds this value.
         By default ``default_divergence_threshold(task)``: 1e8, or 1e3 times the task's own scale (its largest
@@ -512,13 +522,20 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
         Modes held at their initial values while the others follow the flow (the gradient flow with those weights
         frozen: "W_x", "W_h", "W_y" are accepted for a, b, c). Their rates and Jacobian rows are zero in every
         method. Not with ``lr_correction`` or ``DiscreteGD``. ``info["frozen"]`` lists them.
+    t_max : float, optional
+        Only without ``t_end``: the largest time integrated while waiting for convergence (default
+        ``CONVERGENCE_T_MAX`` = 1e6 tau).
 
     Returns
     -------
     Trajectory
         ``info`` holds the method, ``nfev``, ``njev`` (vectorized calls for the batched solver), ``status`` (1 when
         stopped by ``converged_tol``) and the final time reached; the batched solver adds the largest and median
-        number of steps per mode and the rejected steps.
+        number of steps per mode and the rejected steps. Every trajectory also carries the convergence test at its
+        last time (``check_convergence``): ``converged`` (a bool per mode), ``not_converged`` (the indices of the
+        modes still moving), ``converged_tol``, ``relative_rate`` and ``growth`` per mode; without ``t_end`` also
+        ``t_converged`` (the first time at which every mode had converged, None if the cap was hit),
+        ``t_converged_modes`` and ``t_max``.
 
     Raises
     ------
@@ -527,14 +544,66 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     IntegrationError
         When no method can integrate the task (too badly scaled for floating point), with the remedy.
 
+    Notes
+    -----
+    Convergence: a mode has converged when its flow has (numerically) stopped at a stable fixed point: every
+    strength changes by less than a fraction ``converged_tol`` of its size (or of 1, below 1) per unit of time,
+    max(|da/dt|, |db/dt|, |dc/dt|) <= converged_tol * max(1, |a|, |b|, |c|), and no direction of its flow grows
+    (the largest eigenvalue of the symmetric part of its flow Jacobian is at most converged_tol), so a mode resting
+    at a saddle (a plateau of small initial values, or a = c = 0 exactly) is not counted (``mode_convergence``).
+    Without ``t_end`` the task is first integrated to ``t_max`` with output times spaced evenly in log t
+    (``SEARCH_POINTS_PER_DECADE`` per decade); the first of those times at which every mode has converged, times
+    ``CONVERGED_MARGIN``, ends the returned trajectory (``n_points`` times from 0), and ``t_converged`` is the first
+    of its own times at which every mode has converged. A mode that runs away (a recurrent mode with no finite
+    minimum, |b| growing without bound) raises ``DivergenceError`` when its growth is predicted to pass
+    ``divergence_threshold`` before ``t_max``; a mode that has not converged by ``t_max`` leaves ``t_converged``
+    None and is named in ``not_converged`` (the trajectory is then the search's, on its log-spaced times). Explicit
+    methods (RK45, DOP853) are refused without ``t_end``: on this stiff flow they need steps in proportion to
+    ``t_max``. The test bounds rates, not the distance still to go: a mode approaching at rate lambda is still about
+    converged_tol / lambda (relative) from its end point, and one that crawls (a power law in t) counts as converged
+    once it crawls below the tolerance: lower ``converged_tol`` to see further.
+
     Examples
     --------
     >>> from lrnn_theory import Task, integrate
     >>> traj = integrate(Task.inverse_exponential(delta=1.0, lam=0.5, T=4), t_end=200.0)
     >>> round(float(traj.b[-1, 0]), 4), round(float(traj.u[-1, 0]), 4)
     (0.5, 1.0)
+    >>> traj = integrate(Task.inverse_exponential(delta=1.0, lam=0.5, T=4))   # to convergence
+    >>> traj.info["not_converged"], bool(5 < traj.info["t_converged"] < traj.t[-1])
+    ([], True)
     """
-    from .finite_lr import DiscreteGD, compile_modified_flow  # finite_lr builds on this module: import late
+    options = dict(method=method, rtol=rtol, atol=atol, divergence_threshold=divergence_threshold,
+                   lr_correction=lr_correction, frozen=frozen)
+    if converged_tol is not None:
+        converged_tol = check_real("converged_tol", converged_tol, positive=True)
+        if converged_tol >= 1:  # a relative rate: 1 or more calls a mode converged while it still doubles in 1 tau
+            raise bad("converged_tol", converged_tol, "be < 1 (a relative rate per unit of time, e.g. 1e-6)")
+    if t_end is None:
+        return _integrate_to_convergence(task, n_points, t_eval, converged_tol, t_max, options)
+    if t_max is not None:
+        raise bad("t_max", t_max, "be None when t_end is given (t_max caps the integration to convergence, without "
+                                  "t_end)")
+    traj, flow = _integrate_to(task, t_end, n_points, t_eval, converged_tol, **options)
+    traj.info.update(check_convergence(traj, flow, converged_tol))
+    return traj
+
+
+def _flow_of(task, lr_correction=None, frozen=()):
+    """The compiled flow that ``integrate`` follows for these options (checked)."""
+    from .finite_lr import compile_modified_flow  # finite_lr builds on this module: import late
+
+    flow = compile_flow(task) if lr_correction is None else compile_modified_flow(task, lr_correction)
+    if frozen:  # state layout per mode: a, b, c (complex: real and imaginary part of each)
+        flow.frozen_components = np.repeat([m in frozen for m in "abc"], flow.block_size // 3)
+    return flow
+
+
+def _integrate_to(task, t_end, n_points, t_eval, converged_tol, *, method, rtol, atol, divergence_threshold,
+                  lr_correction, frozen):
+    """``integrate`` with a final time: (trajectory, the compiled flow it followed). ``converged_tol`` (checked, or
+    None) is the early stop."""
+    from .finite_lr import DiscreteGD  # finite_lr builds on this module: import late
 
     frozen = frozen_modes(frozen)
     if frozen and (lr_correction is not None or isinstance(method, DiscreteGD)):
@@ -542,20 +611,18 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
     if isinstance(method, DiscreteGD):  # the exact gradient-descent map, not an ODE solver
         if lr_correction is not None:
             raise bad("lr_correction", lr_correction, "be None with method=DiscreteGD (the map needs no correction)")
-        return method.run(task, t_end, n_points=n_points, t_eval=t_eval,
+        traj = method.run(task, t_end, n_points=n_points, t_eval=t_eval,
                           divergence_threshold=1e8 if divergence_threshold is None else divergence_threshold)
-    flow = compile_flow(task) if lr_correction is None else compile_modified_flow(task, lr_correction)
-    if frozen:  # state layout per mode: a, b, c (complex: real and imaginary part of each)
-        flow.frozen_components = np.repeat([m in frozen for m in "abc"], flow.block_size // 3)
+        return traj, compile_flow(task)  # the map's fixed points are the flow's
+    flow = _flow_of(task, lr_correction, frozen)
     task = flow.task
     t_end, t_eval = output_times(t_end, n_points, t_eval, task.tau)
+    resources.check_scale(task)  # badly scaled tasks: refused at once with the remedy, not after minutes
     resources.guard(resources.integrate_estimate(task.K, task.T, t_eval.size), "integrating the task")
     if divergence_threshold is None:
         threshold = default_divergence_threshold(task)
     else:
         threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
-    if converged_tol is not None:
-        converged_tol = check_real("converged_tol", converged_tol, positive=True)
     check_task_scale(task)
     failures = []
     for attempt, attempt_rtol in _attempts(task, method, rtol):
@@ -573,7 +640,7 @@ def integrate(task, t_end: float, *, n_points: int = 201, t_eval=None, method=No
             traj.info["attempts"] = failures
         if frozen:
             traj.info["frozen"] = list(frozen)
-        return traj
+        return traj, flow
     smax = float(np.max(np.abs(task.singular_values)))
     remedy = ("try another --method or looser tolerances" if method is not None else
               "the task is too badly scaled for floating point")
@@ -756,3 +823,226 @@ def _integrate_scipy(flow, solver, t_end, t_eval, blowup, converged_tol):
     else:
         ts = sol.t
     return ts, Y, {"nfev": flow.nfev, "njev": flow.njev, "status": int(sol.status)}
+
+
+# ---- convergence ----------------------------------------------------------------------------------------------
+#: Default tolerance of the convergence test (``mode_convergence``): the relative change per unit of time.
+CONVERGED_TOL = 1e-6
+#: Default largest time, in units of tau, of ``integrate`` without ``t_end``.
+CONVERGENCE_T_MAX = 1e6
+#: Output times per decade of t of the search for the convergence time (a spacing of 6% in t), from
+#: ``SEARCH_FROM`` tau.
+SEARCH_POINTS_PER_DECADE = 40
+SEARCH_FROM = 1e-2
+#: ``integrate`` without ``t_end`` ends its trajectory this factor past the first search time at which every mode
+#: has converged, so that it shows the modes at rest and its own test passes with a margin.
+CONVERGED_MARGIN = 1.25
+#: Most states (times x modes) whose rates and Jacobians are evaluated together: bounds the memory of the task sums.
+CONVERGENCE_CHUNK = 200_000
+
+
+def _flow_for_test(flow_or_task):
+    return flow_or_task if isinstance(flow_or_task, CompiledFlow) else compile_flow(flow_or_task)
+
+
+def convergence_measures(flow_or_task, a, b, c) -> tuple:
+    """The two numbers the convergence test compares with its tolerance, per state.
+
+    Parameters
+    ----------
+    flow_or_task : CompiledFlow or Task
+        The flow the modes follow (a task: its gradient flow; ``integrate`` passes the modified or frozen flow it
+        followed).
+    a, b, c : array_like, shape (..., K)
+        Mode strengths (complex for a complex task), e.g. ``traj.a`` or ``traj.a[-1]``.
+
+    Returns
+    -------
+    relative_rate : ndarray, shape (..., K)
+        max(|da/dt|, |db/dt|, |dc/dt|) / max(1, |a|, |b|, |c|): the relative change per unit of time.
+    growth : ndarray, shape (..., K)
+        The largest eigenvalue of the symmetric part of the mode's flow Jacobian (per unit of time): positive at a
+        saddle, where a mode resting at small values will leave. Frozen strengths (``integrate(frozen=)``) neither
+        move nor grow.
+    """
+    flow = _flow_for_test(flow_or_task)
+    layout = flow.layout
+    a, b, c = np.broadcast_arrays(*(np.asarray(v) for v in (a, b, c)))
+    shape, K = b.shape, flow.K
+    if not shape or shape[-1] != K:
+        raise bad("a, b, c", shape, f"have K = {K} modes in their last axis")
+    flat = [v.reshape(-1, K) for v in (a, b, c)]
+    n = flat[0].shape[0]
+    rows_per_chunk = max(1, CONVERGENCE_CHUNK // K)
+    relative, growth = np.empty((n, K)), np.empty((n, K))
+    frozen = flow.frozen_components
+    for start in range(0, n, rows_per_chunk):  # chunks of times, each vectorized over its times and all modes
+        sl = slice(start, min(n, start + rows_per_chunk))
+        k = (sl.stop - sl.start) * K
+        Yr = layout.pack(*(v[sl].ravel() for v in flat)).reshape(k, -1).T
+        sums = flow.sums if sl.stop - sl.start == 1 else flow.sums.subset(np.tile(np.arange(K), sl.stop - sl.start))
+        with np.errstate(all="ignore"):
+            rates = layout.rates(Yr, sums)
+            J = layout.jacobian(Yr, sums)
+            if frozen is not None:
+                rates[frozen] = 0.0
+                J[frozen] = 0.0
+                J[:, frozen] = 0.0
+            size = np.maximum(1.0, np.max(layout.magnitudes(Yr), axis=0))
+            relative[sl] = (np.max(layout.magnitudes(rates), axis=0) / size).reshape(-1, K)
+            J = np.moveaxis(J, 2, 0)
+            symmetric = 0.5 * (J + np.swapaxes(J, 1, 2))
+            finite = np.all(np.isfinite(symmetric), axis=(1, 2))
+            largest = np.full(k, np.inf)
+            largest[finite] = np.linalg.eigvalsh(symmetric[finite])[:, -1]
+            # rounding of the eigenvalues of a stiff block: relative to its largest eigenvalue
+            scale = np.max(np.abs(symmetric), axis=(1, 2))
+            growth[sl] = np.where(largest > 64 * np.finfo(float).eps * scale * symmetric.shape[1], largest,
+                                  0.0).reshape(-1, K)
+    relative[~np.isfinite(relative)] = np.inf
+    return relative.reshape(shape), growth.reshape(shape)
+
+
+def mode_convergence(flow_or_task, a, b, c, tol: float | None = None) -> np.ndarray:
+    """Whether each mode has converged at the states (a, b, c), shape (..., K) each: a bool array (..., K).
+
+    A mode has converged when it has (numerically) stopped at a stable fixed point of its flow:
+    max(|da/dt|, |db/dt|, |dc/dt|) <= tol * max(1, |a|, |b|, |c|) (each strength changes by less than a fraction
+    ``tol`` of its size per unit of time) and no direction of its flow grows faster than ``tol`` (the largest
+    eigenvalue of the symmetric part of its flow Jacobian is at most ``tol``: a mode resting near a saddle, as on
+    the plateau of small initial values, has not converged). ``tol`` defaults to ``CONVERGED_TOL`` (1e-6). See
+    ``convergence_measures`` for the two numbers.
+
+    Examples
+    --------
+    >>> from lrnn_theory import Task
+    >>> task = Task.inverse_exponential(delta=1.0, lam=0.5, T=4)
+    >>> mode_convergence(task, [1.0], [0.5], [1.0]).tolist(), mode_convergence(task, [0.0], [0.0], [0.0]).tolist()
+    ([True], [False])
+    """
+    tol = CONVERGED_TOL if tol is None else check_real("tol", tol, positive=True)
+    relative, growth = convergence_measures(flow_or_task, a, b, c)
+    return (relative <= tol) & (growth <= tol)
+
+
+def first_converged_index(converged) -> np.ndarray:
+    """Per mode, the first row of ``converged`` (n, K) at which it is True (n: never).
+
+    The first time, not the time from which a mode stays converged: a mode past the test is at a stable fixed point,
+    and late in a long run the interpolated states between the solver's very long steps carry rates of rounding
+    size times the step, which can cross a tight tolerance again."""
+    converged = np.asarray(converged, dtype=bool)
+    return np.where(converged.any(axis=0), np.argmax(converged, axis=0), converged.shape[0])
+
+
+def check_convergence(traj, flow_or_task, tol: float | None = None) -> dict:
+    """The convergence test at the last time of ``traj``, as the entries ``integrate`` puts in ``traj.info``.
+
+    Parameters
+    ----------
+    traj : Trajectory
+    flow_or_task : CompiledFlow or Task
+        The flow the trajectory followed, or its task (its gradient flow).
+    tol : float, optional
+        Tolerance of ``mode_convergence`` (default ``CONVERGED_TOL``).
+
+    Returns
+    -------
+    dict
+        ``converged`` (list of bool, one per mode), ``not_converged`` (list of the mode indices still moving),
+        ``converged_tol``, ``relative_rate`` and ``growth`` (lists, per mode, see ``convergence_measures``).
+    """
+    tol = CONVERGED_TOL if tol is None else check_real("tol", tol, positive=True)
+    relative, growth = convergence_measures(flow_or_task, traj.a[-1], traj.b[-1], traj.c[-1])
+    converged = (relative <= tol) & (growth <= tol)
+    return {"converged": converged.tolist(), "not_converged": np.flatnonzero(~converged).tolist(),
+            "converged_tol": tol, "relative_rate": relative.tolist(), "growth": growth.tolist()}
+
+
+def search_times(t_max: float, tau: float = 1.0) -> np.ndarray:
+    """0 and times spaced evenly in log t from ``SEARCH_FROM`` tau to ``t_max`` (``SEARCH_POINTS_PER_DECADE``)."""
+    start = min(SEARCH_FROM * tau, t_max / 10)
+    count = max(2, int(np.ceil(np.log10(t_max / start) * SEARCH_POINTS_PER_DECADE)) + 1)
+    return np.concatenate([[0.0], np.geomspace(start, t_max, count)])
+
+
+def _integrate_to_convergence(task, n_points, t_eval, tol, t_max, options) -> Trajectory:
+    """``integrate`` without ``t_end`` (see its "Convergence" section)."""
+    from .finite_lr import DiscreteGD
+
+    if t_eval is not None:
+        raise bad("t_eval", t_eval, "be None without t_end (the end is where the modes converge); give t_end too")
+    if isinstance(options["method"], DiscreteGD):
+        raise bad("t_end", None, "be given with method=DiscreteGD (integration to convergence follows the flow)")
+    solver = resolve_solver(options["method"], options["rtol"], options["atol"])
+    if not solver.batched and solver.jacobian == "none":
+        # an explicit method's step stays at the stiff time scale: t_max / step steps, and its step limit stops it
+        raise bad("method", solver.name, "be Batched, LSODA, BDF or Radau to integrate to convergence (an explicit "
+                                         "method needs steps in proportion to t_max on this stiff flow); give t_end")
+    task = coerce_task(task)
+    tol = CONVERGED_TOL if tol is None else tol
+    t_max = CONVERGENCE_T_MAX * task.tau if t_max is None else _check_final_time("t_max", t_max, task.tau)
+    n_points = check_int("n_points", n_points, minimum=2)
+    try:
+        search, flow = _integrate_to(task, t_max, None, search_times(t_max, task.tau), None, **options)
+    except DivergenceError as exc:
+        raise DivergenceError(f"{exc}; the mode has no finite minimum to converge to (a runaway mode): give t_end "
+                              f"to follow it", time=exc.time, mode=exc.mode) from None
+    first = first_converged_index(mode_convergence(flow, search.a, search.b, search.c, tol))
+    n = search.t.size
+    if np.any(first == n):  # the cap: the search's trajectory, with the modes that never converged named
+        search.info.update(check_convergence(search, flow, tol))
+        never = np.flatnonzero(first == n)
+        search.info.update(converged=(first < n).tolist(), not_converged=never.tolist(), t_converged=None,
+                           t_max=t_max, t_converged_modes=[float(search.t[i]) if i < n else None
+                                                           for i in first.tolist()])
+        return search
+    t_stop = min(t_max, CONVERGED_MARGIN * float(search.t[max(1, int(np.max(first)))]))
+    traj, flow = _integrate_to(task, t_stop, n_points, None, None, **options)
+    fine = first_converged_index(mode_convergence(flow, traj.a, traj.b, traj.c, tol))
+    # on the finer grid; a mode that (by rounding) fails the test there keeps the search's time
+    times = np.where(fine < traj.t.size, traj.t[np.minimum(fine, traj.t.size - 1)], search.t[first])
+    traj.info.update(check_convergence(traj, flow, tol))
+    traj.info.update(t_converged=float(np.max(times)), t_max=t_max, t_converged_modes=times.tolist())
+    return traj
+
+
+#: Modes named in a warning before the rest are counted.
+MODES_NAMED = 10
+
+
+def mode_list(modes) -> str:
+    """"mode 3" or "modes 0, 2, 5" (the first ``MODES_NAMED``, then how many more)."""
+    modes = [int(m) for m in modes]
+    text = ", ".join(str(m) for m in modes[:MODES_NAMED])
+    if len(modes) > MODES_NAMED:
+        text += f" and {len(modes) - MODES_NAMED} more"
+    return ("mode " if len(modes) == 1 else "modes ") + text
+
+
+def not_converged_message(traj, suggestion: str = "") -> str | None:
+    """One line naming the modes of ``traj`` still moving at its last time (from ``traj.info``, filled by
+    ``integrate`` or ``check_convergence``), or None when every mode has converged. ``suggestion`` is appended (what
+    to do, e.g. a t_end)."""
+    info = traj.info
+    if "not_converged" not in info:
+        raise LrnnInputError("the trajectory carries no convergence test: call check_convergence(traj, task) and "
+                             "add it to traj.info first")
+    modes = info["not_converged"]
+    if not modes:
+        return None
+    tol = info["converged_tol"]
+    rates = np.asarray(info["relative_rate"])[modes]
+    growth = np.asarray(info["growth"])[modes]
+    saddle = [m for m, r, g in zip(modes, rates, growth) if g > tol and r <= tol]
+    where = (f"not converged by t_max = {traj.t[-1]:.6g}" if info.get("t_max") is not None
+             else f"still moving at t = {traj.t[-1]:.6g}")
+    moving = rates > tol
+    reasons = []
+    if moving.any():
+        reasons.append(f"largest |d theta/dt| / max(1, |theta|) {np.max(rates[moving]):.3g} > converged_tol {tol:g}")
+    if saddle:
+        reasons.append(f"{mode_list(saddle)} at rest near a saddle, a growing direction at rate "
+                       f"{np.max(growth[rates <= tol]):.3g} per unit time")
+    text = f"warning: {mode_list(modes)} {where} ({'; '.join(reasons)})"
+    return text + (f"; {suggestion}" if suggestion else "")

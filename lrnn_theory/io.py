@@ -10,8 +10,11 @@ parameter.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import signal
+import stat
+import sys
 import tempfile
 import threading
 from io import BytesIO
@@ -30,6 +33,58 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def _new_file_mode(path) -> int:
+    """The permissions a written file gets: those of the file it replaces (a 0600 file stays 0600), else the
+    usual ``0666 & ~umask`` (mkstemp's temporaries are 0600)."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except (OSError, ValueError):
+        return 0o666 & ~_umask()
+    return stat.S_IMODE(info.st_mode) if stat.S_ISREG(info.st_mode) else 0o666 & ~_umask()
+
+
+def _flush_stdout() -> None:
+    """Push what the command printed so far to stdout before outputs are committed: a full or closed stdout then
+    fails the command before any file is replaced (``lrnn_theory.interrupts.StreamError``)."""
+    stream = sys.stdout
+    if stream is not None:
+        stream.flush()
+
+
+def same_file(first, second) -> bool:
+    """True when two paths name one file: the same inode when both exist (hard links, symbolic links, ``..``),
+    else the same resolved path."""
+    try:
+        if os.path.exists(first) and os.path.exists(second):
+            return os.path.samefile(first, second)
+        return Path(first).resolve() == Path(second).resolve()
+    except (OSError, ValueError, RuntimeError):  # a loop of links, a NUL: the readers and writers report those
+        return False
+
+
+def check_outputs_apart(outputs, inputs) -> None:
+    """Refuse, in one line naming the parameter, an output path that is one of the inputs (it would be overwritten).
+
+    ``outputs``: ``(path, param)`` pairs; ``inputs``: ``(path, label, pattern)`` triples, where ``label`` says what
+    the input is ("task file") and ``pattern`` is None for an input file, or a glob (``"*.json"``) for an input
+    directory whose matching files are read. Runs before any work (``lrnn_theory.cli.runner`` applies it to every
+    command's arguments).
+    """
+    for out, out_param in outputs:
+        for source, label, pattern in inputs:
+            if out is None or source is None:
+                continue
+            if pattern is None:
+                clash = same_file(out, source)
+            else:
+                parent = Path(out).parent if str(Path(out).parent) else Path(".")
+                clash = fnmatch.fnmatch(Path(out).name, pattern) and os.path.isdir(source) and same_file(parent, source)
+            if clash:
+                what = f"a {label} read from '{show_path(source)}'" if pattern else f"the {label} '{show_path(source)}'"
+                raise LrnnInputError(f"parameter '{out_param}' must not be {what} (it would be overwritten); give "
+                                     "another path")
 
 
 def show_path(path) -> str:
@@ -134,7 +189,8 @@ def atomic_write(path, mode: str = "w", param: str = "out"):
     try:
         with open(tmp, mode) as fh:
             yield fh
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(tmp, _new_file_mode(path))
+        _flush_stdout()
         _install([(tmp, path, param)])
     except OSError as exc:
         raise LrnnInputError(f"parameter '{param}': cannot write '{show_path(path)}' ({exc.strerror})") from None
@@ -214,10 +270,11 @@ def write_files_whole(files) -> None:
             try:
                 with open(tmp, "wb") as fh:
                     fh.write(data)
-                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+                os.chmod(tmp, _new_file_mode(path))
             except OSError as exc:
                 raise LrnnInputError(f"parameter '{param}': cannot write '{show_path(path)}' "
                                      f"({exc.strerror})") from None
+        _flush_stdout()
         _install(staged)
     finally:
         for tmp, _, _ in staged:

@@ -261,7 +261,11 @@ def _mode_covariance(task, k: int):
 
 
 def _integrate_to_convergence(task, t_guess: float, max_time: float, n_points: int):
-    """Integrate the full flow until it converges (rates < 1e-9), doubling the horizon as needed."""
+    """Integrate the full flow until it converges (rates < 1e-9), doubling the horizon as needed.
+
+    Fixed-point end points (``flow_endpoints``) would not pay off here: the learning time needs the trajectory, and
+    its tail from rate 1e-6 to 1e-9 costs under 15% of the integration (measured: 0.034 against 0.038 s CPU for the
+    doctest's tasks), less than the check integration the fixed point needs per entry."""
     t_end = t_guess
     while True:
         # One mode at a tight tolerance: LSODA's variable order beats the batched RODAS4 here (measured ~5x).

@@ -13,8 +13,9 @@ from threadpoolctl import threadpool_limits
 
 from .errors import LrnnInputError, check_finite_array
 
-#: Hidden widths up to this run with single-threaded BLAS (see ``blas_threads``).
-SINGLE_THREAD_MAX_HIDDEN = 128
+#: Hidden widths up to this run with single-threaded BLAS (see ``blas_threads``): W_h times N_h x 50 blocks take
+#: under a millisecond on one thread up to here, and threads waiting for a busy core made N_h = 200 15x slower.
+SINGLE_THREAD_MAX_HIDDEN = 512
 
 
 def check_weights(W_x, W_h, W_y) -> tuple:
@@ -77,7 +78,8 @@ def blas_threads(N_h: int):
     """``(context, threads)``: single-threaded BLAS for small networks (``threads`` is 1, or "default").
 
     The products of a small network take microseconds; a multi-threaded OpenBLAS on a shared machine spends far
-    longer synchronising its threads (measured here: 30-50 times slower per step at N_h = 32 under load).
+    longer synchronising its threads (measured here: 30-50 times slower per step at N_h = 32 under load, 15 times at
+    N_h = 200, K = 50; threads pay off only for products of milliseconds, N_h above ``SINGLE_THREAD_MAX_HIDDEN``).
     """
     if N_h > SINGLE_THREAD_MAX_HIDDEN:
         return contextlib.nullcontext(), "default"

@@ -50,6 +50,22 @@ for the population: ``probe_inputs(T, N_x, lambda)`` gives T N_x sequences with 
 ``sum_p x_{p,t} x_{p,t'}^T = V diag(lambda_tt') V^T`` (the one-hot ``whitened_probe_inputs`` for white inputs), and any
 sample set with exactly these moments has their kernel distances. The modes a, b, c along training do change (the
 flow of the correlated task sums), and ``predicted_distance_curve`` takes them from ``integrate`` as for white tasks.
+
+Which inputs the kernel is taken over
+-------------------------------------
+``kernel_inputs("probes", ...)`` gives the probes above (population data); ``kernel_inputs("samples", ...,
+n_samples=16, seed=0)`` gives n Gaussian sample sequences with the same covariance but not whitened (a finite sample
+set, as the paper's networks see). The two readings give different distances: the kernel moves most along the
+probes' directions, and over finite Gaussian samples the distance is smaller (Fig. 5 at T = 8: about 0.99 over the
+probes, 0.71-0.82 over 16 samples, the paper's colour scale being 0-0.8).
+
+Input checks
+------------
+Every public function checks its arguments with one mechanism (``_array``, ``_choice``, ``check_int``) and raises
+``LrnnInputError`` naming the parameter and its value: NaN or inf, strings, booleans, ragged lists, wrong numbers of
+dimensions, and masked arrays. Masked arrays are refused, whatever their mask: the kernel of a sequence with a
+masked entry is not defined, and silently using the hidden values (what ``np.asarray`` does) would be wrong; pass
+``np.ma.filled(X, value)`` or the unmasked rows instead.
 """
 from __future__ import annotations
 
@@ -58,11 +74,39 @@ from dataclasses import dataclass
 import numpy as np
 
 from .block_form import block_indices, real_block_form
-from .errors import LrnnInputError, bad, check_finite_array
+from .errors import LrnnInputError, bad, check_finite_array, check_int
 from .network import blas_threads, check_inputs, check_weights, hidden_states
 
 OUTPUTS = ("final", "every_step")
 PARTS = ("W_x", "W_h", "W_y")
+KERNEL_INPUTS = ("probes", "samples")
+#: Default number of sample sequences for ``kernel_inputs("samples", ...)`` (the measurement of issue 23).
+KERNEL_SAMPLES = 16
+
+
+def _array(name: str, value, *, ndim: int | None = None, min_ndim: int = 0, allow_complex: bool = False):
+    """``value`` as a finite float (or complex) array, or ``LrnnInputError`` naming ``name``; masked arrays refused."""
+    if np.ma.isMaskedArray(value):
+        raise bad(name, value, "not be a masked array (the kernel of a masked entry is undefined; pass "
+                               "np.ma.filled(X, value) or the unmasked rows)")
+    arr = check_finite_array(name, value, ndim=ndim, allow_complex=allow_complex)
+    if arr.ndim < min_ndim:
+        raise LrnnInputError(f"parameter '{name}' must have at least {min_ndim} dimension(s), got an array of "
+                             f"shape {arr.shape}")
+    return arr
+
+
+def _choice(name: str, value, options) -> str:
+    """``value`` if it is one of the strings ``options``, else ``LrnnInputError`` naming ``name``."""
+    if not isinstance(value, str) or value not in options:
+        raise bad(name, value, f"be one of {', '.join(options)}")
+    return value
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise bad(name, value, "be True or False")
+    return bool(value)
 
 
 @dataclass
@@ -90,9 +134,7 @@ class NTK:
 
     def part(self, name: str) -> np.ndarray:
         """One part by weight name."""
-        if name not in PARTS:
-            raise bad("part", name, f"be one of {', '.join(PARTS)}")
-        return getattr(self, name)
+        return getattr(self, _choice("part", name, PARTS))
 
 
 def _gram_contraction(F: np.ndarray, Z: np.ndarray) -> np.ndarray:
@@ -144,16 +186,17 @@ def empirical_ntk(W_x, W_h, W_y, X, outputs: str = "final", parts: bool = False)
     >>> bool(np.allclose(k.W_x + k.W_h + k.W_y, K))
     True
     """
-    if outputs not in OUTPUTS:
-        raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
-    W_x, W_h, W_y = check_weights(W_x, W_h, W_y)
+    _choice("outputs", outputs, OUTPUTS)
+    parts = _flag("parts", parts)
+    W_x, W_h, W_y = check_weights(*(_array(n, W, ndim=2) for n, W in zip(PARTS, (W_x, W_h, W_y))))
+    X = _array("X", X, ndim=3)
     # Small products: single-threaded BLAS (thread start-up costs more than the work; measured 50x on a loaded box).
     with blas_threads(W_x.shape[0])[0]:
         return _empirical_ntk(W_x, W_h, W_y, X, outputs, parts)
 
 
 def _empirical_ntk(W_x, W_h, W_y, X, outputs, parts):
-    X = check_inputs(check_finite_array("X", X, ndim=3), W_x.shape[1])
+    X = check_inputs(X, W_x.shape[1])
     P, T, _ = X.shape
     N_h, N_y = W_x.shape[0], W_y.shape[0]
     H = hidden_states(W_x, W_h, X).transpose(1, 0, 2)  # h_1 .. h_{T+1} (h_1 = 0), (P, T+1, N_h)
@@ -183,12 +226,19 @@ def kernel_distance(K0, K1) -> float:
     Parameters
     ----------
     K0, K1 : array_like
-        Kernels of the same shape (or stacks of kernels: the last two axes are the kernel).
+        Finite real kernels of the same shape (or stacks of kernels, broadcast against each other: the last two
+        axes are the kernel), none of them zero.
 
     Returns
     -------
     float or ndarray
-        0 for kernels that are equal up to a positive factor; NaN when a kernel is zero.
+        0 for kernels that are equal up to a positive factor, at most 2.
+
+    Raises
+    ------
+    LrnnInputError
+        Naming ``K0`` or ``K1``: not numbers, NaN or inf, fewer than 2 dimensions, masked, a zero kernel (the
+        distance is undefined), or the two kernels' shapes differ.
 
     Examples
     --------
@@ -198,15 +248,21 @@ def kernel_distance(K0, K1) -> float:
     >>> round(kernel_distance(np.eye(2), np.diag([1.0, 0.0])), 4)
     0.2929
     """
-    K0 = np.asarray(K0, dtype=float)
-    K1 = np.asarray(K1, dtype=float)
+    K0 = _array("K0", K0, min_ndim=2)
+    K1 = _array("K1", K1, min_ndim=2)
     if K0.shape[-2:] != K1.shape[-2:]:
         raise LrnnInputError(f"parameters 'K0' and 'K1' must have the same shape, got {K0.shape} and {K1.shape}")
+    squared = []
+    for name, K in (("K0", K0), ("K1", K1)):
+        norm2 = np.sum(K * K, axis=(-2, -1))
+        if np.any(norm2 == 0):
+            first = np.argwhere(np.atleast_1d(norm2 == 0))[0].tolist()
+            where = f" (kernel {tuple(first)} of the stack)" if norm2.ndim else ""
+            raise LrnnInputError(f"parameter '{name}' must not be a zero kernel{where}: the distance to it is "
+                                 f"undefined (all-zero weights have a zero NTK)")
+        squared.append(norm2)
     inner = np.sum(K0 * K1, axis=(-2, -1))
-    norms = np.sqrt(np.sum(K0 * K0, axis=(-2, -1)) * np.sum(K1 * K1, axis=(-2, -1)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.maximum(1.0 - inner / norms, 0.0)  # the cosine is at most 1; drop rounding below 0
-    d = np.where(norms > 0, d, np.nan)
+    d = np.maximum(1.0 - inner / np.sqrt(squared[0] * squared[1]), 0.0)  # the cosine is at most 1: drop rounding
     return float(d) if d.ndim == 0 else d
 
 
@@ -225,6 +281,7 @@ def whitened_probe_inputs(T: int, N_x: int) -> np.ndarray:
     -------
     ndarray, shape (T N_x, T, N_x)
     """
+    T, N_x = check_int("T", T, minimum=1), check_int("N_x", N_x, minimum=1)
     return np.eye(T * N_x).reshape(T * N_x, T, N_x)
 
 
@@ -257,20 +314,87 @@ def probe_inputs(T: int, N_x: int, input_covariance=None, V=None) -> np.ndarray:
     >>> np.einsum("pti,psi->ts", X, X)[0].round(12).tolist()          # summed over samples and both directions
     [2.0, 1.0, 0.5]
     """
+    T, N_x = check_int("T", T, minimum=1), check_int("N_x", N_x, minimum=1)
+    roots = _covariance_roots(input_covariance, T, N_x)
+    V = _input_basis(V, N_x)
+    if roots is None:
+        X = whitened_probe_inputs(T, N_x)
+    else:
+        X = np.zeros((T, N_x, T, N_x))                                                   # sample (r, n), step, input
+        directions = np.arange(N_x)
+        X[:, directions, :, directions] = roots                                          # R_n[r, t] on direction n
+        X = X.reshape(T * N_x, T, N_x)
+    return X if V is None else X @ V.T
+
+
+def kernel_inputs(kind: str, T: int, N_x: int, n_samples: int = KERNEL_SAMPLES, seed: int = 0,
+                  input_covariance=None, V=None) -> np.ndarray:
+    """Inputs to take the kernel over: the probes that stand for population data, or Gaussian sample sequences.
+
+    Parameters
+    ----------
+    kind : {"probes", "samples"}
+        "probes": ``probe_inputs(T, N_x, input_covariance, V)`` (T N_x sequences, exactly whitened as a set).
+        "samples": ``n_samples`` sequences drawn from the task's input distribution, ``x_t ~ N(0, I)`` independently
+        at every step for white inputs (``R_n z`` along direction n of V, z ~ N(0, I_T), for an input covariance):
+        not whitened, as a finite training set is.
+    T, N_x : int
+        Steps and input dimensions.
+    n_samples : int
+        Number of sample sequences ("samples" only).
+    seed : int
+        Seed of the samples ("samples" only): the same seed gives the same sequences.
+    input_covariance, V : optional
+        As in ``probe_inputs``.
+
+    Returns
+    -------
+    ndarray, shape (P, T, N_x)
+        P = T N_x (probes) or n_samples (samples).
+
+    Examples
+    --------
+    >>> kernel_inputs("samples", 3, 2, n_samples=5, seed=1).shape
+    (5, 3, 2)
+    >>> bool(np.array_equal(kernel_inputs("probes", 3, 2), whitened_probe_inputs(3, 2)))
+    True
+    """
+    _choice("kernel_inputs", kind, KERNEL_INPUTS)
+    if kind == "probes":
+        return probe_inputs(T, N_x, input_covariance, V)
+    T, N_x = check_int("T", T, minimum=1), check_int("N_x", N_x, minimum=1)
+    n_samples = check_int("n_samples", n_samples, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    roots = _covariance_roots(input_covariance, T, N_x)
+    V = _input_basis(V, N_x)
+    Z = np.random.default_rng(seed).standard_normal((n_samples, T, N_x))
+    X = Z if roots is None else np.einsum("nts,psn->ptn", roots, Z)   # step t of direction n: (R_n z_n)_t
+    return X if V is None else X @ V.T
+
+
+def _covariance_roots(input_covariance, T: int, N_x: int):
+    """Symmetric square roots R_n (N_x, T, T) of the per-direction covariances across time, None when white."""
     lam = getattr(input_covariance, "matrix", input_covariance)
-    if lam is None or np.array_equal(lam, np.broadcast_to(np.eye(T), np.shape(lam))):
-        return whitened_probe_inputs(T, N_x)
-    lam = check_finite_array("input_covariance", lam)
+    if lam is None:
+        return None
+    lam = _array("input_covariance", lam)
     if lam.shape not in ((T, T), (N_x, T, T)):
-        raise LrnnInputError(f"parameter 'input_covariance' must be ({T}, {T}) or ({N_x}, {T}, {T}) for probes of "
-                             f"T={T} steps and N_x={N_x} inputs, got shape {lam.shape}")
+        raise LrnnInputError(f"parameter 'input_covariance' must be ({T}, {T}) or ({N_x}, {T}, {T}) for inputs of "
+                             f"T={T} steps and N_x={N_x} dimensions, got shape {lam.shape}")
+    if np.array_equal(lam, np.broadcast_to(np.eye(T), lam.shape)):
+        return None
     e, Q = np.linalg.eigh(np.broadcast_to(lam, (N_x, T, T)))
-    root = (Q * np.sqrt(np.clip(e, 0.0, None))[:, None, :]) @ np.swapaxes(Q, -1, -2)   # (N_x, T, T), symmetric
-    X = np.zeros((T, N_x, T, N_x))                                                       # sample (r, n), step, input
-    directions = np.arange(N_x)
-    X[:, directions, :, directions] = root                                               # R_n[r, t] on direction n
-    X = X.reshape(T * N_x, T, N_x)
-    return X if V is None else X @ np.asarray(V, dtype=float).T
+    return (Q * np.sqrt(np.clip(e, 0.0, None))[:, None, :]) @ np.swapaxes(Q, -1, -2)   # (N_x, T, T), symmetric
+
+
+def _input_basis(V, N_x: int):
+    """V (d, N_x) mapping mode coordinates to inputs, or None."""
+    if V is None:
+        return None
+    V = _array("V", V, ndim=2)
+    if V.shape[1] != N_x:
+        raise LrnnInputError(f"parameter 'V' must have {N_x} columns (one per input direction), got shape {V.shape}")
+    return V
 
 
 # ---- the kernel from the modes --------------------------------------------------------------------------------
@@ -300,7 +424,11 @@ def _mode_coordinates(X, V, n: int, what: str) -> np.ndarray:
             raise LrnnInputError(f"parameter 'X' must have {n} input dimensions ({what}) when V is not given, got "
                                  f"shape {X.shape}")
         V = np.eye(n)
-    return X @ check_finite_array("V", V, ndim=2)
+    V = _array("V", V, ndim=2)
+    if V.shape != (X.shape[2], n):
+        raise LrnnInputError(f"parameter 'V' must have shape ({X.shape[2]}, {n}) for inputs of {X.shape[2]} "
+                             f"dimensions and {n} {what}, got shape {V.shape}")
+    return X @ V
 
 
 def _block_sizes(a, b, c, sizes) -> np.ndarray:
@@ -312,9 +440,10 @@ def _block_sizes(a, b, c, sizes) -> np.ndarray:
     complex_mode = np.any(np.imag([a, b, c]) != 0, axis=0)
     if sizes is None:
         return np.where(complex_mode, 2, 1)
-    sizes = np.asarray(sizes, dtype=int)
+    sizes = _array("sizes", sizes, ndim=1)
     if sizes.shape != (K,) or np.any((sizes != 1) & (sizes != 2)):
         raise bad("sizes", sizes.tolist(), f"be {K} block sizes of 1 or 2")
+    sizes = sizes.astype(int)
     if np.any(complex_mode & (sizes == 1)):
         raise bad("sizes", sizes.tolist(), "be 2 for every mode with a complex a, b or c")
     return sizes
@@ -322,7 +451,7 @@ def _block_sizes(a, b, c, sizes) -> np.ndarray:
 
 def _output_basis(U, N: int) -> np.ndarray:
     """U (N_y, N) with orthonormal columns, N_y >= N."""
-    U = check_finite_array("U", U, ndim=2)
+    U = _array("U", U, ndim=2)
     if U.shape[1] != N or U.shape[0] < N or not np.allclose(U.T @ U, np.eye(N), rtol=0, atol=1e-8):
         raise bad("U", f"an array of shape {U.shape}", f"have {N} orthonormal columns (one per real output unit of "
                                                          f"the modes), N_y >= {N} rows")
@@ -391,14 +520,19 @@ def mode_ntk(a, b, c, X, V=None, parts: bool = False, sizes=None, outputs: str =
     >>> mode_ntk([1j], [0.5], [2.0], X).round(12).tolist()
     [[5.0, 0.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0], [0.0, 0.0, 5.0, 0.0], [0.0, 0.0, 0.0, 5.0]]
     """
-    if outputs not in OUTPUTS:
-        raise bad("outputs", outputs, f"be one of {', '.join(OUTPUTS)}")
-    values = [np.atleast_1d(check_finite_array(name, v, allow_complex=True)) for name, v in zip("abc", (a, b, c))]
+    _choice("outputs", outputs, OUTPUTS)
+    parts = _flag("parts", parts)
+    values = [_array(name, v, allow_complex=True) for name, v in zip("abc", (a, b, c))]
+    for name, v in zip("abc", values):
+        if v.ndim > 1:
+            raise LrnnInputError(f"parameter '{name}' must be a number or a 1-D array of modes, got an array of "
+                                 f"shape {v.shape}")
+    values = [np.atleast_1d(v) for v in values]
     sizes = _block_sizes(*values, sizes)
     first, second, pair = block_indices(sizes)
     dtype = complex if np.any(pair) else float  # the real block form of a real network stays real
     a, b, c = (v.astype(complex) if dtype is complex else np.real(v) for v in values)  # sizes checked: imag 0
-    X = check_finite_array("X", X, ndim=3)
+    X = _array("X", X, ndim=3)
     P, T, _ = X.shape
     N = int(sizes.sum())
     X_units = _mode_coordinates(X, V, N, "the real units of the modes")  # (P, T, N)
@@ -461,10 +595,13 @@ def predicted_distance_curve(trajectory, X, V=None, sizes=None, outputs: str = "
     >>> float(d[0]), bool(d[-1] > 0.1)
     (0.0, True)
     """
+    if not all(hasattr(trajectory, k) for k in ("t", "a", "b", "c")):
+        raise bad("trajectory", trajectory, "be a Trajectory with t, a, b, c (e.g. from lrnn_theory.integrate)")
+    X = _array("X", X, ndim=3)
     kernels = np.stack([mode_ntk(trajectory.a[j], trajectory.b[j], trajectory.c[j], X, V, sizes=sizes,
                                  outputs=outputs, U=U) for j in range(len(trajectory.t))])
     return kernel_distance(kernels[0], kernels)
 
 
-__all__ = ["NTK", "empirical_ntk", "kernel_distance", "mode_ntk", "predicted_distance_curve", "probe_inputs",
-           "whitened_probe_inputs"]
+__all__ = ["KERNEL_INPUTS", "NTK", "empirical_ntk", "kernel_distance", "kernel_inputs", "mode_ntk",
+           "predicted_distance_curve", "probe_inputs", "whitened_probe_inputs"]

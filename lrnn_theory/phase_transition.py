@@ -52,9 +52,22 @@ def phase_curve(T: int, betas, b_max: float = B_MAX, n_grid: int = 4001) -> dict
     betas = np.atleast_1d(check_finite_array("betas", betas)).astype(float)
     if np.any(betas <= 0):
         raise bad("betas", betas, "be > 0 (s_T = 1/beta)")
+    check_length(check_int("T", T, minimum=2), float(betas.max()), check_real("b_max", b_max, positive=True))
     b, u, e, at_bound = minimise_reduced_energy(dirac_profile(betas, T), b_max=b_max, n_grid=n_grid, tau=0.5)
     return {"beta": betas, "b": b, "u": u, "energy": e, "feedforward_energy": betas**2, "at_bound": at_bound,
             "b_max": float(b_max), "T": int(T)}
+
+
+def check_length(T: int, beta_max: float, b_max: float) -> int:
+    """``T`` itself, or ``LrnnInputError`` naming T and its limit when beta^2 b_max^(2(T-1)) (the largest square of
+    the reduced energy over |b| <= b_max) overflows float64."""
+    if b_max > 1:
+        scale = max(beta_max**2, b_max**2 / (b_max**2 - 1))
+        t_max = int(1 + (np.log(np.finfo(float).max) - np.log(2 * scale)) / (2 * np.log(b_max)))
+        if T > t_max:
+            raise bad("T", T, f"be <= {t_max} for betas up to {beta_max:g} and |b| <= {b_max:g} (b^(2(T-1)) "
+                      "overflows float64 beyond)")
+    return T
 
 
 def _recurrent_wins(T: int, betas: np.ndarray, b_max: float, n_grid: int) -> np.ndarray:
@@ -95,6 +108,7 @@ def critical_beta(T: int, b_max: float = B_MAX, tol: float = 1e-9, bracket=(0.2,
     lo, hi = (check_real("bracket", x, positive=True) for x in bracket)
     if not lo < hi:
         raise bad("bracket", bracket, "be increasing, beta_lo < beta_hi")
+    check_length(T, hi, b_max)
     wins = _recurrent_wins(T, np.array([lo, hi]), b_max, n_grid)
     if wins[0] or not wins[1]:
         raise bad("bracket", bracket, f"contain the transition of T={T} (b_max={b_max:g}): the feedforward point "

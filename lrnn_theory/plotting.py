@@ -8,12 +8,17 @@ from .io import save_figure
 #: Energies below this are drawn at it on the log axis.
 ENERGY_FLOOR = 1e-16
 
-QUANTITIES = ("u", "b", "a", "c")
-LABELS = {"u": "input-output mode u = ac", "b": "recurrent mode b", "a": "input mode a", "c": "output mode c"}
-#: Complex (rotational) trajectories are drawn in polar form by default: radius and unwrapped angle of u and b.
-POLAR_QUANTITIES = ("|u|", "arg u", "|b|", "arg b", "energy")
-LABELS.update({f"|{q}|": f"radius |{q}|" for q in "ub"})
-LABELS.update({f"arg {q}": f"angle arg {q} (rad)" for q in "ub"})
+QUANTITIES = ("a", "b", "c", "u", "energy")
+LABELS = {"u": "input-output mode u = ac", "b": "recurrent mode b", "a": "input mode a", "c": "output mode c",
+          "energy": "energy E (sum over modes)"}
+#: Complex (rotational) trajectories are drawn in polar form by default: the radius of every mode strength and the
+#: unwrapped angle of b and u (those of a and c trade off against each other: a e^(i phi), c e^(-i phi) is the same
+#: network).
+POLAR_QUANTITIES = ("|a|", "|b|", "arg b", "|c|", "|u|", "arg u", "energy")
+LABELS.update({f"|{q}|": f"radius |{q}|" for q in "abcu"})
+LABELS.update({f"arg {q}": f"angle arg {q} (rad)" for q in "abcu"})
+#: Panels per row of a figure with more panels than this.
+PANELS_PER_ROW = {5: 3, 6: 3, 7: 4, 8: 4}
 
 
 def _values(traj, q):
@@ -51,34 +56,51 @@ def plot_trajectories(trajectories: dict, path=None, title: str | None = None, m
                       quantities=None):
     """Plot named trajectories; names containing "theory" are dashed, others solid.
 
-    ``quantities`` defaults to u, b and the energy, or for complex trajectories to the radius and angle of u and b
-    and the energy (``POLAR_QUANTITIES``). Returns the matplotlib Figure; with ``path`` it is also saved (PNG unless
-    the suffix says otherwise).
+    ``quantities`` defaults to a, b, c, u and the energy (``QUANTITIES``), or for complex trajectories to the radius
+    of a, b, c and u, the angle of b and u, and the energy (``POLAR_QUANTITIES``). One panel per quantity, with
+    labelled axes and a legend (modes on the first panel, the energy's own on its panel); a trajectory integrated to
+    convergence (``integrate`` without ``t_end``) marks its convergence time with a dotted line, and times spanning
+    more than four decades (the log-spaced times of a run that hit its ``t_max``) are drawn on a symlog axis.
+    Returns the matplotlib Figure; with ``path`` it is also saved (PNG unless the suffix says otherwise).
     """
-    if quantities is None:  # presentation: a complex mode is drawn as its radius and angle, two panels per mode
+    if quantities is None:  # presentation: a complex mode is drawn as its radius and angle
         rotational = any(getattr(traj, "is_complex", False) for traj in trajectories.values())
-        quantities = POLAR_QUANTITIES if rotational else ("u", "b", "energy")
+        quantities = POLAR_QUANTITIES if rotational else QUANTITIES
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(quantities), figsize=(4.2 * len(quantities), 3.4))
+    ncols = PANELS_PER_ROW.get(len(quantities), len(quantities))
+    nrows = -(-len(quantities) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(quantities):]:
+        ax.set_visible(False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, q in zip(axes, quantities):
         for label, traj in trajectories.items():
             dashed = "theory" in label
-            values = traj.total_energy[:, None] if q == "energy" else _values(traj, q)
+            style = dict(linestyle="--" if dashed else "-", linewidth=1.6 if dashed else 2.2,
+                         alpha=1.0 if dashed else 0.55)
             if q == "energy":  # log scale; exact zeros (zero-loss solutions) sit at the floor
-                values = np.maximum(values, ENERGY_FLOOR)
-            for m in range(min(values.shape[1], max_modes)):
-                ax.plot(traj.t, values[:, m], linestyle="--" if dashed else "-", color=colours[m % len(colours)],
-                        linewidth=1.6 if dashed else 2.2, alpha=1.0 if dashed else 0.55,
-                        label=plain_text(label) + (f", mode {m}" if values.shape[1] > 1 else ""))
+                ax.plot(traj.t, np.maximum(traj.total_energy, ENERGY_FLOOR), color="0.2",
+                        label=plain_text(label) + " (sum over modes)", **style)
+            else:
+                values = _values(traj, q)
+                for m in range(min(values.shape[1], max_modes)):
+                    ax.plot(traj.t, values[:, m], color=colours[m % len(colours)],
+                            label=plain_text(label) + (f", mode {m}" if values.shape[1] > 1 else ""), **style)
+            _mark_convergence(ax, traj)
         ax.set_xlabel("time t (tau da/dt = -tau dE/da)")
-        ax.set_ylabel("energy E (sum over modes)" if q == "energy" else LABELS[q])
+        ax.set_ylabel(LABELS[q])
         if q == "energy":
             ax.set_yscale("log")
+        t = next(iter(trajectories.values())).t
+        if t.size > 2 and t[1] > 0 and t[-1] / t[1] > 1e4:
+            ax.set_xscale("symlog", linthresh=float(t[1]))
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     if len(labels) <= 12:
         axes[0].legend(fontsize=7)
+    if "energy" in quantities:
+        axes[list(quantities).index("energy")].legend(fontsize=7)
     if title:
         fig.suptitle(plain_text(title))
     fig.tight_layout()
@@ -86,3 +108,11 @@ def plot_trajectories(trajectories: dict, path=None, title: str | None = None, m
         save_figure(fig, path)
         plt.close(fig)
     return fig
+
+
+def _mark_convergence(ax, traj):
+    """A dotted vertical line at the time every mode had converged (``integrate`` without ``t_end``)."""
+    t_converged = getattr(traj, "info", {}).get("t_converged")
+    if t_converged is not None:
+        ax.axvline(t_converged, color="0.5", linestyle=":", linewidth=1.0,
+                   label=f"converged, t = {t_converged:.4g}")

@@ -19,6 +19,7 @@ True
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -159,10 +160,22 @@ def integrate_estimate(K: int, T: int, n_points: int, rhs_calls: int = 3000) -> 
                     drivers=f"K={K:.0f} modes, T={T:.0f} steps, {n:.0f} output points")
 
 
+#: Calibration of ``train_estimate`` (process time on one shared core, measured with tests/test_reliability_round2
+#: ``test_guard_estimates_are_calibrated``): a fixed cost per gradient step, a cost per step and per trajectory step
+#: (the adjoint recursion loops over T), and the rate of the matrix products.
+TRAIN_STEP_SECONDS = 4e-5
+TRAIN_LAG_SECONDS = 3e-6
+TRAIN_FLOPS = 1.5e10
+#: Calibration of ``ntk_estimate``: a fixed cost per recorded kernel and the rate of its contractions.
+NTK_RECORD_SECONDS = 2e-3
+
+
 def train_estimate(K: int, T: int, hidden: int, n_samples: int, steps: int, data: str = "population",
                    records: int = 1000) -> Estimate:
     """``train_lrnn``: weights and gradients, the powers W_h^k W_x (N_h x T x K), population correlations or the
-    samples (P x T x K inputs, P x N_h x T hidden states); time from the matrix products per gradient step."""
+    samples (P x T x K inputs, P x N_h x T hidden states); time from a fixed cost per gradient step and per
+    trajectory step (``TRAIN_STEP_SECONDS``, ``TRAIN_LAG_SECONDS``: 9-20 h for 10^9 steps of a small task, not
+    seconds) and the matrix products per step (``TRAIN_FLOPS``)."""
     K, T, N, P, S = (float(x) for x in (K, T, hidden, n_samples, steps))
     weights = 8 * _F * N * (N + 2 * K)
     if data == "samples":
@@ -170,16 +183,40 @@ def train_estimate(K: int, T: int, hidden: int, n_samples: int, steps: int, data
         flops = 6 * P * T * N * (N + K)
     else:
         arrays = _F * (2 * T * K * K + 4 * N * T * K)
-        flops = 6 * T * N * K * (N + K)
+        squarings = max(math.ceil(math.log2(max(T, 1))) - 1, 0)  # W_h^(2^j) of the powers by doubling
+        flops = 6 * T * N * K * (N + K) + 2 * N ** 3 * squarings
     memory = weights + arrays + _F * records * (3 * K + 3 * N)
-    return Estimate(memory=memory, seconds=S * flops / FLOPS,
+    seconds = S * (TRAIN_STEP_SECONDS + TRAIN_LAG_SECONDS * T + flops / TRAIN_FLOPS)
+    return Estimate(memory=memory, seconds=seconds,
                     drivers=f"N_h={N:.0f}, K={K:.0f}, T={T:.0f}, P={P:.0f} samples, {S:.0f} steps, {data} data")
+
+
+def ntk_estimate(n_inputs: int, T: int, N_y: int, hidden: int, records: int, every_step: bool = False) -> Estimate:
+    """The NTK recorded ``records`` times over ``n_inputs`` sequences (``lrnn_theory.ntk.empirical_ntk``): every
+    kernel kept ((n_inputs S N_y)^2 entries, S = T outputs at every step, else 1), the maps W_y W_h^m per output
+    step, and the contractions of n^2 T N_h per kernel."""
+    P, T, Ny, N, R = (float(x) for x in (n_inputs, T, N_y, hidden, records))
+    S = T if every_step else 1.0
+    n = P * S * Ny
+    memory = _F * (R * n * n + 4 * S * T * Ny * N + 2 * P * T * N + 4 * n * n)
+    seconds = R * (NTK_RECORD_SECONDS + (2 * n * n * T * N + 2 * T * Ny * N * N + 4 * S * T * Ny * N * P) / TRAIN_FLOPS)
+    return Estimate(memory=memory, seconds=seconds,
+                    drivers=f"{R:.0f} kernels over {P:.0f} inputs x {S:.0f} output step(s) x N_y={Ny:.0f}, N_h={N:.0f}")
+
+
+def combined(*estimates: Estimate) -> Estimate:
+    """Work done one after the other: memories added (all held at the end), times added."""
+    seconds = [e.seconds for e in estimates]
+    return Estimate(memory=sum(e.memory for e in estimates),
+                    seconds=None if any(x is None for x in seconds) else sum(seconds),
+                    drivers="; ".join(e.drivers for e in estimates))
 
 
 #: Seconds per T^3.5 per printed mode of the sympy work in ``lrnn derive --result NAME`` with a task (measured on a
 #: shared core: the recurrent-taylor report expands a polynomial of degree 2T - 1 per mode, 6 s at T = 200, 16 s at
 #: T = 400, more than 390 s at T = 1000).
-SYMBOLIC_SECONDS = {"recurrent-taylor": 1.3e-8}
+SYMBOLIC_SECONDS = {"recurrent-taylor": 1.3e-8,
+                    "every-step": 1.2e-8}  # every-step: 1.6 s of sympy at T = 200, 15 s at T = 400 (measured)
 
 #: Default time limit of ``lrnn derive`` (seconds): printing closed forms should not take long.
 DERIVE_SECONDS = 120.0
@@ -192,3 +229,67 @@ def derive_estimate(result: str, K: int, T: int, modes_printed: int = 10) -> Est
     seconds = None if per is None else per * float(T) ** 3.5 * modes
     return Estimate(memory=2000.0 * float(T) * modes + 4 * _F * float(K) * float(T), seconds=seconds,
                     drivers=f"result {result}, T={T}, {modes:.0f} mode(s) printed")
+
+
+#: Seconds per step of the exact gradient-descent map (``finite_lr.DiscreteGD``): a fixed cost per step (the
+#: Python loop) plus one per mode and step of the task sums (measured on one core: 3.8e-5 s at K T = 4, 3.0e-4 s at
+#: K T = 80,000).
+DISCRETE_STEP_SECONDS = 3.5e-5
+DISCRETE_SUM_SECONDS = 3.5e-9
+
+
+def discrete_estimate(K: int, T: int, steps: int, records: int) -> Estimate:
+    """``integrate(method=DiscreteGD(...))``: ``steps`` explicit steps of K modes (task sums of K T each), and
+    ``records`` recorded states."""
+    K, T, S, R = float(K), float(T), float(steps), float(records)
+    memory = 10 * _F * K * T + 12 * _F * R * K
+    seconds = S * (DISCRETE_STEP_SECONDS + DISCRETE_SUM_SECONDS * K * T)
+    return Estimate(memory=memory, seconds=seconds, drivers=f"{S:.3g} steps of K={K:.0f} modes, T={T:.0f}")
+
+
+# ---- scale ---------------------------------------------------------------------------------------------------
+#: Widest range of tau and of the singular values' magnitude the integrators work in: squares and products of the
+#: flow (s^2 in the energy, s / tau in the rates) must stay far from the ends of floating point (1e-308, 1e308).
+SCALE_RANGE = 1e100
+#: Largest recurrent gain a task may ask of a mode: step i reaches the output through b^(T-i), so a mode needs
+#: b of about (s_i / s_T)^(1/(T-i)); beyond this the flow spans more decades than a solver crosses in reasonable time
+#: (a one-mode task [[1e10, 1]] ran for minutes before failing).
+MAX_IMPLIED_GAIN = 1e6
+
+
+def check_scale(task) -> None:
+    """Refuse, fast and with the remedy, a task whose scales integration cannot handle: tau or the singular values
+    beyond ``SCALE_RANGE`` (tau only sets the unit of time; a common factor of s scales the solution's u), or a mode whose
+    steps ask for a recurrent gain beyond ``MAX_IMPLIED_GAIN``."""
+    import numpy as np
+
+    tau = float(task.tau)
+    if not 1 / SCALE_RANGE <= tau <= SCALE_RANGE:
+        raise LrnnInputError(f"parameter 'tau' must lie within [{1 / SCALE_RANGE:g}, {SCALE_RANGE:g}] for "
+                             f"integration, got {tau:g}: tau only sets the unit of time, so set tau = 1 and give t_end "
+                             "in units of tau (t_end / tau)")
+    s = np.abs(np.asarray(task.singular_values))
+    if getattr(task, "singular_values_imag", None) is not None:
+        s = np.hypot(s, np.abs(np.asarray(task.singular_values_imag)))
+    largest = float(s.max()) if s.size else 0.0
+    smallest = float(s[s > 0].min()) if np.any(s > 0) else 0.0
+    if largest > SCALE_RANGE or 0 < largest < 1 / SCALE_RANGE:
+        raise LrnnInputError(f"parameter 'singular_values' must have magnitudes within [{1 / SCALE_RANGE:g}, "
+                             f"{SCALE_RANGE:g}] for integration, got values up to {largest:.3g}: divide them by a "
+                             "common factor c (the zero-loss u = a c divides by c, b is unchanged; learning runs on "
+                             "other time scales)")
+    if s.ndim != 2 or s.shape[1] < 2:
+        return
+    last = s[:, -1]  # s_T: the step that reaches the output through b^0
+    lags = np.arange(s.shape[1] - 1, 0, -1, dtype=float)  # T - i for i = 1..T-1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_gain = (np.log10(s[:, :-1]) - np.log10(last)[:, None]) / lags
+    log_gain = np.where((s[:, :-1] > 0) & (last[:, None] > 0), log_gain, -np.inf)
+    worst = np.unravel_index(int(np.argmax(log_gain)), log_gain.shape)
+    gain = float(10 ** log_gain[worst]) if np.isfinite(log_gain[worst]) else 0.0
+    if gain > MAX_IMPLIED_GAIN:
+        mode, step = int(worst[0]), int(worst[1]) + 1
+        raise LrnnInputError(f"parameter 'singular_values': mode {mode} asks for a recurrent gain b of about {gain:.3g} "
+                             f"(s at step {step} is {s[mode, step - 1]:.3g} against s_T = {last[mode]:.3g}), beyond "
+                             f"{MAX_IMPLIED_GAIN:g}: integration cannot reach it in reasonable time; rescale the steps "
+                             "(the ratio of singular values across steps sets the gain) or drop the weak final step")

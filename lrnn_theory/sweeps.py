@@ -1,4 +1,11 @@
-"""Sweeps over grids of task parameters that scale: one vectorized integration, or chunks on an Executor.
+"""Sweeps over many tasks that scale: a grid of a family's parameters, any list of tasks, or one task with a field
+varied; one vectorized integration, or chunks on an Executor.
+
+Any tasks. ``sweep([task, "my_task.json", {...}])`` takes tasks of every kind (Task objects, dicts, task files);
+``sweep("my_task.json", vary="tau", values=[...])`` varies one field of a task (``vary_task``). Tasks that share T,
+outputs, number type and tau (and have white inputs) are stacked as the modes of one task and integrated together;
+the result has the axes (task or varied field, mode). Every end point still moving at ``t_end`` is named in a
+``NotConvergedWarning`` (task and mode, or grid point) and marked in ``SweepResult.converged``.
 
 Every grid point of a family (e.g. the 200 x 50 points of (delta, kappa) of the "last step breaks the pattern" task)
 is one connectivity mode, and modes are independent. ``sweep`` therefore stacks all grid points as the K modes of a
@@ -24,13 +31,17 @@ by sqrt(3K) of each chunk (``IntegrationOptions(scale_tolerance=True)``, the def
 integrated at least as accurately as a separate run would be; the tests compare against point-by-point integration.
 
 End points only. ``IntegrationOptions(endpoint="fixed_point")`` reads each grid point's end point from the fixed
-point its flow reaches (``lrnn_theory.fixed_points.flow_endpoints``) instead of integrating to ``t_end``; see there
-for when that is valid.
+point its flow reaches (``lrnn_theory.fixed_points.flow_endpoints``: a loose 5-tau check, then the fixed-point
+conditions) instead of integrating to ``t_end``, and integrates only the points where that is not valid (runaway b,
+a basin boundary within the check's margin, b moving against the ascent); see there for when it is not valid.
 """
 from __future__ import annotations
 
+import copy
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,9 +49,10 @@ from tqdm.auto import tqdm
 
 from .errors import DivergenceError, LrnnInputError, bad, check_finite_array, check_int, check_real
 from .fixed_points import flow_endpoints
-from .flow import compile_flow, integrate
+from .stability import json_ready
+from .flow import compile_flow, integrate, mode_convergence
 from .solvers import resolve_solver
-from .tasks import FAMILIES, Task
+from .tasks import FAMILIES, Task, coerce_task
 
 #: Sweep parameters and the keyword of ``Task.from_family`` they map to.
 PARAMETERS = {"delta": "delta", "lambda": "lam", "kappa": "kappa", "beta": "beta"}
@@ -53,6 +65,15 @@ MEMORY_BUDGET = 2e7
 DEFAULT_MAX_CHUNK = 1000
 DEFAULT_RTOL = 1e-8
 DEFAULT_ATOL = 1e-10
+#: Fields of a task file that ``vary_task`` can vary (one number each; "init.b" is b(0) of every mode).
+VARIABLE_FIELDS = ("tau", "T", "delta", "lambda", "kappa", "beta", "delta_phase", "lambda_phase", "init.a", "init.b",
+                   "init.c", "init.a_imag", "init.b_imag", "init.c_imag")
+#: Most names listed in a not-converged warning.
+NAMES_SHOWN = 5
+
+
+class NotConvergedWarning(UserWarning):
+    """End points of a sweep that are still moving at t_end (the warning names them)."""
 
 
 @dataclass
@@ -72,6 +93,16 @@ class SweepResult:
     rate : ndarray or None
         max(|da/dt|, |db/dt|, |dc/dt|) at t_end per grid point: how far from converged the final modes are (for
         Dirac tasks the recurrent branch can run off to |b| -> oo, so b at t_end is then not a fixed point).
+    integrated : ndarray of bool or None
+        Where the end point was integrated to t_end: everywhere with ``endpoint="integrate"``, only where the
+        fixed point is not valid (the fallback) with ``endpoint="fixed_point"``.
+    converged : ndarray of bool or None
+        Whether each end point has stopped moving (``lrnn_theory.flow.mode_convergence`` at t_end: relative rate
+        and growth at most ``converged_tol``, default ``CONVERGED_TOL``; not resting at a saddle); False for NaN
+        padding.
+
+    A sweep over a list of tasks (``sweep([...])`` or ``sweep(task, vary=..., values=...)``) has two axes, the task
+    (or the varied field) and "mode"; a task with fewer modes than the largest is padded with NaN.
     """
 
     axes: dict
@@ -82,6 +113,8 @@ class SweepResult:
     fixed: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     rate: np.ndarray | None = None
+    integrated: np.ndarray | None = None
+    converged: np.ndarray | None = None
 
     @property
     def u(self) -> np.ndarray:
@@ -96,10 +129,9 @@ class SweepResult:
     def to_dict(self) -> dict:
         """JSON-ready dict: axes, fixed, info and the a, b, c, u, energy arrays as nested lists."""
         out = {"axes": {k: v.tolist() for k, v in self.axes.items()}, "fixed": self.fixed, "info": self.info}
-        for k in ("a", "b", "c", "u", "energy"):
-            out[k] = getattr(self, k).tolist()
-        if self.rate is not None:
-            out["rate"] = self.rate.tolist()
+        for k in ("a", "b", "c", "u", "energy", "rate", "integrated", "converged"):
+            if getattr(self, k) is not None:
+                out[k] = json_ready(getattr(self, k))
         return out
 
 
@@ -177,26 +209,47 @@ def run_jobs(func, jobs, executor=None, progress=None) -> list:
             bar.close()
 
 
-def _integrate_chunk(job: dict) -> np.ndarray:
-    """Integrate one chunk of grid points; returns an (n, 5) array of final a, b, c, energy and largest rate.
+def _integrate_chunk(job: dict) -> dict:
+    """End points of one chunk of grid points (``_chunk_end_points``).
 
     A module-level function with a plain-dict argument, so that it pickles to worker processes and Dask workers.
-    With ``job["endpoint"] == "fixed_point"`` the end points come from ``flow_endpoints`` and only the grid points
-    where that is not valid are integrated.
     """
-    task = grid_task(job["family"], job["T"], job["points"], job["fixed"], job["base"], job["init"], job["tau"],
-                     job.get("outputs", "final"))
+    def grid_subtask(rows=None):
+        points = job["points"] if rows is None else {k: v[rows] for k, v in job["points"].items()}
+        return grid_task(job["family"], job["T"], points, job["fixed"], job["base"], job["init"], job["tau"],
+                         job.get("outputs", "final"))
+
+    def where(row):
+        shown = ", ".join(f"{k}={v[row]:g}" for k, v in job["points"].items())
+        return f"grid point {job['offset'] + row} ({shown})"
+
+    return _chunk_end_points(grid_subtask(), job, grid_subtask, where)
+
+
+def _task_chunk(job: dict) -> dict:
+    """End points of one chunk of stacked tasks (``job["task"]``; ``job["labels"]`` names each row)."""
+    return _chunk_end_points(job["task"], job, lambda rows: select_modes(job["task"], rows),
+                             lambda row: job["labels"][row])
+
+
+def _chunk_end_points(task, job: dict, subtask, where) -> dict:
+    """Final a, b, c (``y``, shape (n, 3)), energy, largest rate at t_end and whether each row was integrated.
+
+    With ``job["endpoint"] == "fixed_point"`` the end points come from ``flow_endpoints`` and only the rows where
+    that is not valid are integrated to ``t_end`` (``subtask(rows)``: the task of those rows); ``where(row)`` names
+    a row in a divergence message.
+    """
     flow = compile_flow(task)
-    y = np.empty((task.K, 3))
+    y = np.empty((task.K, 3), dtype=task.singular_values.dtype)
     todo = np.arange(task.K)
     if job.get("endpoint", "integrate") == "fixed_point":
-        ends = flow_endpoints(task, rtol=job["rtol"], atol=job["atol"])
+        ends = flow_endpoints(task)
         y[ends.valid] = np.column_stack([ends.a, ends.b, ends.c])[ends.valid]
         todo = np.flatnonzero(~ends.valid)
+    integrated = np.zeros(task.K, dtype=bool)
+    integrated[todo] = True
     if todo.size:
-        part = {k: v[todo] for k, v in job["points"].items()}
-        sub = task if todo.size == task.K else grid_task(job["family"], job["T"], part, job["fixed"], job["base"],
-                                                         job["init"], job["tau"], job.get("outputs", "final"))
+        sub = task if todo.size == task.K else subtask(todo)
         solver = resolve_solver(job["method"], job["rtol"], job["atol"])
         scale = math.sqrt(3 * sub.K) if job["scale_tolerance"] and not solver.batched else 1.0
         try:
@@ -206,14 +259,19 @@ def _integrate_chunk(job: dict) -> np.ndarray:
         except DivergenceError as exc:
             if exc.mode is None:
                 raise
-            mode = int(todo[exc.mode])
-            where = ", ".join(f"{k}={v[mode]:g}" for k, v in job["points"].items())
-            raise DivergenceError(f"grid point {job['offset'] + mode} ({where}): {exc}", time=exc.time,
-                                  mode=job["offset"] + mode) from None
+            row = int(todo[exc.mode])
+            raise DivergenceError(f"{where(row)}: {exc}", time=exc.time, mode=job["offset"] + row) from None
         final = traj.final()
         y[todo] = np.column_stack([final["a"], final["b"], final["c"]])
-    rates = flow.rates(job["t_end"], y.ravel(), count=False, check=False).reshape(-1, 3)
-    return np.column_stack([y, flow.energy(y.ravel()), np.max(np.abs(rates), axis=1)])
+    state = flow.layout.pack(y[:, 0], y[:, 1], y[:, 2])
+    rates = np.abs(np.asarray(flow.modes(flow.rates(job["t_end"], state, count=False, check=False)))).max(axis=0)
+    converged = mode_convergence(flow, y[:, 0], y[:, 1], y[:, 2], job["converged_tol"])
+    return {"y": y, "energy": np.real(flow.energy(state)), "rate": rates, "integrated": integrated,
+            "converged": converged}
+
+
+def _concatenate(parts: list) -> dict:
+    return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
 
 
 @dataclass(frozen=True)
@@ -298,13 +356,19 @@ class IntegrationOptions:
         For the scipy solvers only: divide rtol and atol by sqrt(3K) per chunk so that each grid point meets them
         (see the module docstring). The batched solver controls each mode's error and needs no scaling.
     converged_tol : float, optional
-        Stop a chunk early once all its rates are below this.
+        Stop a chunk early once all its rates are below this; also the tolerance of the convergence test at t_end
+        (default ``lrnn_theory.flow.CONVERGED_TOL``).
     endpoint : {"integrate", "fixed_point"}
         "integrate" (default): the modes at ``t_end``. "fixed_point": the fixed point each grid point's flow
-        reaches (the limit t -> oo, from ``lrnn_theory.fixed_points.flow_endpoints``, checked by a short
-        integration); grid points where that is not valid (the recurrent mode runs off) are integrated to
-        ``t_end`` as usual. Much faster for long ``t_end``; differs from "integrate" where the flow has not
-        converged by ``t_end``.
+        reaches (the limit t -> oo, from ``lrnn_theory.fixed_points.flow_endpoints``: a short loose check
+        integration and the fixed-point conditions); grid points where that is not valid (the recurrent mode runs
+        off, a basin boundary within the check's margin, b moving against the ascent) are integrated to ``t_end``
+        as usual (``SweepResult.integrated``). Measured 4-5x faster than integrating a 200 x 50 grid to t = 300
+        (``benchmarks/bench_sweep.py``); differs from "integrate" where the flow has not converged by ``t_end``.
+        Not for reading the modes at a finite time, and see ``lrnn_theory.fixed_points`` for when it is not valid.
+    warn : bool
+        Warn (``NotConvergedWarning``) when end points are still moving at ``t_end`` (default). False where reading
+        the modes at a finite time is the point (e.g. the modes after a finite training time).
     """
 
     t_end: float = 200.0
@@ -314,6 +378,7 @@ class IntegrationOptions:
     scale_tolerance: bool = True
     converged_tol: float | None = None
     endpoint: str = "integrate"
+    warn: bool = True
 
     def __post_init__(self):
         if self.endpoint not in ("integrate", "fixed_point"):
@@ -381,35 +446,70 @@ class ExecutionOptions:
         return chunk_size
 
 
-def sweep(grid: TaskGrid, integration: IntegrationOptions | None = None,
-          execution: ExecutionOptions | None = None) -> SweepResult:
-    """Integrate the mode flow at every point of a grid of task parameters and return the final modes.
+def sweep(tasks, integration: IntegrationOptions | None = None, execution: ExecutionOptions | None = None, *,
+          vary: str | None = None, values=None) -> SweepResult:
+    """End points of the mode flow of many tasks: every point of a grid of a family, any list of tasks, or one task
+    with a field varied.
 
     Parameters
     ----------
-    grid : TaskGrid
-        The family, T and the grid axes (and fixed parameters, init, tau, outputs).
+    tasks : TaskGrid, Task, dict, path or sequence of them
+        A ``TaskGrid`` (a family over a grid of its parameters), or any tasks: each a ``Task``, a task dict or a
+        task file. Tasks that share T, outputs, number type, tau and white inputs are stacked as the modes of one
+        task and integrated together.
     integration : IntegrationOptions, optional
         t_end, solver, tolerances, early stop and end points (defaults: ``IntegrationOptions()``).
     execution : ExecutionOptions, optional
         Executor, chunking, memory budget and progress bar (defaults: in this process, the largest chunks that fit).
+    vary, values : str and sequence of numbers, optional
+        With one task: the field to vary (one of ``VARIABLE_FIELDS``, e.g. "tau", "delta", "init.b") and its
+        values (``vary_task``); the result's first axis is then that field.
 
     Returns
     -------
     SweepResult
+        For a grid, one axis per grid parameter; for tasks, (task or varied field, mode).
 
     Raises
     ------
     DivergenceError
-        When the flow of a grid point blows up; the message names the grid point and its parameters.
+        When the flow of a grid point blows up; the message names the grid point (or task and mode).
+
+    Warns
+    -----
+    NotConvergedWarning
+        When end points are still moving at t_end (``lrnn_theory.flow.mode_convergence``, at ``converged_tol``);
+        the message names them (grid point, or task and mode) and ``SweepResult.converged`` marks them.
 
     Examples
     --------
     >>> res = sweep(TaskGrid("constant", 4, {"delta": [0.5, 1.0, 2.0]}), IntegrationOptions(t_end=100.0))
     >>> res.b.round(6).tolist(), res.u.round(6).tolist()
     ([1.0, 1.0, 1.0], [0.5, 1.0, 2.0])
+    >>> res = sweep(Task.constant(delta=1.0, T=4), IntegrationOptions(endpoint="fixed_point"), vary="delta",
+    ...             values=[0.5, 2.0])
+    >>> res.shape, res.u.round(6).tolist()
+    ((2, 1), [[0.5], [2.0]])
     """
-    grid, integration, execution = _check_options(grid, integration, execution)
+    integration, execution = _check_run_options(integration, execution)
+    if vary is not None or values is not None:
+        if vary is None or values is None:
+            raise LrnnInputError("give both 'vary' (the field) and 'values', or neither")
+        if isinstance(tasks, TaskGrid) or isinstance(tasks, (list, tuple)):
+            raise bad("tasks", tasks, "be one task (a Task, dict or task file) when 'vary' is given")
+        varied = check_finite_array("values", values)
+        return _sweep_tasks(vary_task(tasks, vary, varied), {vary: varied}, integration, execution)
+    if isinstance(tasks, TaskGrid):
+        return _sweep_grid(tasks, integration, execution)
+    if isinstance(tasks, (Task, dict, str)) or hasattr(tasks, "__fspath__"):
+        tasks = [tasks]
+    if not isinstance(tasks, (list, tuple)) or not tasks:
+        raise bad("tasks", tasks, "be a TaskGrid, a task or a non-empty list of tasks (Task, dict or task file)")
+    tasks = [coerce_task(task) for task in tasks]
+    return _sweep_tasks(tasks, {"task": np.arange(len(tasks))}, integration, execution)
+
+
+def _sweep_grid(grid: TaskGrid, integration, execution) -> SweepResult:
     points = grid.points()
     shape = grid.shape
     n = int(np.prod(shape))
@@ -423,27 +523,197 @@ def sweep(grid: TaskGrid, integration: IntegrationOptions | None = None,
         jobs.append({**grid.job(), **integration.job(), "offset": start,
                      "points": {k: v[start:start + chunk_size] for k, v in points.items()}})
     began = time.perf_counter()
-    parts = run_jobs(_integrate_chunk, jobs, execution.executor, execution.progress)
+    out = _concatenate(run_jobs(_integrate_chunk, jobs, execution.executor, execution.progress))
     how = "executor" if execution.executor is not None else ("vectorized" if len(jobs) == 1 else "chunked")
-    out = np.concatenate(parts, axis=0)
-    a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
+    a, b, c = (out["y"][:, j].reshape(shape) for j in range(3))
     info = {"family": grid.family, "T": grid.T, "base": grid.base, "tau": grid.tau, "t_end": integration.t_end,
             "rtol": integration.rtol, "atol": integration.atol, "scale_tolerance": integration.scale_tolerance,
             "n_points": n, "n_chunks": len(jobs), "chunk_size": chunk_size, "run": how,
             "endpoint": integration.endpoint, "seconds": time.perf_counter() - began, "init": dict(grid.init or {}),
-            "outputs": grid.outputs}
-    return SweepResult(axes=grid.axes, a=a, b=b, c=c, energy=energy, fixed=grid.fixed, info=info, rate=rate)
+            "outputs": grid.outputs, "n_integrated": int(out["integrated"].sum()), "warn": integration.warn}
+    result = SweepResult(axes=grid.axes, a=a, b=b, c=c, energy=out["energy"].reshape(shape), fixed=grid.fixed,
+                         info=info, rate=out["rate"].reshape(shape), integrated=out["integrated"].reshape(shape),
+                         converged=out["converged"].reshape(shape))
+
+    def name(flat):
+        return "grid point " + ", ".join(f"{k}={v[flat]:g}" for k, v in points.items())
+
+    _warn_not_converged(result, name)
+    return result
 
 
-def _check_options(grid, integration, execution) -> tuple:
-    """The three option objects of a sweep, with their defaults; a one-line error naming a wrong one."""
+def _stack_key(task: Task):
+    """Tasks with equal keys can be stacked as the modes of one task (same engine, same clock)."""
+    own = id(task) if task.input_covariance is not None else None  # a correlated task runs on its own
+    return (task.T, task.outputs, task.is_complex, task.tau, own)
+
+
+def stack_tasks(tasks) -> Task:
+    """The modes of several tasks of equal T, outputs, number type and tau (white inputs) as one task."""
+    tasks = list(tasks)
+    if len(tasks) == 1:
+        return tasks[0]
+    if len({_stack_key(task) for task in tasks}) != 1:
+        raise LrnnInputError("only tasks with the same T, outputs, number type and tau and white inputs stack")
+    dtype = np.result_type(*(task.singular_values for task in tasks))
+    init = {k: np.concatenate([getattr(task.init, k) for task in tasks]).astype(dtype) for k in "abc"}
+    return Task(np.concatenate([task.singular_values for task in tasks]), init=init, tau=tasks[0].tau,
+                name="stacked tasks", outputs=tasks[0].outputs)
+
+
+def select_modes(task: Task, rows) -> Task:
+    """The task made of the given modes (rows) of ``task``, with their initial state and input covariance."""
+    rows = np.asarray(rows)
+    cov = task.input_covariance
+    if cov is not None and cov.spec is None and cov.matrix.ndim == 3:  # one covariance per mode
+        cov = cov.matrix[rows]
+    return Task(task.singular_values[rows], init={k: getattr(task.init, k)[rows] for k in "abc"}, tau=task.tau,
+                name=task.name, outputs=task.outputs, input_covariance=cov)
+
+
+def _sweep_tasks(tasks: list, first_axis: dict, integration, execution) -> SweepResult:
+    """End points of every mode of every task, stacked by engine and chunked; result of shape (tasks, modes)."""
+    n_tasks, k_max = len(tasks), max(task.K for task in tasks)
+    groups = {}
+    for index, task in enumerate(tasks):
+        groups.setdefault(_stack_key(task), []).append(index)
+    jobs, rows_of_job = [], []
+    for indices in groups.values():
+        stacked = stack_tasks([tasks[i] for i in indices])
+        where = [(i, k) for i in indices for k in range(tasks[i].K)]
+        labels = [_entry_name(tasks[i], i, k) for i, k in where]
+        per_point = max(2 * stacked.T - 1, stacked.singular_values[0].size)
+        chunk_size = execution.chunk_size_for(stacked.K, per_point, integration.method)
+        for start in range(0, stacked.K, chunk_size):
+            rows = np.arange(start, min(start + chunk_size, stacked.K))
+            part = stacked if rows.size == stacked.K else select_modes(stacked, rows)
+            jobs.append({**integration.job(), "task": part, "offset": start,
+                         "labels": labels[start:start + chunk_size]})
+            rows_of_job.append(where[start:start + chunk_size])
+    began = time.perf_counter()
+    parts = run_jobs(_task_chunk, jobs, execution.executor, execution.progress)
+    dtype = np.result_type(*(part["y"] for part in parts))
+    y = np.full((n_tasks, k_max, 3), np.nan, dtype=dtype)
+    energy, rate = np.full((n_tasks, k_max), np.nan), np.full((n_tasks, k_max), np.nan)
+    integrated, converged = np.zeros((n_tasks, k_max), dtype=bool), np.zeros((n_tasks, k_max), dtype=bool)
+    for part, where in zip(parts, rows_of_job):
+        i, k = np.array(where).T
+        y[i, k], energy[i, k], rate[i, k] = part["y"], part["energy"], part["rate"]
+        integrated[i, k], converged[i, k] = part["integrated"], part["converged"]
+    info = {"tasks": [task.name for task in tasks], "T": [task.T for task in tasks],
+            "tau": [task.tau for task in tasks], "t_end": integration.t_end,
+            "rtol": integration.rtol, "atol": integration.atol, "n_points": int(sum(task.K for task in tasks)),
+            "n_chunks": len(jobs), "n_stacks": len(groups),
+            "run": "executor" if execution.executor is not None else "stacked", "endpoint": integration.endpoint,
+            "seconds": time.perf_counter() - began, "n_integrated": int(integrated.sum()), "warn": integration.warn}
+    axes = {**first_axis, "mode": np.arange(k_max)}
+    result = SweepResult(axes=axes, a=y[..., 0], b=y[..., 1], c=y[..., 2], energy=energy, info=info, rate=rate,
+                         integrated=integrated, converged=converged)
+
+    def name(flat):
+        i, k = divmod(int(flat), k_max)
+        return _entry_name(tasks[i], i, k, first_axis)
+
+    _warn_not_converged(result, name, present=~np.isnan(rate))
+    return result
+
+
+def _entry_name(task: Task, index: int, mode: int, first_axis: dict | None = None) -> str:
+    axis, values = next(iter((first_axis or {"task": None}).items()))
+    shown = f"{axis}={values[index]:g}" if axis != "task" and values is not None else f"task {index}"
+    return f"{shown} ('{task.name}') mode {mode}"
+
+
+def _warn_not_converged(result: SweepResult, name, present=None) -> None:
+    """Warn (``NotConvergedWarning``) naming the end points still moving at t_end, and record them in info."""
+    moving = ~result.converged
+    if present is not None:
+        moving &= present
+    flat = np.flatnonzero(moving.ravel())
+    result.info["n_not_converged"] = int(flat.size)
+    if not flat.size or not result.info.get("warn", True):
+        return
+    largest = float(np.nanmax(np.asarray(result.rate).ravel()[flat]))
+    names = ", ".join(name(i) for i in flat[:NAMES_SHOWN]) + (f" and {flat.size - NAMES_SHOWN} more"
+                                                               if flat.size > NAMES_SHOWN else "")
+    warnings.warn(f"{flat.size} of {int(np.size(moving) if present is None else present.sum())} end points are "
+                  f"still moving at t_end={result.info['t_end']:g} (largest |rate| {largest:.2g}): {names}; "
+                  + ("they have no valid fixed point (b runs off, or the check could not tell its basin); integrate "
+                     "longer (t_end) to see where they go" if result.info["endpoint"] == "fixed_point" else
+                     "integrate longer (t_end) or use endpoint='fixed_point' (a recurrent mode that runs off has no "
+                     "end point)"), NotConvergedWarning, stacklevel=4)
+
+
+def vary_task(task, field: str, values) -> list:
+    """One task per value of ``field``, all else as in ``task`` (a Task, task dict or task file).
+
+    Parameters
+    ----------
+    task : Task, dict or path
+    field : str
+        One of ``VARIABLE_FIELDS``: "tau", "T", a family parameter ("delta", "lambda", "kappa", "beta", and the
+        phases), or an initial mode "init.a", "init.b", "init.c" (set for every mode). The task must have the
+        field: varying "delta" of a task given by its singular values is an error, as in a task file.
+    values : sequence of numbers
+
+    Returns
+    -------
+    list of Task
+        Named "<name> <field>=<value>".
+    """
+    if field not in VARIABLE_FIELDS:
+        raise bad("vary", field, f"be one of {', '.join(VARIABLE_FIELDS)}")
+    values = check_finite_array("values", values)
+    if values.ndim != 1 or values.size == 0:
+        raise bad("values", values, "be a non-empty flat list of numbers")
+    if isinstance(task, Task):
+        data = task.to_dict()
+    elif isinstance(task, dict):
+        data = dict(task)
+    else:
+        from .taskfile import read_task_data
+
+        data = read_task_data(task)
+        if not isinstance(data, dict):
+            raise bad("task", task, "hold a JSON object")
+    base = data.get("name") or ("task" if not isinstance(task, (str, os.PathLike)) else os.path.basename(str(task)))
+    tasks = []
+    for value in values.tolist():
+        entry = copy.deepcopy(data)
+        if field == "T":
+            if value != int(value):
+                raise bad("values", value, "be whole numbers for 'T'")
+            value = int(value)
+        if field.startswith("init."):
+            init = entry.get("init") or {}
+            init[field[5:]] = float(value)
+            entry["init"] = init
+        else:
+            if field not in entry and "family" not in entry and field != "tau":
+                raise LrnnInputError(f"parameter 'vary': field '{field}' applies only to a task given by a family; "
+                                     f"this task gives its singular values")
+            entry[field] = float(value) if field != "T" else value
+        entry["name"] = f"{base} {field}={value:g}"
+        tasks.append(Task.from_dict(entry))
+    return tasks
+
+
+def _check_run_options(integration, execution) -> tuple:
+    """The run options of a sweep, with their defaults; a one-line error naming a wrong one."""
     integration = IntegrationOptions() if integration is None else integration
     execution = ExecutionOptions() if execution is None else execution
-    for name, value, kind in (("grid", grid, TaskGrid), ("integration", integration, IntegrationOptions),
+    for name, value, kind in (("integration", integration, IntegrationOptions),
                               ("execution", execution, ExecutionOptions)):
         if not isinstance(value, kind):
             raise bad(name, value, f"be of type {kind.__name__}")
-    return grid, integration, execution
+    return integration, execution
+
+
+def _check_options(grid, integration, execution) -> tuple:
+    """The three option objects of a grid sweep, with their defaults; a one-line error naming a wrong one."""
+    if not isinstance(grid, TaskGrid):
+        raise bad("grid", grid, "be of type TaskGrid")
+    return (grid, *_check_run_options(integration, execution))
 
 
 def sweep_point_by_point(grid: TaskGrid, integration: IntegrationOptions | None = None,
@@ -475,17 +745,20 @@ def sweep_point_by_point(grid: TaskGrid, integration: IntegrationOptions | None 
                 or np.any(flat >= n):
             raise bad("indices", indices, f"be a non-empty flat list of grid indices in 0..{n - 1}")
         indices = flat.astype(int)
-    out = np.full((n, 5), np.nan)
+    out = np.full((n, 6), np.nan)
     began = time.perf_counter()
     for idx in indices:
         job = {**grid.job(), **integration.job(), "scale_tolerance": False, "endpoint": "integrate",
                "points": {k: v[idx:idx + 1] for k, v in points.items()}, "offset": int(idx)}
-        out[idx] = _integrate_chunk(job)[0]
+        part = _integrate_chunk(job)
+        out[idx] = [*part["y"][0], part["energy"][0], part["rate"][0], part["converged"][0]]
     a, b, c, energy, rate = (out[:, j].reshape(shape) for j in range(5))
     info = {"family": grid.family, "T": grid.T, "t_end": integration.t_end, "run": "point-by-point",
             "n_points": int(len(indices)), "seconds": time.perf_counter() - began}
-    return SweepResult(axes=grid.axes, a=a, b=b, c=c, energy=energy, fixed=grid.fixed, info=info, rate=rate)
+    return SweepResult(axes=grid.axes, a=a, b=b, c=c, energy=energy, fixed=grid.fixed, info=info, rate=rate,
+                       converged=(out[:, 5] == 1).reshape(shape))
 
 
-__all__ = ["sweep", "sweep_point_by_point", "TaskGrid", "IntegrationOptions", "ExecutionOptions", "SweepResult",
-           "grid_points", "grid_task", "run_jobs"]
+__all__ = ["sweep", "sweep_point_by_point", "vary_task", "stack_tasks", "select_modes", "TaskGrid",
+           "IntegrationOptions", "ExecutionOptions", "SweepResult", "NotConvergedWarning", "grid_points", "grid_task",
+           "run_jobs"]

@@ -246,6 +246,11 @@ def input_whiteness(X) -> dict:
     }
 
 
+#: Largest bound |x| max(|x|, |y|) P T of the sums of products the estimate forms (floating point ends near 1.8e308;
+#: the margin leaves room for the fits and the training built on them).
+MAX_DATA_SUM = 1e250
+
+
 def check_data(X, Y, normalisation: str = "sum"):
     """Validate ``X`` (P, T, N_x) and ``Y`` (P, N_y) or (P, T, N_y): finite, matching samples and steps, enough
     samples for the estimate.
@@ -275,6 +280,13 @@ def check_data(X, Y, normalisation: str = "sum"):
     if P < T * N_x:
         raise LrnnInputError(f"parameter 'X' holds {P} samples, too few for the estimate: need at least "
                              f"T * N_x = {T * N_x}")
+    largest_x, largest_y = float(np.max(np.abs(X))), float(np.max(np.abs(Y)))
+    with np.errstate(over="ignore"):  # the bound of every sum of products the estimate and the training form
+        bound = largest_x * max(largest_x, largest_y) * float(P) * float(T) * float(T if Y.ndim == 3 else 1)
+    if not bound < MAX_DATA_SUM:
+        raise LrnnInputError(f"parameters 'X' and 'Y' hold values up to {max(largest_x, largest_y):.3g}: their sums "
+                             f"over P={P} samples and T={T} steps would overflow floating point; rescale the data "
+                             "(divide X and Y by a common factor)")
     return X, Y
 
 
@@ -762,27 +774,8 @@ def ar1_teacher_data(P: int = 2000, T: int = 5, N: int = 3, rho: float = 0.6, *,
 
 # ---- data files ---------------------------------------------------------------------------------------------------
 def load_npz_data(path):
-    """Arrays ``X`` and ``Y`` of an NPZ file, or a one-line error naming the file."""
-    from pathlib import Path
+    """Arrays ``X`` and ``Y`` of an NPZ file, through the bounded reader (``taskfile.read_npz_arrays``), or a
+    one-line error naming the file."""
+    from .taskfile import read_npz_arrays
 
-    import zipfile
-
-    path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise LrnnInputError(f"data file '{path}' is not an NPZ archive (save it with numpy.savez(path, X=X, Y=Y))")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in ("X", "Y") if k not in archive.files]
-            if missing:
-                raise LrnnInputError(f"data file '{path}' has no array '{missing[0]}' (it needs X (P, T, N_x) and "
-                                     f"Y (P, N_y) or (P, T, N_y); found: {', '.join(archive.files) or 'none'})")
-            return archive["X"], archive["Y"]
-    except FileNotFoundError:
-        raise LrnnInputError(f"data file '{path}' does not exist") from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise LrnnInputError(f"data file '{path}' cannot be read: {exc.__class__.__name__}") from None
-    except ValueError as exc:  # not an NPZ (or an object array that needs pickle)
-        raise LrnnInputError(f"data file '{path}' is not an NPZ of numeric arrays X and Y: "
-                             f"{' '.join(str(exc).split())}") from None
-    except OSError as exc:
-        raise LrnnInputError(f"data file '{path}' is not a readable NPZ archive ({exc.__class__.__name__})") from None
+    return read_npz_arrays(path, ("X", "Y"), "data file")

@@ -49,6 +49,35 @@ def falling_factorial(k: np.ndarray, order: int) -> np.ndarray:
     return out
 
 
+#: Up to this many modes the table of powers is one running product (half the time of the repeated squaring there,
+#: measured at K <= 10, T = 20: the solver calls it 7 times per step); beyond it repeated squaring is faster.
+RUNNING_PRODUCT_MODES = 64
+
+
+def power_rows(b: np.ndarray, rows: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Table P[k] = b^k, k = 0..rows-1, shape (rows,) + b.shape, by repeated squaring (``out``: where to write it).
+
+    The filled rows b^0..b^(m-1) are multiplied by b^m to give b^m..b^(2m-1): log2(n) vectorized products over
+    contiguous rows instead of a running product (measured several times faster than ``np.cumprod``, up to ~30x
+    at K = 10,000; benchmarks/bench_batched.py), with a rounding error growing like log n, not n. Up to
+    ``RUNNING_PRODUCT_MODES`` values it is one running product instead.
+    """
+    P = np.empty((rows,) + b.shape, dtype=b.dtype) if out is None else out
+    P[0] = 1.0
+    if b.size <= RUNNING_PRODUCT_MODES:  # one call, where the calls are the cost (error ~ n eps, < 1e-13)
+        np.multiply.accumulate(np.broadcast_to(b, (rows - 1,) + b.shape), axis=0, out=P[1:])
+        return P
+    b_m = b
+    m = 1
+    while m < rows:
+        width = min(m, rows - m)
+        np.multiply(P[:width], b_m, out=P[m:m + width])
+        m += width
+        if m < rows:
+            b_m = b_m * b_m
+    return P
+
+
 class TaskSums:
     """A(b), B(b) and their b-derivatives for every mode of a task, vectorized over modes and powers.
 
@@ -174,24 +203,8 @@ class TaskSums:
         return self.powers_by_row(b).T
 
     def powers_by_row(self, b: np.ndarray, out: np.ndarray | None = None, rows: int | None = None) -> np.ndarray:
-        """Table P[k] = b^k, k = 0..rows-1 (n by default), shape (rows, K), by repeated squaring.
-
-        The filled rows b^0..b^(m-1) are multiplied by b^m to give b^m..b^(2m-1): log2(n) vectorized products over
-        contiguous rows instead of a running product (measured several times faster than ``np.cumprod``, up to ~30x
-        at K = 10,000; benchmarks/bench_batched.py), with a rounding error growing like log n, not n.
-        """
-        rows = self.n if rows is None else rows
-        P = np.empty((rows, b.shape[0]), dtype=b.dtype) if out is None else out
-        P[0] = 1.0
-        b_m = np.array(b)
-        m = 1
-        while m < rows:
-            width = min(m, rows - m)
-            np.multiply(P[:width], b_m, out=P[m:m + width])
-            m += width
-            if m < rows:
-                b_m = b_m * b_m
-        return P
+        """Table P[k] = b^k, k = 0..rows-1 (n by default), shape (rows, K) (``power_rows``)."""
+        return power_rows(b, self.n if rows is None else rows, out)
 
     def _tables(self, b: np.ndarray, b_rows: int):
         """Powers of b (n rows) and the table B is summed over (b_rows rows): |b|^(2k) for a diagonal G, b^p for a

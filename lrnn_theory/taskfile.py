@@ -37,58 +37,66 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character de
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
-def _os_message(path, exc: OSError) -> LrnnInputError:
+def _os_message(path, exc: OSError, what: str = "task file") -> LrnnInputError:
     shown = show_path(path)
     if exc.errno == errno.ENOENT:
-        return LrnnInputError(f"task file '{shown}' does not exist")
+        return LrnnInputError(f"{what} '{shown}' does not exist")
     if exc.errno == errno.ENAMETOOLONG:
-        return LrnnInputError(f"task file '{shown}' cannot be read: the path is too long for the file system")
+        return LrnnInputError(f"{what} '{shown}' cannot be read: the path is too long for the file system")
     if exc.errno == errno.ELOOP:
-        return LrnnInputError(f"task file '{shown}' cannot be read: too many levels of symbolic links (a loop)")
-    return LrnnInputError(f"task file '{shown}' cannot be read: {exc.strerror or exc.__class__.__name__}")
+        return LrnnInputError(f"{what} '{shown}' cannot be read: too many levels of symbolic links (a loop)")
+    return LrnnInputError(f"{what} '{shown}' cannot be read: {exc.strerror or exc.__class__.__name__}")
 
 
-def read_task_bytes(path, max_bytes: int = MAX_TASK_FILE_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``, or ``LrnnInputError`` (never blocks on a FIFO)."""
+def open_regular_file(path, max_bytes: int, what: str = "task file"):
+    """An open binary file object of ``path`` when it is a regular file of at most ``max_bytes``, else
+    ``LrnnInputError`` naming ``what``: FIFOs, devices (``/dev/zero``, also through a link), sockets and directories
+    are refused without reading, and the open never blocks (O_NONBLOCK, cleared once the file is known regular).
+    The one gate of every file lrnn reads: task JSON, NPZ data, figure JSON."""
+    if isinstance(path, str) and "\x00" in path:
+        raise LrnnInputError(f"{what} '{show_path(path)}' is not a valid path (it holds a NUL character)")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except (OSError, ValueError) as exc:  # ValueError: an embedded NUL character
         if isinstance(exc, ValueError):
-            raise LrnnInputError(f"task file '{show_path(path)}' is not a valid path (it holds a NUL character)") \
+            raise LrnnInputError(f"{what} '{show_path(path)}' is not a valid path (it holds a NUL character)") \
                 from None
-        raise _os_message(path, exc) from None
+        raise _os_message(path, exc, what) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
-            raise LrnnInputError(f"task file '{show_path(path)}' is {kind}; give a regular JSON file")
+            raise LrnnInputError(f"{what} '{show_path(path)}' is {kind}; give a regular file")
         if info.st_size > max_bytes:
-            raise LrnnInputError(f"task file '{show_path(path)}' is {info.st_size} bytes, more than the "
-                                 f"{max_bytes} a task file may have")
-        chunks, total = [], 0
-        while True:  # read to the end, never past the limit (the file may grow while being read)
-            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > max_bytes:
-                raise LrnnInputError(f"task file '{show_path(path)}' is more than the {max_bytes} bytes a task "
-                                     "file may have")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise _os_message(path, exc) from None
-    finally:
+            raise LrnnInputError(f"{what} '{show_path(path)}' is {info.st_size} bytes, more than the {max_bytes} "
+                                 f"a {what} may have")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def read_task_bytes(path, max_bytes: int = MAX_TASK_FILE_BYTES, what: str = "task file") -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, or ``LrnnInputError`` (never blocks on a FIFO)."""
+    with open_regular_file(path, max_bytes, what) as fh:
+        try:
+            data = fh.read(max_bytes + 1)  # never past the limit (the file may grow while being read)
+        except OSError as exc:
+            raise _os_message(path, exc, what) from None
+    if len(data) > max_bytes:
+        raise LrnnInputError(f"{what} '{show_path(path)}' is more than the {max_bytes} bytes a {what} may have")
+    return data
 
 
 def _parse_int(text: str):
     digits = len(text.lstrip("-"))
     if digits > MAX_INTEGER_DIGITS:
-        raise LrnnInputError(f"task file holds an integer of {digits} digits, beyond floating-point range")
+        raise LrnnInputError(f"file holds an integer of {digits} digits, beyond floating-point range")
     value = int(text)
     if abs(value) > 1.7976931348623157e308:
-        raise LrnnInputError(f"task file holds the integer {text[:20]}... ({digits} digits), beyond floating-point "
+        raise LrnnInputError(f"file holds the integer {text[:20]}... ({digits} digits), beyond floating-point "
                              "range")
     return value
 
@@ -97,20 +105,20 @@ def _parse_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):
         shown = text if len(text) <= 30 else text[:27] + "..."
-        raise LrnnInputError(f"task file holds the number {shown}, beyond floating-point range (largest about "
+        raise LrnnInputError(f"file holds the number {shown}, beyond floating-point range (largest about "
                              "1.8e308)")
     return value
 
 
 def _reject_constant(token: str):
-    raise LrnnInputError(f"task file holds the non-finite number {token}; singular values and init must be finite")
+    raise LrnnInputError(f"file holds the non-finite number {token}; numbers must be finite")
 
 
 def _reject_duplicate_keys(pairs):
     seen = {}
     for key, value in pairs:
         if key in seen:
-            raise LrnnInputError(f"task file gives field '{show_path(key)}' twice")
+            raise LrnnInputError(f"file gives field '{show_path(key)}' twice")
         seen[key] = value
     return seen
 
@@ -128,6 +136,15 @@ def _nesting_depth(value) -> int:
     return deepest
 
 
+def check_task_name(value, param: str = "name") -> str:
+    """A task name the task reader accepts (the same rule, ``_check_text``), or one line naming ``param``."""
+    try:
+        _check_text("name", value)
+    except LrnnInputError as exc:
+        raise LrnnInputError(f"parameter '{param}': {exc}") from None
+    return value
+
+
 def _check_text(name: str, value) -> None:
     """A string field must be valid Unicode (no lone surrogates) of bounded length."""
     if not isinstance(value, str):
@@ -141,8 +158,9 @@ def _check_text(name: str, value) -> None:
                              f"{value.encode('utf-8', 'backslashreplace').decode()[:40]!r}") from None
 
 
-def parse_task_text(raw: bytes, source: str = "task file"):
-    """Parse the bytes of a task file into a JSON value, refusing anything outside the limits above."""
+def parse_json_text(raw: bytes, source: str = "JSON file"):
+    """Parse bytes into a JSON value: UTF-8, finite numbers in floating-point range, no duplicate keys, at most
+    ``MAX_NESTING`` deep (a file nested 100,000 deep is refused, not recursed into), or one ``LrnnInputError``."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -157,6 +175,12 @@ def parse_task_text(raw: bytes, source: str = "task file"):
         raise LrnnInputError(f"{source} nests arrays or objects more than {MAX_NESTING} deep") from None
     if _nesting_depth(data) > MAX_NESTING:
         raise LrnnInputError(f"{source} nests arrays or objects more than {MAX_NESTING} deep")
+    return data
+
+
+def parse_task_text(raw: bytes, source: str = "task file"):
+    """Parse the bytes of a task file into a JSON value, refusing anything outside the limits above."""
+    data = parse_json_text(raw, source)
     if isinstance(data, dict):
         for key in data:
             _check_text("field name", key)
@@ -196,3 +220,84 @@ def guard_family_size(data) -> None:
     if K * T > MAX_TASK_SIZE:
         return  # Task.from_family refuses it with its own message
     resources.guard(resources.task_estimate(K, T), "building the task")
+
+
+# ---- other files: figure JSON, NPZ data ------------------------------------------------------------------------
+#: Largest JSON file other than a task read (bytes): a figure's key numbers are kilobytes.
+MAX_JSON_FILE_BYTES = 16 * 2**20
+
+#: Peak memory of reading and checking an NPZ's arrays, per byte of the unpacked arrays (measured about 2.2:
+#: the arrays, their float copies and the sums of the estimate).
+NPZ_MEMORY_FACTOR = 2.5
+
+
+def read_json_file(path, what: str = "JSON file", max_bytes: int = MAX_JSON_FILE_BYTES):
+    """A JSON value from a regular file of at most ``max_bytes`` (``open_regular_file``, ``parse_json_text``)."""
+    return parse_json_text(read_task_bytes(path, max_bytes, what), f"{what} '{show_path(path)}'")
+
+
+def _npy_header(member, name: str, source: str):
+    """(shape, dtype) from a .npy member's header, read without reading its data."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(member)
+    reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if reader is None:
+        raise LrnnInputError(f"{source}: array '{name}' has .npy format version {version[0]}.{version[1]}; save it "
+                             "with numpy.savez")
+    shape, _, dtype = reader(member)
+    return shape, dtype
+
+
+def read_npz_arrays(path, names=("X", "Y"), what: str = "data file") -> tuple:
+    """The arrays ``names`` of an NPZ file, read through one bounded gate: a regular file (``open_regular_file``)
+    no larger than the memory limit; the unpacked sizes in the zip headers held against the resource guard before
+    anything is unpacked; each array's header checked (numbers, a shape its stored bytes can hold) before its data
+    are read; no pickles. A damaged archive (a bad CRC) or any other fault is one ``LrnnInputError`` naming the
+    file."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    shown = show_path(path)
+    source = f"{what} '{shown}'"
+    with open_regular_file(path, resources.limit(), what) as fh:
+        try:
+            with zipfile.ZipFile(fh) as archive:
+                members = {info.filename: info for info in archive.infolist()}
+                found = [n[:-4] for n in members if n.endswith(".npy")]
+                missing = [n for n in names if f"{n}.npy" not in members]
+                if missing:
+                    raise LrnnInputError(f"{source} has no array '{missing[0]}' (found: {', '.join(found) or 'none'})")
+                unpacked = sum(members[f"{n}.npy"].file_size for n in names)
+                resources.guard(resources.Estimate(memory=NPZ_MEMORY_FACTOR * unpacked, seconds=None,
+                                                   drivers=f"arrays {', '.join(names)} of "
+                                                           f"{resources.format_size(unpacked)} unpacked"),
+                                f"reading {source}")
+                for name in names:  # every header first: nothing is unpacked unless all arrays are sound
+                    info = members[f"{name}.npy"]
+                    with archive.open(info) as member:
+                        shape, dtype = _npy_header(member, name, source)
+                    if dtype.hasobject or dtype.kind not in "biufc":
+                        raise LrnnInputError(f"{source}: array '{name}' holds {dtype} values, not numbers")
+                    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                    if needed > info.file_size:
+                        raise LrnnInputError(f"{source}: array '{name}' declares shape {shape} ({needed} bytes) but "
+                                             f"holds {info.file_size} bytes; the file is damaged")
+                arrays = []
+                for name in names:
+                    with archive.open(members[f"{name}.npy"]) as member:
+                        arrays.append(np.lib.format.read_array(member, allow_pickle=False))
+                return tuple(arrays)
+        except LrnnInputError:
+            raise
+        except zipfile.BadZipFile as exc:
+            detail = " ".join(str(exc).split())
+            if "CRC" in detail:
+                raise LrnnInputError(f"{source} is damaged ({detail})") from None
+            raise LrnnInputError(f"{source} is not an NPZ archive ({detail}); save it with numpy.savez(path, X=X, "
+                                 "Y=Y)") from None
+        except (ValueError, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError) as exc:
+            raise LrnnInputError(f"{source} cannot be read as NPZ arrays: "
+                                 f"{' '.join(str(exc).split())[:200] or exc.__class__.__name__}") from None

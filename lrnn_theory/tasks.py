@@ -468,7 +468,7 @@ class Task:
     # ---- JSON ---------------------------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict) -> "Task":
-        """Build a task from the JSON schema documented in the README."""
+        """Build a task from the JSON schema documented in docs/user_guide/tasks.rst."""
         if not isinstance(data, dict):
             raise bad("task", data, "be a JSON object")
         common = {"init", "tau", "name", "outputs", "input_covariance"}
@@ -517,7 +517,7 @@ class Task:
 
     @classmethod
     def from_json(cls, path) -> "Task":
-        """Read a task file (see the README for the schema) safely: ``lrnn_theory.taskfile.read_task_data``."""
+        """Read a task file (every field: docs/user_guide/tasks.rst) safely: ``lrnn_theory.taskfile.read_task_data``."""
         from .taskfile import read_task_data
 
         return cls.from_dict(read_task_data(path))

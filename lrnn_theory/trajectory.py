@@ -17,7 +17,8 @@ import numpy as np
 
 from .errors import LrnnInputError
 from .io import write_files_whole
-from .tasks import lag_exponents, predicted_profile, sum_coefficients_of
+from .task_sums import power_rows
+from .tasks import lag_exponents, sum_coefficients_of
 
 CSV_COLUMNS = ("t", "mode", "a", "b", "c", "u", "energy")
 COMPLEX_CSV_COLUMNS = ("t", "mode", "a_re", "a_im", "b_re", "b_im", "c_re", "c_im", "u_re", "u_im", "energy")
@@ -45,24 +46,51 @@ def mode_energy(singular_values: np.ndarray, a, b, c, tau: float, input_covarian
     lam = getattr(input_covariance, "matrix", input_covariance)
     if lam is not None and not np.array_equal(lam, np.broadcast_to(np.eye(T), np.shape(lam))):
         return correlated_mode_energy(s, a, b, c, tau, lam)
-    # The lag means and their weights, in the final-output order (column T-1-k holds lag k), and the spread of
-    # each link around the mean of its lag (lag_exponents maps every link of either layout to its lag).
+    # The lag means (column k: lag k) and their weights, and the spread of each link around the mean of its lag
+    # (lag_exponents maps every link of either layout to its lag).
     alpha, weights = sum_coefficients_of(s)
     means = alpha / weights
     lags, linked = lag_exponents(T, s.ndim == 3)
     deviation = np.where(linked, s - means[:, lags.astype(int)], 0.0)
     spread = np.sum(np.abs(deviation.reshape(K, -1)) ** 2, axis=1)
-    means, weights = means[:, ::-1], weights[::-1]
     flat_b = b.reshape(-1, K)
     flat_u = (a * c).reshape(-1, K)
     out = np.empty(flat_b.shape)
-    chunk = max(1, int(2e7 // max(1, K * T)))
+    chunk = max(1, int(_chunk_elements(flat_b.size) // max(1, K * T)))
+    dtype = np.result_type(flat_b, flat_u, means)
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, flat_b.shape[0], chunk):
             sl = slice(start, start + chunk)
-            pred = predicted_profile(flat_u[sl], flat_b[sl], T, False)  # u b^k for every lag k
-            out[sl] = 0.5 / tau * (np.sum(weights * np.abs(means - pred) ** 2, axis=-1) + spread)
+            residual = _lag_powers(flat_b[sl], T, dtype)  # b^k for every lag k, then in place: m_k - u b^k
+            residual *= flat_u[sl, :, None]
+            np.subtract(means, residual, out=residual)
+            if residual.dtype.kind == "c":
+                squared = residual.real * residual.real
+                squared += residual.imag * residual.imag
+            else:
+                squared = np.multiply(residual, residual, out=residual)
+            out[sl] = squared @ weights
+            out[sl] += spread
+            out[sl] *= 0.5 / tau
     return out.reshape(b.shape)
+
+
+#: Elements (states x modes x lags) of one chunk of ``mode_energy``: 16 MB per temporary. Chunks of 2e7 elements
+#: peaked at 655 MB for K = 10^4, T = 20 (issue 25) and ran 1.7x slower than chunks of 2e6.
+ENERGY_CHUNK_ELEMENTS = 2_000_000
+
+
+def _chunk_elements(states: int) -> int:
+    """Elements of one chunk: no more than the states themselves (so that the energy of a short run does not
+    outweigh the run: ``integrate`` at K = 1000 peaked at 5.8x the solver's memory with full-size chunks), at least
+    2^16 (few chunks for small runs), at most ``ENERGY_CHUNK_ELEMENTS``."""
+    return min(ENERGY_CHUNK_ELEMENTS, max(states, 2**16))
+
+
+def _lag_powers(b: np.ndarray, T: int, dtype) -> np.ndarray:
+    """b^k, k = 0..T-1, for b of shape (n, K): shape (n, K, T) (a view of ``task_sums.power_rows``; np.power with
+    float exponents costs a pow() per element)."""
+    return power_rows(b.astype(dtype), T).transpose(1, 2, 0)
 
 
 def filter_factors(singular_values: np.ndarray, covariance: np.ndarray) -> tuple:
@@ -168,7 +196,7 @@ def correlated_mode_energy(singular_values: np.ndarray, a, b, c, tau: float, cov
     every_step = z.shape[1] > 1
     out = np.empty(flat_b.shape)
     dtype = np.result_type(flat_b, flat_u, z)
-    chunk = max(1, int(2e6 // max(1, K * T)))
+    chunk = max(1, int(ENERGY_CHUNK_ELEMENTS // max(1, K * T)))
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, flat_b.shape[0], chunk):
             bb = flat_b[start:start + chunk][..., None]                    # (n, K, 1)
@@ -196,11 +224,11 @@ def _eigen_energy(s, flat_u, flat_b, tau, covariance) -> np.ndarray:
     rows = C.shape[-2]
     CT = np.ascontiguousarray(np.swapaxes(C, -1, -2))                    # (T, rows), or (K, T, rows) per mode
     out = np.empty(flat_b.shape)
-    chunk = max(1, int(2e6 // max(1, K * max(rows, T))))
+    chunk = max(1, int(ENERGY_CHUNK_ELEMENTS // max(1, K * max(rows, T))))
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, flat_b.shape[0], chunk):
             sl = slice(start, start + chunk)
-            powers = np.ascontiguousarray(predicted_profile(np.ones_like(flat_b[sl]), flat_b[sl], T, False)[..., ::-1])
+            powers = np.ascontiguousarray(_lag_powers(flat_b[sl], T, flat_b.dtype))
             n = powers.shape[0]
             if CT.ndim == 2:  # one BLAS product (a broadcast 3-D matmul was measured 15x slower)
                 Rw = (powers.reshape(n * K, T) @ CT).reshape(n, K, rows)

@@ -39,13 +39,16 @@ def test_claim_verdicts_follow_the_numbers(monkeypatch):
 
 
 def test_figure_features_join_the_ledger(tmp_path):
-    (tmp_path / "fig9.json").write_text(json.dumps({"figure": "fig9", "paper_features": [
-        {"statement": "b rises", "paper": "up", "ours": 1.2, "holds": True},
-        {"statement": "u falls", "paper": "down", "ours": 0.3, "holds": False}]}))
+    (tmp_path / "fig9.json").write_text(json.dumps({"figure": "fig9", "quick": True, "paper_features": [
+        {"statement": "b rises", "paper": "up", "ours": 1.2, "holds": True, "by_construction": True},
+        {"statement": "u falls", "paper": "down", "ours": 0.3, "holds": False, "by_construction": False,
+         "quick_differs": "fewer steps"}]}))
     (tmp_path / "summary.json").write_text("{}")
     verdicts = ledger.figure_feature_verdicts(tmp_path)
     assert [v.status for v in verdicts] == [ledger.PASS, ledger.FAIL]
     assert verdicts[0].statement == "b rises"
+    assert "by construction" in verdicts[0].note and "by construction" not in verdicts[1].note
+    assert verdicts[1].note == "expected in --quick: fewer steps"
 
 
 def test_cli_claims_writes_json_and_bad_paths_are_one_line(tmp_path, capsys, monkeypatch):

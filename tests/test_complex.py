@@ -190,7 +190,8 @@ def test_block_network_training_converges_to_the_wirtinger_flow_at_first_order()
         sim = result.trajectory
         assert result.info["hidden"] == 3 and result.info["block_sizes"] == [2, 1]
         assert result.info["dt_per_step"] == pytest.approx(lr * 2.0)
-        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-11, atol=1e-13)
+        # rtol 1e-9 (3x cheaper than 1e-11): 1e-6 of the errors measured (>= 1e-3)
+        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-9, atol=1e-11)
         errors.append(max(np.max(np.abs(sim.b - theory.b)), np.max(np.abs(sim.u - theory.u))))
     assert 1.8 < errors[0] / errors[1] < 2.2
     halved = integrate(task, sim.t[-1] / 2, t_eval=sim.t / 2, rtol=1e-11, atol=1e-13)  # tau dz/dt = -dE/d(conj z)
@@ -282,7 +283,7 @@ def test_cli_simulate_validate_derive_with_complex_task(tmp_path, capsys):
     assert main(["derive", str(path), "--format", "text"]) == 0  # a complex task prints the complex derivation
     assert "Wirtinger" in capsys.readouterr().out
     assert main(["derive", str(path), "--result", "stability", "--format", "text"]) == 0  # every result takes it
-    assert "mode 0: b*=" in capsys.readouterr().out
+    assert "mode 0: b* = " in capsys.readouterr().out
     assert main(["derive", str(path), "--result", "recurrent-taylor"]) == 2  # ... or refuses it in one line
     assert "not defined for complex tasks" in capsys.readouterr().err
     assert main(["derive", "--result", "complex", "--format", "latex"]) == 0

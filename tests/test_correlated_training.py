@@ -194,7 +194,8 @@ def test_ntk_probes_of_population_data_have_the_task_covariance():
 # ---- aligned training converges to the correlated flow at first order in the learning rate -----------------------
 def _max_error(task, lr, t_end, data):
     run = train_lrnn(task, lr=lr, steps=int(round(t_end / lr)), data=data, record_every=2)
-    theory = integrate(task, run.trajectory.t[-1], t_eval=run.trajectory.t, rtol=1e-11, atol=1e-12)
+    # rtol 1e-9 (3x cheaper than 1e-11, the theory is 85% of this): moves the errors (>= 1e-3) in the 8th digit
+    theory = integrate(task, run.trajectory.t[-1], t_eval=run.trajectory.t, rtol=1e-9, atol=1e-11)
     return float(np.max(np.abs(run.trajectory.u - theory.u)))
 
 
@@ -229,7 +230,7 @@ def test_simulate_and_validate_run_on_a_correlated_task_file(tmp_path, capsys):
                  str(out), "--plot", str(plot), "--no-progress"]) == 0
     task = Task.from_dict(spec)
     written = Trajectory.from_csv(out)
-    theory = integrate(task, written.t[-1], t_eval=written.t, rtol=1e-11, atol=1e-12)
+    theory = integrate(task, written.t[-1], t_eval=written.t, rtol=1e-9, atol=1e-11)  # against a 1e-2 bound
     error = np.max(np.abs(written.u - theory.u))
     assert error < 0.01
 

@@ -336,7 +336,8 @@ def test_aligned_population_training_converges_to_the_flow_at_first_order():
     errors = []
     for lr in (0.004, 0.002):
         sim = simulate(task, lr=lr, steps=int(round(4.0 / lr)), record_every=int(round(0.2 / lr)))
-        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-11, atol=1e-13)
+        # rtol 1e-9 (3x cheaper than 1e-11): 1e-6 of the errors measured (>= 1e-3)
+        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-9, atol=1e-11)
         errors.append(max(np.max(np.abs(getattr(sim, q) - getattr(theory, q))) for q in ("a", "b", "c")))
     assert errors[0] < 0.01
     assert 1.7 < errors[0] / errors[1] < 2.3  # O(lr)
@@ -447,7 +448,8 @@ def test_aligned_block_training_on_a_complex_every_step_task_converges_to_the_fl
         result = train_lrnn(task, lr=lr, steps=int(round(2.0 / lr)), record_every=int(round(0.25 / lr)))
         sim = result.trajectory
         assert result.info["block_sizes"] == [2, 2] and result.info["hidden"] == 4
-        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-11, atol=1e-13)
+        # rtol 1e-9 (3x cheaper than 1e-11): 1e-6 of the errors measured (>= 1e-3)
+        theory = integrate(task, sim.t[-1], t_eval=sim.t, rtol=1e-9, atol=1e-11)
         errors.append(max(np.max(np.abs(getattr(sim, q) - getattr(theory, q))) for q in "abcu"))
     assert errors[0] < 0.03
     assert 1.8 < errors[0] / errors[1] < 2.2, errors  # O(lr)

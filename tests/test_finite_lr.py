@@ -164,8 +164,9 @@ def _errors_by_lr(task, lrs, t_end):
     rows = []
     for lr in lrs:
         gd = integrate(task, t_end, n_points=301, method=DiscreteGD(lr))
-        plain = integrate(task, t_end, t_eval=gd.t, rtol=1e-11, atol=1e-13)
-        corrected = integrate(task, t_end, t_eval=gd.t, rtol=1e-11, atol=1e-13, lr_correction=lr)
+        # rtol 1e-9 (not 1e-11, 2.7x cheaper): 1e-5 of the smallest error measured (5.7e-5), slopes equal to 6 digits
+        plain = integrate(task, t_end, t_eval=gd.t, rtol=1e-9, atol=1e-11)
+        corrected = integrate(task, t_end, t_eval=gd.t, rtol=1e-9, atol=1e-11, lr_correction=lr)
         rows.append([max(np.max(np.abs(getattr(gd, q) - getattr(th, q))) for q in "abcu")
                      for th in (plain, corrected)])
     return np.array(rows)

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -106,8 +107,32 @@ def option(name, choices):
 @st.composite
 def argument_lists(draw):
     """(argv with TASK and OUT placeholders, output names that must not exist unless the run succeeded)."""
-    command = draw(st.sampled_from(["integrate", "integrate", "integrate", "derive", "simulate"]))
+    command = draw(st.sampled_from(["integrate", "integrate", "integrate", "derive", "simulate", "fit-task", "ntk",
+                                    "claims"]))
     outs = []
+    if command == "fit-task":
+        data = draw(st.sampled_from(DATA_KINDS))
+        out = draw(st.sampled_from(["f.json", "f.json", "f.txt", f"DATA:{data}"]))
+        argv = ["fit-task", f"DATA:{data}", "--out", out]
+        argv += draw(option("--loss", [None, None, "mean", "sum_half", "bogus"]))
+        argv += draw(option("--normalisation", [None, None, "least_squares"]))
+        argv += draw(option("--name", [None, None, "x" * 300, "ok"]))
+        argv += draw(st.sampled_from([[], [], ["--white"]]))
+        return argv, ["f.json", "f.txt"]
+    if command == "ntk":
+        out = draw(st.sampled_from(["n.csv", "n.csv", "n.npz", "TASK"]))
+        argv = ["ntk", "TASK", "--out", out, "--lr", draw(st.sampled_from(["0.05", "0.5", "50", "-1"])),
+                "--steps", draw(st.sampled_from(["5", "20", "0", "10000000000"]))]
+        argv += draw(option("--init-scale", [None, None, "0", "1e200", "0.3"]))
+        argv += draw(option("--hidden", [None, None, "4", "0"]))
+        argv += draw(option("--outputs", [None, "every_step"]))
+        argv += draw(option("--data", [None, None, "samples", f"DATA:{draw(st.sampled_from(DATA_KINDS))}"]))
+        return argv, ["n.csv", "n.npz"]
+    if command == "claims":  # every generated case fails before the ledger runs (the ledger takes minutes)
+        argv = ["claims", "--quick"] + draw(st.sampled_from([["--json", "c.txt"], ["--figures", "missing"],
+                                                             ["--figures", "FIGS", "--json", "FIGS/f.json"],  # clash
+                                                             ["--figures", "FIGS:bad"]]))
+        return argv, ["c.txt"]
     if command == "integrate":
         out = draw(st.sampled_from(["o.csv"] * 4 + ["o.npz"] * 2 + ["o.txt", "missing/o.csv", "."]))
         argv = ["integrate", "TASK", "--out", out]
@@ -178,11 +203,42 @@ def check_run(directory: Path, argv, outs, code, stderr):
             assert not (directory / name).is_file(), (argv, name, stderr)
 
 
+#: Data files of fit-task and --data: valid, every-step, too few samples, huge values, NaN, not an NPZ, no Y.
+DATA_KINDS = ("valid", "every_step", "few", "huge", "nan", "garbage", "no_y")
+
+
+def write_data(path: Path, kind: str, task_bytes: bytes):
+    rng = np.random.default_rng(len(task_bytes))
+    X = rng.standard_normal((24, 3, 2))
+    Y = rng.standard_normal((24, 3, 2) if kind == "every_step" else (24, 2))
+    if kind == "garbage":
+        path.write_bytes(task_bytes)
+        return
+    arrays = {"X": X[:3] if kind == "few" else X * (1e300 if kind == "huge" else 1.0), "Y": Y}
+    if kind == "nan":
+        arrays["X"][0, 0, 0] = np.nan
+    if kind == "no_y":
+        del arrays["Y"]
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
 def materialise(directory: Path, task_bytes: bytes, argv):
     (directory / "task.json").write_bytes(task_bytes)
+    for word in argv:
+        if word.startswith("DATA:"):
+            write_data(directory / f"{word[5:]}.npz", word[5:], task_bytes)
+        if word.startswith("FIGS"):
+            (directory / "figs").mkdir(exist_ok=True)
+            bad = b'{"paper_features": 5, "x": ' + task_bytes + b"}"  # never a valid figure file
+            (directory / "figs" / "f.json").write_bytes(bad if word == "FIGS:bad" else b"{}")
+    argv = [str(directory / f"{a[5:]}.npz") if a.startswith("DATA:") else
+            str(directory / "figs") if a.startswith("FIGS") and "/" not in a else
+            str(directory / "figs" / "f.json") if a == "FIGS/f.json" else a for a in argv]
     return [str(directory / "task.json") if a == "TASK" else
             (str(directory / a) if a in ("o.csv", "o.npz", "o.txt", "missing/o.csv", "p.png", "p.jpg", "s.csv",
-                                         "s.npz", "s.bin") else a) for a in argv]
+                                         "s.npz", "s.bin", "f.json", "f.txt", "n.csv", "n.npz", "c.txt") else a)
+            for a in argv]
 
 
 def _fuzz_in_process(task_bytes, args):
@@ -247,3 +303,60 @@ def test_fuzz_case_count_is_reported():
     print(f"\nfuzz cases generated: {CASES['in_process']} in process, {CASES['subprocess']} through the console "
           f"script; exit codes: {dict(sorted(EXIT_CODES.items()))}")
     assert CASES["in_process"] >= EXAMPLES
+
+
+# ---- the Python API -----------------------------------------------------------------------------------------------
+API_CASES = {"count": 0}
+odd_arrays = st.sampled_from([[[1.0, 0.5]], [[1e20, 1.0]], [[np.nan, 1.0]], [[1.0]], [], [[True, 1.0]], "x", None,
+                              [[1e150, 1.0, 2.0]], [[0.0, 0.0]], [1.0, 2.0], [[1.0, 2.0], [3.0]]])
+
+
+@st.composite
+def api_calls(draw):
+    """(name, thunk): a public entry point with generated arguments."""
+    from lrnn_theory import Task, integrate
+    from lrnn_theory.ntk import kernel_distance
+    from lrnn_theory.task_estimation import estimate_task
+
+    which = draw(st.sampled_from(["task", "integrate", "kernel_distance", "estimate_task"]))
+    values = draw(odd_arrays)
+    tau = draw(st.sampled_from([1.0, 1e-250, 1e307, 0.5, -1.0, "1"]))
+    t_end = draw(st.sampled_from([1.0, 5.0, 0.0, -1.0, np.inf, 1e13, "2"]))
+    if which == "task":
+        return which, lambda: Task(values, tau=tau)
+    if which == "integrate":
+        return which, lambda: integrate(Task(values, tau=tau, init={"a": 0.1, "b": 0.1, "c": 0.1}), t_end,
+                                        n_points=draw(st.sampled_from([5, 1, 0, 2**70])))
+    if which == "kernel_distance":
+        first = draw(st.sampled_from([np.eye(2), np.zeros((2, 2)), np.full((2, 2), np.nan), "ab", np.ones(3), None]))
+        return which, lambda: kernel_distance(first, np.stack([np.eye(2), 2 * np.eye(2)]))
+    P = draw(st.sampled_from([12, 2]))
+    scale = draw(st.sampled_from([1.0, 1e300, np.nan]))
+    X = np.random.default_rng(0).standard_normal((P, 3, 2)) * scale
+    return which, lambda: estimate_task(X, np.random.default_rng(1).standard_normal((P, 2)))
+
+
+def _finite_leaves(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+        return bool(np.all(np.isfinite(value)))
+    if isinstance(value, float):
+        return np.isfinite(value)
+    return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(api_calls())
+def test_fuzz_python_api(call):
+    """Every public entry point either returns finite numbers or raises the project's own one-line error."""
+    from lrnn_theory import LrnnError
+
+    name, thunk = call
+    API_CASES["count"] += 1
+    try:
+        result = thunk()
+    except LrnnError as exc:
+        assert "\n" not in str(exc), (name, str(exc))
+        return
+    for attr in ("t", "a", "b", "c", "energy", "singular_values"):
+        assert _finite_leaves(getattr(result, attr, None)), (name, attr)
+    assert _finite_leaves(result if isinstance(result, (float, np.ndarray)) else None), name

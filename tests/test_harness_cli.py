@@ -91,7 +91,8 @@ def test_validate_compares_frozen_training_with_the_frozen_theory(task_file, cap
     sim = simulate(task, lr=0.01, steps=500, freeze=("W_h",), record_every=10)
     theory = theory_for(task, sim, ("W_h",))
     np.testing.assert_allclose(theory.b, np.broadcast_to(task.init.b, theory.b.shape))
-    np.testing.assert_allclose(theory.u, frozen_b_solution(task, sim.t), atol=1e-8)
+    # atol 1e-7: theory_for's rtol may be 1e-8 (6e-9 off here); the full flow is 1e-2 away from the closed form
+    np.testing.assert_allclose(theory.u, frozen_b_solution(task, sim.t), atol=1e-7)
 
 
 def test_validate_fails_above_tolerance(task_file, capsys):
@@ -188,6 +189,9 @@ def test_data_runs_lay_the_fitted_theory_over_the_network(command, data_file, tm
     plot = tmp_path / "p.png"
     argv = [command, "--data", data_file, "--lr", "0.03", "--steps", "300", "--plot", plot]
     argv += [] if command == "validate" else ["--out", out]
+    # the kernel at every 3rd step (101 records, not 301: the mode kernel of each record is the cost); a wrong clock
+    # or fitted task would be off at every record
+    argv += ["--record-every", "3"] if command == "ntk" else []
     assert run(argv) == 0
     text = capsys.readouterr().out
     assert "time: t = steps * lr * tau * 2 / N_y = steps * lr * 0.666667 for loss 'mean'" in text

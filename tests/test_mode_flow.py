@@ -266,7 +266,7 @@ def test_closed_form_of_B_and_sum_form_of_energy(T):
 @pytest.mark.parametrize("fmt", ["text", "latex"])
 def test_printed_odes_parse_back_to_the_derivation(fmt):
     """What `lrnn derive` prints is the derivation itself: parse the printed right-hand sides back and compare."""
-    from lrnn_theory.cli.reports import flow_report
+    from lrnn_theory.cli.reports import flow_report, latex
 
     text = flow_report(None, fmt)
     flow = mf.derive_mode_flow()
@@ -279,4 +279,4 @@ def test_printed_odes_parse_back_to_the_derivation(fmt):
             assert sp.simplify(rhs - flow.tau_rates[v]) == 0
     else:
         for v in mf.STATE:
-            assert sp.latex(flow.tau_rates[v]) in text
+            assert latex(flow.tau_rates[v]) in text  # plain names: A(b), not A{\left(b \right)}

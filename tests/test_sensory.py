@@ -146,6 +146,69 @@ def test_record_spacing_keeps_the_coarse_records():
     assert record_spacing(32000, 300, 10, keep_coarse=False) == (106, 10)
 
 
+# ---- the hidden-layer gradient per training step (Fig. A8) on a network known to be on a period-2 orbit -------------
+def _two_cycle_network(eta=1.1):
+    """A 4-unit LRNN on an exact period-2 orbit of gradient descent, with its two states: T = 1, inputs e_1..e_4,
+    targets y = x (mean_half over P = 4 samples and N_y = 4 outputs), W_x = W_y = a I. Gradient descent keeps the
+    weights balanced and moves a by f(a) = a + eta (1 - a^2) a with eta = lr / 16; for eta = 1.1 the fixed point a = 1
+    is unstable (f'(1) = 1 - 2 eta) and f(f(a)) = a has the roots a_1 != a_2 of a stable 2-cycle."""
+    from scipy.optimize import brentq
+
+    from lrnn_theory.validation.network import LRNN
+
+    f = lambda a: a + eta * (1 - a * a) * a  # noqa: E731
+    a1 = brentq(lambda a: f(f(a)) - a, 0.5, 0.95)
+    a2 = f(a1)
+    X = np.eye(4)[:, None, :]
+    Y = X[:, 0, :].copy()
+    net = LRNN(a1 * np.eye(4), np.zeros((4, 4)), a1 * np.eye(4))
+    return net, X, Y, 16 * eta, a1, a2
+
+
+def test_per_step_hidden_change_on_a_two_cycle():
+    """On the 2-cycle h_T = a x alternates between a_1 x and a_2 x: per step ||h_T(k+1) - h_T(k)|| = |a_2 - a_1| for
+    every sample, at both phases; sampled every second step h_T does not move at all (what an even record stride
+    sees)."""
+    from lrnn_theory.validation.figures.sensory import hidden_change_tail, next_step_hidden_change, replay_tail
+    from lrnn_theory.validation.network import LRNN
+
+    net, X, Y, lr, a1, a2 = _two_cycle_network()
+    assert abs(a2 - a1) > 0.3
+    tail = replay_tail(net.weights, X, Y, lr, steps=9)  # the harness, h_T at every step
+    np.testing.assert_allclose(tail["network"].W_x, a2 * np.eye(4), atol=1e-9)  # odd number of steps: other phase
+    H = tail["H"]
+    direct = np.array([[a * x[0] for x in X] for a in [a1, a2] * 5])  # h_T = W_x x_1 written out
+    np.testing.assert_allclose(H, direct, atol=1e-9)
+    summary = hidden_change_tail(H)
+    assert summary["mean"] == pytest.approx(abs(a2 - a1), rel=1e-9)
+    assert summary["direction_change_fraction"] == 1.0 and summary["two_step_over_one_step"] < 1e-8
+    # the next step's change from either phase: the same |a_2 - a_1|, whatever the record stride
+    for a in (a1, a2):
+        phase = LRNN(a * np.eye(4), np.zeros((4, 4)), a * np.eye(4))
+        assert next_step_hidden_change(phase, X, Y, lr) == pytest.approx(abs(a2 - a1), rel=1e-9)
+    assert np.max(np.abs(H[2::2] - H[0:-2:2])) < 1e-9  # every second step: one phase only
+
+
+def test_fig6_over_training_statements_can_fail():
+    from lrnn_theory.validation.figures.sensory import fig6_features
+
+    T_test = ["50", "75", "100"]
+    steps = np.arange(100.0)
+    rising = {Tp: list(w * (1 - np.exp(-steps / 10))) for Tp, w in zip(T_test, [68.0, 162.0, 297.0])}
+    falling = {Tp: list(1e3 * np.exp(-steps / 5)) for Tp in T_test}
+    data = {"mean": {"recurrent_sv": [1.0] * 4, "io_sv": [0.25] * 4, "loss_over_training": {"network": rising},
+                     "extrapolation_loss": dict(zip(T_test, [68.0, 162.0, 297.0])),
+                     "extrapolation_loss_zero_output": dict(zip(T_test, [0.5] * 3))},
+            "sum": {"recurrent_sv": [1.0] * 4, "io_sv": [1.0] * 4, "loss_over_training": {"network": falling},
+                    "extrapolation_loss": dict(zip(T_test, [0.01] * 3)),
+                    "extrapolation_loss_zero_output": dict(zip(T_test, [1250.0, 2800.0, 5000.0]))}}
+    over = [f for f in fig6_features(data, T=4) if f["statement"].startswith("bottom row")]
+    assert len(over) == 2 and all(f["holds"] and f["by_construction"] is False for f in over)
+    data["sum"]["loss_over_training"]["network"]["100"] = list(1e3 * (1 - np.exp(-steps / 5)))  # does not fall
+    data["mean"]["loss_over_training"]["network"]["75"] = list(400.0 * (1 - np.exp(-steps / 10)))  # above T' = 100
+    assert not any(f["holds"] for f in fig6_features(data, T=4) if f["statement"].startswith("bottom row"))
+
+
 # ---- trained networks --------------------------------------------------------------------------------------------
 def _trained(target, steps):
     from lrnn_theory.validation.figures.sensory import extrapolation, run_sensory
@@ -229,6 +292,30 @@ def test_correlated_overlay_equals_an_independent_integration(mean_run):
     np.testing.assert_allclose(overlay["network"]["recurrent_sv"], np.linalg.svd(W_h, compute_uv=False), atol=1e-12)
 
 
+def test_loss_over_training_against_a_direct_forward_pass(mean_run):
+    """The bottom row of Fig. 6: the network's loss at T' over training ends at ``extrapolation``'s; the theory's
+    equals the map sum_t U diag(u b^(T'-t)) V^T x_t written out step by step."""
+    from types import SimpleNamespace
+
+    from lrnn_theory.validation.figures.sensory import loss_over_training
+
+    run, ext = mean_run
+    rng = np.random.default_rng(0)  # any modes and bases: the map is what is checked
+    n = len(run["steps"])
+    curves = {"u": rng.uniform(0.1, 0.4, (n, 4)), "b": rng.uniform(0.8, 1.01, (n, 4))}
+    U, V = (np.linalg.qr(rng.standard_normal((4, 4)))[0] for _ in range(2))
+    out = loss_over_training(run, curves, SimpleNamespace(U=U, V=V), [50], 500, seed=0, stride=97)
+    assert out["network"]["50"][-1] == pytest.approx(ext["network"]["50"], rel=1e-10)
+    X = sensory_trials(500, 50, seed=1)
+    Y = sensory_targets(X, "mean")
+    record = int(np.flatnonzero(np.asarray(run["steps"]) == out["steps"][1])[0])
+    u, b = curves["u"][record], curves["b"][record]
+    y = np.zeros_like(Y)
+    for t in range(50):  # input at step t + 1 reaches the output through b^(T' - t - 1)
+        y += X[:, t] @ (U @ np.diag(u * b ** (49 - t)) @ V.T).T
+    assert out["theory"]["50"][1] == pytest.approx(0.5 * np.mean(np.sum((y - Y) ** 2, axis=1)), rel=1e-9)
+
+
 @pytest.mark.slow
 def test_sum_network_reaches_global_solution_and_extrapolates():
     run, ext = _trained("sum", 32000)
@@ -267,9 +354,17 @@ def test_reproduce_quick(tmp_path, name):
             assert len(entry["recurrent_sv"]) == len(entry["io_sv"]) == 4 and entry["lr"] > 0
         assert data["mean"]["predicted"] == {"recurrent_sv": 1.0, "io_sv": 0.25}
         assert data["mean"]["ode_overlay"]["lr_dependence"]["ratio"] > 0.8  # not discretisation: the alignment phase
+        over = data["mean"]["loss_over_training"]
+        assert set(over["network"]) == set(over["theory"]) == {"50", "75", "100"}
     else:
         assert data["late"]["hidden_gradient_final"] < 1e-3 < data["early"]["hidden_gradient_final"]
         assert data["max_abs_error"] < 0.6
+        # per training step: early importance ends on a period-2 orbit, dH_T/dt about 0.3 (paper), replay exact
+        early = data["early"]["hidden_gradient_last_tenth"]
+        assert 0.2 < early["mean"] < 0.45 and early["two_step_over_one_step"] < 0.05
+        assert data["early"]["tail_replay_max_weight_difference"] < 1e-12 and "per training step" in data[
+            "hidden_gradient_measured"]
+    assert all(isinstance(f["by_construction"], bool) for f in data["paper_features"])
 
 
 def test_notes_sum_learning_rates_straddle_the_stability_bound():

@@ -118,8 +118,10 @@ def test_bad_task_files_give_one_line_error_and_exit_2(tmp_path, capsys, text, f
     assert not out.exists()
 
 
-def test_missing_task_file(tmp_path):
-    code, _, stderr = run_cli("integrate", tmp_path / "nope.json", "--t-end", "1", "--out", tmp_path / "x.csv")
+def test_missing_task_file(tmp_path, capsys):
+    # in-process (the console entry point's exit codes: test_diverging_run_exits_3_and_writes_nothing here and
+    # test_harness_cli.py::test_console_script_exit_codes)
+    code, _, stderr = run_main(capsys, "integrate", tmp_path / "nope.json", "--t-end", "1", "--out", tmp_path / "x.csv")
     assert code == 2 and "nope.json" in stderr and "does not exist" in stderr
 
 
@@ -192,12 +194,12 @@ def test_derive_prints_user_values_as_numbers(tmp_path, capsys):
     assert "sqrt(2)" not in out and "1.41421356" in out and "2.71828182" in out
 
 
-def test_bad_output_path(tmp_path):
+def test_bad_output_path(tmp_path, capsys):
     path = tmp_path / "task.json"
     path.write_text('{"family": "constant", "T": 3, "delta": 1}')
-    code, _, stderr = run_cli("integrate", path, "--t-end", "1", "--out", tmp_path / "x.txt")
+    code, _, stderr = run_main(capsys, "integrate", path, "--t-end", "1", "--out", tmp_path / "x.txt")
     assert code == 2 and "out" in stderr
-    code, _, stderr = run_cli("integrate", path, "--t-end", "1", "--out", tmp_path / "missing" / "x.csv")
+    code, _, stderr = run_main(capsys, "integrate", path, "--t-end", "1", "--out", tmp_path / "missing" / "x.csv")
     assert code == 2 and "missing" in stderr
 
 
@@ -262,9 +264,9 @@ def test_demo_runs_and_writes_files(tmp_path, capsys):
     assert Trajectory.from_csv(tmp_path / "demo.csv").K == 1
 
 
-def test_every_command_has_help():
-    for cmd in ("demo", "derive", "integrate", "reproduce"):
-        code, stdout, _ = run_cli(cmd, "--help")
+def test_every_command_has_help(capsys):
+    for cmd in ("demo", "derive", "integrate", "reproduce"):  # in-process: `lrnn --help` as a process is test_layers'
+        code, stdout, _ = run_main(capsys, cmd, "--help")
         assert code == 0 and "usage: lrnn" in stdout
 
 

@@ -37,3 +37,29 @@ def test_interpolate_is_linear_between_samples_and_checks_its_range():
     np.testing.assert_allclose(mid.energy[1], [(4 + 36) / 2, (9 + 49) / 2])
     with pytest.raises(LrnnInputError, match="'t'"):
         traj.interpolate([4.0])
+
+
+def test_mode_energy_in_chunks_equals_the_direct_sum_and_bounds_its_memory():
+    """Many states at once (in chunks no larger than the states, ``_chunk_elements``): the energy equals the direct
+    sum over links of (s_i - u b^(T-i))^2 / (2 tau) with numpy's own powers, and the temporaries stay chunk-sized
+    (issue 25: chunks of 2e7 elements peaked at 5x the solver's own memory)."""
+    import tracemalloc
+
+    from lrnn_theory import trajectory
+
+    rng = np.random.default_rng(3)
+    n, K, T, tau = 6000, 50, 20, 1.7                       # 6e6 elements: twenty chunks
+    s = rng.uniform(0, 1, (K, T))
+    a, b, c = rng.uniform(-1, 1, (n, K)), rng.uniform(-1.05, 1.05, (n, K)), rng.uniform(-1, 1, (n, K))
+    tracemalloc.start()
+    try:
+        got = mode_energy(s, a, b, c, tau)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    chunk_bytes = 8 * trajectory._chunk_elements(n * K)
+    assert peak < 4 * chunk_bytes + 8 * 4 * n * K        # a few chunk temporaries and the (n, K) arrays
+    rows = slice(0, n, 97)                                 # the direct sum on a sample of the states
+    direct = np.sum((s - (a * c)[rows, :, None] * b[rows, :, None] ** np.arange(T - 1, -1, -1.0)) ** 2,
+                    axis=-1) / (2 * tau)
+    np.testing.assert_allclose(got[rows], direct, rtol=1e-12, atol=1e-15)

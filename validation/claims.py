@@ -26,11 +26,12 @@ from lrnn_theory import phase_transition
 from lrnn_theory.errors import LrnnInputError, bad
 from lrnn_theory.extrapolation import family_extrapolation
 from lrnn_theory.flow import integrate
-from lrnn_theory.io import atomic_write
+from lrnn_theory.io import atomic_write, show_path
 from lrnn_theory.learning_order import polar_time_scales, predict_learning_order, time_to_fraction
 from lrnn_theory.regularisation import energy_split
 from lrnn_theory.sensory import global_solution
 from lrnn_theory.stability import solve_task
+from lrnn_theory.taskfile import read_json_file
 from lrnn_theory.tasks import Task
 from lrnn_theory.trajectory import mode_energy
 
@@ -129,21 +130,25 @@ def figure_feature_verdicts(directory) -> list:
     for path in sorted(directory.glob("*.json")):
         if path.name == "summary.json":
             continue
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
+        data = read_json_file(path, "figure file")  # bounded: regular files, size, nesting (one-line errors)
         if not isinstance(data, dict):
             continue
-        for k, feature in enumerate(data.get("paper_features") or []):
-            if not isinstance(feature, dict):
-                continue
+        features = data.get("paper_features") or []
+        if not (isinstance(features, list) and all(isinstance(f, dict) for f in features)):
+            raise LrnnInputError(f"figure file '{show_path(path)}': field 'paper_features' must be a list of objects "
+                                 f"(lrnn reproduce writes it), got {type(features).__name__}")
+        for k, feature in enumerate(features):
             holds = feature.get("holds")
+            notes = []
+            if feature.get("by_construction") is True:
+                notes.append("by construction: cannot fail given how the figure is made")
+            if data.get("quick") and holds is False and feature.get("quick_differs"):
+                notes.append(f"expected in --quick: {feature['quick_differs']}")
             out.append(Verdict(
                 name=f"{data.get('figure', path.stem)}.feature{k}", result=f"figure {data.get('figure', path.stem)}",
                 statement=str(feature.get("statement", "")), paper=str(feature.get("paper", "")),
                 quantity="figure feature", ours={"ours": feature.get("ours")},
-                status=PASS if holds is True else FAIL if holds is False else UNAVAILABLE))
+                status=PASS if holds is True else FAIL if holds is False else UNAVAILABLE, note="; ".join(notes)))
     return out
 
 
@@ -485,8 +490,8 @@ def main_text(quick: bool, json_path=None, figures_dir=None, progress: bool = Tr
         json_path = Path(json_path)
         if json_path.suffix.lower() != ".json":
             raise LrnnInputError(f"parameter 'json' must end in .json, got '{json_path}'")
-    if figures_dir is not None and not Path(figures_dir).is_dir():
-        figure_feature_verdicts(figures_dir)  # raises the one-line error before any claim runs
+    if figures_dir is not None:
+        figure_feature_verdicts(figures_dir)  # reads every figure file: one-line errors before any claim runs
     verdicts = run_claims(quick=quick, figures_dir=figures_dir, progress=progress)
     if json_path is not None:
         with atomic_write(json_path, "w", param="json") as fh:

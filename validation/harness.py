@@ -510,6 +510,7 @@ def _training_result(setup: TrainingSetup, objective, outcome: LoopOutcome, reco
         n_samples=data.n_samples, seed=run["seed"], freeze=list(run["freeze"]), record_every=run["record_every"],
         t_final=float(t[-1]), source="simulation", block_sizes=None if data.sizes is None else data.sizes.tolist(),
         readout="aligned basis R" if setup.aligned else "fitted hidden basis (polar factor of W_x V + W_y^T U)",
+        singular_value_readout=recorders["singular_values"].method,
         blas_threads=outcome.blas_threads, wall_time=wall_time,
         steps_per_second=run["steps"] / wall_time if wall_time > 0 else float("inf"))
     energy = mode_energy(task.singular_values, a, b, c, task.tau, task.input_covariance)

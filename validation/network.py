@@ -347,12 +347,19 @@ class LRNN:
     def _lag_powers(self, T: int) -> np.ndarray:
         """``W_h^k W_x`` for k = 0..T-1 side by side, shape (N_h, T N_x)."""
         N_h, N_x = self.W_x.shape
-        # Layout (N, k, N_x), so that stacks over k are free reshapes to (N, T N_x).
-        powers = np.empty((N_h, T, N_x))  # powers[:, k] = W_h^k W_x
-        powers[:, 0] = self.W_x
-        for k in range(1, T):
-            np.matmul(self.W_h, powers[:, k - 1], out=powers[:, k])
-        return powers.reshape(N_h, T * N_x)
+        # Layout (N, k N_x): block k = W_h^k W_x, so that stacks over k are free. By doubling: blocks m..2m-1 are
+        # W_h^m times blocks 0..m-1, one product each (log2 T products and squarings instead of T small ones).
+        powers = np.empty((N_h, T * N_x))
+        powers[:, :N_x] = self.W_x
+        W_m = self.W_h
+        m = 1
+        while m < T:
+            width = min(m, T - m)
+            np.matmul(W_m, powers[:, :width * N_x], out=powers[:, m * N_x:(m + width) * N_x])
+            m += width
+            if m < T:
+                W_m = W_m @ W_m
+        return powers
 
     def _lag_gradients(self, E: np.ndarray, P_flat: np.ndarray):
         """Gradients of a loss whose derivative with respect to the lag map M_k = W_y W_h^k W_x is -E_k.

@@ -8,12 +8,18 @@ the same ``concurrent.futures.Executor`` path as the sweeps. Any ``Task`` can fi
 paper's heatmaps), so new task kinds need no new code here.
 
 Training protocol (``TRAINING``; the paper gives none): full-batch gradient descent on the theory's loss
-``1/2 sum ||y - y_hat||^2`` over population data (the kernel is taken over the T N_x whitened one-hot probes, which
-gives the same distances as any exactly whitened sample set); learning rate ``auto_lr``: min(0.02, 1 / lambda_max)
+``1/2 sum ||y - y_hat||^2`` over population data; learning rate ``auto_lr``: min(0.02, 1 / lambda_max)
 with lambda_max the largest NTK eigenvalue at the end point of the mode flow, half the stability bound there
-(constant task, 4 modes: 0.02 for T <= 4, down to about 0.006 at T = 8); run until the loss falls to ``stop_rel``
-(1e-6) times the loss of the zero network or ``max_t`` (200 time units) is reached. Runs whose weights overflow are
-diverged: distance NaN.
+(constant task, 4 modes: 0.02 for T <= 4, down to about 0.006 at T = 8), or one fixed rate for a whole grid
+(``lr=0.04``: the paper's diverged T = 8 row of Fig. A6); run until the loss falls to ``stop_rel`` (1e-6) times the
+loss of the zero network or ``max_t`` (200 time units) is reached. Runs whose weights overflow are diverged
+(``diverged`` True; their distance is no result and is left NaN, which the figures show as hatched cells and write
+as null).
+
+Kernel readings (``kernel_inputs``): the kernel of the initial and the trained network is taken over the T N_x
+whitened one-hot probes ("probes", the same distances as any exactly whitened sample set) and/or over
+``kernel_samples`` (16) Gaussian sample sequences drawn with ``kernel_seed`` ("samples",
+``lrnn_theory.ntk.kernel_inputs``). One training run gives both.
 
 ``lrnn ntk TASK.json --hidden N --init aligned|random --init-scale X --lr ETA --steps S [--seed K] --out ntk.csv``
 writes ``step,t,distance`` over training and prints the final distance.
@@ -24,10 +30,11 @@ import math
 
 import numpy as np
 
-from lrnn_theory.errors import DivergenceError, LrnnInputError, bad, check_real
+from lrnn_theory.errors import DivergenceError, LrnnInputError, bad, check_int, check_real
 from lrnn_theory.flow import integrate
 from lrnn_theory.losses import loss_scale
-from lrnn_theory.ntk import kernel_distance, mode_ntk, whitened_probe_inputs
+from lrnn_theory.ntk import KERNEL_INPUTS, KERNEL_SAMPLES, empirical_ntk, kernel_distance, kernel_inputs, mode_ntk
+from lrnn_theory.ntk import whitened_probe_inputs
 from lrnn_theory.sweeps import run_jobs
 
 from .data import mode_block_sizes
@@ -35,11 +42,14 @@ from .harness import train_lrnn
 
 #: Training protocol of the kernel-distance grids (recorded in every figure's JSON).
 TRAINING = {"lr": "auto", "lr_max": 0.02, "loss": "sum_half", "data": "population", "stop_rel": 1e-6,
-            "max_t": 200.0, "seed": 0,
+            "max_t": 200.0, "seed": 0, "kernel_inputs": "probes", "kernel_samples": KERNEL_SAMPLES, "kernel_seed": 0,
             "lr_rule": "auto: min(lr_max, 1 / largest eigenvalue of the NTK over the whitened probes at the end point "
                        "of the mode flow), half the stability bound 2 / lambda_max of the loss Hessian there (at a "
                        "zero-loss point the Hessian J^T J and the NTK J J^T share their nonzero eigenvalues)",
-            "stopping_rule": "loss <= stop_rel * (loss of the zero network, 1/2 sum_i ||S_i||_F^2) or t = max_t"}
+            "stopping_rule": "loss <= stop_rel * (loss of the zero network, 1/2 sum_i ||S_i||_F^2) or t = max_t",
+            "kernel_readings": {"probes": "the T N_x whitened one-hot probe sequences (population data)",
+                                "samples": "kernel_samples Gaussian sequences x_t ~ N(0, I), not whitened, seeded by "
+                                           "kernel_seed (lrnn_theory.ntk.kernel_inputs)"}}
 
 
 def auto_lr(task, lr_max=TRAINING["lr_max"], t_end=TRAINING["max_t"]) -> float:
@@ -98,9 +108,36 @@ def init_for(task, init: str, scale):
     return task, scale
 
 
+def _readings(kernel_inputs) -> list:
+    """``kernel_inputs`` as a non-empty list of distinct readings ("probes", "samples"), the first the main one."""
+    readings = [kernel_inputs] if isinstance(kernel_inputs, str) else kernel_inputs
+    try:
+        readings = list(readings)
+    except TypeError:
+        raise bad("kernel_inputs", kernel_inputs, f"be one of {', '.join(KERNEL_INPUTS)} or a list of them") from None
+    if not readings or any(not isinstance(r, str) or r not in KERNEL_INPUTS for r in readings) \
+            or len(set(readings)) != len(readings):
+        raise bad("kernel_inputs", kernel_inputs, f"be one of {', '.join(KERNEL_INPUTS)} or a list of them")
+    return readings
+
+
+def sample_kernel_inputs(task, V, n_samples=KERNEL_SAMPLES, seed=0):
+    """The "samples" reading's sequences for a network with input basis ``V`` (N_x, N_x): ``kernel_inputs``."""
+    V = np.asarray(V, dtype=float)
+    if task.correlated:
+        lam = task.input_covariance.matrix
+        if V.shape[0] != V.shape[1] or lam.ndim == 3 and lam.shape[0] != V.shape[1]:
+            raise LrnnInputError(f"parameter 'kernel_inputs': the samples reading of a correlated task needs one "
+                                 f"covariance per input direction (V of shape {V.shape}, covariance {lam.shape})")
+        return kernel_inputs("samples", task.T, V.shape[1], n_samples, seed, input_covariance=lam, V=V)
+    return kernel_inputs("samples", task.T, V.shape[0], n_samples, seed)  # white: isotropic, no basis needed
+
+
 def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr=TRAINING["lr"],
                         lr_max=TRAINING["lr_max"], stop_rel=TRAINING["stop_rel"], max_t=TRAINING["max_t"],
-                        loss=TRAINING["loss"], data=TRAINING["data"], seed=TRAINING["seed"], predict=None) -> dict:
+                        loss=TRAINING["loss"], data=TRAINING["data"], seed=TRAINING["seed"], predict=None,
+                        kernel_inputs=TRAINING["kernel_inputs"], kernel_samples=TRAINING["kernel_samples"],
+                        kernel_seed=TRAINING["kernel_seed"]) -> dict:
     """Train one LRNN and measure how far its NTK moved from initialisation to the end of training.
 
     Parameters
@@ -117,12 +154,17 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
         Training protocol (see the module docstring and ``train_lrnn``).
     predict : bool, optional
         Also predict the distance from the integrated modes (default: for aligned init).
+    kernel_inputs : {"probes", "samples"} or list of them
+        The reading(s) the kernel is taken over (module docstring); the first gives ``distance`` and ``predicted``.
+    kernel_samples, kernel_seed : int
+        Number and seed of the sample sequences of the "samples" reading.
 
     Returns
     -------
     dict
-        ``distance`` (NaN if diverged), ``predicted`` (NaN if not asked or the flow diverged), ``diverged``,
-        ``converged`` (the stopping rule was met before max_t), ``t_end``, ``steps``, ``final_loss``, ``lr``.
+        ``distance`` (NaN if diverged: not a result), ``predicted`` (NaN if not asked or the flow diverged),
+        ``distance_<reading>`` and ``predicted_<reading>`` for every reading, ``diverged``, ``converged`` (the
+        stopping rule was met before max_t), ``t_end``, ``steps``, ``final_loss``, ``lr``.
 
     Examples
     --------
@@ -133,8 +175,11 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
     """
 
 
+    readings = _readings(kernel_inputs)
+    kernel_samples = check_int("kernel_samples", kernel_samples, minimum=1)
+    kernel_seed = check_int("kernel_seed", kernel_seed, minimum=0)
     run_task, scale = init_for(task, init, init_scale)
-    if lr == "auto":
+    if isinstance(lr, str) and lr == "auto":
         lr = auto_lr(run_task if init == "aligned" else task, lr_max, max_t)
     lr = check_real("lr", lr, positive=True)
     predict = (init == "aligned") if predict is None else bool(predict)
@@ -147,6 +192,7 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
     stop_loss = stop_rel * zero_loss * loss_scale(loss, task.T * N, N)
     out = {"distance": float("nan"), "predicted": float("nan"), "diverged": False, "converged": False,
            "t_end": float("nan"), "steps": 0, "final_loss": float("nan"), "lr": lr}
+    out.update({f"{key}_{r}": float("nan") for r in readings for key in ("distance", "predicted")})
     try:
         res = train_lrnn(run_task, hidden=hidden, lr=lr, steps=max_steps, init=init, init_scale=scale, data=data,
                          loss=loss, seed=seed, record_every=max_steps, ntk_steps=[0], stop_loss=stop_loss,
@@ -154,20 +200,30 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
     except DivergenceError:
         out["diverged"] = True
         return out
-    kernels = res.ntk["kernels"]
-    out.update(distance=float(kernel_distance(kernels[0], kernels[-1])), t_end=float(res.trajectory.t[-1]),
-               steps=int(res.steps[-1]), final_loss=float(res.losses[-1]),
+    out.update(t_end=float(res.trajectory.t[-1]), steps=int(res.steps[-1]), final_loss=float(res.losses[-1]),
                converged=bool(res.losses[-1] <= stop_loss))
+    V = res.basis["V"]
+    inputs = {}
+    for reading in readings:
+        if reading == "probes":  # the harness's default NTK inputs: the (coloured) probes
+            inputs[reading] = res.ntk["inputs"]
+            out["distance_probes"] = float(kernel_distance(res.ntk["kernels"][0], res.ntk["kernels"][-1]))
+        else:
+            X = inputs[reading] = sample_kernel_inputs(task, V, kernel_samples, kernel_seed)
+            out["distance_samples"] = float(kernel_distance(empirical_ntk(*res.initial_network.weights, X),
+                                                            empirical_ntk(*res.network.weights, X)))
     if predict:
         tr = res.trajectory
         start = run_task.with_init(a=tr.a[0], b=tr.b[0], c=tr.c[0])
         try:
             final = integrate(start, max(out["t_end"], 1e-12), n_points=2, rtol=1e-10, atol=1e-12).final()
         except DivergenceError:
-            return out
-        X, V = res.ntk["inputs"], res.basis["V"]
-        out["predicted"] = float(kernel_distance(mode_ntk(tr.a[0], tr.b[0], tr.c[0], X, V, sizes=sizes),
-                                                 mode_ntk(final["a"], final["b"], final["c"], X, V, sizes=sizes)))
+            final = None
+        for reading, X in inputs.items() if final is not None else ():
+            out[f"predicted_{reading}"] = float(kernel_distance(
+                mode_ntk(tr.a[0], tr.b[0], tr.c[0], X, V, sizes=sizes),
+                mode_ntk(final["a"], final["b"], final["c"], X, V, sizes=sizes)))
+    out["distance"], out["predicted"] = out[f"distance_{readings[0]}"], out[f"predicted_{readings[0]}"]
     return out
 
 
@@ -196,18 +252,20 @@ def distance_grid(tasks, scales, *, init="aligned", hidden=None, executor=None, 
     progress : bool, optional
         Progress bar over the cells.
     **training
-        Overrides of ``TRAINING`` passed to ``kernel_distance_run`` (lr, stop_rel, max_t, loss, data, seed, predict).
+        Overrides of ``TRAINING`` passed to ``kernel_distance_run`` (lr: "auto" or one fixed rate for every cell,
+        lr_max, stop_rel, max_t, loss, data, seed, predict, kernel_inputs, kernel_samples, kernel_seed).
 
     Returns
     -------
     dict
-        ``distance``, ``predicted``, ``t_end``, ``final_loss``, ``lr`` (float arrays, rows x columns), ``diverged``,
-        ``converged`` (bool arrays).
+        ``distance``, ``predicted``, ``distance_<reading>``, ``predicted_<reading>``, ``t_end``, ``final_loss``,
+        ``lr`` (float arrays, rows x columns; NaN in diverged cells), ``diverged``, ``converged`` (bool arrays).
     """
 
     if init not in ("aligned", "random"):
         raise bad("init", init, "be one of aligned, random")
-    unknown = set(training) - {"lr", "lr_max", "stop_rel", "max_t", "loss", "data", "seed", "predict"}
+    unknown = set(training) - {"lr", "lr_max", "stop_rel", "max_t", "loss", "data", "seed", "predict",
+                               "kernel_inputs", "kernel_samples", "kernel_seed"}
     if unknown:
         raise LrnnInputError(f"unknown training option '{sorted(unknown)[0]}'")
     tasks, scales = list(tasks), list(scales)
@@ -216,7 +274,8 @@ def distance_grid(tasks, scales, *, init="aligned", hidden=None, executor=None, 
     cells = run_jobs(_run_cell, jobs, executor, progress=progress)
     shape = (len(tasks), len(scales))
     out = {}
-    for key in ("distance", "predicted", "t_end", "final_loss", "lr"):
+    floats = [key for key in cells[0] if key not in ("diverged", "converged", "steps")]
+    for key in floats:
         out[key] = np.array([c[key] for c in cells], dtype=float).reshape(shape)
     for key in ("diverged", "converged"):
         out[key] = np.array([c[key] for c in cells], dtype=bool).reshape(shape)

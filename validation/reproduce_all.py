@@ -12,8 +12,11 @@ Every figure runs on one core (one BLAS thread, no process pool of its own), so 
 """
 from __future__ import annotations
 
+import base64
+import datetime
 import html
 import json
+import math
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -23,10 +26,11 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from lrnn_theory.errors import bad, check_int
+from lrnn_theory.interrupts import stop_pool, worker_signals
 from lrnn_theory.io import make_out_dir, write_files_whole
 
 from . import figures as figure_registry
-from .figures import load_all, render
+from .figures import load_all, paper_order, render, statement_counts
 
 #: Scalars of a figure's JSON shown in the summary and the index (besides max_abs_error), in this order.
 KEY_NUMBER_LIMIT = 12
@@ -46,9 +50,15 @@ class FigureRun:
     png: bytes | None = None
     json_text: str | None = None
 
-    def summary(self) -> dict:
+    def statements(self, quick: bool) -> dict | None:
+        """``statement_counts`` of the figure's paper statements (None if it failed or states none)."""
+        features = self.data.get("paper_features")
+        return statement_counts(features, quick) if features else None
+
+    def summary(self, quick: bool = False) -> dict:
         return {"figure": self.figure, "status": self.status, "seconds": round(self.seconds, 3),
-                "max_abs_error": self.max_abs_error, "reason": self.reason, "description": self.description}
+                "max_abs_error": self.max_abs_error, "reason": self.reason, "description": self.description,
+                "statements": self.statements(quick)}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -72,6 +82,7 @@ def run_figure(name: str, quick: bool) -> FigureRun:
     start = time.perf_counter()
     description = getattr(load_all().get(name), "description", "")
     saved, figure_registry.INNER_WORKERS = figure_registry.INNER_WORKERS, 1
+    saved_progress, figure_registry.SHOW_PROGRESS = figure_registry.SHOW_PROGRESS, False  # one bar: the run's
     try:
         with threadpool_limits(1):
             png, text, data = render(name, quick=quick)
@@ -79,6 +90,7 @@ def run_figure(name: str, quick: bool) -> FigureRun:
         return FigureRun(name, "failed", time.perf_counter() - start, reason=_one_line(exc), description=description)
     finally:
         figure_registry.INNER_WORKERS = saved
+        figure_registry.SHOW_PROGRESS = saved_progress
     return FigureRun(name, "ok", time.perf_counter() - start, max_abs_error=float(data["max_abs_error"]),
                      description=description, data=json.loads(text), png=png, json_text=text)
 
@@ -96,28 +108,39 @@ class ReproduceAllResult:
     jobs: int
     quick: bool
     files: list
+    command: str = ""
+    date: str = ""
+    version: str = ""
+    all_figures: bool = True
 
     @property
     def failed(self) -> list:
         return [r for r in self.runs if r.status != "ok"]
 
     def summary(self) -> dict:
+        figures = [r.summary(self.quick) for r in self.runs]
+        counted = [f["statements"] for f in figures if f["statements"]]
+        total = {key: sum(c[key] for c in counted) for key in ("measured", "measured_hold", "by_construction",
+                                                                "by_construction_hold", "quick_expected")}
         return {"quick": self.quick, "jobs": self.jobs, "wall_seconds": round(self.seconds, 3),
-                "figures": [r.summary() for r in self.runs],
-                "n_ok": len(self.runs) - len(self.failed), "n_failed": len(self.failed)}
+                "date": self.date, "version": self.version, "command": self.command,
+                "figures": figures, "n_ok": len(self.runs) - len(self.failed), "n_failed": len(self.failed),
+                "statements": total}
 
     def table(self) -> str:
-        rows = [f"{'figure':<8} {'status':<7} {'seconds':>8} {'max_abs_error':>14}  reason"]
+        rows = [f"{'figure':<8} {'status':<7} {'seconds':>8} {'max_abs_error':>14}  statements / reason"]
         for r in self.runs:
             err = "" if r.max_abs_error is None else f"{r.max_abs_error:.3g}"
-            rows.append(f"{r.figure:<8} {r.status:<7} {r.seconds:8.1f} {err:>14}  {r.reason or ''}")
+            counts = r.statements(self.quick)
+            note = r.reason or (counts["text"] if counts else "")
+            rows.append(f"{r.figure:<8} {r.status:<7} {r.seconds:8.1f} {err:>14}  {note}")
         rows.append(f"{len(self.runs) - len(self.failed)} ok, {len(self.failed)} failed in {self.seconds:.1f} s "
                     f"wall time ({self.jobs} job{'s' if self.jobs != 1 else ''})")
         return "\n".join(rows)
 
 
 def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None, executor=None,
-                  progress: bool = True) -> ReproduceAllResult:
+                  progress: bool = True, command: str | None = None) -> ReproduceAllResult:
     """Run every figure (or the names in ``figures``) and write them, ``index.html`` and ``summary.json`` as a set.
 
     Parameters
@@ -134,6 +157,9 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
         Runs one job per figure (``ProcessPoolExecutor``, ``distributed.Client(...).get_executor()``, ...).
     progress : bool
         Show a progress bar (tqdm) over the figures.
+    command : str, optional
+        The command line shown in ``index.html`` and ``summary.json`` (the CLI passes its own); by default the
+        Python call.
 
     Returns
     -------
@@ -141,12 +167,12 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
     """
     registry = load_all()
     jobs = check_int("jobs", jobs, minimum=1)
-    names = sorted(registry) if figures is None else list(figures)
+    names = paper_order(registry) if figures is None else list(figures)
     if not names:
         raise bad("figures", figures, "name at least one figure")
     for name in names:
         if name not in registry:
-            raise bad("figure", name, f"be one of {', '.join(sorted(registry))}")
+            raise bad("figures", name, f"name figures of {', '.join(paper_order(registry))}")
     out_dir = Path(out_dir)
     make_out_dir(out_dir)
     start = time.perf_counter()
@@ -160,7 +186,7 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
                 bar.update(1)
         else:
             own = executor is None
-            pool = ProcessPoolExecutor(max_workers=jobs) if own else executor
+            pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_signals) if own else executor
             try:
                 longest_first = sorted(names, key=lambda n: -FULL_RUN_SECONDS.get(n, 0))
                 futures = {pool.submit(_run_job, (name, quick)): name for name in longest_first}
@@ -172,14 +198,26 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
                         runs[name] = FigureRun(name, "failed", time.perf_counter() - start, reason=_one_line(exc))
                     bar.set_postfix_str(name)
                     bar.update(1)
+            except BaseException:  # Ctrl-C, SIGTERM: stop the running figures now, not when they end
+                if own:
+                    stop_pool(pool)
+                    own = False
+                raise
             finally:
                 if own:
                     pool.shutdown(cancel_futures=True)
     finally:
         bar.close()
     ordered = [runs[name] for name in names]
+    if command is None:
+        command = (f"reproduce_all({str(out_dir)!r}, quick={bool(quick)}, jobs={jobs}"
+                   + ("" if figures is None else f", figures={list(figures)!r}") + ")")
+    from lrnn_theory import __version__
+
     result = ReproduceAllResult(ordered, time.perf_counter() - start, 1 if executor is None and jobs == 1 else jobs,
-                                bool(quick), [])
+                                bool(quick), [], command=command, version=__version__,
+                                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                all_figures=set(names) == set(registry))
     files = []
     for run in ordered:
         if run.status == "ok":
@@ -213,39 +251,129 @@ def key_numbers(data: dict) -> dict:
     return out
 
 
-def _format(value) -> str:
+#: Significant digits of the numbers on the report page; lists longer than ``LIST_LIMIT`` are shortened.
+DIGITS = 4
+LIST_LIMIT = 12
+
+
+def _rounded(value, digits: int = DIGITS):
+    """``value`` with every float rounded to ``digits`` significant digits (NaN and infinities kept), for display."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
     if isinstance(value, float):
-        return f"{value:.6g}"
-    return html.escape(json.dumps(value) if not isinstance(value, str) else value)
+        return value if not math.isfinite(value) or value == 0 else float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
+def _format(value, depth: int = 0) -> str:
+    """One value as readable HTML: rounded numbers, short lists, dicts as small key/value tables."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return f"{value:.{DIGITS}g}"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        if depth >= 2:
+            return html.escape(json.dumps(_rounded(value), separators=(", ", ": ")))
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_format(v, depth + 1)}</td></tr>"
+                       for k, v in value.items())
+        return f"<table class='kv'>{rows}</table>"
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+        if len(items) > LIST_LIMIT:
+            shown = [_format(v, depth + 1) for v in items[:LIST_LIMIT - 2]]
+            return f"[{', '.join(shown)}, …, {_format(items[-1], depth + 1)}] ({len(items)} values)"
+        if any(isinstance(v, dict) for v in items):
+            return "<br>".join(_format(v, depth + 1) for v in items)
+        return "[" + ", ".join(_format(v, depth + 1) for v in items) + "]"
+    return html.escape(str(value))
+
+
+def _verdict(feature: dict, quick: bool) -> tuple:
+    """(css class, text, tooltip) of one statement's row."""
+    if feature.get("holds"):
+        return ("ok", "holds", "")
+    if quick and feature.get("quick_differs"):
+        return ("expected", "expected in --quick", str(feature["quick_differs"]))
+    return ("failed", "does not hold", "")
+
+
+def _run_title(result: ReproduceAllResult) -> str:
+    if result.all_figures:
+        return "every figure of the paper"
+    names = [r.figure for r in result.runs]
+    return f"{len(names)} figure{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;line-height:1.35}"
+         "table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;"
+         "vertical-align:top}th{background:#f3f3f3}table.kv td,table.kv th{border:none;padding:0 6px 0 0;"
+         "background:none;font-weight:normal}table.kv th{color:#555}.failed{color:#b00;font-weight:bold}"
+         ".ok{color:#070}.expected{color:#a60}.construction{color:#666;font-style:italic}"
+         "img{max-width:100%;border:1px solid #ddd}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;"
+         "font-size:85%}code{background:#f3f3f3;padding:0 3px}.meta td,.meta th{border:none;padding:1px 10px 1px 0;"
+         "background:none}")
 
 
 def index_html(result: ReproduceAllResult) -> str:
-    """A self-contained HTML page over the run: the summary table, then every figure with its key numbers, the
-    parameters chosen where the paper gives none, and its paper features where the figure reports them."""
+    """A self-contained HTML page over the run (images embedded): date, version and command, the summary table with
+    "n of m paper statements hold" per figure, then every figure with its key numbers, its paper statements against
+    ours (quick-run deviations a figure declares marked as expected) and the parameters chosen where the paper gives
+    none. Figures appear in the order of the run (the paper's order for ``lrnn reproduce all``)."""
     esc = html.escape
+    title = _run_title(result)
+    summary = result.summary()
+    totals = summary["statements"]
+    mode = "Quick (--quick)" if result.quick else "Full"
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-             "<title>lrnn-theory: reproduction of Proca et al. (ICML 2025)</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}"
-             ".failed{color:#b00}.ok{color:#070}img{max-width:100%;border:1px solid #ddd}"
-             "pre{background:#f6f6f6;padding:.5em;overflow-x:auto}</style></head><body>",
-             "<h1>Learning dynamics in linear RNNs: every figure</h1>",
-             f"<p>{'Quick' if result.quick else 'Full'} run, {result.jobs} job(s), "
-             f"{result.seconds:.1f} s wall time. Simulation solid, theory dashed.</p>",
-             "<table><tr><th>figure</th><th>content</th><th>status</th><th>seconds</th><th>max_abs_error</th>"
-             "<th>reason</th></tr>"]
-    for r in result.runs:
+             f"<title>lrnn-theory: {esc(title)}</title>", f"<style>{STYLE}</style></head><body>",
+             f"<h1>Learning dynamics in linear RNNs (Proca et al., ICML 2025): {esc(title)}</h1>",
+             "<table class='meta'>",
+             f"<tr><th>date</th><td>{esc(result.date)}</td></tr>",
+             f"<tr><th>version</th><td>lrnn-theory {esc(result.version)}</td></tr>",
+             f"<tr><th>command</th><td><code>{esc(result.command)}</code></td></tr>",
+             f"<tr><th>run</th><td>{mode} run, {result.jobs} job(s), {result.seconds:.1f} s wall time; "
+             f"{summary['n_ok']} ok, {summary['n_failed']} failed</td></tr>",
+             f"<tr><th>paper statements</th><td>{totals['measured_hold']} of {totals['measured']} hold "
+             f"(+{totals['by_construction_hold']} of {totals['by_construction']} by construction, counted apart)"
+             + (f"; {totals['quick_expected']} expected to differ in --quick" if totals["quick_expected"] else "")
+             + "</td></tr></table>",
+             "<p>Simulation (trained networks) solid, theory dashed. A statement \"by construction\" cannot fail given "
+             "how its figure is made and is counted apart."
+             + (" In a quick run a figure may declare that a statement differs at the reduced size (fewer steps, a "
+                "coarser grid); it is marked <span class='expected'>expected in --quick</span>, not failed."
+                if result.quick else "") + "</p>",
+             "<table><tr><th>figure</th><th>content</th><th>status</th><th>paper statements</th><th>seconds</th>"
+             "<th>max_abs_error</th><th>reason</th></tr>"]
+    for r, entry in zip(result.runs, summary["figures"]):
         err = "" if r.max_abs_error is None else f"{r.max_abs_error:.3g}"
         link = f"<a href='#{esc(r.figure)}'>{esc(r.figure)}</a>" if r.status == "ok" else esc(r.figure)
+        counts = entry["statements"]
         parts.append(f"<tr><td>{link}</td><td>{esc(r.description)}</td><td class='{esc(r.status)}'>{esc(r.status)}"
-                     f"</td><td>{r.seconds:.1f}</td><td>{err}</td><td>{esc(r.reason or '')}</td></tr>")
+                     f"</td><td>{esc(counts['text']) if counts else ''}</td><td>{r.seconds:.1f}</td><td>{err}</td>"
+                     f"<td>{esc(r.reason or '')}</td></tr>")
     parts.append("</table>")
-    for r in result.runs:
+    for r, entry in zip(result.runs, summary["figures"]):
         if r.status != "ok":
             continue
         parts.append(f"<h2 id='{esc(r.figure)}'>{esc(r.figure)}: {esc(r.description)}</h2>")
-        parts.append(f"<img src='{esc(r.figure)}.png' alt='{esc(r.figure)}'>")
-        parts.append(f"<p>max_abs_error (theory against trained networks): {r.max_abs_error:.3g}; "
+        if r.png:
+            parts.append(f"<img src='data:image/png;base64,{base64.b64encode(r.png).decode('ascii')}' "
+                         f"alt='{esc(r.figure)}: {esc(r.description)}'>")
+        parts.append(f"<p>max_abs_error (theory against trained networks): {r.max_abs_error:.3g}; all numbers in "
                      f"<a href='{esc(r.figure)}.json'>{esc(r.figure)}.json</a></p>")
         numbers = key_numbers(r.data)
         if numbers:
@@ -254,17 +382,18 @@ def index_html(result: ReproduceAllResult) -> str:
             parts.append("</table>")
         features = r.data.get("paper_features")
         if features:
-            parts.append("<h3>The paper's statements against ours</h3><table><tr><th>statement</th><th>paper</th>"
-                         "<th>ours</th><th>holds</th></tr>")
+            parts.append(f"<h3>The paper's statements against ours: {esc(entry['statements']['text'])}</h3>"
+                         "<table><tr><th>statement</th><th>paper</th><th>ours</th><th>verdict</th></tr>")
             for f in features:
-                holds = f.get("holds")
-                parts.append(f"<tr><td>{esc(str(f.get('statement', '')))}</td><td>{_format(f.get('paper', ''))}</td>"
-                             f"<td>{_format(f.get('ours', ''))}</td><td class='{'ok' if holds else 'failed'}'>"
-                             f"{esc(str(holds))}</td></tr>")
+                css, text, why = _verdict(f, result.quick)
+                built = " <span class='construction'>(by construction)</span>" if f.get("by_construction") else ""
+                note = f"<br><small>{esc(why)}</small>" if why else ""
+                parts.append(f"<tr><td>{esc(str(f.get('statement', '')))}{built}</td><td>{_format(f.get('paper'))}"
+                             f"</td><td>{_format(f.get('ours'))}</td><td class='{css}'>{text}{note}</td></tr>")
             parts.append("</table>")
         chosen = r.data.get("parameters")
         if chosen:
-            parts.append("<h3>Parameters chosen where the paper gives none</h3>")
-            parts.append(f"<pre>{esc(json.dumps(chosen, indent=1, default=str))}</pre>")
+            parts.append("<details><summary>Parameters chosen where the paper gives none</summary>")
+            parts.append(f"<pre>{esc(json.dumps(_rounded(chosen), indent=1, default=str))}</pre></details>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

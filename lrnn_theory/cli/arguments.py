@@ -13,7 +13,7 @@ FORMATS = ("latex", "pretty", "text")
 def add_task_arguments(parser, required: bool = True):
     """A task file (positional) or, for ``derive``, a family given on the command line."""
     parser.add_argument("task", nargs=None if required else "?", metavar="TASK.json",
-                        help="task file (see the README for the JSON schema)")
+                        help="task file (JSON or CSV; fields in docs/user_guide/tasks.rst)")
 
 
 def add_family_arguments(parser):
@@ -29,6 +29,12 @@ def add_family_arguments(parser):
                                                           "step (every_step, App. M)")
 
 
+#: The options that build a task from a family: (flag, attribute of the parsed arguments).
+FAMILY_OPTIONS = (("--family", "family"), ("--T", "T"), ("--delta", "delta"), ("--lambda", "lam"),
+                  ("--kappa", "kappa"), ("--beta", "beta"), ("--base", "base"), ("--delta-phase", "delta_phase"),
+                  ("--lambda-phase", "lambda_phase"), ("--outputs", "outputs"))
+
+
 def task_from_args(args, required: bool = True):
     """The task of a task file or of ``--family`` and its parameters; None when neither is given and not
     ``required``."""
@@ -36,9 +42,7 @@ def task_from_args(args, required: bool = True):
         raise LrnnInputError("give either a task file or --family, not both")
     if getattr(args, "task", None):
         return Task.from_json(args.task)
-    shown = {"lam": "lambda", "delta_phase": "delta-phase", "lambda_phase": "lambda-phase"}
-    family_options = [f"--{shown.get(k, k)}" for k in ("T", "delta", "lam", "kappa", "beta", "base", "delta_phase",
-                                                       "lambda_phase", "outputs") if getattr(args, k, None) is not None]
+    family_options = [flag for flag, dest in FAMILY_OPTIONS[1:] if getattr(args, dest, None) is not None]
     if family_options and not getattr(args, "family", None):
         raise LrnnInputError(f"option '{family_options[0]}' needs --family")
     if getattr(args, "family", None):

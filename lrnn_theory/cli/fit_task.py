@@ -8,16 +8,18 @@ inputs white in the chosen scale).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from lrnn_theory.errors import LrnnInputError
-from lrnn_theory.io import check_out_path
+from lrnn_theory.io import check_out_path, check_outputs_apart
 from lrnn_theory.losses import LOSSES
 from lrnn_theory.task_estimation import NORMALISATIONS, load_npz_data, time_mapping
+from lrnn_theory.taskfile import check_task_name
 from lrnn_theory.tasks import Task
+
+from .arguments import add_resource_arguments
 
 #: How the printed singular values are laid out, per output layout of the task.
 LAYOUT = {"final": "rows: modes, columns: steps 1..T",
@@ -42,6 +44,7 @@ def add_arguments(parser):
                              "least_squares: the best linear filter Sigma^YX (Sigma^XX)^-1 (a white task)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shared-basis fit's start (default 0)")
     parser.add_argument("--name", default="data", help="task name (default: data)")
+    add_resource_arguments(parser)
 
 
 def default_out(data) -> Path:
@@ -51,18 +54,15 @@ def default_out(data) -> Path:
 
 
 def check_not_input(out: Path, data) -> None:
-    """Refuse, in one line, an output path that is the data file."""
-    data = Path(data)
-    same = (os.path.samefile(out, data) if out.exists() and data.exists()
-            else out.resolve() == data.resolve())
-    if same:
-        raise LrnnInputError(f"parameter 'out' must not be the data file '{data}' (it would be overwritten); "
-                             f"give another path, e.g. '{default_out(data)}'")
+    """Refuse, in one line, an output path that is the data file (also the default path, for a data file named
+    ``x.task.json``)."""
+    check_outputs_apart([(out, "out")], [(data, "data file", None)])
 
 
 def run(args) -> int:
     out = Path(args.out) if args.out else default_out(args.data)
     check_not_input(out, args.data)
+    check_task_name(args.name)  # the name the task file will be read back with
     out = check_out_path(out, (".json",))
     X, Y = load_npz_data(args.data)
     task = Task.from_data(X, Y, normalisation=args.normalisation, loss=args.loss, white=args.white,
@@ -71,10 +71,12 @@ def run(args) -> int:
     task.to_json(out)
     print(estimate.summary())
     with np.printoptions(precision=6, suppress=True, linewidth=120):
-        print(f"singular values of the cross-covariances ({LAYOUT[task.outputs]}):")
-        print(task.singular_values)
+        print(f"singular values of the cross-covariances ({LAYOUT[task.outputs]}; modes numbered from 0, as in "
+              f"every lrnn table):")
+        for mode, row in enumerate(task.singular_values):
+            print(f"mode {mode}: {row}")
         if task.input_covariance is not None:
-            print(f"input covariance lambda_ij of mode 1 (rows and columns steps 1..T; all {task.K} modes are in "
+            print(f"input covariance lambda_ij of mode 0 (rows and columns steps 1..T; all {task.K} modes are in "
                   f"the task's input_covariance):")
             print(task.input_covariance.per_mode(task.K)[0])
     outputs = task.T if task.every_step else 1

@@ -1,13 +1,23 @@
 """``lrnn integrate``: integrate the mode ODEs of a task file (or run the exact gradient-descent map, or the
 modified flow of a finite learning rate) and write the trajectories.
 
+Without ``--t-end`` the flow is integrated until every mode has converged (``lrnn_theory.flow.mode_convergence``,
+tolerance ``--converged-tol``), at most to ``--t-max``; the command says when. It ends with a table of each mode's
+final a, b, c, u and whether it converged, and a one-line warning naming the modes still moving at the end (with the
+t_end at which they converge). The files are written and the exit status is 0 in either case (a non-zero status
+means nothing was written): the warning line is the report.
+
 The numeric modules are imported inside ``run``: ``lrnn integrate --help`` and usage errors stay free of sympy and
 scipy.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from lrnn_theory import plotting
-from lrnn_theory.errors import LrnnInputError
+from lrnn_theory.errors import DivergenceError, LrnnError, LrnnInputError
 from lrnn_theory.io import check_out_path
 from lrnn_theory.tasks import Task
 
@@ -17,7 +27,14 @@ from .outputs import write_outputs
 
 def add_arguments(parser):
     add_task_arguments(parser)
-    parser.add_argument("--t-end", type=float, required=True, help="final time (units: tau * da/dt = ...)")
+    parser.add_argument("--t-end", type=float,
+                        help="final time (units: tau * da/dt = ...); default: integrate until every mode has "
+                             "converged, and say when")
+    parser.add_argument("--converged-tol", type=float, metavar="TOL",
+                        help="a mode has converged when max(|da/dt|, |db/dt|, |dc/dt|) <= TOL * max(1, |a|, |b|, |c|) "
+                             "and no direction of its flow grows faster than TOL (not at a saddle); default 1e-6")
+    parser.add_argument("--t-max", type=float,
+                        help="without --t-end: the longest time to wait for convergence (default 1e6 * tau)")
     parser.add_argument("--n-points", type=int, default=201, help="output times from 0 to t-end (default 201)")
     parser.add_argument("--out", required=True, help="output file, .csv (long format) or .npz")
     parser.add_argument("--plot", help="also draw the trajectories to this PNG")
@@ -53,21 +70,101 @@ def method_and_lr_correction(args):
     return args.method, None
 
 
+#: Modes listed in the final table (all of them are in the output file).
+TABLE_MODES = 20
+
+
+def final_table(traj) -> str:
+    """The table the command ends with: each mode's final a, b, c, u, energy and whether it converged (and when,
+    after an integration to convergence). A complex task shows |a|, |b|, arg b, |c|, |u|, arg u (radians): the
+    phases of a and c trade off against each other (a e^(i phi), c e^(-i phi) is the same network), those of b and
+    u do not."""
+    final = traj.final()
+    if traj.is_complex:
+        columns = {"|a|": np.abs(final["a"]), "|b|": np.abs(final["b"]), "arg b": np.angle(final["b"]),
+                   "|c|": np.abs(final["c"]), "|u|": np.abs(final["u"]), "arg u": np.angle(final["u"])}
+    else:
+        columns = {q: final[q] for q in ("a", "b", "c", "u")}
+    columns["energy"] = final["energy"]
+    converged = traj.info.get("converged")
+    times = traj.info.get("t_converged_modes")
+    header = ["mode", *columns, "converged"]
+    rows = []
+    for m in range(min(traj.K, TABLE_MODES)):
+        if converged is None:
+            verdict = "?"
+        elif converged[m]:
+            verdict = f"yes, t = {times[m]:.4g}" if times is not None and times[m] is not None else "yes"
+        else:
+            verdict = "no"
+        rows.append([str(m), *(f"{float(v[m]):.6g}" for v in columns.values()), verdict])
+    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) if j < len(header) - 1 else h for j, (h, w) in enumerate(zip(header, widths)))]
+    lines += ["  ".join(c.rjust(w) if j < len(header) - 1 else c for j, (c, w) in enumerate(zip(r, widths)))
+              for r in rows]
+    if traj.K > TABLE_MODES:
+        lines.append(f"... and {traj.K - TABLE_MODES} more modes (all in the output file)")
+    return "\n".join(lines)
+
+
+def suggest_t_end(task, method, lr_correction, args) -> str:
+    """What to do about modes still moving at --t-end: the t_end at which every mode converges (found by
+    integrating to convergence), or why there is none."""
+    from lrnn_theory.flow import integrate, mode_list
+
+    try:
+        traj = integrate(task, None, n_points=args.n_points, method=method, rtol=args.rtol, atol=args.atol,
+                         converged_tol=args.converged_tol, lr_correction=lr_correction)
+    except DivergenceError as exc:
+        return (f"they do not converge: {mode_list([exc.mode])} runs away (no finite minimum), passing the "
+                f"divergence threshold at t = {exc.time:.4g}")
+    except LrnnError as exc:
+        return f"integrating to convergence failed: {exc}"
+    if traj.info["t_converged"] is None:
+        return f"{mode_list(traj.info['not_converged'])} do not converge by t = {traj.info['t_max']:g} either"
+    t = traj.info["t_converged"]
+    return f"every mode converges at t = {t:.4g}: try --t-end {round_up(1.25 * t)}, or leave out --t-end"
+
+
+def round_up(x: float) -> str:
+    """``x`` rounded up to two significant digits, as a short number."""
+    step = 10.0 ** (math.floor(math.log10(x)) - 1)
+    return f"{math.ceil(x / step - 1e-9) * step:.4g}"
+
+
 def run(args) -> int:
-    from lrnn_theory.flow import integrate
+    from lrnn_theory.flow import integrate, not_converged_message
 
     task = Task.from_json(args.task)
     out = check_out_path(args.out)
     plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     method, lr_correction = method_and_lr_correction(args)
+    if args.t_end is not None and args.t_max is not None:
+        raise LrnnInputError("give --t-max only without --t-end (it caps the integration to convergence)")
+    if args.t_end is None and args.discrete_lr is not None:
+        raise LrnnInputError("--discrete-lr needs --t-end (integration to convergence follows the flow)")
     traj = integrate(task, args.t_end, n_points=args.n_points, method=method, rtol=args.rtol, atol=args.atol,
-                     lr_correction=lr_correction)
+                     lr_correction=lr_correction, converged_tol=args.converged_tol, t_max=args.t_max)
     written = write_outputs(out, traj, plot, lambda: plotting.plot_trajectories(
         {"theory": traj}, title=f"{task.name}: mode learning dynamics"))
-    attempts = traj.info.get("attempts", [])
-    fallback = f" at rtol={traj.info['rtol']:g}, after {len(attempts)} failed attempt(s)" if attempts else ""
-    cost = (f"{traj.info['steps']} steps of h={traj.info['dt_per_step']:.4g}" if "steps" in traj.info
-            else f"{traj.info['nfev']} rhs calls")
-    print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {traj.info['method']}{fallback} "
+    info = traj.info
+    attempts = info.get("attempts", [])
+    fallback = f" at rtol={info['rtol']:g}, after {len(attempts)} failed attempt(s)" if attempts else ""
+    cost = (f"{info['steps']} steps of h={info['dt_per_step']:.4g}" if "steps" in info
+            else f"{info['nfev']} rhs calls")
+    test = (f"every mode's max(|da/dt|, |db/dt|, |dc/dt|) <= {info['converged_tol']:g} * max(1, |a|, |b|, |c|), "
+            f"no saddle")
+    if args.t_end is None and info["t_converged"] is not None:
+        print(f"converged at t = {info['t_converged']:.4g} ({test})")
+    print(f"integrated {task.K} mode(s), T={task.T}, to t={traj.t[-1]:g} with {info['method']}{fallback} "
           f"({cost}); final energy {traj.total_energy[-1]:.6g}; wrote {written}")
+    print(final_table(traj))
+    if args.t_end is None:
+        message = not_converged_message(traj, "raise --t-max or --converged-tol" if info["not_converged"] else "")
+    else:
+        message = not_converged_message(traj)
+        if message:
+            message += "; " + suggest_t_end(task, method, lr_correction, args)
+    if message:
+        print(message)
     return 0

@@ -16,6 +16,7 @@ from lrnn_theory.io import check_out_path, render_figure, write_files_whole
 from lrnn_theory.ntk import kernel_distance, predicted_distance_curve
 from lrnn_theory.validation.harness import INITS
 
+from .outputs import check_finite_results
 from .training import (add_data_argument, add_loss_argument, add_task_argument, data_file, load_data,
                        train_from_args)
 
@@ -95,6 +96,7 @@ def run(args) -> int:
                                              outputs=args.outputs, U=result.basis["U"] if path else None)
         line += (f"; mode theory (integrated modes, no training) predicts {predicted[-1]:.6g}, largest difference "
                  f"over training {np.max(np.abs(predicted - distance)):.3g}")
+    check_finite_results({"t": t, "distance": distance, "predicted": predicted}, "the kernel distances")
     lines = ["step,t,distance"] + [f"{s},{x!r},{d!r}" for s, x, d in zip(ntk["steps"].tolist(), t.tolist(),
                                                                         distance.tolist())]
     files = [(out, ("\n".join(lines) + "\n").encode(), "out")]

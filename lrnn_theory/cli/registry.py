@@ -27,6 +27,8 @@ COMMANDS = {
     "demo": Command("demo", "print the derived equations of a default task, integrate them, write a PNG"),
     "derive": Command("derive", "print closed-form energy, ODEs, Jacobian, conserved quantity, solutions"),
     "integrate": Command("integrate", "integrate the mode ODEs of a task file"),
+    "sweep": Command("sweep", "end points of the mode flow of several task files, or of one with a field varied "
+                              "(CSV, and a PNG)"),
     "reproduce": Command("reproduce", "reproduce a figure of the paper (PNG + JSON of its key numbers)"),
     "simulate": Command("simulate", "train a linear RNN on a task by gradient descent; write its modes"),
     "validate": Command("validate", "train a linear RNN and compare its modes with the integrated theory"),

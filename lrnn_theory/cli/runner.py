@@ -15,7 +15,7 @@ from lrnn_theory import interrupts, resources
 from lrnn_theory import io as lrnn_io
 from lrnn_theory.errors import DivergenceError, IntegrationError, LrnnError
 
-from .exit_codes import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERNAL
+from .exit_codes import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERNAL, EXIT_IO_ERROR
 from .registry import COMMANDS
 
 DESCRIPTION = "Learning dynamics of linear recurrent neural networks: derive, integrate and validate the " \
@@ -50,6 +50,59 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     return parser
 
 
+#: Arguments that name files a command reads: name -> (what it is, None for a file or the glob of the files read
+#: from a directory). ``data`` also takes the words of ``cli.training.DATA_NAMES``.
+INPUT_ARGUMENTS = {"task": ("task file", None), "tasks": ("task file", None), "data": ("data file", None),
+                   "figures": ("figure file", "*.json")}
+#: Arguments that name files a command writes (a directory output, ``--out DIR``, never equals an input file).
+OUTPUT_ARGUMENTS = ("out", "plot", "json")
+_DATA_WORDS = ("population", "samples")
+
+
+def _paths(value):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [v for v in values if isinstance(v, (str, os.PathLike)) and str(v) not in _DATA_WORDS]
+
+
+def check_paths_apart(args) -> None:
+    """Every output path against every input path (and every other output) of the parsed arguments, before any
+    work: one line naming the parameter instead of an overwritten input (``lrnn_io.check_outputs_apart``)."""
+    inputs = [(path, label, pattern) for name, (label, pattern) in INPUT_ARGUMENTS.items()
+              for path in _paths(getattr(args, name, None))]
+    outputs = [(path, name) for name in OUTPUT_ARGUMENTS for path in _paths(getattr(args, name, None))]
+    lrnn_io.check_outputs_apart(outputs, inputs)
+    for k, (path, name) in enumerate(outputs):
+        lrnn_io.check_outputs_apart([(path, name)], [(other, f"output '{other_name}'", None)
+                                                     for other, other_name in outputs[:k]])
+
+
+def quiet_matplotlib_config() -> None:
+    """Point matplotlib at a private temporary config directory when the home one cannot be written (an
+    unwritable HOME), instead of letting it warn on every plotting command."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    import tempfile
+    from pathlib import Path
+
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    home_dir = Path(base) / "matplotlib"
+    try:
+        home_dir.mkdir(parents=True, exist_ok=True)  # what matplotlib itself does on import
+        if home_dir.is_dir() and os.access(home_dir, os.W_OK):
+            return
+    except OSError:
+        pass
+    private = Path(tempfile.gettempdir()) / f"lrnn-matplotlib-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    try:
+        private.mkdir(mode=0o700, exist_ok=True)
+        info = private.lstat()
+        if private.is_symlink() or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+            private = Path(tempfile.mkdtemp(prefix="lrnn-matplotlib-"))
+    except OSError:
+        return
+    os.environ["MPLCONFIGDIR"] = str(private)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     """Print library warnings (numpy, scipy) as one line each, without source context."""
     text = " ".join(str(message).split())
@@ -58,13 +111,17 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv=None) -> int:
     """Run the ``lrnn`` command line; returns the exit code (0 done, 1 over tolerance, 2 bad input, 3 diverged or
-    not integrable, 130/143 interrupted, 70 internal error). Every failure is one line on stderr."""
+    not integrable, 74 standard output closed or full, 130/143 interrupted, 70 internal error). Every failure is one line on stderr."""
     argv = sys.argv[1:] if argv is None else [str(word) for word in argv]
     written_before = len(lrnn_io.WRITTEN)
-    with interrupts.signals_as_exceptions():
+    quiet_matplotlib_config()
+    with interrupts.signals_as_exceptions(), interrupts.checked_streams() as stdout_open:
         try:
             try:
+                if not stdout_open:
+                    raise interrupts.StreamError("cannot write to standard output (it is closed); nothing was done")
                 args = build_parser(argv).parse_args(argv)
+                check_paths_apart(args)
                 resources.configure(getattr(args, "max_memory", None), getattr(args, "max_time", None))
                 with warnings.catch_warnings():
                     warnings.showwarning = _one_line_warning
@@ -87,6 +144,12 @@ def main(argv=None) -> int:
             message, code = interrupts.interrupted_message(exc, lrnn_io.WRITTEN[written_before:])
             interrupts.say("", message)
             return code
+        except interrupts.StreamError as exc:
+            lrnn_io.remove_temporaries()
+            interrupts.silence_stdout()
+            written = lrnn_io.WRITTEN[written_before:]
+            interrupts.say("error", f"{exc}" + (f"; after writing {', '.join(written)}" if written else ""))
+            return EXIT_IO_ERROR
         except BrokenPipeError:
             interrupts.silence_stdout()
             return interrupts.EXIT_BROKEN_PIPE

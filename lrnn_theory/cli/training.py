@@ -31,7 +31,7 @@ DATA_NAMES = DATA[:2]
 
 def add_task_argument(parser):
     parser.add_argument("task", nargs="?", metavar="TASK.json",
-                        help="task file (see the README for the JSON schema); optional with --data DATA.npz, which "
+                        help="task file (every field: docs/user_guide/tasks.rst); optional with --data DATA.npz, which "
                              "fits the task from the data (a task file then gives only tau and init)")
 
 
@@ -148,6 +148,19 @@ class TrainedRun:
         return [f"time: {time_mapping(self.loss, info['N_y'], outputs, self.task.tau)}", self.estimate.verdict()]
 
 
+def training_estimate(K, T, N_y, hidden, n_samples, steps, data, records, recording) -> "resources.Estimate":
+    """The resource estimate of a training run (``resources.train_estimate``) and, when ``recording`` asks for the
+    NTK (``ntk_steps``), of the kernels recorded on the way (``resources.ntk_estimate``)."""
+    estimate = resources.train_estimate(K, T, hidden, n_samples, steps, data, records=records)
+    if recording.get("ntk_steps") is None:
+        return estimate
+    inputs = recording.get("ntk_inputs")
+    n_inputs = inputs.shape[0] if inputs is not None else T * K  # the one-hot probes of population data
+    steps_recorded = records if recording["ntk_steps"] == "records" else len(recording["ntk_steps"])
+    return resources.combined(estimate, resources.ntk_estimate(n_inputs, T, N_y, hidden, steps_recorded,
+                                                               recording.get("ntk_outputs") == "every_step"))
+
+
 def train_from_args(args, arrays=None, **recording) -> TrainedRun:
     """The training the arguments describe, after the resource guard; ``arrays`` are the data file's (X, Y) when
     already loaded, ``recording`` adds ``train_lrnn`` keywords (``ntk_steps``, ...)."""
@@ -164,16 +177,16 @@ def train_from_args(args, arrays=None, **recording) -> TrainedRun:
     if path is None:
         hidden = args.hidden if args.hidden is not None else task.K
         samples = args.n_samples if args.n_samples is not None else task.T * task.K
-        resources.guard(resources.train_estimate(task.K, task.T, max(hidden, 1), max(samples, 1), args.steps,
-                                                 args.data, records=records), f"training ({args.data} data)")
+        resources.guard(training_estimate(task.K, task.T, task.K, max(hidden, 1), max(samples, 1), args.steps,
+                                          args.data, records, recording), f"training ({args.data} data)")
         result = train_lrnn(task, data=args.data, n_samples=args.n_samples, **common)
         return TrainedRun(task=task, result=result, trajectory=result.trajectory, loss=loss)
     X, Y = load_data(path) if arrays is None else arrays
     P, T, N_x = X.shape
     width = max(N_x, Y.shape[-1])
     hidden = args.hidden if args.hidden is not None else width
-    resources.guard(resources.train_estimate(width, T, max(hidden, 1), P, args.steps, "samples", records=records),
-                    "training (user data)")
+    resources.guard(training_estimate(width, T, Y.shape[-1], max(hidden, 1), P, args.steps, "samples", records,
+                                      recording), "training (user data)")
     result = train_lrnn(task, X=X, Y=Y, n_samples=args.n_samples, **common)
     return data_run(result, X, Y, loss, path)
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +55,15 @@ def pyplot():
     return plt
 
 
-def paper_feature(statement: str, paper, ours, holds, **extra) -> dict:
+def paper_feature(statement: str, paper, ours, holds, by_construction: bool = False, quick_differs: str | None = None,
+                  **extra) -> dict:
     """One entry of a figure's ``paper_features``: a paper statement, the paper's value, ours, whether it holds.
 
     ``ours`` and ``holds`` must come from the run's numbers; ``extra`` adds context (tolerance, definition, ...).
+    ``by_construction`` is True when the statement cannot fail given how the figure is made (a value fitted to the
+    paper's, a check against the formula that draws it); such statements are counted apart in the report.
+    ``quick_differs`` says why the statement is expected not to hold in a ``--quick`` run (fewer steps, a coarser
+    grid); the report marks such a statement "expected in --quick" instead of failed when it does not hold there.
 
     Examples
     --------
@@ -66,7 +73,91 @@ def paper_feature(statement: str, paper, ours, holds, **extra) -> dict:
     if not isinstance(statement, str) or not statement:
         raise ValueError("a paper feature needs a statement")
     ours = np.asarray(ours).tolist() if isinstance(ours, (np.ndarray, np.generic)) else ours
-    return {"statement": statement, "paper": paper, "ours": ours, "holds": bool(holds), **extra}
+    if not isinstance(by_construction, bool):
+        raise ValueError(f"by_construction must be True or False, got {by_construction!r}")
+    if quick_differs is not None:
+        extra = {"quick_differs": str(quick_differs), **extra}
+    return {"statement": statement, "paper": paper, "ours": ours, "holds": bool(holds),
+            "by_construction": by_construction, **extra}
+
+
+def check_paper_features(name: str, data: dict) -> None:
+    """Raise unless every ``paper_features`` entry of figure ``name`` has a str statement and bool holds and
+    by_construction (entries written by hand instead of with ``paper_feature`` are caught before anything is
+    written)."""
+    for k, entry in enumerate(data.get("paper_features", [])):
+        if not isinstance(entry, dict) or not isinstance(entry.get("statement"), str):
+            raise RuntimeError(f"figure {name}: paper_features[{k}] is not a paper_feature(...) entry")
+        for key in ("holds", "by_construction"):
+            if not isinstance(entry.get(key), (bool, np.bool_)):
+                raise RuntimeError(f"figure {name}: paper_features[{k}] ({entry['statement'][:60]!r}) needs a "
+                                   f"bool '{key}', got {entry.get(key)!r}")
+
+
+def statement_counts(features, quick: bool = False) -> dict:
+    """How many of a figure's paper statements hold, the by-construction ones counted apart.
+
+    Returns ``measured`` / ``measured_hold`` (statements that could fail), ``by_construction`` /
+    ``by_construction_hold``, ``quick_expected`` (statements that fail in a quick run and are declared
+    ``quick_differs``) and ``text``, e.g. "5 of 6 hold (+2 by construction)".
+
+    Examples
+    --------
+    >>> fs = [paper_feature("a", 1, 1, True), paper_feature("b", 1, 0, False), paper_feature("c", 1, 1, True, True)]
+    >>> statement_counts(fs)["text"]
+    '1 of 2 hold (+1 by construction)'
+    """
+    features = list(features or [])
+    measured = [f for f in features if not f.get("by_construction")]
+    built = [f for f in features if f.get("by_construction")]
+    expected = [f for f in features if quick and not f["holds"] and f.get("quick_differs")]
+    out = {"measured": len(measured), "measured_hold": sum(bool(f["holds"]) for f in measured),
+           "by_construction": len(built), "by_construction_hold": sum(bool(f["holds"]) for f in built),
+           "quick_expected": len(expected)}
+    text = f"{out['measured_hold']} of {out['measured']} hold"
+    if built:
+        held = out["by_construction_hold"]
+        text += f" (+{held} by construction)" if held == len(built) else f" (+{held} of {len(built)} by construction)"
+    if expected:
+        text += f"; {len(expected)} expected to differ in --quick"
+    out["text"] = text
+    return out
+
+
+def paper_order(names) -> list:
+    """Figure names in the paper's order: fig1..fig6, then figA1..figA11 (numbers compared as numbers), then ours."""
+    def key(name):
+        match = re.fullmatch(r"fig(A?)(\d+)", name)
+        if match is None:
+            return (2, 0, name)
+        return (1 if match.group(1) else 0, int(match.group(2)), name)
+
+    return sorted(names, key=key)
+
+
+#: Whether ``progress`` shows bars (``lrnn reproduce FIG`` turns it on when stderr is a terminal); off by default,
+#: so that library calls, tests and the workers of ``reproduce all`` print nothing.
+SHOW_PROGRESS = False
+_CURRENT = {"figure": ""}
+
+
+def progress(iterable, desc: str, total: int | None = None):
+    """Wrap a figure's slow loop (its grid, its tasks) so that a single ``lrnn reproduce FIG`` shows a progress bar
+    on stderr; returns ``iterable`` itself unless ``SHOW_PROGRESS`` is on.
+
+    Examples
+    --------
+    >>> [x for x in progress(range(3), "tasks")]
+    [0, 1, 2]
+    """
+    if not SHOW_PROGRESS:
+        return iterable
+    from tqdm import tqdm
+
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    label = f"{_CURRENT['figure']}: {desc}" if _CURRENT["figure"] else desc
+    return tqdm(iterable, desc=label, total=total, leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
 def load_all() -> dict:
@@ -81,13 +172,18 @@ def render(name: str, quick: bool = False) -> tuple:
     plt = pyplot()
     registry = load_all()
     if name not in registry:
-        raise bad("figure", name, f"be one of {', '.join(sorted(registry))}")
-    fig, data = registry[name](quick=quick)
-    if "max_abs_error" not in data:
-        raise RuntimeError(f"figure {name} did not report max_abs_error")
-    data = {"figure": name, "quick": bool(quick), **data}
-    text = json.dumps(data, indent=2, default=_jsonable) + "\n"
+        raise bad("figure", name, f"be one of {', '.join(paper_order(registry))}")
+    _CURRENT["figure"] = name
     try:
+        fig, data = registry[name](quick=quick)
+    finally:
+        _CURRENT["figure"] = ""
+    try:
+        if "max_abs_error" not in data:
+            raise RuntimeError(f"figure {name} did not report max_abs_error")
+        check_paper_features(name, data)
+        data = {"figure": name, "quick": bool(quick), **data}
+        text = json.dumps(data, indent=2, default=_jsonable) + "\n"
         png = render_figure(fig, "png")
     finally:
         plt.close(fig)

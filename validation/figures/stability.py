@@ -21,7 +21,7 @@ from lrnn_theory.stability import solve_task
 from lrnn_theory.tasks import Task
 from lrnn_theory.validation import train_lrnn
 
-from . import figure, paper_feature, pyplot as _pyplot
+from . import figure, paper_feature, progress, pyplot as _pyplot
 
 FIG3 = {
     "T": 4,
@@ -62,7 +62,7 @@ def constant_stability(deltas, T: int) -> dict:
     """Train the constant task at one fixed learning rate for each delta: "converged", "diverged" or "not converged"."""
     cs = FIG3["constant_stability"]
     outcome, b_end = [], []
-    for d in deltas:
+    for d in progress(list(deltas), "constant task at one fixed lr"):
         try:
             traj = _train(Task.constant(delta=d, T=T, init=FIG3["init"]), lr=cs["lr"], t_end=cs["t_end"]).trajectory
         except DivergenceError:
@@ -85,7 +85,7 @@ def fig3(quick: bool = False):
     data = {"parameters": FIG3, "solutions": {}}
     errors, features = [], []
     tol = FIG3["agreement_tol"]
-    for col, (fam, spec) in enumerate(FIG3["families"].items()):
+    for col, (fam, spec) in enumerate(progress(list(FIG3["families"].items()), "families (train, solve)")):
         ax_b = fig.add_subplot(grid[0, col])
         ax_u = fig.add_subplot(grid[1, col], sharex=ax_b)
         x = np.linspace(*spec["theory"], 23 if quick else 111)
@@ -119,7 +119,7 @@ def fig3(quick: bool = False):
             tail = bool(any(good) and not all(good) and good == sorted(good, reverse=True))
             features.append(paper_feature(
                 "constant: stable for small delta, less stable for large delta", "stability depends on delta",
-                {"delta": stab["delta"], "outcome": stab["outcome"]}, tail,
+                {"delta": stab["delta"], "outcome": stab["outcome"]}, tail, by_construction=False,
                 measured=f"training at one fixed lr = {stab['lr']:g}: converged for the small deltas only"))
         elif fam == "inverse_exponential":
             expect_b, expect_u, unstable_when = sim_x, np.full_like(sim_x, FIG3["delta"]), "lambda > 1"
@@ -129,15 +129,26 @@ def fig3(quick: bool = False):
             f"{fam}: the trained network reaches the zero-loss solution", {"b*": expect_b, "u*": expect_u},
             {"b": b_sim, "u": u_sim},
             bool(max(np.abs(b_sim - expect_b).max(), np.abs(u_sim - expect_u).max()) < tol), tolerance=tol,
+            by_construction=False,
             paper_solution={"constant": "b = 1, u = delta", "inverse_exponential": "b = lambda, u = delta",
                             "exponential": "b = 1/lambda, u = delta lambda^T"}[fam]))
         labelled = np.array(theory.stability) == "unstable"
-        expected = (sim_x > 1) if fam == "inverse_exponential" else (sim_x < 1) if fam == "exponential" \
-            else np.zeros_like(sim_x, bool)
-        features.append(paper_feature(
-            f"{fam}: unstable (b* > 1, early importance) when {unstable_when}", unstable_when,
-            {spec["x"]: sim_x, "b_simulated": b_sim, "unstable": (b_sim > 1 + tol)},
-            bool(np.array_equal(b_sim > 1 + tol, expected) and np.array_equal(labelled, expected))))
+        if fam == "constant":
+            # "never unstable" could not fail (b* = 1 is the threshold itself); what can: every delta is classified
+            # marginal (between stable and unstable) and the trained b sits on b = 1.
+            features.append(paper_feature(
+                "constant: b* = 1 sits between stable and unstable (marginal) for every delta", unstable_when,
+                {"delta": sim_x, "b_simulated": b_sim, "stability": list(theory.stability)},
+                bool(np.all(np.array(theory.stability) == "marginal") and np.all(np.abs(b_sim - 1) < tol)),
+                by_construction=False, tolerance=tol,
+                measured="solve_task's stability label and the trained network's b"))
+        else:
+            expected = (sim_x > 1) if fam == "inverse_exponential" else (sim_x < 1)
+            features.append(paper_feature(
+                f"{fam}: unstable (b* > 1, early importance) when {unstable_when}", unstable_when,
+                {spec["x"]: sim_x, "b_simulated": b_sim, "unstable": (b_sim > 1 + tol)},
+                bool(np.array_equal(b_sim > 1 + tol, expected) and np.array_equal(labelled, expected)),
+                by_construction=False, measured="trained b above 1 and solve_task's label, at the simulated x"))
         ax_b.set_title(f"{TITLES[fam]} (T={T})", fontsize=10)
         ax_b.set_ylabel("recurrent mode b*")
         ax_u.set_ylabel("input-output mode u*")
@@ -147,15 +158,34 @@ def fig3(quick: bool = False):
             ax.ticklabel_format(axis="y", useOffset=False)
         ax_b.set_ylim(0.0, 2.1)
         ax_u.set_ylim(0.0, max(1.5, 1.1 * float(np.nanmax(sol.u))))
-        ax_b.legend(fontsize=7)
+        if col == 0:
+            family_handles, family_labels = ax_b.get_legend_handles_labels()
     fig.suptitle("Fig. 3: dynamics with early importance are unstable (green dashed: b* > 1); theory dashed, trained "
                  "LRNNs markers", fontsize=11)
 
     # ---- right: extrapolation ------------------------------------------------------------------------------------
     ax = fig.add_subplot(grid[:, 3])
+    data["extrapolation"] = _extrapolation_panel(ax, T)
+    errors += [entry["max_abs_error"] for entry in data["extrapolation"].values()]
+    # Legends below the axes, never over the curves.
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(family_handles, family_labels, loc="lower center", bbox_to_anchor=(0.37, 0.0), ncol=2, fontsize=8,
+               frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=6.5, frameon=False)
+    features += _extrapolation_features(data["extrapolation"], T)
+    data["max_abs_error"] = float(max(errors))
+    data["max_abs_error_definition"] = ("largest |trained LRNN - theory| over the family columns' b* and u* and the "
+                                        "extrapolation energies")
+    data["paper_features"] = features
+    return fig, data
+
+
+def _extrapolation_panel(ax, T: int) -> dict:
+    """Fig. 3 right: each family trained at T, its loss at every T' against the closed form; the panel's data."""
     T_test = FIG3["extrapolation"]["T_test"]
-    data["extrapolation"] = {}
-    for k, (fam, lam_value) in enumerate(FIG3["extrapolation"]["families"].items()):
+    out = {}
+    for k, (fam, lam_value) in enumerate(progress(list(FIG3["extrapolation"]["families"].items()),
+                                                  "extrapolation (train at T = 4, run at T')")):
         task = family_task(fam, T, 1.0, lam_value, init=FIG3["init"])
         result = _train(task)
         U, V = result.basis["U"], result.basis["V"]
@@ -163,38 +193,39 @@ def fig3(quick: bool = False):
                                                      .singular_values, U, V) for t in T_test])
         closed = closed_form_energy(fam, T, T_test, 1.0, lam_value)
         err = np.abs(sim - closed)
-        errors.append(err.max())
         label = fam + (f" (lambda={lam_value:g})" if lam_value else "")
         ax.plot(T_test, sim, "-o", color=f"C{k}", alpha=0.6, markersize=4, label=f"{label}: trained LRNN")
         ax.plot(T_test, closed, "--", color=f"C{k}", label=f"{label}: closed form")
-        data["extrapolation"][fam] = {"T_test": T_test, "energy_simulated": sim, "energy_closed_form": closed,
-                                      "max_abs_error": float(err.max())}
+        out[fam] = {"T_test": T_test, "energy_simulated": sim, "energy_closed_form": closed,
+                    "max_abs_error": float(err.max())}
     ax.axvline(T, color="grey", linewidth=0.8)
     ax.set_yscale("symlog", linthresh=1e-4)
     ax.set_ylim(bottom=0.0)
     ax.set_xlabel("test length T' (trained at T = 4)")
     ax.set_ylabel("extrapolation energy (loss / tau)")
-    ax.legend(fontsize=7)
     ax.set_title("extrapolate to other trajectory lengths T'", fontsize=10)
-    fig.tight_layout()
-    ext_data = data["extrapolation"]
+    return out
+
+
+def _extrapolation_features(ext_data: dict, T: int) -> list:
+    """The paper's extrapolation statements, read from the trained networks' losses at T'."""
+    T_test = FIG3["extrapolation"]["T_test"]
+    features = []
     exp_energy = np.asarray(ext_data["exponential"]["energy_simulated"])
     t_test = np.asarray(T_test)
     below, above = exp_energy[t_test <= T][::-1], exp_energy[t_test >= T]
     grows = bool(np.all(np.diff(below) > 0) and np.all(np.diff(above) > 0) and exp_energy[t_test == T][0] < 1e-6)
     features.append(paper_feature(
         "exponential: u* = delta lambda^T depends on T and does not extrapolate; the error grows with |T' - T|",
-        "grows with |T' - T|", {"T_test": T_test, "energy": exp_energy}, grows))
+        "grows with |T' - T|", {"T_test": T_test, "energy": exp_energy}, grows, by_construction=False,
+        measured="trained network's loss at T' (LRNN.forward)"))
     mean_energy = np.asarray(ext_data["mean"]["energy_simulated"])
     features.append(paper_feature("mean integration (u = 1/T) does not extrapolate", "error > 0 for T' != T",
                                   {"T_test": T_test, "energy": mean_energy},
-                                  bool(np.all(mean_energy[t_test != T] > 1e-6))))
+                                  bool(np.all(mean_energy[t_test != T] > 1e-6)), by_construction=False,
+                                  measured="trained network's loss at T' (LRNN.forward)"))
     perfect = {fam: float(np.max(ext_data[fam]["energy_simulated"])) for fam in ("inverse_exponential", "sum")}
     features.append(paper_feature("inverse-exponential and sum solutions extrapolate perfectly", 0.0, perfect,
-                                  all(v < 1e-6 for v in perfect.values()),
-                                  measured="largest extrapolation energy over T'"))
-    data["max_abs_error"] = float(max(errors))
-    data["max_abs_error_definition"] = ("largest |trained LRNN - theory| over the family columns' b* and u* and the "
-                                        "extrapolation energies")
-    data["paper_features"] = features
-    return fig, data
+                                  all(v < 1e-6 for v in perfect.values()), by_construction=False,
+                                  measured="largest extrapolation energy over T' (trained networks)"))
+    return features
