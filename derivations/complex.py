@@ -31,6 +31,7 @@ Run ``lrnn derive --result complex [--format latex|pretty|text]`` to print every
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -300,6 +301,7 @@ class ComplexModeFlow:
     polar: dict
 
 
+@functools.lru_cache(maxsize=None)  # 1 s of sympy per call; callers only read the result
 def derive_complex_mode_flow() -> ComplexModeFlow:
     """Derive everything about one complex mode.
 

@@ -16,6 +16,8 @@ import inspect
 import numpy as np
 
 from .errors import LrnnError, LrnnInputError, bad, check_finite_array, check_int, check_real
+from .stability import as_task
+from .tasks import Task
 
 #: Largest size or count accepted (an exactly representable float): 2**70 samples or points is a typo, not a plan.
 MAX_SIZE = 2**53
@@ -136,9 +138,6 @@ def check_argument(name: str, value, kind: str):
 
 
 def _check_task(name, value):
-    from .stability import as_task
-    from .tasks import Task
-
     if isinstance(value, Task):
         return
     try:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import resources
 from .block_form import mode_block_sizes
 from .errors import DivergenceError, bad, check_int, check_real
-from .flow import CompiledFlow, compile_flow, output_times
+from .flow_field import CompiledFlow, compile_flow, output_times
 from .losses import LOSSES, loss_scale
 from .stability import solve_task
 from .tasks import coerce_task

@@ -10,6 +10,8 @@ import os
 import signal
 import sys
 import threading
+import time
+import unicodedata
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143   # 128 + SIGTERM
@@ -47,8 +49,6 @@ ASCII_SPELLING = {"\u03c4": "tau", "\u2265": ">=", "\u2264": "<=", "\u03bb": "la
 def ascii_text(text: str) -> str:
     """``text`` in plain ASCII: known symbols spelled out (``ASCII_SPELLING``), subscripts and superscripts as
     their digits, anything else as a backslash escape."""
-    import unicodedata
-
     out = []
     for ch in text:
         if ch < "\x80":
@@ -139,8 +139,6 @@ def worker_signals() -> None:
 def stop_pool(pool, timeout: float = 5.0) -> None:
     """Stop a ``ProcessPoolExecutor`` now: queued jobs cancelled, running workers sent SIGTERM (SIGKILL after
     ``timeout`` seconds) and joined, so that an interrupted command leaves no process behind."""
-    import time
-
     processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way before Python 3.14
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:

@@ -52,6 +52,7 @@ from .fixed_points import flow_endpoints
 from .stability import json_ready
 from .flow import compile_flow, integrate, mode_convergence
 from .solvers import resolve_solver
+from .taskfile import read_task_data
 from .tasks import FAMILIES, Task, coerce_task
 
 #: Sweep parameters and the keyword of ``Task.from_family`` they map to.
@@ -671,8 +672,6 @@ def vary_task(task, field: str, values) -> list:
     elif isinstance(task, dict):
         data = dict(task)
     else:
-        from .taskfile import read_task_data
-
         data = read_task_data(task)
         if not isinstance(data, dict):
             raise bad("task", task, "hold a JSON object")

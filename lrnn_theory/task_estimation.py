@@ -62,6 +62,7 @@ import numpy as np
 
 from .errors import LrnnInputError, bad, check_finite_array, check_int, check_real
 from .losses import check_loss, loss_scale
+from .taskfile import read_npz_arrays
 
 NORMALISATIONS = ("sum", "least_squares")
 #: How the shared bases are found: the alternating least-squares fit, or the SVD of one random positive combination
@@ -776,6 +777,4 @@ def ar1_teacher_data(P: int = 2000, T: int = 5, N: int = 3, rho: float = 0.6, *,
 def load_npz_data(path):
     """Arrays ``X`` and ``Y`` of an NPZ file, through the bounded reader (``taskfile.read_npz_arrays``), or a
     one-line error naming the file."""
-    from .taskfile import read_npz_arrays
-
     return read_npz_arrays(path, ("X", "Y"), "data file")

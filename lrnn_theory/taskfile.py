@@ -15,11 +15,18 @@ import json
 import math
 import os
 import stat
+import zipfile
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 from . import resources
 from .errors import LrnnInputError
 from .io import show_path
+
+#: Largest number of singular values (K * T) a task may hold: 10^8 floats are 800 MB.
+MAX_TASK_SIZE = 10**8
 
 #: Largest task file read (bytes). A (K, T) task of 10^6 singular values is about 20 MB of JSON.
 MAX_TASK_FILE_BYTES = 64 * 2**20
@@ -215,8 +222,6 @@ def guard_family_size(data) -> None:
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
         return  # Task.from_dict reports it
     K = max([len(v) for k in ("delta", "lambda", "kappa", "beta") if isinstance(v := data.get(k), list)] or [1])
-    from .tasks import MAX_TASK_SIZE  # inside: tasks reads task files through this module
-
     if K * T > MAX_TASK_SIZE:
         return  # Task.from_family refuses it with its own message
     resources.guard(resources.task_estimate(K, T), "building the task")
@@ -238,8 +243,6 @@ def read_json_file(path, what: str = "JSON file", max_bytes: int = MAX_JSON_FILE
 
 def _npy_header(member, name: str, source: str):
     """(shape, dtype) from a .npy member's header, read without reading its data."""
-    import numpy as np
-
     version = np.lib.format.read_magic(member)
     reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
     if reader is None:
@@ -255,11 +258,6 @@ def read_npz_arrays(path, names=("X", "Y"), what: str = "data file") -> tuple:
     anything is unpacked; each array's header checked (numbers, a shape its stored bytes can hold) before its data
     are read; no pickles. A damaged archive (a bad CRC) or any other fault is one ``LrnnInputError`` naming the
     file."""
-    import zipfile
-    import zlib
-
-    import numpy as np
-
     shown = show_path(path)
     source = f"{what} '{shown}'"
     with open_regular_file(path, resources.limit(), what) as fh:

@@ -22,14 +22,14 @@ import numpy as np
 
 from .errors import LrnnInputError, bad, check_finite_array, check_int, check_real, describe
 from .correlated import InputCovariance, explained_norm, gram
+from .io import atomic_write
 from .task_sums import TaskSums
+from .taskfile import MAX_TASK_SIZE, read_task_data
 
 #: Initial value of every mode strength when a task does not say otherwise (a small, balanced initialisation).
 DEFAULT_INIT = 0.1
 
 FAMILIES = ("constant", "inverse_exponential", "exponential", "last_step", "dirac")
-#: Largest number of singular values (K * T) a task may hold: 10^8 floats are 800 MB.
-MAX_TASK_SIZE = 10**8
 BASE_FAMILIES = ("constant", "inverse_exponential", "exponential")
 #: Fields of ``init``: real parts a, b, c and imaginary parts (rotational tasks), each a scalar or one per mode.
 INIT_FIELDS = ("a", "b", "c", "a_imag", "b_imag", "c_imag")
@@ -257,6 +257,11 @@ class Task:
     def every_step(self) -> bool:
         """True when the network is read out at every step (App. M): singular values of shape (K, T, T)."""
         return self.outputs == "every_step"
+
+    @property
+    def output_steps(self) -> int:
+        """Output steps read per sequence: T when the network is read out at every step, 1 for the final output."""
+        return self.T if self.every_step else 1
 
     @property
     def is_complex(self) -> bool:
@@ -518,8 +523,6 @@ class Task:
     @classmethod
     def from_json(cls, path) -> "Task":
         """Read a task file (every field: docs/user_guide/tasks.rst) safely: ``lrnn_theory.taskfile.read_task_data``."""
-        from .taskfile import read_task_data
-
         return cls.from_dict(read_task_data(path))
 
     def to_dict(self) -> dict:
@@ -659,8 +662,6 @@ def _check_every_step(s: np.ndarray) -> np.ndarray:
 
 def _write_whole(path: Path, text: str) -> None:
     """Write a text file atomically: a reader sees the old file or the whole new one, never a partial one."""
-    from .io import atomic_write
-
     with atomic_write(path, "w") as fh:
         fh.write(text)
 

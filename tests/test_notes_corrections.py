@@ -30,11 +30,13 @@ def test_figA6_notes_rate_blanks_more_than_the_T8_row():
     """Notes §14 (Fig. A6): "0.05 blanks the T = 8 row". At 0.05 cells of the T = 7 row diverge too (aligned init);
     at 0.04, the rate figA6 uses, the T = 7 row trains."""
     from lrnn_theory.validation.figures.ntk import FIGA6, constant_tasks
-    from lrnn_theory.validation.ntk import distance_grid
+    from lrnn_theory.validation.ntk import KernelReadings, distance_grid
 
     scales = FIGA6["scales"]["full"]
     tasks = constant_tasks([7], modes=FIGA6["modes"], delta=FIGA6["delta"])
-    at_05 = distance_grid(tasks, scales, init="aligned", hidden=FIGA6["hidden"], lr=0.05, predict=False)
-    at_04 = distance_grid(tasks, scales, init="aligned", hidden=FIGA6["hidden"], lr=0.04, predict=False)
+    at_05 = distance_grid(tasks, scales, init="aligned", hidden=FIGA6["hidden"], lr=0.05,
+                          kernel=KernelReadings(predict=False))
+    at_04 = distance_grid(tasks, scales, init="aligned", hidden=FIGA6["hidden"], lr=0.04,
+                          kernel=KernelReadings(predict=False))
     assert np.isnan(np.asarray(at_05["distance"], float)).sum() >= 1
     assert not np.isnan(np.asarray(at_04["distance"], float)).any()

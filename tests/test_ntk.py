@@ -440,7 +440,7 @@ def test_sample_kernel_reading_is_the_kernel_over_those_samples(monkeypatch):
     monkeypatch.setattr(vntk, "train_lrnn", recording_train)
     task = Task.from_family("constant", T=3, delta=[1.0, 1.0])
     out = vntk.kernel_distance_run(task, init="random", init_scale=0.3, hidden=3, lr=0.05, max_t=5.0,
-                                   kernel_inputs=["samples", "probes"], kernel_samples=5, kernel_seed=3)
+                                   kernel=vntk.KernelReadings(inputs=("samples", "probes"), samples=5, seed=3))
     X = kernel_inputs("samples", 3, 2, n_samples=5, seed=3)
 
     def fd_kernel(net):
@@ -456,7 +456,7 @@ def test_fixed_lr_grid_marks_divergence_where_direct_gradient_descent_diverges()
     """One fixed learning rate (0.05) for a grid over T: the cells that diverge are those where plain gradient
     descent on the loss 1/2 sum_t (1 - w_y w_h^(T-t) w_x)^2, written out here, blows up (one mode, N_h = 1)."""
     from lrnn_theory.validation.figures.ntk import _grid_json
-    from lrnn_theory.validation.ntk import distance_grid
+    from lrnn_theory.validation.ntk import KernelReadings, distance_grid
 
     lr, T_values, scale = 0.05, [3, 8], 0.1
 
@@ -474,7 +474,7 @@ def test_fixed_lr_grid_marks_divergence_where_direct_gradient_descent_diverges()
         return False
 
     grid = distance_grid([Task.from_family("constant", T=T, delta=[1.0]) for T in T_values], [scale],
-                         init="aligned", lr=lr, predict=False)
+                         init="aligned", lr=lr, kernel=KernelReadings(predict=False))
     direct = [direct_gd_diverges(T) for T in T_values]
     assert grid["diverged"][:, 0].tolist() == direct == [False, True]
     assert np.isnan(grid["distance"][1, 0]) and grid["distance"][0, 0] > 0.3
@@ -539,12 +539,12 @@ def test_auto_lr_is_half_the_hessian_stability_bound():
 def test_grid_on_a_process_pool_equals_serial():
     from concurrent.futures import ProcessPoolExecutor
 
-    from lrnn_theory.validation.ntk import distance_grid
+    from lrnn_theory.validation.ntk import KernelReadings, distance_grid
 
     tasks = [Task.from_family("constant", T=T, delta=[1.0, 1.0]) for T in (1, 2)]
-    serial = distance_grid(tasks, [0.3], init="random", predict=False)
+    serial = distance_grid(tasks, [0.3], init="random", kernel=KernelReadings(predict=False))
     with ProcessPoolExecutor(max_workers=2) as pool:
-        pooled = distance_grid(tasks, [0.3], init="random", executor=pool, predict=False)
+        pooled = distance_grid(tasks, [0.3], init="random", executor=pool, kernel=KernelReadings(predict=False))
     assert np.array_equal(serial["distance"], pooled["distance"])
     assert serial["distance"].shape == (2, 1) and np.all(serial["converged"])
 
@@ -559,11 +559,11 @@ def test_diverged_run_is_an_empty_cell():
 # ---- the paper's findings ---------------------------------------------------------------------------------------
 def test_finding_recurrence_moves_the_kernel_more_at_small_init():
     """S1 §3.5: the distance increases from T = 1 to T > 1 (aligned and unaligned, small init)."""
-    from lrnn_theory.validation.ntk import distance_grid
+    from lrnn_theory.validation.ntk import KernelReadings, distance_grid
 
     tasks = [Task.from_family("constant", T=T, delta=[1.0] * 2) for T in (1, 3)]
     for init in ("aligned", "random"):
-        grid = distance_grid(tasks, [0.05], init=init, predict=False)
+        grid = distance_grid(tasks, [0.05], init=init, kernel=KernelReadings(predict=False))
         assert grid["distance"][1, 0] > grid["distance"][0, 0] + 0.3, init
 
 
@@ -579,13 +579,13 @@ def test_finding_aligned_distance_falls_as_init_approaches_one():
 
 def test_finding_recurrent_init_matters_more_than_input_output_init():
     """S1 App. J, Fig. A7: the init of b mostly determines the distance (T = 6, aligned)."""
-    from lrnn_theory.validation.ntk import distance_grid
+    from lrnn_theory.validation.ntk import KernelReadings, distance_grid
 
     task = Task.from_family("constant", T=6, delta=[1.0])
     lo, hi = 0.05, 0.5
-    # predict=False: only the trained distance is asserted here (the prediction: test_grid_* above); 3.8x cheaper
+    # no prediction: only the trained distance is asserted here (the prediction: test_grid_* above); 3.8x cheaper
     grid = distance_grid([task], [{"u": u, "b": b} for b in (lo, hi) for u in (lo, hi)], init="aligned",
-                         predict=False)
+                         kernel=KernelReadings(predict=False))
     D = grid["distance"].reshape(2, 2)  # rows b, columns u
     along_b = np.mean(np.abs(D[1] - D[0]))
     along_u = np.mean(np.abs(D[:, 1] - D[:, 0]))

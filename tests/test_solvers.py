@@ -1,5 +1,7 @@
 """The batched per-mode solver (RODAS4, ``lrnn_theory.solvers.solve_blocks``) against closed forms, matrix
 exponentials and LSODA; per-mode divergence and stuck-step reports; the table of powers of b."""
+import functools
+
 import numpy as np
 import pytest
 from scipy.linalg import expm
@@ -113,21 +115,33 @@ def test_divergence_time_and_mode_equal_lsodas():
     assert new.value.time == pytest.approx(ref.value.time, rel=1e-3)
 
 
+@functools.lru_cache(maxsize=None)
+def _chunked_run(chunk_size):
+    """A converging task of 7 modes in chunks of ``chunk_size`` (7: one chunk, the reference every case shares)."""
+    flow = compile_flow(random_task(3, K=7))
+    kw = dict(t_end=25.0, t_eval=np.linspace(0, 25.0, 6), rtol=1e-9, atol=1e-11, converged_tol=1e-9)
+    return solve_blocks(flow, flow.initial_state().reshape(7, 3), chunk_size=chunk_size, **kw)
+
+
+@functools.lru_cache(maxsize=None)
+def _chunked_divergence(chunk_size):
+    """The diverging Dirac task of 5 modes in chunks of ``chunk_size`` (5: one chunk, the shared reference)."""
+    diverging = compile_flow(Task.dirac(**DIVERGING))
+    gain = lambda Yr: (DIVERGING["T"] - 1) * np.log(np.abs(Yr[1]))  # noqa: E731
+    return solve_blocks(diverging, diverging.initial_state().reshape(5, 3), 1e6, [1e6], 1e-8, 1e-10,
+                        log_gain=gain, log_threshold=np.log(100.0), chunk_size=chunk_size)
+
+
 @pytest.mark.parametrize("chunk_size", [1, 2, 3])
 def test_chunks_give_the_same_solution_and_the_same_first_divergence(chunk_size):
     """Large runs are integrated in chunks of modes (cache); the result must not depend on the chunking: equal
-    trajectories, statuses and steps, and the earliest divergence (mode 3, in a later chunk than mode 1) named."""
-    flow = compile_flow(random_task(3, K=7))
-    kw = dict(t_end=25.0, t_eval=np.linspace(0, 25.0, 6), rtol=1e-9, atol=1e-11, converged_tol=1e-9)
-    Y0 = flow.initial_state().reshape(7, 3)
-    whole = solve_blocks(flow, Y0, chunk_size=7, **kw)
-    parts = solve_blocks(flow, Y0, chunk_size=chunk_size, **kw)
+    trajectories, statuses and steps, and the earliest divergence (mode 3, in a later chunk than mode 1) named.
+    The one-chunk references are computed once for the three cases."""
+    whole = _chunked_run(7)
+    parts = _chunked_run(chunk_size)
     np.testing.assert_allclose(parts.Y, whole.Y, rtol=1e-12, atol=1e-14)
     assert parts.status.tolist() == whole.status.tolist() and parts.steps.tolist() == whole.steps.tolist()
-    diverging = compile_flow(Task.dirac(**DIVERGING))
-    gain = lambda Yr: (DIVERGING["T"] - 1) * np.log(np.abs(Yr[1]))  # noqa: E731
-    runs = [solve_blocks(diverging, diverging.initial_state().reshape(5, 3), 1e6, [1e6], 1e-8, 1e-10,
-                         log_gain=gain, log_threshold=np.log(100.0), chunk_size=size) for size in (5, chunk_size)]
+    runs = [_chunked_divergence(size) for size in (5, chunk_size)]
     assert runs[0].failure.kind == runs[1].failure.kind == "diverged"
     assert runs[0].failure.mode == runs[1].failure.mode == 3
     assert runs[1].failure.time == pytest.approx(runs[0].failure.time, rel=1e-12)

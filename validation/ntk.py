@@ -16,10 +16,10 @@ loss of the zero network or ``max_t`` (200 time units) is reached. Runs whose we
 (``diverged`` True; their distance is no result and is left NaN, which the figures show as hatched cells and write
 as null).
 
-Kernel readings (``kernel_inputs``): the kernel of the initial and the trained network is taken over the T N_x
+Kernel readings (``KernelReadings``): the kernel of the initial and the trained network is taken over the T N_x
 whitened one-hot probes ("probes", the same distances as any exactly whitened sample set) and/or over
-``kernel_samples`` (16) Gaussian sample sequences drawn with ``kernel_seed`` ("samples",
-``lrnn_theory.ntk.kernel_inputs``). One training run gives both.
+``samples`` (16) Gaussian sample sequences drawn with ``seed`` ("samples", ``lrnn_theory.ntk.kernel_inputs``). One
+training run gives both.
 
 ``lrnn ntk TASK.json --hidden N --init aligned|random --init-scale X --lr ETA --steps S [--seed K] --out ntk.csv``
 writes ``step,t,distance`` over training and prints the final distance.
@@ -27,6 +27,7 @@ writes ``step,t,distance`` over training and prints the final distance.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -114,11 +115,31 @@ def _readings(kernel_inputs) -> list:
     try:
         readings = list(readings)
     except TypeError:
-        raise bad("kernel_inputs", kernel_inputs, f"be one of {', '.join(KERNEL_INPUTS)} or a list of them") from None
+        raise bad("kernel.inputs", kernel_inputs, f"be one of {', '.join(KERNEL_INPUTS)} or a list of them") from None
     if not readings or any(not isinstance(r, str) or r not in KERNEL_INPUTS for r in readings) \
             or len(set(readings)) != len(readings):
-        raise bad("kernel_inputs", kernel_inputs, f"be one of {', '.join(KERNEL_INPUTS)} or a list of them")
+        raise bad("kernel.inputs", kernel_inputs, f"be one of {', '.join(KERNEL_INPUTS)} or a list of them")
     return readings
+
+
+@dataclass(frozen=True)
+class KernelReadings:
+    """Which kernels ``kernel_distance_run`` reads and compares (the defaults are ``TRAINING``'s).
+
+    Attributes
+    ----------
+    inputs : {"probes", "samples"} or sequence of them
+        The reading(s) the kernel is taken over (module docstring); the first gives ``distance`` and ``predicted``.
+    samples, seed : int
+        Number and seed of the sample sequences of the "samples" reading.
+    predict : bool, optional
+        Also predict the distance from the integrated modes (default: for aligned init).
+    """
+
+    inputs: str | tuple = TRAINING["kernel_inputs"]
+    samples: int = TRAINING["kernel_samples"]
+    seed: int = TRAINING["kernel_seed"]
+    predict: bool | None = None
 
 
 def sample_kernel_inputs(task, V, n_samples=KERNEL_SAMPLES, seed=0):
@@ -135,9 +156,8 @@ def sample_kernel_inputs(task, V, n_samples=KERNEL_SAMPLES, seed=0):
 
 def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr=TRAINING["lr"],
                         lr_max=TRAINING["lr_max"], stop_rel=TRAINING["stop_rel"], max_t=TRAINING["max_t"],
-                        loss=TRAINING["loss"], data=TRAINING["data"], seed=TRAINING["seed"], predict=None,
-                        kernel_inputs=TRAINING["kernel_inputs"], kernel_samples=TRAINING["kernel_samples"],
-                        kernel_seed=TRAINING["kernel_seed"]) -> dict:
+                        loss=TRAINING["loss"], data=TRAINING["data"], seed=TRAINING["seed"],
+                        kernel=KernelReadings()) -> dict:
     """Train one LRNN and measure how far its NTK moved from initialisation to the end of training.
 
     Parameters
@@ -152,12 +172,8 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
         Learning rate; "auto": ``auto_lr(task with the init, lr_max)``.
     lr_max, stop_rel, max_t, loss, data, seed
         Training protocol (see the module docstring and ``train_lrnn``).
-    predict : bool, optional
-        Also predict the distance from the integrated modes (default: for aligned init).
-    kernel_inputs : {"probes", "samples"} or list of them
-        The reading(s) the kernel is taken over (module docstring); the first gives ``distance`` and ``predicted``.
-    kernel_samples, kernel_seed : int
-        Number and seed of the sample sequences of the "samples" reading.
+    kernel : KernelReadings
+        The kernel readings and whether to predict the distance from the integrated modes.
 
     Returns
     -------
@@ -175,14 +191,16 @@ def kernel_distance_run(task, *, init="aligned", init_scale=0.1, hidden=None, lr
     """
 
 
-    readings = _readings(kernel_inputs)
-    kernel_samples = check_int("kernel_samples", kernel_samples, minimum=1)
-    kernel_seed = check_int("kernel_seed", kernel_seed, minimum=0)
+    if not isinstance(kernel, KernelReadings):
+        raise bad("kernel", kernel, "be a KernelReadings")
+    readings = _readings(kernel.inputs)
+    kernel_samples = check_int("kernel.samples", kernel.samples, minimum=1)
+    kernel_seed = check_int("kernel.seed", kernel.seed, minimum=0)
     run_task, scale = init_for(task, init, init_scale)
     if isinstance(lr, str) and lr == "auto":
         lr = auto_lr(run_task if init == "aligned" else task, lr_max, max_t)
     lr = check_real("lr", lr, positive=True)
-    predict = (init == "aligned") if predict is None else bool(predict)
+    predict = (init == "aligned") if kernel.predict is None else bool(kernel.predict)
     sizes = _block_sizes(task)  # complex modes: 2 real units each (a 2x2 block, squared norm 2 |d|^2)
     units = np.ones(task.K, dtype=int) if sizes is None else sizes
     N = int(units.sum())
@@ -253,7 +271,7 @@ def distance_grid(tasks, scales, *, init="aligned", hidden=None, executor=None, 
         Progress bar over the cells.
     **training
         Overrides of ``TRAINING`` passed to ``kernel_distance_run`` (lr: "auto" or one fixed rate for every cell,
-        lr_max, stop_rel, max_t, loss, data, seed, predict, kernel_inputs, kernel_samples, kernel_seed).
+        lr_max, stop_rel, max_t, loss, data, seed, kernel: a ``KernelReadings``).
 
     Returns
     -------
@@ -264,10 +282,10 @@ def distance_grid(tasks, scales, *, init="aligned", hidden=None, executor=None, 
 
     if init not in ("aligned", "random"):
         raise bad("init", init, "be one of aligned, random")
-    unknown = set(training) - {"lr", "lr_max", "stop_rel", "max_t", "loss", "data", "seed", "predict",
-                               "kernel_inputs", "kernel_samples", "kernel_seed"}
+    unknown = set(training) - {"lr", "lr_max", "stop_rel", "max_t", "loss", "data", "seed", "kernel"}
     if unknown:
-        raise LrnnInputError(f"unknown training option '{sorted(unknown)[0]}'")
+        raise LrnnInputError(f"unknown training option '{sorted(unknown)[0]}' (which kernels are read, and predict: "
+                             "kernel=KernelReadings(...))")
     tasks, scales = list(tasks), list(scales)
     jobs = [dict(task=task, init=init, init_scale=scale, hidden=hidden, **training) for task in tasks
             for scale in scales]

@@ -25,6 +25,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from lrnn_theory import __version__
 from lrnn_theory.errors import bad, check_int
 from lrnn_theory.interrupts import stop_pool, worker_signals
 from lrnn_theory.io import make_out_dir, write_files_whole
@@ -212,8 +213,6 @@ def reproduce_all(out_dir=".", quick: bool = False, jobs: int = 1, figures=None,
     if command is None:
         command = (f"reproduce_all({str(out_dir)!r}, quick={bool(quick)}, jobs={jobs}"
                    + ("" if figures is None else f", figures={list(figures)!r}") + ")")
-    from lrnn_theory import __version__
-
     result = ReproduceAllResult(ordered, time.perf_counter() - start, 1 if executor is None and jobs == 1 else jobs,
                                 bool(quick), [], command=command, version=__version__,
                                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -393,7 +393,7 @@ class TrainingSetup:
         covariance of a correlated task; samples: BPTT)."""
         loss = check_loss(loss)
         d = self.data
-        scale = loss_scale(loss, d.n_samples, d.U.shape[0], d.task.T if d.task.every_step else 1)
+        scale = loss_scale(loss, d.n_samples, d.U.shape[0], d.task.output_steps)
         if d.X is None and d.moments is not None:
             moments = d.moments
 

@@ -81,8 +81,8 @@ def run(args) -> int:
                         max_seconds=resources.DERIVE_SECONDS)
     options = {}
     if args.T_test is not None:
-        # the task at the longest T' (K T'^2 entries for every-step outputs)
-        longest = max(args.T_test) ** (2 if task.every_step else 1)
+        # the task at the longest T': K T' entries, K T'^2 for every-step outputs (singular values (K, T, T))
+        longest = max(args.T_test) ** (task.singular_values.ndim - 1)
         resources.guard(resources.task_estimate(task.K, longest), "building the task at --T-test")
         options["T_test"] = args.T_test
     print(REPORTS[args.result](task, args.format, numbers_only=args.numbers_only, standalone=args.standalone,

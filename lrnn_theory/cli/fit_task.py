@@ -79,8 +79,7 @@ def run(args) -> int:
             print(f"input covariance lambda_ij of mode 0 (rows and columns steps 1..T; all {task.K} modes are in "
                   f"the task's input_covariance):")
             print(task.input_covariance.per_mode(task.K)[0])
-    outputs = task.T if task.every_step else 1
-    print(f"time: {time_mapping(args.loss, Y.shape[-1], outputs, task.tau)}")
+    print(f"time: {time_mapping(args.loss, Y.shape[-1], task.output_steps, task.tau)}")
     print(estimate.verdict())
     print(f"wrote {out}")
     return 0

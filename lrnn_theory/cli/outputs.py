@@ -2,6 +2,8 @@
 number in them is finite (``check_finite_results``)."""
 from __future__ import annotations
 
+import numpy as np
+
 from lrnn_theory.errors import DivergenceError
 from lrnn_theory.io import render_figure, write_files_whole
 
@@ -9,8 +11,6 @@ from lrnn_theory.io import render_figure, write_files_whole
 def check_finite_results(columns: dict, what: str = "the results") -> None:
     """Raise ``DivergenceError`` (one line, exit 3) before anything is written when a column holds NaN or inf: the
     first bad column, its row, and that nothing was written. ``columns`` maps names to arrays (None skipped)."""
-    import numpy as np
-
     for name, values in columns.items():
         if values is None:
             continue

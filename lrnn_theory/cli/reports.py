@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import sys
 import textwrap
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -173,9 +175,6 @@ def _pretty(expr, **options) -> str:
     """``sp.pretty`` without importing ``sympy.physics.units`` (0.35 s, a fifth of ``lrnn demo``): the printer imports
     it for every product only to test ``isinstance(factor, Quantity)``, which no expression can satisfy while the
     module is not loaded, so a stand-in with an empty Quantity class gives the same output."""
-    import sys
-    import types
-
     name = "sympy.physics.units"
     if name in sys.modules:
         return sp.pretty(expr, **options)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 from lrnn_theory import interrupts, resources
 from lrnn_theory import io as lrnn_io
@@ -81,9 +83,6 @@ def quiet_matplotlib_config() -> None:
     unwritable HOME), instead of letting it warn on every plotting command."""
     if os.environ.get("MPLCONFIGDIR"):
         return
-    import tempfile
-    from pathlib import Path
-
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     home_dir = Path(base) / "matplotlib"
     try:

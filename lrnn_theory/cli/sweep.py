@@ -95,6 +95,7 @@ def _first_axis(result):
 def end_point_table(result) -> str:
     """The CSV text of a task sweep: one row per task and mode (NaN padding left out)."""
     axis, values = _first_axis(result)
+    # presentation only: complex end points get imaginary-part columns
     parts = {"": np.real, "_imag": np.imag} if np.iscomplexobj(result.b) else {"": np.real}
     header = ["task", "name"] + ([axis] if axis != "task" else []) + ["mode"]
     quantities = ("a", "b", "c", "u")
@@ -122,7 +123,7 @@ def end_point_figure(result):
     plt = _pyplot()
     axis, values = _first_axis(result)
     x = np.asarray(values, dtype=float)
-    shown, label = (np.abs, "|{}|") if np.iscomplexobj(result.b) else (np.asarray, "{}")
+    shown, label = (np.abs, "|{}|") if np.iscomplexobj(result.b) else (np.asarray, "{}")  # presentation: moduli
     fig, panels = plt.subplots(1, 2, figsize=(10, 3.8))
     moving = ~result.converged & ~np.isnan(result.rate)
     for panel, q in zip(panels, ("b", "u")):

@@ -144,8 +144,8 @@ class TrainedRun:
         from lrnn_theory.task_estimation import time_mapping
 
         info = self.result.info
-        outputs = self.task.T if self.task.every_step else 1
-        return [f"time: {time_mapping(self.loss, info['N_y'], outputs, self.task.tau)}", self.estimate.verdict()]
+        return [f"time: {time_mapping(self.loss, info['N_y'], self.task.output_steps, self.task.tau)}",
+                self.estimate.verdict()]
 
 
 def training_estimate(K, T, N_y, hidden, n_samples, steps, data, records, recording) -> "resources.Estimate":

@@ -131,8 +131,6 @@ def fig2(quick: bool = False):
               "exponential": f"f = {R['lambda']:g}^t"}
     labels_right = [labels[p] for p in R["profiles"]]
     pairs_right = faster_but_lower(sim_right.b[-1], half_right, R["profiles"])
-    blue, orange = R["profiles"][0], R["profiles"][1]  # the paper's pair: f = 1 (blue) against f = 0.7^(T-t) (orange)
-    pair = paper_pair(sim_right.b[-1], half_right)
     pairs_left = faster_but_lower(sim_left.u[-1], half_left, labels_left)
 
     colours = ["tab:blue", "tab:orange", "tab:green"]
@@ -174,10 +172,42 @@ def fig2(quick: bool = False):
         top.set_xlabel("theory time t = steps × lr (τ = 1)", fontsize=8)
     fig.suptitle("Fig. 2: learning dynamics of the modes; simulation solid, theory dashed", fontsize=11)
     fig.tight_layout()
+    max_error = float(max(err_left.max(), err_right.max()))
+    features = _fig2_features(sim_left, sim_right, steps_left, steps_right, half_left, pairs_left, pairs_right,
+                              paper_pair(sim_right.b[-1], half_right), labels, max_error)
+    data = {
+        "max_abs_error": max_error,
+        "max_abs_error_left_u": dict(zip(labels_left, err_left.tolist())),
+        "max_abs_error_right_b": dict(zip(R["profiles"], err_right.tolist())),
+        "final_u_left": {"simulation": sim_left.u[-1].tolist(), "theory": theory_left[-1].tolist(),
+                         "fixed_point_A_over_B": _fixed_points(left).tolist()},
+        "final_b_right": {"simulation": sim_right.b[-1].tolist(), "theory": theory_right.b[-1].tolist(),
+                          "u_frozen": (right.init.a * right.init.c).tolist()},
+        "effect": {"statement": "the exponential profile ends highest (b* = 1/lambda) but is learned slowest; the "
+                                "constant and inverse-exponential profiles end lower and are learned faster",
+                   "steps_to_half_way_right": dict(zip(R["profiles"], half_right.tolist())),
+                   "steps_to_half_way_left": dict(zip(labels_left, half_left.tolist())),
+                   "pairs_right": pairs_right},
+        "odes": {"left": "tau du/dt = 2 u (A(b) - B(b) u), b frozen (balanced a = c)",
+                 "right": "tau db/dt = g(b) = u A'(b) - u^2 B'(b) / 2, u = a c frozen at the profile's u*"},
+        "time_axis": {"left": {"steps": run_left["steps"], "lr": run_left["lr"], "t_end": L["t_end"]},
+                      "right": {"steps": run_right["steps"], "lr": run_right["lr"], "t_end": R["t_end"]},
+                      "mapping": "theory time t = steps * lr (tau = 1, loss sum_half)"},
+        "parameters": {**FIG2, "tau": 1.0, "simulation_left": {**run_left, "freeze": ["W_h"]},
+                       "simulation_right": {**run_right, "freeze": ["W_x", "W_y"]}},
+        "paper_features": features,
+    }
+    return fig, data
+
+
+def _fig2_features(sim_left, sim_right, steps_left, steps_right, half_left, pairs_left, pairs_right, pair, labels,
+                   max_error) -> list:
+    """Fig. 2's paper features from the two panels' simulations, half-way steps and faster-but-lower pairs."""
+    L, R, tol = FIG2["left"], FIG2["right"], FIG2["agreement_tol"]
+    blue, orange = R["profiles"][0], R["profiles"][1]  # the paper's pair: f = 1 (blue) against f = 0.7^(T-t) (orange)
     targets = {"constant": 1.0, "inverse_exponential": R["lambda"], "exponential": 1 / R["lambda"]}
     b_target = np.array([targets[p] for p in R["profiles"]])
-    tol = FIG2["agreement_tol"]
-    features = [
+    return [
         paper_feature("x-axis: training steps 0-40,000", 40000, int(steps_right[-1]),
                       int(round(steps_left[-1])) == int(round(steps_right[-1])) == 40000, by_construction=True,
                       quick_differs=f"the quick run trains {FIG2['steps']['quick']:,} steps",
@@ -202,32 +232,9 @@ def fig2(quick: bool = False):
                                           "pairs": pairs_left}, len(pairs_left) == 0, by_construction=False,
                       measured="pairs of deltas whose lower-ending u reaches half of its change first"),
         paper_feature("theory (dashed) follows simulation (solid)", "on top of each other",
-                      float(max(err_left.max(), err_right.max())), float(max(err_left.max(), err_right.max())) < tol,
+                      max_error, max_error < tol,
                       by_construction=False, tolerance=tol),
     ]
-    data = {
-        "max_abs_error": float(max(err_left.max(), err_right.max())),
-        "max_abs_error_left_u": dict(zip(labels_left, err_left.tolist())),
-        "max_abs_error_right_b": dict(zip(R["profiles"], err_right.tolist())),
-        "final_u_left": {"simulation": sim_left.u[-1].tolist(), "theory": theory_left[-1].tolist(),
-                         "fixed_point_A_over_B": _fixed_points(left).tolist()},
-        "final_b_right": {"simulation": sim_right.b[-1].tolist(), "theory": theory_right.b[-1].tolist(),
-                          "u_frozen": (right.init.a * right.init.c).tolist()},
-        "effect": {"statement": "the exponential profile ends highest (b* = 1/lambda) but is learned slowest; the "
-                                "constant and inverse-exponential profiles end lower and are learned faster",
-                   "steps_to_half_way_right": dict(zip(R["profiles"], half_right.tolist())),
-                   "steps_to_half_way_left": dict(zip(labels_left, half_left.tolist())),
-                   "pairs_right": pairs_right},
-        "odes": {"left": "tau du/dt = 2 u (A(b) - B(b) u), b frozen (balanced a = c)",
-                 "right": "tau db/dt = g(b) = u A'(b) - u^2 B'(b) / 2, u = a c frozen at the profile's u*"},
-        "time_axis": {"left": {"steps": run_left["steps"], "lr": run_left["lr"], "t_end": L["t_end"]},
-                      "right": {"steps": run_right["steps"], "lr": run_right["lr"], "t_end": R["t_end"]},
-                      "mapping": "theory time t = steps * lr (tau = 1, loss sum_half)"},
-        "parameters": {**FIG2, "tau": 1.0, "simulation_left": {**run_left, "freeze": ["W_h"]},
-                       "simulation_right": {**run_right, "freeze": ["W_x", "W_y"]}},
-        "paper_features": features,
-    }
-    return fig, data
 
 
 def _fixed_points(task) -> np.ndarray:

@@ -17,7 +17,7 @@ distance predicted from the integrated modes alone (``lrnn_theory.ntk.mode_ntk``
 from the read-off initial modes of unaligned networks (``unaligned_readoff_error``, not part of max_abs_error).
 Heatmaps show the trained networks; the line plots below them draw simulation solid and theory dashed.
 
-Two kernel readings (``lrnn_theory.validation.ntk``, ``kernel_inputs``), both from the same trained networks: the
+Two kernel readings (``lrnn_theory.validation.ntk``, ``KernelReadings``), both from the same trained networks: the
 kernel over the T N_x whitened probe sequences ("probes") and over 16 Gaussian sample sequences ("samples"). Each
 figure says in its title and in ``colour_range`` which reading reproduces the paper's 0-0.8 colour scale (measured:
 the probes reach 0.99 at T = 8, the samples 0.71-0.82). The paper's statements are evaluated on the probes as
@@ -39,7 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from lrnn_theory.tasks import Task
-from lrnn_theory.validation.ntk import TRAINING, distance_grid
+from lrnn_theory.validation.ntk import TRAINING, KernelReadings, distance_grid
 
 from . import figure, paper_feature, pyplot as _pyplot
 
@@ -118,7 +118,7 @@ def kernel_distance_panels(tasks, scales, panels, executor=None):
         read-off modes).
     """
     return {p["name"]: distance_grid(tasks, scales, init=p["init"], hidden=p["hidden"], executor=executor,
-                                     predict=True, kernel_inputs=READINGS, lr=p.get("lr", TRAINING["lr"]))
+                                     kernel=KernelReadings(READINGS, predict=True), lr=p.get("lr", TRAINING["lr"]))
             for p in panels}
 
 
@@ -400,7 +400,7 @@ def figA5(quick: bool = False):
     with grid_executor(len(panels) * len(tasks) * len(scales)) as pool:
         grids = kernel_distance_panels(tasks, scales, panels, pool)
         aligned = distance_grid(check_tasks, checks["scales"], init="aligned", hidden=FIGA5["hidden"],
-                                executor=pool, kernel_inputs=READINGS)
+                                executor=pool, kernel=KernelReadings(READINGS))
     colours = colour_range(grids, T_values)
     fig, axes = plt.subplots(3, 2, figsize=(12, 13))
     for col, p in enumerate(panels):
@@ -521,8 +521,8 @@ def figA7(quick: bool = False):
         for block, init in enumerate(("aligned", "random")):
             for k, T in enumerate(FIGA7["T"]):
                 task = constant_tasks([T], FIGA7["modes"], FIGA7["delta"])[0]
-                g = distance_grid([task], pairs, init=init, hidden=FIGA7["hidden"], executor=pool, predict=True,
-                                  kernel_inputs=READINGS)
+                g = distance_grid([task], pairs, init=init, hidden=FIGA7["hidden"], executor=pool,
+                                  kernel=KernelReadings(READINGS, predict=True))
                 g = {key: v.reshape(n, n) for key, v in g.items()}
                 name = f"{'aligned' if init == 'aligned' else 'unaligned'} T={T}"
                 grids[name] = g
@@ -552,8 +552,8 @@ def figA7(quick: bool = False):
         # The failing unaligned T = 6 cell of round one: repeat with other seeds to see the noise level.
         T6 = constant_tasks([max(FIGA7["T"])], FIGA7["modes"], FIGA7["delta"])[0]
         for seed in FIGA7["noise_seeds"][mode]:
-            g = distance_grid([T6], pairs, init="random", hidden=FIGA7["hidden"], executor=pool, predict=False,
-                              kernel_inputs=READINGS, seed=seed)
+            g = distance_grid([T6], pairs, init="random", hidden=FIGA7["hidden"], executor=pool,
+                              kernel=KernelReadings(READINGS, predict=False), seed=seed)
             noise[seed] = {r: _b_against_u(g[f"distance_{r}"].reshape(n, n)) for r in READINGS}
     fig.suptitle("Fig. A7: NTK kernel distance against independent init scales of u and b\n"
                  + _colour_text(colour_range(grids, [])), fontsize=10)

@@ -26,6 +26,8 @@ score and the chosen values are written to the JSON under ``paper_fit`` and name
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from scipy.optimize import minimize
 from tqdm import tqdm
@@ -522,8 +524,6 @@ def fig4(quick: bool = False):
 def _panel_result(panel, row, x, kappas, mode: str):
     """The drawn protocol on one panel's grid: an object with ``a``, ``b``, ``c``, ``u``, ``rate`` (the flow's
     largest rate at the end point), ``diverged`` (n_x, n_kappa) and ``axes``; the simulation's lr and steps."""
-    from types import SimpleNamespace
-
     T, init = row["T"], {"a": row["init"], "b": row["init"], "c": row["init"]}
     if row["protocol"] == "flow":
         res = sweep(TaskGrid(panel["family"], T, {panel["x"]: x, "kappa": kappas}, fixed=panel["fixed"],

@@ -1,0 +1,417 @@
+"""The mode flow's vector field: how the modes of a task sit in the state vector (``RealModes``, ``ComplexModes``)
+and the compiled flow (``CompiledFlow``: rates, Jacobian blocks and energy of every mode, from the derived ODEs of
+``lrnn_theory.derivations.mode_flow`` compiled by ``lrnn_theory.compiled``, with the task sums of all K modes and all
+T steps from one matrix product over a table of powers of b), and the checked output times of a run.
+
+Everything that follows the flow builds on this module: ``lrnn_theory.finite_lr`` (the modified flow and the exact
+gradient-descent map) and ``lrnn_theory.flow`` (``integrate``, which dispatches to both), so neither has to import
+the other late. Complex (rotational) tasks go through the same pipeline with complex task sums and the Wirtinger flow
+of ``lrnn_theory.derivations.complex``: their state holds the real and imaginary parts, [Re a_0, Im a_0, Re b_0,
+Im b_0, Re c_0, Im c_0, ...], so the blocks are 6x6 (``CompiledFlow.block_size``). The kind of task is chosen once,
+from the dtype of its values, as the mode layout of the compiled flow.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import resources
+from .compiled import flow_functions
+from .derivations.complex import B_PARTIALS
+from .errors import DivergenceError, IntegrationError, bad, check_finite_array, check_int, check_real
+from .solvers import block_sparsity, blocks_to_banded, blocks_to_sparse
+from .task_sums import complex_partials
+from .tasks import coerce_task
+from .trajectory import mode_energy
+
+
+# ---- mode layouts ---------------------------------------------------------------------------------------------
+# How the modes of one kind of task sit in the real state vector, chosen once per compiled flow from the dtype of the
+# task's values (``MODE_LAYOUTS``): packing and unpacking of states, and the rate values and Jacobian blocks from the
+# compiled functions (``lrnn_theory.compiled.FlowFunctions``) and the task sums. The flows hold a layout and never
+# ask for the kind of task again. The hot path (``rates``, ``jacobian``) works on states stored as rows Yr (m, k),
+# the batched solver's layout.
+class RealModes:
+    """Real modes: 3 reals per mode, (a, b, c), and the task sums at real b.
+
+    Parameters
+    ----------
+    functions : lrnn_theory.compiled.FlowFunctions
+        The compiled flow (gradient or modified) for this layout.
+    parameters : tuple
+        The flow's parameters after the mode values: (tau,) or (tau, h).
+    """
+
+    name = "real"
+    block_size = 3
+
+    def __init__(self, functions, parameters: tuple):
+        self.functions = functions
+        self.parameters = tuple(parameters)
+        #: The compiled values are tau times the flow's, or the flow's (dividing by 1.0 is exact).
+        self.divisor = self.parameters[0] if functions.times_tau else 1.0
+        # Slots of the sums beyond the derivatives a function reads: zeros (the expressions do not contain them).
+        self._rates_padding = (0.0,) * (functions.sum_slots - 1 - functions.rates_order)
+        self._jacobian_padding = (0.0,) * (functions.sum_slots - 1 - functions.jacobian_order)
+
+    # ---- states ----
+    def pack(self, a, b, c) -> np.ndarray:
+        """Flat state (3 K,) = [a_0, b_0, c_0, a_1, ...] from the modes (K,) each."""
+        return np.column_stack([np.asarray(v, dtype=float) for v in (a, b, c)]).ravel()
+
+    def unpack(self, y):
+        """(a, b, c), each (..., K), from flat states (..., 3 K)."""
+        return y[..., 0::3], y[..., 1::3], y[..., 2::3]
+
+    def mode_rows(self, Yr):
+        """(a, b, c), each (k,), from states stored as rows Yr (3, k)."""
+        return Yr[0], Yr[1], Yr[2]
+
+    def magnitudes(self, Yr) -> np.ndarray:
+        """|a|, |b|, |c| as rows (3, k) from states stored as rows Yr (3, k)."""
+        return np.abs(Yr)
+
+    # ---- compiled functions ----
+    def arguments(self, a, b, c, sums, order: int, padding: tuple = ()) -> tuple:
+        """Arguments of the compiled functions: the modes, the parameters, A^(0..order)(b) and B^(0..order)(b)."""
+        As, Bs = sums.derivatives(b, order)
+        return (a, b, c, *self.parameters, *As, *padding, *Bs, *padding)
+
+    def rates(self, Yr, sums) -> np.ndarray:
+        """Rates as rows (3, k) for the states Yr (3, k) and the task sums of those modes."""
+        a, b, c = self.mode_rows(Yr)
+        values = self.functions.rates(*self.arguments(a, b, c, sums, self.functions.rates_order,
+                                                      self._rates_padding))
+        out = np.empty(Yr.shape)
+        out[0], out[1], out[2] = [r / self.divisor for r in values]
+        return out
+
+    def jacobian(self, Yr, sums) -> np.ndarray:
+        """Jacobian blocks as (3, 3, k): d(rate of p)/d(q)."""
+        a, b, c = self.mode_rows(Yr)
+        rows = self.functions.jacobian(*self.arguments(a, b, c, sums, self.functions.jacobian_order,
+                                                       self._jacobian_padding))
+        out = np.empty((3, 3, Yr.shape[1]))
+        for p in range(3):
+            for q in range(3):
+                out[p, q] = rows[p][q]
+        out /= self.divisor
+        return out
+
+    def energy_correction(self, y, sums) -> np.ndarray:
+        """The compiled energy correction (modified flow) per mode for a flat state (3 K,)."""
+        a, b, c = self.unpack(y)
+        order = self.functions.sum_slots - 1
+        # real for real modes; for complex ones E_h - E is real up to rounding of the complex arithmetic
+        return np.real(self.functions.energy_correction(*self.arguments(a, b, c, sums, order)))
+
+
+class ComplexModes(RealModes):
+    """Complex modes: 6 reals per mode, the real and imaginary parts (Re a, Im a, Re b, Im b, Re c, Im c).
+
+    The compiled functions are the Wirtinger flow's (``lrnn_theory.derivations.complex``): they take every strength
+    and its conjugate, and the task sums A^(j)(conj b), their conjugates and the Wirtinger partials B_ij of the real
+    B(b, conj b) (``TaskSums.evaluate_complex`` gives those with i <= j, B_ji = conj(B_ij)), for a diagonal or a full
+    gram matrix G alike; the 6 x 6 real Jacobian blocks follow from the Wirtinger derivatives,
+    d f/d Re z = f_z + f_zbar and d f/d Im z = i (f_z - f_zbar), split into the real and imaginary parts of f.
+    """
+
+    name = "complex"
+    block_size = 6
+
+    def __init__(self, functions, parameters: tuple):
+        super().__init__(functions, parameters)
+        slots = functions.sum_slots - 1
+        # per derivative order read: where each compiled B_ij argument comes from among the evaluated partials
+        # (index, conjugated), and how many compiled B arguments beyond it get zeros
+        self._partial_sources = {}
+        for order in {functions.rates_order, functions.jacobian_order, slots}:
+            evaluated = complex_partials(order)
+            sources = [(evaluated.index((i, j)), False) if i <= j else (evaluated.index((j, i)), True)
+                       for i, j in (p for p in B_PARTIALS if sum(p) <= order)]
+            padding = sum(1 for p in B_PARTIALS if order < sum(p) <= slots)
+            self._partial_sources[order] = (sources, (0.0,) * padding)
+
+    def pack(self, a, b, c) -> np.ndarray:
+        """Flat state (6 K,) = [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, Re a_1, ...]."""
+        return np.column_stack([f(v) for v in (a, b, c) for f in (np.real, np.imag)]).ravel()
+
+    def unpack(self, y):
+        """(a, b, c), each complex (..., K), from flat states (..., 6 K)."""
+        return tuple(y[..., 2 * j::6] + 1j * y[..., 2 * j + 1::6] for j in range(3))
+
+    def mode_rows(self, Yr):
+        return tuple(Yr[2 * j] + 1j * Yr[2 * j + 1] for j in range(3))
+
+    def magnitudes(self, Yr) -> np.ndarray:
+        return np.hypot(Yr[0::2], Yr[1::2])
+
+    def arguments(self, a, b, c, sums, order: int, padding: tuple = ()) -> tuple:
+        """The modes and their conjugates, the parameters, A^(0..order)(conj b), their conjugates, and the B_ij with
+        i + j <= order in the compiled order (``derivations.complex.partials``)."""
+        values = sums.evaluate_complex(b, order=order)
+        As, evaluated = values[:order + 1], values[order + 1:]
+        sources, b_padding = self._partial_sources[order]
+        Bs = [np.conj(evaluated[index]) if conjugated else evaluated[index] for index, conjugated in sources]
+        return (a, a.conj(), b, b.conj(), c, c.conj(), *self.parameters, *As, *padding,
+                *(np.conj(v) for v in As), *padding, *Bs, *b_padding)
+
+    def rates(self, Yr, sums) -> np.ndarray:
+        a, b, c = self.mode_rows(Yr)
+        values = self.functions.rates(*self.arguments(a, b, c, sums, self.functions.rates_order,
+                                                      self._rates_padding))
+        out = np.empty(Yr.shape)
+        for j, value in enumerate(values):
+            rate = value / self.divisor
+            out[2 * j], out[2 * j + 1] = rate.real, rate.imag
+        return out
+
+    def jacobian(self, Yr, sums) -> np.ndarray:
+        """(6, 6, k) real blocks from the 3 x 6 Wirtinger derivatives."""
+        a, b, c = self.mode_rows(Yr)
+        rows = self.functions.jacobian(*self.arguments(a, b, c, sums, self.functions.jacobian_order,
+                                                       self._jacobian_padding))
+        W = np.empty((3, 6, Yr.shape[1]), dtype=complex)  # d(rate p)/d(z_q), d(rate p)/d(conj z_q): columns 2q, 2q+1
+        for p in range(3):
+            for q in range(6):
+                W[p, q] = rows[p][q]
+        d_re, d_im = W[:, 0::2] + W[:, 1::2], 1j * (W[:, 0::2] - W[:, 1::2])
+        out = np.empty((6, 6, Yr.shape[1]))
+        out[0::2, 0::2], out[1::2, 0::2] = d_re.real, d_re.imag
+        out[0::2, 1::2], out[1::2, 1::2] = d_im.real, d_im.imag
+        out /= self.divisor
+        return out
+
+
+#: The mode layout of a task, by the dtype kind of its values (one dtype per task: ``Task``): float or complex.
+MODE_LAYOUTS = {"f": RealModes, "c": ComplexModes}
+
+
+def mode_layout(task, flow: str = "gradient", parameters: tuple | None = None):
+    """The mode layout of ``task`` with the compiled ``flow`` ("gradient" or "modified"; parameters (tau,) or
+    (tau, h), default (tau,))."""
+    Layout = MODE_LAYOUTS[task.singular_values.dtype.kind]
+    return Layout(flow_functions(flow, Layout.name), (task.tau,) if parameters is None else parameters)
+
+
+class CompiledFlow:
+    """Vectorized right-hand side, Jacobian and energy of the mode flow of one task.
+
+    The state vector is y = [a_0, b_0, c_0, a_1, b_1, c_1, ...] (mode-major, so the Jacobian is banded); for a
+    complex task it holds real and imaginary parts, [Re a_0, Im a_0, Re b_0, Im b_0, Re c_0, Im c_0, ...]. Which one
+    is the mode layout (``RealModes``, ``ComplexModes``), chosen once from the task's dtype.
+
+    Attributes
+    ----------
+    layout : RealModes or ComplexModes
+        Packing of the modes into the state, and the compiled functions of this flow.
+    block_size : int
+        Real numbers per mode in the state, 3 (real task) or 6 (complex task): the Jacobian is (K, m, m) blocks.
+
+    nfev, njev : int
+        Right-hand-side and Jacobian evaluations since the last ``reset_counters``.
+    """
+
+    #: The compiled flow (``lrnn_theory.compiled.flow_functions``): the gradient flow of E.
+    FLOW = "gradient"
+
+    def __init__(self, task):
+        self.task = coerce_task(task)
+        self.tau = self.task.tau
+        self.K = self.task.K
+        self.sums = self.task.sums()
+        self.layout = mode_layout(self.task, self.FLOW, self.parameters())
+        self.block_size = self.layout.block_size
+        self._rows, self._cols = block_sparsity(self.K, self.block_size)
+        self._subset_modes, self._subset_sums = None, None
+        self.reset_counters()
+
+    def parameters(self) -> tuple:
+        """The flow's parameters for its compiled functions: (tau,)."""
+        return (self.tau,)
+
+    def reset_counters(self):
+        self.nfev = 0
+        self.njev = 0
+        #: DivergenceError describing the first non-finite evaluation since the last reset, if any.
+        self.overflow = None
+        self._nonfinite_calls = 0
+        self._t_start = 0.0
+        self._last_t, self._calls_at_t = None, 0
+        #: Set by ``integrate`` while a solver runs: only then do repeated calls at one time mean a stuck solver.
+        self.watch_progress = False
+
+    def initial_state(self) -> np.ndarray:
+        init = self.task.init
+        return self.layout.pack(init.a, init.b, init.c)
+
+    def modes(self, y):
+        """(a, b, c), each of shape (..., K), from flat states (..., m K); complex for a complex task."""
+        return self.layout.unpack(np.asarray(y))
+
+    def mode_values(self, y_mode):
+        """(a, b, c) of one mode from its m state values (complex numbers for a complex task)."""
+        return tuple(np.ravel(v)[0] for v in self.modes(np.ravel(y_mode)))
+
+    def _sums_for(self, modes):
+        """Task sums of the modes ``modes`` (None: all), cached for as long as the solver passes the same array."""
+        if modes is None or len(modes) == self.K:
+            return self.sums
+        if modes is not self._subset_modes:
+            self._subset_modes, self._subset_sums = modes, self.sums.subset(modes)
+        return self._subset_sums
+
+    def rates_blocks(self, t, Y, modes=None) -> np.ndarray:
+        """Rates (k, m) for the states Y (k, m) of the modes ``modes`` (indices; None: all K). No checks: the
+        batched solver handles non-finite values per mode."""
+        return self.rates_rows(t, np.reshape(Y, (Y.shape[0], -1)).T, modes).T
+
+    #: Frozen state components of a mode, a bool mask of shape (m,) (``integrate(frozen=)``), or None: all move.
+    #: Their rates and Jacobian rows are zero, so every solver (batched, scipy, events) holds them fixed.
+    frozen_components = None
+
+    def rates_rows(self, t, Yr, modes=None) -> np.ndarray:
+        """Rates (m, k) for states stored as rows Yr (m, k), one row per state variable (the batched solver's
+        layout); otherwise as ``rates_blocks``."""
+        out = self.layout.rates(Yr, self._sums_for(modes))
+        if self.frozen_components is not None:
+            out[self.frozen_components] = 0.0
+        return out
+
+    def jacobian_rows(self, t, Yr, modes=None) -> np.ndarray:
+        """Jacobian blocks as (m, m, k) for states stored as rows Yr (m, k); unchecked, as ``rates_rows``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.layout.jacobian(Yr, self._sums_for(modes))
+        if self.frozen_components is not None:
+            out[self.frozen_components] = 0.0  # d(frozen rate)/d(anything) = 0
+        return out
+
+    def overflow_error(self, t, mode: int, y_mode) -> DivergenceError:
+        """The error for a mode whose rates are not finite (``y_mode``: its m state values)."""
+        a, b, c = self.mode_values(y_mode)
+        cause = (f"|b|^(T-1) = |{b:.4g}|^{self.task.T - 1} overflows" if abs(b) > 1 else
+                 "the mode strengths or singular values are too large for floating point")
+        return DivergenceError(
+            f"learning dynamics diverged at t={t:.6g}: mode {mode} overflowed (a={a:.4g}, b={b:.4g}, c={c:.4g}): "
+            f"{cause}", time=float(t), mode=mode)
+
+    #: Consecutive evaluations at one and the same time after which the solver counts as stuck (its step size has
+    #: underflowed, as on badly scaled problems); LSODA would otherwise retry without end.
+    MAX_CALLS_AT_ONE_TIME = 2000
+
+    #: Consecutive non-finite evaluations after which the dynamics count as diverged. An explicit solver's rejected
+    #: trial step may overflow harmlessly and is retried with a smaller step; an implicit solver would retry forever.
+    MAX_NONFINITE_CALLS = 25
+
+    def _check(self, t, values, y):
+        """Raise DivergenceError when evaluations stay non-finite (or are non-finite at the start)."""
+        if np.all(np.isfinite(values)):
+            self._nonfinite_calls = 0
+            return
+        self._nonfinite_calls += 1
+        if self.overflow is None:
+            bad_rows = ~np.all(np.isfinite(values.reshape(self.K, -1)), axis=1)
+            mode = int(np.argmax(bad_rows))
+            m = self.block_size
+            self.overflow = self.overflow_error(t, mode, np.asarray(y)[m * mode:m * mode + m])
+        if t == self._t_start or self._nonfinite_calls >= self.MAX_NONFINITE_CALLS:
+            raise self.overflow
+
+    #: Most right-hand-side evaluations of one solver run: an explicit method on this stiff flow (or a badly
+    #: scaled task) would otherwise run for hours; the implicit methods need a few thousand.
+    MAX_RHS_CALLS = 200_000
+
+    def _check_progress(self, t, y):
+        if not self.watch_progress:
+            return
+        if self.nfev > self.MAX_RHS_CALLS:
+            raise IntegrationError(
+                f"the solver made {self.nfev} evaluations and reached only t={t:.6g}: the flow is too stiff for this "
+                f"method; use the default method (or BDF, Radau)")
+        if t != self._last_t:
+            self._last_t, self._calls_at_t = t, 0
+            return
+        self._calls_at_t += 1
+        if self._calls_at_t >= self.MAX_CALLS_AT_ONE_TIME:
+            rates = np.max(np.abs(self.rates(t, y, count=False, check=False)))
+            raise IntegrationError(
+                f"the solver is stuck at t={t:.6g}: {self._calls_at_t} evaluations without progress (largest rate "
+                f"{rates:.3g}); the problem is too badly scaled for floating point: rescale the singular values, "
+                f"initial values or tau")
+
+    def rates(self, t, y, count: bool = True, check: bool = True) -> np.ndarray:
+        """dy/dt for the flat state y (shape (m K,)); ``count=False`` leaves ``nfev`` alone (event checks)."""
+        self.nfev += count
+        if check:
+            self._check_progress(t, y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.rates_blocks(t, np.reshape(y, (self.K, self.block_size))).ravel()
+        if check:
+            self._check(t, out, y)
+        return out
+
+    __call__ = rates
+
+    def jacobian_blocks(self, t, y, modes=None) -> np.ndarray:
+        """(k, m, m) Jacobian blocks d(rates of one mode)/d(state of that mode); m = ``block_size``.
+
+        ``y`` is the flat state (m K,) (checked for overflow, as for the scipy solvers) or, with ``modes`` given,
+        the (k, m) states of those modes (unchecked: the batched solver handles non-finite values per mode).
+        """
+        if modes is not None:
+            return np.moveaxis(self.jacobian_rows(t, np.reshape(y, (y.shape[0], -1)).T, modes), 2, 0)
+        self.njev += 1
+        blocks = np.moveaxis(self.jacobian_rows(t, np.reshape(y, (self.K, self.block_size)).T), 2, 0)
+        self._check(t, blocks, y)
+        return blocks
+
+    def jacobian_banded(self, t, y) -> np.ndarray:
+        return blocks_to_banded(self.jacobian_blocks(t, y))
+
+    def jacobian_sparse(self, t, y):
+        return blocks_to_sparse(self.jacobian_blocks(t, y), self._rows, self._cols)
+
+    def energy(self, y) -> np.ndarray:
+        """Per-mode energy for a flat state (3K,) or a stack of states (n, 3K)."""
+        return mode_energy(self.task.singular_values, *self.modes(y), self.tau, self.task.input_covariance)
+
+
+def compile_flow(task) -> CompiledFlow:
+    """Compile the derived mode ODEs of ``task`` into vectorized numpy functions.
+
+    Examples
+    --------
+    >>> from lrnn_theory import Task
+    >>> from lrnn_theory.flow import compile_flow
+    >>> flow = compile_flow(Task.constant(delta=1.0, T=3))
+    >>> flow.rates(0.0, flow.initial_state()).round(6)   # a = b = c = 0.1: A = 1.11, B = 1.0101, u = 0.01
+    array([0.10999, 0.01199, 0.10999])
+    """
+    return CompiledFlow(task)
+
+
+# ---- output times -------------------------------------------------------------------------------------------------
+#: Largest t_end in units of tau: at 1e12 the spacing of doubles is 1e-4, near the step sizes the flow needs.
+MAX_T_END = 1e12
+
+
+def check_final_time(name: str, value, tau: float = 1.0) -> float:
+    """``value`` checked as a final time: positive, finite and at most ``MAX_T_END`` tau."""
+    value = check_real(name, value, positive=True)
+    if value / tau > MAX_T_END:
+        raise bad(name, value, f"be at most {MAX_T_END:g} * tau = {MAX_T_END * tau:g} (beyond it the spacing of "
+                               f"floating-point times is too coarse for the solver); rescale tau or the task")
+    return value
+
+
+def output_times(t_end, n_points=201, t_eval=None, tau: float = 1.0):
+    """Checked ``(t_end, t_eval)``: ``n_points`` equally spaced times from 0 to ``t_end``, or the given ``t_eval``
+    (finite, strictly increasing, within [0, t_end]); ``t_end`` at most ``MAX_T_END`` tau."""
+    t_end = check_final_time("t_end", t_end, tau)
+    if t_eval is None:
+        n_points = check_int("n_points", n_points, minimum=2)
+        resources.guard(resources.integrate_estimate(1, 1, n_points), "the output times")
+        return t_end, np.linspace(0.0, t_end, n_points)
+    t_eval = check_finite_array("t_eval", t_eval, ndim=1)
+    if t_eval.size == 0 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_end:
+        raise bad("t_eval", t_eval, f"be strictly increasing times within [0, {t_end:g}]")
+    return t_end, t_eval
