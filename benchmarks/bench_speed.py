@@ -1,10 +1,10 @@
 """Speed where users wait (issue 25, items 1, 3 and 5 in part), measured side by side in one run.
 
 (a) Output points: ``solve_blocks`` at K = 100, T = 50 to t = 200 with 2, 201 and 2001 output times, with the dense
-    output as committed before (one pass per output time crossed, reproduced here as ``per_time_pass``) and as now
-    (every output time crossed in a step in one evaluation); the largest difference of the two (0: the steps do not
-    depend on the output times). ``integrate`` is shown too: beyond the solver it computes the energy at every
-    output time (``mode_energy``).
+    output as committed before (one pass per output time crossed: ``interpolate_outputs_per_time`` of
+    tests/reference.py) and as now (every output time crossed in a step in one evaluation); the largest difference
+    of the two (0: the steps do not depend on the output times). ``integrate`` is shown too: beyond the solver it
+    computes the energy at every output time (``mode_energy``).
 (b) Runaway against converging: the Dirac task's recurrent branch (beta > kappa, T = 6, K = 2, t_end = 1e7; |b|^5
     reaches 1e8 at t = 1.57e5), reported before (the 20,000-step cap of the batched solver, then the fallback BDF)
     and now (the crossing predicted from the growth law), BDF on its own, and a converging run of the same size;
@@ -49,9 +49,12 @@ import numpy as np
 
 from lrnn_theory import DivergenceError, Task, compile_flow, integrate
 from lrnn_theory import solvers
-from lrnn_theory.solvers import _hermite, solve_blocks
+from lrnn_theory.solvers import solve_blocks
 
 from bench_batched import timed  # benchmarks run as scripts from this folder
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
+from reference import interpolate_outputs_per_time  # noqa: E402  the "before" dense output, shared with the tests
 
 
 @contextlib.contextmanager
@@ -67,22 +70,6 @@ def patched(obj, **values):
 
 
 # ---- the committed behaviours, for the "before" columns -----------------------------------------------------------
-def per_time_pass(out, t_eval, run, accepted, hs, t_new, y_new, f_new):
-    """Dense output before issue 25: one Python pass per output time crossed."""
-    n_out = t_eval.size
-    nx = run.nx
-    while True:
-        pending = accepted & (nx < n_out)
-        pending[pending] &= t_eval[nx[pending]] <= t_new[pending]
-        rows = np.flatnonzero(pending)
-        if rows.size == 0:
-            break
-        theta = (t_eval[nx[rows]] - run.t[rows]) / hs[rows]
-        out[nx[rows], run.idx[rows]] = _hermite(theta, hs[rows], run.y[:, rows], run.f[:, rows], y_new[:, rows],
-                                                f_new[:, rows]).T
-        nx[rows] += 1
-
-
 def old_inverse_rows_3x3(W):
     """3 x 3 inverses before issue 25: singular whenever |det| < 1e3 eps * Hadamard's bound."""
     cof, det, hadamard = solvers.adjugate_rows_3x3(W)
@@ -106,7 +93,7 @@ def bench_output_points(repeats):
     rows = []
     for n in (2, 201, 2001):
         t_eval = np.linspace(0.0, 200.0, n)
-        with patched(solvers, _interpolate_outputs=per_time_pass):
+        with patched(solvers, _interpolate_outputs=interpolate_outputs_per_time):
             t_old, old = timed(lambda: solve_blocks(flow, Y0, 200.0, t_eval, 1e-8, 1e-10), repeats)
         t_new, new = timed(lambda: solve_blocks(flow, Y0, 200.0, t_eval, 1e-8, 1e-10), repeats)
         t_int, _ = timed(lambda: integrate(task, 200.0, n_points=n), repeats)

@@ -435,3 +435,22 @@ def check_jacobian_and_energy(flow, y, K, m=6, energy=None, eps=1e-6):
         if energy is not None:
             fd_energy = (energy(y + dy) - energy(y - dy)) / (2 * eps)
             np.testing.assert_allclose(flow.rates(0, y)[q::m], -fd_energy, rtol=1e-6, atol=1e-9)
+
+
+def interpolate_outputs_per_time(out, t_eval, run, accepted, hs, t_new, y_new, f_new):
+    """The solver's dense output as committed before issue 25: one pass per output time crossed (the reference the
+    batched interpolation is tested and benchmarked against)."""
+    from lrnn_theory.solvers import _hermite
+
+    n_out = t_eval.size
+    nx = run.nx
+    while True:
+        pending = accepted & (nx < n_out)
+        pending[pending] &= t_eval[nx[pending]] <= t_new[pending]
+        rows = np.flatnonzero(pending)
+        if rows.size == 0:
+            break
+        theta = (t_eval[nx[rows]] - run.t[rows]) / hs[rows]
+        out[nx[rows], run.idx[rows]] = _hermite(theta, hs[rows], run.y[:, rows], run.f[:, rows], y_new[:, rows],
+                                                f_new[:, rows]).T
+        nx[rows] += 1

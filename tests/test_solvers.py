@@ -9,6 +9,7 @@ from scipy.linalg import expm
 from lrnn_theory import DivergenceError, IntegrationError, LrnnInputError, Task, compile_flow, integrate
 from lrnn_theory.task_sums import TaskSums
 from lrnn_theory.solvers import CONVERGED, REACHED_END, solve_blocks
+from reference import interpolate_outputs_per_time
 
 
 def logistic_u(t, s, u0, tau=1.0):
@@ -264,24 +265,6 @@ def test_batched_inverse_flags_singular_blocks_and_inverts_badly_scaled_ones(m):
     np.testing.assert_allclose(inv[ok] @ W[ok], np.broadcast_to(np.eye(m), W[ok].shape), atol=1e-10)
 
 
-def _interpolate_outputs_per_time(out, t_eval, run, accepted, hs, t_new, y_new, f_new):
-    """The dense output as committed before issue 25: one pass per output time crossed (the reference)."""
-    from lrnn_theory.solvers import _hermite
-
-    n_out = t_eval.size
-    nx = run.nx
-    while True:
-        pending = accepted & (nx < n_out)
-        pending[pending] &= t_eval[nx[pending]] <= t_new[pending]
-        rows = np.flatnonzero(pending)
-        if rows.size == 0:
-            break
-        theta = (t_eval[nx[rows]] - run.t[rows]) / hs[rows]
-        out[nx[rows], run.idx[rows]] = _hermite(theta, hs[rows], run.y[:, rows], run.f[:, rows], y_new[:, rows],
-                                                f_new[:, rows]).T
-        nx[rows] += 1
-
-
 def test_dense_output_of_many_points_equals_few_points_and_the_per_time_pass(monkeypatch):
     """Issue 25: all output times crossed in a step are interpolated at once. 2, 201 and 2001 output points give the
     same values at their common times, and the same values as the former pass per output time, bit for bit (the
@@ -294,7 +277,7 @@ def test_dense_output_of_many_points_equals_few_points_and_the_per_time_pass(mon
     uneven = np.sort(np.concatenate([[0.0, 12.0], np.random.default_rng(1).uniform(0, 12, 57)]))
     grids = {n: np.linspace(0.0, 12.0, n) for n in (2, 201, 2001)} | {"uneven": uneven}
     new = {n: solve_blocks(flow, Y0, 12.0, t, 1e-9, 1e-11, converged_tol=1e-6) for n, t in grids.items()}
-    monkeypatch.setattr(solvers, "_interpolate_outputs", _interpolate_outputs_per_time)
+    monkeypatch.setattr(solvers, "_interpolate_outputs", interpolate_outputs_per_time)
     old = {n: solve_blocks(flow, Y0, 12.0, grids[n], 1e-9, 1e-11, converged_tol=1e-6) for n in (2001, "uneven")}
     for n in grids:
         if n in old:

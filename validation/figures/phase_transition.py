@@ -148,17 +148,18 @@ def gradient_descent_modes(task, lr: float, steps, threshold: float) -> dict:
     flow = compile_flow(task)
     rows = np.ascontiguousarray(flow.initial_state().reshape(task.K, 3).T)  # (3, K): a, b, c
     steps = [int(n) for n in steps]
+    read = set(steps)  # a membership test per step: not a scan of the list
     out = {"steps": steps, "a": [], "b": [], "c": [], "diverged": []}
     dead = np.zeros(task.K, bool)
     power = max(task.T - 1, 0)
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(steps[-1] + 1):
-            if n % 50 == 0 or n in steps:
+            if n % 50 == 0 or n in read:
                 size = np.abs(rows)
                 dead |= ~(np.isfinite(size).all(axis=0) & (np.maximum(size[0], size[2]) <= threshold)
                           & (size[1] ** power <= threshold))
                 rows[:, dead] = 0.0
-            if n in steps:
+            if n in read:
                 for j, name in enumerate("abc"):
                     out[name].append(np.where(dead, np.nan, rows[j]))
                 out["diverged"].append(dead.copy())
