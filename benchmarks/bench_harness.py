@@ -8,7 +8,11 @@
    implementation (a Python loop over samples and steps, matrix-vector products), in the same run, after checking
    that both compute the same gradient.
 
-Run: ``python benchmarks/bench_harness.py`` (about a minute on 2 cores). BLAS runs single-threaded unless
+3. Per-step cost at small N (what the tests and quick figures train): aligned networks on population data, N = K =
+   2, 8, 32 modes, recorded every step and every 100 steps, in CPU microseconds per step (best of three runs).
+
+Run: ``python benchmarks/bench_harness.py`` (about a minute on 2 cores); ``python benchmarks/bench_harness.py small``
+runs case 3 alone (a few seconds). BLAS runs single-threaded unless
 ``OPENBLAS_NUM_THREADS`` is set: on a shared 2-core machine a multi-threaded OpenBLAS made the small (32 x 32)
 products of case 1 more than ten times slower, which measures the machine's load rather than the code.
 """
@@ -102,8 +106,28 @@ def bench_throughput():
           f"(largest entry {scale:.2g}), losses {loss_v:.6g} vs {loss_n:.6g}")
 
 
+def bench_small_steps():
+    print("[3] CPU per training step at small N (aligned init, population data, sum_half), best of 3 runs")
+    for K, T, steps in ((2, 5, 4000), (8, 10, 2000), (32, 20, 500)):
+        task = Task.from_family("inverse_exponential", T=T, delta=np.linspace(0.5, 1.5, K).tolist(),
+                                lam=np.linspace(0.3, 0.9, K).tolist(), init={"a": 0.1, "b": 0.1, "c": 0.1})
+        row = []
+        for every in (1, 100):
+            best = np.inf
+            for _ in range(3):
+                start = time.process_time()
+                train_lrnn(task, lr=0.01, steps=steps, record_every=every, progress=False)
+                best = min(best, time.process_time() - start)
+            row.append(f"record_every={every}: {best / steps * 1e6:6.1f} us/step")
+        print(f"    N = K = {K:2d}, T = {T:2d}: " + ", ".join(row))
+
+
 if __name__ == "__main__":
+    import sys
+
     print(f"BLAS threads: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    bench_theory_vs_simulation()
-    bench_throughput()
+    if sys.argv[1:] != ["small"]:
+        bench_theory_vs_simulation()
+        bench_throughput()
+    bench_small_steps()

@@ -15,25 +15,32 @@
     sympy's pretty printer importing ``sympy.physics.units``) and now.
 
 (d) The solver's cost per iteration at small K (K = 1, 10, 100; T = 20, 50; to t = 20 at rtol 1e-8): the solver of
-    commit ``BEFORE_COMMIT`` (read from git) against today's, on the same compiled flow, and the two solutions'
-    largest difference. Also the bookkeeping alone (a linear system whose rates cost one numpy call). Both columns
-    run today's flow, whose Jacobian (cse over all nine entries, 34 -> 15 us at K = 32) and table of powers (one
-    running product up to 64 modes) got faster too: that gain is in both columns, not in the ratio.
+    commit ``BEFORE_COMMIT`` (read from git) on the compiled functions (``flow_functions``, lambdified; what
+    ``rates_rows`` and ``jacobian_rows`` ran before the generated programs, ``CompiledFlow.ROW_PROGRAM_SIZE``
+    = 0) against today's solver on the generated programs (``SumsProgram``), on the same task, and the two
+    solutions' largest difference relative to the largest value (at K = 100, T = 50 both run the compiled
+    functions: K T is above ``ROW_PROGRAM_SIZE``); also the bookkeeping alone (a linear system whose
+    rates cost one numpy call). Then the rates and the Jacobian per call, compiled functions against programs. Both
+    columns run today's Jacobian (cse over all nine entries, 34 -> 15 us at K = 32) and table of powers (one running
+    product up to 64 modes): that gain is in both columns, not in the ratio.
 (e) Theory and the exact discrete map against training at matched accuracy (issue 25): K = N = 32, T = 20, to
     t = 20, aligned population training. The learning rate is the largest on a halving grid from 1e-3 whose
     trajectory is within 1e-3 of the flow (max |a, b, c, u| difference at the recorded times, against a reference
     at rtol 1e-12); ``integrate`` runs at the loosest rtol of a grid whose error is within 1e-3; ``DiscreteGD`` at
     the training's learning rate (its error against the training is printed too). Training records 201 times; a
     short run also gives the cost of one step recorded at every step, with the singular values from SVDs (as
-    before) and from the modes (the aligned read-out).
+    before) and from the modes (the aligned read-out). The map's step is then shown against the previous per-step
+    evaluation (rows + h * flow.rates_rows, what ``DiscreteGD.run`` did before ``GradientStep``), the two compared
+    after the whole run, and the step split into its parts with their numpy calls and CPU time: the floor of a step
+    made of numpy calls at this K.
 (f) Peak memory against K (T = 20, 201 output times, tracemalloc in a fresh interpreter per run): the solver
     alone (``solve_blocks``) and ``integrate`` (which adds the trajectory and its energy, ``mode_energy``).
 
 Sweep end points (issue 25.2) are benchmarked by ``benchmarks/bench_sweep.py``.
 
-Run: ``python benchmarks/bench_speed.py [--quick]`` (``--quick``: skip the slow "before" runs of (b), K up to 1e4
-in (f)). The machine is shared and noisy: timings are the best of a few repeats where
-cheap, CPU time of this process where marked; read the ratios.
+Run: ``python benchmarks/bench_speed.py [--quick] [--only d]`` (``--only``: those sections; ``--quick``: skip the
+slow "before" runs of (b), K up to 1e4 in (f)). The machine is shared and noisy: timings are the best of a few
+repeats where cheap, CPU time of this process where marked; read the ratios.
 """
 from __future__ import annotations
 
@@ -48,7 +55,10 @@ import time
 import numpy as np
 
 from lrnn_theory import DivergenceError, Task, compile_flow, integrate
+from lrnn_theory import flow as flow_module
 from lrnn_theory import solvers
+from lrnn_theory.compiled import map_step
+from lrnn_theory.flow_field import CompiledFlow
 from lrnn_theory.solvers import solve_blocks
 
 from bench_batched import timed  # benchmarks run as scripts from this folder
@@ -82,6 +92,15 @@ def old_inverse_rows_3x3(W):
 
 def before():
     return patched(solvers, _inverse_rows_3x3=old_inverse_rows_3x3, GROWTH_WATCH_STEPS=10 ** 9)
+
+
+@contextlib.contextmanager
+def before_balanced():
+    """No balanced coordinates in the fallback chain and no projection of a mode's remaining steps."""
+    attempts = flow_module._attempts
+    with patched(flow_module, _attempts=lambda *args, balanced=True: attempts(*args, balanced=False)), \
+            patched(solvers, _mark_hopeless=lambda *args, **kwargs: None):
+        yield
 
 
 # ---- (a) output points --------------------------------------------------------------------------------------------
@@ -126,6 +145,8 @@ def bench_runaway(quick):
     runaway = Task.dirac(beta=[0.3, 2.0], kappa=0.5, T=6, init=init)
     converging = Task.dirac(beta=[0.3, 0.45], kappa=0.5, T=6, init=init)
     early = Task.inverse_exponential(lam=1.2, T=50, init={"b": 1.3})
+    # a and c pinned to a curved manifold (a c ~ s / b^2, stiffness ~ s^2) while b grows like t^(1/3)
+    huge = Task.from_family("constant", T=3, delta=1e6, init={"a": -0.2711, "b": -1.409, "c": 1.05e-26})
     integrate(runaway, 1.0)  # compile once (not timed)
     rows = []
     if not quick:
@@ -138,6 +159,10 @@ def bench_runaway(quick):
         with before():
             rows.append(("early importance T=50, before", *report(early, 1e4)))
     rows.append(("early importance T=50, now", *report(early, 1e4)))
+    if not quick:
+        with before_balanced():
+            rows.append(("s = 1e6 runaway to t=5, before", *report(huge, 5.0)))
+    rows.append(("s = 1e6 runaway to t=5, now", *report(huge, 5.0)))
     conv = next(r[1] for r in rows if r[0].startswith("converging"))
     print("\n(b) runaway against converging (Dirac T=6, K=2, t_end=1e7; crossing of |b|^5 = 1e8 at t=157005.10 by "
           "Radau at rtol 1e-12)")
@@ -264,6 +289,7 @@ def bench_iteration_cost(repeats):
           f"rtol 1e-8, 201 output times")
     print(f"    {'system':<24} {'K':>4} {'T':>3} {'iterations':>10} {'before us':>10} {'now us':>8} {'ratio':>6} "
           f"{'max |diff|':>10}")
+    per_call = []
     for K in (1, 10, 100):
         for T in (20, 50, None):
             if T is None:
@@ -275,13 +301,42 @@ def bench_iteration_cost(repeats):
                 system = compile_flow(task)
                 Y0, label = system.initial_state().reshape(K, 3), "mode flow"
             cost = {}
-            for name, module in (("before", before), ("now", solvers)) * repeats:  # interleaved
-                wall, sol = cpu_timed(lambda: module.solve_blocks(system, Y0, 20.0, t_eval, 1e-8, 1e-10))
+            now = ("now", solvers, CompiledFlow.ROW_PROGRAM_SIZE)
+            for name, module, programs in (("before", before, 0), now) * repeats:  # interleaved
+                with patched(CompiledFlow, ROW_PROGRAM_SIZE=programs):
+                    if T is not None:
+                        system = compile_flow(task)
+                    wall, sol = cpu_timed(lambda: module.solve_blocks(system, Y0, 20.0, t_eval, 1e-8, 1e-10))
                 cost[name] = min(cost.get(name, np.inf), wall / sol.njev)
                 cost[name + " Y"] = sol.Y
-            diff = float(np.max(np.abs(cost["before Y"] - cost["now Y"])))
+            diff = float(np.max(np.abs(cost["before Y"] - cost["now Y"])) / np.max(np.abs(cost["now Y"])))
             print(f"    {label:<24} {K:>4} {T or '-'!s:>3} {sol.njev:>10} {cost['before'] * 1e6:>10.0f} "
                   f"{cost['now'] * 1e6:>8.0f} {cost['before'] / cost['now']:>6.2f} {diff:>10.1e}")
+            if T is not None:
+                per_call.append((K, T, row_call_costs(task, repeats)))
+    print(f"    per call (CPU us): {'K':>4} {'T':>3} {'rates compiled':>15} {'programs':>9} {'ratio':>6} "
+          f"{'Jacobian compiled':>18} {'programs':>9} {'ratio':>6}")
+    for K, T, c in per_call:
+        print(f"    {'':<19}{K:>4} {T:>3} {c['rates_rows', 0] * 1e6:>15.1f} {c['rates_rows', 1] * 1e6:>9.1f} "
+              f"{c['rates_rows', 0] / c['rates_rows', 1]:>6.2f} {c['jacobian_rows', 0] * 1e6:>18.1f} "
+              f"{c['jacobian_rows', 1] * 1e6:>9.1f} {c['jacobian_rows', 0] / c['jacobian_rows', 1]:>6.2f}")
+
+
+def row_call_costs(task, repeats, count=2000) -> dict:
+    """CPU seconds per call of ``rates_rows`` and ``jacobian_rows`` at the initial state: (name, 0) with the
+    compiled functions, (name, 1) with the generated programs (interleaved, best of ``repeats``)."""
+    costs = {}
+    for programs in (0, 1) * repeats:
+        with patched(CompiledFlow, ROW_PROGRAM_SIZE=10 ** 9 if programs else 0):
+            flow = compile_flow(task)
+            Yr = np.ascontiguousarray(flow.initial_state().reshape(task.K, -1).T)
+            modes = np.arange(task.K)
+            for name in ("rates_rows", "jacobian_rows"):
+                call = getattr(flow, name)
+                call(0.0, Yr, modes)
+                wall, _ = cpu_timed(lambda: [call(0.0, Yr, modes) for _ in range(count)])
+                costs[name, programs] = min(costs.get((name, programs), np.inf), wall / count)
+    return costs
 
 
 # ---- (e) theory and discrete map against training at matched accuracy --------------------------------------------
@@ -352,9 +407,59 @@ def bench_matched_accuracy():
     print(f"    {label:<52} {t_map:>8.3f} {err_map:>9.2e} {t_train / t_map:>14.1f}")
     print(f"    goals: theory >= 1000x: {'met' if t_train / t_theory >= 1000 else 'NOT met'}; discrete map >= 50x: "
           f"{'met' if t_train / t_map >= 50 else 'NOT met'}")
+    map_step_cost(task, gd, steps, t_train)
     print(f"    one training step: {t_one / 2000 * 1e6:.0f} us recorded every 2000th step; at every step "
           f"{per_step['svd'] * 1e6:.0f} us with three SVDs, {per_step['auto'] * 1e6:.0f} us with the aligned "
           f"read-out ({per_step['svd'] / per_step['auto']:.2f}x)")
+
+
+def previous_map_step(flow, h, rows, count):
+    """The map as committed before its generated step: rows + h * the rates of the compiled functions (what
+    ``flow.rates_rows`` ran then), one step at a time."""
+    for _ in range(count):
+        rows = rows + h * flow.layout.rates(rows, flow.sums)
+    return rows
+
+
+def numpy_calls(source: str) -> int:
+    """Elementwise numpy calls of a generated step: its binary operators and its numpy.* calls."""
+    body = source.replace("**", "^").splitlines()[1:]
+    return sum(line.count("*") + line.count("+") + line.count(" - ") + line.count("^") + line.count("numpy.")
+               for line in body)
+
+
+def map_step_cost(task, gd, steps, t_train, count=5000):
+    """One step of the exact map against the previous per-step evaluation, and what the step is made of: numpy calls
+    times their cost (the floor of a step of numpy calls at this K)."""
+    flow = compile_flow(task)
+    h = gd.time_step(task)
+    rows = np.ascontiguousarray(flow.initial_state().reshape(task.K, -1).T)
+    t_previous, _ = cpu_timed(lambda: previous_map_step(flow, h, rows, count), 2)
+    stepper = flow.gradient_step(h)
+    stepper.set_rows(rows)
+    t_step, _ = cpu_timed(lambda: stepper.advance(count), 3)
+    stepper.set_rows(rows)  # the whole run, against the previous evaluation (the same steps to rounding)
+    stepper.advance(steps)
+    previous = previous_map_step(flow, h, rows, steps)
+    difference = float(np.max(np.abs(stepper.rows() - previous)) / np.max(np.abs(previous)))
+    calls = {"table of monomials of b": 1, "task sums (coefficients x table)": 1,
+             "increments h * rate (generated)": numpy_calls(map_step(flow.layout.name).source),
+             "state += increments": 1, "extremes (max, min)": 2}
+    print(f"    one map step at K = {task.K}: {t_step / count * 1e6:.1f} us (previous per-step evaluation, rows + h * "
+          f"flow.rates_rows: {t_previous / count * 1e6:.1f} us, {t_previous / t_step:.1f}x); training per step "
+          f"{t_train / steps * 1e6:.0f} us, so 50x needs {t_train / steps / 50 * 1e6:.1f} us per map step; after "
+          f"{steps} steps the two differ by {difference:.1e} of the largest value")
+    a, c = stepper.state[0], stepper.state[2]
+    out = np.empty_like(a)
+    t_call, _ = cpu_timed(lambda: [np.multiply(a, c, out=out) for _ in range(count)], 3)
+    total_calls = sum(calls.values())
+    print(f"    {'part of a step':<40} {'numpy calls':>11} {'CPU us':>7}")
+    for name, part in stepper.parts().items():
+        cost, _ = cpu_timed(lambda: [part() for _ in range(count)], 3)
+        print(f"    {name:<40} {calls[name]:>11} {cost / count * 1e6:>7.2f}")
+    print(f"    floor of {total_calls} calls at {t_call / count * 1e6:.2f} us per elementwise call of {task.K} values: "
+          f"{total_calls * t_call / count * 1e6:.1f} us; the power table (a running product over {stepper.monomials} "
+          f"powers) and the per-mode product of the task sums cost several plain calls each")
 
 
 # ---- (f) peak memory against K ------------------------------------------------------------------------------------
@@ -394,13 +499,13 @@ def bench_memory(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the slow 'before' runs of (b); K up to 1e4 in (f)")
+    parser.add_argument("--only", help="the sections to run, e.g. 'd' or 'de' (default all)")
     args = parser.parse_args()
-    bench_output_points(repeats=2)
-    bench_runaway(args.quick)
-    bench_demo(repeats=3)
-    bench_iteration_cost(repeats=3)
-    bench_matched_accuracy()
-    bench_memory(args.quick)
+    sections = {"a": lambda: bench_output_points(repeats=2), "b": lambda: bench_runaway(args.quick),
+                "c": lambda: bench_demo(repeats=3), "d": lambda: bench_iteration_cost(repeats=3),
+                "e": bench_matched_accuracy, "f": lambda: bench_memory(args.quick)}
+    for name in args.only or "abcdef":
+        sections[name]()
     print("\nSweep end points against integration: python benchmarks/bench_sweep.py")
 
 

@@ -8,7 +8,9 @@ into numpy functions, once per process (each is cached: the expressions do not d
   ``FlowFunctions`` (``lrnn_theory.flow`` evaluates them through its mode layouts);
 * ``frozen_io_functions`` and ``frozen_polar_functions``: the input-output solutions with b frozen
   (``lrnn_theory.frozen``);
-* ``time_derivatives(order)``: the Bell-polynomial time derivatives of b with u frozen (``integrate_recurrent_taylor``).
+* ``time_derivatives(order)``: the Bell-polynomial time derivatives of b with u frozen (``integrate_recurrent_taylor``);
+* ``map_step(layout)``: one step of the exact gradient-descent map (``lrnn_theory.finite_lr.DiscreteGD``), generated
+  from the gradient flow's rates with cse as a function that writes h times the rates into buffers.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
 
 from .derivations import complex as complex_sym
 from .derivations import finite_lr as finite_lr_sym
@@ -79,12 +82,27 @@ def _nested_rows(args, matrix):
     return rows
 
 
+def _real_gradient_rates():
+    """(mode symbols, sum symbols, tau times the rates of a, b, c) of ``derivations.mode_flow``, and the flow."""
+    sym = mode_flow_sym
+    flow = sym.derive_mode_flow()
+    rates = [sym.sums_as_symbols(flow.tau_rates[v]) for v in sym.STATE]
+    return (sym.a, sym.b, sym.c), sym.SUM_SYMBOLS, rates, flow
+
+
+def _complex_gradient_rates():
+    """(mode symbols with their conjugates, sum symbols, tau times the Wirtinger rates of a, b, c)."""
+    sym = complex_sym
+    tau_rates = sym.derive_wirtinger_flow(sym.derive_energy())
+    variables = (sym.a, sym.a_bar, sym.b, sym.b_bar, sym.c, sym.c_bar)
+    return variables, sym.SUM_SYMBOLS, [sym.sums_as_symbols(tau_rates[v]) for v in sym.STATE], tau_rates
+
+
 def _real_gradient_flow() -> FlowFunctions:
     """Rates and Jacobian of ``derivations.mode_flow`` through the task sums A(b), B(b) (both times tau)."""
     sym = mode_flow_sym
-    flow = sym.derive_mode_flow()
-    args = (sym.a, sym.b, sym.c, sym.tau) + sym.SUM_SYMBOLS
-    rates = [sym.sums_as_symbols(flow.tau_rates[v]) for v in sym.STATE]
+    variables, sums, rates, flow = _real_gradient_rates()
+    args = variables + (sym.tau,) + sums
     jac = sym.sums_as_symbols(flow.jacobian * sym.tau)
     return FlowFunctions(_lambdify(args, rates), _nested_rows(args, jac), None,
                          sum_slots=3, rates_order=1, jacobian_order=2, times_tau=True)
@@ -94,10 +112,8 @@ def _complex_gradient_flow() -> FlowFunctions:
     """The Wirtinger flow of ``derivations.complex``: tau times the rates and their Wirtinger derivatives (3 x 6),
     through A, conj A and the Wirtinger partials of B(b, conj b) (a diagonal or a full gram matrix G)."""
     sym = complex_sym
-    tau_rates = sym.derive_wirtinger_flow(sym.derive_energy())
-    variables = (sym.a, sym.a_bar, sym.b, sym.b_bar, sym.c, sym.c_bar)
-    args = variables + (mode_flow_sym.tau,) + sym.SUM_SYMBOLS
-    rates = [sym.sums_as_symbols(tau_rates[v]) for v in sym.STATE]
+    variables, sums, rates, tau_rates = _complex_gradient_rates()
+    args = variables + (mode_flow_sym.tau,) + sums
     jac = [[sym.sums_as_symbols(sp.diff(tau_rates[v], w)) for w in variables] for v in sym.STATE]
     return FlowFunctions(_lambdify(args, rates), _lambdify(args, jac), None,
                          sum_slots=3, rates_order=1, jacobian_order=2, times_tau=True)
@@ -139,6 +155,102 @@ FLOWS = {("gradient", "real"): _real_gradient_flow, ("gradient", "complex"): _co
 def flow_functions(flow: str, layout: str) -> FlowFunctions:
     """The compiled ``flow`` ("gradient" or "modified") for modes laid out as ``layout`` ("real" or "complex")."""
     return FLOWS[flow, layout]()
+
+
+# ---- the exact gradient-descent map ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MapStep:
+    """One step of gradient descent on the modes of one layout, generated from the gradient flow's rates.
+
+    ``increments(*modes, *sums, out_a, out_b, out_c)`` writes h times the rate of a, b and c into the three buffers
+    (``modes`` as the rates take them: (a, b, c), or (a, conj a, b, conj b, c, conj c) for complex modes). The
+    rates are linear in the task sums (tau E is linear in A and B), so ``sums`` are the task sums of ``slots``
+    (positions among the flow's sum arguments, ``FlowFunctions``) each times h / tau and times its ``factors``
+    entry: both folded into the coefficient tables once (``lrnn_theory.flow_field.GradientStep``), not paid per step.
+    """
+
+    increments: Callable
+    slots: tuple
+    factors: tuple
+    #: The generated Python source of ``increments`` (shown by tests and for reading).
+    source: str
+    #: Number of output buffers ``increments`` writes (3 for the rates; the Jacobian's entries for ``jacobian_step``).
+    outputs: int = 3
+
+
+def _into(printer, expr, target: str) -> str:
+    """A statement that evaluates ``expr`` into the buffer ``target`` (its outermost product or sum with out=)."""
+    if expr.is_Mul or expr.is_Add:
+        first, rest = expr.as_two_terms()
+        ufunc = "multiply" if expr.is_Mul else "add"
+        return f"numpy.{ufunc}({printer.doprint(rest)}, {printer.doprint(first)}, out={target})"
+    return f"{target}[...] = {printer.doprint(expr)}"
+
+
+def _generate_linear(variables, sums, expressions, targets) -> MapStep:
+    """Collect ``expressions`` (linear in the task sums ``sums``) by task sum, fold each sum's rational factor into
+    it, and print, with cse, a function of (variables, the sums read, the buffers ``targets``) that evaluates them
+    into the buffers."""
+    parts = [sp.collect(sp.expand(expr), sums, evaluate=False) for expr in expressions]
+    if any(set(p) - set(sums) or any(c.has(*sums, mode_flow_sym.tau) for c in p.values()) for p in parts):
+        raise RuntimeError("the expressions are not linear in the task sums")  # pragma: no cover - derivation changed
+    slots = tuple(i for i, s in enumerate(sums) if any(s in p for p in parts))
+    factors = []
+    for i in slots:
+        rationals = {p[sums[i]].as_coeff_Mul()[0] for p in parts if sums[i] in p}
+        factors.append(rationals.pop() if len(rationals) == 1 else sp.Integer(1))
+    scale = dict(zip((sums[i] for i in slots), factors))
+    folded = [sp.factor_terms(sp.Add(*(coeff / scale[s] * s for s, coeff in p.items()))) for p in parts]
+    replacements, outputs = sp.cse(folded)
+    printer = NumPyPrinter()
+    names = [str(v) for v in variables] + [str(sums[i]) for i in slots] + list(targets)
+    lines = [f"def increments({', '.join(names)}):"]
+    lines += [f"    {name} = {printer.doprint(expr)}" for name, expr in replacements]
+    lines += [f"    {_into(printer, expr, target)}" for expr, target in zip(outputs, targets)]
+    source = "\n".join(lines) + "\n"
+    namespace = {"numpy": np}
+    exec(compile(source, "<lrnn_theory.compiled.map_step>", "exec"), namespace)  # noqa: S102 - our own printed code
+    return MapStep(namespace["increments"], slots, tuple(float(f) for f in factors), source, len(targets))
+
+
+def _generate_map_step(variables, sums, tau_rates) -> MapStep:
+    """The rates as increments into out_a, out_b, out_c (``_generate_linear``)."""
+    return _generate_linear(variables, sums, tau_rates, ("out_a", "out_b", "out_c"))
+
+
+#: Mode layout -> its gradient flow's (mode symbols, sum symbols, tau times the rates).
+GRADIENT_RATES = {"real": _real_gradient_rates, "complex": _complex_gradient_rates}
+
+
+@functools.lru_cache(maxsize=None)
+def map_step(layout: str) -> MapStep:
+    """The generated step of the exact gradient-descent map for modes laid out as ``layout`` ("real", "complex")."""
+    variables, sums, rates, _ = GRADIENT_RATES[layout]()
+    return _generate_map_step(variables, sums, rates)
+
+
+def _real_jacobian_entries(variables, rates, flow) -> list:
+    """The 3 x 3 entries d(tau rate p)/d(q), row after row."""
+    return list(mode_flow_sym.sums_as_symbols(flow.jacobian * mode_flow_sym.tau))
+
+
+def _complex_jacobian_entries(variables, rates, tau_rates) -> list:
+    """The 3 x 6 Wirtinger derivatives d(tau rate p)/d(z_q), d(tau rate p)/d(conj z_q), row after row."""
+    return [complex_sym.sums_as_symbols(sp.diff(tau_rates[v], w)) for v in complex_sym.STATE for w in variables]
+
+
+#: Mode layout -> its gradient flow's Jacobian entries (m' x m'' row after row), from ``GRADIENT_RATES``.
+GRADIENT_JACOBIAN = {"real": _real_jacobian_entries, "complex": _complex_jacobian_entries}
+
+
+@functools.lru_cache(maxsize=None)
+def jacobian_step(layout: str) -> MapStep:
+    """The gradient flow's Jacobian entries for modes laid out as ``layout``, generated as ``map_step``'s rates are:
+    ``increments(*modes, *sums, out_0, out_1, ...)`` writes the entries (row after row) times the scale folded into
+    the sums (1 / tau for the flow itself) into the buffers."""
+    variables, sums, rates, flow = GRADIENT_RATES[layout]()
+    entries = GRADIENT_JACOBIAN[layout](variables, rates, flow)
+    return _generate_linear(variables, sums, entries, tuple(f"out_{i}" for i in range(len(entries))))
 
 
 # ---- frozen solutions ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .finite_lr import DiscreteGD, compile_modified_flow
 # compile_flow, CompiledFlow and output_times stay importable from here (``from lrnn_theory.flow import compile_flow``)
 from .flow_field import CompiledFlow, RealModes, check_final_time, compile_flow, output_times
-from .solvers import CONVERGED, resolve_solver, solve_blocks
+from .solvers import CONVERGED, BatchedBalanced, resolve_solver, solve_blocks
 from .tasks import coerce_task
 from .trajectory import Trajectory
 
@@ -111,7 +111,8 @@ def integrate(task, t_end: float | None = None, *, n_points: int = 201, t_eval=N
         Integration strategy: "Batched" (default: one step size per mode, RODAS4 on the m x m Jacobian blocks, see
         ``lrnn_theory.solvers.solve_blocks``) or a scipy method by name ("LSODA", "BDF", "Radau", "RK45",
         "DOP853"). With the default, a badly scaled task on which the solver fails (not one that diverges) is
-        retried with the methods of ``FALLBACK_METHODS``; ``info["attempts"]`` lists what failed first. A method
+        retried in the balanced coordinates u = a c, b, w = a^2 - c^2 (real tasks, ``BalancedModes``), then with
+        the methods of ``FALLBACK_METHODS``; ``info["attempts"]`` lists what failed first. A method
         given explicitly is not replaced. ``DiscreteGD(lr=, loss=)`` runs the exact gradient-descent map of an
         aligned network instead (output at the steps nearest ``t_eval``).
     rtol, atol : float, optional
@@ -233,7 +234,7 @@ def _integrate_to(task, t_end, n_points, t_eval, converged_tol, *, method, rtol,
         threshold = check_real("divergence_threshold", divergence_threshold, positive=True)
     check_task_scale(task)
     failures = []
-    for attempt, attempt_rtol in _attempts(task, method, rtol):
+    for attempt, attempt_rtol in _attempts(task, method, rtol, balanced=BalancedModes.applies(flow)):
         with warnings.catch_warnings(record=True) as caught:  # shown only for the attempt that is kept
             warnings.simplefilter("always")
             try:
@@ -258,23 +259,27 @@ def _integrate_to(task, t_end, n_points, t_eval, converged_tol, *, method, rtol,
         f"'tau', or shorten t_end")
 
 
-#: Methods tried, in order, after the default one fails on a badly scaled task (not on divergence): BDF, LSODA and
-#: Radau cope where another method's step-size control breaks down on singular values of 1e8 and more; the last
-#: attempt is BDF at a looser relative tolerance (``FALLBACK_RTOL``), unless the caller set ``rtol``.
+#: Methods tried, in order, after the default one fails on a badly scaled task (not on divergence): on a real task
+#: first the batched solver in balanced coordinates (``solvers.BatchedBalanced``), then BDF, LSODA and Radau, which
+#: cope where another method's step-size control breaks down on singular values of 1e8 and more; the last attempt is
+#: BDF at a looser relative tolerance (``FALLBACK_RTOL``), unless the caller set ``rtol``.
 FALLBACK_METHODS = ("BDF", "LSODA", "Radau")
 FALLBACK_RTOL = 1e-6
 
-#: Largest singular value from which BDF is tried before the default method (which fails slowly there).
+#: Largest singular value from which the default method is tried after the balanced one and BDF (it fails slowly
+#: there: a and c relax onto a curved manifold with Jacobian eigenvalues of s^2 and more).
 BADLY_SCALED = 1e6
 
 
-def _attempts(task, method, rtol):
-    """(method, rtol) pairs to try in turn: only the given method if there is one, else the fallback chain."""
+def _attempts(task, method, rtol, balanced: bool = True):
+    """(method, rtol) pairs to try in turn: only the given method if there is one, else the fallback chain
+    (``balanced``: whether ``BatchedBalanced`` applies, ``BalancedModes.applies``)."""
     if method is not None:
         return [(method, rtol)]
-    chain = [None, *FALLBACK_METHODS]
+    first = [BatchedBalanced()] if balanced else []
+    chain = [None, *first, *FALLBACK_METHODS]
     if float(np.max(np.abs(task.singular_values))) >= BADLY_SCALED:
-        chain = [FALLBACK_METHODS[0], None, *FALLBACK_METHODS[1:]]
+        chain = [*first, FALLBACK_METHODS[0], None, *FALLBACK_METHODS[1:]]
     attempts = [(m, rtol) for m in chain]
     if rtol is None:
         attempts.append((FALLBACK_METHODS[0], FALLBACK_RTOL))
@@ -347,15 +352,109 @@ def _divergence_error(flow, t_hit: float, mode: int, y_mode, threshold: float) -
 
 
 #: Most steps of one mode in one batched run (ordinary tasks need a few hundred to converge): a mode that needs more
-#: is too stiff or badly scaled for RODAS4 and counts as stuck, so that ``integrate`` falls back to BDF and Radau.
+#: (or is projected to, ``solvers._mark_hopeless``) is too stiff or badly scaled for RODAS4 and counts as stuck, so
+#: that ``integrate`` falls back to the balanced coordinates, then BDF and Radau.
 MAX_BATCHED_STEPS = 20_000
+
+
+class BalancedModes:
+    """The flow of real modes in their balanced coordinates z = (u, b, w), u = a c, w = a^2 - c^2, as a system
+    for ``solve_blocks`` (``solvers.BatchedBalanced``); states as rows (3, k), like ``CompiledFlow.rates_rows``.
+
+    Back to a and c: a^2 + c^2 = r = sqrt(w^2 + 4 u^2), so a^2 = (r + w) / 2 and c^2 = (r - w) / 2; the one of
+    a, c larger at the start takes its initial sign, the other is u over it. Only for the gradient flow, which
+    keeps w fixed, so that the larger never passes through 0 (``applies``: frozen and modified flows move w).
+    Rates dz/dt = P f with P = d(u, b, w)/d(a, b, c); the Jacobian is (P J + E) P^-1, E the derivative of P
+    contracted with f."""
+
+    @staticmethod
+    def applies(flow) -> bool:
+        """Whether ``flow`` is the plain gradient flow of a real task (3 x 3 blocks, no frozen modes, not the
+        modified flow of a finite learning rate)."""
+        return flow.block_size == 3 and flow.frozen_components is None and getattr(flow, "step", None) is None
+
+    def __init__(self, flow, Y0):
+        a, c = Y0[:, 0], Y0[:, 2]
+        self.flow, self.sums = flow, flow.sums
+        self.a_major = a * a >= c * c
+        self.sign = np.where(np.where(self.a_major, a, c) < 0, -1.0, 1.0)
+        self._modes, self._branch = None, None
+
+    @staticmethod
+    def balanced(Y):
+        """(K, 3) states a, b, c to (K, 3) states u, b, w."""
+        a, b, c = np.moveaxis(np.asarray(Y, dtype=float), -1, 0)
+        return np.stack([a * c, b, a * a - c * c], axis=-1)
+
+    def modes_of(self, Z, modes=slice(None)):
+        """States u, b, w (..., 3) of the modes ``modes`` (the last axis but one) back to a, b, c (..., 3)."""
+        u, b, w = np.moveaxis(Z, -1, 0)
+        with np.errstate(all="ignore"):
+            a, c = self._a_c(u, w, self.a_major[modes], self.sign[modes])
+        return np.stack([a, b, c], axis=-1)
+
+    @staticmethod
+    def _a_c(u, w, a_major, sign):
+        # a^2 = (r + w) / 2 and c^2 = (r - w) / 2 for any w (r = hypot >= |w|): the one that was the larger at the
+        # start stays away from 0 while w keeps its sign, and is 0 only where u = w = 0 (then so is the other)
+        major = sign * np.sqrt(np.maximum(0.5 * (np.hypot(w, 2 * u) + np.where(a_major, w, -w)), 0.0))
+        minor = u / np.where(major != 0, major, 1.0)
+        return np.where(a_major, major, minor), np.where(a_major, minor, major)
+
+    @classmethod
+    def magnitude_rows(cls, Zr):
+        """|a|, |b|, |c| in some order of a and c (3, k) from states u, b, w as rows Zr (3, k): needs no mode."""
+        major = np.sqrt(0.5 * (np.hypot(Zr[2], 2 * Zr[0]) + np.abs(Zr[2])))
+        out = np.abs(Zr)
+        out[0] = major
+        out[2] = np.abs(Zr[0]) / np.where(major != 0, major, 1.0)
+        return out
+
+    def _rows(self, Zr, modes):
+        """a, b, c as rows (3, k) of the running modes ``modes`` (the solver passes one array object per set of
+        running modes: their branch and sign are looked up once per set)."""
+        if modes is not self._modes:
+            self._modes, self._branch = modes, (self.a_major[modes], self.sign[modes])
+        X = np.empty_like(Zr)
+        X[0], X[2] = self._a_c(Zr[0], Zr[2], *self._branch)
+        X[1] = Zr[1]
+        return X
+
+    def rates_rows(self, t, Zr, modes):
+        X = self._rows(Zr, modes)
+        f = self.flow.rates_rows(t, X, modes)
+        a, c = X[0], X[2]
+        return np.stack([c * f[0] + a * f[2], f[1], 2 * (a * f[0] - c * f[2])])
+
+    def jacobian_rows(self, t, Zr, modes):
+        X = self._rows(Zr, modes)
+        f, J = self.flow.rates_rows(t, X, modes), self.flow.jacobian_rows(t, X, modes)
+        a, c = X[0], X[2]
+        zero, one = np.zeros_like(a), np.ones_like(a)
+        r = np.maximum(a * a + c * c, np.finfo(float).tiny)  # a = c = 0: a fixed point, its P^-1 rows zero
+        P = np.array([[c, zero, a], [zero, one, zero], [2 * a, zero, -2 * c]])
+        E = np.array([[f[2], zero, f[0]], [zero, zero, zero], [2 * f[0], zero, -2 * f[2]]])
+        P_inv = np.array([[c / r, zero, 0.5 * a / r], [zero, one, zero], [a / r, zero, -0.5 * c / r]])
+        return np.einsum("ijk,jlk->ilk", np.einsum("ijk,jlk->ilk", P, J) + E, P_inv)
 
 
 def _integrate_batched(flow, solver, t_end, t_eval, blowup, converged_tol):
     """Per-mode step sizes (``lrnn_theory.solvers.solve_blocks``); returns output times, flat states, info."""
-    sol = solve_blocks(flow, flow.initial_state().reshape(flow.K, flow.block_size), t_end, t_eval, solver.rtol,
-                       solver.atol, converged_tol=converged_tol, max_steps=MAX_BATCHED_STEPS,
-                       log_gain=blowup.largest_gain_rows, log_threshold=np.log(blowup.threshold))
+    Y0 = flow.initial_state().reshape(flow.K, flow.block_size)
+    system, log_gain = flow, blowup.largest_gain_rows
+    if solver.balanced:
+        if not BalancedModes.applies(flow):
+            raise IntegrationError("the balanced coordinates need the gradient flow of a real task (no frozen "
+                                   "modes, no lr_correction)")
+        system = BalancedModes(flow, Y0)
+        Y0 = system.balanced(Y0)
+        log_gain = lambda Zr: blowup.largest_gain_rows(system.magnitude_rows(Zr))  # noqa: E731
+    sol = solve_blocks(system, Y0, t_end, t_eval, solver.rtol, solver.atol, converged_tol=converged_tol,
+                       max_steps=MAX_BATCHED_STEPS, log_gain=log_gain, log_threshold=np.log(blowup.threshold))
+    if solver.balanced:
+        sol.Y, sol.y_final = system.modes_of(sol.Y), system.modes_of(sol.y_final)
+        if sol.failure is not None:
+            sol.failure.y = system.modes_of(sol.failure.y[None], [sol.failure.mode])[0]
     flow.nfev, flow.njev = sol.nfev, sol.njev
     fail = sol.failure
     if fail is not None:

@@ -1,7 +1,10 @@
 """The mode flow's vector field: how the modes of a task sit in the state vector (``RealModes``, ``ComplexModes``)
 and the compiled flow (``CompiledFlow``: rates, Jacobian blocks and energy of every mode, from the derived ODEs of
 ``lrnn_theory.derivations.mode_flow`` compiled by ``lrnn_theory.compiled``, with the task sums of all K modes and all
-T steps from one matrix product over a table of powers of b), and the checked output times of a run.
+T steps from one matrix product over a table of powers of b), the generated programs linear in the task sums
+(``SumsProgram``: the rates and Jacobian on the batched solver's rows at small K, and the exact gradient-descent map
+stepped in place, ``GradientStep``, from ``lrnn_theory.compiled.map_step`` and ``jacobian_step`` for every kind of
+task), and the checked output times of a run.
 
 Everything that follows the flow builds on this module: ``lrnn_theory.finite_lr`` (the modified flow and the exact
 gradient-descent map) and ``lrnn_theory.flow`` (``integrate``, which dispatches to both), so neither has to import
@@ -12,14 +15,16 @@ from the dtype of its values, as the mode layout of the compiled flow.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import resources
-from .compiled import flow_functions
-from .derivations.complex import B_PARTIALS
+from .compiled import flow_functions, jacobian_step, map_step
+from .derivations.complex import B_PARTIALS, partials
 from .errors import DivergenceError, IntegrationError, bad, check_finite_array, check_int, check_real
 from .solvers import block_sparsity, blocks_to_banded, blocks_to_sparse
-from .task_sums import complex_partials
+from .task_sums import RUNNING_PRODUCT_MODES, complex_partials, power_rows
 from .tasks import coerce_task
 from .trajectory import mode_energy
 
@@ -82,7 +87,8 @@ class RealModes:
         values = self.functions.rates(*self.arguments(a, b, c, sums, self.functions.rates_order,
                                                       self._rates_padding))
         out = np.empty(Yr.shape)
-        out[0], out[1], out[2] = [r / self.divisor for r in values]
+        for row, value in zip(out, values):  # divided into place: no temporaries
+            np.divide(value, self.divisor, out=row)
         return out
 
     def jacobian(self, Yr, sums) -> np.ndarray:
@@ -93,8 +99,7 @@ class RealModes:
         out = np.empty((3, 3, Yr.shape[1]))
         for p in range(3):
             for q in range(3):
-                out[p, q] = rows[p][q]
-        out /= self.divisor
+                np.divide(rows[p][q], self.divisor, out=out[p, q])
         return out
 
     def energy_correction(self, y, sums) -> np.ndarray:
@@ -103,6 +108,49 @@ class RealModes:
         order = self.functions.sum_slots - 1
         # real for real modes; for complex ones E_h - E is real up to rounding of the complex arithmetic
         return np.real(self.functions.energy_correction(*self.arguments(a, b, c, sums, order)))
+
+    # ---- the exact gradient-descent map (``GradientStep``): strengths as (3, k) numbers of ``map_dtype`` ----
+    map_dtype = float
+
+    def map_state(self, Yr) -> np.ndarray:
+        """The strengths (3, k) from states stored as rows Yr (m, k)."""
+        return np.array(Yr, dtype=float)
+
+    def map_rows(self, Z) -> np.ndarray:
+        """States stored as rows (m, k) from the strengths Z (3, k)."""
+        return np.array(Z, dtype=float)
+
+    def map_load(self, Z, Yr, columns=None):
+        """Write the strengths of the states stored as rows Yr (m, k) into Z (3, k), or into its ``columns``."""
+        if columns is None:
+            np.copyto(Z, Yr)
+        else:
+            Z[:, columns] = Yr
+
+    def map_jacobian(self, entries) -> np.ndarray:
+        """Jacobian blocks (m, m, k) from the generated entries (``compiled.jacobian_step``), (3 m'', k) row after
+        row (a new array)."""
+        return entries.reshape(3, 3, -1).copy()
+
+    def map_modes(self, Z, Z_conj) -> tuple:
+        """The mode arguments of the generated step (``compiled.map_step``), views of Z (and of its conjugate)."""
+        return Z[0], Z[1], Z[2]
+
+    def map_coefficients(self, sums, slots) -> tuple:
+        """(what the monomials are, coefficients (slots, M, k)) of the task sums ``slots`` over monomials of b: the
+        powers b^p, p < M."""
+        coefficients = sums.power_coefficients(self.functions.sum_slots - 1, slots)
+        return coefficients.shape[1], coefficients
+
+    def map_monomials(self, monomials, Z, Z_conj, table):
+        """A function of no arguments that fills ``table`` (M, k) with the monomials of the b of Z: b^p as one running
+        product over a view made once (at most ``RUNNING_PRODUCT_MODES`` modes), else by repeated squaring."""
+        b = Z[1]
+        table[0] = 1.0
+        if b.size > RUNNING_PRODUCT_MODES or monomials < 2:
+            return lambda: power_rows(b, monomials, out=table)
+        source, target = np.broadcast_to(b, table[1:].shape), table[1:]
+        return lambda: np.multiply.accumulate(source, axis=0, out=target)
 
 
 class ComplexModes(RealModes):
@@ -174,12 +222,226 @@ class ComplexModes(RealModes):
         for p in range(3):
             for q in range(6):
                 W[p, q] = rows[p][q]
-        d_re, d_im = W[:, 0::2] + W[:, 1::2], 1j * (W[:, 0::2] - W[:, 1::2])
-        out = np.empty((6, 6, Yr.shape[1]))
-        out[0::2, 0::2], out[1::2, 0::2] = d_re.real, d_re.imag
-        out[0::2, 1::2], out[1::2, 1::2] = d_im.real, d_im.imag
+        out = self._real_blocks(W)
         out /= self.divisor
         return out
+
+    @staticmethod
+    def _real_blocks(W) -> np.ndarray:
+        """(6, 6, k) real blocks from the Wirtinger derivatives W (3, 6, k): d(rate p)/d(z_q), d(rate p)/d(conj z_q)
+        in columns 2q, 2q + 1."""
+        d_re, d_im = W[:, 0::2] + W[:, 1::2], 1j * (W[:, 0::2] - W[:, 1::2])
+        out = np.empty((6, 6, W.shape[2]))
+        out[0::2, 0::2], out[1::2, 0::2] = d_re.real, d_re.imag
+        out[0::2, 1::2], out[1::2, 1::2] = d_im.real, d_im.imag
+        return out
+
+    # ---- the exact gradient-descent map: the strengths as complex numbers z = Re z + i Im z ----
+    map_dtype = complex
+
+    def map_state(self, Yr) -> np.ndarray:
+        return Yr[0::2] + 1j * Yr[1::2]
+
+    def map_rows(self, Z) -> np.ndarray:
+        rows = np.empty((6,) + Z.shape[1:])
+        rows[0::2], rows[1::2] = Z.real, Z.imag
+        return rows
+
+    def map_modes(self, Z, Z_conj) -> tuple:
+        return Z[0], Z_conj[0], Z[1], Z_conj[1], Z[2], Z_conj[2]
+
+    def map_load(self, Z, Yr, columns=None):
+        if columns is None:
+            Z.real, Z.imag = Yr[0::2], Yr[1::2]
+        else:
+            Z[:, columns] = Yr[0::2] + 1j * Yr[1::2]
+
+    def map_jacobian(self, entries) -> np.ndarray:
+        """(6, 6, k) real blocks from the 3 x 6 Wirtinger derivatives (rows of ``entries``)."""
+        return self._real_blocks(entries.reshape(3, 6, -1))
+
+    def map_coefficients(self, sums, slots) -> tuple:
+        """Monomials conj(b)^k b^l ((M, 2) of (k, l)) and the coefficients of the sums ``slots`` over them."""
+        order = self.functions.sum_slots - 1
+        return sums.monomial_coefficients(order, partials(order), slots)
+
+    def map_monomials(self, monomials, Z, Z_conj, table):
+        """Fills Z_conj with the conjugates of Z, then ``table`` with conj(b)^k b^l from the powers of conj(b) and b."""
+        k, l = monomials.T
+        b, b_conj = Z[1], Z_conj[1]
+        rows = int(monomials.max()) + 1 if monomials.size else 1
+        conj_powers, powers = (np.empty((rows,) + b.shape, dtype=complex) for _ in range(2))
+
+        def fill():
+            np.conjugate(Z, out=Z_conj)
+            power_rows(b_conj, rows, out=conj_powers)
+            np.conjugate(conj_powers, out=powers)
+            np.multiply(conj_powers[k], powers[l], out=table)
+
+        return fill
+
+
+class SumsProgram:
+    """A generated function linear in the task sums (``lrnn_theory.compiled.map_step``, ``jacobian_step``) on the
+    strengths of a set of modes, in buffers made once.
+
+    The sums it reads come from one batched matrix product of coefficient tables (``scale`` and each sum's rational
+    factor folded in once) with a table of monomials of b (the powers of b, or conj(b)^k b^l for complex modes) that
+    the layout fills; ``run`` then writes the function's outputs into ``outputs``. A run is a fixed, small number of
+    numpy calls with no allocation: one engine for every kind of task.
+
+    Parameters
+    ----------
+    layout : RealModes or ComplexModes
+        The mode layout (gradient flow).
+    monomials, coefficients
+        The table's monomials and the coefficients (S, M, K) of the sums the function reads over them, factors and
+        scale folded in (``sum_coefficients``).
+    generated : lrnn_theory.compiled.MapStep
+        The generated function.
+
+    Attributes
+    ----------
+    state : ndarray (3, K)
+        The strengths a, b, c of every mode (complex for complex modes) the program reads.
+    outputs : ndarray (n, K)
+        What ``run`` writes, one row per output of the generated function.
+    """
+
+    def __init__(self, layout, monomials, coefficients, generated):
+        count, K = coefficients.shape[1:]
+        dtype = layout.map_dtype
+        self.layout = layout
+        #: Monomials of b in the table the task sums are read from (the powers b^p, p < count, for real modes).
+        self.monomials = count
+        self.state = np.zeros((3, K), dtype)
+        conjugates = np.zeros((3, K), dtype)
+        table = np.empty((count, K), np.result_type(dtype, coefficients.dtype))
+        self._table = table
+        self._fill = layout.map_monomials(monomials, self.state, conjugates, table)
+        self._evaluate, sums_read = self._sum_products(coefficients.astype(table.dtype, copy=False), table)
+        self.outputs = np.empty((generated.outputs, K), dtype)
+        self._arguments = (*layout.map_modes(self.state, conjugates), *sums_read, *self.outputs)
+        self._step = generated.increments
+
+    @staticmethod
+    def sum_coefficients(layout, sums, generated, scale: float) -> tuple:
+        """(monomials, coefficients (S, M, K)) of the sums ``generated`` reads over monomials of b, each times its
+        factor and ``scale`` (h / tau for the map's increments, 1 / tau for the flow's rates and Jacobian)."""
+        monomials, coefficients = layout.map_coefficients(sums, generated.slots)
+        return monomials, coefficients * (np.asarray(generated.factors) * scale)[:, None, None]
+
+    #: Up to this many modes the task sums are one batched product per mode (one numpy call, where the calls are the
+    #: cost: 3 us at K = 32); beyond it, sums with one coefficient table for all modes (B of white inputs) are one
+    #: matrix product and the others one einsum over their own powers (K = 10^4, T = 20: 2.6 ms -> 0.4 ms per step).
+    BATCHED_MODES = 256
+
+    @classmethod
+    def _sum_products(cls, coefficients, table) -> tuple:
+        """(a function of no arguments that writes the task sums, the sums as one (K,) view each) from the
+        coefficients (S, M, K) and the table of monomials (M, K) that ``_fill`` writes."""
+        S, M, K = coefficients.shape
+        if K <= cls.BATCHED_MODES:
+            per_mode = np.ascontiguousarray(coefficients.transpose(2, 0, 1))  # (K, S, M)
+            sums, monomials = np.empty((K, S, 1), table.dtype), table.T[:, :, None]
+            return (lambda: np.matmul(per_mode, monomials, out=sums)), tuple(sums[:, j, 0] for j in range(S))
+        shared = [j for j in range(S) if np.array_equal(coefficients[j], np.broadcast_to(coefficients[j, :, :1],
+                                                                                            (M, K)))]
+        own = [j for j in range(S) if j not in shared]
+        sums = np.empty((S, K), table.dtype)
+        order = shared + own
+        common = np.ascontiguousarray(coefficients[shared, :, 0])  # (shared, M)
+        used = np.flatnonzero(np.any(coefficients[own] != 0, axis=(0, 2)))
+        rows = used[-1] + 1 if used.size else 1
+        individual = np.ascontiguousarray(coefficients[own, :rows])  # (own, rows, K)
+        common_out, own_out, own_table = sums[:len(shared)], sums[len(shared):], table[:rows]
+
+        def evaluate():
+            np.matmul(common, table, out=common_out)
+            np.einsum("spk,pk->sk", individual, own_table, out=own_out)
+
+        return evaluate, tuple(sums[order.index(j)] for j in range(S))
+
+    def run(self, Yr=None, columns=None) -> np.ndarray:
+        """Evaluate the program (on the states stored as rows Yr (m, K), if given, else on ``state``; Yr (m, k)
+        of the modes ``columns`` only, if given) into ``outputs`` and return them (the buffer itself)."""
+        if Yr is not None:
+            self.layout.map_load(self.state, Yr, columns)
+        self._fill()
+        self._evaluate()
+        self._step(*self._arguments)
+        return self.outputs
+
+
+class GradientStep(SumsProgram):
+    """The exact gradient-descent map of every mode of a compiled flow, stepped in place (``DiscreteGD.run``).
+
+    A step adds the increments h * rate of the generated function of the layout (``lrnn_theory.compiled.map_step``)
+    as a ``SumsProgram`` with scale h / tau.
+
+    Parameters
+    ----------
+    flow : CompiledFlow
+        The gradient flow of the task (its layout, task sums and tau).
+    h : float
+        Theory time of one step (lr * tau * scale).
+
+    Attributes
+    ----------
+    state : ndarray (3, K)
+        The strengths a, b, c of every mode (complex for complex modes), stepped in place.
+    """
+
+    def __init__(self, flow, h: float):
+        layout, step = flow.layout, map_step(flow.layout.name)
+        super().__init__(layout, *self.sum_coefficients(layout, flow.sums, step, h / layout.divisor), step)
+        self._increments = self.outputs
+        #: Largest and smallest value of every real coordinate (rows a, b, c; real and imaginary parts side by side
+        #: for complex modes) over the steps since ``reset_extremes``: a divergence check of every step, two numpy
+        #: calls a step.
+        self._coordinates = self.state.view(float)
+        self.highest = np.empty_like(self._coordinates)
+        self.lowest = np.empty_like(self._coordinates)
+
+    def set_rows(self, Yr):
+        """Set the state from states stored as rows Yr (m, K)."""
+        self.state[...] = self.layout.map_state(np.asarray(Yr, dtype=float))
+        self.reset_extremes()
+
+    def reset_extremes(self):
+        """Start ``highest`` and ``lowest`` again from the current state."""
+        self.highest[...] = self._coordinates
+        self.lowest[...] = self._coordinates
+
+    def rows(self) -> np.ndarray:
+        """The state as rows (m, K), one row per real coordinate (a new array)."""
+        return self.layout.map_rows(self.state)
+
+    def parts(self) -> dict:
+        """The parts of one step as functions of no arguments, by name, in the order ``advance`` runs them (for
+        measuring what a step costs; each runs on the current state)."""
+        increments, state, coordinates = self._increments, self.state, self._coordinates
+        return {"table of monomials of b": self._fill, "task sums (coefficients x table)": self._evaluate,
+                "increments h * rate (generated)": lambda: self._step(*self._arguments),
+                "state += increments": lambda: np.add(state, increments, out=state),
+                "extremes (max, min)": lambda: (np.maximum(self.highest, coordinates, out=self.highest),
+                                                np.minimum(self.lowest, coordinates, out=self.lowest))}
+
+    def advance(self, count: int):
+        """``count`` steps of gradient descent, in place (overflow gives inf or NaN, never an exception), keeping
+        ``highest`` and ``lowest``."""
+        fill, evaluate = self._fill, self._evaluate
+        increments, arguments, state, step = self._increments, self._arguments, self.state, self._step
+        maximum, minimum, highest, lowest, coordinates = np.maximum, np.minimum, self.highest, self.lowest, \
+            self._coordinates
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for _ in range(count):
+                fill()
+                evaluate()
+                step(*arguments)
+                state += increments
+                maximum(highest, coordinates, out=highest)  # NaN propagates: a non-finite step fails the check
+                minimum(lowest, coordinates, out=lowest)
 
 
 #: The mode layout of a task, by the dtype kind of its values (one dtype per task: ``Task``): float or complex.
@@ -223,6 +485,7 @@ class CompiledFlow:
         self.block_size = self.layout.block_size
         self._rows, self._cols = block_sparsity(self.K, self.block_size)
         self._subset_modes, self._subset_sums = None, None
+        self._row_programs = {}  # thread -> [the subset last run, (rates, Jacobian) programs] (``_programs``)
         self.reset_counters()
 
     def parameters(self) -> tuple:
@@ -269,18 +532,62 @@ class CompiledFlow:
     #: Their rates and Jacobian rows are zero, so every solver (batched, scipy, events) holds them fixed.
     frozen_components = None
 
+    #: The rates and Jacobian on states as rows come from generated programs linear in the task sums
+    #: (``SumsProgram``: one table of monomials of b, one batched product, a few fused numpy calls, 1 / tau folded
+    #: into the coefficients; rates 21 -> 6 us and Jacobian 33 -> 13 us per call at K = 1, T = 20, where the calls
+    #: are the cost) up to this many modes times powers of b (K T); beyond it (and for flows without them,
+    #: ``ROW_PROGRAMS``) from the compiled functions, whose tables of b^2 are half as long and whose sums are one
+    #: product for all modes (measured even at K T ~ 5000: K = 100, T = 50 and K = 10, T = 500; slower beyond).
+    ROW_PROGRAM_SIZE = 4096
+    #: Whether this flow's rates and Jacobian are the generated programs' (the gradient flow's: ``map_step``,
+    #: ``jacobian_step``).
+    ROW_PROGRAMS = True
+
+    def _programs(self, modes):
+        """(rates, Jacobian) ``SumsProgram`` of all K modes (made once per thread), and the columns of ``modes``
+        in them (None: all modes), or None: the compiled functions. A subset of the modes (the solver's running
+        modes) runs on all columns, the others at zero since the subset last changed: at these K the columns cost
+        less than the numpy calls, and nothing is built again when modes finish."""
+        if not self.ROW_PROGRAMS or self.K * self.sums.T > self.ROW_PROGRAM_SIZE:
+            return None
+        thread = threading.get_ident()
+        cached = self._row_programs.get(thread)
+        if cached is None:
+            layout = self.layout
+            cached = self._row_programs[thread] = [None, tuple(
+                SumsProgram(layout, *SumsProgram.sum_coefficients(layout, self.sums, generated, 1.0 / layout.divisor),
+                            generated) for generated in (map_step(layout.name), jacobian_step(layout.name)))]
+        columns = None if modes is None or len(modes) == self.K else modes
+        if columns is not None and cached[0] is not modes:  # a new subset: the other modes' columns at zero
+            cached[0] = modes
+            for program in cached[1]:
+                program.state[...] = 0.0
+        return cached[1], columns
+
     def rates_rows(self, t, Yr, modes=None) -> np.ndarray:
         """Rates (m, k) for states stored as rows Yr (m, k), one row per state variable (the batched solver's
         layout); otherwise as ``rates_blocks``."""
-        out = self.layout.rates(Yr, self._sums_for(modes))
+        programs = self._programs(modes)
+        if programs is None:
+            out = self.layout.rates(Yr, self._sums_for(modes))
+        else:
+            (rates, _), columns = programs
+            values = rates.run(Yr, columns)
+            out = self.layout.map_rows(values if columns is None else values[:, columns])
         if self.frozen_components is not None:
             out[self.frozen_components] = 0.0
         return out
 
     def jacobian_rows(self, t, Yr, modes=None) -> np.ndarray:
         """Jacobian blocks as (m, m, k) for states stored as rows Yr (m, k); unchecked, as ``rates_rows``."""
+        programs = self._programs(modes)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self.layout.jacobian(Yr, self._sums_for(modes))
+            if programs is None:
+                out = self.layout.jacobian(Yr, self._sums_for(modes))
+            else:
+                (_, jacobian), columns = programs
+                values = jacobian.run(Yr, columns)
+                out = self.layout.map_jacobian(values if columns is None else values[:, columns])
         if self.frozen_components is not None:
             out[self.frozen_components] = 0.0  # d(frozen rate)/d(anything) = 0
         return out
@@ -369,6 +676,10 @@ class CompiledFlow:
 
     def jacobian_sparse(self, t, y):
         return blocks_to_sparse(self.jacobian_blocks(t, y), self._rows, self._cols)
+
+    def gradient_step(self, h: float) -> GradientStep:
+        """The exact gradient-descent map of this flow with steps of theory time ``h`` (``GradientStep``)."""
+        return GradientStep(self, h)
 
     def energy(self, y) -> np.ndarray:
         """Per-mode energy for a flat state (3K,) or a stack of states (n, 3K)."""

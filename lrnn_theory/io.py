@@ -199,9 +199,29 @@ def atomic_write(path, mode: str = "w", param: str = "out"):
 
 
 def render_figure(fig, fmt: str = "png") -> bytes:
-    """A matplotlib figure as the bytes of an image file."""
+    """A matplotlib figure as the bytes of an image file (cropped to its content, 120 dpi)."""
     buf = BytesIO()
-    fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+    engine = fig.get_layout_engine()
+    # A PNG of an Agg figure without a layout engine to run (tight_layout() leaves a placeholder) is the same PNG,
+    # byte for byte, with one layout pass instead of two: bbox_inches="tight" (and any engine, even the placeholder)
+    # makes savefig lay out the whole figure once more before drawing it, for the content's box alone, taken here at
+    # the saving dpi. 20% of the rendering time (issue 25).
+    if (fmt != "png" or type(fig.canvas).__name__ != "FigureCanvasAgg"
+            or type(engine).__name__ not in ("NoneType", "PlaceHolderLayoutEngine")):
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+        return buf.getvalue()
+    dpi = fig.dpi
+    try:
+        fig.dpi = 120
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+    finally:
+        fig.dpi = dpi
+    fig._layout_engine = None  # not set_layout_engine(None): that installs rcParams["figure.autolayout"]'s engine
+    try:
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches=box.padded(sys.modules["matplotlib"].rcParams[
+            "savefig.pad_inches"]))
+    finally:
+        fig._layout_engine = engine
     return buf.getvalue()
 
 

@@ -239,10 +239,10 @@ def derive_estimate(result: str, K: int, T: int, modes_printed: int = 10) -> Est
 
 
 #: Seconds per step of the exact gradient-descent map (``finite_lr.DiscreteGD``): a fixed cost per step (the
-#: Python loop) plus one per mode and step of the task sums (measured on one core: 3.8e-5 s at K T = 4, 3.0e-4 s at
-#: K T = 80,000).
-DISCRETE_STEP_SECONDS = 3.5e-5
-DISCRETE_SUM_SECONDS = 3.5e-9
+#: Python loop and a dozen numpy calls of the generated step) plus one per mode and step of the task sums (measured on
+#: one core, CPU: 5.9e-6 s at K T = 2, 1.3e-5 s at K T = 640, 1.1e-4 s at K T = 20,000, 7.0e-4 s at K T = 80,000).
+DISCRETE_STEP_SECONDS = 6e-6
+DISCRETE_SUM_SECONDS = 7e-9
 
 
 def discrete_estimate(K: int, T: int, steps: int, records: int) -> Estimate:

@@ -9,7 +9,9 @@ each mode with its own step size and error control, by the L-stable Rosenbrock m
 *Solving ODEs II*, 2nd ed., sec. IV.7, Table 7.2, order 4 with an embedded order-3 error estimate) using the
 analytic Jacobian blocks and one batched m x m inversion per step. It is generic in the block size m. Dense output
 interpolates all output times a step passes at once (many output times cost about what few do); a runaway mode is
-reported from the law of its growth (``_watch_growth``) instead of being stepped all the way to the threshold.
+reported from the law of its growth (``_watch_growth``) instead of being stepped all the way to the threshold, and
+a mode whose steps, projected to the end, exceed the cap stops at once (``_mark_hopeless``). ``BatchedBalanced`` runs
+it on each mode's balanced coordinates (``flow.BalancedModes``), the first fallback.
 
 The scipy strategies integrate the whole state vector with one shared step size; implicit methods get the analytic
 Jacobian in the cheapest form scipy accepts: packed banded for LSODA (lower and upper bandwidth m - 1), sparse block
@@ -39,6 +41,8 @@ class Solver:
     jacobian = "none"  # "none", "banded" or "sparse"
     #: True for strategies that integrate mode blocks themselves (``solve_blocks``) instead of scipy's solve_ivp.
     batched = False
+    #: True for the batched solver on the balanced coordinates (u, b, w) of each mode (``BatchedBalanced``).
+    balanced = False
 
     def solve_ivp_options(self, flow) -> dict:
         """Keyword arguments for ``scipy.integrate.solve_ivp`` given a compiled flow."""
@@ -62,6 +66,20 @@ class Batched(Solver):
     name = "Batched"
     jacobian = "blocks"
     batched = True
+
+
+@dataclass(frozen=True)
+class BatchedBalanced(Batched):
+    """``Batched`` on each real mode's balanced coordinates u = a c, b, w = a^2 - c^2 (``flow.BalancedModes``).
+
+    The first fallback of the default method (not a name ``method`` accepts): where a huge singular value makes a
+    and c relax onto the curved manifold a c = u*(b) with a Jacobian eigenvalue of -1e13, RODAS4 in a, b, c loses
+    its order to the curvature (its linearised stages leave the hyperbola; the step stays at 1e-6 and the run
+    spends its step cap at t = 0.01). In u, b, w that manifold is a graph, and the gradient flow keeps w fixed.
+    Real tasks only (m = 3)."""
+
+    name = "Batched-balanced"
+    balanced = True
 
 
 @dataclass(frozen=True)
@@ -263,7 +281,10 @@ EQUILIBRATION_SWEEPS = 3
 
 #: Index pairs (p + 1, q + 1) and (p + 2, q + 2), mod 3, that give all nine cofactors of a 3 x 3 block at once.
 _NEXT, _AFTER = np.array([1, 2, 0]), np.array([2, 0, 1])
-_NN, _AA, _NA, _AN = np.ix_(_NEXT, _NEXT), np.ix_(_AFTER, _AFTER), np.ix_(_NEXT, _AFTER), np.ix_(_AFTER, _NEXT)
+#: The four factors of the adjugate (``adjugate_rows_3x3``) as rows of the flattened blocks W (9, k), one gather for
+#: all four: entry [q, p] of a factor is W[s[p], r[q]] (row 3 s[p] + r[q]) for the index pairs (r, s) below.
+_ADJUGATE_FACTORS = np.array([r[:, None] + 3 * s[None, :] for r, s in
+                              ((_NEXT, _NEXT), (_AFTER, _AFTER), (_NEXT, _AFTER), (_AFTER, _NEXT))])
 
 
 def adjugate_rows_3x3(W: np.ndarray):
@@ -271,11 +292,11 @@ def adjugate_rows_3x3(W: np.ndarray):
     3 x 3 block of W (3, 3, k).
 
     The adjugate is the cofactor matrix of the transpose, adj[q, p] = W[p+1, q+1] W[p+2, q+2] - W[p+2, q+1] W[p+1,
-    q+2] (indices mod 3): four gathers and three products for all nine entries (the per-entry form took 45 numpy
+    q+2] (indices mod 3): one gather and three products for all nine entries (the per-entry form took 45 numpy
     calls, which is what a step costs at small K)."""
-    Wt = W.transpose(1, 0, 2)
-    adj = Wt[_NN] * Wt[_AA]
-    adj -= Wt[_NA] * Wt[_AN]
+    factors = W.reshape(9, -1)[_ADJUGATE_FACTORS]
+    adj = factors[0] * factors[1]
+    adj -= factors[2] * factors[3]
     det = np.einsum("qk,qk->k", W[0], adj[:, 0])
     rows = np.einsum("pqk,pqk->pk", W, W)
     hadamard = np.sqrt(rows[0] * rows[1] * rows[2])
@@ -512,6 +533,7 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
     t_limit = t_halt
     eye = np.eye(m)[:, :, None]
     iteration = 0
+    checkpoint = np.full((2, K), np.nan)  # time and steps of each mode at the last check of ``_mark_hopeless``
     with np.errstate(all="ignore"):  # once for the loop (non-finite trial values are handled per mode)
         while run.idx.size:
             iteration += 1
@@ -533,6 +555,8 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
             run.advance(accepted, t_new, y_new, f_new, h_next, result)
             _mark_finished(run, new_status, accepted, last, f_new, nonfinite, converged_tol, t_limit, max_steps,
                            result)
+            if iteration >= PROJECT_FROM and iteration & (iteration - 1) == 0:  # powers of two only
+                _mark_hopeless(run, new_status, checkpoint, t_end, max_steps, result)
             if _retire_finished(run, new_status, modes, next_out, result):
                 break
     return _finish(result, div_time, div_y, next_out)
@@ -662,7 +686,7 @@ def _control_step_size(run: _RunningModes, hs, y_new, f_new, error, singular, rt
     ratio = np.divide(error, scale, out=error)
     err = np.sqrt(np.einsum("ik,ik->k", ratio, ratio) / m)
     # a non-finite state or rate makes 0 * (their sum) NaN: one test for both
-    nonfinite = singular | ~np.isfinite(err + 0.0 * np.sum(y_new + f_new, axis=0))
+    nonfinite = singular | ~np.isfinite(err + 0.0 * np.add.reduce(y_new + f_new, axis=0))
     err[nonfinite] = np.inf
     factor = _clip(SAFETY * err ** -RODAS4_ERROR_EXPONENT)
     # Gustafsson's predictive controller on accepted steps (as in Hairer's RODAS): damps the accept/reject
@@ -866,6 +890,36 @@ def _mark_finished(run: _RunningModes, new_status, accepted, last, f_new, nonfin
         if nonfinite[row]:
             detail += " (trial steps overflow)"
         result.failure = ModeFailure("stuck", int(run.idx[row]), float(run.t[row]), run.y[:, row].copy(), detail)
+        new_status[row] = FAILED
+
+
+#: ``_mark_hopeless``: first iteration (then every doubling) at which the steps still needed are projected, and the
+#: factor over the step cap past which a mode counts as stuck at once instead of at the cap.
+PROJECT_FROM = 4096
+PROJECT_MARGIN = 1.5
+
+
+def _mark_hopeless(run: _RunningModes, new_status, checkpoint, t_end: float, max_steps: int, result: BlockSolution):
+    """Mark FAILED (stuck) the first running mode whose steps, projected to ``t_end``, exceed ``PROJECT_MARGIN``
+    times ``max_steps``, so that a fallback starts at once instead of after the whole cap.
+
+    Between two checks (iterations 2^j and 2^(j+1)) a mode went from (t0, n0) to (t, n) steps; with t growing like
+    a power of the steps, t ~ n^p (p = log(t / t0) / log(n / n0); a converging mode's steps grow geometrically, a
+    large p), reaching t_end takes n (t_end / t)^(1 / p) steps. A runaway whose stiffness grows with it (RODAS4 in
+    a, b, c on a huge singular value) has p ~ 2 and needs 10^5 steps: found at 8192 instead of 20,000."""
+    idx = run.idx
+    steps = result.steps[idx].astype(float)
+    t0, n0 = checkpoint[:, idx]
+    with np.errstate(all="ignore"):
+        power = np.log(run.t / t0) / np.log(steps / n0)
+        projected = steps * (t_end / run.t) ** (1.0 / power)
+    checkpoint[:, idx] = run.t, steps
+    hopeless = (new_status == RUNNING) & (power > 0) & (projected > PROJECT_MARGIN * max_steps)
+    if result.failure is None and hopeless.any():
+        row = int(np.argmax(hopeless))
+        result.failure = ModeFailure("stuck", int(idx[row]), float(run.t[row]), run.y[:, row].copy(),
+                                     f"{projected[row]:.3g} steps projected to t_end at {int(steps[row])} steps "
+                                     f"(cap {max_steps})")
         new_status[row] = FAILED
 
 

@@ -65,7 +65,8 @@ def power_rows(b: np.ndarray, rows: int, out: np.ndarray | None = None) -> np.nd
     P = np.empty((rows,) + b.shape, dtype=b.dtype) if out is None else out
     P[0] = 1.0
     if b.size <= RUNNING_PRODUCT_MODES:  # one call, where the calls are the cost (error ~ n eps, < 1e-13)
-        np.multiply.accumulate(np.broadcast_to(b, (rows - 1,) + b.shape), axis=0, out=P[1:])
+        P[1:] = b  # then the running product in place: np.broadcast_to alone costs more (2.8 us) than both
+        np.multiply.accumulate(P[1:], axis=0, out=P[1:])
         return P
     b_m = b
     m = 1
@@ -310,6 +311,62 @@ class TaskSums:
             value = np.einsum("mk,km->m", weighted, P[:n - j])
             out.append(value.real if i == j else value)
         return out
+
+    # ---- coefficient tables over monomials of b (the exact gradient-descent map) ------------------------------------
+    def power_coefficients(self, order: int, slots=None) -> np.ndarray:
+        """Coefficients of b^p in A^(0..order)(b) and B^(0..order)(b) at real b, per mode: (slots, P, K), the rows
+        A, A', ..., A^(order), B, ..., B^(order) (the compiled sums' order; ``slots`` picks some of them) and P up to
+        the last power with a non-zero coefficient. A diagonal B is b^(j mod 2) times a polynomial in b^2, so its
+        row m of ``_b_rows[j]`` is the coefficient of b^(2m + j mod 2); a full B's rows are its powers of b."""
+        self._build_tables(order)
+        n, K = self.n, self.K
+        out = np.zeros((2 * (order + 1), 2 * n, K), dtype=self.alpha.dtype)
+        for j in range(order + 1):
+            out[j, :n] = self._a_rows[j]
+            rows = self._b_rows[j] if self._b_rows.ndim == 3 else self._b_rows[j][:, None]
+            if self.diagonal:
+                out[order + 1 + j, j % 2::2] = rows
+            else:
+                out[order + 1 + j, :2 * n - 1] = rows
+        out = out if slots is None else out[list(slots)]
+        used = np.flatnonzero(np.any(out != 0, axis=(0, 2)))
+        return out[:, :used[-1] + 1 if used.size else 1]
+
+    def monomial_coefficients(self, order: int, pairs, slots=None) -> tuple:
+        """Coefficients of the monomials conj(b)^k b^l in the complex task sums, per mode: (monomials (M, 2) of
+        (k, l), coefficients (slots, M, K) complex), the sums in the compiled order A^(0..order)(conj b),
+        conj(A^(0..order)), then B_ij for the (i, j) of ``pairs`` (``slots`` picks some), only monomials with a
+        non-zero coefficient. A^(j)(conj b) = sum_t ff(t + j, j) alpha_(t+j) conj(b)^t; B_ij = sum_kl ff(k, j)
+        ff(l, i) G_kl conj(b)^(k-j) b^(l-i) for any (diagonal or full) G."""
+        self._build_tables(order)
+        n, K = self.n, self.K
+        reads = set(range(2 * (order + 1) + len(pairs)) if slots is None else slots)
+        if self.diagonal:
+            w = np.broadcast_to(self.weights, (K, n))
+            gram = {(k, k): w[:, k] for k in range(n) if np.any(w[:, k] != 0)}
+        else:
+            gram = {(k, l): self._gram_modes[:, k, l] for k, l in np.argwhere(np.any(self._gram_modes != 0, axis=0))}
+        columns, entries = {}, []
+
+        def add(slot, k, l, value):
+            if slot in reads:
+                entries.append((slot, columns.setdefault((int(k), int(l)), len(columns)), value))
+
+        for j in range(order + 1):
+            for t in range(n - j):
+                add(j, t, 0, self._a_rows[j, t])
+                add(order + 1 + j, 0, t, np.conj(self._a_rows[j, t]))
+        for s, (i, j) in enumerate(pairs):
+            for (k, l), value in gram.items():
+                if k >= j and l >= i:
+                    factor = falling_factorial(np.array(float(k)), j) * falling_factorial(np.array(float(l)), i)
+                    add(2 * (order + 1) + s, k - j, l - i, factor * value)
+        rows = sorted(reads)
+        coefficients = np.zeros((len(rows), len(columns), K), dtype=complex)
+        for slot, column, value in entries:
+            coefficients[rows.index(slot), column] += value
+        monomials = np.array(list(columns), dtype=np.int64).reshape(-1, 2)
+        return monomials, coefficients
 
     # ---- values on grids, for the results (b of shape (K, ...), real or complex) -------------------------------
     def values(self, b):

@@ -67,7 +67,8 @@ def links(singular_values):
 
 
 def _column(x, K):
-    return np.broadcast_to(np.asarray(x), (K,))[:, None]
+    x = np.asarray(x)  # broadcast_to only when needed: it is a third of explicit_gradient, the own ODEs' rhs
+    return (x if x.shape == (K,) else np.broadcast_to(x, (K,)))[:, None]
 
 
 def mode_covariance(lam, mode):

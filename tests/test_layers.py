@@ -21,32 +21,41 @@ from lrnn_theory.cli.registry import COMMANDS
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module")
+def sources():
+    """Module name -> parsed source. The layer checks read the same sources, and ``structure`` parses every module
+    afresh at each call (most of their time): parse once for this module. The sources do not change during a run."""
+    parsed = structure._trees()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(structure, "_trees", lambda: parsed)
+        yield parsed
+
+
 # ---- layers ---------------------------------------------------------------------------------------------------------
-def test_no_module_imports_a_higher_layer_at_module_level():
+def test_no_module_imports_a_higher_layer_at_module_level(sources):
     assert structure.layer_of("lrnn_theory.derivations.mode_flow") < structure.layer_of("lrnn_theory.flow")
     assert structure.layer_of("lrnn_theory.flow") < structure.layer_of("lrnn_theory.validation.harness")
     assert structure.layer_of("lrnn_theory.validation.harness") < structure.layer_of("lrnn_theory.cli.runner")
     assert structure.upward_imports() == []
 
 
-def test_no_import_cycles_at_module_level():
+def test_no_import_cycles_at_module_level(sources):
     assert structure.cycles() == []
 
 
-def test_derivations_build_sympy_only():
+def test_derivations_build_sympy_only(sources):
     """No numpy, scipy or matplotlib, no lambdify (that is ``lrnn_theory.compiled``), no argparse, no script: the
     printed reports, with a task's numbers, are the command line's (``lrnn_theory.cli.reports``)."""
     assert structure.derivation_violations() == []
 
 
-def test_derivations_print_nothing():
+def test_derivations_print_nothing(sources):
     """No derivation module renders or prints: no ``report``, ``render`` or ``print`` (``lrnn_theory.cli.reports``)."""
     import ast
 
-    for module, path in structure.modules().items():
+    for module, tree in sources.items():
         if not module.startswith("lrnn_theory.derivations"):
             continue
-        tree = ast.parse(path.read_text())
         defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
         assert not defined & {"report", "render", "equation", "format_mode_flow"}, module
         calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call)
@@ -84,7 +93,8 @@ def _help_command():
 
 def test_lrnn_help_answers_in_under_a_third_of_a_second():
     """Start-up is the cost of every command: ``lrnn --help`` imports no command module. Measured as the child's
-    CPU time (user + system), best of 3 runs, so that other processes on a loaded machine do not decide it."""
+    CPU time (user + system), best of up to 3 runs, so that other processes on a loaded machine do not decide it
+    (a run under the limit ends the search: the best of 3 is then under it too)."""
     import resource
 
     best = float("inf")
@@ -94,6 +104,8 @@ def test_lrnn_help_answers_in_under_a_third_of_a_second():
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         best = min(best, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
         assert proc.returncode == 0 and "COMMAND" in proc.stdout
+        if best < 0.35:
+            break
     assert best < 0.35, f"lrnn --help took {best:.3f} s of CPU time"
 
 

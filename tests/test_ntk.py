@@ -604,8 +604,9 @@ def test_cli_ntk(tmp_path, capsys):
     task = tmp_path / "task.json"
     task.write_text(json.dumps({"family": "constant", "T": 3, "delta": [1.0, 1.0]}))
     out = tmp_path / "ntk.csv"
+    # --record-every 30 (21 records, not 201): the mode kernel and its prediction at each record are the cost
     code = run(["ntk", task, "--hidden", 3, "--init", "aligned", "--init-scale", 0.1, "--lr", 0.02, "--steps", 600,
-                "--seed", 1, "--out", out])
+                "--seed", 1, "--record-every", 30, "--out", out])
     assert code == 0
     printed = capsys.readouterr().out
     rows = out.read_text().splitlines()
@@ -619,7 +620,7 @@ def test_cli_ntk(tmp_path, capsys):
     capsys.readouterr()
     # aligned init, every-step outputs: the modes' prediction of the every-step kernel against the trained network's
     assert run(["ntk", task, "--hidden", 3, "--init", "aligned", "--init-scale", 0.1, "--lr", 0.02, "--steps", 600,
-                "--seed", 1, "--outputs", "every_step", "--out", out]) == 0
+                "--seed", 1, "--record-every", 30, "--outputs", "every_step", "--out", out]) == 0
     printed = capsys.readouterr().out
     final = float(out.read_text().splitlines()[-1].split(",")[2])
     predicted = float(printed.split("predicts ")[1].split(",")[0])

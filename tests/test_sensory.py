@@ -222,6 +222,15 @@ def mean_run():
     return _trained("mean", 25000)
 
 
+@pytest.fixture(scope="module")
+def mean_overlay(mean_run):
+    """``ode_overlay`` of the mean run with the aligned control: one computation for the tests below (the control
+    only adds ``entry["correlated"]["aligned_control"]``)."""
+    from lrnn_theory.validation.figures.sensory import ode_overlay
+
+    return ode_overlay(mean_run[0], control=True)
+
+
 def test_mean_network_reaches_global_solution_and_does_not_extrapolate(mean_run):
     run, ext = mean_run
     np.testing.assert_allclose(run["recurrent_sv"][-1], 1.0, rtol=0.02)
@@ -234,14 +243,11 @@ def test_mean_network_reaches_global_solution_and_does_not_extrapolate(mean_run)
     assert run["lr"] < run["lr_bound"]
 
 
-def test_overlay_has_both_theories_and_the_correlated_one_tracks_the_network(mean_run):
+def test_overlay_has_both_theories_and_the_correlated_one_tracks_the_network(mean_overlay):
     """Mean target on raw stimuli: the correlated theory's time course follows the network's singular values, the
     white one (lambda = I) does not (it ends at u = sigma ~ 1 instead of 1/T); started aligned, the network follows
     the correlated theory more closely still (what remains is not the alignment phase)."""
-    from lrnn_theory.validation.figures.sensory import ode_overlay
-
-    run, _ = mean_run
-    entry = ode_overlay(run, control=True)["entry"]
+    entry = mean_overlay["entry"]
     worst = {}
     for name in ("correlated", "white"):
         errors = entry[name]["max_abs_error"]
@@ -258,16 +264,15 @@ def test_overlay_has_both_theories_and_the_correlated_one_tracks_the_network(mea
     assert "alignment" in entry["why_they_can_differ"] and "rank" in entry["compared"]
 
 
-def test_correlated_overlay_equals_an_independent_integration(mean_run):
+def test_correlated_overlay_equals_an_independent_integration(mean_run, mean_overlay):
     """The overlay is ``integrate`` of the task ``Task.from_data(X, Y, loss="mean_half")`` from the aligned start, on
     the clock of the loss convention: one step of mean_half (1/(P N_y) sum 1/2 ||r||^2) on mean statistics is
     lr / N_y of theory time."""
     from lrnn_theory import integrate
     from lrnn_theory.sensory import aligned_start
-    from lrnn_theory.validation.figures.sensory import ode_overlay
 
     run, _ = mean_run
-    overlay = ode_overlay(run)
+    overlay = mean_overlay
     task = Task.from_data(run["X"], run["Y"], loss="mean_half")
     assert task.input_covariance is not None
     # the task's statistics by hand: means over the samples in the fitted bases

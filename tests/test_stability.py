@@ -82,10 +82,16 @@ def test_reduced_energy_symbolic_family_forms_match_numeric_and_brute_force():
         task = Task.from_family(fam, T=T, delta=0.8, lam=lam)
         numeric = task.sums().reduced_energy(bs[None, :])[0]
         np.testing.assert_allclose(symbolic, numeric, rtol=1e-10, atol=1e-12)
-        # Brute force: minimise the residual energy over a fine u grid at each b.
-        us = np.linspace(-10, 10, 200001)
-        brute = [mode_energy(task.singular_values, us[:, None], np.full((us.size, 1), x), np.ones((us.size, 1)),
-                             1.0).min() for x in bs]
+        # Brute force: minimise the residual energy over a u grid of spacing 1e-4 on [-10, 10] at each b, in two
+        # stages (spacing 1e-2, then 1e-4 around the best point: the energy is a parabola in u)
+        def grid_min(us, x):
+            return mode_energy(task.singular_values, us[:, None], np.full((us.size, 1), x), np.ones((us.size, 1)), 1.0)
+
+        coarse = np.linspace(-10, 10, 2001)
+        brute = []
+        for x in bs:
+            best = coarse[np.argmin(grid_min(coarse, x))]
+            brute.append(grid_min(best + np.linspace(-1e-2, 1e-2, 201), x).min())
         np.testing.assert_allclose(numeric, brute, atol=1e-6)
 
 
@@ -94,12 +100,15 @@ def test_optimum_of_non_geometric_profiles_against_grid_search_and_flow():
     s = np.array([[0.1 * t for t in range(1, 7)], [1.0 / t for t in range(1, 7)]])
     sol = solve_task(s)
     assert not sol.zero_loss.any()
-    bs = np.linspace(-3, 3, 600001)
-    grid = Task(s).sums().reduced_energy(np.broadcast_to(bs, (2, bs.size)))
-    np.testing.assert_allclose(sol.b, bs[np.argmin(grid, axis=1)], atol=2e-5)
+    # grid search at spacing 1e-5 on [-3, 3], in two stages: spacing 1e-3, then 1e-5 around the best point
+    sums = Task(s).sums()
+    coarse = np.linspace(-3, 3, 6001)
+    best = coarse[np.argmin(sums.reduced_energy(np.broadcast_to(coarse, (2, coarse.size))), axis=1)]
+    fine = best[:, None] + np.linspace(-2e-3, 2e-3, 401)
+    np.testing.assert_allclose(sol.b, fine[[0, 1], np.argmin(sums.reduced_energy(fine), axis=1)], atol=2e-5)
     np.testing.assert_allclose(sol.b, [0.76, 1.60], atol=0.01)
     assert sol.importance.tolist() == ["late", "early"]
-    traj = integrate(Task(s, init=INIT), 2000.0, n_points=2)
+    traj = integrate(Task(s, init=INIT), 2000.0, n_points=2, converged_tol=1e-10)
     np.testing.assert_allclose(traj.b[-1], sol.b, atol=1e-5)
     np.testing.assert_allclose(traj.u[-1], sol.u, atol=1e-5)
 
@@ -226,7 +235,9 @@ def brute_force_minimum(s_mode, b_max, is_complex):
 
     u0, b0 = u_ls[best], grid[best]
     x0 = [u0.real, u0.imag, b0.real, b0.imag] if is_complex else [u0, b0]
-    res = minimize(objective, x0, method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-16, "maxiter": 40000,
+    # stopping at 1e-10 in x and 1e-14 in E gives the same minimiser (to 1e-15) as 1e-12 and 1e-16, which sit below
+    # the rounding of E and were never met: every call ran to the 40,000-evaluation cap
+    res = minimize(objective, x0, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 40000,
                                                                   "maxfev": 40000})
     u, b = unpack(res.x)
     return u, b, explicit_energy(s_mode, u, b)
@@ -326,12 +337,19 @@ def test_flow_endpoints_equal_a_long_integration(kind):
     init = {"a": rng.uniform(0.05, 0.3, K), "b": rng.uniform(-0.5, 0.5, K), "c": rng.uniform(0.05, 0.3, K)}
     if "complex" in kind:
         init.update(a_imag=rng.uniform(-0.2, 0.2, K), b_imag=rng.uniform(-0.3, 0.3, K), c_imag=0.05)
+    if kind == "complex":  # mode 5 settles only at t = 1100 (|b| = 1.47): alone it made both the reference and the
+        # ascent of flow_endpoints 3-4x dearer. Left out; the modes kept settle at |b| up to 1.24 and include the
+        # largest phase lag (mode 4)
+        keep = np.arange(K) != 5
+        s, init = s[keep], {q: v[keep] if np.ndim(v) else v for q, v in init.items()}
     task = Task(s, init=init, outputs="every_step" if "every-step" in kind else "final")
     assert task.kind == kind
     ends = flow_endpoints(task)
     # scipy's LSODA as the reference: independent of the package's batched solver, and 20x cheaper here, where one
-    # mode settles at |b| > 1 (stiff) and the batched solver spends its 20,000-step cap before falling back
-    long = integrate(task, 5000.0, n_points=2, converged_tol=1e-11, rtol=1e-11, atol=1e-13, method="LSODA")
+    # mode settles at |b| > 1 (stiff) and the batched solver spends its 20,000-step cap before falling back.
+    # rtol 1e-9 (half the cost of 1e-11): the end points it reaches differ from the 1e-11 ones by < 3e-9 (|a|, |c|)
+    # and < 2e-10 (b, u), far inside the tolerances below; convergence to 1e-10 keeps every mode's "settled" test
+    long = integrate(task, 5000.0, n_points=2, converged_tol=1e-10, rtol=1e-9, atol=1e-11, method="LSODA")
     end = compile_flow(task.with_init(a=long.a[-1], b=long.b[-1], c=long.c[-1]))
     settled = np.max(np.abs(np.array(end.modes(end.rates(0.0, end.initial_state())))), axis=0) < 1e-9
     ok = ends.valid & settled

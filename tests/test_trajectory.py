@@ -19,7 +19,8 @@ def test_mode_energy_equals_full_matrix_loss_over_tau():
 
 
 def test_csv_and_npz_round_trip(tmp_path):
-    traj = integrate(Task.exponential(delta=[1.0, 0.5], lam=0.8, T=4), 10.0, n_points=7)
+    # loose tolerances: the files are compared with the trajectory, not with the flow
+    traj = integrate(Task.exponential(delta=[1.0, 0.5], lam=0.8, T=4), 10.0, n_points=7, rtol=1e-6, atol=1e-8)
     traj.to_csv(tmp_path / "t.csv")
     traj.to_npz(tmp_path / "t.npz")
     for again in (Trajectory.from_csv(tmp_path / "t.csv"), Trajectory.from_npz(tmp_path / "t.npz")):

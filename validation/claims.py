@@ -11,6 +11,7 @@ says so and shows both; a claim "passes" when our computation supports the state
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -194,12 +195,24 @@ def ledger_text(verdicts) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _as_modes_of_one_task(tasks) -> Task:
+    """The modes of ``tasks`` (same T and tau) side by side in one task, each with its own init."""
+    return Task(np.vstack([task.singular_values for task in tasks]), tau=tasks[0].tau,
+                init={k: np.concatenate([getattr(task.init, k) for task in tasks]) for k in ("a", "b", "c")})
+
+
 # ---- Result 1: learning speed and temporal precedence --------------------------------------------------------------
 def _figa1_pair(b0: float):
 
     init = {"a": 0.1, "b": b0, "c": 0.1}
     return [Task.inverse_exponential(delta=1.1, lam=0.5, T=7, init=init, name="late (delta=1.1, lambda=0.5)"),
             Task.inverse_exponential(delta=0.5, lam=1.1, T=7, init=init, name="early (delta=0.5, lambda=1.1)")]
+
+
+@functools.lru_cache(maxsize=None)
+def _figa1_prediction(b0: float):
+    """``predict_learning_order`` of the Fig. A1 pair, once per b(0): two claims read the one at b(0) = 0.1."""
+    return predict_learning_order(_figa1_pair(b0))
 
 
 @claim("temporal_precedence", "Result 1 (§3.2, App. E, Fig. A1)",
@@ -210,11 +223,13 @@ def _figa1_pair(b0: float):
 def _temporal_precedence(quick):
 
     pair = _figa1_pair(0.1)
-    pred = predict_learning_order(pair)
+    pred = _figa1_prediction(0.1)
     lr = 0.02 if quick else 0.005
     steps = int(round(8.0 / lr))
-    sim = [train_lrnn(task, hidden=1, lr=lr, steps=steps).trajectory for task in pair]
-    t_sim = [float(time_to_fraction(tr.t, tr.u, 0.9)[0]) for tr in sim]
+    # The pair as the two modes of one network (aligned init: the modes train independently), one run for both.
+    both = _as_modes_of_one_task(pair)
+    sim = train_lrnn(both, lr=lr, steps=steps).trajectory
+    t_sim = time_to_fraction(sim.t, sim.u, 0.9).tolist()
     late_first = pred.times[0] < pred.times[1] and t_sim[0] < t_sim[1] and pred.rate[0] > pred.rate[1]
     return {"quantity": "time for u to reach 90% of its final value (theory flow, trained network, lr "
                         f"{lr}), and the logistic rate 2A(b0)/tau, at a = b = c = 0.1, T = 7",
@@ -231,7 +246,7 @@ def _temporal_precedence_breaks(quick):
 
     out, flags = {}, {}
     for b0 in (0.1, 0.5, 1.2):
-        pred = predict_learning_order(_figa1_pair(b0))
+        pred = _figa1_prediction(b0)
         out[f"b0={b0}: rate order agrees with flow"] = pred.rate_order_agrees
         out[f"b0={b0}: t90"] = pred.times.tolist()
         flags[b0] = bool(np.all(pred.regime_ok))
@@ -255,23 +270,28 @@ def _zero_loss_solutions(quick):
     cases = {"inverse_exponential": (Task.inverse_exponential(delta=delta, lam=lam, T=T), lam, delta),
              "exponential": (Task.exponential(delta=delta, lam=1 / lam, T=T), lam, delta * (1 / lam) ** T),
              "constant": (Task.constant(delta=delta, T=T), 1.0, delta)}
+    # The three profiles as the three modes of one task (same init): with aligned init and population data the
+    # modes of the flow and of the network evolve independently, so one run gives all three (a third of the cost).
+    task = _as_modes_of_one_task([case[0] for case in cases.values()])
     lr = 0.02 if quick else 0.005  # below the stable bound of every case; the error to the flow is O(lr)
+    steps = int(round(400.0 / lr))
+    sol = solve_task(task)
+    flow = integrate(task, 400.0, n_points=2, converged_tol=1e-10).final()
+    net = train_lrnn(task, lr=lr, steps=steps, record_every=steps).trajectory  # only the end is read
     ours, worst = {}, 0.0
-    for name, (task, b_paper, u_paper) in cases.items():
-        sol = solve_task(task)
-        flow = integrate(task, 400.0, n_points=2, converged_tol=1e-10).final()
-        net = train_lrnn(task, hidden=1, lr=lr, steps=int(round(400.0 / lr))).trajectory
-        vals = {"b_paper": b_paper, "u_paper": u_paper, "b_solution": float(sol.b[0]), "u_solution": float(sol.u[0]),
-                "b_flow": float(flow["b"][0]), "u_flow": float(flow["u"][0]),
-                "b_network": float(net.b[-1, 0]), "u_network": float(net.u[-1, 0])}
+    for mode, (name, (_, b_paper, u_paper)) in enumerate(cases.items()):
+        vals = {"b_paper": b_paper, "u_paper": u_paper, "b_solution": float(sol.b[mode]),
+                "u_solution": float(sol.u[mode]), "b_flow": float(flow["b"][mode]), "u_flow": float(flow["u"][mode]),
+                "b_network": float(net.b[-1, mode]), "u_network": float(net.u[-1, mode])}
         ours[name] = {k: round(v, 6) for k, v in vals.items()}
         worst = max(worst, abs(vals["b_solution"] - b_paper), abs(vals["u_solution"] - u_paper))
         worst_dyn = max(abs(vals["b_flow"] - b_paper), abs(vals["u_flow"] - u_paper))
         ours[name]["flow_error"] = worst_dyn
         ours[name]["network_error"] = max(abs(vals["b_network"] - b_paper), abs(vals["u_network"] - u_paper))
     passed = worst < 1e-6 and all(v["flow_error"] < 1e-3 and v["network_error"] < 2e-2 for v in ours.values())
-    return {"quantity": f"solve_task, the flow integrated to convergence and a one-mode network trained to t = 400 "
-                        f"(lr {lr}; T={T}, delta={delta}, lambda={lam} or 1/lambda) against the stated solution",
+    return {"quantity": f"solve_task, the flow integrated to convergence and a network trained to t = 400 (lr {lr}; "
+                        f"T={T}, delta={delta}, lambda={lam} or 1/lambda; one mode per profile, aligned init) against "
+                        "the stated solution",
             "ours": ours, "passed": bool(passed)}
 
 
@@ -465,7 +485,7 @@ def _rotation(quick):
     lr = 0.01 if quick else 0.002
     sim = train_lrnn(task, lr=lr, steps=int(round(12.0 / lr)), record_every=max(1, int(round(0.02 / lr)))).trajectory
     theory = integrate(task.with_init(a=sim.a[0], b=sim.b[0], c=sim.c[0]).as_complex(), float(sim.t[-1]),
-                       t_eval=sim.t, rtol=1e-10, atol=1e-12)
+                       t_eval=sim.t, rtol=1e-8, atol=1e-10)  # 1e-8: far below the network's O(lr) error
     th, net = polar_time_scales(theory)["u"], polar_time_scales(sim)["u"]
     sol = solve_task(task, b_max=2.0)
     lam = 0.9 * np.exp(1j * np.pi / 6)

@@ -283,10 +283,7 @@ class LRNN:
         loss : float
         grads : tuple of ndarray
         """
-        C = np.asarray(C)
-        if C.ndim == 4:
-            return self.loss_and_grad_population_every_step(C)
-        return self.loss_and_grad_population(C)
+        return population_loss(C)(self)
 
     def loss_and_grad_population(self, C):
         """The theory's loss ``1/2 sum_i ||C_i - W_y W_h^(T-i) W_x||_F^2`` and its exact gradients.
@@ -305,13 +302,7 @@ class LRNN:
         grads : tuple of ndarray
             Gradients with respect to ``(W_x, W_h, W_y)``.
         """
-        T = C.shape[0]
-        N_x = self.W_x.shape[1]
-        P_flat = self._lag_powers(T)
-        targets = C[::-1].transpose(1, 0, 2).reshape(self.N_y, T * N_x)  # C_(T-k) at block k
-        E = targets - self.W_y @ P_flat  # E_k = C_(T-k) - W_y W_h^k W_x, side by side
-        loss = 0.5 * float(np.sum(E * E))
-        return loss, self._lag_gradients(E, P_flat)
+        return PopulationLoss(C)(self)
 
     def loss_and_grad_population_every_step(self, C):
         """Every-step population loss ``1/2 sum_t sum_i ||C_(t,i) - [i <= t] W_y W_h^(t-i) W_x||_F^2`` and gradients.
@@ -330,19 +321,7 @@ class LRNN:
         grads : tuple of ndarray
             Gradients with respect to ``(W_x, W_h, W_y)``.
         """
-        T = C.shape[0]
-        N_x = self.W_x.shape[1]
-        P_flat = self._lag_powers(T)
-        M = self.W_y @ P_flat  # M_k = W_y W_h^k W_x at block k
-        lag_targets = np.stack([np.trace(C, offset=-k, axis1=0, axis2=1) for k in range(T)])  # sum_t C_(t,t-k)
-        weights = np.repeat(np.arange(T, 0, -1, dtype=float), N_x)  # T - k pairs (t, i) at lag k
-        E = lag_targets.transpose(1, 0, 2).reshape(self.N_y, T * N_x) - weights * M
-        # The loss from the residuals of every (t, i) pair, exact near zero loss.
-        lag = np.subtract.outer(np.arange(T), np.arange(T))
-        maps = M.reshape(self.N_y, T, N_x).transpose(1, 0, 2)
-        predicted = np.where((lag >= 0)[:, :, None, None], maps[np.maximum(lag, 0)], 0.0)
-        loss = 0.5 * float(np.sum((C - predicted) ** 2))
-        return loss, self._lag_gradients(E, P_flat)
+        return EveryStepPopulationLoss(C)(self)
 
     def _lag_powers(self, T: int) -> np.ndarray:
         """``W_h^k W_x`` for k = 0..T-1 side by side, shape (N_h, T N_x)."""
@@ -374,9 +353,66 @@ class LRNN:
         lams = np.empty((N_h, T, N_x))  # lams[:, q] = Lambda_q; Lambda_{T-1} = 0
         lams[:, T - 1] = 0.0
         W_hT = self.W_h.T
+        # the views lams[:, q] and Z[:, q] made once each (indexing in the loop cost more than the products at
+        # small N)
+        lam_blocks, z_blocks = list(lams.transpose(1, 0, 2)), list(Z.transpose(1, 0, 2))
         for q in range(T - 2, -1, -1):
-            np.matmul(W_hT, lams[:, q + 1], out=lams[:, q])
-            lams[:, q] += Z[:, q + 1]
+            np.matmul(W_hT, lam_blocks[q + 1], out=lam_blocks[q])
+            lam_blocks[q] += z_blocks[q + 1]
         g_h = -lams.reshape(N_h, T * N_x) @ P_flat.T
-        g_x = -(Z[:, 0] + self.W_h.T @ lams[:, 0])
+        g_x = -(z_blocks[0] + W_hT @ lam_blocks[0])
         return g_x, g_h, g_y
+
+
+class PopulationLoss:
+    """The population loss of fixed final-output correlations ``C`` (T, N_y, N_x) as a function of the network, with
+    the lag targets computed once: a training run evaluates it at every step. ``PopulationLoss(C)(net)`` is
+    ``net.loss_and_grad_population(C)`` (``population_loss`` picks this or ``EveryStepPopulationLoss`` for ``C``).
+
+    Parameters
+    ----------
+    C : ndarray, shape (T, N_y, N_x)
+    """
+
+    def __init__(self, C):
+        C = np.asarray(C)
+        self.C, self.T = C, C.shape[0]
+        self.targets = C[::-1].transpose(1, 0, 2).reshape(C.shape[1], -1)  # C_(T-k) at block k
+
+    def __call__(self, net: LRNN):
+        """``(loss, (g_x, g_h, g_y))`` of ``net``."""
+        P_flat = net._lag_powers(self.T)
+        E = self.targets - net.W_y @ P_flat  # E_k = C_(T-k) - W_y W_h^k W_x, side by side
+        loss = 0.5 * float((E * E).sum())
+        return loss, net._lag_gradients(E, P_flat)
+
+
+class EveryStepPopulationLoss(PopulationLoss):
+    """``PopulationLoss`` of every-step correlations ``C`` (T, T, N_y, N_x): lag targets, lag weights and the causal
+    mask computed once; ``EveryStepPopulationLoss(C)(net)`` is ``net.loss_and_grad_population_every_step(C)``."""
+
+    def __init__(self, C):
+        C = np.asarray(C)
+        self.C, self.T = C, C.shape[0]
+        T, N_y, N_x = C.shape[0], C.shape[2], C.shape[3]
+        lag_targets = np.stack([np.trace(C, offset=-k, axis1=0, axis2=1) for k in range(T)])  # sum_t C_(t,t-k)
+        self.targets = lag_targets.transpose(1, 0, 2).reshape(N_y, T * N_x)
+        self.lag_weights = np.repeat(np.arange(T, 0, -1, dtype=float), N_x)  # T - k pairs (t, i) at lag k
+        lag = np.subtract.outer(np.arange(T), np.arange(T))
+        self.causal = (lag >= 0)[:, :, None, None]
+        self.lag_index = np.maximum(lag, 0)
+
+    def __call__(self, net: LRNN):
+        P_flat = net._lag_powers(self.T)
+        M = net.W_y @ P_flat  # M_k = W_y W_h^k W_x at block k
+        E = self.targets - self.lag_weights * M
+        # The loss from the residuals of every (t, i) pair, exact near zero loss.
+        maps = M.reshape(net.N_y, self.T, net.N_x).transpose(1, 0, 2)
+        predicted = np.where(self.causal, maps[self.lag_index], 0.0)
+        loss = 0.5 * float(np.sum((self.C - predicted) ** 2))
+        return loss, net._lag_gradients(E, P_flat)
+
+
+def population_loss(C) -> PopulationLoss:
+    """The population loss of correlations ``C``: final-output (T, N_y, N_x) or every-step (T, T, N_y, N_x)."""
+    return EveryStepPopulationLoss(C) if np.ndim(C) == 4 else PopulationLoss(C)

@@ -127,17 +127,28 @@ class SingularValueRecorder(Recorder):
 
     def _allocate(self, capacity, network):
         self._values = {name: np.empty((capacity, min(W.shape))) for name, W in zip(WEIGHT_NAMES, network.weights)}
+        self._rows = list(self._values.values())
+        if self.modes is not None:  # W_h = R H(b) R^T has N_h - (real units) zero singular values
+            units = self.modes.K if self.sizes is None else int(np.sum(self.sizes))
+            self._zero_rows = [row for row in self._rows if row.shape[1] > units]
 
     def _store(self, index, network, loss):
         if self.modes is None:
             for name, W in zip(WEIGHT_NAMES, network.weights):
                 self._values[name][index] = np.linalg.svd(W, compute_uv=False)
             return
-        for name, mode in zip(WEIGHT_NAMES, self.modes.modes[:, -1]):
-            size = np.abs(mode) if self.sizes is None else np.repeat(np.abs(mode), self.sizes)
-            row = self._values[name][index]
-            row[:size.size] = -np.sort(-size)
-            row[size.size:] = 0.0
+        # |a|, |b|, |c| sorted descending for the three matrices at once (one sort of a (3, units) array)
+        size = np.abs(self.modes.modes[:, -1])
+        if self.sizes is not None:
+            size = np.repeat(size, self.sizes, axis=1)
+        size = -size
+        size.sort(axis=1)  # in place: np.sort would copy
+        size = -size
+        units = size.shape[1]
+        for row, values in zip(self._rows, size):
+            row[index, :units] = values
+        for row in self._zero_rows:
+            row[index, units:] = 0.0
 
     @property
     def singular_values(self) -> dict:

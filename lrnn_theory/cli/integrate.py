@@ -4,8 +4,9 @@ modified flow of a finite learning rate) and write the trajectories.
 Without ``--t-end`` the flow is integrated until every mode has converged (``lrnn_theory.flow.mode_convergence``,
 tolerance ``--converged-tol``), at most to ``--t-max``; the command says when. It ends with a table of each mode's
 final a, b, c, u and whether it converged, and a one-line warning naming the modes still moving at the end (with the
-t_end at which they converge). The files are written and the exit status is 0 in either case (a non-zero status
-means nothing was written): the warning line is the report.
+t_end at which they converge, found by integrating on from the end state within ``HINT_CPU_BUDGET`` CPU seconds).
+The files are written and the exit status is 0 in either case (a non-zero status means nothing was written): the
+warning line is the report.
 
 The numeric modules are imported inside ``run``: ``lrnn integrate --help`` and usage errors stay free of sympy and
 scipy.
@@ -13,6 +14,8 @@ scipy.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 
 import numpy as np
 
@@ -107,22 +110,62 @@ def final_table(traj) -> str:
     return "\n".join(lines)
 
 
-def suggest_t_end(task, method, lr_correction, args) -> str:
-    """What to do about modes still moving at --t-end: the t_end at which every mode converges (found by
-    integrating to convergence), or why there is none."""
-    from lrnn_theory.flow import integrate, mode_list
+#: CPU seconds the hint of ``suggest_t_end`` may spend integrating on from --t-end before it gives up and says so.
+HINT_CPU_BUDGET = 10.0
 
+
+class _BudgetSpent(Exception):
+    """Raised by the profiling timer inside the hint's integration when its CPU budget is spent."""
+
+
+def _within_cpu_budget(work, seconds: float):
+    """``work()``, or ``_BudgetSpent`` once it has used ``seconds`` of process CPU time (ITIMER_PROF). Where the
+    timer is unavailable (not the main thread, no setitimer), ``work()`` without a budget."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return work()
+
+    def spent(signum, frame):
+        raise _BudgetSpent
+
+    previous = signal.signal(signal.SIGPROF, spent)
     try:
-        traj = integrate(task, None, n_points=args.n_points, method=method, rtol=args.rtol, atol=args.atol,
-                         converged_tol=args.converged_tol, lr_correction=lr_correction)
+        try:
+            signal.setitimer(signal.ITIMER_PROF, seconds)
+            return work()
+        finally:  # the timer fires once: if it lands here, the handler is still restored below
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    finally:
+        signal.signal(signal.SIGPROF, previous)
+
+
+def suggest_t_end(task, method, lr_correction, args, traj=None) -> str:
+    """What to do about modes still moving at --t-end: the t_end at which every mode converges, or why there is
+    none. Found by integrating to convergence on from the end state of ``traj`` (the flow is autonomous, so this is
+    the run from 0 continued; without ``traj``, from the task's own initial state), within ``HINT_CPU_BUDGET``
+    CPU seconds, and over the same horizon as without --t-end (1e6 tau in all)."""
+    from lrnn_theory.flow import CONVERGENCE_T_MAX, integrate, mode_list
+
+    t0, start = 0.0, task
+    if traj is not None:
+        t0 = float(traj.t[-1])
+        start = task.with_init(a=traj.a[-1], b=traj.b[-1], c=traj.c[-1])
+    horizon = CONVERGENCE_T_MAX * task.tau - t0
+    horizon = horizon if horizon > 0 else max(t0, task.tau)
+    try:
+        on = _within_cpu_budget(lambda: integrate(
+            start, None, n_points=args.n_points, method=method, rtol=args.rtol, atol=args.atol,
+            converged_tol=args.converged_tol, lr_correction=lr_correction, t_max=horizon), HINT_CPU_BUDGET)
+    except _BudgetSpent:
+        return (f"no converged t_end found within the hint's budget of {HINT_CPU_BUDGET:g} s CPU: leave out "
+                f"--t-end to integrate until every mode has converged")
     except DivergenceError as exc:
         return (f"they do not converge: {mode_list([exc.mode])} runs away (no finite minimum), passing the "
-                f"divergence threshold at t = {exc.time:.4g}")
+                f"divergence threshold at t = {t0 + exc.time:.4g}")
     except LrnnError as exc:
         return f"integrating to convergence failed: {exc}"
-    if traj.info["t_converged"] is None:
-        return f"{mode_list(traj.info['not_converged'])} do not converge by t = {traj.info['t_max']:g} either"
-    t = traj.info["t_converged"]
+    if on.info["t_converged"] is None:
+        return f"{mode_list(on.info['not_converged'])} do not converge by t = {t0 + on.info['t_max']:g} either"
+    t = t0 + on.info["t_converged"]
     return f"every mode converges at t = {t:.4g}: try --t-end {round_up(1.25 * t)}, or leave out --t-end"
 
 
@@ -164,7 +207,7 @@ def run(args) -> int:
     else:
         message = not_converged_message(traj)
         if message:
-            message += "; " + suggest_t_end(task, method, lr_correction, args)
+            message += "; " + suggest_t_end(task, method, lr_correction, args, traj)
     if message:
         print(message)
     return 0

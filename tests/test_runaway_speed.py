@@ -1,0 +1,213 @@
+"""Issue 25, item 3: runaway modes where users still waited.
+
+1. A huge singular value (delta = 1e6, T = 3) with c0 = 1e-26: after a fast transient, a and c sit on the curved
+   manifold a c = u*(b) (Jacobian eigenvalue -2e13) while |b| runs away like t^(1/3). RODAS4 in a, b, c lost its
+   order there (steps of 1e-6 at t = 0.01, the 20,000-step cap spent), then BDF and Radau failed slowly and LSODA
+   finished. The balanced coordinates u = a c, b, w = a^2 - c^2 (``flow.BalancedModes``) make the manifold a
+   graph. Checked against the slow flow of b alone, integrated by scipy (an independent equation and solver).
+2. ``lrnn integrate --t-end`` with modes still moving: the hint integrated again from t = 0 to 1e6 tau; it now
+   continues from the end state, within a CPU budget.
+
+CPU times (``time.process_time``) of the old code are measured on the same machine, with the fallback chain without
+``BatchedBalanced`` and the hint restarted from t = 0 (the old code paths)."""
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from lrnn_theory import DivergenceError, Task, integrate
+from lrnn_theory.cli import integrate as integrate_cli
+from lrnn_theory.cli.runner import main
+from lrnn_theory.flow import BalancedModes, compile_flow
+from lrnn_theory.solvers import BatchedBalanced
+
+DELTA = 1e6
+RUNAWAY = {"family": "constant", "T": 3, "delta": DELTA, "init": {"a": -0.2711, "b": -1.409, "c": 1.05e-26}}
+#: Threshold of ``default_divergence_threshold``: 1e3 * largest |s| = 1e9 on |b|^(T-1) = b^2.
+THRESHOLD = 1e9
+
+
+def runaway_task():
+    return Task.from_dict(RUNAWAY)
+
+
+def slow_rate(t, y):
+    """db/dt on the manifold dE/du = 0 of the constant task (E = sum_k (s - u b^k)^2 / 2, k = T - i = 0, 1, 2):
+    u*(b) = s sum b^k / sum b^2k and db/dt = -dE/db at u*(b). Corrections are of order (du*/dt) / (Jacobian
+    eigenvalue), below 1e-12 here."""
+    b, k = y[0], np.arange(3.0)
+    u = DELTA * np.sum(b ** k) / np.sum(b ** (2 * k))
+    return [np.sum((DELTA - u * b ** k) * u * k * b ** np.maximum(k - 1, 0))]
+
+
+def cpu_seconds(work):
+    start = time.process_time()
+    result = work()
+    return result, time.process_time() - start
+
+
+@pytest.fixture(scope="module")
+def runaway_to_5():
+    """(trajectory of the runaway to t = 5 at 6 output times, CPU seconds it took)."""
+    return cpu_seconds(lambda: integrate(runaway_task(), 5.0, n_points=6))
+
+
+def test_runaway_with_a_huge_singular_value_reaches_t_end_fast_and_right(runaway_to_5):
+    """Old code: 29.3 s CPU (the engineer's report: 53 s; batched cap, BDF failed, LSODA b(5) = -24660.955, which is
+    6.6e-6 from the slow flow and broke a^2 - c^2 by 3e-3). Now about 2.5 s."""
+    traj, cpu = runaway_to_5
+    assert cpu < 10.0
+    assert traj.info["method"] == "Batched-balanced" and traj.info["not_converged"] == [0]
+    # b from t = 1 on follows the slow flow (started from the trajectory's own b(1))
+    ref = solve_ivp(slow_rate, (1.0, 5.0), [traj.b[1, 0]], method="LSODA", rtol=1e-12, atol=1e-6,
+                    t_eval=traj.t[2:])
+    np.testing.assert_allclose(traj.b[2:, 0], ref.y[0], rtol=1e-7)
+    b = traj.b[-1, 0]
+    k = np.arange(3.0)
+    assert traj.u[-1, 0] == pytest.approx(DELTA * np.sum(b ** k) / np.sum(b ** (2 * k)), rel=1e-8)
+    # the gradient flow keeps a^2 - c^2 (0.2711^2 - 1e-52); to the tolerance (old LSODA: 3e-3 off)
+    np.testing.assert_allclose(traj.a[:, 0] ** 2 - traj.c[:, 0] ** 2, 0.2711 ** 2, rtol=2e-7)
+    assert b ** 2 < THRESHOLD  # not a divergence by t = 5
+
+
+def test_runaway_with_a_huge_singular_value_diverges_fast_at_the_slow_flows_time(runaway_to_5):
+    """Old code: 32.2 s CPU and t = 10.5421. Now about 1.5 s (the crossing predicted from its growth), at the
+    time of the slow flow (from the state at t = 1), where b^2 = 1e9, with the message of a crossing."""
+    crossing = lambda t, y: abs(y[0]) - np.sqrt(THRESHOLD)  # noqa: E731
+    crossing.terminal = True
+    ref = solve_ivp(slow_rate, (1.0, 100.0), [runaway_to_5[0].b[1, 0]], method="LSODA", rtol=1e-12, atol=1e-6,
+                    events=crossing)
+    t_ref = float(ref.t_events[0][0])
+    start = time.process_time()
+    with pytest.raises(DivergenceError) as err:
+        integrate(runaway_task(), 20.0)
+    assert time.process_time() - start < 8.0
+    assert err.value.mode == 0 and err.value.time == pytest.approx(t_ref, rel=1e-5)
+    assert str(err.value).startswith(f"learning dynamics diverged at t={t_ref:.6g}: in mode 0, |a|, |c| or the "
+                                     f"recurrent gain |b|^(T-1) grew past 1e+09")
+
+
+@pytest.mark.slow  # the default run shows the capability on the case above
+def test_a_runaway_below_the_badly_scaled_limit_leaves_plain_rodas4_early():
+    """delta = 1e3 (the default method first): RODAS4 in a, b, c needs ~4e4 steps to t = 500; the projection of
+    its steps stops it at 8192 of its 20,000 (``solvers._mark_hopeless``), and the balanced solver finishes. Old
+    code: 7.9 s CPU (the whole cap, then BDF, b(500) 8e-7 from the slow flow); now 2.9 s. b follows the slow
+    flow."""
+    task = Task.from_family("constant", T=3, delta=1e3, init={"a": -0.2711, "b": -1.409, "c": 1.05e-26})
+    traj, cpu = cpu_seconds(lambda: integrate(task, 500.0, n_points=3))
+    assert cpu < 4.5
+    (attempt,) = traj.info["attempts"]
+    assert traj.info["method"] == "Batched-balanced" and "steps projected to t_end at 8189 steps" in attempt
+
+    def slow(t, y):  # as ``slow_rate`` with s = 1e3
+        b, k = y[0], np.arange(3.0)
+        u = 1e3 * np.sum(b ** k) / np.sum(b ** (2 * k))
+        return [np.sum((1e3 - u * b ** k) * u * k * b ** np.maximum(k - 1, 0))]
+
+    ref = solve_ivp(slow, (250.0, 500.0), [traj.b[1, 0]], method="LSODA", rtol=1e-12, atol=1e-8)
+    assert traj.b[-1, 0] == pytest.approx(ref.y[0, -1], rel=1e-7)
+
+
+def test_balanced_coordinates_map_back_and_their_jacobian_is_the_derivative_of_their_rates():
+    """Round trip a, b, c -> u, b, w -> a, b, c on both branches (|a| > |c|, |a| < |c|) and both signs, and the
+    Jacobian (P J + E) P^-1 against central differences of the rates in u, b, w."""
+    Y = np.array([[0.7, 0.4, -0.2], [-0.3, 1.1, 0.9], [-1.2, -0.5, -0.6], [0.25, 0.8, -1.3]])
+    task = Task(np.array([[0.5, 1.0, 2.0]] * 4), init={"a": Y[:, 0], "b": Y[:, 1], "c": Y[:, 2]})
+    flow = compile_flow(task)
+    system = BalancedModes(flow, Y)
+    Z = system.balanced(Y)
+    np.testing.assert_allclose(Z[:, 0], Y[:, 0] * Y[:, 2], rtol=1e-15)
+    np.testing.assert_allclose(system.modes_of(Z), Y, rtol=1e-14, atol=1e-15)
+    modes = np.arange(4)
+    J = system.jacobian_rows(0.0, Z.T.copy(), modes)
+    for j in range(3):
+        step = 1e-6 * np.maximum(1.0, np.abs(Z[:, j]))
+        up, down = Z.T.copy(), Z.T.copy()
+        up[j] += step
+        down[j] -= step
+        numeric = (system.rates_rows(0.0, up, modes) - system.rates_rows(0.0, down, modes)) / (2 * step)
+        np.testing.assert_allclose(J[:, j], numeric, rtol=1e-6, atol=1e-8)
+    # the rates are those of a, b, c carried over: du/dt = c da/dt + a dc/dt, dw/dt = 2 (a da/dt - c dc/dt) = 0
+    f = flow.rates_rows(0.0, Y.T.copy(), modes)
+    g = system.rates_rows(0.0, Z.T.copy(), modes)
+    np.testing.assert_allclose(g[0], Y[:, 2] * f[0] + Y[:, 0] * f[2], rtol=1e-12)
+    np.testing.assert_allclose(g[2], 0.0, atol=1e-12)
+
+
+def test_balanced_solver_equals_the_default_on_a_converging_task():
+    task = Task.inverse_exponential(delta=[1.0, 0.3], lam=0.5, T=4, init={"a": [0.1, -0.2], "c": [0.05, 0.3]})
+    default = integrate(task, 400.0, n_points=41)
+    balanced = integrate(task, 400.0, n_points=41, method=BatchedBalanced())
+    assert default.info["method"] == "Batched" and balanced.info["method"] == "Batched-balanced"
+    for name in ("a", "b", "c"):
+        np.testing.assert_allclose(getattr(balanced, name), getattr(default, name), rtol=1e-6, atol=1e-8)
+    # the zero-loss fixed point b = lambda, u = delta
+    assert balanced.b[-1] == pytest.approx([0.5, 0.5], abs=1e-6)
+    assert balanced.u[-1] == pytest.approx([1.0, 0.3], abs=1e-6)
+
+
+def run_cli(capsys, *args):
+    start = time.process_time()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err, time.process_time() - start
+
+
+def warning_line(out):
+    (line,) = [line for line in out.splitlines() if line.startswith("warning")]
+    return line
+
+
+@pytest.mark.slow  # the default run shows the capability on the case above
+def test_hint_for_a_runaway_continues_from_the_end_state(tmp_path, capsys):
+    """Old code: 67.1 s CPU for the command (the hint integrated again from t = 0 through the slow fallbacks);
+    now about 3 s. The crossing time is the slow flow's (test above: 10.5419)."""
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(RUNAWAY))
+    code, out, err, cpu = run_cli(capsys, "integrate", path, "--t-end", 5, "--n-points", 3, "--out",
+                                  tmp_path / "o.npz")
+    assert code == 0 and cpu < 15.0
+    assert warning_line(out).endswith("; they do not converge: mode 0 runs away (no finite minimum), passing the "
+                                      "divergence threshold at t = 10.54")
+
+
+def test_hint_continues_from_the_end_state_instead_of_restarting(monkeypatch):
+    """The Dirac runaway of the brief (T = 4, beta = 3, kappa = 0.5) at t_end = 50: the hint alone cost 1.7 s CPU
+    from t = 0 (2.6 s the command); from the end state 0.6 s. Its integration starts at the trajectory's last state
+    and its times are counted from t_end."""
+    from lrnn_theory import flow as flow_module
+
+    task = Task.from_dict({"family": "dirac", "T": 4, "beta": 3, "kappa": 0.5})
+    traj = integrate(task, 50.0)
+    starts = []
+    real_integrate = flow_module.integrate
+
+    def recorded(start, *args, **kw):
+        starts.append((start.init.a.copy(), start.init.b.copy(), start.init.c.copy(), kw.get("t_max")))
+        return real_integrate(start, *args, **kw)
+
+    monkeypatch.setattr(flow_module, "integrate", recorded)
+    args = type("Args", (), dict(n_points=201, rtol=None, atol=None, converged_tol=None))()
+    hint, cpu = cpu_seconds(lambda: integrate_cli.suggest_t_end(task, None, None, args, traj))
+    assert cpu < 1.2
+    (a, b, c, t_max), = starts
+    np.testing.assert_array_equal([a, b, c], [traj.a[-1], traj.b[-1], traj.c[-1]])
+    assert t_max == pytest.approx(1e6 - 50.0)
+    assert hint in ("mode 0 do not converge by t = 1e+06 either",
+                    "every mode converges at t = 1e+06: try --t-end 1.3e+06, or leave out --t-end")
+
+
+def test_hint_says_when_its_budget_runs_out(monkeypatch):
+    task = Task.from_dict({"family": "dirac", "T": 4, "beta": 3, "kappa": 0.5})
+    traj = integrate(task, 50.0)
+    monkeypatch.setattr(integrate_cli, "HINT_CPU_BUDGET", 0.02)
+    args = type("Args", (), dict(n_points=201, rtol=None, atol=None, converged_tol=None))()
+    hint, cpu = cpu_seconds(lambda: integrate_cli.suggest_t_end(task, None, None, args, traj))
+    assert hint == ("no converged t_end found within the hint's budget of 0.02 s CPU: leave out --t-end to integrate "
+                    "until every mode has converged")
+    assert cpu < 0.5 and signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
