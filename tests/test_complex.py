@@ -301,6 +301,11 @@ def test_cli_simulate_validate_derive_with_complex_task(tmp_path, capsys):
     assert main(["derive", "--lambda-phase", "0.3"]) == 2
 
 
+#: Paper statements a rotational figure reports as failing (findings of issue 23, in its closing note): the
+#: excursion of u is 0.0305 at pi/8, 0.0555 at pi/4 but 0.0512 at 3 pi/4, not growing with |phi|.
+FAILING_STATEMENTS = {"figA10": {"the size of u's imaginary excursion grows with |phi|"}}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["figA9", "figA10", "figA11"])
 def test_rotational_figures_quick(tmp_path, name):
@@ -309,7 +314,10 @@ def test_rotational_figures_quick(tmp_path, name):
     data = reproduce(name, tmp_path, quick=True)
     assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.json").exists()
     assert data["max_abs_error"] < 0.15  # lr = 0.01: first order in the learning rate
-    assert data["paper_features"] and all(item["holds"] for item in data["paper_features"])
+    verdicts = {item["statement"]: item["holds"] for item in data["paper_features"]}
+    failing = FAILING_STATEMENTS.get(name, set())
+    assert failing <= set(verdicts)
+    assert verdicts and all(holds == (statement not in failing) for statement, holds in verdicts.items()), verdicts
 
 
 def test_rotational_setup_is_what_train_lrnn_starts_from():
