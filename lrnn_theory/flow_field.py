@@ -567,29 +567,26 @@ class CompiledFlow:
     def rates_rows(self, t, Yr, modes=None) -> np.ndarray:
         """Rates (m, k) for states stored as rows Yr (m, k), one row per state variable (the batched solver's
         layout); otherwise as ``rates_blocks``."""
-        programs = self._programs(modes)
-        if programs is None:
-            out = self.layout.rates(Yr, self._sums_for(modes))
-        else:
-            (rates, _), columns = programs
-            values = rates.run(Yr, columns)
-            out = self.layout.map_rows(values if columns is None else values[:, columns])
-        if self.frozen_components is not None:
-            out[self.frozen_components] = 0.0
-        return out
+        return self._rows_of(0, Yr, modes)
 
     def jacobian_rows(self, t, Yr, modes=None) -> np.ndarray:
         """Jacobian blocks as (m, m, k) for states stored as rows Yr (m, k); unchecked, as ``rates_rows``."""
-        programs = self._programs(modes)
         with np.errstate(over="ignore", invalid="ignore"):
-            if programs is None:
-                out = self.layout.jacobian(Yr, self._sums_for(modes))
-            else:
-                (_, jacobian), columns = programs
-                values = jacobian.run(Yr, columns)
-                out = self.layout.map_jacobian(values if columns is None else values[:, columns])
+            return self._rows_of(1, Yr, modes)
+
+    def _rows_of(self, which: int, Yr, modes) -> np.ndarray:
+        """The rates (``which`` 0) or Jacobian blocks (1) of the states Yr of ``modes``: from the generated programs
+        (``_programs``) or the compiled functions; frozen components' rates and Jacobian rows are zero."""
+        programs = self._programs(modes)
+        if programs is None:
+            out = (self.layout.rates, self.layout.jacobian)[which](Yr, self._sums_for(modes))
+        else:
+            program, columns = programs[0][which], programs[1]
+            values = program.run(Yr, columns)
+            out = (self.layout.map_rows, self.layout.map_jacobian)[which](
+                values if columns is None else values[:, columns])
         if self.frozen_components is not None:
-            out[self.frozen_components] = 0.0  # d(frozen rate)/d(anything) = 0
+            out[self.frozen_components] = 0.0  # frozen: d(rate)/dt = 0 and d(frozen rate)/d(anything) = 0
         return out
 
     def overflow_error(self, t, mode: int, y_mode) -> DivergenceError:

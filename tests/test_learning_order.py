@@ -9,21 +9,16 @@ import pytest
 
 from lrnn_theory import LrnnInputError, Task
 from lrnn_theory.learning_order import discounted_sum, predict_learning_order, time_to_fraction
+from lrnn_theory.sweeps import stack_tasks
 
 
 # ---- learning order -------------------------------------------------------------------------------------------------
-def as_modes_of_one_task(tasks):
-    """Single-mode tasks (same T, tau, outputs) as the modes of one task, each with its own init."""
-    return Task(np.concatenate([task.singular_values for task in tasks]), tau=tasks[0].tau, outputs=tasks[0].outputs,
-                init={k: np.concatenate([getattr(task.init, k) for task in tasks]) for k in ("a", "b", "c")})
-
-
 def simulated_t90(tasks, t_end, lr=0.005):
     """Time to reach 90% of the final u in a trained network, per task (harness, population data). The tasks train
     as the modes of one network: with aligned init and population data its modes evolve independently."""
     from lrnn_theory.validation import simulate
 
-    traj = simulate(as_modes_of_one_task(tasks), lr=lr, steps=int(t_end / lr), record_every=2)  # t resolved to 2 lr
+    traj = simulate(stack_tasks(tasks), lr=lr, steps=int(t_end / lr), record_every=2)  # t resolved to 2 lr
     return time_to_fraction(traj.t, traj.u, 0.9)
 
 
@@ -131,7 +126,7 @@ def test_complex_learning_order_against_long_integration_and_frozen_b_ode(output
     pred = predict_learning_order(tasks)
     assert [pred.labels[k] for k in pred.order] == ["fast#1", "slow#0"] and pred.rate_order_agrees
     # learning time: a long integration with the default (batched) solver, both tasks as the modes of one task
-    long = integrate(as_modes_of_one_task(tasks), 60.0, n_points=60001)
+    long = integrate(stack_tasks(tasks), 60.0, n_points=60001)
     long_t90 = time_to_fraction(long.t, long.u, 0.9)
     for k, task in enumerate(tasks):
         A, B = explicit_A_B(task.singular_values[0], task.init.b[0])
@@ -189,7 +184,7 @@ def test_every_step_learning_times_equal_a_long_integration():
     tasks = [Task.from_family("inverse_exponential", T=4, delta=d, lam=0.6, outputs="every_step",
                               init={"a": 0.1, "b": 0.1, "c": 0.1}) for d in (0.4, 1.0)]
     pred = predict_learning_order(tasks)
-    long = integrate(as_modes_of_one_task(tasks), 60.0, n_points=60001)  # both tasks as the modes of one task
+    long = integrate(stack_tasks(tasks), 60.0, n_points=60001)  # both tasks as the modes of one task
     long_t90 = time_to_fraction(long.t, long.u, 0.9)
     for k, task in enumerate(tasks):
         assert pred.times[k] == pytest.approx(long_t90[k], abs=2e-3)

@@ -32,6 +32,7 @@ from lrnn_theory.learning_order import polar_time_scales, predict_learning_order
 from lrnn_theory.regularisation import energy_split
 from lrnn_theory.sensory import global_solution
 from lrnn_theory.stability import solve_task
+from lrnn_theory.sweeps import stack_tasks
 from lrnn_theory.taskfile import read_json_file
 from lrnn_theory.tasks import Task
 from lrnn_theory.trajectory import mode_energy
@@ -195,12 +196,6 @@ def ledger_text(verdicts) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _as_modes_of_one_task(tasks) -> Task:
-    """The modes of ``tasks`` (same T and tau) side by side in one task, each with its own init."""
-    return Task(np.vstack([task.singular_values for task in tasks]), tau=tasks[0].tau,
-                init={k: np.concatenate([getattr(task.init, k) for task in tasks]) for k in ("a", "b", "c")})
-
-
 # ---- Result 1: learning speed and temporal precedence --------------------------------------------------------------
 def _figa1_pair(b0: float):
 
@@ -227,7 +222,7 @@ def _temporal_precedence(quick):
     lr = 0.02 if quick else 0.005
     steps = int(round(8.0 / lr))
     # The pair as the two modes of one network (aligned init: the modes train independently), one run for both.
-    both = _as_modes_of_one_task(pair)
+    both = stack_tasks(pair)
     sim = train_lrnn(both, lr=lr, steps=steps).trajectory
     t_sim = time_to_fraction(sim.t, sim.u, 0.9).tolist()
     late_first = pred.times[0] < pred.times[1] and t_sim[0] < t_sim[1] and pred.rate[0] > pred.rate[1]
@@ -272,7 +267,7 @@ def _zero_loss_solutions(quick):
              "constant": (Task.constant(delta=delta, T=T), 1.0, delta)}
     # The three profiles as the three modes of one task (same init): with aligned init and population data the
     # modes of the flow and of the network evolve independently, so one run gives all three (a third of the cost).
-    task = _as_modes_of_one_task([case[0] for case in cases.values()])
+    task = stack_tasks([case[0] for case in cases.values()])
     lr = 0.02 if quick else 0.005  # below the stable bound of every case; the error to the flow is O(lr)
     steps = int(round(400.0 / lr))
     sol = solve_task(task)
