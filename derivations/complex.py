@@ -31,11 +31,11 @@ Run ``lrnn derive --result complex [--format latex|pretty|text]`` to print every
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import sympy as sp
 
+from . import derivation
 from .mode_flow import tau
 
 # Complex mode strengths and their conjugates, independent symbols (Wirtinger calculus).
@@ -169,6 +169,7 @@ def derive_odes_sum_form():
     }
 
 
+@derivation
 def derive_wirtinger_factor():
     """Gradient descent on Re z and Im z, written as a complex rate, over -dE/d(conj z): the factor (= 2).
 
@@ -184,7 +185,7 @@ def derive_wirtinger_factor():
     wirtinger = -sp.diff((sp.Symbol("dd") - zz) * (sp.Symbol("ddb") - zb), zb)
     wirtinger = wirtinger.subs({zz: z, zb: sp.conjugate(z), sp.Symbol("dd"): dr + sp.I * di,
                                 sp.Symbol("ddb"): dr - sp.I * di})
-    return sp.simplify(descent / wirtinger)
+    return sp.cancel(descent / wirtinger)  # a ratio of polynomials in x, y, d_r, d_i, I: cancel is enough
 
 
 def derive_conserved_quantity(tau_rates):
@@ -199,6 +200,7 @@ def derive_conserved_quantity(tau_rates):
     return q, rate, naive
 
 
+@derivation
 def derive_polar_odes():
     """Polar ODEs of b = rho e^(i theta) and u = r e^(i psi) (real symbols rho, theta, r, psi).
 
@@ -243,6 +245,7 @@ def derive_polar_odes():
             "dB/dbbar": dB_dbbar}
 
 
+@derivation
 def derive_frozen_io_solution(check: bool = False):
     """u(t) with b frozen and |a| = |c|: tau du/dt = 2|u| (A - u beta), A complex, beta = B(b, conj b) > 0 at the
     frozen b (any G) (closed form).
@@ -301,7 +304,7 @@ class ComplexModeFlow:
     polar: dict
 
 
-@functools.lru_cache(maxsize=None)  # 1 s of sympy per call; callers only read the result
+@derivation  # 1 s of sympy per call
 def derive_complex_mode_flow() -> ComplexModeFlow:
     """Derive everything about one complex mode.
 
@@ -325,6 +328,7 @@ def derive_complex_mode_flow() -> ComplexModeFlow:
                            conserved_rate=q_rate, naive_rate=naive, polar=derive_polar_odes())
 
 
+@derivation
 def derive_diagonal_limit() -> dict:
     """The general flow at a diagonal G minus the diagonal one: B(b, conj b) = beta(b conj b) substituted into the
     energy, the rates and their Wirtinger derivatives, less the same derived from the energy with beta(|b|^2) (the

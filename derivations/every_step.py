@@ -30,14 +30,12 @@ Run ``lrnn derive --result every-step [--format latex|pretty|text]`` or
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
 from lrnn_theory.errors import bad
 
 from . import mode_flow as mf
-from . import per_mode
+from . import derivation, per_mode, summation_by_terms
 from .mode_flow import T, a, b, c, tau, u
 
 #: Output time t and input step i (1 <= i <= t <= T); lag k = t - i.
@@ -78,7 +76,7 @@ def derive_sum_definitions():
             mf.B(b): sp.Sum(sp.Sum(b ** (2 * (t - i)), (i, 1, t)), (t, 1, T))}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_sum_coefficients():
     """A and B by lag k = t - i: alpha_k = sum_t s_(t,t-k) and the weight w_k of b^(2k), derived by sympy.
 
@@ -95,10 +93,11 @@ def derive_sum_coefficients():
     w_k = sp.summation(sp.Integer(1), (t, k + 1, T))
     A_lag = sp.Sum(alpha[k] * b**k, (k, 0, T - 1))
     B_lag = sp.Sum(w_k * b ** (2 * k), (k, 0, T - 1))
-    generic = sp.factor(sp.powsimp(sp.expand(_generic(B_lag.doit())), force=True))
+    generic = sp.factor(sp.powsimp(sp.expand(_generic(summation_by_terms(B_lag.function, B_lag.limits[0]))),
+                                   force=True))
     # Independently: the inner geometric sum over i, then the outer sum over t.
     inner = _generic(sp.summation(b ** (2 * (t - i)), (i, 1, t)))
-    B_double = sp.factor(_generic(sp.summation(sp.expand(inner), (t, 1, T))))
+    B_double = sp.factor(_generic(summation_by_terms(inner, (t, 1, T))))
     at_one = sp.summation(w_k, (k, 0, T - 1))  # b^2 = 1: every power is 1
     B_closed = sp.Piecewise((sp.factor(at_one), sp.Eq(b**2, 1)), (generic, True))
     check = sp.simplify(generic - B_double)
@@ -119,6 +118,7 @@ def _generic_branch(expr):
     return expr
 
 
+@derivation
 def concrete_sum_coefficients(T_value: int):
     """For a concrete T: the double sums A(b), B(b) expanded, and the lag forms built from alpha_k and w_k.
 
@@ -169,6 +169,7 @@ def _expand_double_sums(expr, T_value: int):
     return expr.subs(T, T_value).replace(is_double, expand)
 
 
+@derivation
 def check_ode_sum_form(T_value: int) -> dict:
     """Energy and ODEs: the explicit double sums at a concrete T minus the A/B form with the every-step sums.
 
@@ -197,7 +198,7 @@ def paper_regulariser():
     return c**2 * a**2 * (T * (1 - b**2) - b**2 * (1 - b ** (2 * T))) / (1 - b**2) ** 2 / (2 * tau)
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_energy_split():
     """Split the every-step energy into data term and effective regulariser, summed in closed form by sympy.
 
@@ -219,7 +220,7 @@ def derive_energy_split():
     data = sp.Sum(sp.Sum(sp.Add(*data_terms), (i, 1, t)), (t, 1, T)) / (2 * tau)
     reg_sum = sp.Sum(sp.Sum(reg_summand, (i, 1, t)), (t, 1, T)) / (2 * tau)
     inner_closed = _generic(sp.summation(reg_summand, (i, 1, t)))
-    generic = sp.factor(_generic(sp.summation(sp.expand(inner_closed), (t, 1, T))) / (2 * tau))
+    generic = sp.factor(_generic(summation_by_terms(inner_closed, (t, 1, T))) / (2 * tau))
     at_one = sp.factor(sp.limit(generic, b, 1))
     reg = sp.Piecewise((at_one, sp.Eq(b**2, 1)), (generic, True))
     paper = paper_regulariser()
@@ -229,6 +230,7 @@ def derive_energy_split():
 
 
 # ---- solutions with one mode frozen -----------------------------------------------------------------------------
+@derivation
 def derive_io_solution():
     """u(t) with b frozen (balanced): ``derivations.frozen``'s logistic with the every-step A(b) and B(b) (eq. 157).
 
@@ -250,6 +252,7 @@ def derive_io_solution():
             "t_of_u": bal["t_of_u"]}
 
 
+@derivation
 def derive_flow_field():
     """g(b) = tau db/dt with u frozen, for the every-step sums, and its m-th b-derivative (eq. 158).
 
@@ -279,7 +282,7 @@ def flow_field_polynomial(profile, u_value=u):
 
 
 # ---- zero-loss solutions ----------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_zero_loss_solution(family: str):
     """Solve s_(t,i) = u b^(t-i) for every i <= t: the last output's two last steps fix u and b, the rest must fit.
 
@@ -310,6 +313,7 @@ def derive_zero_loss_solution(family: str):
     return {"u": u_sol, "b": b_sol, "residual": residual, "condition": condition}
 
 
+@derivation
 def derive_general_zero_loss():
     """Zero loss for any every-step task: s_(t,i) = s_(T,T) (s_(T,T-1)/s_(T,T))^(t-i) for all i <= t."""
     return sp.Eq(s[t, i], s[T, T] * (s[T, T - 1] / s[T, T]) ** (t - i))
@@ -323,7 +327,7 @@ EXTRAPOLATION_FAMILIES = {"constant": ("constant", None), "sum": ("constant", sp
                           "mean": ("constant", "1/T"), "inverse_exponential": ("inverse_exponential", None)}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_extrapolation(family: str):
     """Residual and energy of the length-T zero-loss solution run with every-step outputs at length T'.
 
@@ -343,7 +347,7 @@ def derive_extrapolation(family: str):
     u_T, b_T = sol["u"].subs(delta, scale(T)), sol["b"].subs(delta, scale(T))
     target = family_profile(base).subs(delta, scale(Tp))
     residual = sp.simplify(target - u_T * b_T ** (t - i))
-    energy = sp.summation(sp.summation(sp.expand(residual**2), (i, 1, t)), (t, 1, Tp)) / (2 * tau)
+    energy = summation_by_terms(summation_by_terms(residual**2, (i, 1, t)), (t, 1, Tp)) / (2 * tau)
     return {"u": u_T, "b": b_T, "residual": residual, "energy": sp.factor(sp.simplify(energy))}
 
 

@@ -16,12 +16,11 @@ Run ``lrnn derive --result extrapolation [--format latex|pretty|text]`` to print
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
 from lrnn_theory.errors import bad
 
+from . import derivation, summation_by_terms
 from .mode_flow import T, i, tau
 from .stability import delta, derive_zero_loss_solution, family_profile, lam  # noqa: F401 (lam: a symbol of the energy)
 
@@ -43,7 +42,7 @@ def _scale(rule, length):
     return rule
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_extrapolation(family: str):
     """Per-step residual and energy of the length-T zero-loss solution run at length T'.
 
@@ -65,7 +64,7 @@ def derive_extrapolation(family: str):
     target = family_profile(base, i, Tp, _scale(rule, Tp))
     residual = sp.simplify(sp.powsimp(sp.expand_power_base(target - u_T * b_T ** (Tp - i), force=True), force=True))
     summand = sp.expand(residual**2).subs(i, Tp - k)
-    energy = sp.summation(summand, (k, 0, Tp - 1)) / (2 * tau)
+    energy = summation_by_terms(summand, (k, 0, Tp - 1)) / (2 * tau)
     energy = sp.piecewise_fold(sp.simplify(energy))
     generic = energy
     if isinstance(energy, sp.Piecewise):

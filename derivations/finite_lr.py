@@ -36,12 +36,11 @@ Run ``lrnn derive --result finite-lr [--format latex|pretty|text]`` to print eve
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
 from lrnn_theory.errors import bad
 
+from . import derivation
 from . import complex as cx
 from .mode_flow import A, B, STATE, SUM_SYMBOLS, T, a, b, c, derive_energy, tau, u
 from .stability import delta, family_profile, lam  # noqa: F401 (delta, lambda: the family bounds' parameters)
@@ -82,6 +81,7 @@ def all_sums_as_symbols(expr):
 
 
 # ---- one gradient step in theory time ----------------------------------------------------------------------------
+@derivation
 def derive_gd_step():
     """One step of the harness, a <- a - lr * scale * dL/da with L = tau E, written in theory time.
 
@@ -96,7 +96,7 @@ def derive_gd_step():
 
 
 # ---- backward error analysis ---------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_correction_constant():
     """Solve for the k in E + k h ||grad E||^2 whose flow matches one gradient step x - h grad E to O(h^3).
 
@@ -115,7 +115,7 @@ def derive_correction_constant():
     return {"k": k_value, "residual": residual}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_modified_flow():
     """Modified energy E_h = E + (h/4) ||grad E||^2 and its flow d(theta)/dt = -grad E_h, with the Jacobian.
 
@@ -152,7 +152,7 @@ def complex_sums_as_symbols(expr):
 COMPLEX_VARIABLES = (cx.a, cx.a_bar, cx.b, cx.b_bar, cx.c, cx.c_bar)
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_complex_modified_flow(diagonal: bool = False):
     """The modified flow of complex modes: E_h = E + (h/4) ||grad E||^2 in the real coordinates (Re z, Im z).
 
@@ -188,6 +188,7 @@ def derive_complex_modified_flow(diagonal: bool = False):
     return {"energy": E_h, "tau_rates": tau_rates, "wirtinger": wirtinger, "residual": residual}
 
 
+@derivation
 def derive_balance_under_gd():
     """a^2 - c^2 after one gradient step, divided by a^2 - c^2 before it: 1 - h^2 g^2, g = (A - u B)/tau."""
     E = derive_energy()
@@ -197,7 +198,7 @@ def derive_balance_under_gd():
 
 
 # ---- stability at the zero-loss solutions --------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_zero_loss_hessian():
     """Hessian of L = 1/2 sum_k (s_k - u b^k)^2 in (a, b, c) at zero loss, its eigenvalues and the lr bound.
 
@@ -235,7 +236,7 @@ def derive_zero_loss_hessian():
             "lr_bound": sp.simplify(2 / lam_max)}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def _geometric_sums_symbolic():
     """S_0, S_1, S_2 summed by sympy over k = 0..T-1 at a symbolic b: (general branch for b^2 != 1, value at b = 1)."""
     def branches(expr):
@@ -250,6 +251,7 @@ def _geometric_sums_symbolic():
     return {key: branches(val) for key, val in sums.items()}
 
 
+@derivation
 def derive_geometric_sums(b_value):
     """S_0 = sum b^(2k), S_1 = sum k b^(2k-1), S_2 = sum k^2 b^(2k-2) over k = 0..T-1 at b = b_value, closed forms
     in T (sympy summation; the b = 1 branch when b_value is 1)."""
@@ -259,7 +261,7 @@ def derive_geometric_sums(b_value):
     return {key: sp.factor(sp.powsimp(sp.expand(val[0].subs(b, b_value)), force=True)) for key, val in general.items()}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_family_lr_bound(family: str):
     """Largest stable learning rate (``sum_half``) at the balanced zero-loss solution of a base family, symbolic T.
 

@@ -19,10 +19,9 @@ Everything is derived, nothing typed in; ``lrnn_theory.frozen`` lambdifies the r
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
+from . import derivation
 from . import mode_flow as mf
 
 # b frozen: the task sums are constants. A may have any sign; B = sum_i b^(2(T-i)) >= 1 > 0.
@@ -52,6 +51,7 @@ u_pos = sp.Symbol("u", positive=True)
 u0_pos = sp.Symbol("u_0", positive=True)
 
 
+@derivation
 def derive_io_rate():
     """tau du/dt with b frozen, derived from the mode ODEs: (a^2 + c^2)(A - B u) and its D-form.
 
@@ -78,7 +78,7 @@ def derive_io_rate():
             "rate_balanced": rate_balanced}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_balanced_solution():
     """Logistic solution of tau du/dt = 2u(A - Bu) (balanced a = c, u > 0), derived with sympy.
 
@@ -117,7 +117,7 @@ def derive_balanced_solution():
             "rate_constant": rate_constant}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_unbalanced_solution():
     """Exact solution of tau du/dt = sqrt(4u^2 + D^2)(A - Bu) for D = |a^2 - c^2| > 0, derived with sympy.
 

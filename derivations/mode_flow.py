@@ -21,7 +21,7 @@ import sympy as sp
 
 from lrnn_theory.errors import bad
 
-from . import per_mode
+from . import derivation, per_mode
 
 # Mode strengths: a = input mode (W_x), b = recurrent mode (W_h), c = output mode (W_y).
 a, b, c = sp.symbols("a b c", real=True)
@@ -141,6 +141,7 @@ def derive_conserved_quantity(tau_rates):
     return q, rate
 
 
+@derivation
 def derive_family_sums(family: str, base: str | None = None):
     """A(b) of a task family and B(b), summed in closed form by sympy for a symbolic trajectory length T.
 
@@ -226,11 +227,17 @@ def derive_mode_flow(task=None, mode: int = 0) -> ModeFlow:
     >>> flow.conserved, flow.conserved_rate
     (a**2 - c**2, 0)
     """
+    flow = _derive_task_free_flow()
+    flow.sums = derive_sum_definitions() if task is None else derive_task_sums(task, mode)
+    return flow
+
+
+@derivation
+def _derive_task_free_flow() -> ModeFlow:
+    """The part of ``derive_mode_flow`` that no task enters (everything but ``sums``), derived once."""
     energy = derive_energy()
     tau_rates = derive_mode_odes(energy)
     rates = {v: tau_rates[v] / tau for v in STATE}
-    jac = derive_jacobian(rates)
     q, q_rate = derive_conserved_quantity(tau_rates)
-    sums = derive_sum_definitions() if task is None else derive_task_sums(task, mode)
-    return ModeFlow(energy=energy, tau_rates=tau_rates, rates=rates, jacobian=jac, conserved=q,
-                    conserved_rate=q_rate, sums=sums)
+    return ModeFlow(energy=energy, tau_rates=tau_rates, rates=rates, jacobian=derive_jacobian(rates), conserved=q,
+                    conserved_rate=q_rate)

@@ -25,10 +25,9 @@ Run ``lrnn derive --result ntk [--format latex|pretty|text]`` to print the kerne
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
+from . import derivation
 from .mode_flow import T
 
 t, tp = sp.symbols("t t'", integer=True, positive=True)
@@ -46,7 +45,7 @@ def g_sum(step):
     return sp.Sum(b_a ** (T - step - 1 - m) * b_g**m, (m, 0, T - step - 1))
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_g():
     """Closed forms of g_{alpha gamma}(t): sympy's evaluation of the sum, and its value for b_alpha = b_gamma = b.
 
@@ -64,7 +63,7 @@ def derive_g():
     return {"sum": total, "closed": closed, "generic": generic, "equal": equal}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_probe_block():
     """kappa_{alpha gamma}(t, t'): the kernel between the one-hot probes (gamma, t) and (gamma, t'), output alpha.
 
@@ -80,7 +79,7 @@ def derive_probe_block():
     return parts
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_sequence_kernel():
     """K_alpha(x, x') for two input sequences in mode coordinates (sums over steps and input modes).
 
@@ -138,7 +137,7 @@ def _unroll(expr):
     return expr
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def verify_against_network(T_value: int = 3, K_value: int = 2):
     """J J^T of a generic mode-basis network at the aligned point, minus the formula: every entry simplifies to 0.
 

@@ -21,10 +21,9 @@ Run ``lrnn derive --result phase-transition [--format latex|pretty|text]`` to pr
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
+from . import derivation
 from .mode_flow import A, B, S2, b, tau
 from .stability import derive_reduced_energy
 
@@ -41,7 +40,7 @@ def dirac_sums(T: int, first=None, last=None):
     return {A(b): A_expr, B(b): B_expr, S2: first**2 + last**2}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_dirac_reduced_energy(T: int, form: str = "reparameterised"):
     """E*(b) of the Dirac task (no 1/(2 tau)) and the optimal u*(b).
 
@@ -53,7 +52,7 @@ def derive_dirac_reduced_energy(T: int, form: str = "reparameterised"):
     return {"energy": E, "u_star": sp.simplify(red["u_star"].subs(sums))}
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_landau_expansion(T: int, order: int = 6, form: str = "reparameterised"):
     """Series of E*(b) about b = 0 up to b^order, and its coefficients {power: coefficient}."""
     E = derive_dirac_reduced_energy(T, form)["energy"]
@@ -63,6 +62,7 @@ def derive_landau_expansion(T: int, order: int = 6, form: str = "reparameterised
     return {"series": series, "coefficients": coeffs}
 
 
+@derivation
 def derive_critical_point_T3():
     """beta_c of the T = 3 second-order transition: the positive root of the b^2 coefficient of E*(b).
 
@@ -78,6 +78,7 @@ def derive_critical_point_T3():
             "ratio_c": sp.simplify(beta_c**2)}
 
 
+@derivation
 def derive_large_b_limit(T: int):
     """lim_{b -> oo} E*(b) (= 1/beta^2 for T >= 2) and the beta at which it equals the feedforward energy beta^2."""
     E = derive_dirac_reduced_energy(T)["energy"]
@@ -87,6 +88,7 @@ def derive_large_b_limit(T: int):
     return {"limit": limit, "feedforward": feedforward, "beta_unbounded": beta_eq}
 
 
+@derivation
 def derive_T3_recurrent_branch():
     """T = 3: the non-zero stationary point of E*(b), solved in x = b^2.
 
@@ -103,6 +105,7 @@ def derive_T3_recurrent_branch():
         derive_dirac_reduced_energy(3)["u_star"].subs(b, sp.sqrt(roots[0])))}
 
 
+@derivation
 def derive_unit_b_comparison():
     """E*(1) - E*(0) for symbolic T, and the beta above which b = 1 beats the feedforward point.
 

@@ -20,12 +20,11 @@ Run ``lrnn derive --result recurrent-taylor [--format latex|pretty|text]``.
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
 from lrnn_theory.errors import check_int
 
+from . import derivation
 from . import mode_flow as mf
 
 b, T, i, s, tau = mf.b, mf.T, mf.i, mf.s, mf.tau
@@ -43,6 +42,7 @@ def g_symbols(count: int):
     return sp.symbols(f"g_0:{count}", real=True)
 
 
+@derivation
 def derive_flow_field():
     """g(b) = tau db/dt with u = a c frozen, from the mode ODEs.
 
@@ -71,6 +71,7 @@ def derive_flow_field():
     return {"task_sum_form": task_sum_form, "sum_form": sum_form, "paper_form": paper_form}
 
 
+@derivation
 def derive_flow_field_derivative_eq49(order=None):
     """The paper's eq. (49): g^(n-1)(b) as sums with explicit products, for symbolic T.
 
@@ -87,6 +88,7 @@ def derive_flow_field_derivative_eq49(order=None):
     return first - second
 
 
+@derivation
 def derive_flow_field_derivative(order=None):
     """g^(m)(b) for any m from d^m b^p / db^m = ff(p, m) b^(p-m), summed over the paper's steps.
 
@@ -97,6 +99,7 @@ def derive_flow_field_derivative(order=None):
             - sp.Sum((T - i) * sp.ff(2 * (T - i) - 1, mm) * u**2 * b ** (2 * (T - i) - 1 - mm), (i, 1, T - 1)))
 
 
+@derivation
 def derive_power_rule(max_order: int = 6):
     """Check d^m b^p / db^m = ff(p, m) b^(p-m) for symbolic p and m = 0..max_order; returns the differences (all 0)."""
     p = sp.Symbol("p")
@@ -120,7 +123,7 @@ def flow_field_of_sums(alpha, weights, u_value=u):
     return sp.expand(u_value * sp.diff(A_expr, b) - u_value**2 * sp.diff(B_expr, b) / 2)
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_time_derivatives(order: int):
     """b^(1), ..., b^(order) in units of tau, as polynomials in g_k = g^(k)(b), via Faa di Bruno / Bell polynomials.
 

@@ -12,16 +12,15 @@ Run ``lrnn derive --result regularisation [--format latex|pretty|text]`` to prin
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
+from . import derivation
 from .mode_flow import T, a, b, c, derive_energy_sum_form, i, s, tau
 
 k = sp.Symbol("k", integer=True, nonnegative=True)
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_energy_split():
     """Split the summed-residual energy into data term and regulariser.
 
@@ -57,6 +56,7 @@ def paper_regulariser():
     return c**2 * a**2 * (1 - b ** (2 * T)) / (1 - b**2) / (2 * tau)
 
 
+@derivation
 def split_residual(concrete_T: int | None = None):
     """data + regulariser - energy, summands combined (symbolic T) or written out (a concrete T): simplifies to 0."""
     split = derive_energy_split()

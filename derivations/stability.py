@@ -16,12 +16,11 @@ Run ``lrnn derive --result stability [--format latex|pretty|text]`` to print eve
 """
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
 from lrnn_theory.errors import bad
 
+from . import derivation, summation_by_terms
 from .mode_flow import A, B, S2, T, a, b, c, derive_energy, i, tau, u
 
 #: Family parameters (positive where the paper's families need it: lambda is a ratio of singular values).
@@ -53,7 +52,7 @@ def derive_energy_in_u():
     return sp.expand(derive_energy().subs(c, u / a))
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_reduced_energy():
     """Optimal u at fixed b and the reduced energy.
 
@@ -72,6 +71,7 @@ def derive_reduced_energy():
             "cos2": A(b) ** 2 / (S2 * B(b)), "curvature_u": sp.simplify(sp.diff(E, u, 2))}
 
 
+@derivation
 def derive_family_sums(family: str):
     """A(b) = sum_i s_i b^(T-i) and B(b) = sum_i b^(2(T-i)) of a base family, summed by sympy (symbolic T)."""
     k = sp.Symbol("k", integer=True, nonnegative=True)  # k = T - i, the power of b that step i carries
@@ -81,6 +81,7 @@ def derive_family_sums(family: str):
     return {"A": A_expr, "B": B_expr, "S2": S2_expr}
 
 
+@derivation
 def derive_family_reduced_energy(family: str):
     """E*(b) and u*(b) of a base family with the task sums in closed form (piecewise at the removable points)."""
     sums = derive_family_sums(family)
@@ -102,7 +103,7 @@ def _profile_function(family: str, base: str = "constant"):
     raise bad("family", family, f"be one of {', '.join(FAMILIES)}")
 
 
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_zero_loss_solution(family: str, base: str = "constant"):
     """Solve s_i = u b^(T-i) for a family: the last two steps fix u and b, the other steps give the condition.
 
@@ -154,7 +155,7 @@ def _solve_inequality(rel):
 
 
 # ---- curvature at the constant-task solution ---------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@derivation
 def derive_constant_hessian():
     """Hessian of tau E = 1/2 sum_i r_i^2 in (u, b) at the zero-loss constant-task solution (u, b) = (delta, 1).
 
@@ -163,7 +164,7 @@ def derive_constant_hessian():
     """
     J = sp.Matrix([[b ** (T - i), u * (T - i) * b ** (T - i - 1)]])
     H = (J.T * J).subs({b: 1, u: delta})
-    H = H.applyfunc(lambda e: sp.factor(sp.summation(sp.expand(e), (i, 1, T))))
+    H = H.applyfunc(lambda e: sp.factor(summation_by_terms(e, (i, 1, T))))
     # The eigenvalues are bulky; for large T the top one is the trace to leading order (H_bb ~ delta^2 T^3 / 3).
     lead = sp.limit(((H[0, 0] + H[1, 1]) / T**3), T, sp.oo)
     return {"hessian": H, "trace_leading_T3": lead}

@@ -60,8 +60,10 @@ class IOSolution:
         mirror = np.where(A < 0, -1.0, 1.0)
         D = np.abs(a0**2 - c0**2)
         # u -> -u is (a, c) -> (a, -c); w = (a + c)^2 from the weights has no cancellation, unlike w(u_0, D).
-        w0 = self._fn["w_of_ac"](a0, mirror * c0)
-        return np.abs(A), B, mirror * a0 * c0, D, w0, mirror, tau
+        # w_0 is read by the unbalanced root form only: balanced starts (D = 0) never derive it.
+        c0 = mirror * c0
+        w0 = self._fn["w_of_ac"](a0, c0) if np.any(D > 0) else np.zeros(np.broadcast(a0, c0).shape)
+        return np.abs(A), B, a0 * c0, D, w0, mirror, tau
 
     def _roots(self, A, B, D):
         """w_+ = fixed point of w, w_- = -D^2 / w_+ and the rate constant R (times tau), all cancellation-free."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 import os
 import signal
 import stat
@@ -19,6 +20,8 @@ import tempfile
 import threading
 from io import BytesIO
 from pathlib import Path
+
+import numpy as np
 
 from .errors import LrnnInputError
 
@@ -198,31 +201,64 @@ def atomic_write(path, mode: str = "w", param: str = "out"):
         _remove(tmp)
 
 
+#: Resolution of every figure lrnn writes (dots per inch).
+SAVE_DPI = 120
+
+
 def render_figure(fig, fmt: str = "png") -> bytes:
-    """A matplotlib figure as the bytes of an image file (cropped to its content, 120 dpi)."""
+    """A matplotlib figure as the bytes of an image file (cropped to its content, ``SAVE_DPI`` dpi)."""
     buf = BytesIO()
     engine = fig.get_layout_engine()
-    # A PNG of an Agg figure without a layout engine to run (tight_layout() leaves a placeholder) is the same PNG,
-    # byte for byte, with one layout pass instead of two: bbox_inches="tight" (and any engine, even the placeholder)
-    # makes savefig lay out the whole figure once more before drawing it, for the content's box alone, taken here at
-    # the saving dpi. 20% of the rendering time (issue 25).
-    if (fmt != "png" or type(fig.canvas).__name__ != "FigureCanvasAgg"
-            or type(engine).__name__ not in ("NoneType", "PlaceHolderLayoutEngine")):
-        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+    if not _crops_on_its_canvas(fig, fmt):
+        fig.savefig(buf, format=fmt, dpi=SAVE_DPI, bbox_inches="tight")
         return buf.getvalue()
-    dpi = fig.dpi
-    try:
-        fig.dpi = 120
-        box = fig.get_tightbbox(fig.canvas.get_renderer())
-    finally:
-        fig.dpi = dpi
+    # One layout pass and one renderer instead of matplotlib's two of each: the content's box (what
+    # bbox_inches="tight" measures, a layout pass) and the drawing share the canvas's renderer at the saving dpi, so
+    # every text is measured and every math tick label parsed once (a figure made at SAVE_DPI, as plot_trajectories
+    # does, measured them for its tight_layout already). The drawing is of the whole canvas, cut to the whole pixels
+    # around the box: matplotlib's PNG of that pixel-aligned box, byte for byte. Content beyond the canvas (a legend
+    # hung outside) takes savefig with the box instead (issue 25).
+    dpi, canvas = fig.dpi, fig.canvas
     fig._layout_engine = None  # not set_layout_engine(None): that installs rcParams["figure.autolayout"]'s engine
     try:
-        fig.savefig(buf, format=fmt, dpi=120, bbox_inches=box.padded(sys.modules["matplotlib"].rcParams[
-            "savefig.pad_inches"]))
+        fig.dpi = SAVE_DPI
+        renderer = canvas.get_renderer()
+        box = fig.get_tightbbox(renderer).padded(sys.modules["matplotlib"].rcParams["savefig.pad_inches"])
+        rows, columns = _pixel_window(box, renderer.width, renderer.height)
+        if rows is None:
+            fig.savefig(buf, format=fmt, dpi=SAVE_DPI, bbox_inches=box)
+        else:
+            saving, canvas._is_saving = canvas._is_saving, True  # as savefig: animated artists are drawn too
+            try:
+                canvas.draw()
+            finally:
+                canvas._is_saving = saving
+            sys.modules["matplotlib.image"].imsave(buf, np.asarray(canvas.buffer_rgba())[rows, columns],
+                                                   format="png", origin="upper", dpi=SAVE_DPI)
     finally:
+        fig.dpi = dpi
         fig._layout_engine = engine
     return buf.getvalue()
+
+
+def _crops_on_its_canvas(fig, fmt: str) -> bool:
+    """Whether ``render_figure`` may draw ``fig`` on its own canvas and cut the PNG out: an Agg canvas, no layout
+    engine left to run (tight_layout() leaves a placeholder), the default savefig colours."""
+    rc = sys.modules["matplotlib"].rcParams
+    return (fmt == "png" and type(fig.canvas).__name__ == "FigureCanvasAgg"
+            and type(fig.get_layout_engine()).__name__ in ("NoneType", "PlaceHolderLayoutEngine")
+            and rc["savefig.facecolor"] == "auto" and rc["savefig.edgecolor"] == "auto"
+            and not rc["savefig.transparent"])
+
+
+def _pixel_window(box, width: int, height: int) -> tuple:
+    """(rows, columns) of a ``width`` x ``height`` canvas at ``SAVE_DPI`` that hold ``box`` (inches, origin at the
+    bottom left), widened to whole pixels; ``(None, None)`` when the box reaches beyond the canvas."""
+    left, bottom = math.floor(box.x0 * SAVE_DPI), math.floor(box.y0 * SAVE_DPI)
+    right, top = math.ceil(box.x1 * SAVE_DPI), math.ceil(box.y1 * SAVE_DPI)
+    if left < 0 or bottom < 0 or right > width or top > height:
+        return None, None
+    return slice(height - top, height - bottom), slice(left, right)
 
 
 def save_figure(fig, path, param: str = "plot") -> None:

@@ -7,9 +7,11 @@ gradients and training on the same functions.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import sys
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .errors import LrnnInputError, check_finite_array
 
@@ -83,4 +85,40 @@ def blas_threads(N_h: int):
     """
     if N_h > SINGLE_THREAD_MAX_HIDDEN:
         return contextlib.nullcontext(), "default"
-    return threadpool_limits(limits=1, user_api="blas"), 1
+    return _blas_controller().limit(limits=1, user_api="blas"), 1
+
+
+def _loaded_library_count() -> int:
+    """How many shared libraries the process has loaded (Linux: ``dl_iterate_phdr``, 30 us with ~150 loaded), or,
+    where that call is missing, how many modules are imported: a new BLAS comes with a new shared library."""
+    if _ITERATE_LIBRARIES is None:
+        return len(sys.modules)
+    count = [0]
+
+    def visit(info, size, data):
+        count[0] += 1
+        return 0
+
+    _ITERATE_LIBRARIES(_LIBRARY_VISITOR(visit), None)
+    return count[0]
+
+
+_LIBRARY_VISITOR = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+_ITERATE_LIBRARIES = getattr(ctypes.CDLL(None), "dl_iterate_phdr", None) if sys.platform.startswith("linux") else None
+
+#: (loaded library count, ThreadpoolController) of the last ``_blas_controller`` call.
+_CONTROLLER = [None, None]
+
+
+def _blas_controller() -> ThreadpoolController:
+    """A ``ThreadpoolController`` of the BLAS libraries loaded now, made again only when a shared library was loaded
+    since (or none of its libraries is a BLAS).
+
+    Finding the loaded libraries is what ``threadpool_limits`` spends its time on (1.5-2.5 ms per call with the
+    suite's modules loaded, against 13 us to set the limits). The number of imported modules, the earlier rule,
+    changed between most calls of the test suite (732 rebuilds); pure-Python imports load no library.
+    """
+    count = _loaded_library_count()
+    if _CONTROLLER[0] != count or not _CONTROLLER[1].select(user_api="blas"):
+        _CONTROLLER[:] = [count, ThreadpoolController()]
+    return _CONTROLLER[1]

@@ -534,6 +534,7 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
     eye = np.eye(m)[:, :, None]
     iteration = 0
     checkpoint = np.full((2, K), np.nan)  # time and steps of each mode at the last check of ``_mark_hopeless``
+    watch_from = min(log_threshold, GROWTH_WATCH_FROM * log_threshold)  # see ``_watch_growth``
     with np.errstate(all="ignore"):  # once for the loop (non-finite trial values are handled per mode)
         while run.idx.size:
             iteration += 1
@@ -545,8 +546,9 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
             accepted, h_next, nonfinite = _control_step_size(run, hs, y_new, f_new, error, singular, rtol, atol)
             _interpolate_outputs(result.Y, t_eval, run, accepted, hs, t_new, y_new, f_new)
             new_status = np.full(run.idx.size, RUNNING)
-            if log_gain is not None:
-                gain_new = log_gain(y_new)
+            # both tests of the growth only once some gain is past the lower of their thresholds (a step of an
+            # ordinary run pays one comparison)
+            if log_gain is not None and ((gain_new := log_gain(y_new)) >= watch_from).any():
                 t_limit = _mark_divergences(log_gain, log_threshold, run, accepted, hs, gain_new, new_status,
                                             div_time, t_limit)
                 if iteration >= GROWTH_WATCH_STEPS and np.isfinite(log_threshold):

@@ -102,7 +102,7 @@ def _grid_minimum(sums: TaskSums, grid: np.ndarray, tau: float) -> np.ndarray:
     best = np.empty(sums.K, dtype=grid.dtype)
     for start in range(0, sums.K, chunk):
         part = sums.subset(np.arange(start, min(start + chunk, sums.K)))
-        E = part.reduced_energy(np.broadcast_to(grid, (part.K, grid.size)), tau)
+        E = part.reduced_energy(grid, tau, shared_grid=True)
         best[start:start + part.K] = grid[np.argmin(E, axis=1)]
     return best
 

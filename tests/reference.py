@@ -173,20 +173,32 @@ def explicit_gradient(s, a, b, c, lam=None):
     dL/dRe z + i dL/dIm z (= 2 dL/dconj(z), the Wirtinger factor 2); for real modes the plain gradient.
     Correlated inputs: L = 1/2 r^H M r with r = W* - c b^k a, so the residual r becomes M r in each sum.
     """
-    k, S = links(s)
-    K = S.shape[0]
-    a, b, c = (_column(x, K) for x in (a, b, c))
-    bk = b ** k
-    dbk = np.where(k > 0, k * b ** np.maximum(k - 1, 0), 0.0)
-    if lam is not None:
-        M, W = link_metric(s, lam)
-        r = np.einsum("klm,km->kl", M, W - a * c * bk)
-    else:
-        r = S - a * c * bk
-    ga = -np.sum(r * np.conj(c * bk), axis=1)
-    gb = -np.sum(r * np.conj(a * c * dbk), axis=1)
-    gc = -np.sum(r * np.conj(a * bk), axis=1)
-    return ga, gb, gc
+    K = links(s)[1].shape[0]
+    return ExplicitGradient(s, lam)(*(_column(x, K) for x in (a, b, c)))
+
+
+class ExplicitGradient:
+    """``explicit_gradient`` of one task with its links, metric and powers worked out once (the own integrations
+    and gradient-descent loops evaluate it thousands of times); called on (K, 1) columns a, b, c."""
+
+    def __init__(self, s, lam=None):
+        self.k, S = links(s)
+        self.K = S.shape[0]
+        self.k_below = np.maximum(self.k - 1, 0)
+        self.moves = self.k > 0
+        self.M, self.target = link_metric(s, lam) if lam is not None else (None, S)
+
+    def __call__(self, a, b, c):
+        k = self.k
+        bk = b ** k
+        dbk = np.where(self.moves, k * b ** self.k_below, 0.0)
+        r = self.target - a * c * bk
+        if self.M is not None:
+            r = np.einsum("klm,km->kl", self.M, r)
+        ga = -(r * np.conj(c * bk)).sum(axis=1)
+        gb = -(r * np.conj(a * c * dbk)).sum(axis=1)
+        gc = -(r * np.conj(a * bk)).sum(axis=1)
+        return ga, gb, gc
 
 
 def explicit_rates(s, a, b, c, tau=1.0, lam=None):
@@ -233,16 +245,16 @@ def integrate_explicit(s, a0, b0, c0, tau, t_eval, freeze_b=False, rtol=1e-11, a
     from scipy.integrate import solve_ivp
 
     complex_modes = any(np.iscomplexobj(x) for x in (s, a0, b0, c0))
-    K = links(s)[1].shape[0]
+    gradient = ExplicitGradient(s, lam)
+    K = gradient.K
+    # the rates of (a, b, c) as one vector: -dE/d(a, b, c), times 0 for frozen parts; complex modes are the packed
+    # state viewed as complex numbers (``pack`` interleaves real and imaginary parts)
+    sign = -np.repeat([0.0 if freeze_ac else 1.0, 0.0 if freeze_b else 1.0, 0.0 if freeze_ac else 1.0], K)
 
     def rhs(t, y):
-        a, b, c = unpack(y, K, complex_modes)
-        ra, rb, rc = explicit_rates(s, a, b, c, tau, lam)
-        if freeze_b:
-            rb = np.zeros_like(rb)
-        if freeze_ac:
-            ra, rc = np.zeros_like(ra), np.zeros_like(rc)
-        return pack(ra, rb, rc, complex_modes)
+        z = np.ascontiguousarray(y).view(complex) if complex_modes else y
+        rates = sign * (np.concatenate(gradient(z[:K, None], z[K:2 * K, None], z[2 * K:, None])) / tau)
+        return rates.view(float) if complex_modes else rates
 
     y0 = pack(a0, b0, c0, complex_modes)
     sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
@@ -252,11 +264,12 @@ def integrate_explicit(s, a0, b0, c0, tau, t_eval, freeze_b=False, rtol=1e-11, a
 
 def gradient_descent_explicit(s, a, b, c, lr, steps, lam=None):
     """``steps`` steps of theta <- theta - lr dL/dtheta on L = 1/2 sum_links |r|^2 (real and imaginary parts)."""
-    a, b, c = (np.array(x) for x in (a, b, c))
+    gradient = ExplicitGradient(s, lam)
+    a, b, c = (np.array(_column(x, gradient.K)) for x in (a, b, c))
     for _ in range(steps):
-        ga, gb, gc = explicit_gradient(s, a, b, c, lam)
-        a, b, c = a - lr * ga, b - lr * gb, c - lr * gc
-    return a, b, c
+        ga, gb, gc = gradient(a, b, c)
+        a, b, c = a - lr * ga[:, None], b - lr * gb[:, None], c - lr * gc[:, None]
+    return a[:, 0], b[:, 0], c[:, 0]
 
 
 def hessian_fd(s, a, b, c, mode, eps=1e-5, lam=None):

@@ -14,7 +14,7 @@ from lrnn_theory import DivergenceError, Task, compile_flow, integrate
 from lrnn_theory.compiled import map_step
 from lrnn_theory.derivations.complex import partials
 from lrnn_theory.finite_lr import DiscreteGD, compile_modified_flow
-from lrnn_theory.flow_field import GradientStep
+from lrnn_theory.flow_field import GradientStep, RealModes
 
 T = 5
 _M = np.random.default_rng(3).standard_normal((T, T))
@@ -66,8 +66,18 @@ def previous_map(task, gd: DiscreteGD, t_eval, threshold=1e8):
     return record, np.array(out)
 
 
+@pytest.fixture(params=["running product", "logarithmic"])
+def power_table(request, monkeypatch):
+    """The map's table of powers of b at these few modes: the running product, or (as from
+    ``RealModes.LOG_POWER_SIZE`` modes times powers) |b|^p = exp((p / 2) log b^2) with the signs of b folded into the
+    coefficients."""
+    if request.param == "logarithmic":
+        monkeypatch.setattr(RealModes, "LOG_POWER_SIZE", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_map_equals_the_previous_per_step_evaluation(kind):
+def test_map_equals_the_previous_per_step_evaluation(kind, power_table):
     """600 steps (more than two check intervals), recorded at uneven steps, to 1e-12 of the largest value."""
     task = make_task(kind)
     gd = DiscreteGD(lr=0.02)
@@ -85,9 +95,10 @@ def test_map_equals_the_previous_per_step_evaluation(kind):
 
 @pytest.mark.parametrize("batched_modes", [GradientStep.BATCHED_MODES, 0])
 @pytest.mark.parametrize("kind", KINDS)
-def test_one_generated_step_is_h_times_the_rates_at_any_state(kind, batched_modes, monkeypatch):
+def test_one_generated_step_is_h_times_the_rates_at_any_state(kind, batched_modes, power_table, monkeypatch):
     """At random states (not only the initial one), one step of ``GradientStep`` is rows + h * rates_rows, with the
-    task sums as one batched product per mode (few modes) or as shared and per-mode products (many modes)."""
+    task sums as one batched product per mode (few modes) or as shared and per-mode products (many modes), and the
+    table of powers of either kind."""
     monkeypatch.setattr(GradientStep, "BATCHED_MODES", batched_modes)
     task = make_task(kind)
     flow = compile_flow(task)
@@ -150,21 +161,75 @@ def test_a_transient_excursion_between_two_stops_is_reported():
     assert (round(info.value.time / h), info.value.mode) == (step, mode)
 
 
-def test_the_stepper_keeps_the_extremes_of_every_coordinate():
-    """``highest`` and ``lowest`` against the states of single steps (real and complex modes)."""
+@pytest.mark.parametrize("ring_values", [GradientStep.RING_VALUES, 1])
+def test_the_stepper_keeps_the_extremes_of_every_coordinate(ring_values, monkeypatch):
+    """``highest`` and ``lowest`` against the states of single steps (real and complex modes), over more steps than
+    the ring of states holds (its extremes are reduced once per ``RING`` steps, or at every step when the ring may
+    hold only one); the state after them is the same."""
+    monkeypatch.setattr(GradientStep, "RING_VALUES", ring_values)
+    steps = 2 * GradientStep.RING + 22
     for kind in ("real", "complex"):
         flow = compile_flow(make_task(kind))
         stepper = flow.gradient_step(0.05)
+        assert stepper.ring_steps == (GradientStep.RING if ring_values > 1 else 1)
         stepper.set_rows(flow.initial_state().reshape(flow.K, -1).T)
         states = [stepper.state.copy()]
-        for _ in range(20):
+        for _ in range(steps):
             stepper.advance(1)
             states.append(stepper.state.copy())
         stepper.set_rows(flow.initial_state().reshape(flow.K, -1).T)
-        stepper.advance(20)
+        stepper.advance(steps)
         coordinates = np.array([s.view(float) for s in states])
         np.testing.assert_array_equal(stepper.highest, coordinates.max(axis=0))
         np.testing.assert_array_equal(stepper.lowest, coordinates.min(axis=0))
+        np.testing.assert_array_equal(stepper.state, states[-1])
+        assert np.ptp(coordinates[:, 1], axis=0).max() > 1e-3  # b moved
+
+
+def test_logarithmic_power_table_gives_the_magnitudes_of_the_powers():
+    """exp((p / 2) log b^2) against |b|^p computed by Python's own powers, at negative b, b = 0, tiny, large and
+    non-finite b: the same values within the rounding of b^2 and of its logarithm, p (|log b^2| + 1) / 2 + 4 ulp, as
+    a running product's p ulp near |b| = 1 (zero, underflow and non-finite values exactly)."""
+    b = np.array([-1.7, -0.5, -1e-3, 0.0, 1e-200, 0.3, 0.999, 1.4, np.inf, -np.inf, np.nan])
+    flow = compile_flow(Task(np.ones((b.size, 20)), init={"a": 0.1, "b": 0.1, "c": 0.1}))
+    state = np.vstack([np.ones_like(b), b, np.ones_like(b)])
+    for monomials in (2, 3, 4, 39, 40):
+        table = np.empty((b.size, monomials - 1))
+        powers = np.arange(1, monomials)
+        with np.errstate(all="ignore"):
+            flow.layout.map_magnitudes(monomials, state, table)()
+            expected = np.array([[abs(float(x)) ** int(p) if np.isfinite(x) else abs(x) ** int(p) for p in powers]
+                                 for x in b])
+            ulps = powers * (np.abs(np.log(b * b)) + 1)[:, None] / 2 + 4
+            difference = np.abs(table - expected)
+        finite = np.isfinite(expected) & (expected != 0)
+        assert np.all(difference[finite] <= (ulps * np.spacing(np.abs(expected)))[finite])
+        np.testing.assert_array_equal(table[~finite], expected[~finite])  # NaN where b is NaN
+        assert monomials < 4 or difference[finite].max() > 0  # not the same arithmetic as the running product
+
+
+def test_the_map_follows_b_through_zero_with_its_signs_folded_again(monkeypatch):
+    """With the logarithmic table the signs of b sit in the coefficients: a b that crosses zero within a ring of
+    steps (here from -0.05 towards its positive solution) is refolded from the step where it changed sign, and the
+    map still equals the per-step evaluation to 1e-12."""
+    monkeypatch.setattr(RealModes, "LOG_POWER_SIZE", 0)
+    task = make_task("real").with_init(a=[0.2, 0.1], b=[-0.05, -0.2], c=[0.1, 0.15])
+    gd = DiscreteGD(lr=0.02)
+    h = gd.time_step(task)
+    t_eval = np.arange(601) * h  # every step
+    record, rows = previous_map(task, gd, t_eval)
+    negative = rows[:, :, 1] < 0  # (steps, modes): the signs of b at every step
+    assert negative[0].all() and not negative[-1, 0]  # mode 0's b crossed zero
+    changes = int(np.any(negative[1:] != negative[:-1], axis=1).sum())
+    flow = compile_flow(task)
+    stepper = flow.gradient_step(h)
+    stepper.set_rows(flow.initial_state().reshape(task.K, -1).T)
+    stepper.advance(600)
+    assert stepper.logarithmic and stepper.sign_folds == 1 + changes  # the initial signs, then one per change
+    np.testing.assert_allclose(stepper.rows(), rows[-1].T, rtol=0, atol=1e-12 * np.abs(rows[-1]).max())
+    traj = integrate(task, t_eval[-1], t_eval=t_eval, method=gd)
+    for name, got, want in zip("abc", (traj.a, traj.b, traj.c), flow.modes(rows.reshape(len(record), -1))):
+        assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want)), name
 
 
 def test_coefficient_tables_give_the_task_sums():
@@ -198,6 +263,8 @@ def test_generated_step_folds_the_factors_into_the_tables():
         assert len(step.slots) == count
         assert "tau" not in step.source and "/" not in step.source
         assert step.source.count("out=") == 3
+        # every statement a numpy call into a buffer given once: no array allocated per step
+        assert all(line.strip().startswith("numpy.") for line in step.source.splitlines()[1:])
     assert map_step("real").factors == (1.0, 1.0, -1.0, -0.5)
 
 

@@ -11,7 +11,7 @@ from lrnn_theory.trajectory import mode_energy
 from lrnn_theory.validation import LRNN, TrainingResult, read_modes, simulate, train_lrnn
 from lrnn_theory.validation.data import (fit_user_task, random_orthonormal, sample_targets, task_correlations,
                                          whitened_inputs, whitening_error)
-from lrnn_theory.validation.harness import fitted_hidden_basis, hessian_top_eigenvalue
+from lrnn_theory.validation.harness import UserData, fitted_hidden_basis, hessian_top_eigenvalue, set_up
 
 RNG = np.random.default_rng(1234)
 
@@ -123,6 +123,45 @@ def test_aligned_construction_and_readout():
         np.testing.assert_allclose(got, want, atol=1e-10)
 
 
+@pytest.mark.parametrize("P,T,every_step,block_entries", [(5, 4, False, None), (40, 3, False, 50), (40, 3, True, 50),
+                                                          (3, 5, True, None), (30, 1, False, None)])
+def test_sample_loss_from_second_moments_equals_bptt(P, T, every_step, block_entries, monkeypatch):
+    """``SampleLoss`` (the trainer's sample loss: a QR factor of the lag design, made in blocks of rows) against BPTT
+    over the samples: fewer samples than the design's width, several blocks, every-step targets, and near zero loss
+    (targets the network fits up to 1e-9), where the loss must stay exact (a sum of squares, no cancellation)."""
+    from lrnn_theory.validation.network import SampleLoss
+
+    if block_entries is not None:
+        monkeypatch.setattr(SampleLoss, "BLOCK_ENTRIES", block_entries)  # 40 samples in blocks of 5 rows
+    rng = np.random.default_rng(11)
+    net = random_net(rng, N_x=2, N_h=3, N_y=2)
+    X = rng.normal(size=(P, T, 2))
+    fitted = net.forward_every_step(X) if every_step else net.forward(X)
+    for Y in (rng.normal(size=fitted.shape), fitted + 1e-9 * rng.normal(size=fitted.shape)):
+        value, grads = SampleLoss(X, Y)(net)
+        expected_value, expected_grads = net.loss_and_grad_samples(X, Y)
+        assert value == pytest.approx(expected_value, rel=1e-6 if expected_value < 1e-12 else 1e-12)
+        for g, h in zip(grads, expected_grads):
+            np.testing.assert_allclose(g, h, rtol=1e-10, atol=1e-13 * max(1.0, np.max(np.abs(Y))))
+
+
+@pytest.mark.parametrize("loss", ["sum_half", "sum", "mean_half", "mean"])
+@pytest.mark.parametrize("every_step", [False, True])
+def test_sample_objective_is_the_literal_loss_convention(loss, every_step):
+    """The training objective on samples (from second moments, times the convention's scale) equals the loss
+    written out from its definition (``output_loss``) and BPTT, for an unaligned network on user data."""
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(30, 4, 2))
+    Y = rng.normal(size=(30, 4, 2) if every_step else (30, 2))
+    setup = set_up(None, data=UserData(X, Y), init="random", hidden=3, seed=1)
+    net = random_net(rng, N_x=2, N_h=3, N_y=2)
+    value, grads = setup.objective(loss).loss_and_grad(net)
+    expected_value, expected_grads = net.loss_and_grad_samples(X, Y, output_loss(loss))
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    for g, h in zip(grads, expected_grads):
+        np.testing.assert_allclose(g, h, rtol=1e-10, atol=1e-14)
+
+
 # ---- aligned training against the ODE ---------------------------------------------------------------------------
 TWO_MODES = Task.from_family("inverse_exponential", T=5, delta=[1.0, 0.6], lam=[0.7, 1.1],
                              init={"a": 0.1, "b": 0.1, "c": 0.1})
@@ -185,8 +224,9 @@ def clock_theories():
 
 @pytest.mark.parametrize("loss", ["sum_half", "sum", "mean_half", "mean"])
 def test_every_loss_convention_maps_to_theory_time(loss):
-    """Sample training under each convention (loss computed literally from its definition) lies on the ODE at the
-    harness's times, and would not if the time per step were off by a factor of 2."""
+    """Sample training under each convention (whose objective is the literal definition:
+    test_sample_objective_is_the_literal_loss_convention) lies on the ODE at the harness's times, and would not if
+    the time per step were off by a factor of 2."""
     task = CLOCK_TASK
     P, N_y = 12, task.K
     factor = {"sum_half": 1.0, "sum": 2.0, "mean_half": 1.0 / (P * N_y), "mean": 2.0 / (P * N_y)}[loss]
@@ -403,6 +443,20 @@ def test_hessian_top_eigenvalue_matches_dense_hessian():
     eps = 1e-5
     H = np.column_stack([(g(w0 + eps * e) - g(w0 - eps * e)) / (2 * eps) for e in np.eye(w0.size)])
     assert top == pytest.approx(np.max(np.linalg.eigvalsh(0.5 * (H + H.T))), rel=1e-3)
+
+
+def test_weights_diverge_at_the_first_step_whose_largest_entry_exceeds_the_threshold():
+    """The check is on the largest |entry|: 16 equal entries growing by 1 per step pass the threshold 10.5 in sum of
+    squares at step 3 and in their largest entry at step 11, where the run stops."""
+    from lrnn_theory.validation.harness import Stopping, gradient_descent
+
+    zero = np.zeros((4, 4))
+    push = (0.0, (-np.ones((4, 4)), zero, zero))  # W_x grows by lr = 1 per step, every entry alike
+    with pytest.raises(DivergenceError, match=r"at step 11: the weights overflowed \(largest \|entry\| 11 > 10.5\)"):
+        gradient_descent(LRNN(zero, zero, zero), lambda net: push, lr=1.0, steps=100,
+                         stopping=Stopping(divergence_threshold=10.5))
+    assert gradient_descent(LRNN(zero, zero, zero), lambda net: push, lr=1.0, steps=10,
+                            stopping=Stopping(divergence_threshold=10.5)).network.W_x[0, 0] == 10.0
 
 
 def test_loss_overflow_is_reported_not_returned_as_nan():

@@ -1,4 +1,4 @@
-"""The faster library paths of issue 25 give what the slower ones gave: PNGs byte for byte, population losses and
+"""The faster library paths of issue 25 give what the slower ones gave: matplotlib's own PNGs, population losses and
 gradients of the explicit sums, singular values of an SVD."""
 import io
 
@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from lrnn_theory import Task, integrate  # noqa: E402
 from lrnn_theory.io import render_figure  # noqa: E402
@@ -20,34 +21,72 @@ TASK = Task.from_family("inverse_exponential", T=4, delta=[1.0, 0.6], lam=[0.5, 
                         init={"a": 0.2, "b": 0.3, "c": 0.2})
 
 
-def _tight_png(fig) -> bytes:
-    """matplotlib's own cropped PNG (two layout passes): the reference render_figure must equal."""
+def _png(fig, **crop) -> bytes:
+    """matplotlib's own PNG at 120 dpi: the whole canvas, or cropped (``bbox_inches="tight"``: two layout passes)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=120, **crop)
     return buf.getvalue()
 
 
-def _figures():
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def _plot_trajectories():
     trajectory = integrate(TASK, 5.0, n_points=30)
-    yield "plot_trajectories", plot_trajectories({"theory": trajectory, "simulation": trajectory}, title="$x$ run")
-    fig, ax = plt.subplots(figsize=(5, 3))  # no tight_layout: legend and labels hang outside the axes
+    return plot_trajectories({"theory": trajectory, "simulation": trajectory}, title="$x$ run")
+
+
+def _no_layout():
+    fig, ax = plt.subplots(figsize=(5, 3))  # no tight_layout: legend and labels hang outside the axes and the figure
     ax.plot([0, 1], [1, 0], label="a line")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_ylabel("a long label that sticks out")
-    yield "no layout", fig
-    fig = plt.figure(figsize=(4, 3), layout="constrained")  # a live layout engine: the two-pass path
+    return fig
+
+
+def _constrained():
+    fig = plt.figure(figsize=(4, 3), layout="constrained")  # a live layout engine: matplotlib's two-pass path
     fig.add_subplot().set_title("constrained")
-    yield "constrained", fig
+    return fig
 
 
-@pytest.mark.parametrize("case", ["plot_trajectories", "no layout", "constrained"])
-def test_render_figure_is_the_tight_savefig_png_byte_for_byte(case):
-    fig = dict(_figures())[case]
+def _window_in(full: np.ndarray, part: np.ndarray) -> tuple:
+    """Every (row, column) at which ``part`` is ``full``'s pixels exactly."""
+    (h, w), busiest = part.shape[:2], int(np.argmax(np.sum(np.any(part != part[0, 0], axis=2), axis=1)))
+    return [(r, c) for r in range(full.shape[0] - h + 1) for c in range(full.shape[1] - w + 1)
+            if np.array_equal(full[r + busiest, c:c + w], part[busiest])  # the most drawn row first: cheap
+            and np.array_equal(full[r:r + h, c:c + w], part)]
+
+
+def test_render_figure_cuts_whole_pixels_of_the_drawing_around_all_of_the_content():
+    """Content inside the canvas: the PNG is matplotlib's own drawing of the whole figure, cut to a window that holds
+    everything drawn (no label clipped) and is at most a pixel wider on each side than matplotlib's tight crop."""
+    fig = _plot_trajectories()
     engine, dpi = fig.get_layout_engine(), fig.dpi
     try:
         png = render_figure(fig)
         assert fig.get_layout_engine() is engine and fig.dpi == dpi  # the figure is left as it was
-        assert png == _tight_png(fig)
+        whole = _png(fig)
+        image, full, tight = _pixels(png), _pixels(whole), _pixels(_png(fig, bbox_inches="tight"))
+        assert Image.open(io.BytesIO(png)).info["dpi"] == Image.open(io.BytesIO(whole)).info["dpi"]  # 120
+        assert 0 <= image.shape[0] - tight.shape[0] <= 2 and 0 <= image.shape[1] - tight.shape[1] <= 2
+        (row, col), = _window_in(full, image)
+        drawn = np.argwhere(np.any(full != full[0, 0], axis=2))  # every pixel that is not the background
+        assert drawn.size and (drawn.min(axis=0) >= (row, col)).all()
+        assert (drawn.max(axis=0) < (row + image.shape[0], col + image.shape[1])).all()
+    finally:
+        plt.close("all")
+
+
+@pytest.mark.parametrize("make", [_no_layout, _constrained], ids=["no layout", "constrained"])
+def test_render_figure_beyond_the_canvas_is_the_tight_savefig_png_byte_for_byte(make):
+    fig = make()
+    engine, dpi = fig.get_layout_engine(), fig.dpi
+    try:
+        png = render_figure(fig)
+        assert fig.get_layout_engine() is engine and fig.dpi == dpi
+        assert png == _png(fig, bbox_inches="tight")
     finally:
         plt.close("all")
 

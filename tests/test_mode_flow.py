@@ -285,3 +285,52 @@ def test_printed_odes_parse_back_to_the_derivation(fmt):
     else:
         for v in mf.STATE:
             assert latex(flow.tau_rates[v]) in text  # plain names: A(b), not A{\left(b \right)}
+
+
+# ---- memoised derivations ------------------------------------------------------------------------------------------
+def test_a_derivation_is_derived_once_and_its_caller_cannot_change_the_next_callers_result():
+    from lrnn_theory.derivations import mode_flow as flow_module
+
+    first = mf.derive_mode_flow()
+    hits = flow_module._derive_task_free_flow.cache_info().hits
+    first.tau_rates[mf.a] = sp.Integer(0)   # a caller editing its result ...
+    first.jacobian[0, 0] = sp.Integer(0)
+    first.sums.clear()
+    second = mf.derive_mode_flow()          # ... leaves the next one intact
+    assert flow_module._derive_task_free_flow.cache_info().hits == hits + 1  # derived once, handed out twice
+    assert second.tau_rates[mf.a] == -mf.c * (mf.a * mf.c * mf.B(mf.b) - mf.A(mf.b)) and second.sums
+    assert second.jacobian[0, 0] == sp.diff(second.rates[mf.a], mf.a) != 0
+    _, _, parameters = mf.derive_family_sums("dirac")  # a tuple holding a dict
+    parameters.clear()
+    assert set(mf.derive_family_sums("dirac")[2]) == {"beta", "kappa"}
+
+
+def test_a_derivation_of_a_task_is_derived_afresh_for_each_call():
+    from lrnn_theory.derivations import derivation
+
+    calls = []
+
+    @derivation
+    def sums_of(task, mode=0):
+        calls.append(task)
+        return {"A": sp.Integer(len(calls))}
+
+    task = Task.constant(delta=1.0, T=3)
+    assert sums_of(task)["A"] == 1 and sums_of(task)["A"] == 2  # a task may change between calls: not memoised
+    assert sums_of(3)["A"] == 3 and sums_of(3)["A"] == 3        # a value is
+
+
+def test_summing_term_by_term_gives_the_sum_written_out():
+    from lrnn_theory.derivations import summation_by_terms
+
+    delta, lam = sp.symbols("delta lambda", positive=True)
+    cases = [((mf.T - mf.i) * mf.b ** (2 * mf.i) + mf.i * mf.b**mf.i, (mf.i, 0, mf.T - 1)),  # every-step B by lag
+             (delta**2 * (lam**mf.i - lam ** (mf.T + mf.i)) ** 2, (mf.i, 1, mf.T))]         # an extrapolation energy
+    values = {mf.b: sp.Rational(3, 7), lam: sp.Rational(2, 3), delta: sp.Rational(5, 4)}
+    for summand, (index, first, last) in cases:
+        closed = summation_by_terms(summand, (index, first, last))
+        assert not closed.has(sp.Sum)
+        for T_value in (1, 6):  # exact rationals: the closed form at T against the T terms added up
+            written_out = sum(summand.subs(values).subs({mf.T: T_value, index: n})
+                              for n in range(int(first), int(last.subs(mf.T, T_value)) + 1))
+            assert closed.subs(values).subs(mf.T, T_value) == written_out

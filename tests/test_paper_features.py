@@ -42,8 +42,8 @@ def test_figA3_fit_is_deterministic_and_its_bound_gives_the_paper_critical_point
     from lrnn_theory.phase_transition import critical_beta
 
     monkeypatch.setitem(pt.FIGA3_FIT["b_max"], "quick", [1.5, 2.5, 4.0])
-    # a coarser b grid inside each of the fit's ~16 beta_c bisections (801 -> 201 points, 2.7x cheaper): beta_c(T=10)
-    # is the same to 1e-9 here, and the independent check below uses 4x as many points (801)
+    # a coarser b grid inside each of the fit's beta_c bisections (801 -> 201 points, 2.7x cheaper): beta_c(T=10) is
+    # the same to 1e-9 here, and the independent check below uses 4x as many points (801)
     monkeypatch.setitem(pt.FIGA3_FIT, "n_grid", 201)
     first, second = pt.fit_figA3(quick=True), pt.fit_figA3(quick=True)
     assert first == second

@@ -413,3 +413,30 @@ def test_batched_inverse_keeps_ill_scaled_blocks_and_flags_rank_deficient_ones()
     assert not singular[:n_ok].any() and singular[n_ok:].all()
     for k in range(n_ok):  # as accurate as LAPACK's solve (condition numbers up to 2.5e10 here)
         np.testing.assert_allclose(inv[k], np.linalg.solve(W[k], np.eye(3)), rtol=1e-4, atol=0)
+
+
+def test_explicit_method_on_a_stiff_task_stops_at_its_projected_evaluations(monkeypatch):
+    """RK45 on a badly scaled task: at the first projection its pace points far past the cap, so it stops there
+    (it used to spend all 200,000 evaluations), with the remedy (``flow._ProjectedEvaluations``; projections from
+    256 evaluations on here, instead of 4096, to keep the test short)."""
+    from lrnn_theory import flow
+
+    monkeypatch.setattr(flow, "PROJECT_EVALUATIONS_FROM", 256)
+    with pytest.raises(IntegrationError, match="made 512 evaluations and reached only t=.*too stiff for this method"):
+        integrate(Task.constant(1e6, T=4), 50.0, method="RK45")
+
+
+def test_explicit_method_is_stopped_by_its_projection_only_past_the_cap(monkeypatch):
+    """RK45 on the ordinary constant task (about 42 evaluations per unit of time past t = 10, more before), cap
+    1500, projections at 512, 1024, ... evaluations: t_end = 25 (~1350 needed) finishes though projected twice;
+    t_end = 100 (~4500, past 1.5 times the cap) stops at the first projection instead of at the cap."""
+    from lrnn_theory import flow
+
+    monkeypatch.setattr(flow, "PROJECT_EVALUATIONS_FROM", 256)
+    monkeypatch.setattr(flow.CompiledFlow, "MAX_RHS_CALLS", 1500)
+    task = Task.constant(1.0, T=4)
+    traj = integrate(task, 25.0, n_points=3, method="RK45")
+    assert 1024 < traj.info["nfev"] < 1500
+    np.testing.assert_allclose(traj.u[-1], integrate(task, 25.0, n_points=3).u[-1], rtol=1e-6)
+    with pytest.raises(IntegrationError, match="made 512 evaluations .* on course for .* by t_end=100 \\(cap 1500\\)"):
+        integrate(task, 100.0, n_points=3, method="RK45")

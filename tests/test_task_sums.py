@@ -14,6 +14,7 @@ import numpy.polynomial.polynomial as npoly
 import pytest
 from scipy.optimize import minimize
 
+from lrnn_theory import Task
 from lrnn_theory.task_sums import TaskSums, complex_partials
 
 K, n, m = 3, 4, 7
@@ -238,3 +239,23 @@ def test_evaluate_complex_to_order_three(layout):
                                        atol=1e-12)
         for value, ref in zip(out[4:], _diagonal_partials_by_chain_rule(w[mode], b[mode], 3)):
             np.testing.assert_allclose(value[mode], ref, rtol=1e-12, atol=1e-12)
+
+
+def test_values_on_a_shared_grid_equal_the_grid_repeated_per_mode():
+    """``values(grid, shared_grid=True)`` (one table of powers, one product per sum: the grid searches) equals
+    ``values`` on the grid repeated for every mode, for real and complex b, diagonal and full (correlated) sums."""
+    rng = np.random.default_rng(5)
+    tasks = [Task(rng.normal(size=(3, 5))), Task.inverse_exponential(delta=[1.0, 0.3], lam=0.5, T=4).as_complex(),
+             Task(rng.uniform(0.2, 1.0, size=(2, 4)), input_covariance=np.eye(4) + 0.3)]
+    grids = [np.linspace(-2.0, 2.0, 9), (np.linspace(-1, 1, 5)[:, None] + 1j * np.linspace(-1, 1, 5)).ravel()]
+    for task in tasks:
+        sums = task.sums()
+        for grid in grids:
+            A, B = sums.values(grid, shared_grid=True)
+            A_ref, B_ref = sums.values(np.broadcast_to(grid, (sums.K, grid.size)))
+            assert A.shape == B.shape == (sums.K, grid.size)
+            np.testing.assert_allclose(A, A_ref, rtol=1e-13, atol=1e-14)
+            np.testing.assert_allclose(B, B_ref, rtol=1e-13, atol=1e-14)
+            np.testing.assert_allclose(sums.reduced_energy(grid, 0.5, shared_grid=True),
+                                       sums.reduced_energy(np.broadcast_to(grid, (sums.K, grid.size)), 0.5),
+                                       rtol=1e-12, atol=1e-13)

@@ -1,20 +1,11 @@
 """Tasks (families, JSON), trajectory files and the derive / integrate / demo commands, including every bad input."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from lrnn_theory import LrnnInputError, Task, Trajectory, integrate
 from lrnn_theory.cli import main
-
-
-def run_cli(*args):
-    """Run the real console entry point in a subprocess: exit code, stdout, stderr."""
-    proc = subprocess.run([sys.executable, "-m", "lrnn_theory.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def run_main(capsys, *args):
@@ -158,12 +149,17 @@ def test_output_that_cannot_be_written(tmp_path, capsys):
         assert code == 2 and "'out'" in stderr and len(stderr.strip().splitlines()) == 1, stderr
 
 
-def test_failed_plot_leaves_no_csv(tmp_path, capsys):
+def test_failed_plot_leaves_no_csv(tmp_path, capsys, monkeypatch):
+    from lrnn_theory import flow
+
     path = tmp_path / "task.json"
     path.write_text('{"family": "constant", "T": 3, "delta": 1}')
+    runs = []
+    monkeypatch.setattr(flow, "_integrate_with_method", lambda *args: runs.append(args))
     code, _, stderr = run_main(capsys, "integrate", path, "--t-end", "1", "--out", tmp_path / "o.csv",
                                "--plot", "/proc/p.png")
     assert code == 2 and not (tmp_path / "o.csv").exists()
+    assert "parameter 'plot': cannot write '/proc/p.png'" in stderr and runs == []  # refused before the work
 
 
 def test_written_files_have_ordinary_permissions(tmp_path):
@@ -203,15 +199,47 @@ def test_bad_output_path(tmp_path, capsys):
     assert code == 2 and "missing" in stderr
 
 
-def test_diverging_run_exits_3_and_writes_nothing(tmp_path):
+def test_diverging_run_exits_3_and_writes_nothing(tmp_path, capsys):
     path = tmp_path / "task.json"
     path.write_text(json.dumps({"family": "dirac", "beta": 2.0, "kappa": 0.5, "T": 6,
                                 "init": {"a": 0.5, "b": 1.2, "c": 0.5}}))
     out = tmp_path / "x.csv"
-    code, _, stderr = run_cli("integrate", path, "--t-end", "1e7", "--out", out)
+    # in process: the console script's exit status is main's return value (tests/test_reliability_round2.py runs
+    # the script itself for its exit codes)
+    code, _, stderr = run_main(capsys, "integrate", path, "--t-end", "1e7", "--out", out)
     assert code == 3
     assert "diverged at t=" in stderr and "mode 0" in stderr and "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_the_t_end_hint_of_an_explicit_method_or_the_exact_map_follows_the_flow(tmp_path, capsys, monkeypatch):
+    """Modes still moving at --t-end after an explicit method or the exact map: the hint integrates to convergence
+    (no t_end) with the default method (an explicit one cannot), on the modified flow the map follows (the map has
+    no run to convergence), and says when every mode converges (it used to fail with a message about --method)."""
+    from lrnn_theory import flow
+    from lrnn_theory.finite_lr import DiscreteGD
+
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps({"family": "inverse_exponential", "delta": 1.0, "lambda": 0.7, "T": 4,
+                                "init": {"a": 0.1, "b": 0.1, "c": 0.1}}))
+    calls, integrate_flow = [], flow.integrate
+
+    def recorded(task, t_end=None, **options):
+        calls.append((t_end, options.get("method"), options.get("lr_correction")))
+        return integrate_flow(task, t_end, **options)
+
+    monkeypatch.setattr(flow, "integrate", recorded)
+    hints = []
+    for options in (["--method", "RK45"], ["--discrete-lr", "0.01"]):
+        code, out, _ = run_main(capsys, "integrate", path, "--t-end", "1", *options, "--out", tmp_path / "o.csv")
+        assert code == 0 and "mode 0 still moving at t = 1" in out, out
+        hints.append(out.strip().rsplit("; ", 1)[-1])
+    (_, run_method, _), (_, hint_method, _) = calls[:2]  # the run, then its hint's integration to convergence
+    assert run_method == "RK45" and hint_method is None
+    assert hints[0].startswith("every mode converges at t = ") and hints[0].endswith(", or leave out --t-end")
+    (_, gd, _), (hint_t_end, hint_method, correction) = calls[2:]
+    assert isinstance(gd, DiscreteGD) and hint_t_end is None and hint_method is None and correction is gd
+    assert " on the flow the map follows: try --t-end " in hints[1] and "leave out" not in hints[1], hints
 
 
 # ---- integrate / derive / demo ------------------------------------------------------------------------------------

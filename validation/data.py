@@ -260,8 +260,8 @@ class CorrelatedMoments:
         D = np.transpose(Z, (2, 0, 1)) - self._best                           # (units, N_y, T)
         DG = D @ self.G                                                       # sum_k D_k G_kl, per unit
         loss = 0.5 * float(np.sum(D * DG)) + self.spread
-        E = -(np.transpose(DG, (1, 2, 0)) @ self.V.T).reshape(N_y, T * N_x)    # -dL/dM_k side by side
-        return loss, net._lag_gradients(E, P_flat)
+        grad_maps = (np.transpose(DG, (1, 2, 0)) @ self.V.T).reshape(N_y, T * N_x)  # dL/dM_k side by side
+        return loss, net._lag_gradients(grad_maps, P_flat)
 
 
 def fit_user_task(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):

@@ -5,7 +5,8 @@
 1. the set-up (``training_setup.set_up``): the task's data (population correlations, exactly whitened samples, or
    user arrays, whose task ``lrnn_theory.task_estimation.estimate_task`` estimates), the bases U, V, R and the
    initial network (aligned with the task's singular vectors, small random, or given);
-2. the training loop (``gradient_descent``): full-batch gradient descent with exact BPTT gradients, frozen weights,
+2. the training loop (``gradient_descent``): full-batch gradient descent with exact gradients (backpropagation
+   through time over the lag maps; samples through their second moments, ``network.SampleLoss``), frozen weights,
    stopping and divergence checks;
 3. recorders (``recorders``): modes, losses, singular values, the NTK and any callback, at the steps they are due.
 
@@ -84,6 +85,7 @@ not depend on it).
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -316,6 +318,9 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
     recorders = list(recorders)
     for recorder in recorders:
         recorder.start(steps, network)
+    due_and_record = [(recorder.due, recorder.record) for recorder in recorders]
+    stop_loss, threshold = stopping.loss, stopping.divergence_threshold
+    threshold_squared = threshold * threshold  # inf for thresholds above 1e154: then the exact check decides
     # (loss, step, weights) of the lowest-loss state: the update below makes new arrays and never writes into the
     # old ones, so keeping references is enough (no copy per step).
     best = (np.inf, 0, network.weights)
@@ -329,24 +334,27 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
         with blas_limit, np.errstate(over="ignore", invalid="ignore"):
             for step in range(steps + 1):
                 value, grads = loss_and_grad(network)
-                if not np.isfinite(value):
+                if not math.isfinite(value):
                     raise on_divergence(step, "the loss overflowed", best)
                 if value < best[0]:
                     best = (value, step, network.weights)
-                last = (stopping.loss is not None and value <= stopping.loss) or step == steps
-                for recorder in recorders:
-                    if recorder.due(step, last):
-                        recorder.record(step, network, value)
+                last = step == steps or (stop_loss is not None and value <= stop_loss)
+                for due, record in due_and_record:
+                    if due(step, last):
+                        record(step, network, value)
                 if last:
                     break
                 for j in trainable:
                     weights[j] = weights[j] - lr * grads[j]
                 network.W_x, network.W_h, network.W_y = weights
-                # abs(w).max(): the ndarray method skips np.max's dispatch (half this check's cost at small N)
-                largest = float(max([abs(weights[j]).max() for j in trainable], default=0.0))
-                if not largest <= stopping.divergence_threshold:
-                    raise on_divergence(step + 1, f"the weights overflowed (largest |entry| {largest:.3g} > "
-                                                  f"{stopping.divergence_threshold:g})", best)
+                for j in trainable:
+                    # the sum of squares (one BLAS call) bounds max |entry|^2: the exact maximum only when it fails
+                    if not np.vdot(weights[j], weights[j]) < threshold_squared:
+                        largest = float(max(abs(weights[k]).max() for k in trainable))
+                        if not largest <= threshold:
+                            raise on_divergence(step + 1, f"the weights overflowed (largest |entry| {largest:.3g} "
+                                                          f"> {threshold:g})", best)
+                        break
                 if (step + 1) % bar_chunk == 0:
                     bar.update(bar_chunk)
     finally:

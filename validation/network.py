@@ -18,6 +18,10 @@ Two gradients are provided, both of the summed loss with a factor 1/2 (the theor
   ``C[t-1, i-1] = Sigma^{Y_t X_i}``. Both losses depend on the maps ``M_k = W_y W_h^k W_x`` per lag k only, through
   lag targets and weights (``G_k = C_(T-k)``, ``w_k = 1`` for the final output; ``G_k = sum_t C_(t,t-k)``,
   ``w_k = T - k`` for every step), so one adjoint recursion serves both.
+
+Training evaluates a loss of fixed data at every step, with what depends on the data only computed once:
+``PopulationLoss`` / ``EveryStepPopulationLoss`` (the lag targets of correlations) and ``SampleLoss`` (samples
+through their second moments, the sample loss to rounding at a cost independent of the number of samples).
 """
 from __future__ import annotations
 
@@ -340,28 +344,24 @@ class LRNN:
                 W_m = W_m @ W_m
         return powers
 
-    def _lag_gradients(self, E: np.ndarray, P_flat: np.ndarray):
-        """Gradients of a loss whose derivative with respect to the lag map M_k = W_y W_h^k W_x is -E_k.
+    def _lag_gradients(self, D: np.ndarray, P_flat: np.ndarray):
+        """Gradients of a loss whose derivative with respect to the lag map M_k = W_y W_h^k W_x is D_k.
 
-        ``E`` (N_y, T N_x) holds E_k side by side; an adjoint recursion over the lags gives dL/dW_h.
+        ``D`` (N_y, T N_x) holds D_k side by side, ``P_flat`` the lag powers (``_lag_powers``). With
+        Z_k = W_y^T D_k, the adjoint Lambda_T = 0, Lambda_j = Z_j + W_h^T Lambda_(j+1) gives dL/dW_x = Lambda_0 and
+        dL/dW_h = sum_(j>=1) Lambda_j (W_h^(j-1) W_x)^T: the recursion runs in place in Z, and dL/dW_h is one
+        product.
         """
-        N_h, N_x = self.W_x.shape
-        T = E.shape[1] // N_x
-        g_y = -E @ P_flat.T
-        Z = (self.W_y.T @ E).reshape(N_h, T, N_x)
-        # Adjoint recursion Lambda_q = Z_{q+1} + W_h^T Lambda_{q+1}; dL/dW_h = -sum_q Lambda_q P_q^T
-        lams = np.empty((N_h, T, N_x))  # lams[:, q] = Lambda_q; Lambda_{T-1} = 0
-        lams[:, T - 1] = 0.0
+        N_x = self.W_x.shape[1]
+        g_y = D @ P_flat.T
+        Z = self.W_y.T @ D  # block j: Z_j, then G_j
         W_hT = self.W_h.T
-        # the views lams[:, q] and Z[:, q] made once each (indexing in the loop cost more than the products at
-        # small N)
-        lam_blocks, z_blocks = list(lams.transpose(1, 0, 2)), list(Z.transpose(1, 0, 2))
-        for q in range(T - 2, -1, -1):
-            np.matmul(W_hT, lam_blocks[q + 1], out=lam_blocks[q])
-            lam_blocks[q] += z_blocks[q + 1]
-        g_h = -lams.reshape(N_h, T * N_x) @ P_flat.T
-        g_x = -(z_blocks[0] + W_hT @ lam_blocks[0])
-        return g_x, g_h, g_y
+        # the block views made once (indexing in the loop cost more than the products at small N)
+        blocks = list(Z.reshape(Z.shape[0], -1, N_x).transpose(1, 0, 2))
+        for j in range(len(blocks) - 2, -1, -1):
+            blocks[j] += W_hT @ blocks[j + 1]
+        g_h = Z[:, N_x:] @ P_flat[:, :-N_x].T
+        return blocks[0].copy(), g_h, g_y
 
 
 class PopulationLoss:
@@ -382,9 +382,9 @@ class PopulationLoss:
     def __call__(self, net: LRNN):
         """``(loss, (g_x, g_h, g_y))`` of ``net``."""
         P_flat = net._lag_powers(self.T)
-        E = self.targets - net.W_y @ P_flat  # E_k = C_(T-k) - W_y W_h^k W_x, side by side
-        loss = 0.5 * float((E * E).sum())
-        return loss, net._lag_gradients(E, P_flat)
+        D = net.W_y @ P_flat - self.targets  # dL/dM_k = W_y W_h^k W_x - C_(T-k), side by side
+        loss = 0.5 * float(np.vdot(D, D))
+        return loss, net._lag_gradients(D, P_flat)
 
 
 class EveryStepPopulationLoss(PopulationLoss):
@@ -405,12 +405,70 @@ class EveryStepPopulationLoss(PopulationLoss):
     def __call__(self, net: LRNN):
         P_flat = net._lag_powers(self.T)
         M = net.W_y @ P_flat  # M_k = W_y W_h^k W_x at block k
-        E = self.targets - self.lag_weights * M
+        D = self.lag_weights * M - self.targets  # dL/dM_k
         # The loss from the residuals of every (t, i) pair, exact near zero loss.
         maps = M.reshape(net.N_y, self.T, net.N_x).transpose(1, 0, 2)
         predicted = np.where(self.causal, maps[self.lag_index], 0.0)
         loss = 0.5 * float(np.sum((self.C - predicted) ** 2))
-        return loss, net._lag_gradients(E, P_flat)
+        return loss, net._lag_gradients(D, P_flat)
+
+
+class SampleLoss:
+    """The sample loss of fixed sequences ``X`` and targets ``Y`` as a function of the network, from the data's
+    second moments: a step costs the same for any number of samples. ``SampleLoss(X, Y)(net)`` is
+    ``net.loss_and_grad_samples(X, Y)`` to rounding (the loss in the theory's convention,
+    ``L = 1/2 sum_p ||y_p - y_hat_p||^2``, every step: summed over the output times too).
+
+    The outputs are linear in the lag maps M_k = W_y W_h^k W_x: ``y_hat_(p,t) = M d_(p,t)`` with the lag design
+    ``d_(p,t)`` holding ``x_(p,t-k)`` at block k (zero for k >= t; t = T only for the final output). A QR
+    factorisation of the design rows beside their targets, ``[d | y] = Q [R | B]`` with orthonormal Q (made once,
+    in blocks of rows), keeps the residuals' norm: ``L = 1/2 ||R M^T - B||_F^2``. Its rows past the design's width
+    do not depend on M (``outside``, what no lag maps fit), so a step takes two products with the (n, n) factor,
+    n = T N_x, and the loss stays a sum of squares (no cancellation near zero loss).
+
+    Parameters
+    ----------
+    X : ndarray, shape (P, T, N_x)
+    Y : ndarray, shape (P, N_y), or (P, T, N_y) for every-step outputs
+    """
+
+    #: Largest number of entries of a block of design rows factorised at once (bounds the memory of the set-up).
+    BLOCK_ENTRIES = 2**21
+
+    def __init__(self, X, Y):
+        X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
+        P, T, N_x = X.shape
+        self.T, n = T, T * N_x
+        factor = None
+        for rows in self._design_blocks(X, Y):
+            factor = np.linalg.qr(rows if factor is None else np.vstack((factor, rows)), mode="r")
+        width = min(factor.shape[0], n)
+        self.design_t = np.ascontiguousarray(factor[:width, :n].T)  # (n, width): R^T
+        self.design = np.ascontiguousarray(factor[:width, :n])      # (width, n): R
+        self.targets_t = np.ascontiguousarray(factor[:width, n:].T)  # (N_y, width): B^T
+        rest = factor[width:, n:]
+        self.outside = 0.5 * float(np.sum(rest * rest))
+
+    @classmethod
+    def _design_blocks(cls, X, Y):
+        """Blocks of rows ``[d_(p,t) | y_(p,t)]``, a slice of the samples at one output time each."""
+        P, T, N_x = X.shape
+        times = range(1, T + 1) if Y.ndim == 3 else (T,)
+        chunk = max(1, cls.BLOCK_ENTRIES // (T * N_x + Y.shape[-1]))
+        for t in times:
+            targets = Y[:, t - 1] if Y.ndim == 3 else Y
+            for start in range(0, P, chunk):
+                part = slice(start, start + chunk)
+                design = np.zeros((len(X[part]), T, N_x))
+                design[:, :t] = X[part, t - 1::-1]  # block k: x_(t-k)
+                yield np.hstack((design.reshape(len(design), T * N_x), targets[part]))
+
+    def __call__(self, net: LRNN):
+        """``(loss, (g_x, g_h, g_y))`` of ``net``."""
+        P_flat = net._lag_powers(self.T)
+        residual = net.W_y @ P_flat @ self.design_t - self.targets_t  # (R M^T - B)^T
+        loss = 0.5 * float(np.vdot(residual, residual)) + self.outside
+        return loss, net._lag_gradients(residual @ self.design, P_flat)
 
 
 def population_loss(C) -> PopulationLoss:

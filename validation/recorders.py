@@ -84,7 +84,9 @@ class ModeRecorder(Recorder):
         self._modes = np.empty((3, capacity, self.K), dtype=self.dtype)
 
     def _store(self, index, network, loss):
-        self._modes[:, index] = self.read_modes(network)
+        a, b, c = self.read_modes(network)
+        modes = self._modes  # one row at a time: assigning the tuple would build an array from it first
+        modes[0, index], modes[1, index], modes[2, index] = a, b, c
 
     @property
     def modes(self) -> np.ndarray:
@@ -109,11 +111,12 @@ class LossRecorder(Recorder):
 class SingularValueRecorder(Recorder):
     """Singular values of W_x, W_h, W_y, descending (the paper's unaligned read-out).
 
-    By default an SVD of each matrix per record. With ``modes`` (the run's ``ModeRecorder``, which records first)
-    they come from the modes instead, for a network that stays aligned with the task's singular vectors: W_x =
-    R H(a) V^T has the singular values |a| (once per real unit of the mode: twice for a complex mode's 2x2 block
-    ``sizes``), W_h = R H(b) R^T has |b| and N_h - K zeros, W_y has |c|. Three SVDs per record were +72% on a
-    training step at N = 32 recorded at every step (issue 25).
+    By default an SVD of each matrix per record. With ``modes`` (the run's ``ModeRecorder``, which records at the
+    same steps) they come from the modes instead, for a network that stays aligned with the task's singular vectors:
+    W_x = R H(a) V^T has the singular values |a| (once per real unit of the mode: twice for a complex mode's 2x2
+    block ``sizes``), W_h = R H(b) R^T has |b| and N_h - K zeros, W_y has |c|; all records at once, when
+    ``singular_values`` is read. Three SVDs per record were +72% on a training step at N = 32 recorded at every
+    step (issue 25).
     """
 
     def __init__(self, every: int = 1, modes: "ModeRecorder | None" = None, sizes=None):
@@ -136,23 +139,28 @@ class SingularValueRecorder(Recorder):
         if self.modes is None:
             for name, W in zip(WEIGHT_NAMES, network.weights):
                 self._values[name][index] = np.linalg.svd(W, compute_uv=False)
-            return
-        # |a|, |b|, |c| sorted descending for the three matrices at once (one sort of a (3, units) array)
-        size = np.abs(self.modes.modes[:, -1])
+        # else: read off the recorded modes by ``singular_values``
+
+    def _read_off_modes(self) -> None:
+        """|a|, |b|, |c| sorted descending, for every record and the three matrices at once."""
+        n = self.count
+        size = np.abs(self.modes.modes[:, :n])  # (3, n, K)
         if self.sizes is not None:
-            size = np.repeat(size, self.sizes, axis=1)
+            size = np.repeat(size, self.sizes, axis=2)
         size = -size
-        size.sort(axis=1)  # in place: np.sort would copy
+        size.sort(axis=2)  # in place: np.sort would copy
         size = -size
-        units = size.shape[1]
+        units = size.shape[2]
         for row, values in zip(self._rows, size):
-            row[index, :units] = values
+            row[:n, :units] = values
         for row in self._zero_rows:
-            row[index, units:] = 0.0
+            row[:n, units:] = 0.0
 
     @property
     def singular_values(self) -> dict:
         """``{"W_x", "W_h", "W_y"}`` -> (n_records, min(shape))."""
+        if self.modes is not None:
+            self._read_off_modes()
         return {name: values[:self.count] for name, values in self._values.items()}
 
 

@@ -31,13 +31,13 @@ import numpy as np
 
 from lrnn_theory.block_form import block_task_correlations, block_values, mode_block_sizes
 from lrnn_theory.errors import LrnnInputError, bad, check_int, check_real
-from lrnn_theory.losses import check_loss, loss_scale, output_loss
+from lrnn_theory.losses import check_loss, loss_scale
 from lrnn_theory.task_estimation import check_data, estimate_task
 from lrnn_theory.tasks import Task, coerce_task
 
 from .data import (CorrelatedMoments, random_orthonormal, sample_targets, task_correlations, unit_covariance,
                    whitened_inputs, whitening_error)
-from .network import LRNN, WEIGHT_NAMES, population_loss
+from .network import LRNN, WEIGHT_NAMES, SampleLoss, population_loss
 
 DEFAULT_RANDOM_SCALE = 0.1
 
@@ -390,29 +390,26 @@ class TrainingSetup:
 
     def objective(self, loss: str = "sum_half") -> Objective:
         """The loss convention ``loss`` on these data (population: exact adjoint gradients, with the input
-        covariance of a correlated task; samples: BPTT)."""
+        covariance of a correlated task; samples: the same adjoint from the samples' second moments,
+        ``network.SampleLoss``, equal to BPTT over the samples to rounding)."""
         loss = check_loss(loss)
         d = self.data
         scale = loss_scale(loss, d.n_samples, d.U.shape[0], d.task.output_steps)
-        if d.X is None and d.moments is not None:
-            moments = d.moments
-
-            def loss_and_grad(weights):
-                value, grads = moments.loss_and_grad(_as_network(weights))
-                return scale * value, tuple(scale * g for g in grads)
-        elif d.X is None:
-            population = population_loss(d.correlations)  # what depends on the data only, once per run
-
-            def loss_and_grad(weights):
-                value, grads = population(_as_network(weights))
-                if scale == 1.0:  # sum_half: x * 1.0 == x, so skipping the products changes no bit
-                    return value, grads
-                return scale * value, tuple(scale * g for g in grads)
+        # what depends on the data only, once per run: the samples' second moments (a step then costs the same for
+        # any number of samples; equal to BPTT over the samples to rounding), the input covariance, or the lag targets
+        if d.X is not None:
+            fixed = SampleLoss(d.X, d.Y)
+        elif d.moments is not None:
+            fixed = d.moments.loss_and_grad
         else:
-            X, Y, per_output = d.X, d.Y, output_loss(loss)
+            fixed = population_loss(d.correlations)
 
-            def loss_and_grad(weights):
-                return _as_network(weights).loss_and_grad_samples(X, Y, per_output)
+        def loss_and_grad(weights):
+            value, grads = fixed(_as_network(weights))
+            if scale == 1.0:  # sum_half: x * 1.0 == x, so skipping the products changes no bit
+                return value, grads
+            g_x, g_h, g_y = grads
+            return scale * value, (scale * g_x, scale * g_h, scale * g_y)
         return Objective(loss=loss, scale=scale, loss_and_grad=loss_and_grad)
 
     def as_dict(self) -> dict:

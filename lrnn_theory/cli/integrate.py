@@ -21,11 +21,10 @@ import numpy as np
 
 from lrnn_theory import plotting
 from lrnn_theory.errors import DivergenceError, LrnnError, LrnnInputError
-from lrnn_theory.io import check_out_path
 from lrnn_theory.tasks import Task
 
 from .arguments import add_resource_arguments, add_task_arguments
-from .outputs import write_outputs
+from .outputs import check_output_file, write_outputs
 
 
 def add_arguments(parser):
@@ -142,8 +141,17 @@ def suggest_t_end(task, method, lr_correction, args, traj=None) -> str:
     """What to do about modes still moving at --t-end: the t_end at which every mode converges, or why there is
     none. Found by integrating to convergence on from the end state of ``traj`` (the flow is autonomous, so this is
     the run from 0 continued; without ``traj``, from the task's own initial state), within ``HINT_CPU_BUDGET``
-    CPU seconds, and over the same horizon as without --t-end (1e6 tau in all)."""
-    from lrnn_theory.flow import CONVERGENCE_T_MAX, integrate, mode_list
+    CPU seconds, and over the same horizon as without --t-end (1e6 tau in all). With the run's own method and flow,
+    except that an explicit method gives way to the default one (it cannot integrate to convergence: its steps stay
+    at the stiff time scale) and the exact map to the modified flow it follows (the map has no run to convergence,
+    and no run without --t-end)."""
+    from lrnn_theory.flow import CONVERGENCE_T_MAX, DiscreteGD, integrate, mode_list, resolve_solver
+
+    exact_map = isinstance(method, DiscreteGD)
+    if exact_map:
+        method, lr_correction = None, method
+    elif not resolve_solver(method).batched and resolve_solver(method).jacobian == "none":  # RK45, DOP853
+        method = None
 
     t0, start = 0.0, task
     if traj is not None:
@@ -166,6 +174,8 @@ def suggest_t_end(task, method, lr_correction, args, traj=None) -> str:
     if on.info["t_converged"] is None:
         return f"{mode_list(on.info['not_converged'])} do not converge by t = {t0 + on.info['t_max']:g} either"
     t = t0 + on.info["t_converged"]
+    if exact_map:
+        return f"every mode converges at t = {t:.4g} on the flow the map follows: try --t-end {round_up(1.25 * t)}"
     return f"every mode converges at t = {t:.4g}: try --t-end {round_up(1.25 * t)}, or leave out --t-end"
 
 
@@ -179,8 +189,8 @@ def run(args) -> int:
     from lrnn_theory.flow import integrate, not_converged_message
 
     task = Task.from_json(args.task)
-    out = check_out_path(args.out)
-    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
+    out = check_output_file(args.out)
+    plot = check_output_file(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     method, lr_correction = method_and_lr_correction(args)
     if args.t_end is not None and args.t_max is not None:
         raise LrnnInputError("give --t-max only without --t-end (it caps the integration to convergence)")

@@ -13,6 +13,7 @@ symbol the rows use (``GLOSSARY``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import shutil
 import sys
@@ -58,6 +59,23 @@ MAX_MODES_PRINTED = 4
 
 
 # ---- rendering ------------------------------------------------------------------------------------------------------
+def _memoised(function):
+    """Memoise a pure function of sympy expressions (printing, factoring): the reports print the same energy, rates
+    and Jacobian for every task, and one process (the tests, a notebook) asks for many reports. Calls with an
+    unhashable argument are not memoised."""
+    memo = functools.lru_cache(maxsize=4096, typed=True)(function)  # typed: 1 and 1.0 print differently
+
+    @functools.wraps(function)
+    def call(*args, **options):
+        try:
+            hash((args, tuple(options.items())))
+        except TypeError:
+            return function(*args, **options)
+        return memo(*args, **options)
+
+    return call
+
+
 #: Marks around a piece of LaTeX math inside a report line, so that ``finish`` can tell math from prose (control
 #: characters: never in a report's own text).
 MATH_OPEN, MATH_CLOSE = "\x02", "\x03"
@@ -143,6 +161,7 @@ def _label_token(kind: str, text: str) -> str:
     return _LATEX_SPECIAL.get(text, text)
 
 
+@_memoised
 def latex(expr) -> str:
     """One expression as LaTeX with plain names (``_PlainLatexPrinter``)."""
     return _PlainLatexPrinter().doprint(expr)
@@ -171,6 +190,7 @@ def render(expr, fmt: str) -> str:
     raise bad("format", fmt, f"be one of {', '.join(FORMATS)}")
 
 
+@_memoised
 def _pretty(expr, **options) -> str:
     """``sp.pretty`` without importing ``sympy.physics.units`` (0.35 s, a fifth of ``lrnn demo``): the printer imports
     it for every product only to test ``isinstance(factor, Quantity)``, which no expression can satisfy while the
@@ -198,10 +218,14 @@ def equation(lhs, rhs, fmt: str) -> str:
     return render(sp.Eq(lhs, rhs, evaluate=False), fmt)
 
 
+#: ``sp.factor`` of an expression a report prints (the same Jacobian entries for every task).
+_factored = _memoised(sp.factor)
+
+
 def jacobian_entries(jacobian, fmt: str) -> list:
     """The 3 x 3 Jacobian of the (a, b, c) flow as nine equations J_xy = d(dx/dt)/dy, one per entry: printed as one
     matrix it wraps unreadably on a terminal."""
-    return [equation(sp.Symbol(f"J_{x}{y}"), sp.factor(jacobian[i, j]), fmt)
+    return [equation(sp.Symbol(f"J_{x}{y}"), _factored(jacobian[i, j]), fmt)
             for i, x in enumerate(mf.STATE) for j, y in enumerate(mf.STATE)]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lrnn_theory.errors import LrnnInputError, bad
-from lrnn_theory.io import check_writable, render_figure, write_files_whole
+from lrnn_theory.io import SAVE_DPI, check_writable, render_figure, write_files_whole
 
 FIGURES: dict = {}
 
@@ -185,7 +185,8 @@ def render(name: str, quick: bool = False) -> tuple:
         raise bad("figure", name, f"be one of {', '.join(paper_order(registry))}")
     _CURRENT["figure"] = name
     try:
-        fig, data = registry[name](quick=quick)
+        with plt.rc_context({"figure.dpi": SAVE_DPI}):  # laid out at the saving dpi: no text is measured twice
+            fig, data = registry[name](quick=quick)
     finally:
         _CURRENT["figure"] = ""
     try:

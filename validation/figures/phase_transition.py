@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from lrnn_theory.errors import DivergenceError
 from lrnn_theory.flow import compile_flow, integrate
-from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve
+from lrnn_theory.phase_transition import ENERGY_MARGIN, critical_beta, dirac_profile, phase_curve
 from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, grid_points, grid_task, sweep
 from lrnn_theory.tasks import Task
 from lrnn_theory.trajectory import mode_energy
@@ -607,11 +607,19 @@ def _scipy_minimum(s: np.ndarray, b_max: float) -> float:
     return best
 
 
+def _feedforward_wins(T: int, beta: float, b_max: float, n_grid: int) -> bool:
+    """Whether b = 0 is still the global minimiser at ``beta`` over |b| <= b_max, i.e. beta_c(T, b_max) > beta: the
+    indicator ``critical_beta`` bisects on, at one beta (one minimisation instead of a whole bisection)."""
+    curve = phase_curve(T, [beta], b_max, n_grid)
+    return not curve["energy"][0] < curve["feedforward_energy"][0] * (1 - ENERGY_MARGIN)
+
+
 def fit_figA3(quick: bool = False) -> dict:
     """Search the bound b_max on |b| for which the long-T critical beta is the paper's ~1.08.
 
     Every candidate of a fixed grid of b_max is scored by |beta_c(long_T, b_max) - 1.08|; beta_c falls with b_max, so
-    the sign change between neighbouring grid points is then refined by bisection to ``refine_tol``. Deterministic.
+    the sign change between neighbouring grid points is then refined by bisection to ``refine_tol`` (each step asks
+    whether b = 0 still wins at beta = 1.08, which is beta_c(long_T, b_max) > 1.08). Deterministic.
 
     Returns
     -------
@@ -637,7 +645,7 @@ def fit_figA3(quick: bool = False) -> dict:
         lo, hi = float(grid[cross[0]]), float(grid[cross[0] + 1])
         while hi - lo > F["refine_tol"]:
             mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if beta_c(mid) > target else (lo, mid)
+            lo, hi = (mid, hi) if _feedforward_wins(T_long, target, mid, F["n_grid"]) else (lo, mid)
         for cand in (lo, hi):
             bc = beta_c(cand)
             if abs(bc - target) < abs(chosen_bc - target):
