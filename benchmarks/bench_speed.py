@@ -31,21 +31,34 @@
     short run also gives the cost of one step recorded at every step, with the singular values from SVDs (as
     before) and from the modes (the aligned read-out). The map's step is then shown against the previous per-step
     evaluation (rows + h * flow.rates_rows, what ``DiscreteGD.run`` did before ``GradientStep``), the two compared
-    after the whole run, and the step split into its parts with their numpy calls and CPU time: the floor of a step
-    made of numpy calls at this K.
+    after the whole run, against the map of commit ``MAP_BEFORE_COMMIT`` (before its ring of states, logarithmic
+    table of powers and allocation-free generated step), and the step split into its parts with their numpy calls
+    and CPU time, now and at that commit side by side in one run: the floor of a step made of numpy calls at this K.
 (f) Peak memory against K (T = 20, 201 output times, tracemalloc in a fresh interpreter per run): the solver
     alone (``solve_blocks``) and ``integrate`` (which adds the trajectory and its energy, ``mode_energy``).
+(g) The runaways and the stiff explicit run whose tests (tests/test_runaway_speed.py, tests/test_solvers.py) count
+    work instead of time, timed here in CPU seconds of this process, each against a reference of the same size: the
+    s = 1e6 runaway (constant task, T = 3, c0 = 1e-26) to t = 20, diverging at the crossing predicted from its growth,
+    against its mirror b0 = +1.409 that converges; the delta = 1e3 runaway to t = 500, plain RODAS4 stopped by the
+    projection of its steps (``solvers._mark_hopeless``) then the balanced solver, against the balanced solver alone;
+    ``lrnn integrate --t-end 50`` in process on the Dirac runaway (T = 4, beta = 3, kappa = 0.5) with its hint from
+    the end state, against the hint restarted from t = 0 (as before) and the command without the hint
+    (``suggest_t_end`` replaced); RK45 on ``Task.constant(1e6, T=4)`` to t = 50, stopped by the projection of its
+    evaluations (``flow._ProjectedEvaluations``), against the default method. "Before" rows put the old behaviour
+    back in this process (no balanced coordinates and no projection of steps, ``before_balanced``; no projection of
+    evaluations); work: each solver run (batched: most steps of a mode; scipy: evaluations) and how it ended.
 
 Sweep end points (issue 25.2) are benchmarked by ``benchmarks/bench_sweep.py``.
 
 Run: ``python benchmarks/bench_speed.py [--quick] [--only d]`` (``--only``: those sections; ``--quick``: skip the
-slow "before" runs of (b), K up to 1e4 in (f)). The machine is shared and noisy: timings are the best of a few
+slow "before" runs of (b) and (g), K up to 1e4 in (f)). The machine is shared and noisy: timings are the best of a few
 repeats where cheap, CPU time of this process where marked; read the ratios.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -54,12 +67,14 @@ import time
 
 import numpy as np
 
-from lrnn_theory import DivergenceError, Task, compile_flow, integrate
+from lrnn_theory import DivergenceError, IntegrationError, Task, compile_flow, integrate
 from lrnn_theory import flow as flow_module
 from lrnn_theory import solvers
 from lrnn_theory.compiled import map_step
 from lrnn_theory.flow_field import CompiledFlow
-from lrnn_theory.solvers import solve_blocks
+from lrnn_theory.cli import integrate as integrate_cli
+from lrnn_theory.cli.runner import main as lrnn_main
+from lrnn_theory.solvers import BatchedBalanced, solve_blocks
 
 from bench_batched import timed  # benchmarks run as scripts from this folder
 
@@ -239,24 +254,33 @@ def bench_demo(repeats):
 BEFORE_COMMIT = "8292437"
 
 
-def committed_solvers():
-    """The solvers module of ``BEFORE_COMMIT`` as a module of the package (None without git)."""
+def committed_module(commit: str, name: str, rewrite=()):
+    """The module ``lrnn_theory.<name>`` of ``commit`` as a module of the package, ``lrnn_theory._<name>_before``
+    (None without git); ``rewrite``: (old, new) replacements of its source (e.g. to import other committed modules)."""
     import importlib.util
     import tempfile
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    res = subprocess.run(["git", "show", f"{BEFORE_COMMIT}:lrnn_theory/solvers.py"], cwd=root, capture_output=True,
+    res = subprocess.run(["git", "show", f"{commit}:lrnn_theory/{name}.py"], cwd=root, capture_output=True,
                          text=True)
     if res.returncode != 0:
         return None
+    source = res.stdout
+    for old, new in rewrite:
+        source = source.replace(old, new)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(res.stdout)
-    spec = importlib.util.spec_from_file_location("lrnn_theory._solvers_before", f.name)
+        f.write(source)
+    spec = importlib.util.spec_from_file_location(f"lrnn_theory._{name}_before", f.name)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     os.unlink(f.name)
     return module
+
+
+def committed_solvers():
+    """The solvers module of ``BEFORE_COMMIT`` as a module of the package (None without git)."""
+    return committed_module(BEFORE_COMMIT, "solvers")
 
 
 def cpu_timed(func, repeats=1):
@@ -422,44 +446,91 @@ def previous_map_step(flow, h, rows, count):
 
 
 def numpy_calls(source: str) -> int:
-    """Elementwise numpy calls of a generated step: its binary operators and its numpy.* calls."""
+    """Numpy calls of a generated step: its numpy.* calls and the binary operators of its expressions (the step as
+    committed before ``MAP_BEFORE_COMMIT`` printed expressions, e.g. ``A_1 + B_1*x0``, inside its calls)."""
     body = source.replace("**", "^").splitlines()[1:]
     return sum(line.count("*") + line.count("+") + line.count(" - ") + line.count("^") + line.count("numpy.")
                for line in body)
 
 
+#: The exact map before its ring of states, logarithmic table of powers and allocation-free generated step
+#: (``git show MAP_BEFORE_COMMIT:lrnn_theory/flow_field.py``, with the ``compiled`` module of that commit).
+MAP_BEFORE_COMMIT = "0d71108"
+
+
+def committed_map():
+    """``GradientStep`` of ``MAP_BEFORE_COMMIT`` (its flow_field module on its compiled module), or None."""
+    compiled = committed_module(MAP_BEFORE_COMMIT, "compiled", [("from .derivations", "from lrnn_theory.derivations")])
+    if compiled is None:
+        return None
+    relative = [("from .compiled import", "from lrnn_theory._compiled_before import"),
+                ("from . import", "from lrnn_theory import"), ("from .", "from lrnn_theory.")]
+    return committed_module(MAP_BEFORE_COMMIT, "flow_field", relative)
+
+
 def map_step_cost(task, gd, steps, t_train, count=5000):
-    """One step of the exact map against the previous per-step evaluation, and what the step is made of: numpy calls
-    times their cost (the floor of a step of numpy calls at this K)."""
+    """One step of the exact map against the previous per-step evaluation and against the map of
+    ``MAP_BEFORE_COMMIT``, and what the step is made of: its parts before and after, side by side in one run (CPU time
+    of this process, best of interleaved repeats), with their numpy calls (the floor of a step of numpy calls)."""
     flow = compile_flow(task)
     h = gd.time_step(task)
     rows = np.ascontiguousarray(flow.initial_state().reshape(task.K, -1).T)
     t_previous, _ = cpu_timed(lambda: previous_map_step(flow, h, rows, count), 2)
     stepper = flow.gradient_step(h)
-    stepper.set_rows(rows)
-    t_step, _ = cpu_timed(lambda: stepper.advance(count), 3)
+    before_module = committed_map()
+    before = None if before_module is None else before_module.compile_flow(task).gradient_step(h)
+    t_step = t_before = np.inf
+    for _ in range(3):  # interleaved: the machine's load changes both alike
+        stepper.set_rows(rows)
+        t_step = min(t_step, cpu_timed(lambda: stepper.advance(count))[0])
+        if before is not None:
+            before.set_rows(rows)
+            t_before = min(t_before, cpu_timed(lambda: before.advance(count))[0])
     stepper.set_rows(rows)  # the whole run, against the previous evaluation (the same steps to rounding)
     stepper.advance(steps)
     previous = previous_map_step(flow, h, rows, steps)
     difference = float(np.max(np.abs(stepper.rows() - previous)) / np.max(np.abs(previous)))
-    calls = {"table of monomials of b": 1, "task sums (coefficients x table)": 1,
-             "increments h * rate (generated)": numpy_calls(map_step(flow.layout.name).source),
-             "state += increments": 1, "extremes (max, min)": 2}
     print(f"    one map step at K = {task.K}: {t_step / count * 1e6:.1f} us (previous per-step evaluation, rows + h * "
           f"flow.rates_rows: {t_previous / count * 1e6:.1f} us, {t_previous / t_step:.1f}x); training per step "
           f"{t_train / steps * 1e6:.0f} us, so 50x needs {t_train / steps / 50 * 1e6:.1f} us per map step; after "
           f"{steps} steps the two differ by {difference:.1e} of the largest value")
+    if before is not None:
+        before.set_rows(rows)
+        before.advance(steps)
+        change = float(np.max(np.abs(before.rows() - stepper.rows())) / np.max(np.abs(stepper.rows())))
+        print(f"    the map of commit {MAP_BEFORE_COMMIT}: {t_before / count * 1e6:.1f} us per step "
+              f"({t_before / t_step:.2f}x of now); after {steps} steps the two differ by {change:.1e}")
+    generated = map_step(flow.layout.name)
+    logarithmic = stepper.logarithmic  # the table: square, log, dot, exp; the sums: vecdot, constant terms
+    calls_now = [4 if logarithmic else 1, 2 if logarithmic else 1,
+                 sum(line.strip().startswith("numpy.") for line in generated.source.splitlines()), 1,
+                 (4 + 5 * logarithmic) / stepper.ring_steps]
+    calls_before = [1, 1, numpy_calls(before_module.map_step(flow.layout.name).source), 1, 2] if before else []
     a, c = stepper.state[0], stepper.state[2]
     out = np.empty_like(a)
     t_call, _ = cpu_timed(lambda: [np.multiply(a, c, out=out) for _ in range(count)], 3)
-    total_calls = sum(calls.values())
-    print(f"    {'part of a step':<40} {'numpy calls':>11} {'CPU us':>7}")
-    for name, part in stepper.parts().items():
-        cost, _ = cpu_timed(lambda: [part() for _ in range(count)], 3)
-        print(f"    {name:<40} {calls[name]:>11} {cost / count * 1e6:>7.2f}")
-    print(f"    floor of {total_calls} calls at {t_call / count * 1e6:.2f} us per elementwise call of {task.K} values: "
-          f"{total_calls * t_call / count * 1e6:.1f} us; the power table (a running product over {stepper.monomials} "
-          f"powers) and the per-mode product of the task sums cost several plain calls each")
+    print(f"    {'part of a step (now | before: the same part)':<48} {'calls':>5} {'CPU us':>7} {'| calls':>7} "
+          f"{'CPU us':>7}")
+    parts_before = list(before.parts().values()) if before else [None] * 5
+    total = {"now": 0.0, "before": 0.0}
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        for (name, part), calls, old, old_calls in zip(stepper.parts().items(), calls_now, parts_before,
+                                                       calls_before or [0] * 5):
+            per_step = stepper.ring_steps if "extremes" in name else 1  # the extremes: one ring's reductions
+            runs = count // per_step
+            cost = min(cpu_timed(lambda: [part() for _ in range(runs)])[0] for _ in range(3)) / (runs * per_step)
+            old_cost = np.nan if old is None else min(cpu_timed(lambda: [old() for _ in range(count)])[0]
+                                                      for _ in range(3)) / count
+            total["now"] += cost
+            total["before"] += old_cost
+            label = name + (" (per step)" if "extremes" in name else "")
+            print(f"    {label:<48} {calls:>5.3g} {cost * 1e6:>7.2f} {old_calls:>7} {old_cost * 1e6:>7.2f}")
+    print(f"    {'sum of the parts':<48} {sum(calls_now):>5.3g} {total['now'] * 1e6:>7.2f} {sum(calls_before):>7} "
+          f"{total['before'] * 1e6:>7.2f}")
+    print(f"    floor of {sum(calls_now):.3g} calls at {t_call / count * 1e6:.2f} us per elementwise call of {task.K} "
+          f"values: {sum(calls_now) * t_call / count * 1e6:.1f} us; the table (one exp over {stepper.monomials - 1} "
+          f"powers of {task.K} modes) and the per-mode products of the task sums ({len(generated.slots)} sums "
+          f"x {task.K} modes of {stepper.monomials} terms) cost several plain calls each")
 
 
 # ---- (f) peak memory against K ------------------------------------------------------------------------------------
@@ -467,7 +538,9 @@ MEMORY = r"""
 import sys, tracemalloc
 import numpy as np
 from lrnn_theory import Task, compile_flow, integrate
-from lrnn_theory.solvers import solve_blocks
+from lrnn_theory.cli import integrate as integrate_cli
+from lrnn_theory.cli.runner import main as lrnn_main
+from lrnn_theory.solvers import BatchedBalanced, solve_blocks
 K, what = int(sys.argv[1]), sys.argv[2]
 rng = np.random.default_rng(0)
 task = Task.from_family("inverse_exponential", T=20, delta=rng.uniform(0.5, 1.5, K), lam=rng.uniform(0.3, 0.9, K),
@@ -496,15 +569,130 @@ def bench_memory(quick):
               f"{peak['integrate'] / peak['solver']:>6.2f}")
 
 
+# ---- (g) runaways and the stiff explicit run, timed where the tests count work ------------------------------------
+@contextlib.contextmanager
+def recorded_runs():
+    """A list receiving (system or method, its work, how it ended) for every solver run from now on: a batched run's
+    most steps of a mode, a scipy run's right-hand-side evaluations."""
+    runs, batched, scipy = [], flow_module.solve_blocks, flow_module._integrate_scipy
+
+    def recorded_batched(system, *args, **kw):
+        sol = batched(system, *args, **kw)
+        name = {"CompiledFlow": "plain", "BalancedModes": "balanced"}.get(type(system).__name__, type(system).__name__)
+        runs.append((name, f"{int(sol.steps.max())}", "ok" if sol.failure is None else sol.failure.kind))
+        return sol
+
+    def recorded_scipy(flow, solver, *args, **kw):
+        try:
+            out = scipy(flow, solver, *args, **kw)
+        except (IntegrationError, DivergenceError) as err:
+            runs.append((solver.name, f"{flow.nfev} ev", "diverged" if isinstance(err, DivergenceError) else "failed"))
+            raise
+        runs.append((solver.name, f"{flow.nfev} ev", "ok"))
+        return out
+
+    with patched(flow_module, solve_blocks=recorded_batched, _integrate_scipy=recorded_scipy):
+        yield runs
+
+
+def cpu_work(func):
+    """(CPU s of this process, outcome, work of its solver runs) of one ``func()``, which returns the outcome."""
+    with recorded_runs() as runs:
+        start = time.process_time()
+        try:
+            outcome = func()
+        except DivergenceError as err:
+            outcome = f"diverged: mode {err.mode}, t={err.time:.7g}"
+        except IntegrationError as err:  # "... made N evaluations and reached only t=..., on course for ...: remedy"
+            made = str(err).split(" and reached only ")[-1].split(": the flow")[0]
+            outcome = "stopped at " + (made if "on course" in made else made + " (the cap)")
+        cpu = time.process_time() - start
+    return cpu, outcome, " + ".join(" ".join(run) for run in runs)
+
+
+def integrated(task, t_end, **kw):
+    traj = integrate(task, t_end, n_points=2, **kw)
+    return (f"{traj.info['method']} to t={traj.t[-1]:g}" + (" after the fallback" if "attempts" in traj.info else "")
+            + f", b={traj.b[-1, -1]:.7g}")
+
+
+def cli_run(path, out):
+    """``lrnn integrate PATH --t-end 50`` in process: its exit code and the hint ending its warning."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = lrnn_main(["integrate", path, "--t-end", "50", "--out", out])
+    warning = buffer.getvalue().splitlines()[-1]  # "warning: ... still moving ...; HINT"
+    hint = warning.split("; ", 1)[1] if "; " in warning else ""
+    return f"exit {code}, " + (f"hint: {hint}" if hint.strip() else "no hint")
+
+
+def bench_runaway_work(quick):
+    import tempfile
+
+    constant = {"a": -0.2711, "c": 1.05e-26}
+    huge = Task.from_family("constant", T=3, delta=1e6, init={**constant, "b": -1.409})
+    huge_mirror = Task.from_family("constant", T=3, delta=1e6, init={**constant, "b": 1.409})
+    mid = Task.from_family("constant", T=3, delta=1e3, init={**constant, "b": -1.409})
+    stiff = Task.constant(1e6, T=4)
+    dirac = {"family": "dirac", "T": 4, "beta": 3, "kappa": 0.5}
+    for task in (huge, Task.from_dict(dirac), stiff):
+        integrate(task, 1e-3)  # compile once (not timed)
+    restarted = integrate_cli.suggest_t_end
+
+    def hint_from_zero(task, method, lr_correction, args, traj=None):  # before: the hint integrated again from t = 0
+        return restarted(task, method, lr_correction, args, None)
+
+    groups = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = os.path.join(tmp, "dirac.json"), os.path.join(tmp, "out.npz")
+        with open(path, "w") as f:
+            json.dump(dirac, f)
+        rows = [("converging mirror b0=+1.409 (ref)", *cpu_work(lambda: integrated(huge_mirror, 20.0)))]
+        if not quick:
+            with before_balanced():
+                rows.append(("before (cap, then scipy fallbacks)", *cpu_work(lambda: integrated(huge, 20.0))))
+        rows.append(("now (crossing from the growth)", *cpu_work(lambda: integrated(huge, 20.0))))
+        groups.append(("s = 1e6 runaway (constant, T=3, K=1) to t=20", rows))
+        rows = [("balanced solver alone (ref)", *cpu_work(lambda: integrated(mid, 500.0, method=BatchedBalanced())))]
+        if not quick:
+            with before_balanced():
+                rows.append(("before (cap, then scipy fallbacks)", *cpu_work(lambda: integrated(mid, 500.0))))
+            with patched(solvers, _mark_hopeless=lambda *args, **kwargs: None):
+                rows.append(("no projection (cap, then balanced)", *cpu_work(lambda: integrated(mid, 500.0))))
+        rows.append(("now (projected, then balanced)", *cpu_work(lambda: integrated(mid, 500.0))))
+        groups.append(("delta = 1e3 runaway (constant, T=3, K=1) to t=500", rows))
+        with patched(integrate_cli, suggest_t_end=lambda *args, **kwargs: ""):
+            rows = [("without the hint (ref)", *cpu_work(lambda: cli_run(path, out)))]
+        with patched(integrate_cli, suggest_t_end=hint_from_zero):
+            rows.append(("before (hint from t = 0)", *cpu_work(lambda: cli_run(path, out))))
+        rows.append(("now (hint from the end state)", *cpu_work(lambda: cli_run(path, out))))
+        groups.append(("lrnn integrate --t-end 50, Dirac T=4, beta=3, kappa=0.5 (in process)", rows))
+    rows = [("default method (ref)", *cpu_work(lambda: integrated(stiff, 50.0)))]
+    if not quick:
+        with patched(flow_module, PROJECT_EVALUATIONS_FROM=10 ** 12):
+            rows.append(("RK45 before (to the cap)", *cpu_work(lambda: integrated(stiff, 50.0, method="RK45"))))
+    rows.append(("RK45 now (projected evaluations)", *cpu_work(lambda: integrated(stiff, 50.0, method="RK45"))))
+    groups.append(("Task.constant(1e6, T=4) to t=50", rows))
+    print("\n(g) runaways and the stiff explicit run (CPU s of this process; ratio: to the group's ref; work: each "
+          "solver run as solver, most steps of a mode or evaluations (ev), how it ended)")
+    print(f"    {'run':<36} {'CPU s':>6} {'/ ref':>6}  {'work':<45} outcome")
+    for title, rows in groups:
+        print(f"    {title}")
+        for name, cpu, outcome, work in rows:
+            print(f"    {name:<36} {cpu:>6.2f} {cpu / rows[0][1]:>6.2f}  {work:<45} {outcome}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip the slow 'before' runs of (b); K up to 1e4 in (f)")
+    parser.add_argument("--quick", action="store_true",
+                        help="skip the slow 'before' runs of (b) and (g); K up to 1e4 in (f)")
     parser.add_argument("--only", help="the sections to run, e.g. 'd' or 'de' (default all)")
     args = parser.parse_args()
     sections = {"a": lambda: bench_output_points(repeats=2), "b": lambda: bench_runaway(args.quick),
                 "c": lambda: bench_demo(repeats=3), "d": lambda: bench_iteration_cost(repeats=3),
-                "e": bench_matched_accuracy, "f": lambda: bench_memory(args.quick)}
-    for name in args.only or "abcdef":
+                "e": bench_matched_accuracy, "f": lambda: bench_memory(args.quick),
+                "g": lambda: bench_runaway_work(args.quick)}
+    for name in args.only or "abcdefg":
         sections[name]()
     print("\nSweep end points against integration: python benchmarks/bench_sweep.py")
 

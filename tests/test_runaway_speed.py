@@ -235,7 +235,7 @@ def test_hint_continues_from_the_end_state_instead_of_restarting(monkeypatch):
     (a, b, c, t_max), = starts
     np.testing.assert_array_equal([a, b, c], [traj.a[-1], traj.b[-1], traj.c[-1]])
     assert t_max == pytest.approx(1e6 - 50.0)
-    assert hint in ("mode 0 do not converge by t = 1e+06 either",
+    assert hint in ("mode 0 does not converge by t = 1e+06 either",
                     "every mode converges at t = 1e+06: try --t-end 1.3e+06, or leave out --t-end")
 
 

@@ -172,7 +172,9 @@ def suggest_t_end(task, method, lr_correction, args, traj=None) -> str:
     except LrnnError as exc:
         return f"integrating to convergence failed: {exc}"
     if on.info["t_converged"] is None:
-        return f"{mode_list(on.info['not_converged'])} do not converge by t = {t0 + on.info['t_max']:g} either"
+        never = on.info["not_converged"]
+        verb = "does" if len(never) == 1 else "do"
+        return f"{mode_list(never)} {verb} not converge by t = {t0 + on.info['t_max']:g} either"
     t = t0 + on.info["t_converged"]
     if exact_map:
         return f"every mode converges at t = {t:.4g} on the flow the map follows: try --t-end {round_up(1.25 * t)}"
