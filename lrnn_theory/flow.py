@@ -742,11 +742,21 @@ def _integrate_to_convergence(task, n_points, t_eval, tol, t_max, options) -> Tr
     tol = CONVERGED_TOL if tol is None else tol
     t_max = CONVERGENCE_T_MAX * task.tau if t_max is None else check_final_time("t_max", t_max, task.tau)
     n_points = check_int("n_points", n_points, minimum=2)
+    # the batched solver's search also writes the n_points even times to t_max: when the modes converge only near
+    # t_max (t_stop = t_max), the run to t_stop is the search itself, not a second integration of the whole span
+    # (its steps do not depend on the output times, and each output is interpolated on its own, so the rows are
+    # those of a run on the even times alone; scipy's dense output is evaluated in a product over all of a
+    # step's output times, which moves the last bit). Not for more even times than search times: their outputs
+    # would cost the search more than a rerun saves when the modes converge early.
+    searched, evenly = search_times(t_max, task.tau), output_times(t_max, n_points, None, task.tau)[1]
+    shared = solver.batched and evenly.size <= searched.size
+    grid = np.union1d(searched, evenly) if shared else searched
     try:
-        search, flow = _integrate_to(task, t_max, None, search_times(t_max, task.tau), None, **options)
+        both, flow = _integrate_to(task, t_max, None, grid, None, **options)
     except DivergenceError as exc:
         raise DivergenceError(f"{exc}; the mode has no finite minimum to converge to (a runaway mode): give t_end "
                               f"to follow it", time=exc.time, mode=exc.mode) from None
+    search = _rows_at(both, np.searchsorted(grid, searched))
     first = first_converged_index(mode_convergence(flow, search.a, search.b, search.c, tol))
     n = search.t.size
     if np.any(first == n):  # the cap: the search's trajectory, with the modes that never converged named
@@ -757,13 +767,22 @@ def _integrate_to_convergence(task, n_points, t_eval, tol, t_max, options) -> Tr
                                                            for i in first.tolist()])
         return search
     t_stop = min(t_max, CONVERGED_MARGIN * float(search.t[max(1, int(np.max(first)))]))
-    traj, flow = _integrate_to(task, t_stop, n_points, None, None, **options)
+    if t_stop == t_max and shared:
+        traj = _rows_at(both, np.searchsorted(grid, evenly))
+    else:
+        traj, flow = _integrate_to(task, t_stop, n_points, None, None, **options)
     fine = first_converged_index(mode_convergence(flow, traj.a, traj.b, traj.c, tol))
     # on the finer grid; a mode that (by rounding) fails the test there keeps the search's time
     times = np.where(fine < traj.t.size, traj.t[np.minimum(fine, traj.t.size - 1)], search.t[first])
     traj.info.update(check_convergence(traj, flow, tol))
     traj.info.update(t_converged=float(np.max(times)), t_max=t_max, t_converged_modes=times.tolist())
     return traj
+
+
+def _rows_at(traj, rows) -> Trajectory:
+    """The trajectory at the output rows ``rows`` (an index array), with a copy of its info."""
+    return Trajectory(t=traj.t[rows], a=traj.a[rows], b=traj.b[rows], c=traj.c[rows], energy=traj.energy[rows],
+                      info=dict(traj.info))
 
 
 #: Modes named in a warning before the rest are counted.

@@ -149,9 +149,10 @@ def task_estimate(K: int, T: int) -> Estimate:
 
 
 #: Calibration of the output of ``integrate`` per output time and per mode at each (energies, modes, the file's
-#: text or arrays): measured 3.5 us (NPZ) to 9.7 us (CSV) per point at K = 2, 5.5 us (CSV) at K = 1, T = 10.
+#: text or arrays), between the two formats: measured 2.5-3.8 us (NPZ) and 12 us (CSV) per point at K = 2 with the
+#: dense output of 0.5.2 (it was 3.5 and 9.7 us), so one estimate stays within 3x of both.
 OUTPUT_POINT_SECONDS = 1e-6
-OUTPUT_VALUE_SECONDS = 3e-6
+OUTPUT_VALUE_SECONDS = 1.5e-6
 
 
 def integrate_estimate(K: int, T: int, n_points: int, rhs_calls: int = 3000) -> Estimate:
@@ -180,20 +181,25 @@ NTK_RECORD_SECONDS = 2e-3
 def train_estimate(K: int, T: int, hidden: int, n_samples: int, steps: int, data: str = "population",
                    records: int = 1000) -> Estimate:
     """``train_lrnn``: weights and gradients, the powers W_h^k W_x (N_h x T x K), population correlations or the
-    samples (P x T x K inputs, P x N_h x T hidden states); time from a fixed cost per gradient step and per
-    trajectory step (``TRAIN_STEP_SECONDS``, ``TRAIN_LAG_SECONDS``: 9-20 h for 10^9 steps of a small task, not
-    seconds) and the matrix products per step (``TRAIN_FLOPS``)."""
+    samples (P x T x K inputs and their factor of second moments, ``validation.network.SampleLoss``); time from a
+    fixed cost per gradient step and per trajectory step (``TRAIN_STEP_SECONDS``, ``TRAIN_LAG_SECONDS``: 9-20 h for
+    10^9 steps of a small task, not seconds) and the matrix products per step (``TRAIN_FLOPS``). Samples add the
+    products with their (T K)^2 factor per step and its QR once, not a cost per sample and step."""
     K, T, N, P, S = (float(x) for x in (K, T, hidden, n_samples, steps))
     weights = 8 * _F * N * (N + 2 * K)
+    squarings = max(math.ceil(math.log2(max(T, 1))) - 1, 0)  # W_h^(2^j) of the powers by doubling
+    flops = 6 * T * N * K * (N + K) + 2 * N ** 3 * squarings
+    once = 0.0
     if data == "samples":
-        arrays = _F * (3 * P * T * K + 3 * P * T * N + P * K)
-        flops = 6 * P * T * N * (N + K)
+        width = T * K  # the lag design's width: the factor of the samples' second moments is (width, width)
+        # the inputs are drawn, factorised (QR: a copy and the reflectors) and signed: four (P, T K) arrays at once
+        arrays = _F * (4 * P * T * K + P * K + 2 * (width + K) ** 2)
+        flops += 2 * K * N * width + 4 * K * width * width
+        once = 2 * P * (width + K) ** 2 / TRAIN_FLOPS
     else:
         arrays = _F * (2 * T * K * K + 4 * N * T * K)
-        squarings = max(math.ceil(math.log2(max(T, 1))) - 1, 0)  # W_h^(2^j) of the powers by doubling
-        flops = 6 * T * N * K * (N + K) + 2 * N ** 3 * squarings
     memory = weights + arrays + _F * records * (3 * K + 3 * N)
-    seconds = S * (TRAIN_STEP_SECONDS + TRAIN_LAG_SECONDS * T + flops / TRAIN_FLOPS)
+    seconds = once + S * (TRAIN_STEP_SECONDS + TRAIN_LAG_SECONDS * T + flops / TRAIN_FLOPS)
     return Estimate(memory=memory, seconds=seconds,
                     drivers=f"N_h={N:.0f}, K={K:.0f}, T={T:.0f}, P={P:.0f} samples, {S:.0f} steps, {data} data")
 

@@ -27,6 +27,11 @@ import numpy as np
 
 from .errors import bad, check_real
 
+try:  # np.einsum without its Python wrapper (dispatch, the optimize option): ~1 us less per call, 9 calls a step
+    from numpy._core.multiarray import c_einsum as _einsum
+except ImportError:  # another numpy layout
+    _einsum = np.einsum
+
 #: scipy raises rtol below 100 machine epsilons to that value with a warning; refuse it instead.
 MIN_RTOL = 100 * np.finfo(float).eps
 
@@ -216,11 +221,8 @@ MAX_REJECTS_IN_A_ROW = 60
 #: Machine epsilon and the largest cap before it grows (np.finfo costs a call per use).
 _EPS = float(np.finfo(float).eps)
 _MAX_CAP = float(np.finfo(float).max) / CAP_GROWTH
-
-
-def _clip(factor):
-    """Step-size factor limited to [MIN_FACTOR, MAX_FACTOR] (np.clip has a measurable per-call overhead here)."""
-    return np.minimum(np.maximum(factor, MIN_FACTOR), MAX_FACTOR)
+#: Exponents of the rows (plain error, predictive ratio) of ``_control_step_size``'s step-size factors.
+_FACTOR_EXPONENTS = np.array([[-RODAS4_ERROR_EXPONENT], [RODAS4_ERROR_EXPONENT]])
 
 
 @dataclass
@@ -294,11 +296,11 @@ def adjugate_rows_3x3(W: np.ndarray):
     The adjugate is the cofactor matrix of the transpose, adj[q, p] = W[p+1, q+1] W[p+2, q+2] - W[p+2, q+1] W[p+1,
     q+2] (indices mod 3): one gather and three products for all nine entries (the per-entry form took 45 numpy
     calls, which is what a step costs at small K)."""
-    factors = W.reshape(9, -1)[_ADJUGATE_FACTORS]
+    factors = W.reshape(9, -1).take(_ADJUGATE_FACTORS, axis=0)  # take: a quarter of fancy indexing's cost
     adj = factors[0] * factors[1]
     adj -= factors[2] * factors[3]
-    det = np.einsum("qk,qk->k", W[0], adj[:, 0])
-    rows = np.einsum("pqk,pqk->pk", W, W)
+    det = _einsum("qk,qk->k", W[0], adj[:, 0])
+    rows = _einsum("pqk,pqk->pk", W, W)
     hadamard = np.sqrt(rows[0] * rows[1] * rows[2])
     return adj, det, hadamard
 
@@ -314,10 +316,11 @@ def _inverse_rows_3x3(W: np.ndarray):
     batched run hit its step cap and the fallback took over)."""
     cof, det, hadamard = adjugate_rows_3x3(W)
     # not (|det| > ...) is also true for a NaN determinant or bound; an infinite det has an infinite bound
-    doubtful = ~(np.abs(det) > 1e3 * _EPS * hadamard)
-    if not doubtful.any():
+    clear = np.abs(det) > 1e3 * _EPS * hadamard
+    if clear.all():
         cof /= det
-        return cof, doubtful
+        return cof, ~clear
+    doubtful = ~clear
     cof /= np.where(doubtful, 1.0, det)
     inv, singular = _checked_inverse(np.moveaxis(W[:, :, doubtful], 2, 0))
     cof[:, :, doubtful] = np.moveaxis(inv, 0, 2)
@@ -378,8 +381,12 @@ def _batched_inverse_rows(W: np.ndarray):
 def _hermite(theta, dt, y0, f0, y1, f1):
     """Cubic Hermite interpolation on one step (dense output from the end points and their slopes); states as rows
     (m, r), theta and dt (r,)."""
-    return ((1 + 2 * theta) * (1 - theta) ** 2 * y0 + theta * (1 - theta) ** 2 * dt * f0
-            + theta ** 2 * (3 - 2 * theta) * y1 + theta ** 2 * (theta - 1) * dt * f1)
+    square_rest, square = (1 - theta) ** 2, theta ** 2  # each computed once (the same numbers as written out)
+    out = (1 + 2 * theta) * square_rest * y0
+    out += theta * square_rest * dt * f0
+    out += square * (3 - 2 * theta) * y1
+    out += square * (theta - 1) * dt * f1
+    return out
 
 
 def _row_system(system):
@@ -540,12 +547,13 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
             iteration += 1
             remaining = t_end - run.t
             last = run.h >= remaining
-            hs = np.where(last, remaining, run.h)
+            hs = np.minimum(run.h, remaining)  # remaining where last (neither is NaN)
             t_new, y_new, f_new, error, singular = _rodas4_step(rates_rows, jacobian_rows, run, hs, last, t_end, eye,
                                                                result)
             accepted, h_next, nonfinite = _control_step_size(run, hs, y_new, f_new, error, singular, rtol, atol)
             _interpolate_outputs(result.Y, t_eval, run, accepted, hs, t_new, y_new, f_new)
-            new_status = np.full(run.idx.size, RUNNING)
+            new_status = run.work.status  # the step's buffer (``_rodas4_step`` made it)
+            new_status.fill(RUNNING)
             # both tests of the growth only once some gain is past the lower of their thresholds (a step of an
             # ordinary run pays one comparison)
             if log_gain is not None and ((gain_new := log_gain(y_new)) >= watch_from).any():
@@ -572,7 +580,7 @@ class _RunningModes:
     #: Per-mode arrays, sliced together when modes finish (the last axis is the mode).
     PER_MODE = ("idx", "t", "h", "y", "f", "nx", "rejects_in_a_row", "just_rejected", "h_rejected", "h_accepted",
                 "err_accepted", "growth", "anchors", "n_anchors", "predictions")
-    __slots__ = PER_MODE + ("modes",)
+    __slots__ = PER_MODE + ("modes", "work", "some_just_rejected")
 
     def __init__(self, idx, modes, y, f, h, nx):
         k = idx.size
@@ -591,20 +599,28 @@ class _RunningModes:
         self.anchors = np.full((GROWTH_ANCHORS, 1 + m, k), np.nan)
         self.n_anchors = np.zeros(k, dtype=int)
         self.predictions = np.full((GROWTH_AGREEING, k), np.nan)
+        self.work = None  # the step's buffers (``_StepWork``), for this many modes
+        self.some_just_rejected = False  # any of ``just_rejected`` (spares the step control a selection)
 
     def advance(self, accepted, t_new, y_new, f_new, h_next, result: BlockSolution):
         """Move the modes whose step was accepted; count accepted and rejected steps."""
         self.h = h_next
         if accepted.all():  # the usual case: no selection needed
-            result.steps[self.idx] += 1
-            self.rejects_in_a_row[:] = 0
-            self.just_rejected[:] = False
+            if self.idx.size == result.steps.size:  # every mode runs: idx is 0 ... K - 1
+                result.steps += 1
+            else:
+                result.steps[self.idx] += 1
+            if self.some_just_rejected:  # else these are zero and False already
+                self.rejects_in_a_row[:] = 0
+                self.just_rejected[:] = False
+                self.some_just_rejected = False
             self.y, self.f, self.t = y_new, f_new, t_new
             return
         result.steps[self.idx] += accepted
         result.rejected[self.idx] += ~accepted
         self.rejects_in_a_row = np.where(accepted, 0, self.rejects_in_a_row + 1)
         self.just_rejected = ~accepted
+        self.some_just_rejected = True
         self.y = np.where(accepted, y_new, self.y)
         self.f = np.where(accepted, f_new, self.f)
         self.t = np.where(accepted, t_new, self.t)
@@ -614,6 +630,32 @@ class _RunningModes:
         for name in self.PER_MODE:
             setattr(self, name, getattr(self, name)[..., kept])
         self.modes = modes[self.idx]
+        self.work = None
+
+
+class _StepWork:
+    """Buffers of one RODAS4 step for k modes, reused from step to step (at small K a step costs what its numpy
+    calls cost: no allocation, and every view made once): the matrix W, the stages U_i, both stage combinations
+    (sum_j a_ij U_j, sum_j c_ij U_j), the two step-size factors of the controller and the new statuses."""
+
+    __slots__ = ("W", "U", "stages", "earlier", "combined", "shift", "memory", "factors", "factor_rows", "coefficients",
+                 "status")
+
+    def __init__(self, m: int, k: int):
+        self.W = np.empty((m, m, k))
+        self.U = np.empty((6, m, k))
+        self.stages = list(self.U)  # U_i as views
+        flat = self.U.reshape(6, -1)
+        self.earlier = [flat[:i] for i in range(6)]  # U_0 ... U_(i-1), flattened, for one matrix product
+        combined = np.empty((2, m, k))
+        self.combined = combined.reshape(2, -1)
+        self.shift, self.memory = combined
+        # ``_control_step_size``: rows (plain factor, predictive factor) and their coefficients (SAFETY, and
+        # SAFETY h / h_accepted)
+        self.factors = np.empty((2, k))
+        self.factor_rows = tuple(self.factors)
+        self.coefficients = np.full((2, k), SAFETY)
+        self.status = np.empty(k, dtype=int)  # each mode's status after the step
 
 
 def _start(rates_rows, Y0, modes, t_end, rtol, atol, converged_tol, first_step, next_out,
@@ -654,27 +696,32 @@ def _rodas4_step(rates_rows, jacobian_rows, run: _RunningModes, hs, last, t_end,
     combinations from one product, the stage written in place, and y_new as the last stage's argument plus U_6
     (the method is stiffly accurate: its weights are the last row of a_ij with 1 appended)."""
     m, k = run.y.shape
-    J = jacobian_rows(run.t, run.y, run.modes)
+    work = run.work
+    if work is None:
+        work = run.work = _StepWork(m, k)
+    y, t, modes = run.y, run.t, run.modes
+    J = jacobian_rows(t, y, modes)
     result.njev += 1
-    Winv, singular = _batched_inverse_rows(eye / (RODAS4_GAMMA * hs) - J)
-    U = np.empty((6, m, k))
-    flat = U.reshape(6, -1)  # stage combinations as one small matrix product each
+    W = np.divide(eye, RODAS4_GAMMA * hs, out=work.W)
+    W -= J
+    Winv, singular = _batched_inverse_rows(W)
+    stages, earlier, combined, shift, memory = work.stages, work.earlier, work.combined, work.shift, work.memory
     # W^-1 times a vector per mode: one einsum (measured 1.6-2.5x faster than a loop over the m columns, K = 100 ...
     # 10^4), written into its stage
-    np.einsum("ijk,jk->ik", Winv, run.f, out=U[0])
+    _einsum("ijk,jk->ik", Winv, run.f, out=stages[0])
     inv_h = 1.0 / hs
     for i in range(1, 6):
-        shift, memory = (RODAS4_AC[i] @ flat[:i]).reshape(2, m, k)  # sum_j a_ij U_j and sum_j c_ij U_j
-        shift += run.y
+        np.matmul(RODAS4_AC[i], earlier[i], out=combined)  # sum_j a_ij U_j and sum_j c_ij U_j
+        shift += y
         memory *= inv_h
-        memory += rates_rows(run.t, shift, run.modes)
-        np.einsum("ijk,jk->ik", Winv, memory, out=U[i])
+        memory += rates_rows(t, shift, modes)
+        _einsum("ijk,jk->ik", Winv, memory, out=stages[i])
     result.nfev += 5
-    y_new = shift + U[5]
-    t_new = np.where(last, t_end, run.t + hs)
-    f_new = rates_rows(t_new, y_new, run.modes)
+    y_new = shift + stages[5]
+    t_new = np.where(last, t_end, t + hs)
+    f_new = rates_rows(t_new, y_new, modes)
     result.nfev += 1
-    return t_new, y_new, f_new, U[5], singular
+    return t_new, y_new, f_new, stages[5], singular
 
 
 def _control_step_size(run: _RunningModes, hs, y_new, f_new, error, singular, rtol, atol):
@@ -686,16 +733,41 @@ def _control_step_size(run: _RunningModes, hs, y_new, f_new, error, singular, rt
     scale *= rtol
     scale += atol
     ratio = np.divide(error, scale, out=error)
-    err = np.sqrt(np.einsum("ik,ik->k", ratio, ratio) / m)
-    # a non-finite state or rate makes 0 * (their sum) NaN: one test for both
-    nonfinite = singular | ~np.isfinite(err + 0.0 * np.add.reduce(y_new + f_new, axis=0))
+    # a non-finite state or rate makes 0 * (their sum) NaN, and with it the error norm: one test for all three
+    # (adding +-0 changes no ratio, but the sign of a zero, which is squared)
+    probe = y_new + f_new
+    probe *= 0.0
+    ratio += probe
+    err = np.sqrt(_einsum("ik,ik->k", ratio, ratio) / m)
+    nonfinite = ~np.isfinite(err)
+    nonfinite |= singular
     err[nonfinite] = np.inf
-    factor = _clip(SAFETY * err ** -RODAS4_ERROR_EXPONENT)
     # Gustafsson's predictive controller on accepted steps (as in Hairer's RODAS): damps the accept/reject
-    # oscillation of the plain controller on very stiff modes. No increase right after a rejection. np.fmin skips
-    # a NaN prediction (no accepted step yet).
-    predictive = _clip(SAFETY * hs / run.h_accepted * (run.err_accepted / err ** 2) ** RODAS4_ERROR_EXPONENT)
+    # oscillation of the plain controller on very stiff modes. Both factors as the rows of one array:
+    # SAFETY err^(-1/4) and SAFETY hs / h_accepted (err_accepted / err^2)^(1/4), each limited to [MIN_FACTOR,
+    # MAX_FACTOR] (np.maximum and np.minimum: np.clip has a measurable per-call overhead here).
+    work = run.work
+    factors, coefficients = work.factors, work.coefficients
+    factors[0] = err
+    np.divide(run.err_accepted, np.square(err), out=factors[1])
+    np.power(factors, _FACTOR_EXPONENTS, out=factors)
+    np.multiply(hs, SAFETY, out=coefficients[1])
+    coefficients[1] /= run.h_accepted
+    factors *= coefficients
+    np.maximum(factors, MIN_FACTOR, out=factors)
+    np.minimum(factors, MAX_FACTOR, out=factors)
+    factor, predictive = work.factor_rows
     accepted = err <= 1.0
+    # No increase right after a rejection. np.fmin skips a NaN prediction (no accepted step yet); factor is never
+    # NaN (err is not).
+    if accepted.all() and not run.some_just_rejected:  # the usual step: no selection
+        h_next = hs * np.fmin(factor, predictive)
+        np.minimum(run.h_rejected, _MAX_CAP, out=run.h_rejected)
+        run.h_rejected *= CAP_GROWTH
+        h_next = np.minimum(h_next, run.h_rejected)
+        run.h_accepted = hs
+        run.err_accepted = np.maximum(err, 1e-2)
+        return accepted, h_next, nonfinite
     limit = np.fmin(predictive, np.where(run.just_rejected, 1.0, np.inf))
     h_next = hs * np.where(accepted, np.minimum(factor, limit), factor)
     # After a rejection, cap the step at the retried size and let the cap grow only slowly: on very stiff modes
@@ -715,18 +787,23 @@ def _interpolate_outputs(out, t_eval, run: _RunningModes, accepted, hs, t_new, y
     All output times crossed in this step, by all modes, in one evaluation (one entry per (mode, output time)
     pair), so that many output times cost about what few do."""
     nx = run.nx
-    count = np.searchsorted(t_eval, t_new, side="right") - nx  # output times in (t, t_new]: t_eval[nx:end]
-    count[~accepted] = 0
-    rows = np.flatnonzero(count > 0)
+    # (the methods: the functions' Python wrappers cost more than the work at small K)
+    count = t_eval.searchsorted(t_new, side="right") - nx  # output times in (t, t_new]: t_eval[nx:end]
+    count *= accepted
+    rows = count.nonzero()[0]
     if rows.size == 0:
         return
     counts = count[rows]
-    pair = np.repeat(rows, counts)  # the mode of each (mode, output time) pair
-    first = np.cumsum(counts) - counts
-    which = nx[pair] + (np.arange(pair.size) - np.repeat(first, counts))  # its output time
-    theta = (t_eval[which] - run.t[pair]) / hs[pair]
-    out[which, run.idx[pair]] = _hermite(theta, hs[pair], run.y[:, pair], run.f[:, pair], y_new[:, pair],
-                                         f_new[:, pair]).T
+    if counts.max() == 1:  # at most one output time per mode (the usual step): no (mode, time) pairs to expand
+        which = nx[rows]
+        pair = slice(None) if rows.size == count.size else rows  # a view instead of a copy when every mode passes one
+    else:
+        pair = np.repeat(rows, counts)  # the mode of each (mode, output time) pair
+        first = np.cumsum(counts) - counts
+        which = nx[pair] + (np.arange(pair.size) - np.repeat(first, counts))  # its output time
+    h = hs[pair]
+    theta = (t_eval[which] - run.t[pair]) / h
+    out[which, run.idx[pair]] = _hermite(theta, h, run.y[:, pair], run.f[:, pair], y_new[:, pair], f_new[:, pair]).T
     nx[rows] += counts
 
 
@@ -882,9 +959,10 @@ def _mark_finished(run: _RunningModes, new_status, accepted, last, f_new, nonfin
         new_status[converged] = CONVERGED
     if t_limit < np.inf:
         new_status[(new_status == RUNNING) & (run.t >= t_limit)] = HALTED
-    steps = result.steps[run.idx]
-    stuck = ((run.rejects_in_a_row >= MAX_REJECTS_IN_A_ROW) | (run.h <= 16 * _EPS * np.abs(run.t))
-             | (steps >= max_steps))
+    steps = result.steps if run.idx.size == result.steps.size else result.steps[run.idx]  # (as in ``advance``)
+    stuck = (run.h <= 16 * _EPS * run.t) | (steps >= max_steps)  # t >= 0
+    if run.some_just_rejected:  # else no mode has rejections in a row
+        stuck |= run.rejects_in_a_row >= MAX_REJECTS_IN_A_ROW
     if stuck.any() and (stuck := stuck & (new_status == RUNNING)).any():
         row = int(np.argmax(stuck))
         detail = (f"{run.rejects_in_a_row[row]} rejected steps in a row, step size {run.h[row]:.3g}"

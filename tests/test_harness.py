@@ -72,8 +72,12 @@ def test_bptt_gradients_match_finite_differences(loss):
         np.testing.assert_allclose(g, f, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("T", [1, 2, 5])
-def test_population_gradient_matches_finite_differences(T):
+@pytest.mark.parametrize("T", [1, 2, 5, 9])
+@pytest.mark.parametrize("adjoint", ["scan", "recursion"])
+def test_population_gradient_matches_finite_differences(T, adjoint, monkeypatch):
+    """Both adjoints of ``_lag_gradients``: the doubling scan (small networks) and the step-by-step recursion."""
+    if adjoint == "recursion":
+        monkeypatch.setattr(LRNN, "SCAN_LIMIT", 0)
     rng = np.random.default_rng(2)
     net = random_net(rng, N_x=3, N_h=4, N_y=2)
     C = rng.normal(size=(T, 2, 3))
@@ -86,6 +90,11 @@ def test_population_gradient_matches_finite_differences(T):
     assert value == pytest.approx(direct_loss(net), rel=1e-12)
     for g, f in zip(grads, finite_difference_grads(direct_loss, net)):
         np.testing.assert_allclose(g, f, rtol=1e-6, atol=1e-8)
+    # lag powers that _lag_powers did not make (no squarings kept with them): the same gradients
+    powers = net._lag_powers(T)
+    D = net.W_y @ powers - C[::-1].transpose(1, 0, 2).reshape(2, -1)
+    for g, h in zip(net._lag_gradients(D, powers.copy()), grads):
+        np.testing.assert_array_equal(g, h)
 
 
 def test_population_loss_equals_sample_loss_on_exactly_whitened_data():
@@ -592,6 +601,20 @@ def test_a_custom_recorder_runs_in_the_same_loop():
                                recorders=[norms, losses])
     assert norms.steps.tolist() == losses.steps.tolist() == [0, 4, 8, 10] and outcome.last_step == 10
     assert norms.norms[3] == pytest.approx(np.linalg.norm(outcome.network.W_h))
+
+    class OddSteps:  # the three-method protocol alone (no next_due): asked at every step
+        def start(self, steps, network):
+            self.steps = []
+
+        def due(self, step, last):
+            return last or step % 2 == 1
+
+        def record(self, step, network, loss):
+            self.steps.append(step)
+
+    odd, fours = OddSteps(), LossRecorder(every=4)
+    gradient_descent(setup.network.copy(), setup.objective().loss_and_grad, lr=0.05, steps=10, recorders=[fours, odd])
+    assert odd.steps == [1, 3, 5, 7, 9, 10] and fours.steps.tolist() == [0, 4, 8, 10]
 
 
 def test_rotational_setup_is_the_set_up_stage():

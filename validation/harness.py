@@ -298,7 +298,8 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
         Weights not updated.
     recorders : iterable
         Objects with ``start(steps, network)``, ``due(step, last)`` and ``record(step, network, loss)``
-        (``lrnn_theory.validation.recorders``), called in order at every step they are due.
+        (``lrnn_theory.validation.recorders``), called in order at every step they are due; with ``next_due(step)``
+        (the first step >= step they can be due at, besides the last) they are asked only from that step.
     stopping : Stopping, optional
     progress : bool, optional
         Progress bar (default: when stderr is a terminal; it appears only on runs longer than ~2 s).
@@ -319,6 +320,8 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
     for recorder in recorders:
         recorder.start(steps, network)
     due_and_record = [(recorder.due, recorder.record) for recorder in recorders]
+    next_dues = [getattr(recorder, "next_due", _every_step) for recorder in recorders]
+    next_record = 0  # no recorder is due before this step, unless it is the last
     stop_loss, threshold = stopping.loss, stopping.divergence_threshold
     threshold_squared = threshold * threshold  # inf for thresholds above 1e154: then the exact check decides
     # (loss, step, weights) of the lowest-loss state: the update below makes new arrays and never writes into the
@@ -339,9 +342,11 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
                 if value < best[0]:
                     best = (value, step, network.weights)
                 last = step == steps or (stop_loss is not None and value <= stop_loss)
-                for due, record in due_and_record:
-                    if due(step, last):
-                        record(step, network, value)
+                if step >= next_record or last:
+                    for due, record in due_and_record:
+                        if due(step, last):
+                            record(step, network, value)
+                    next_record = min((next_due(step + 1) for next_due in next_dues), default=math.inf)
                 if last:
                     break
                 for j in trainable:
@@ -361,6 +366,11 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
         bar.close()
     return LoopOutcome(network=network, last_step=step, stopped_early=step < steps,
                        wall_time=time.perf_counter() - started, blas_threads=threads)
+
+
+def _every_step(step: int) -> int:
+    """``next_due`` of a recorder without one: it is asked at every step."""
+    return step
 
 
 def _progress_bar(total: int, progress):

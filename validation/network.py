@@ -335,6 +335,7 @@ class LRNN:
         powers = np.empty((N_h, T * N_x))
         powers[:, :N_x] = self.W_x
         W_m = self.W_h
+        squares = [W_m]  # W_h^m for m = 1, 2, 4, .. < T: the adjoint scan of _lag_gradients reuses them
         m = 1
         while m < T:
             width = min(m, T - m)
@@ -342,6 +343,8 @@ class LRNN:
             m += width
             if m < T:
                 W_m = W_m @ W_m
+                squares.append(W_m)
+        self._lag_squares = (powers, squares)
         return powers
 
     def _lag_gradients(self, D: np.ndarray, P_flat: np.ndarray):
@@ -349,19 +352,42 @@ class LRNN:
 
         ``D`` (N_y, T N_x) holds D_k side by side, ``P_flat`` the lag powers (``_lag_powers``). With
         Z_k = W_y^T D_k, the adjoint Lambda_T = 0, Lambda_j = Z_j + W_h^T Lambda_(j+1) gives dL/dW_x = Lambda_0 and
-        dL/dW_h = sum_(j>=1) Lambda_j (W_h^(j-1) W_x)^T: the recursion runs in place in Z, and dL/dW_h is one
-        product.
+        dL/dW_h = sum_(j>=1) Lambda_j (W_h^(j-1) W_x)^T: dL/dW_h is one product.
         """
-        N_x = self.W_x.shape[1]
+        N_h, N_x = self.W_x.shape
+        T = D.shape[1] // N_x
         g_y = D @ P_flat.T
-        Z = self.W_y.T @ D  # block j: Z_j, then G_j
-        W_hT = self.W_h.T
-        # the block views made once (indexing in the loop cost more than the products at small N)
-        blocks = list(Z.reshape(Z.shape[0], -1, N_x).transpose(1, 0, 2))
-        for j in range(len(blocks) - 2, -1, -1):
-            blocks[j] += W_hT @ blocks[j + 1]
+        Z = self.W_y.T @ D  # block j: Z_j, then Lambda_j
+        if N_h * N_h * N_x <= self.SCAN_LIMIT:
+            self._adjoint_scan(Z, P_flat, T, N_x)
+        else:
+            # the block views made once (indexing in the loop cost more than the products at small N)
+            blocks = list(Z.reshape(N_h, T, N_x).transpose(1, 0, 2))
+            W_hT = self.W_h.T
+            for j in range(T - 2, -1, -1):
+                blocks[j] += W_hT @ blocks[j + 1]
         g_h = Z[:, N_x:] @ P_flat[:, :-N_x].T
-        return blocks[0].copy(), g_h, g_y
+        return Z[:, :N_x], g_h, g_y  # dL/dW_x: a view of Lambda_0, Z is made per call
+
+    #: Largest N_h^2 N_x for which ``_lag_gradients`` runs the adjoint as a doubling scan: ceil(log2 T) stacked
+    #: products instead of T - 1 small ones, with more flops (sum over the passes of T - m block products), so
+    #: faster only while a block product costs less than a numpy call (N = 2..16 measured; at N = 32 slower).
+    SCAN_LIMIT = 4096
+
+    def _adjoint_scan(self, Z: np.ndarray, P_flat: np.ndarray, T: int, N_x: int) -> None:
+        """``Lambda_j = sum_(k>=j) (W_h^T)^(k-j) Z_k`` in place in Z by a doubling scan (Hillis-Steele): after the pass
+        with W_h^m, block j holds the sum over lags j..j+2m-1. The squarings W_h^m come from ``_lag_powers``."""
+        cached, squares = getattr(self, "_lag_squares", (None, None))
+        if cached is not P_flat:  # powers made elsewhere: the same squarings again
+            squares = [self.W_h]
+            while 2 ** len(squares) < T:
+                squares.append(squares[-1] @ squares[-1])
+        m = 1
+        for W_m in squares:
+            if m >= T:
+                break
+            Z[:, :(T - m) * N_x] += W_m.T @ Z[:, m * N_x:]  # the product is made before the sum: old blocks only
+            m *= 2
 
 
 class PopulationLoss:

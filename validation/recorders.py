@@ -2,8 +2,9 @@
 
 A recorder has three methods: ``start(steps, network)`` before the loop (allocate for a run of at most ``steps``
 steps), ``due(step, last)`` (``last``: the final step of the run, ``steps`` or the step where ``stop_loss`` stops it,
-which every recorder takes), and ``record(step, network, loss)``. ``Recorder`` records every ``every``-th step and the
-last one into preallocated arrays; its subclasses say what they read:
+which every recorder takes), and ``record(step, network, loss)``; optionally ``next_due(step)``, the first step
+>= step it can be due at besides the last (the loop does not ask it in between). ``Recorder`` records every
+``every``-th step and the last one into preallocated arrays; its subclasses say what they read:
 
 - ``ModeRecorder``: the modes a, b, c (``TrainingSetup.read_modes``);
 - ``LossRecorder``: the training loss;
@@ -16,6 +17,7 @@ says which recorders a run gets (``Recording.recorders``).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -56,6 +58,10 @@ class Recorder:
 
     def due(self, step: int, last: bool) -> bool:
         return last or step % self.every == 0
+
+    def next_due(self, step: int) -> int:
+        """The first step >= ``step`` that is due (besides the last): the next multiple of ``every``."""
+        return -(-step // self.every) * self.every
 
     def record(self, step: int, network, loss: float) -> None:
         self._steps[self.count] = step
@@ -191,6 +197,11 @@ class NTKRecorder(Recorder):
 
     def due(self, step, last):
         return last or (step % self.every == 0 if self.at is None else step in self.at)
+
+    def next_due(self, step):
+        if self.at is None:
+            return super().next_due(step)
+        return min((s for s in self.at if s >= step), default=math.inf)
 
     def _store(self, index, network, loss):
         self.kernels.append(empirical_ntk(network.W_x, network.W_h, network.W_y, self.inputs, outputs=self.outputs))
