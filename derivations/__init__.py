@@ -15,16 +15,19 @@ import numbers
 import sympy as sp
 
 
-def derivation(function):
+def derivation(function=None, *, maxsize=None):
     """Memoise a pure derivation by its arguments: sympy takes seconds per derivation, and the same one is asked for
-    by the command line, the compiled numeric functions and several tests in one process.
+    by the command line, the compiled numeric functions and several tests in one process. ``maxsize`` bounds the
+    memo (``derivation(maxsize=4096)``, for functions of expressions that vary with the task, such as printing).
 
     Every call hands back fresh containers (dicts, lists, sets, dataclasses, mutable matrices are copied; the sympy
     expressions inside are immutable and shared), so a caller that edits its result cannot change what the next
     caller gets. Only calls whose arguments are values (numbers, strings, sympy expressions, tuples of them) are
     memoised; any other argument (a task, a dict of rates) is derived afresh, as it may change between calls.
     """
-    memo = functools.lru_cache(maxsize=None, typed=True)(function)  # typed: 1 and 1.0 derive differently
+    if function is None:
+        return functools.partial(derivation, maxsize=maxsize)
+    memo = functools.lru_cache(maxsize=maxsize, typed=True)(function)  # typed: 1 and 1.0 derive differently
 
     @functools.wraps(function)
     def cached(*args, **kwargs):

@@ -285,34 +285,20 @@ def _generate_linear(variables, sums, expressions, targets) -> MapStep:
                    len(program.scratch))
 
 
-def _generate_map_step(variables, sums, tau_rates) -> MapStep:
-    """The rates as increments into out_a, out_b, out_c (``_generate_linear``)."""
-    return _generate_linear(variables, sums, tau_rates, ("out_a", "out_b", "out_c"))
-
-
-#: Mode layout -> its gradient flow's (mode symbols, sum symbols, tau times the rates).
-GRADIENT_RATES = {"real": _real_gradient_rates, "complex": _complex_gradient_rates}
+def _gradient_parts(layout: str) -> tuple:
+    """(mode symbols, sum symbols, ``FlowExpressions``) of the gradient flow of ``layout``: its arguments are the
+    modes, tau, then the sums."""
+    expressions = flow_expressions("gradient", layout)
+    split = expressions.args.index(mode_flow_sym.tau)
+    return expressions.args[:split], expressions.args[split + 1:], expressions
 
 
 @functools.lru_cache(maxsize=None)
 def map_step(layout: str) -> MapStep:
-    """The generated step of the exact gradient-descent map for modes laid out as ``layout`` ("real", "complex")."""
-    variables, sums, rates, _ = GRADIENT_RATES[layout]()
-    return _generate_map_step(variables, sums, rates)
-
-
-def _real_jacobian_entries(variables, rates, flow) -> list:
-    """The 3 x 3 entries d(tau rate p)/d(q), row after row."""
-    return list(mode_flow_sym.sums_as_symbols(flow.jacobian * mode_flow_sym.tau))
-
-
-def _complex_jacobian_entries(variables, rates, tau_rates) -> list:
-    """The 3 x 6 Wirtinger derivatives d(tau rate p)/d(z_q), d(tau rate p)/d(conj z_q), row after row."""
-    return [complex_sym.sums_as_symbols(sp.diff(tau_rates[v], w)) for v in complex_sym.STATE for w in variables]
-
-
-#: Mode layout -> its gradient flow's Jacobian entries (m' x m'' row after row), from ``GRADIENT_RATES``.
-GRADIENT_JACOBIAN = {"real": _real_jacobian_entries, "complex": _complex_jacobian_entries}
+    """The generated step of the exact gradient-descent map for modes laid out as ``layout`` ("real", "complex"):
+    the rates as increments into out_a, out_b, out_c (``_generate_linear``)."""
+    variables, sums, expressions = _gradient_parts(layout)
+    return _generate_linear(variables, sums, expressions.rates, ("out_a", "out_b", "out_c"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -320,8 +306,8 @@ def jacobian_step(layout: str) -> MapStep:
     """The gradient flow's Jacobian entries for modes laid out as ``layout``, generated as ``map_step``'s rates are:
     ``increments(*modes, *sums, out_0, out_1, ...)`` writes the entries (row after row) times the scale folded into
     the sums (1 / tau for the flow itself) into the buffers."""
-    variables, sums, rates, flow = GRADIENT_RATES[layout]()
-    entries = GRADIENT_JACOBIAN[layout](variables, rates, flow)
+    variables, sums, expressions = _gradient_parts(layout)
+    entries = [entry for row in expressions.jacobian for entry in row]
     return _generate_linear(variables, sums, entries, tuple(f"out_{i}" for i in range(len(entries))))
 
 

@@ -26,7 +26,7 @@ from .errors import DivergenceError, IntegrationError, LrnnError, LrnnInputError
 from .finite_lr import DiscreteGD, compile_modified_flow
 # compile_flow, CompiledFlow and output_times stay importable from here (``from lrnn_theory.flow import compile_flow``)
 from .flow_field import CompiledFlow, RealModes, check_final_time, compile_flow, output_times
-from .solvers import CONVERGED, BatchedBalanced, resolve_solver, solve_blocks
+from .solvers import CONVERGED, BatchedBalanced, projected_count, resolve_solver, solve_blocks
 from .tasks import coerce_task
 from .trajectory import Trajectory
 
@@ -274,7 +274,7 @@ FALLBACK_RTOL = 1e-6
 BADLY_SCALED = 1e6
 
 
-def _attempts(task, method, rtol, balanced: bool = True):
+def _attempts(task, method, rtol, balanced: bool):
     """(method, rtol) pairs to try in turn: only the given method if there is one, else the fallback chain
     (``balanced``: whether ``BatchedBalanced`` applies, ``BalancedModes.applies``)."""
     if method is not None:
@@ -381,6 +381,7 @@ class BalancedModes:
         self.flow, self.sums = flow, flow.sums
         self.a_major = a * a >= c * c
         self.sign = np.where(np.where(self.a_major, a, c) < 0, -1.0, 1.0)
+        self.w_sign = np.where(self.a_major, 1.0, -1.0)  # the sign w = a^2 - c^2 keeps: + where a is the major
         self._modes, self._branch = None, None
 
     @staticmethod
@@ -393,16 +394,14 @@ class BalancedModes:
         """States u, b, w (..., 3) of the modes ``modes`` (the last axis but one) back to a, b, c (..., 3)."""
         u, b, w = np.moveaxis(Z, -1, 0)
         with np.errstate(all="ignore"):
-            a, c = self._a_c(u, w, self.a_major[modes], self.sign[modes])
+            a, c = self._a_c(u, w, self.a_major[modes], self.sign[modes], self.w_sign[modes])
         return np.stack([a, b, c], axis=-1)
 
     @staticmethod
-    def _a_c(u, w, a_major, sign, w_sign=None):
+    def _a_c(u, w, a_major, sign, w_sign):
         # a^2 = (r + w) / 2 and c^2 = (r - w) / 2 for any w (r = hypot >= |w|): the one that was the larger at the
-        # start stays away from 0 while w keeps its sign, and is 0 only where u = w = 0 (then so is the other).
-        # ``w_sign``: +1 where a is the major, else -1 (the solver's rows pass it, looked up once per set of modes)
-        signed_w = np.where(a_major, w, -w) if w_sign is None else w * w_sign
-        major = sign * np.sqrt(np.maximum(0.5 * (np.hypot(w, 2 * u) + signed_w), 0.0))
+        # start stays away from 0 while w keeps its sign, and is 0 only where u = w = 0 (then so is the other)
+        major = sign * np.sqrt(np.maximum(0.5 * (np.hypot(w, 2 * u) + w * w_sign), 0.0))
         minor = u / (major + (major == 0))  # u / 1 = 0 where major = 0 (cheaper than np.where)
         return np.where(a_major, major, minor), np.where(a_major, minor, major)
 
@@ -419,8 +418,7 @@ class BalancedModes:
         """a, b, c as rows (3, k) of the running modes ``modes`` (the solver passes one array object per set of
         running modes: their branch and sign are looked up once per set)."""
         if modes is not self._modes:
-            a_major = self.a_major[modes]
-            self._modes, self._branch = modes, (a_major, self.sign[modes], np.where(a_major, 1.0, -1.0))
+            self._modes, self._branch = modes, (self.a_major[modes], self.sign[modes], self.w_sign[modes])
         X = np.empty_like(Zr)
         X[0], X[2] = self._a_c(Zr[0], Zr[2], *self._branch)
         X[1] = Zr[1]
@@ -506,10 +504,8 @@ class _ProjectedEvaluations:
     """The rates of ``flow`` for an explicit scipy method, which stops (IntegrationError) as soon as its evaluations,
     projected to ``t_end``, exceed the cap by ``PROJECT_EVALUATIONS_MARGIN`` instead of when it reaches the cap.
 
-    On a stiff flow an explicit method's step stays at its stability limit, so t grows like a power p of the
-    evaluations n (p = 1 there; a converging, non-stiff run's steps grow geometrically, a large p): between two
-    checks (n0, t0) -> (n, t), p = log(t / t0) / log(n / n0), and t_end takes n (t_end / t)^(1 / p) evaluations.
-    RK45 on a stiff task ends after ~8,000 evaluations instead of 200,000 (5 s)."""
+    On a stiff flow an explicit method's step stays at its stability limit, so the evaluations between two checks
+    project to t_end as the batched solver's steps do (``solvers.projected_count``). RK45 on a stiff task ends after ~8,000 evaluations instead of 200,000 (5 s)."""
 
     def __init__(self, flow, t_end: float):
         self.flow, self.t_end = flow, t_end
@@ -527,9 +523,7 @@ class _ProjectedEvaluations:
         previous, self.checkpoint = self.checkpoint, (n, t)
         if previous is None or not 0 < previous[1] < t:
             return
-        with np.errstate(over="ignore", divide="ignore"):
-            power = np.log(t / previous[1]) / np.log(n / previous[0])
-            projected = n * (self.t_end / t) ** (1.0 / power)
+        projected = float(projected_count(previous[0], previous[1], n, t, self.t_end))
         cap = self.flow.MAX_RHS_CALLS
         if projected > PROJECT_EVALUATIONS_MARGIN * cap:
             course = f"{projected:.3g}" if np.isfinite(projected) else "far more"

@@ -316,6 +316,14 @@ class ComplexModes(RealModes):
         return fill
 
 
+def _einsum_vecdot(x, y, out):
+    """``np.vecdot(x, y, out=out)`` (numpy >= 2) on numpy 1: the products of the last axes."""
+    return np.einsum("...m,...m->...", x, y, out=out)
+
+
+_vecdot = getattr(np, "vecdot", _einsum_vecdot)
+
+
 class SumsProgram:
     """A generated function linear in the task sums (``lrnn_theory.compiled.map_step``, ``jacobian_step``) on the
     strengths of a set of modes, in buffers made once.
@@ -370,7 +378,6 @@ class SumsProgram:
             table = np.empty((count, K), np.result_type(dtype, coefficients.dtype))
             self._evaluate, sums_read = self._sum_products(coefficients.astype(table.dtype, copy=False), table)
             fills = [layout.map_monomials(monomials, Z, conjugates, table) for Z in self._states]
-        self._table = table
         self.outputs = np.empty((generated.outputs, K), dtype)
         scratch = np.empty((generated.temporaries, K), dtype)  # the generated function's partial results
         self._programs = [(fill, (*layout.map_modes(Z, conjugates), *sums_read, *self.outputs, *scratch))
@@ -419,7 +426,7 @@ class SumsProgram:
     def _signed_products(self, coefficients, table) -> tuple:
         """(a function of no arguments that writes the task sums, the sums as one (K,) view each) from the
         coefficients (S, M, K) of the powers of b and the table of |b|^p, p >= 1, (K, M - 1) that the fill writes:
-        the constant terms plus one product per mode and sum (``np.vecdot`` over contiguous rows), with the
+        the constant terms plus one product per mode and sum (``np.vecdot`` over contiguous rows, numpy >= 2; an einsum before), with the
         coefficients of the odd powers of the modes with b < 0 negated (``fold_signs``)."""
         self._constant = np.ascontiguousarray(coefficients[:, 0])  # (S, K)
         self._magnitude_coefficients = np.ascontiguousarray(coefficients[:, 1:].transpose(0, 2, 1))  # (S, K, M - 1)
@@ -430,7 +437,7 @@ class SumsProgram:
         sums, constant, signed = np.empty(self._constant.shape), self._constant, self._signed
 
         def evaluate():
-            np.vecdot(signed, table, out=sums)
+            _vecdot(signed, table, out=sums)
             np.add(sums, constant, out=sums)
 
         return evaluate, tuple(sums)

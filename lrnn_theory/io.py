@@ -125,11 +125,15 @@ def check_writable(path, param: str = "out") -> Path:
 
 
 def check_out_path(path, suffixes=(".csv", ".npz"), param: str = "out") -> Path:
-    """Check an output file's suffix and that it can be written, before any work is done."""
+    """Check an output file's suffix and that it can be written, before any work is done: a file is created and
+    removed at once next to it, so a directory that takes no new file (read-only, on /proc) is refused now, with the
+    line the write would give after the work."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise LrnnInputError(f"parameter '{param}' must end in {' or '.join(suffixes)}, got '{path}'")
-    return check_writable(path, param)
+    path = check_writable(path, param)
+    _remove(_new_temporary(path, param))
+    return path
 
 
 def make_out_dir(path, param: str = "out") -> Path:

@@ -70,7 +70,10 @@ def check_length(T: int, beta_max: float, b_max: float) -> int:
     return T
 
 
-def _recurrent_wins(T: int, betas: np.ndarray, b_max: float, n_grid: int) -> np.ndarray:
+def recurrent_wins(T: int, betas: np.ndarray, b_max: float, n_grid: int) -> np.ndarray:
+    """Per beta of ``betas``: whether a recurrent b != 0 beats the feedforward point b = 0 (lower energy by more
+    than ``ENERGY_MARGIN``) over |b| <= b_max, i.e. beta is at or past beta_c(T, b_max): what ``critical_beta``
+    bisects on."""
     curve = phase_curve(T, betas, b_max, n_grid)
     return curve["energy"] < curve["feedforward_energy"] * (1 - ENERGY_MARGIN)
 
@@ -109,13 +112,13 @@ def critical_beta(T: int, b_max: float = B_MAX, tol: float = 1e-9, bracket=(0.2,
     if not lo < hi:
         raise bad("bracket", bracket, "be increasing, beta_lo < beta_hi")
     check_length(T, hi, b_max)
-    wins = _recurrent_wins(T, np.array([lo, hi]), b_max, n_grid)
+    wins = recurrent_wins(T, np.array([lo, hi]), b_max, n_grid)
     if wins[0] or not wins[1]:
         raise bad("bracket", bracket, f"contain the transition of T={T} (b_max={b_max:g}): the feedforward point "
                   "must win at its lower end and lose at its upper end")
     while hi - lo > tol:
         probe = np.linspace(lo, hi, 18)[1:-1]
-        w = _recurrent_wins(T, probe, b_max, n_grid)
+        w = recurrent_wins(T, probe, b_max, n_grid)
         first = int(np.argmax(w)) if np.any(w) else len(probe)
         new_lo = probe[first - 1] if first > 0 else lo
         new_hi = probe[first] if first < len(probe) else hi

@@ -979,22 +979,29 @@ PROJECT_FROM = 4096
 PROJECT_MARGIN = 1.5
 
 
+def projected_count(count0, t0, count, t, t_end):
+    """Work (steps, evaluations) a run needs to reach ``t_end``, from two of its points (t0, count0) -> (t, count),
+    with t growing like a power of the work, t ~ count^p, p = log(t / t0) / log(count / count0): count (t_end / t)^(1
+    / p); NaN where t did not grow (p <= 0). A stiff run's step stays at its stability limit (p ~ 1, or ~2 where the
+    stiffness grows with the state); a converging run's steps grow geometrically (a large p)."""
+    with np.errstate(all="ignore"):
+        power = np.log(t / t0) / np.log(count / count0)
+        return np.where(power > 0, count * (t_end / t) ** (1.0 / power), np.nan)
+
+
 def _mark_hopeless(run: _RunningModes, new_status, checkpoint, t_end: float, max_steps: int, result: BlockSolution):
     """Mark FAILED (stuck) the first running mode whose steps, projected to ``t_end``, exceed ``PROJECT_MARGIN``
     times ``max_steps``, so that a fallback starts at once instead of after the whole cap.
 
-    Between two checks (iterations 2^j and 2^(j+1)) a mode went from (t0, n0) to (t, n) steps; with t growing like
-    a power of the steps, t ~ n^p (p = log(t / t0) / log(n / n0); a converging mode's steps grow geometrically, a
-    large p), reaching t_end takes n (t_end / t)^(1 / p) steps. A runaway whose stiffness grows with it (RODAS4 in
+    Between two checks (iterations 2^j and 2^(j+1)) a mode went from (t0, n0) to (t, n) steps, which project to
+    t_end (``projected_count``). A runaway whose stiffness grows with it (RODAS4 in
     a, b, c on a huge singular value) has p ~ 2 and needs 10^5 steps: found at 8192 instead of 20,000."""
     idx = run.idx
     steps = result.steps[idx].astype(float)
     t0, n0 = checkpoint[:, idx]
-    with np.errstate(all="ignore"):
-        power = np.log(run.t / t0) / np.log(steps / n0)
-        projected = steps * (t_end / run.t) ** (1.0 / power)
+    projected = projected_count(n0, t0, steps, run.t, t_end)
     checkpoint[:, idx] = run.t, steps
-    hopeless = (new_status == RUNNING) & (power > 0) & (projected > PROJECT_MARGIN * max_steps)
+    hopeless = (new_status == RUNNING) & (projected > PROJECT_MARGIN * max_steps)  # NaN (t did not grow): False
     if result.failure is None and hopeless.any():
         row = int(np.argmax(hopeless))
         result.failure = ModeFailure("stuck", int(idx[row]), float(run.t[row]), run.y[:, row].copy(),

@@ -324,3 +324,13 @@ def test_fig4_dirac_protocol_is_chaotic_so_rounding_moves_its_panel():
 
     assert abs(final_b(1.6, 1e-15) - final_b(1.6, 0.0)) < 1e-12  # converges: rounding stays rounding
     assert abs(final_b(3.4, 1e-15) - final_b(3.4, 0.0)) > 0.1  # edge of stability: rounding becomes O(1)
+
+
+def test_the_numpy_1_contraction_of_the_logarithmic_sums_is_the_dot_product_of_the_last_axes():
+    from lrnn_theory.flow_field import _einsum_vecdot
+
+    rng = np.random.default_rng(3)
+    x, y, out = rng.standard_normal((4, 5, 7)), rng.standard_normal((5, 7)), np.empty((4, 5))
+    _einsum_vecdot(x, y, out=out)
+    np.testing.assert_allclose(out, [[sum(x[s, k, m] * y[k, m] for m in range(7)) for k in range(5)]
+                                     for s in range(4)], rtol=1e-13)

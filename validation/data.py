@@ -254,14 +254,15 @@ class CorrelatedMoments:
         D = M V - W* in the mode basis and dL/dM_k = (D G)_k V^T from one batched product over units; the adjoint
         recursion of ``LRNN._lag_gradients`` turns that into the weight gradients."""
         T = self.T
-        P_flat = net._lag_powers(T)                                          # (N_h, T N_x): W_h^k W_x
+        squares = []
+        P_flat = net._lag_powers(T, squares)                                 # (N_h, T N_x): W_h^k W_x
         N_y, N_x = net.W_y.shape[0], net.W_x.shape[1]
         Z = (net.W_y @ P_flat).reshape(N_y, T, N_x) @ self.V                  # (N_y, T, units): M_k V
         D = np.transpose(Z, (2, 0, 1)) - self._best                           # (units, N_y, T)
         DG = D @ self.G                                                       # sum_k D_k G_kl, per unit
         loss = 0.5 * float(np.sum(D * DG)) + self.spread
         grad_maps = (np.transpose(DG, (1, 2, 0)) @ self.V.T).reshape(N_y, T * N_x)  # dL/dM_k side by side
-        return loss, net._lag_gradients(grad_maps, P_flat)
+        return loss, net._lag_gradients(grad_maps, P_flat, squares)
 
 
 def fit_user_task(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):

@@ -327,15 +327,17 @@ class LRNN:
         """
         return EveryStepPopulationLoss(C)(self)
 
-    def _lag_powers(self, T: int) -> np.ndarray:
-        """``W_h^k W_x`` for k = 0..T-1 side by side, shape (N_h, T N_x)."""
+    def _lag_powers(self, T: int, squares: list | None = None) -> np.ndarray:
+        """``W_h^k W_x`` for k = 0..T-1 side by side, shape (N_h, T N_x); the squarings W_h^m (m = 1, 2, 4, .. < T)
+        it makes are appended to ``squares``, if given (``_lag_gradients`` reuses them)."""
         N_h, N_x = self.W_x.shape
         # Layout (N, k N_x): block k = W_h^k W_x, so that stacks over k are free. By doubling: blocks m..2m-1 are
         # W_h^m times blocks 0..m-1, one product each (log2 T products and squarings instead of T small ones).
         powers = np.empty((N_h, T * N_x))
         powers[:, :N_x] = self.W_x
         W_m = self.W_h
-        squares = [W_m]  # W_h^m for m = 1, 2, 4, .. < T: the adjoint scan of _lag_gradients reuses them
+        squares = [] if squares is None else squares
+        squares.append(W_m)
         m = 1
         while m < T:
             width = min(m, T - m)
@@ -344,13 +346,13 @@ class LRNN:
             if m < T:
                 W_m = W_m @ W_m
                 squares.append(W_m)
-        self._lag_squares = (powers, squares)
         return powers
 
-    def _lag_gradients(self, D: np.ndarray, P_flat: np.ndarray):
+    def _lag_gradients(self, D: np.ndarray, P_flat: np.ndarray, squares: list | None = None):
         """Gradients of a loss whose derivative with respect to the lag map M_k = W_y W_h^k W_x is D_k.
 
-        ``D`` (N_y, T N_x) holds D_k side by side, ``P_flat`` the lag powers (``_lag_powers``). With
+        ``D`` (N_y, T N_x) holds D_k side by side, ``P_flat`` the lag powers and ``squares`` the squarings that
+        ``_lag_powers`` made with them (None: made again where the adjoint needs them). With
         Z_k = W_y^T D_k, the adjoint Lambda_T = 0, Lambda_j = Z_j + W_h^T Lambda_(j+1) gives dL/dW_x = Lambda_0 and
         dL/dW_h = sum_(j>=1) Lambda_j (W_h^(j-1) W_x)^T: dL/dW_h is one product.
         """
@@ -359,7 +361,7 @@ class LRNN:
         g_y = D @ P_flat.T
         Z = self.W_y.T @ D  # block j: Z_j, then Lambda_j
         if N_h * N_h * N_x <= self.SCAN_LIMIT:
-            self._adjoint_scan(Z, P_flat, T, N_x)
+            self._adjoint_scan(Z, T, N_x, squares)
         else:
             # the block views made once (indexing in the loop cost more than the products at small N)
             blocks = list(Z.reshape(N_h, T, N_x).transpose(1, 0, 2))
@@ -374,11 +376,10 @@ class LRNN:
     #: faster only while a block product costs less than a numpy call (N = 2..16 measured; at N = 32 slower).
     SCAN_LIMIT = 4096
 
-    def _adjoint_scan(self, Z: np.ndarray, P_flat: np.ndarray, T: int, N_x: int) -> None:
+    def _adjoint_scan(self, Z: np.ndarray, T: int, N_x: int, squares: list | None) -> None:
         """``Lambda_j = sum_(k>=j) (W_h^T)^(k-j) Z_k`` in place in Z by a doubling scan (Hillis-Steele): after the pass
-        with W_h^m, block j holds the sum over lags j..j+2m-1. The squarings W_h^m come from ``_lag_powers``."""
-        cached, squares = getattr(self, "_lag_squares", (None, None))
-        if cached is not P_flat:  # powers made elsewhere: the same squarings again
+        with W_h^m, block j holds the sum over lags j..j+2m-1, with the squarings W_h^m of ``_lag_powers``."""
+        if squares is None:  # powers made without keeping their squarings: the same squarings again
             squares = [self.W_h]
             while 2 ** len(squares) < T:
                 squares.append(squares[-1] @ squares[-1])
@@ -407,10 +408,11 @@ class PopulationLoss:
 
     def __call__(self, net: LRNN):
         """``(loss, (g_x, g_h, g_y))`` of ``net``."""
-        P_flat = net._lag_powers(self.T)
+        squares = []
+        P_flat = net._lag_powers(self.T, squares)
         D = net.W_y @ P_flat - self.targets  # dL/dM_k = W_y W_h^k W_x - C_(T-k), side by side
         loss = 0.5 * float(np.vdot(D, D))
-        return loss, net._lag_gradients(D, P_flat)
+        return loss, net._lag_gradients(D, P_flat, squares)
 
 
 class EveryStepPopulationLoss(PopulationLoss):
@@ -429,14 +431,15 @@ class EveryStepPopulationLoss(PopulationLoss):
         self.lag_index = np.maximum(lag, 0)
 
     def __call__(self, net: LRNN):
-        P_flat = net._lag_powers(self.T)
+        squares = []
+        P_flat = net._lag_powers(self.T, squares)
         M = net.W_y @ P_flat  # M_k = W_y W_h^k W_x at block k
         D = self.lag_weights * M - self.targets  # dL/dM_k
         # The loss from the residuals of every (t, i) pair, exact near zero loss.
         maps = M.reshape(net.N_y, self.T, net.N_x).transpose(1, 0, 2)
         predicted = np.where(self.causal, maps[self.lag_index], 0.0)
         loss = 0.5 * float(np.sum((self.C - predicted) ** 2))
-        return loss, net._lag_gradients(D, P_flat)
+        return loss, net._lag_gradients(D, P_flat, squares)
 
 
 class SampleLoss:
@@ -491,10 +494,11 @@ class SampleLoss:
 
     def __call__(self, net: LRNN):
         """``(loss, (g_x, g_h, g_y))`` of ``net``."""
-        P_flat = net._lag_powers(self.T)
+        squares = []
+        P_flat = net._lag_powers(self.T, squares)
         residual = net.W_y @ P_flat @ self.design_t - self.targets_t  # (R M^T - B)^T
         loss = 0.5 * float(np.vdot(residual, residual)) + self.outside
-        return loss, net._lag_gradients(residual @ self.design, P_flat)
+        return loss, net._lag_gradients(residual @ self.design, P_flat, squares)
 
 
 def population_loss(C) -> PopulationLoss:

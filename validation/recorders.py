@@ -57,7 +57,7 @@ class Recorder:
         self._allocate(capacity, network)
 
     def due(self, step: int, last: bool) -> bool:
-        return last or step % self.every == 0
+        return last or self.next_due(step) == step
 
     def next_due(self, step: int) -> int:
         """The first step >= ``step`` that is due (besides the last): the next multiple of ``every``."""
@@ -194,9 +194,6 @@ class NTKRecorder(Recorder):
 
     def _allocate(self, capacity, network):
         self.kernels = []
-
-    def due(self, step, last):
-        return last or (step % self.every == 0 if self.at is None else step in self.at)
 
     def next_due(self, step):
         if self.at is None:

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from lrnn_theory.errors import LrnnInputError
-from lrnn_theory.io import check_outputs_apart
+from lrnn_theory.io import check_out_path, check_outputs_apart
 from lrnn_theory.losses import LOSSES
 from lrnn_theory.task_estimation import NORMALISATIONS, load_npz_data, time_mapping
 from lrnn_theory.taskfile import check_task_name
 from lrnn_theory.tasks import Task
 
 from .arguments import add_resource_arguments
-from .outputs import check_output_file
 
 #: How the printed singular values are laid out, per output layout of the task.
 LAYOUT = {"final": "rows: modes, columns: steps 1..T",
@@ -64,7 +63,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else default_out(args.data)
     check_not_input(out, args.data)
     check_task_name(args.name)  # the name the task file will be read back with
-    out = check_output_file(out, (".json",))
+    out = check_out_path(out, (".json",))
     X, Y = load_npz_data(args.data)
     task = Task.from_data(X, Y, normalisation=args.normalisation, loss=args.loss, white=args.white,
                           seed=args.seed, name=args.name)

@@ -21,10 +21,11 @@ import numpy as np
 
 from lrnn_theory import plotting
 from lrnn_theory.errors import DivergenceError, LrnnError, LrnnInputError
+from lrnn_theory.io import check_out_path
 from lrnn_theory.tasks import Task
 
 from .arguments import add_resource_arguments, add_task_arguments
-from .outputs import check_output_file, write_outputs
+from .outputs import write_outputs
 
 
 def add_arguments(parser):
@@ -191,8 +192,8 @@ def run(args) -> int:
     from lrnn_theory.flow import integrate, not_converged_message
 
     task = Task.from_json(args.task)
-    out = check_output_file(args.out)
-    plot = check_output_file(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
+    out = check_out_path(args.out)
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     method, lr_correction = method_and_lr_correction(args)
     if args.t_end is not None and args.t_max is not None:
         raise LrnnInputError("give --t-max only without --t-end (it caps the integration to convergence)")

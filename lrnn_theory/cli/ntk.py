@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrnn_theory.io import render_figure, write_files_whole
+from lrnn_theory.io import check_out_path, render_figure, write_files_whole
 from lrnn_theory.ntk import kernel_distance, predicted_distance_curve
 from lrnn_theory.validation.harness import INITS
 
-from .outputs import check_finite_results, check_output_file
+from .outputs import check_finite_results
 from .training import (add_data_argument, add_loss_argument, add_task_argument, data_file, load_data,
                        train_from_args)
 
@@ -67,8 +67,8 @@ def distance_figure(t, distance, predicted, title):
 def run(args) -> int:
     from lrnn_theory.flow import integrate
 
-    out = check_output_file(args.out, (".csv",))
-    plot = check_output_file(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
+    out = check_out_path(args.out, (".csv",))
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     args.record_every = args.record_every if args.record_every is not None else max(1, args.steps // 200)
     path = data_file(args)
     arrays = load_data(path) if path is not None else None

@@ -2,35 +2,10 @@
 number in them is finite (``check_finite_results``)."""
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
-from lrnn_theory import io as lrnn_io
-from lrnn_theory.errors import DivergenceError, LrnnInputError
+from lrnn_theory.errors import DivergenceError
 from lrnn_theory.io import render_figure, write_files_whole
-
-
-def check_output_file(path, suffixes=(".csv", ".npz"), param: str = "out"):
-    """``lrnn_io.check_out_path``, and a file created and removed at once next to ``path``: a directory that takes
-    no new file (read-only, on /proc) is refused before the work and the figure, with the line the write would give
-    after them. Returns the path."""
-    path = lrnn_io.check_out_path(path, suffixes, param)
-    try:
-        fd, probe = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name[:100]}.",
-                                     suffix=".tmp")
-    except OSError as exc:
-        raise LrnnInputError(f"parameter '{param}': cannot write '{lrnn_io.show_path(path)}' ({exc.strerror})") \
-            from None
-    lrnn_io.TEMPORARIES.add(probe)  # removed by the CLI's interrupt handling should a signal land in between
-    try:
-        os.close(fd)
-        os.unlink(probe)
-    except OSError:
-        pass
-    lrnn_io.TEMPORARIES.discard(probe)
-    return path
 
 
 def check_finite_results(columns: dict, what: str = "the results") -> None:

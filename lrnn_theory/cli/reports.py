@@ -29,6 +29,7 @@ from sympy.printing.latex import LatexPrinter
 
 from lrnn_theory.block_form import mode_block_sizes
 from lrnn_theory.correlated import gram
+from lrnn_theory.derivations import derivation
 from lrnn_theory.derivations import complex as cx
 from lrnn_theory.derivations import every_step as es
 from lrnn_theory.derivations import extrapolation as ex
@@ -59,21 +60,9 @@ MAX_MODES_PRINTED = 4
 
 
 # ---- rendering ------------------------------------------------------------------------------------------------------
-def _memoised(function):
-    """Memoise a pure function of sympy expressions (printing, factoring): the reports print the same energy, rates
-    and Jacobian for every task, and one process (the tests, a notebook) asks for many reports. Calls with an
-    unhashable argument are not memoised."""
-    memo = functools.lru_cache(maxsize=4096, typed=True)(function)  # typed: 1 and 1.0 print differently
-
-    @functools.wraps(function)
-    def call(*args, **options):
-        try:
-            hash((args, tuple(options.items())))
-        except TypeError:
-            return function(*args, **options)
-        return memo(*args, **options)
-
-    return call
+#: Printing and factoring are pure functions of sympy expressions: the reports print the same energy, rates and
+#: Jacobian for every task, and one process (the tests, a notebook) asks for many reports.
+_memoised = derivation(maxsize=4096)
 
 
 #: Marks around a piece of LaTeX math inside a report line, so that ``finish`` can tell math from prose (control

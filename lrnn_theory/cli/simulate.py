@@ -7,8 +7,9 @@ difference between network and theory are printed. ``--plot`` draws the theory (
 """
 from __future__ import annotations
 
+from lrnn_theory.io import check_out_path
 
-from .outputs import check_output_file, write_outputs
+from .outputs import write_outputs
 from .training import add_training_arguments, difference_line, overlay_figure, train_from_args, training_summary
 
 
@@ -19,8 +20,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    out = check_output_file(args.out)
-    plot = check_output_file(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
+    out = check_out_path(args.out)
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     trained = train_from_args(args)
     simulation = trained.trajectory
     print(training_summary(trained))

@@ -15,12 +15,11 @@ import numpy as np
 
 from lrnn_theory import resources
 from lrnn_theory.errors import LrnnInputError
-from lrnn_theory.io import render_figure, write_files_whole
+from lrnn_theory.io import check_out_path, render_figure, write_files_whole
 from lrnn_theory.plotting import _pyplot, plain_text
 from lrnn_theory.tasks import Task
 
 from .arguments import add_resource_arguments
-from .outputs import check_output_file
 
 #: Columns of the CSV, in order (``<field>`` after ``name`` when a field is varied; ``*_imag`` for complex tasks).
 COLUMNS = ("task", "name", "mode", "a", "b", "c", "u", "energy", "rate", "converged", "end_point")
@@ -49,8 +48,8 @@ def add_arguments(parser):
 def run(args) -> int:
     from lrnn_theory.sweeps import DEFAULT_ATOL, DEFAULT_RTOL, IntegrationOptions, sweep
 
-    out = check_output_file(args.out, (".csv",))
-    plot = check_output_file(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
+    out = check_out_path(args.out, (".csv",))
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     if (args.vary is None) != (args.values is None):
         raise LrnnInputError("give --vary FIELD and --values V [V ...] together")
     if args.vary is not None and len(args.tasks) != 1:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from lrnn_theory.errors import LrnnInputError
+from lrnn_theory.io import check_out_path
 
 from .exit_codes import EXIT_TOLERANCE
-from .outputs import check_output_file, write_outputs
+from .outputs import write_outputs
 from .training import (TrainedRun, add_training_arguments, difference_line, overlay_figure, train_from_args,
                        training_summary)
 
@@ -73,8 +74,8 @@ def finite_lr_hint(corrected, tol: float, lr: float) -> str:
 def run(args) -> int:
     from lrnn_theory.validation.compare import max_differences, theory_for
 
-    out = check_output_file(args.out) if args.out else None
-    plot = check_output_file(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
+    out = check_out_path(args.out) if args.out else None
+    plot = check_out_path(args.plot, (".png", ".pdf", ".svg"), "plot") if args.plot else None
     if not (args.tol > 0 and np.isfinite(args.tol)):
         raise LrnnInputError(f"parameter 'tol' must be a finite number > 0, got {args.tol}")
     trained = train_from_args(args)

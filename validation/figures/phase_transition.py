@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from lrnn_theory.errors import DivergenceError
 from lrnn_theory.flow import compile_flow, integrate
-from lrnn_theory.phase_transition import ENERGY_MARGIN, critical_beta, dirac_profile, phase_curve
+from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve, recurrent_wins
 from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, grid_points, grid_task, sweep
 from lrnn_theory.tasks import Task
 from lrnn_theory.trajectory import mode_energy
@@ -607,13 +607,6 @@ def _scipy_minimum(s: np.ndarray, b_max: float) -> float:
     return best
 
 
-def _feedforward_wins(T: int, beta: float, b_max: float, n_grid: int) -> bool:
-    """Whether b = 0 is still the global minimiser at ``beta`` over |b| <= b_max, i.e. beta_c(T, b_max) > beta: the
-    indicator ``critical_beta`` bisects on, at one beta (one minimisation instead of a whole bisection)."""
-    curve = phase_curve(T, [beta], b_max, n_grid)
-    return not curve["energy"][0] < curve["feedforward_energy"][0] * (1 - ENERGY_MARGIN)
-
-
 def fit_figA3(quick: bool = False) -> dict:
     """Search the bound b_max on |b| for which the long-T critical beta is the paper's ~1.08.
 
@@ -645,7 +638,7 @@ def fit_figA3(quick: bool = False) -> dict:
         lo, hi = float(grid[cross[0]]), float(grid[cross[0] + 1])
         while hi - lo > F["refine_tol"]:
             mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if _feedforward_wins(T_long, target, mid, F["n_grid"]) else (lo, mid)
+            lo, hi = (mid, hi) if not recurrent_wins(T_long, np.array([target]), mid, F["n_grid"])[0] else (lo, mid)
         for cand in (lo, hi):
             bc = beta_c(cand)
             if abs(bc - target) < abs(chosen_bc - target):
