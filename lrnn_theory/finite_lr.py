@@ -12,7 +12,8 @@ minimisers with non-zero loss).
   task), vectorized over modes: one explicit Euler step h * (flow rate) per step. Pass it as
   ``integrate(task, t_end, method=DiscreteGD(...))``; it costs K modes per step instead of the N_h^2 weights (one
   step: the generated step of ``lrnn_theory.flow_field.GradientStep``, a fixed number of numpy calls: 11 to 15 for
-  real modes, ~10 us at K = 32, T = 20).
+  real modes, ~10 us at K = 32, T = 20; with the ``fast`` extra long runs go through the same map compiled by numba,
+  ``lrnn_theory.native``, ~1.5 us a step).
 * ``compile_modified_flow(task, lr_correction)``: the flow of E + (h/4) ||grad E||^2 (h = lr * tau * scale, the theory
   time of one step; the gradient over the real coordinates, 4 |dE/d(conj z)|^2 per complex strength), a
   ``CompiledFlow`` like the plain one (rates, Jacobian blocks, energy), so any solver integrates it:
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import resources
+from . import native, resources
 from .block_form import mode_block_sizes
 from .errors import DivergenceError, bad, check_int, check_real
 from .flow_field import CompiledFlow, compile_flow, output_times
@@ -36,6 +37,10 @@ from .losses import LOSSES, loss_scale
 from .stability import solve_task
 from .tasks import coerce_task
 from .trajectory import Trajectory
+
+
+#: Who runs the steps of ``DiscreteGD``: "auto" picks one of the others.
+BACKENDS = ("auto", "numpy", "numba")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class DiscreteGD:
     n_samples : int, optional
         P in the mean conventions (default ``T * N_y``, the harness's default for task data: N_y = K real units,
         two per complex mode).
+    backend : {"auto", "numpy", "numba"}
+        Who runs the steps: the numpy ``GradientStep``, or the same map compiled with numba
+        (``lrnn_theory.native``, the ``fast`` extra; ~9x fewer microseconds a step at K = 32). ``"auto"`` takes numba
+        when it is installed and the run is long enough to repay loading the compiled map (``NATIVE_STEPS`` steps, or
+        any run once this process has loaded it); the two agree to rounding. ``info["backend"]`` says which ran.
 
     Examples
     --------
@@ -65,9 +75,13 @@ class DiscreteGD:
     lr: float
     loss: str = "sum_half"
     n_samples: int | None = None
+    backend: str = "auto"
     name = "DiscreteGD"
     #: Steps between two divergence checks of ``run`` (a failed check replays them one by one).
     CHECK_EVERY = 256
+    #: ``backend="auto"`` takes the compiled map from this many steps: loading it in a new process (numba's import
+    #: and its on-disk cache) costs about what 50,000 numpy steps do (~0.5 s).
+    NATIVE_STEPS = 50_000
 
     def __post_init__(self):
         check_real("lr", self.lr, positive=True)
@@ -75,6 +89,10 @@ class DiscreteGD:
             raise bad("loss", self.loss, f"be one of {', '.join(LOSSES)}")
         if self.n_samples is not None:
             check_int("n_samples", self.n_samples, minimum=1)
+        if self.backend not in BACKENDS:
+            raise bad("backend", self.backend, f"be one of {', '.join(BACKENDS)}")
+        if self.backend == "numba" and not native.available():
+            raise bad("backend", self.backend, "have numba installed (pip install 'lrnn-theory[fast]')")
 
     def scale(self, task) -> float:
         """``scale`` of the loss convention for this task (N_y = real units, P = n_samples or T N_y).
@@ -124,7 +142,8 @@ class DiscreteGD:
         steps = int(record[-1])
         flow = compile_flow(task)
         m = flow.block_size
-        stepper = flow.gradient_step(h)
+        backend = self.backend_for(flow, steps)
+        stepper = native.NativeGradientStep(flow, h) if backend == "numba" else flow.gradient_step(h)
         stepper.set_rows(flow.initial_state().reshape(task.K, m).T)  # rows (m, K): one per real coordinate
         out = np.empty((record.size, task.K, m))
         gain_power = max(task.T - 1, 0)
@@ -175,7 +194,14 @@ class DiscreteGD:
         return Trajectory(t=record * h, a=a, b=b, c=c, energy=flow.energy(out.reshape(record.size, -1)),
                           info={"method": self.name, "lr": self.lr, "loss": self.loss, "dt_per_step": h,
                                 "steps": steps, "t_final": float(record[-1] * h), "source": "discrete map",
-                                "status": 0})
+                                "backend": backend, "status": 0})
+
+    def backend_for(self, flow, steps: int) -> str:
+        """The backend that runs ``steps`` steps of ``flow`` ("numpy" or "numba"; ``backend``)."""
+        if self.backend != "auto":
+            return self.backend
+        wanted = steps >= self.NATIVE_STEPS or native.loaded(flow.layout.name)
+        return "numba" if wanted and native.available() else "numpy"
 
     def _diverged(self, task, step, h, flow, rows, threshold):
         a, b, c = flow.modes(rows.T.ravel())
