@@ -59,9 +59,11 @@ class DiscreteGD:
         two per complex mode).
     backend : {"auto", "numpy", "numba"}
         Who runs the steps: the numpy ``GradientStep``, or the same map compiled with numba
-        (``lrnn_theory.native``, the ``fast`` extra; ~9x fewer microseconds a step at K = 32). ``"auto"`` takes numba
-        when it is installed and the run is long enough to repay loading the compiled map (``NATIVE_STEPS`` steps, or
-        any run once this process has loaded it); the two agree to rounding. ``info["backend"]`` says which ran.
+        (``lrnn_theory.native``, the ``fast`` extra; ~4x fewer microseconds a step at K = 32, T = 20). ``"auto"`` takes
+        numba when it is installed, the run is long enough to repay loading the compiled map (``NATIVE_STEPS``) and
+        the task sums do not dominate a step (K T up to ``NATIVE_SUMS``). The two agree to rounding (in a chaotic
+        run, e.g. near the stable bound, rounding decides where it goes, as it does between numpy's two tables of
+        powers). ``info["backend"]`` says which ran.
 
     Examples
     --------
@@ -79,9 +81,12 @@ class DiscreteGD:
     name = "DiscreteGD"
     #: Steps between two divergence checks of ``run`` (a failed check replays them one by one).
     CHECK_EVERY = 256
-    #: ``backend="auto"`` takes the compiled map from this many steps: loading it in a new process (numba's import
-    #: and its on-disk cache) costs about what 50,000 numpy steps do (~0.5 s).
+    #: ``backend="auto"`` takes the compiled map from this many steps, loading it in a new process (numba's import
+    #: and its on-disk cache) costs about what 50,000 numpy steps do (~0.5 s), and up to this many task-sum terms
+    #: K T per step: beyond, the sums dominate a step and numpy's matrix products do them as fast (K T = 20,000:
+    #: 1.5e-4 s a step compiled, 1.1e-4 s numpy), while at K T = 640 a compiled step is 2.5 us against 9 us.
     NATIVE_STEPS = 50_000
+    NATIVE_SUMS = 2_000
 
     def __post_init__(self):
         check_real("lr", self.lr, positive=True)
@@ -136,13 +141,13 @@ class DiscreteGD:
         if not h <= t_end:  # round(t_end / h) = 0 steps: only t = 0 would be written
             raise bad("lr", self.lr, f"give steps shorter than t_end: one step is h = lr * tau * scale = {h:.4g} "
                                      f"> t_end = {t_end:g} ({self.loss}); lower the learning rate or raise t_end")
-        resources.guard(resources.discrete_estimate(task.K, task.T, t_end / h, min(t_eval.size, t_end / h + 1)),
-                        "gradient descent (the exact map)")
+        backend = self.backend_for(task, t_end / h)
+        resources.guard(resources.discrete_estimate(task.K, task.T, t_end / h, min(t_eval.size, t_end / h + 1),
+                                                    compiled=backend == "numba"), "gradient descent (the exact map)")
         record = np.unique(np.rint(t_eval / h).astype(np.int64))
         steps = int(record[-1])
         flow = compile_flow(task)
         m = flow.block_size
-        backend = self.backend_for(flow, steps)
         stepper = native.NativeGradientStep(flow, h) if backend == "numba" else flow.gradient_step(h)
         stepper.set_rows(flow.initial_state().reshape(task.K, m).T)  # rows (m, K): one per real coordinate
         out = np.empty((record.size, task.K, m))
@@ -196,11 +201,12 @@ class DiscreteGD:
                                 "steps": steps, "t_final": float(record[-1] * h), "source": "discrete map",
                                 "backend": backend, "status": 0})
 
-    def backend_for(self, flow, steps: int) -> str:
-        """The backend that runs ``steps`` steps of ``flow`` ("numpy" or "numba"; ``backend``)."""
+    def backend_for(self, task, steps: float) -> str:
+        """The backend that runs ``steps`` steps on ``task`` ("numpy" or "numba"; ``backend``): "auto" takes numba
+        when it is installed, the run has ``NATIVE_STEPS`` steps or more, and K T is at most ``NATIVE_SUMS``."""
         if self.backend != "auto":
             return self.backend
-        wanted = steps >= self.NATIVE_STEPS or native.loaded(flow.layout.name)
+        wanted = steps >= self.NATIVE_STEPS and task.K * task.T <= self.NATIVE_SUMS
         return "numba" if wanted and native.available() else "numpy"
 
     def _diverged(self, task, step, h, flow, rows, threshold):

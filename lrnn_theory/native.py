@@ -1,8 +1,8 @@
 """The exact gradient-descent map compiled to machine code with numba: the optional ``fast`` extra.
 
 ``pip install "lrnn-theory[fast]"`` adds numba; ``DiscreteGD(backend="numba")`` (or ``"auto"``, the default, on runs
-of at least ``DiscreteGD.NATIVE_STEPS`` steps) then steps the modes with ``NativeGradientStep`` instead of the numpy
-``GradientStep``. It is the same map from the same parts, for every kind of task:
+of at least ``DiscreteGD.NATIVE_STEPS`` steps of at most ``DiscreteGD.NATIVE_SUMS`` task-sum terms K T) then steps the
+modes with ``NativeGradientStep`` instead of the numpy ``GradientStep``. It is the same map from the same parts, for every kind of task:
 
 * the increments are the generated step of the layout (``lrnn_theory.compiled.map_step``): its numpy calls, printed
   from the gradient flow's own expressions with cse, are read back as scalar statements (``scalar_statements``);
@@ -10,8 +10,9 @@ of at least ``DiscreteGD.NATIVE_STEPS`` steps) then steps the modes with ``Nativ
   powers b^p of real modes, conj(b)^k b^l of complex ones), summed for all modes at once;
 * the extremes of every real coordinate are kept step by step, as ``GradientStep`` keeps them (NaN sticks).
 
-One compiled loop runs all the steps of an ``advance`` (K = 32, T = 20: ~1 us a step against ~9 us for the numpy
-map; ``python benchmarks/bench_speed.py --only e``). The values agree with the numpy map to rounding (the sums are
+One compiled loop runs all the steps of an ``advance`` (K = 32, T = 20: ~2 us a step against ~9 us for the numpy
+map; ``python benchmarks/bench_speed.py --only e``). Its cost per step is a small fixed part plus one per term of the
+task sums, so at large K T (20,000) numpy's matrix products are as fast. The values agree with the numpy map to rounding (the sums are
 added in another order; tests/test_native.py). The kernel's source is written once per layout under the user's cache
 directory (``cache_directory``) and compiled with numba's on-disk cache, so a new process loads it instead of
 compiling it again (~2 s).
@@ -149,11 +150,6 @@ def _kernel_source(layout: str) -> str:
 
 
 _KERNELS: dict = {}
-
-
-def loaded(layout: str) -> bool:
-    """Whether this process has loaded the compiled map of ``layout``."""
-    return layout in _KERNELS
 
 
 def kernel(layout: str):

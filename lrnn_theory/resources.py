@@ -249,14 +249,22 @@ def derive_estimate(result: str, K: int, T: int, modes_printed: int = 10) -> Est
 #: one core, CPU: 5.9e-6 s at K T = 2, 1.3e-5 s at K T = 640, 1.1e-4 s at K T = 20,000, 7.0e-4 s at K T = 80,000).
 DISCRETE_STEP_SECONDS = 6e-6
 DISCRETE_SUM_SECONDS = 7e-9
+#: The same for the map compiled with numba (``lrnn_theory.native``; CPU: 1.4e-7 s at K T = 2, 2.5e-6 s at K T = 640,
+#: 1.5e-4 s at K T = 20,000, 7.0e-4 s at K T = 80,000), and what loading it costs a process.
+COMPILED_STEP_SECONDS = 2e-7
+COMPILED_SUM_SECONDS = 5e-9
+COMPILED_LOAD_SECONDS = 1.0
 
 
-def discrete_estimate(K: int, T: int, steps: int, records: int) -> Estimate:
+def discrete_estimate(K: int, T: int, steps: int, records: int, compiled: bool = False) -> Estimate:
     """``integrate(method=DiscreteGD(...))``: ``steps`` explicit steps of K modes (task sums of K T each), and
-    ``records`` recorded states."""
+    ``records`` recorded states; ``compiled``: by the map compiled with numba."""
     K, T, S, R = float(K), float(T), float(steps), float(records)
     memory = 10 * _F * K * T + 12 * _F * R * K
-    seconds = S * (DISCRETE_STEP_SECONDS + DISCRETE_SUM_SECONDS * K * T)
+    if compiled:
+        seconds = COMPILED_LOAD_SECONDS + S * (COMPILED_STEP_SECONDS + COMPILED_SUM_SECONDS * K * T)
+    else:
+        seconds = S * (DISCRETE_STEP_SECONDS + DISCRETE_SUM_SECONDS * K * T)
     return Estimate(memory=memory, seconds=seconds, drivers=f"{S:.3g} steps of K={K:.0f} modes, T={T:.0f}")
 
 

@@ -119,23 +119,46 @@ def test_nan_sticks_in_the_kernels_extremes():
 
 
 def test_backend_choice_and_bad_backends(monkeypatch):
-    """"auto" takes numba from ``NATIVE_STEPS`` steps (or once loaded) when it is installed; "numba" without numba
-    and an unknown backend are one-line errors naming the parameter."""
-    flow = compile_flow(make_task("real"))
+    """"auto" takes numba, when it is installed, from ``NATIVE_STEPS`` steps and up to ``NATIVE_SUMS`` terms K T (a
+    run's backend does not depend on what ran before it); "numba" without numba and an unknown backend are one-line
+    errors naming the parameter."""
+    small, large = make_task("real"), Task(np.ones((DiscreteGD.NATIVE_SUMS // 5 + 1, 5)))
     gd = DiscreteGD(lr=0.01)
     monkeypatch.setattr(native, "available", lambda: True)
-    monkeypatch.setattr(native, "_KERNELS", {})
-    assert gd.backend_for(flow, DiscreteGD.NATIVE_STEPS - 1) == "numpy"
-    assert gd.backend_for(flow, DiscreteGD.NATIVE_STEPS) == "numba"
+    assert gd.backend_for(small, DiscreteGD.NATIVE_STEPS - 1) == "numpy"
+    assert gd.backend_for(small, DiscreteGD.NATIVE_STEPS) == "numba"
     native.kernel("real")
-    assert gd.backend_for(flow, 10) == "numba"  # loaded: no cost left to repay
-    assert DiscreteGD(lr=0.01, backend="numpy").backend_for(flow, 10 ** 9) == "numpy"
+    assert gd.backend_for(small, 10) == "numpy"
+    assert gd.backend_for(large, 10 ** 9) == "numpy"  # the task sums dominate a step
+    assert DiscreteGD(lr=0.01, backend="numpy").backend_for(small, 10 ** 9) == "numpy"
+    assert DiscreteGD(lr=0.01, backend="numba").backend_for(large, 1) == "numba"
     monkeypatch.setattr(native, "available", lambda: False)
-    assert gd.backend_for(flow, 10 ** 9) == "numpy"
+    assert gd.backend_for(small, 10 ** 9) == "numpy"
     with pytest.raises(LrnnInputError, match="'backend'.*numba installed.*fast"):
         DiscreteGD(lr=0.01, backend="numba")
     with pytest.raises(LrnnInputError, match="'backend' must be one of auto, numpy, numba, got 'fortran'"):
         DiscreteGD(lr=0.01, backend="fortran")
+
+
+def test_a_chaotic_run_goes_where_rounding_sends_it(compiled_map):
+    """A Dirac point of Fig. 4 (s_1 = 2.4, s_T = 0.2, T = 6) under the notes' protocol (init 0.5, lr 0.02), which
+    drives b through sharp jumps: the compiled map and the numpy map agree to 1e-9 for 100 steps while b climbs to
+    2, then their difference doubles about every step and rounding decides the run (on the figure's own grid the
+    numpy map diverges at step 125, the compiled one does not; the differences of the task's last bits move that
+    too). Which backend ran is in ``info``, so such a run can be repeated exactly."""
+    task = Task(np.array([[2.4, 0.0, 0.0, 0.0, 0.0, 0.2]]), init={"a": 0.5, "b": 0.5, "c": 0.5})
+    flow = compile_flow(task)
+    h = DiscreteGD(lr=0.02).time_step(task)
+    compiled, numpy_map = NativeGradientStep(flow, h), flow.gradient_step(h)
+    b = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for stepper in (compiled, numpy_map):
+            stepper.set_rows(flow.initial_state().reshape(1, 3).T)
+            b.append([stepper.advance(1) or stepper.state[1, 0] for _ in range(130)])
+    gap = np.abs(np.subtract(*b))
+    assert gap[:100].max() < 1e-9 and b[0][99] > 1.9
+    assert not gap[120:].max() < 0.1  # apart, or NaN on one side
+    assert integrate(task, 50 * h, method=DiscreteGD(lr=0.02)).info["backend"] == "numba"
 
 
 def test_kernel_source_is_written_once_to_the_cache_directory(tmp_path, monkeypatch):
