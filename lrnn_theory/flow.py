@@ -41,7 +41,7 @@ class _Converged:
     direction = -1
 
     def __call__(self, t, y):
-        return np.max(np.abs(self.flow.rates(t, y, count=False))) - self.tol
+        return np.maximum.reduce(np.abs(self.flow.rates(t, y, count=False))) - self.tol  # (.max(), unwrapped)
 
 
 @dataclass
@@ -58,22 +58,27 @@ class _Blowup:
     terminal = True
     direction = 1
 
+    def __post_init__(self):
+        self._log_threshold = np.log(self.threshold)  # (the event is evaluated at every step of a scipy solver)
+
     def largest_gain_rows(self, Yr):
-        """Largest of log|a|, (T-1) log|b|, log|c| per mode, from states stored as rows Yr (m, k)."""
-        with np.errstate(divide="ignore"):
-            logs = np.log(self.layout.magnitudes(Yr))  # a new (3, k) array: scaled in place (called every step)
+        """Largest of log|a|, (T-1) log|b|, log|c| per mode, from states stored as rows Yr (m, k). A strength of 0
+        gives log 0 = -inf, silently under ``np.errstate(divide="ignore")``: the batched solver calls this at every
+        step under it (its loop ignores every floating-point warning), ``largest_gain`` sets it."""
+        logs = np.log(self.layout.magnitudes(Yr))  # a new (3, k) array: scaled in place (called every step)
         if self.T > 1:
             logs[1] *= self.T - 1
         else:
             logs[1] = 0.0  # T = 1: b never acts (avoid 0 * -inf)
-        return logs.max(axis=0)
+        return np.maximum.reduce(logs, axis=0)  # (logs.max without the method's Python wrapper)
 
     def largest_gain(self, y):
         """``largest_gain_rows`` from a flat state (m K,) or (K, m) blocks."""
-        return self.largest_gain_rows(np.reshape(y, (-1, self.layout.block_size)).T)
+        with np.errstate(divide="ignore"):
+            return self.largest_gain_rows(np.reshape(y, (-1, self.layout.block_size)).T)
 
     def __call__(self, t, y):
-        return np.max(self.largest_gain(y)) - np.log(self.threshold)
+        return np.maximum.reduce(self.largest_gain(y)) - self._log_threshold
 
 
 
@@ -383,6 +388,9 @@ class BalancedModes:
         self.sign = np.where(np.where(self.a_major, a, c) < 0, -1.0, 1.0)
         self.w_sign = np.where(self.a_major, 1.0, -1.0)  # the sign w = a^2 - c^2 keeps: + where a is the major
         self._modes, self._branch = None, None
+        #: The last ``rates_rows`` call: (its Zr, a copy of it, modes, a, b, c as rows, the flow's rates there), so
+        #: that the Jacobian at the state the solver stepped to (its last rates call) does not evaluate them again.
+        self._last_rates = (None, None, None, None, None)
 
     @staticmethod
     def balanced(Y):
@@ -427,6 +435,7 @@ class BalancedModes:
     def rates_rows(self, t, Zr, modes):
         X = self._rows(Zr, modes)
         f = self.flow.rates_rows(t, X, modes)
+        self._last_rates = (Zr, Zr.copy(), modes, X, f)
         a, c = X[0], X[2]
         # in a new array, without np.stack (its overhead is a fifth of a call here)
         out = np.empty_like(f)
@@ -439,8 +448,13 @@ class BalancedModes:
         return out
 
     def jacobian_rows(self, t, Zr, modes):
-        X = self._rows(Zr, modes)
-        f, J = self.flow.rates_rows(t, X, modes), self.flow.jacobian_rows(t, X, modes)
+        last = self._last_rates
+        if last[0] is Zr and last[2] is modes and np.array_equal(last[1], Zr):  # the same state, unchanged
+            X, f = last[3], last[4]
+        else:
+            X = self._rows(Zr, modes)
+            f = self.flow.rates_rows(t, X, modes)
+        J = self.flow.jacobian_rows(t, X, modes)
         a, c = X[0], X[2]
         zero, one = np.zeros_like(a), np.ones_like(a)
         r = np.maximum(a * a + c * c, np.finfo(float).tiny)  # a = c = 0: a fixed point, its P^-1 rows zero

@@ -15,6 +15,7 @@ from the dtype of its values, as the mode layout of the compiled flow.
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -181,7 +182,7 @@ class RealModes:
         if b.size > RUNNING_PRODUCT_MODES or monomials < 2:
             return lambda: power_rows(b, monomials, out=table)
         source, target = np.broadcast_to(b, table[1:].shape), table[1:]
-        return lambda: np.multiply.accumulate(source, axis=0, out=target)
+        return functools.partial(np.multiply.accumulate, source, axis=0, out=target)  # no Python frame per call
 
 
 class ComplexModes(RealModes):
@@ -405,7 +406,7 @@ class SumsProgram:
         if K <= cls.BATCHED_MODES:
             per_mode = np.ascontiguousarray(coefficients.transpose(2, 0, 1))  # (K, S, M)
             sums, monomials = np.empty((K, S, 1), table.dtype), table.T[:, :, None]
-            return (lambda: np.matmul(per_mode, monomials, out=sums)), tuple(sums[:, j, 0] for j in range(S))
+            return functools.partial(np.matmul, per_mode, monomials, out=sums), tuple(sums[:, j, 0] for j in range(S))
         shared = [j for j in range(S) if np.array_equal(coefficients[j], np.broadcast_to(coefficients[j, :, :1],
                                                                                             (M, K)))]
         own = [j for j in range(S) if j not in shared]
@@ -452,6 +453,25 @@ class SumsProgram:
         self.sign_folds += 1
         flip = np.where(negative[:, None] & self._odd_powers, -1.0, 1.0)
         np.multiply(self._magnitude_coefficients, flip, out=self._signed)
+
+    def runner(self, convert, columns=None):
+        """``convert(run(Yr, columns))`` (a new array: ``convert`` is the layout's ``map_rows`` or
+        ``map_jacobian``, of the columns ``columns`` only if given) as a function of Yr alone, its buffers and
+        calls bound once."""
+        pick = (slice(None),) if columns is None else (slice(None), columns)
+        if self.logarithmic:  # the signs of b folded in first (``run``)
+            return lambda Yr: convert(self.run(Yr, columns)[pick])
+        load, state, fill, evaluate = self.layout.map_load, self.state, self._fill, self._evaluate
+        step, arguments, outputs = self._step, self._arguments, self.outputs
+
+        def evaluated(Yr):
+            load(state, Yr, columns)
+            fill()
+            evaluate()
+            step(*arguments)
+            return convert(outputs if columns is None else outputs[pick])
+
+        return evaluated
 
     def run(self, Yr=None, columns=None) -> np.ndarray:
         """Evaluate the program (on the states stored as rows Yr (m, K), if given, else on ``state``; Yr (m, k)
@@ -619,9 +639,10 @@ class CompiledFlow:
         self.sums = self.task.sums()
         self.layout = mode_layout(self.task, self.FLOW, self.parameters())
         self.block_size = self.layout.block_size
-        self._rows, self._cols = block_sparsity(self.K, self.block_size)
+        self._sparsity = None  # row and column indices of the sparse Jacobian, made by the first ``jacobian_sparse``
         self._subset_modes, self._subset_sums = None, None
         self._row_programs = {}  # thread -> [the subset last run, (rates, Jacobian) programs] (``_programs``)
+        self._last_evaluators = (object(), None, None)  # (modes, thread, evaluators) last used (``_evaluators``)
         self.reset_counters()
 
     def parameters(self) -> tuple:
@@ -712,18 +733,32 @@ class CompiledFlow:
 
     def _rows_of(self, which: int, Yr, modes) -> np.ndarray:
         """The rates (``which`` 0) or Jacobian blocks (1) of the states Yr of ``modes``: from the generated programs
-        (``_programs``) or the compiled functions; frozen components' rates and Jacobian rows are zero."""
-        programs = self._programs(modes)
-        if programs is None:
-            out = (self.layout.rates, self.layout.jacobian)[which](Yr, self._sums_for(modes))
-        else:
-            program, columns = programs[0][which], programs[1]
-            values = program.run(Yr, columns)
-            out = (self.layout.map_rows, self.layout.map_jacobian)[which](
-                values if columns is None else values[:, columns])
+        (``_programs``) or the compiled functions (``_evaluators``); frozen components' rates and Jacobian rows are
+        zero."""
+        out = self._evaluators(modes)[which](Yr)
         if self.frozen_components is not None:
             out[self.frozen_components] = 0.0  # frozen: d(rate)/dt = 0 and d(frozen rate)/d(anything) = 0
         return out
+
+    def _evaluators(self, modes) -> tuple:
+        """(rates, Jacobian) of states as rows Yr of the modes ``modes``, each a function of Yr alone, made once per
+        set of modes and thread (the solver passes one array object per set of running modes): at small K the
+        layers between the solver and the numpy calls cost as much as the calls, so they are bound here once."""
+        thread = threading.get_ident()
+        last = self._last_evaluators
+        if last[0] is modes and last[1] == thread:
+            return last[2]
+        programs = self._programs(modes)
+        if programs is None:
+            layout = self.layout
+            evaluators = (lambda Yr: layout.rates(Yr, self._sums_for(modes)),
+                          lambda Yr: layout.jacobian(Yr, self._sums_for(modes)))
+        else:
+            (rates, jacobian), columns = programs
+            evaluators = (rates.runner(self.layout.map_rows, columns),
+                          jacobian.runner(self.layout.map_jacobian, columns))
+        self._last_evaluators = (modes, thread, evaluators)
+        return evaluators
 
     def overflow_error(self, t, mode: int, y_mode) -> DivergenceError:
         """The error for a mode whose rates are not finite (``y_mode``: its m state values)."""
@@ -744,7 +779,7 @@ class CompiledFlow:
 
     def _check(self, t, values, y):
         """Raise DivergenceError when evaluations stay non-finite (or are non-finite at the start)."""
-        if np.all(np.isfinite(values)):
+        if np.count_nonzero(np.isfinite(values)) == values.size:  # (.all(): its Python wrapper costs more)
             self._nonfinite_calls = 0
             return
         self._nonfinite_calls += 1
@@ -783,8 +818,8 @@ class CompiledFlow:
         self.nfev += count
         if check:
             self._check_progress(t, y)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = self.rates_blocks(t, np.reshape(y, (self.K, self.block_size))).ravel()
+        with np.errstate(over="ignore", invalid="ignore"):  # (``rates_blocks`` without its layers: scipy calls this)
+            out = self._rows_of(0, np.reshape(y, (self.K, self.block_size)).T, None).T.ravel()
         if check:
             self._check(t, out, y)
         return out
@@ -800,7 +835,7 @@ class CompiledFlow:
         if modes is not None:
             return np.moveaxis(self.jacobian_rows(t, np.reshape(y, (y.shape[0], -1)).T, modes), 2, 0)
         self.njev += 1
-        blocks = np.moveaxis(self.jacobian_rows(t, np.reshape(y, (self.K, self.block_size)).T), 2, 0)
+        blocks = self.jacobian_rows(t, np.reshape(y, (self.K, self.block_size)).T).transpose(2, 0, 1)  # (moveaxis)
         self._check(t, blocks, y)
         return blocks
 
@@ -808,7 +843,9 @@ class CompiledFlow:
         return blocks_to_banded(self.jacobian_blocks(t, y))
 
     def jacobian_sparse(self, t, y):
-        return blocks_to_sparse(self.jacobian_blocks(t, y), self._rows, self._cols)
+        if self._sparsity is None:  # (only BDF and Radau ask for it: not made for every flow)
+            self._sparsity = block_sparsity(self.K, self.block_size)
+        return blocks_to_sparse(self.jacobian_blocks(t, y), *self._sparsity)
 
     def gradient_step(self, h: float) -> GradientStep:
         """The exact gradient-descent map of this flow with steps of theory time ``h`` (``GradientStep``)."""

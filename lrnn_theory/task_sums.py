@@ -380,6 +380,7 @@ class TaskSums:
         extra = b.ndim - 1
         k = np.arange(self.n, dtype=float)
         conj_b = np.conj(b) if b.dtype.kind == "c" else b  # (the golden-section search calls this ~80 times a run)
+        # (np.add.reduce: np.sum without its Python wrapper)
         with np.errstate(over="ignore", invalid="ignore"):
             if shared_grid:
                 P = conj_b[:, None] ** k                                         # (G, n)
@@ -387,15 +388,17 @@ class TaskSums:
             else:
                 P = conj_b[..., None] ** k                                       # (K, ..., n)
                 alpha = self.alpha.reshape((self.K,) + (1,) * extra + (self.n,))
-                A = np.sum(alpha * P, axis=-1)
+                A = np.add.reduce(alpha * P, axis=-1)
             if self.diagonal:
                 # real b: b^(2k) as one power (the rounding the results had before the engine: same minimisers)
-                squares = b[..., None] ** (2 * k) if np.isrealobj(b) else np.abs(P) ** 2
+                squares = b[..., None] ** (2 * k) if b.dtype.kind != "c" else np.abs(P) ** 2
                 if shared_grid:
                     B = np.broadcast_to(self.weights, (self.K, self.n)) @ squares.T
                 else:
-                    w = np.broadcast_to(self.weights, (self.K, self.n)).reshape((self.K,) + (1,) * extra + (self.n,))
-                    B = np.sum(w * squares, axis=-1)
+                    w = self.weights
+                    if w.ndim == 2 or b.shape[:1] != (self.K,):  # else the same products without broadcast_to
+                        w = np.broadcast_to(w, (self.K, self.n)).reshape((self.K,) + (1,) * extra + (self.n,))
+                    B = np.add.reduce(w * squares, axis=-1)
             elif shared_grid:
                 B = np.real(np.einsum("gk,klm,gl->mg", P, self._gram, np.conj(P)))
             else:
