@@ -195,8 +195,9 @@ def derive_conserved_quantity(tau_rates):
     rates = {v: sums_as_symbols(tau_rates[v]) for v in STATE}
     q = a * a_bar - c * c_bar
     dot = {**rates, **{CONJUGATE[v]: conjugate(rates[v]) for v in STATE}}
-    rate = sp.simplify(sp.expand(sum(sp.diff(q, v) * dot[v] for v in dot) / tau))
-    naive = sp.simplify(sp.expand(sum(sp.diff(a**2 - c**2, v) * dot[v] for v in dot) / tau))
+    # Expanded polynomials over tau: pulling out their common factor is all simplify did (100x cheaper).
+    rate = sp.factor_terms(sp.expand(sum(sp.diff(q, v) * dot[v] for v in dot) / tau))
+    naive = sp.factor_terms(sp.expand(sum(sp.diff(a**2 - c**2, v) * dot[v] for v in dot) / tau))
     return q, rate, naive
 
 
@@ -227,7 +228,8 @@ def derive_polar_odes():
              sp.I * rho * (phase * wirtinger_conj - wirtinger / phase) - B_theta]
     parts = [sp.expand_complex(sp.expand(e)) for e in chain]
     solved = sp.solve([sp.re(e) for e in parts] + [sp.im(e) for e in parts], [P, Q], dict=True)[0]
-    dB_dbbar = sp.simplify(solved[P] + sp.I * solved[Q])
+    # cos and sin back to e^(i theta): the expanded form factors to simplify's result (30x cheaper).
+    dB_dbbar = sp.factor(sp.expand((solved[P] + sp.I * solved[Q]).rewrite(sp.exp)))
     A0, A1 = A0r + sp.I * A0i, A1r + sp.I * A1i
     uv = r * sp.exp(sp.I * psi)
     G = sp.conjugate(uv) * (A1 - uv * dB_dbbar)

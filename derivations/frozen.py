@@ -139,18 +139,18 @@ def derive_unbalanced_solution():
     rate = derive_io_rate()["rate_D"]
     ode = sp.Eq(tau * uf(t).diff(t), rate.subs(u, uf(t)))
     v_of_w = (w**2 - D**2) / (4 * w)
-    w_of_u = sp.solve(sp.Eq(v_of_w, u), w)
+    w_of_u = _roots_in_w(sp.numer(sp.together(v_of_w - u)))  # w^2 - 4 u w - D^2 = 0
     w_of_u = [r for r in w_of_u if sp.simplify(r.subs({u: 0})).is_positive][0]  # the branch with w > 0
     integrand_w = sp.factor(sp.diff(v_of_w, w) / rate.subs(u, v_of_w))
     F = sp.integrate(sp.apart(integrand_w, w), w)
     logs = sorted(F.atoms(sp.log), key=sp.default_sort_key)
     coeffs = {sp.simplify(F.coeff(lg)) for lg in logs}
     R = sp.simplify(1 / abs(next(iter(coeffs))))
-    ratio = sp.factor(sp.simplify(sp.exp(R * (F - F.subs(w, w0)))))  # = exp(R t / tau)
+    ratio = _exp_of_logs(R * (F - F.subs(w, w0)))  # = exp(R t / tau)
     t_of_w = tau / R * sp.log(ratio)
     t_of_u = t_of_w.subs({w: w_of_u, w0: w_of_u.subs(u, u0)})
     E = sp.Symbol("E", positive=True)
-    w_of_E = sp.solve(sp.Eq(ratio, E), w)[0]
+    w_of_E = _roots_in_w(_cross_multiplied(ratio, E))[0]
     w_of_z = sp.cancel(w_of_E.subs(E, 1 / z))
     u_of_wz = (w_of_z**2 - D**2) / (4 * w_of_z)  # kept as a composition: cancelling expands it ~50-fold
     u_of_t = u_of_wz.subs({w0: w_of_u.subs(u, u0), z: sp.exp(-R * t / tau)})
@@ -166,6 +166,25 @@ def derive_unbalanced_solution():
            "D0_limit_minus_logistic": sp.simplify(D0_limit - logistic)}
     out.update(_derive_root_form(integrand_w, w_of_u, R))
     return out
+
+
+def _roots_in_w(polynomial):
+    """The roots of a polynomial in w of degree 1 or 2 (by formula: what solve returns, without its checks)."""
+    return list(sp.roots(polynomial, w, strict=True))
+
+
+def _cross_multiplied(ratio, value):
+    """numerator - value * denominator of ``ratio``: zero where ratio = value (a polynomial in w)."""
+    numer, denom = sp.fraction(ratio)
+    return sp.expand(numer - value * denom)
+
+
+def _exp_of_logs(log_sum):
+    """exp of a sum of logarithms whose coefficients expand to integers, as one factored rational function: each
+    logarithm's argument brought to one fraction with its radicals out of the denominator first (the result of
+    simplify on the whole, at about half its cost)."""
+    logs = sp.expand(log_sum).replace(sp.log, lambda arg: sp.log(sp.factor(sp.radsimp(sp.together(arg)))))
+    return sp.factor(sp.expand_power_exp(sp.exp(logs)))
 
 
 def _derive_root_form(integrand_w, w_of_u, R):
@@ -198,7 +217,7 @@ def _derive_root_form(integrand_w, w_of_u, R):
     R_roots = sp.simplify(1 / abs(next(iter(coeffs))))
     ratio = sp.factor(sp.simplify(sp.exp(R_roots * (F - F.subs(w, w0)))))  # = exp(R t / tau)
     E = sp.Symbol("E", positive=True)
-    w_of_z_roots = sp.factor(sp.cancel(sp.solve(sp.Eq(ratio, E), w)[0].subs(E, 1 / z)))
+    w_of_z_roots = sp.factor(sp.cancel(_roots_in_w(_cross_multiplied(ratio, E))[0].subs(E, 1 / z)))
     w_of_ac = sp.factor(sp.factor(w_of_u.subs(D, sp.sqrt((a_mode**2 - c_mode**2) ** 2)).subs(u, a_mode * c_mode),
                                   deep=True))
     conjugate = D**2 / w_of_u.subs(u, -u)
