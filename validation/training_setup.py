@@ -472,9 +472,9 @@ def fitted_hidden_basis(net: LRNN, U: np.ndarray, V: np.ndarray) -> np.ndarray:
     ndarray, shape (N_h, K)
         Orthonormal columns; equals R for an aligned network with a + c > 0.
     """
-    A = net.W_x @ V + net.W_y.T @ U
+    A = net.W_x.dot(V) + net.W_y.T.dot(U)  # ndarray.dot: read at every record of an unaligned run
     left, _, right = np.linalg.svd(A, full_matrices=False)
-    return left @ right
+    return left.dot(right)
 
 
 def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = None, sizes=None):
@@ -500,9 +500,10 @@ def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = N
         R = fitted_hidden_basis(net, U, V)
     if sizes is not None:
         # the three projections read together: one block_values call instead of three
-        return tuple(block_values(np.stack((R.T @ net.W_x @ V, R.T @ net.W_h @ R, U.T @ net.W_y @ R)), sizes))
+        return tuple(block_values(np.stack((R.T.dot(net.W_x).dot(V), R.T.dot(net.W_h).dot(R),
+                                            U.T.dot(net.W_y).dot(R))), sizes))
     # ndarray.sum: the same reduction as np.sum without its dispatch (read at every recorded step)
-    a = (R * (net.W_x @ V)).sum(axis=0)
-    b = (R * (net.W_h @ R)).sum(axis=0)
-    c = (U * (net.W_y @ R)).sum(axis=0)
+    a = (R * net.W_x.dot(V)).sum(axis=0)  # ndarray.dot: matmul's BLAS product without its ufunc overhead
+    b = (R * net.W_h.dot(R)).sum(axis=0)
+    c = (U * net.W_y.dot(R)).sum(axis=0)
     return a, b, c
