@@ -5,14 +5,16 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib._mathtext  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.axis import Axis  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from lrnn_theory import Task, integrate  # noqa: E402
 from lrnn_theory.io import render_figure  # noqa: E402
-from lrnn_theory.plotting import plot_trajectories  # noqa: E402
+from lrnn_theory.plotting import plot_trajectories, tight_layout  # noqa: E402
 from lrnn_theory.validation import LRNN, train_lrnn  # noqa: E402
 from lrnn_theory.validation.figures import FIGURES, load_figure  # noqa: E402
 from lrnn_theory.validation.network import EveryStepPopulationLoss, PopulationLoss, population_loss  # noqa: E402
@@ -59,6 +61,23 @@ def _window_in(full: np.ndarray, part: np.ndarray) -> tuple:
             and np.array_equal(full[r:r + h, c:c + w], part)]
 
 
+#: Pixels of white drawn around a canvas by ``_assert_cut_from``: more than savefig.pad_inches (0.1 inch) at 120 dpi.
+AROUND = 13
+
+
+def _assert_cut_from(image: np.ndarray, full: np.ndarray, tight: np.ndarray) -> tuple:
+    """``image`` is ``full`` (matplotlib's drawing of the whole white canvas) cut to a window that holds every drawn
+    pixel, white where the window passes the canvas's edge, and at most 2 pixels taller and wider than matplotlib's
+    tight crop ``tight``. Returns the window's corner in ``full`` widened by ``AROUND`` white pixels."""
+    around = np.pad(full, ((AROUND, AROUND), (AROUND, AROUND), (0, 0)), constant_values=255)
+    (row, col), = _window_in(around, image)
+    drawn = np.argwhere(np.any(around != 255, axis=2))  # every pixel that is not the background
+    assert drawn.size and (drawn.min(axis=0) >= (row, col)).all()
+    assert (drawn.max(axis=0) < (row + image.shape[0], col + image.shape[1])).all()
+    assert 0 <= image.shape[0] - tight.shape[0] <= 2 and 0 <= image.shape[1] - tight.shape[1] <= 2
+    return row, col
+
+
 def test_render_figure_cuts_whole_pixels_of_the_drawing_around_all_of_the_content():
     """Content inside the canvas: the PNG is matplotlib's own drawing of the whole figure, cut to a window that holds
     everything drawn (no label clipped) and is at most a pixel wider on each side than matplotlib's tight crop."""
@@ -68,13 +87,8 @@ def test_render_figure_cuts_whole_pixels_of_the_drawing_around_all_of_the_conten
         png = render_figure(fig)
         assert fig.get_layout_engine() is engine and fig.dpi == dpi  # the figure is left as it was
         whole = _png(fig)
-        image, full, tight = _pixels(png), _pixels(whole), _pixels(_png(fig, bbox_inches="tight"))
         assert Image.open(io.BytesIO(png)).info["dpi"] == Image.open(io.BytesIO(whole)).info["dpi"]  # 120
-        assert 0 <= image.shape[0] - tight.shape[0] <= 2 and 0 <= image.shape[1] - tight.shape[1] <= 2
-        (row, col), = _window_in(full, image)
-        drawn = np.argwhere(np.any(full != full[0, 0], axis=2))  # every pixel that is not the background
-        assert drawn.size and (drawn.min(axis=0) >= (row, col)).all()
-        assert (drawn.max(axis=0) < (row + image.shape[0], col + image.shape[1])).all()
+        _assert_cut_from(_pixels(png), _pixels(whole), _pixels(_png(fig, bbox_inches="tight")))
     finally:
         plt.close("all")
 
@@ -100,6 +114,51 @@ def test_render_figure_other_formats_are_still_cropped():
         assert svg.lstrip().startswith("<?xml") and width < 4 * 72  # cropped: narrower than the 4-inch figure
     finally:
         plt.close(fig)
+
+
+def _log_and_secondary_axes():
+    """Two panels sharing y: a log axis of math tick labels ($10^{-4}$), a secondary axis made before its parent's
+    limits grew (it sets its own when measured or drawn), a legend and a title."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6, 3), sharey=True, dpi=120)
+    left.semilogy([1, 2, 3], [1e-6, 1e-2, 1.0], label="a line")
+    left.secondary_xaxis("top", functions=(lambda s: 2 * s, lambda t: t / 2)).set_xlabel("time t = 2 s")
+    left.plot([0, 8], [1e-3, 1e-1], label="limits grow")
+    left.legend(fontsize=7)
+    right.plot([0, 1], [1e-4, 1e-1])
+    fig.suptitle("measured once")
+    return fig
+
+
+def test_layout_and_rendering_compute_each_axis_ticks_once_and_parse_math_text_once(monkeypatch):
+    """lrnn's tight_layout and render_figure give matplotlib's layout and its drawing's pixels, while computing
+    an axis's ticks once per state of the axis (matplotlib: again for every box it measures) and parsing a math tick
+    label once per process (matplotlib: once per figure)."""
+    computed, parsed = [], []
+    compute_ticks, parse = Axis._update_ticks, matplotlib._mathtext.Parser.parse
+    monkeypatch.setattr(Axis, "_update_ticks", lambda axis: computed.append(axis) or compute_ticks(axis))
+    monkeypatch.setattr(matplotlib._mathtext.Parser, "parse", lambda *args: parsed.append(args[1]) or parse(*args))
+    try:
+        theirs, ours = _log_and_secondary_axes(), _log_and_secondary_axes()
+        theirs.tight_layout()
+        computed_by_matplotlib = len(computed)
+        computed.clear()
+        tight_layout(ours)
+        assert [ax.get_position().bounds for ax in ours.axes] == [ax.get_position().bounds for ax in theirs.axes]
+        assert 0 < len(set(computed)) == len(computed) < computed_by_matplotlib  # each axis once: nothing moves
+        computed.clear()
+        image = _pixels(render_figure(ours))
+        assert 0 < len(set(computed)) == len(computed)  # the box and the drawing share the ticks
+        theirs.canvas.draw()
+        full = np.array(theirs.canvas.buffer_rgba())  # a copy: savefig below draws on the same buffer
+        row, _ = _assert_cut_from(image, full, _pixels(_png(theirs, bbox_inches="tight")))
+        assert row < AROUND  # the title's padding passes the canvas's top edge: white continues it
+        assert any("10^{-4}" in text for text in parsed)
+        parsed.clear()
+        again = _log_and_secondary_axes()
+        tight_layout(again)
+        assert _pixels(render_figure(again)).shape == image.shape and parsed == []  # another figure, no new parse
+    finally:
+        plt.close("all")
 
 
 def _explicit_loss(net, C):

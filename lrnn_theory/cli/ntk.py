@@ -48,7 +48,7 @@ def add_arguments(parser):
 
 
 def distance_figure(t, distance, predicted, title):
-    from lrnn_theory.plotting import _pyplot, plain_text
+    from lrnn_theory.plotting import _pyplot, plain_text, tight_layout
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.4))
@@ -60,7 +60,7 @@ def distance_figure(t, distance, predicted, title):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(plain_text(title), fontsize=9)
-    fig.tight_layout()
+    tight_layout(fig)  # the same layout, each axis's ticks measured once
     return fig
 
 

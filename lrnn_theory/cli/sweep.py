@@ -16,7 +16,7 @@ import numpy as np
 from lrnn_theory import resources
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.io import check_out_path, render_figure, write_files_whole
-from lrnn_theory.plotting import _pyplot, plain_text
+from lrnn_theory.plotting import _pyplot, plain_text, tight_layout
 from lrnn_theory.tasks import Task
 
 from .arguments import add_resource_arguments
@@ -144,5 +144,5 @@ def end_point_figure(result):
         panel.legend(fontsize=7)
     title = (f"end points against {axis}" if axis != "task" else "end points per task")
     fig.suptitle(plain_text(f"{title} ({result.info['endpoint'].replace('_', ' ')})"))
-    fig.tight_layout()
+    tight_layout(fig)  # the same layout, each axis's ticks measured once
     return fig

@@ -29,6 +29,7 @@ import numpy as np
 
 from lrnn_theory.flow import integrate
 from lrnn_theory.learning_order import polar_time_scales
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.stability import solve_task
 from lrnn_theory.tasks import Task
 from lrnn_theory.validation import train_lrnn
@@ -284,7 +285,7 @@ def figA9(quick: bool = False):
         _polar_panel(axes[2, k], sim.t, sim.u, theory.u, k, "u")
     fig.suptitle("Fig. A9: complex tasks at angle π/6: task trajectories d_t (top), polar b (middle) and u (bottom); "
                  "radius orange, angle blue", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    tight_layout(fig, rect=(0, 0.05, 1, 1))
     _figure_legend(fig, ["radius |·|", "angle arg(·) (rad)"], ["tab:orange", "tab:blue"],
                    extra=[plt.Line2D([], [], color="k", marker="s", ls="none", ms=5, label="task step T"),
                           plt.Line2D([], [], color="k", marker="+", ls="none", ms=9, label="origin")])
@@ -338,7 +339,7 @@ def _order_figure(name, quick, title, statement, paper, check):
         ax.grid(alpha=0.3)
     fig.suptitle(title + ": task trajectories d_t (top, arrows along t = 1..T, ■ step T); b and u over training "
                  "(bottom)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    tight_layout(fig, rect=(0, 0.06, 1, 1))
     _figure_legend(fig, labels, colours,
                    extra=[plt.Line2D([], [], color="k", marker="x", ls="none", ms=8, label="zero-loss b (or u)")])
     per_mode = _per_mode(name, task, sim, theory, errors, scales)

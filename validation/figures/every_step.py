@@ -17,6 +17,7 @@ import numpy as np
 from lrnn_theory.flow import integrate
 from lrnn_theory.frozen import task_sums_at
 from lrnn_theory.learning_order import time_to_fraction
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.stability import solve_task
 from lrnn_theory.tasks import Task
 from lrnn_theory.validation import simulate
@@ -150,7 +151,7 @@ def figM(quick: bool = False):
         axes[1, col].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Every-step outputs (App. M) vs the final output only, T={FIGM['T']}, δ={FIGM['delta']:g}, "
                  f"a=b=c={FIGM['init']:g}: network solid, theory dashed, solutions dotted", fontsize=11)
-    fig.tight_layout()
+    tight_layout(fig)
     data = {
         "max_abs_error": float(max(errors)),
         "profiles": results,

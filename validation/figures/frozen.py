@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrnn_theory.frozen import frozen_b_solution, integrate_recurrent_taylor, task_sums_at
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.tasks import Task
 from lrnn_theory.validation import simulate
 
@@ -171,7 +172,7 @@ def fig2(quick: bool = False):
         top = ax.secondary_xaxis("top", functions=(lambda s, lr=run["lr"]: s * lr, lambda t, lr=run["lr"]: t / lr))
         top.set_xlabel("theory time t = steps × lr (τ = 1)", fontsize=8)
     fig.suptitle("Fig. 2: learning dynamics of the modes; simulation solid, theory dashed", fontsize=11)
-    fig.tight_layout()
+    tight_layout(fig)
     max_error = float(max(err_left.max(), err_right.max()))
     features = _fig2_features(sim_left, sim_right, steps_left, steps_right, half_left, pairs_left, pairs_right,
                               paper_pair(sim_right.b[-1], half_right), labels, max_error)

@@ -11,6 +11,7 @@ import numpy as np
 
 from lrnn_theory.flow import integrate
 from lrnn_theory.learning_order import predict_learning_order, time_to_fraction
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.tasks import Task
 from lrnn_theory.validation import simulate
 
@@ -77,7 +78,7 @@ def figA1(quick: bool = False):
         ax.legend(fontsize=7)
     fig.suptitle(f"Fig. A1: later, larger singular values are learned faster (T={FIGA1['T']}, a=b=c={FIGA1['init']:g});"
                  " simulation solid, theory dashed", fontsize=11)
-    fig.tight_layout()
+    tight_layout(fig)
     sim_order = sorted(per_task, key=lambda name: per_task[name]["t90_simulated"])
     data = {
         "max_abs_error": float(max(errors)),

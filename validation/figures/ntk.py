@@ -38,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.tasks import Task
 from lrnn_theory.validation.ntk import TRAINING, KernelReadings, distance_grid
 
@@ -322,7 +323,7 @@ def _aligned_unaligned(config, quick, titles, features, make_tasks=None, panels=
                f"{kind}, {lr}: trained (solid) vs mode theory (dashed)"
                + ("" if p["init"] == "aligned" else "\nfrom read-off modes: outside the theory"))
     fig.suptitle(f"{suptitle}\n{_colour_text(colours)}", fontsize=10)
-    fig.tight_layout()
+    tight_layout(fig)
     aligned = [g for p, g in zip(panels, grids.values()) if p["init"] == "aligned"]
     unaligned = [g for p, g in zip(panels, grids.values()) if p["init"] != "aligned"]
     data = {"parameters": config, "training": TRAINING, "kernel_readings": list(READINGS),
@@ -411,7 +412,7 @@ def figA5(quick: bool = False):
         _lines(axes[2, col], g, T_values, scales,
                f"{p['name']}: trained (solid),\nmode theory from read-off modes (dashed, outside the theory)")
     fig.suptitle(f"Fig. A5: unaligned LRNNs, N_h = 300 against N_h = 4\n{_colour_text(colours)}", fontsize=10)
-    fig.tight_layout()
+    tight_layout(fig)
     wide, narrow = (grids[p["name"]]["distance"] for p in panels)
     T = np.array(T_values)
     top_half = slice(len(scales) // 2, None)
@@ -557,7 +558,7 @@ def figA7(quick: bool = False):
             noise[seed] = {r: _b_against_u(g[f"distance_{r}"].reshape(n, n)) for r in READINGS}
     fig.suptitle("Fig. A7: NTK kernel distance against independent init scales of u and b\n"
                  + _colour_text(colour_range(grids, [])), fontsize=10)
-    fig.tight_layout()
+    tight_layout(fig)
     data["colour_range"] = colour_range(grids, [])
     name = f"unaligned T={max(FIGA7['T'])}"
     data["unaligned_T6_both_readings"] = {

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from lrnn_theory.errors import DivergenceError
 from lrnn_theory.flow import compile_flow, integrate
 from lrnn_theory.phase_transition import critical_beta, dirac_profile, phase_curve, recurrent_wins
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.sweeps import IntegrationOptions, TaskGrid, grid_points, grid_task, sweep
 from lrnn_theory.tasks import Task
 from lrnn_theory.trajectory import mode_energy
@@ -507,7 +508,7 @@ def fig4(quick: bool = False):
                title_fontsize=8, frameon=False)
     caption = _fig4_caption(fit)
     fig.suptitle(caption, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    tight_layout(fig, rect=(0, 0, 1, 0.9))
     fig.subplots_adjust(top=0.85)  # tight_layout leaves room for the figure legend twice over
     data["max_abs_error"] = float(max(errors))
     data["max_abs_error_definition"] = ("largest |trained LRNN - theory| in b and u at the simulated points (theory: "
@@ -722,7 +723,7 @@ def figA3(quick: bool = False):
                f"(T={FIGA3_FIT['settle_T']}: {fit['best']['beta_c_settle_T']:.4f})"
                + ("" if fit["reproduced"] else "; not reproduced within the tolerance, closest shown"))
     fig.suptitle(caption, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    tight_layout(fig, rect=(0, 0, 1, 0.93))
     data["max_abs_error"] = float(max(errors))
     data["max_abs_error_definition"] = ("pure theory: largest |E*(our minimiser) - E(scipy L-BFGS-B on the full "
                                         "energy in (u, b), multi-start, |b| <= b_max)|")

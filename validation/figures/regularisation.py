@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrnn_theory.flow import integrate
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.regularisation import landscape
 from lrnn_theory.tasks import Task
 from lrnn_theory.trajectory import mode_energy
@@ -87,7 +88,7 @@ def figA2(quick: bool = False):
     axes[0, 0].set_ylim(*FIGA2["b_range"])
     fig.suptitle(f"Fig. A2: energy = data term + effective regulariser over (u, b), Dirac tasks (T={T}); learning "
                  "paths on the total: trained LRNN solid, gradient flow dashed", fontsize=11)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    tight_layout(fig, rect=(0, 0.03, 1, 1))
     handles, names = axes[0, 2].get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=3, fontsize=9, facecolor="0.85")  # below the panels
     data["max_abs_error"] = float(max(path_errors))

@@ -63,6 +63,7 @@ import numpy as np
 from lrnn_theory.errors import DivergenceError
 from lrnn_theory.flow import integrate
 from lrnn_theory.losses import output_loss, time_per_step
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.sensory import (aligned_start, expected_extrapolation_loss, global_solution, sensory_targets,
                                  sensory_trials, target_weights)
 from lrnn_theory.stability import solve_task
@@ -776,7 +777,7 @@ def fig6(quick: bool = False):
                      fontsize=9)
         ax.legend(fontsize=7, loc="best", ncol=2, framealpha=0.85)
     _overlay_legend(fig, "global solution")
-    fig.tight_layout(rect=(0, 0, 1, 0.965))
+    tight_layout(fig, rect=(0, 0, 1, 0.965))
     data["max_abs_error"] = max(errors)
     data["max_abs_error_covers"] = ("the correlated theory's time course against the network's singular values (u "
                                     "and b, every rank and record, both targets; ode_overlay.compared)")
@@ -859,7 +860,7 @@ def figA8(quick: bool = False):
                      + (" (period-2 orbit)" if tail_summary["two_step_over_one_step"] < 0.05 else ""), fontsize=9)
         ax.legend(fontsize=7, loc="best")
     _overlay_legend(fig, "best LRNN fit of the correlated task (solve_task, per mode)")
-    fig.tight_layout(rect=(0, 0, 1, 0.965))
+    tight_layout(fig, rect=(0, 0, 1, 0.965))
     data["max_abs_error"] = data["late"]["max_abs_error"]
     data["max_abs_error_covers"] = ("the correlated theory's time course against the network's singular values (u "
                                     "and b, every rank and record) on late importance (early importance's b* > 1 is "

@@ -17,6 +17,7 @@ import numpy as np
 
 from lrnn_theory.errors import DivergenceError
 from lrnn_theory.extrapolation import closed_form_energy, family_task, network_extrapolation_energy
+from lrnn_theory.plotting import tight_layout
 from lrnn_theory.stability import solve_task
 from lrnn_theory.tasks import Task
 from lrnn_theory.validation import train_lrnn
@@ -168,7 +169,7 @@ def fig3(quick: bool = False):
     data["extrapolation"] = _extrapolation_panel(ax, T)
     errors += [entry["max_abs_error"] for entry in data["extrapolation"].values()]
     # Legends below the axes, never over the curves.
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    tight_layout(fig, rect=(0, 0.1, 1, 1))
     fig.legend(family_handles, family_labels, loc="lower center", bbox_to_anchor=(0.37, 0.0), ncol=2, fontsize=8,
                frameon=False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=6.5, frameon=False)
