@@ -37,8 +37,23 @@ def modules() -> dict:
     return found
 
 
+#: Path -> ((mtime, size), source, tree): every measure reads the same trees (and none changes them), so a file is
+#: parsed once and again only when it changed; a report parses each file once instead of once per measure.
+_PARSED: dict = {}
+
+
+def _parsed(path: Path) -> tuple:
+    info = path.stat()
+    stamp = (info.st_mtime_ns, info.st_size)
+    cached = _PARSED.get(path)
+    if cached is None or cached[0] != stamp:
+        source = path.read_text()
+        cached = _PARSED[path] = (stamp, source, ast.parse(source, filename=str(path)))
+    return cached
+
+
 def _trees():
-    return {name: ast.parse(path.read_text(), filename=str(path)) for name, path in modules().items()}
+    return {name: _parsed(path)[2] for name, path in modules().items()}
 
 
 def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
@@ -238,6 +253,20 @@ def most_parameters() -> tuple:
 POWER_TABLE = re.compile(r"\*\*\s*k\b|\*\*\s*np\.arange\(|cumprod|def powers_by_row")
 
 
+#: Lines with their ends, split as ``ast.get_source_segment`` splits them (which splits the whole file per call).
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _segment(lines: list, node) -> str:
+    """``ast.get_source_segment(source, node)`` from the file's ``lines`` (column offsets count UTF-8 bytes)."""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+    head = lines[first].encode()[node.col_offset:].decode()
+    tail = lines[last].encode()[:node.end_col_offset].decode()
+    return "".join([head, *lines[first + 1:last], tail])
+
+
 def task_sum_implementations() -> list:
     """(module, function) of every numeric function (outside the symbolic ``derivations``) that builds a table of
     powers of b to evaluate task sums; the engine's own ``powers_by_row`` is one of them."""
@@ -245,9 +274,10 @@ def task_sum_implementations() -> list:
     for name, path in modules().items():
         if name.startswith("lrnn_theory.derivations"):
             continue
-        source = path.read_text()
-        for fn in _functions(ast.parse(source)):
-            body = ast.get_source_segment(source, fn) or ""
+        _, source, tree = _parsed(path)
+        lines = _LINES.findall(source)
+        for fn in _functions(tree):
+            body = _segment(lines, fn)
             if POWER_TABLE.search(body) and "sum" in body:
                 out.append((name, fn.name))
     return out

@@ -23,12 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def sources():
-    """Module name -> parsed source. The layer checks read the same sources, and ``structure`` parses every module
-    afresh at each call (most of their time): parse once for this module. The sources do not change during a run."""
-    parsed = structure._trees()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(structure, "_trees", lambda: parsed)
-        yield parsed
+    """Module name -> parsed source (``structure`` parses each file once, and again only when it changed)."""
+    return structure._trees()
 
 
 # ---- layers ---------------------------------------------------------------------------------------------------------
