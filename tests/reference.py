@@ -1,4 +1,6 @@
 """Independent reference computations for the tests: written from the paper's sums, not from the package's code."""
+import functools
+
 import numpy as np
 
 
@@ -173,8 +175,8 @@ def explicit_gradient(s, a, b, c, lam=None):
     dL/dRe z + i dL/dIm z (= 2 dL/dconj(z), the Wirtinger factor 2); for real modes the plain gradient.
     Correlated inputs: L = 1/2 r^H M r with r = W* - c b^k a, so the residual r becomes M r in each sum.
     """
-    K = links(s)[1].shape[0]
-    return ExplicitGradient(s, lam)(*(_column(x, K) for x in (a, b, c)))
+    gradient = ExplicitGradient(s, lam)
+    return gradient(*(_column(x, gradient.K) for x in (a, b, c)))
 
 
 class ExplicitGradient:
@@ -185,20 +187,25 @@ class ExplicitGradient:
         self.k, S = links(s)
         self.K = S.shape[0]
         self.k_below = np.maximum(self.k - 1, 0)
-        self.moves = self.k > 0
         self.M, self.target = link_metric(s, lam) if lam is not None else (None, S)
 
     def __call__(self, a, b, c):
-        k = self.k
-        bk = b ** k
-        dbk = np.where(self.moves, k * b ** self.k_below, 0.0)
+        bk = b ** self.k
         r = self.target - a * c * bk
         if self.M is not None:
             r = np.einsum("klm,km->kl", self.M, r)
-        ga = -(r * np.conj(c * bk)).sum(axis=1)
-        gb = -(r * np.conj(a * c * dbk)).sum(axis=1)
-        gc = -(r * np.conj(a * bk)).sum(axis=1)
-        return ga, gb, gc
+        # a and c are common factors of their sums: dL/da = -conj(c) sum_links r conj(b^k), dL/dc = -conj(a) (same
+        # sum), dL/db = -conj(a c) sum_links r conj(k b^(k-1)) (k = 0 links do not move with b)
+        conj = np.conj if np.iscomplexobj(r) else _same
+        along_bk = np.add.reduce(r * conj(bk), axis=1)
+        along_dbk = np.add.reduce(r * conj(self.k * b ** self.k_below), axis=1)
+        a, c = a[:, 0], c[:, 0]
+        return -conj(c) * along_bk, -conj(a * c) * along_dbk, -conj(a) * along_bk
+
+
+def _same(x):
+    """The conjugate of a real array."""
+    return x
 
 
 def explicit_rates(s, a, b, c, tau=1.0, lam=None):
@@ -251,9 +258,11 @@ def integrate_explicit(s, a0, b0, c0, tau, t_eval, freeze_b=False, rtol=1e-11, a
     # state viewed as complex numbers (``pack`` interleaves real and imaginary parts)
     sign = -np.repeat([0.0 if freeze_ac else 1.0, 0.0 if freeze_b else 1.0, 0.0 if freeze_ac else 1.0], K)
 
+    scale = sign / tau
+
     def rhs(t, y):
         z = np.ascontiguousarray(y).view(complex) if complex_modes else y
-        rates = sign * (np.concatenate(gradient(z[:K, None], z[K:2 * K, None], z[2 * K:, None])) / tau)
+        rates = scale * np.concatenate(gradient(z[:K, None], z[K:2 * K, None], z[2 * K:, None]))
         return rates.view(float) if complex_modes else rates
 
     y0 = pack(a0, b0, c0, complex_modes)
@@ -263,12 +272,14 @@ def integrate_explicit(s, a0, b0, c0, tau, t_eval, freeze_b=False, rtol=1e-11, a
 
 
 def gradient_descent_explicit(s, a, b, c, lr, steps, lam=None):
-    """``steps`` steps of theta <- theta - lr dL/dtheta on L = 1/2 sum_links |r|^2 (real and imaginary parts)."""
+    """``steps`` steps of theta <- theta - lr dL/dtheta on L = 1/2 sum_links |r|^2 (real and imaginary parts); ``lr``
+    one number, or one per mode (modes never interact: several runs go as the modes of one task)."""
     gradient = ExplicitGradient(s, lam)
     a, b, c = (np.array(_column(x, gradient.K)) for x in (a, b, c))
+    lr = _column(np.asarray(lr, dtype=float), gradient.K)[:, 0]
     for _ in range(steps):
         ga, gb, gc = gradient(a, b, c)
-        a, b, c = a - lr * ga[:, None], b - lr * gb[:, None], c - lr * gc[:, None]
+        a, b, c = a - (lr * ga)[:, None], b - (lr * gb)[:, None], c - (lr * gc)[:, None]
     return a[:, 0], b[:, 0], c[:, 0]
 
 
@@ -308,11 +319,20 @@ def brute_force_minimum(s, tau=1.0, b_max=None, starts=9, seed=0, lam=None):
     for mode in range(S.shape[0]):
         target, metric = W[mode], M[mode]
 
-        def energy(x):
+        def energy_and_gradient(x):
+            """E and its exact gradient over x (no finite-difference gradient: half the CPU of the search):
+            dE = Re(dr^H M r) / tau and dr = -g_u du - g_b db (g_u = b^k, g_b = u k b^(k-1)), so for z = u, b
+            dE/dRe z = -Re(g_z^H M r) / tau and dE/dIm z = -Im(g_z^H M r) / tau."""
             u = x[0] + 1j * x[1] if complex_modes else x[0]
             b = x[2] + 1j * x[3] if complex_modes else x[1]
-            r = target - u * b ** k
-            return float(np.real(np.conj(r) @ metric @ r) / (2 * tau))
+            bk = b ** k
+            r = target - u * bk
+            Mr = metric @ r
+            E = float(np.real(np.conj(r) @ Mr) / (2 * tau))
+            along = [np.conj(bk) @ Mr / tau, np.conj(u * k * b ** np.maximum(k - 1, 0)) @ Mr / tau]
+            if complex_modes:
+                return E, -np.array([along[0].real, along[0].imag, along[1].real, along[1].imag])
+            return E, -np.real(np.array(along))
 
         best = None
         lim = 1.9 if b_max is None else b_max
@@ -324,7 +344,7 @@ def brute_force_minimum(s, tau=1.0, b_max=None, starts=9, seed=0, lam=None):
             else:
                 x0 = [0.5, b_start]
                 bounds = None if b_max is None else [(None, None), (-b_max, b_max)]
-            res = minimize(energy, x0, method="L-BFGS-B" if bounds else "BFGS", bounds=bounds,
+            res = minimize(energy_and_gradient, x0, jac=True, method="L-BFGS-B" if bounds else "BFGS", bounds=bounds,
                            options={"gtol": 1e-12} if not bounds else {"ftol": 1e-15, "gtol": 1e-12})
             if best is None or res.fun < best.fun:
                 best = res
@@ -406,12 +426,22 @@ def network_gradient(W_x, W_h, W_y, k, sigmas, metric=None):
 
 
 # ---- the Dirac phase transition (App. H) -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _dirac_grid(T, b_max):
+    """(k, grid, phi, sum phi^2) of ``dirac_recurrent_wins``: the powers b^k on its grid of b, which do not depend on
+    beta (the bisection asks for them at every step)."""
+    k = np.arange(T - 1, -1, -1)
+    grid = np.linspace(-b_max, b_max, 20001)
+    phi = grid[..., None] ** k
+    return k, grid, phi, np.sum(phi**2, axis=-1)
+
+
 def dirac_recurrent_wins(beta, T, b_max, margin=1e-12):
     """Whether some 0 < |b| <= b_max beats the feedforward point b = 0 (E = beta^2) for s_1 = beta, s_T = 1/beta:
     a dense grid of b, then a bounded scalar polish, with u at its least-squares value (E = sum_i r_i^2)."""
     from scipy.optimize import minimize_scalar
 
-    k = np.arange(T - 1, -1, -1)
+    k, grid, phi_grid, norm_grid = _dirac_grid(T, b_max)
     s = np.zeros(T)
     s[0], s[-1] = beta, 1 / beta
 
@@ -419,8 +449,7 @@ def dirac_recurrent_wins(beta, T, b_max, margin=1e-12):
         phi = np.asarray(b, dtype=float)[..., None] ** k
         return s @ s - (phi @ s) ** 2 / np.sum(phi**2, axis=-1)
 
-    grid = np.linspace(-b_max, b_max, 20001)
-    values = energy(grid)
+    values = s @ s - (phi_grid @ s) ** 2 / norm_grid  # energy(grid)
     j = int(np.argmin(values))
     step = grid[1] - grid[0]
     polish = minimize_scalar(energy, bounds=(max(-b_max, grid[j] - step), min(b_max, grid[j] + step)),

@@ -202,9 +202,17 @@ def test_complex_flow_with_a_diagonal_B_is_the_diagonal_flow():
     p, q = sp.symbols("p q")
     diagonal_B = sp.Lambda((p, q), cx.beta(p * q))
 
-    def at_diagonal(expr):
+    def substituted(expr):
         return expr.replace(lambda e: isinstance(e, sp.Function) and e.func == cx.B,
                             lambda e: diagonal_B(*e.args)).doit()
+
+    done = {}  # B and its derivatives, substituted once: the 21 expressions share 14 (0.4 s -> 0.06 s)
+
+    def at_diagonal(expr):
+        parts = expr.atoms(sp.Derivative) | {e for e in expr.atoms(sp.Function) if e.func == cx.B}
+        for part in parts - done.keys():
+            done[part] = substituted(part)
+        return expr.xreplace({part: done[part] for part in parts})  # a whole derivative first, then bare B
 
     general, diagonal = fl.derive_complex_modified_flow(), fl.derive_complex_modified_flow(diagonal=True)
     for z in cx.STATE:

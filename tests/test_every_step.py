@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from reference import finite_difference_gradient, random_orthogonal
+from test_frozen import written_out
 
 from lrnn_theory import LrnnInputError, Task, compile_flow, integrate
 from lrnn_theory.cli import main
@@ -155,10 +156,10 @@ def test_regulariser_is_eq_159():
 def test_flow_field_derivatives_in_closed_form(T):
     """Eq. (158): the m-th b-derivative of g = u A' - u^2 B'/2 by falling factorials equals sympy's diff."""
     field = es.derive_flow_field()
-    lag_form = field["lag_form"].subs(mf.T, T).doit()
+    lag_form = written_out(field["lag_form"].subs(mf.T, T))  # doit's sums term by term, 3x faster
     m = next(x for x in field["derivative"].free_symbols if x.name == "m")
     for order in range(4):
-        closed = field["derivative"].subs({mf.T: T, m: order}).doit()
+        closed = written_out(field["derivative"].subs({mf.T: T, m: order}))
         assert sp.expand(sp.diff(lag_form, mf.b, order) - closed) == 0
     # The polynomial of a concrete task is the lag form with its alpha_k.
     s = [[1.0, 0, 0, 0], [0.5, 1.0, 0, 0], [0.25, 0.5, 1.0, 0], [0.1, 0.2, 0.3, 0.4]][:T]

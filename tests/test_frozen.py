@@ -171,14 +171,29 @@ def test_io_solution_rejects_bad_input():
 
 
 # ---- recurrent mode, u frozen -------------------------------------------------------------------------------------
+def written_out(expr):
+    """``expr`` with every sum and product over integer limits written out term by term: what ``doit`` gives for
+    them (3x faster: doit searches for closed forms first). Other limits, and the Karr convention of an upper limit
+    below the lower one minus 1, are left to ``doit``. Inner sums and products first (``replace`` is bottom-up)."""
+    def write_out(e):
+        if len(e.limits) == 1:
+            (k, lo, hi), = e.limits
+            if lo.is_Integer and hi.is_Integer and hi >= lo - 1:
+                terms = [e.function.subs(k, j) for j in range(int(lo), int(hi) + 1)]
+                return sp.Add(*terms) if isinstance(e, sp.Sum) else sp.Mul(*terms)
+        return e.doit()
+
+    return expr.replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), write_out)
+
+
 def test_flow_field_is_minus_tau_dE_db_of_the_explicit_energy():
     field = rt.derive_flow_field()
     for Tn in (2, 4, 6):
         energy = io.mf.derive_energy_sum_form().subs(io.mf.T, Tn).doit()
         g_energy = sp.expand((-io.mf.tau * sp.diff(energy, io.mf.b)).subs(io.mf.a, rt.u / io.mf.c))
         svals = [rt.s[k] for k in range(1, Tn + 1)]
-        assert sp.expand(field["paper_form"].subs(rt.T, Tn).doit() - g_energy) == 0
-        assert sp.expand(field["sum_form"].subs(rt.T, Tn).doit() - g_energy) == 0
+        assert sp.expand(written_out(field["paper_form"].subs(rt.T, Tn)) - g_energy) == 0
+        assert sp.expand(written_out(field["sum_form"].subs(rt.T, Tn)) - g_energy) == 0
         assert sp.expand(rt.flow_field_polynomial(svals) - g_energy) == 0
 
 
@@ -187,8 +202,8 @@ def test_eq49_derivatives_equal_sympy_diff(Tn):
     g = rt.flow_field_polynomial([rt.s[k] for k in range(1, Tn + 1)])
     for order in range(1, 2 * Tn):  # n = 1 .. 2T-1: the (n-1)-th derivative, up to where it vanishes
         by_diff = sp.diff(g, rt.b, order - 1)
-        eq49 = rt.derive_flow_field_derivative_eq49(order).subs(rt.T, Tn).doit()
-        falling = rt.derive_flow_field_derivative(order - 1).subs(rt.T, Tn).doit()
+        eq49 = written_out(rt.derive_flow_field_derivative_eq49(order).subs(rt.T, Tn))
+        falling = written_out(rt.derive_flow_field_derivative(order - 1).subs(rt.T, Tn))
         assert sp.expand(eq49 - by_diff) == 0, (Tn, order)
         assert sp.expand(falling - by_diff) == 0, (Tn, order)
 

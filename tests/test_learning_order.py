@@ -98,6 +98,12 @@ def test_predict_learning_order_rejects_bad_input():
 
 
 # ---- every kind of task ---------------------------------------------------------------------------------------------
+#: Output times of the long integrations to t = 60: dt = 1e-3 to t = 10, where every 90% crossing lies (asserted; the
+#: learning time is interpolated between outputs), then dt = 1 to the end (the final u). The steps do not depend on
+#: the output times, so the crossings are those of 60,001 even outputs, for a fifth of the interpolated outputs.
+FINE_TO_10_THEN_COARSE = np.concatenate([np.linspace(0.0, 10.0, 10001), np.linspace(10.0, 60.0, 51)[1:]])
+
+
 def explicit_A_B(s_mode, b):
     """A(b) = sum over links of s conj(b)^(power), B(b) = sum over links |b|^(2 power), written out link by link."""
     s_mode = np.asarray(s_mode)
@@ -126,8 +132,9 @@ def test_complex_learning_order_against_long_integration_and_frozen_b_ode(output
     pred = predict_learning_order(tasks)
     assert [pred.labels[k] for k in pred.order] == ["fast#1", "slow#0"] and pred.rate_order_agrees
     # learning time: a long integration with the default (batched) solver, both tasks as the modes of one task
-    long = integrate(stack_tasks(tasks), 60.0, n_points=60001)
+    long = integrate(stack_tasks(tasks), 60.0, t_eval=FINE_TO_10_THEN_COARSE)
     long_t90 = time_to_fraction(long.t, long.u, 0.9)
+    assert np.all(long_t90 < 10.0)  # on the fine part of the output times
     for k, task in enumerate(tasks):
         A, B = explicit_A_B(task.singular_values[0], task.init.b[0])
         assert pred.discounted_sum[k] == pytest.approx(A, rel=1e-12) == discounted_sum(task)[0]
@@ -184,8 +191,9 @@ def test_every_step_learning_times_equal_a_long_integration():
     tasks = [Task.from_family("inverse_exponential", T=4, delta=d, lam=0.6, outputs="every_step",
                               init={"a": 0.1, "b": 0.1, "c": 0.1}) for d in (0.4, 1.0)]
     pred = predict_learning_order(tasks)
-    long = integrate(stack_tasks(tasks), 60.0, n_points=60001)  # both tasks as the modes of one task
+    long = integrate(stack_tasks(tasks), 60.0, t_eval=FINE_TO_10_THEN_COARSE)  # both tasks as the modes of one task
     long_t90 = time_to_fraction(long.t, long.u, 0.9)
+    assert np.all(long_t90 < 10.0)  # on the fine part of the output times
     for k, task in enumerate(tasks):
         assert pred.times[k] == pytest.approx(long_t90[k], abs=2e-3)
         assert pred.discounted_sum[k] == pytest.approx(explicit_A_B(task.singular_values[0], 0.1)[0], rel=1e-12)

@@ -136,15 +136,15 @@ def test_fig4_score_never_loses_a_reproduction_on_sharpness():
 
 
 def test_fig4_search_draws_one_protocol_per_panel_when_none_fits_all(monkeypatch):
-    """A reduced search (flow T = 8, gradient descent T = 6): no candidate meets every panel's criteria, so each
-    panel gets its best; the Dirac panel's is gradient descent at lr 0.01, whose b maximum the harness's trained
-    single-mode LRNN gives too."""
+    """A reduced search (flow T = 8 read at t = 1 and 1.47, gradient descent T = 6): no candidate meets every panel's
+    criteria, so each panel gets its best; the Dirac panel's is gradient descent at lr 0.01, whose b maximum the
+    harness's trained single-mode LRNN gives too."""
     from lrnn_theory.sweeps import grid_task
     from lrnn_theory.validation import train_lrnn
     from lrnn_theory.validation.figures import phase_transition as figures
 
     fit_cfg, gd = figures.FIG4_FIT, figures.FIG4_FIT["gradient_descent"]
-    for table, value in ((fit_cfg["T"], [8]), (fit_cfg["init"], [0.5]), (fit_cfg["t_train_max"], 3.0),
+    for table, value in ((fit_cfg["T"], [8]), (fit_cfg["init"], [0.5]), (fit_cfg["t_train_max"], 1.5),
                          (gd["T"], [6]), (gd["init"], [0.3]), (gd["lr"], [0.01]), (gd["steps_max"], 2000)):
         monkeypatch.setitem(table, "quick", value)
     fit = figures.fit_fig4(quick=True)

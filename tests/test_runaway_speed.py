@@ -210,14 +210,22 @@ def test_hint_for_a_runaway_continues_from_the_end_state(tmp_path, capsys, monke
                                       "divergence threshold at t = 10.54")
 
 
-def test_hint_continues_from_the_end_state_instead_of_restarting(monkeypatch):
+DIRAC_RUNAWAY = {"family": "dirac", "T": 4, "beta": 3, "kappa": 0.5}
+
+
+@pytest.fixture(scope="module")
+def dirac_runaway_to_50():
+    """The run of the Dirac runaway of the brief to t_end = 50 that both hint tests continue from (read only)."""
+    return integrate(Task.from_dict(DIRAC_RUNAWAY), 50.0)
+
+
+def test_hint_continues_from_the_end_state_instead_of_restarting(dirac_runaway_to_50, monkeypatch):
     """The Dirac runaway of the brief (T = 4, beta = 3, kappa = 0.5) at t_end = 50: the hint alone cost 1.7 s CPU
     from t = 0 (2.6 s the command); from the end state 0.6 s. Its integration starts at the trajectory's last state
     and its times are counted from t_end."""
     from lrnn_theory import flow as flow_module
 
-    task = Task.from_dict({"family": "dirac", "T": 4, "beta": 3, "kappa": 0.5})
-    traj = integrate(task, 50.0)
+    task, traj = Task.from_dict(DIRAC_RUNAWAY), dirac_runaway_to_50
     starts = []
     real_integrate = flow_module.integrate
 
@@ -239,9 +247,8 @@ def test_hint_continues_from_the_end_state_instead_of_restarting(monkeypatch):
                     "every mode converges at t = 1e+06: try --t-end 1.3e+06, or leave out --t-end")
 
 
-def test_hint_says_when_its_budget_runs_out(monkeypatch):
-    task = Task.from_dict({"family": "dirac", "T": 4, "beta": 3, "kappa": 0.5})
-    traj = integrate(task, 50.0)
+def test_hint_says_when_its_budget_runs_out(dirac_runaway_to_50, monkeypatch):
+    task, traj = Task.from_dict(DIRAC_RUNAWAY), dirac_runaway_to_50
     monkeypatch.setattr(integrate_cli, "HINT_CPU_BUDGET", 0.02)
     iterations = count_rodas4_iterations(monkeypatch)
     args = type("Args", (), dict(n_points=201, rtol=None, atol=None, converged_tol=None))()
