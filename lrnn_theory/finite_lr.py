@@ -60,8 +60,9 @@ class DiscreteGD:
     backend : {"auto", "numpy", "numba"}
         Who runs the steps: the numpy ``GradientStep``, or the same map compiled with numba
         (``lrnn_theory.native``, the ``fast`` extra; ~4x fewer microseconds a step at K = 32, T = 20). ``"auto"`` takes
-        numba when it is installed, the run is long enough to repay loading the compiled map (``NATIVE_STEPS``) and
-        the task sums do not dominate a step (K T up to ``NATIVE_SUMS``). The two agree to rounding (in a chaotic
+        numba when it is installed, the task sums do not dominate a step (K T up to ``NATIVE_SUMS``) and the run is
+        long enough to repay loading the compiled map (the two estimates of ``resources.discrete_estimate``: from
+        ~85,000 steps at K T = 640, ~100,000 at K T = 2). The two agree to rounding (in a chaotic
         run, e.g. near the stable bound, rounding decides where it goes, as it does between numpy's two tables of
         powers). ``info["backend"]`` says which ran.
 
@@ -81,11 +82,9 @@ class DiscreteGD:
     name = "DiscreteGD"
     #: Steps between two divergence checks of ``run`` (a failed check replays them one by one).
     CHECK_EVERY = 256
-    #: ``backend="auto"`` takes the compiled map from this many steps, loading it in a new process (numba's import
-    #: and its on-disk cache) costs about what 50,000 numpy steps do (~0.5 s), and up to this many task-sum terms
-    #: K T per step: beyond, the sums dominate a step and numpy's matrix products do them as fast (K T = 20,000:
-    #: 1.5e-4 s a step compiled, 1.1e-4 s numpy), while at K T = 640 a compiled step is 2.5 us against 9 us.
-    NATIVE_STEPS = 50_000
+    #: ``backend="auto"`` takes the compiled map up to this many task-sum terms K T per step: beyond, the sums
+    #: dominate a step and numpy's matrix products do them as fast (K T = 20,000: 1.5e-4 s a step compiled, 1.1e-4 s
+    #: numpy), while at K T = 640 a compiled step is 2.5 us against 9 us.
     NATIVE_SUMS = 2_000
 
     def __post_init__(self):
@@ -203,10 +202,13 @@ class DiscreteGD:
 
     def backend_for(self, task, steps: float) -> str:
         """The backend that runs ``steps`` steps on ``task`` ("numpy" or "numba"; ``backend``): "auto" takes numba
-        when it is installed, the run has ``NATIVE_STEPS`` steps or more, and K T is at most ``NATIVE_SUMS``."""
+        when it is installed, K T is at most ``NATIVE_SUMS`` and the compiled map's estimate, its load included, is
+        below the numpy map's."""
         if self.backend != "auto":
             return self.backend
-        wanted = steps >= self.NATIVE_STEPS and task.K * task.T <= self.NATIVE_SUMS
+        numpy_seconds, compiled_seconds = (resources.discrete_estimate(task.K, task.T, steps, 0, compiled).seconds
+                                           for compiled in (False, True))
+        wanted = task.K * task.T <= self.NATIVE_SUMS and compiled_seconds < numpy_seconds
         return "numba" if wanted and native.available() else "numpy"
 
     def _diverged(self, task, step, h, flow, rows, threshold):

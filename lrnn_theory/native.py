@@ -1,7 +1,7 @@
 """The exact gradient-descent map compiled to machine code with numba: the optional ``fast`` extra.
 
 ``pip install "lrnn-theory[fast]"`` adds numba; ``DiscreteGD(backend="numba")`` (or ``"auto"``, the default, on runs
-of at least ``DiscreteGD.NATIVE_STEPS`` steps of at most ``DiscreteGD.NATIVE_SUMS`` task-sum terms K T) then steps the
+long enough to repay loading the compiled map, of at most ``DiscreteGD.NATIVE_SUMS`` task-sum terms K T) then steps the
 modes with ``NativeGradientStep`` instead of the numpy ``GradientStep``. It is the same map from the same parts, for every kind of task:
 
 * the increments are the generated step of the layout (``lrnn_theory.compiled.map_step``): its numpy calls, printed

@@ -12,7 +12,7 @@ import pytest
 from test_discrete_map import KINDS, make_task, previous_map
 
 from lrnn_theory import DivergenceError, Task, compile_flow, integrate
-from lrnn_theory import native
+from lrnn_theory import native, resources
 from lrnn_theory.compiled import map_step
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.finite_lr import DiscreteGD
@@ -22,7 +22,7 @@ from lrnn_theory.native import NativeGradientStep
 @pytest.fixture
 def compiled_map(monkeypatch):
     """``DiscreteGD()`` (backend "auto") takes the compiled map at every run length, numba or not."""
-    monkeypatch.setattr(DiscreteGD, "NATIVE_STEPS", 0)
+    monkeypatch.setattr(resources, "COMPILED_LOAD_SECONDS", 0.0)
     monkeypatch.setattr(native, "available", lambda: True)
 
 
@@ -119,14 +119,18 @@ def test_nan_sticks_in_the_kernels_extremes():
 
 
 def test_backend_choice_and_bad_backends(monkeypatch):
-    """"auto" takes numba, when it is installed, from ``NATIVE_STEPS`` steps and up to ``NATIVE_SUMS`` terms K T (a
-    run's backend does not depend on what ran before it); "numba" without numba and an unknown backend are one-line
-    errors naming the parameter."""
+    """"auto" takes numba, when it is installed, where its estimate with the load is below the numpy map's (about
+    100,000 steps of a small task) and K T is at most ``NATIVE_SUMS`` (a run's backend does not depend on what ran
+    before it); "numba" without numba and an unknown backend are one-line errors naming the parameter."""
     small, large = make_task("real"), Task(np.ones((DiscreteGD.NATIVE_SUMS // 5 + 1, 5)))
     gd = DiscreteGD(lr=0.01)
     monkeypatch.setattr(native, "available", lambda: True)
-    assert gd.backend_for(small, DiscreteGD.NATIVE_STEPS - 1) == "numpy"
-    assert gd.backend_for(small, DiscreteGD.NATIVE_STEPS) == "numba"
+    per_step = [resources.discrete_estimate(small.K, small.T, 1, 0, compiled).seconds
+                - resources.COMPILED_LOAD_SECONDS * compiled for compiled in (False, True)]
+    even = resources.COMPILED_LOAD_SECONDS / (per_step[0] - per_step[1])  # the steps where the two estimates meet
+    assert 5e4 < even < 2e5
+    assert gd.backend_for(small, 0.99 * even) == "numpy"
+    assert gd.backend_for(small, 1.01 * even) == "numba"
     native.kernel("real")
     assert gd.backend_for(small, 10) == "numpy"
     assert gd.backend_for(large, 10 ** 9) == "numpy"  # the task sums dominate a step
