@@ -74,7 +74,7 @@ PUBLIC_ARGUMENTS = {
     "sweep": {"tasks": "tasks"},
     # classes: their __init__ is checked the same way
     "Task": {"tau": "positive", "name": "text", "outputs": "text"},
-    "DiscreteGD": {"lr": "positive", "loss": "text", "n_samples": "size"},
+    "DiscreteGD": {"lr": "positive", "loss": "text", "n_samples": "size", "backend": "text"},
     "PopulationData": {"n_samples": "size"},
     "SampleData": {"n_samples": "size"},
     "UserData": {"X": "array<=3", "Y": "array<=3"},

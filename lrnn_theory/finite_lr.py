@@ -13,7 +13,7 @@ minimisers with non-zero loss).
   ``integrate(task, t_end, method=DiscreteGD(...))``; it costs K modes per step instead of the N_h^2 weights (one
   step: the generated step of ``lrnn_theory.flow_field.GradientStep``, a fixed number of numpy calls: 11 to 15 for
   real modes, ~10 us at K = 32, T = 20; with the ``fast`` extra long runs go through the same map compiled by numba,
-  ``lrnn_theory.native``, ~1.5 us a step).
+  ``lrnn_theory.native``, ~2 us a step).
 * ``compile_modified_flow(task, lr_correction)``: the flow of E + (h/4) ||grad E||^2 (h = lr * tau * scale, the theory
   time of one step; the gradient over the real coordinates, 4 |dE/d(conj z)|^2 per complex strength), a
   ``CompiledFlow`` like the plain one (rates, Jacobian blocks, energy), so any solver integrates it:
@@ -24,6 +24,7 @@ minimisers with non-zero loss).
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 
 from . import native, resources
 from .block_form import mode_block_sizes
-from .errors import DivergenceError, bad, check_int, check_real
+from .errors import DivergenceError, LrnnInputError, bad, check_int, check_real
 from .flow_field import CompiledFlow, compile_flow, output_times
 from .losses import LOSSES, loss_scale
 from .stability import solve_task
@@ -59,12 +60,13 @@ class DiscreteGD:
         two per complex mode).
     backend : {"auto", "numpy", "numba"}
         Who runs the steps: the numpy ``GradientStep``, or the same map compiled with numba
-        (``lrnn_theory.native``, the ``fast`` extra; ~4x fewer microseconds a step at K = 32, T = 20). ``"auto"`` takes
-        numba when it is installed, the task sums do not dominate a step (K T up to ``NATIVE_SUMS``) and the run is
-        long enough to repay loading the compiled map (the two estimates of ``resources.discrete_estimate``: from
-        ~85,000 steps at K T = 640, ~100,000 at K T = 2). The two agree to rounding (in a chaotic
-        run, e.g. near the stable bound, rounding decides where it goes, as it does between numpy's two tables of
-        powers). ``info["backend"]`` says which ran.
+        (``lrnn_theory.native``, the ``fast`` extra; K = 32, T = 20: ~2 us a step instead of ~9 us). ``"auto"`` takes
+        numba when it can be imported, K is at most ``NATIVE_MODES`` and the run is long enough to repay loading
+        the compiled map (the two estimates of ``resources.discrete_estimate``, the load of 0.6 s included, not the
+        ~2.5 s of its first compile on a machine: from ~80,000 steps at K T = 640, ~100,000 at K T = 2); if the
+        compiled map cannot be built it warns and runs numpy. The two agree to rounding (in a chaotic run, e.g.
+        near the stable bound, rounding decides where it goes, as it does between numpy's two tables of powers).
+        ``info["backend"]`` says which ran.
 
     Examples
     --------
@@ -82,10 +84,10 @@ class DiscreteGD:
     name = "DiscreteGD"
     #: Steps between two divergence checks of ``run`` (a failed check replays them one by one).
     CHECK_EVERY = 256
-    #: ``backend="auto"`` takes the compiled map up to this many task-sum terms K T per step: beyond, the sums
-    #: dominate a step and numpy's matrix products do them as fast (K T = 20,000: 1.5e-4 s a step compiled, 1.1e-4 s
-    #: numpy), while at K T = 640 a compiled step is 2.5 us against 9 us.
-    NATIVE_SUMS = 2_000
+    #: ``backend="auto"`` takes the compiled map up to this many modes: beyond, numpy's task sums are shared matrix
+    #: products (``SumsProgram.BATCHED_MODES``) as fast as the compiled loop (K = 1,000, T = 20: 62 us a step
+    #: compiled, 54 us numpy; K = 300, T = 6: 6.6 against 39 us; K = 10, T = 1,000: 79 against 162 us).
+    NATIVE_MODES = 512
 
     def __post_init__(self):
         check_real("lr", self.lr, positive=True)
@@ -96,7 +98,8 @@ class DiscreteGD:
         if self.backend not in BACKENDS:
             raise bad("backend", self.backend, f"be one of {', '.join(BACKENDS)}")
         if self.backend == "numba" and not native.available():
-            raise bad("backend", self.backend, "have numba installed (pip install 'lrnn-theory[fast]')")
+            raise LrnnInputError(f"parameter 'backend' is 'numba' but numba cannot be imported "
+                                 f"({native.import_problem()}): pip install 'lrnn-theory[fast]', or backend='auto'")
 
     def scale(self, task) -> float:
         """``scale`` of the loss convention for this task (N_y = real units, P = n_samples or T N_y).
@@ -147,7 +150,7 @@ class DiscreteGD:
         steps = int(record[-1])
         flow = compile_flow(task)
         m = flow.block_size
-        stepper = native.NativeGradientStep(flow, h) if backend == "numba" else flow.gradient_step(h)
+        stepper, backend = self._stepper(flow, h, backend)
         stepper.set_rows(flow.initial_state().reshape(task.K, m).T)  # rows (m, K): one per real coordinate
         out = np.empty((record.size, task.K, m))
         gain_power = max(task.T - 1, 0)
@@ -202,14 +205,28 @@ class DiscreteGD:
 
     def backend_for(self, task, steps: float) -> str:
         """The backend that runs ``steps`` steps on ``task`` ("numpy" or "numba"; ``backend``): "auto" takes numba
-        when it is installed, K T is at most ``NATIVE_SUMS`` and the compiled map's estimate, its load included, is
-        below the numpy map's."""
+        when it can be imported, K is at most ``NATIVE_MODES`` and the compiled map's estimate, its load included,
+        is below the numpy map's."""
         if self.backend != "auto":
             return self.backend
         numpy_seconds, compiled_seconds = (resources.discrete_estimate(task.K, task.T, steps, 0, compiled).seconds
                                            for compiled in (False, True))
-        wanted = task.K * task.T <= self.NATIVE_SUMS and compiled_seconds < numpy_seconds
+        wanted = task.K <= self.NATIVE_MODES and compiled_seconds < numpy_seconds
         return "numba" if wanted and native.available() else "numpy"
+
+    def _stepper(self, flow, h: float, backend: str):
+        """(the stepper of ``backend``, the backend that runs); under "auto" a compiled map that cannot be built
+        (numba refuses it, no cache directory takes it) gives way to the numpy one, with a warning."""
+        if backend == "numpy":
+            return flow.gradient_step(h), "numpy"
+        if self.backend == "numba":
+            return native.NativeGradientStep(flow, h), "numba"
+        try:
+            return native.NativeGradientStep(flow, h), "numba"
+        except Exception as error:  # noqa: BLE001 - an optional accelerator must not stop the run
+            warnings.warn(f"the compiled map could not be built ({type(error).__name__}: {error}); running the "
+                          f"numpy map", RuntimeWarning, stacklevel=3)
+            return flow.gradient_step(h), "numpy"
 
     def _diverged(self, task, step, h, flow, rows, threshold):
         a, b, c = flow.modes(rows.T.ravel())

@@ -12,20 +12,22 @@ modes with ``NativeGradientStep`` instead of the numpy ``GradientStep``. It is t
 
 One compiled loop runs all the steps of an ``advance`` (K = 32, T = 20: ~2 us a step against ~9 us for the numpy
 map; ``python benchmarks/bench_speed.py --only e``). Its cost per step is a small fixed part plus one per term of the
-task sums, so at large K T (20,000) numpy's matrix products are as fast. The values agree with the numpy map to rounding (the sums are
+task sums, so beyond ~500 modes numpy's shared matrix products are as fast. The values agree with the numpy map to rounding (the sums are
 added in another order; tests/test_native.py). The kernel's source is written once per layout under the user's cache
-directory (``cache_directory``) and compiled with numba's on-disk cache, so a new process loads it instead of
-compiling it again (~2 s).
+directory (``cache_directory``) and compiled with numba's on-disk cache, so a new process loads it (~0.6 s with
+numba's import) instead of compiling it again (~2.5 s per layout).
 """
 from __future__ import annotations
 
 import functools
+import getpass
 import hashlib
 import importlib.util
 import os
 import re
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,22 +37,30 @@ from .flow_field import GradientStep, SumsProgram
 
 
 @functools.lru_cache(maxsize=None)
+def import_problem() -> str | None:
+    """Why numba (the ``fast`` extra) cannot be imported, or None when it can (a probe: numba's import is 0.25 s,
+    paid only when a backend is chosen)."""
+    try:
+        importlib.import_module("numba")
+    except ImportError as error:  # not installed, or installed against another numpy
+        return str(error) or type(error).__name__
+    return None
+
+
 def available() -> bool:
     """Whether numba can be imported (the ``fast`` extra)."""
-    try:
-        importlib.import_module("numba")  # a probe: numba's import is 0.2 s, paid only when a backend is chosen
-    except ImportError:
-        return False
-    return True
+    return import_problem() is None
 
 
 def cache_directory() -> Path:
     """Where the kernels' sources and numba's compiled code are kept: ``$LRNN_THEORY_CACHE``, else
-    ``$XDG_CACHE_HOME/lrnn-theory`` (``~/.cache/lrnn-theory``)."""
+    ``$XDG_CACHE_HOME/lrnn-theory`` (an absolute ``XDG_CACHE_HOME`` only, as the XDG rules say), else
+    ``~/.cache/lrnn-theory``. Read at each process's first compiled run."""
     chosen = os.environ.get("LRNN_THEORY_CACHE")
     if chosen:
-        return Path(chosen)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lrnn-theory"
+        return Path(chosen).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "lrnn-theory"
 
 
 # One generated statement: numpy.multiply / numpy.add of two operands (names or number literals) into a buffer.
@@ -150,37 +160,76 @@ def _kernel_source(layout: str) -> str:
 
 
 _KERNELS: dict = {}
+_KERNELS_LOCK = threading.Lock()
 
 
 def kernel(layout: str):
     """The compiled map of ``layout`` (numba compiles it on its first call, or loads it from the cache)."""
-    if layout not in _KERNELS:
-        source = _kernel_source(layout)
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        _KERNELS[layout] = _load(f"lrnn_theory_map_{layout}_{digest}", source)
-    return _KERNELS[layout]
+    with _KERNELS_LOCK:  # one build per layout, whichever thread asks first
+        if layout not in _KERNELS:
+            source = _kernel_source(layout)
+            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+            _KERNELS[layout] = _load(f"lrnn_theory_map_{layout}_", digest, source)
+        return _KERNELS[layout]
 
 
-def _load(name: str, source: str):
-    """``advance`` of ``source``, imported from a file of the cache directory (numba caches by file), or from a
-    temporary directory where that cannot be written."""
-    for directory in (cache_directory(), Path(tempfile.gettempdir()) / f"lrnn-theory-{os.getuid()}"):
-        path = directory / f"{name}.py"
+def _load(prefix: str, digest: str, source: str):
+    """``advance`` of ``source``, imported from ``prefix + digest + .py`` in the cache directory (numba caches by
+    file), else in a private temporary directory; the files of the same prefix with another digest (an older
+    generator) are removed."""
+    name, tried = prefix + digest, []
+    for directory in (cache_directory(), None):
         try:
+            directory = directory or _private_temporary_directory()
             directory.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_text() != source:
-                handle, staged = tempfile.mkstemp(dir=directory, suffix=".tmp")
-                with os.fdopen(handle, "w") as file:
-                    file.write(source)
-                os.replace(staged, path)  # whole or not at all: another process may read it
-        except OSError:
+            path = directory / f"{name}.py"
+            if not path.exists() or path.read_bytes() != source.encode():
+                _write_whole(path, source)
+            for stale in directory.glob(f"{prefix}*.py"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+        except (OSError, ValueError) as error:
+            tried.append(f"{directory}: {error}")
             continue
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
         return module.advance
-    raise OSError("no writable directory for the compiled map: set LRNN_THEORY_CACHE")  # pragma: no cover
+    raise OSError(f"no directory takes the compiled map ({'; '.join(tried)}): set LRNN_THEORY_CACHE to one that "
+                  f"can be written")
+
+
+def _write_whole(path: Path, text: str):
+    """Write ``text`` to ``path`` whole or not at all (another process may be reading it), readable by all."""
+    handle, staged = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.chmod(staged, 0o644)
+        os.replace(staged, path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
+
+
+def _private_temporary_directory() -> Path:
+    """``lrnn-theory-USER`` in the temporary directory when it is this user's and writable by nobody else (numba
+    loads the machine code it finds there), else a new directory of its own (no reuse across processes)."""
+    directory = Path(tempfile.gettempdir()) / f"lrnn-theory-{getpass.getuser()}"
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        status = directory.stat()
+        owner = getattr(os, "getuid", lambda: status.st_uid)()
+        if directory.is_dir() and status.st_uid == owner and not status.st_mode & 0o022:
+            return directory
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="lrnn-theory-"))
 
 
 class NativeGradientStep(GradientStep):
@@ -204,6 +253,7 @@ class NativeGradientStep(GradientStep):
         self.highest, self.lowest = (kept.reshape(3, -1)[:, ::stride] for kept in self._extremes)
         self._advance = kernel(layout.name)
         self.reset_extremes()
+        self.advance(0)  # numba compiles (or loads) here: a failure is the constructor's, before any step
 
     def advance(self, count: int):
         """``count`` steps of gradient descent in the compiled map, in place, keeping ``highest`` and ``lowest``."""

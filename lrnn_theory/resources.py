@@ -250,11 +250,11 @@ def derive_estimate(result: str, K: int, T: int, modes_printed: int = 10) -> Est
 DISCRETE_STEP_SECONDS = 6e-6
 DISCRETE_SUM_SECONDS = 7e-9
 #: The same for the map compiled with numba (``lrnn_theory.native``; CPU: 1.4e-7 s at K T = 2, 2.5e-6 s at K T = 640,
-#: 1.5e-4 s at K T = 20,000, 7.0e-4 s at K T = 80,000), and what loading it costs a process (numba's import and its
-#: on-disk cache: 0.6 s CPU; the very first run on a machine also compiles it, ~3 s). ``DiscreteGD(backend="auto")``
-#: compares the two estimates.
+#: 6.6e-6 s at K = 300, T = 6, 7.9e-5 s at K = 10, T = 1,000, 6.2e-5 s at K = 1,000, T = 20), and what loading it
+#: costs a process (numba's import and its on-disk cache: 0.6 s CPU; the very first run on a machine also compiles
+#: it, ~2.5 s per layout). ``DiscreteGD(backend="auto")`` compares the two estimates.
 COMPILED_STEP_SECONDS = 2e-7
-COMPILED_SUM_SECONDS = 5e-9
+COMPILED_SUM_SECONDS = 4e-9
 COMPILED_LOAD_SECONDS = 0.6
 
 
