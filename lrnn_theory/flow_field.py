@@ -741,18 +741,18 @@ class CompiledFlow:
         return out
 
     def _evaluators(self, modes) -> tuple:
-        """(rates, Jacobian) of states as rows Yr of the modes ``modes``, each a function of Yr alone, made once per
-        set of modes and thread (the solver passes one array object per set of running modes): at small K the
-        layers between the solver and the numpy calls cost as much as the calls, so they are bound here once."""
+        """(rates, Jacobian) of states as rows Yr of the modes ``modes``, each a function of Yr alone, kept for the
+        last (modes, thread) asked (the solver passes one array object per set of running modes): at small K the
+        layers between the solver and the numpy calls cost as much as the calls, so they are bound here once. They
+        hold the layout and the sums, not the flow (no reference cycle through ``_last_evaluators``)."""
         thread = threading.get_ident()
         last = self._last_evaluators
         if last[0] is modes and last[1] == thread:
             return last[2]
         programs = self._programs(modes)
         if programs is None:
-            layout = self.layout
-            evaluators = (lambda Yr: layout.rates(Yr, self._sums_for(modes)),
-                          lambda Yr: layout.jacobian(Yr, self._sums_for(modes)))
+            layout, sums = self.layout, self._sums_for(modes)
+            evaluators = (lambda Yr: layout.rates(Yr, sums), lambda Yr: layout.jacobian(Yr, sums))
         else:
             (rates, jacobian), columns = programs
             evaluators = (rates.runner(self.layout.map_rows, columns),

@@ -217,7 +217,7 @@ def render_figure(fig, fmt: str = "png") -> bytes:
     buf = BytesIO()
     engine = fig.get_layout_engine()
     if not _crops_on_its_canvas(fig, fmt):
-        fig.savefig(buf, format=fmt, dpi=SAVE_DPI, bbox_inches="tight")
+        fig.savefig(buf, format=fmt, dpi=SAVE_DPI, bbox_inches="tight", **_png_options(fmt))
         return buf.getvalue()
     # One layout pass and one renderer instead of matplotlib's two of each: the content's box (what
     # bbox_inches="tight" measures, a layout pass) and the drawing share the canvas's renderer at the saving dpi, so
@@ -243,9 +243,10 @@ def render_figure(fig, fmt: str = "png") -> bytes:
                     canvas.draw()
                 finally:
                     canvas._is_saving = saving
-                image = _cut(np.asarray(canvas.buffer_rgba()), box, sides)
+                background = np.round(np.array(sys.modules["matplotlib.colors"].to_rgba(fig.get_facecolor())) * 255)
+                image = _cut(np.asarray(canvas.buffer_rgba()), box, sides, background.astype(np.uint8))
         if image is None:
-            fig.savefig(buf, format=fmt, dpi=SAVE_DPI, bbox_inches=box)
+            fig.savefig(buf, format=fmt, dpi=SAVE_DPI, bbox_inches=box, **_png_options(fmt))
         else:
             sys.modules["matplotlib.image"].imsave(buf, image, format="png", origin="upper", dpi=SAVE_DPI,
                                                    pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
@@ -255,9 +256,15 @@ def render_figure(fig, fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
-#: The math-text parser of every Agg renderer that ``measuring_once`` sees, one per renderer class: matplotlib gives
-#: each renderer its own, whose cache then parses the same log-axis tick labels ($10^{-4}$, ~10 ms of pyparsing each)
-#: again for every figure. A parse depends only on what keys that cache (text, font, size, dpi).
+def _png_options(fmt: str) -> dict:
+    """savefig's options for ``fmt``: PNGs at ``PNG_COMPRESS_LEVEL``, whichever path writes them."""
+    return {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
+
+
+#: The math-text parser of every Agg renderer that ``measuring_once`` sees, one per renderer class and set of
+#: ``mathtext.*`` rcParams: matplotlib gives each renderer its own, whose cache then parses the same log-axis tick
+#: labels ($10^{-4}$, ~10 ms of pyparsing each) again for every figure. A parse depends on what keys that cache (text,
+#: font, size, dpi) and on those rcParams.
 _MATH_PARSERS: dict = {}
 
 
@@ -268,14 +275,17 @@ def measuring_once(fig):
 
     matplotlib computes an axis's ticks (locations, labels, tick artists) again for every box it measures: the axis,
     each spine, each sibling's label position, the title, ~7 times per axis in one layout pass or drawing, and
-    measures the tick labels 2 or 3 times. In the block an axis does each once per state (view limits, axes box: a
-    drawing that moves an axes or sets limits, as a secondary axis does, computes them anew). The figure's Agg
+    measures the tick labels 2 or 3 times. In the block an axis does each once per state (view limits, axes box,
+    scale, locators and formatters: a drawing that moves an axes, sets limits or changes the scale, as a secondary
+    axis does, computes them anew). The figure's Agg
     renderer parses math text with the parser of ``_MATH_PARSERS``, which keeps its parses from figure to figure.
     """
     if hasattr(fig.canvas, "get_renderer"):
         renderer = fig.canvas.get_renderer()
-        if hasattr(renderer, "mathtext_parser"):
-            renderer.mathtext_parser = _MATH_PARSERS.setdefault(type(renderer), renderer.mathtext_parser)
+        if hasattr(renderer, "mathtext_parser"):  # one per renderer class and mathtext.* settings (not in the cache key)
+            rc = sys.modules["matplotlib"].rcParams
+            settings = tuple((name, repr(rc[name])) for name in sorted(rc) if name.startswith("mathtext."))
+            renderer.mathtext_parser = _MATH_PARSERS.setdefault((type(renderer), settings), renderer.mathtext_parser)
     axes = [axis for ax in fig.get_axes() for owner in (ax, *ax.child_axes) for axis in (owner.xaxis, owner.yaxis)]
     kept = [(axis, name) for axis in axes for name in _KEPT if callable(getattr(type(axis), name, None))]
     for axis, name in kept:
@@ -293,18 +303,22 @@ _KEPT = ("_update_ticks", "_get_ticklabel_bboxes")
 
 
 def _once_per_state(axis, compute):
-    """``compute(axis, *args)`` run once per state of the axis (its view limits, its axes' box on the canvas) and
-    arguments (the same objects)."""
-    done = {}
+    """``compute(axis, *args)`` run once per state of the axis (its view limits, its axes' box on the canvas, its
+    scale and the very locator and formatter objects) and arguments (the very objects: the last call's are held, so
+    that an identity means the same object)."""
+    last = {}
 
     def once(*args, **kwargs):
         if kwargs:  # a signature of another matplotlib: not ours to keep
             return compute(axis, *args, **kwargs)
-        state = (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, *map(id, args))
-        if state not in done:
-            done.clear()
-            done[state] = compute(axis, *args)
-        return done[state]
+        state = (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, axis.get_scale(),
+                 *(getattr(ticker, part) for ticker in (axis.major, axis.minor) for part in ("locator", "formatter")))
+        same = (last and len(last["args"]) == len(args) and all(a is b for a, b in zip(last["args"], args))
+                and len(last["state"]) == len(state)
+                and all(a is b or a == b for a, b in zip(last["state"], state)))
+        if not same:
+            last.update(state=state, args=args, result=compute(axis, *args))
+        return last["result"]
 
     return once
 
@@ -316,7 +330,8 @@ def _crops_on_its_canvas(fig, fmt: str) -> bool:
     return (fmt == "png" and type(fig.canvas).__name__ == "FigureCanvasAgg"
             and type(fig.get_layout_engine()).__name__ in ("NoneType", "PlaceHolderLayoutEngine")
             and rc["savefig.facecolor"] == "auto" and rc["savefig.edgecolor"] == "auto"
-            and not rc["savefig.transparent"])
+            and not rc["savefig.transparent"]
+            and not (fig.patch.get_linewidth() > 0 and fig.patch.get_edgecolor()[3] > 0))  # savefig redraws a border
 
 
 def _pixel_edges(box) -> tuple:
@@ -338,9 +353,10 @@ def _margin_sides(content, box, width: int, height: int):
     return [side for side, passes in zip(("left", "bottom", "right", "top"), beyond) if passes]
 
 
-def _cut(pixels: np.ndarray, box, sides) -> np.ndarray | None:
+def _cut(pixels: np.ndarray, box, sides, background) -> np.ndarray | None:
     """The whole pixels of the canvas's drawing ``pixels`` (rows from the top) around ``box``; beyond the canvas's
-    ``sides`` the colour of their edge pixels continues. None when those edges are not all one colour."""
+    ``sides`` the figure's ``background`` (RGBA bytes) continues. None when those sides' edge pixels are not all the
+    background (something is drawn at the edge)."""
     height, width = pixels.shape[:2]
     left, bottom, right, top = _pixel_edges(box)
     inside = pixels[max(height - top, 0):height - max(bottom, 0), max(left, 0):min(right, width)]
@@ -348,10 +364,10 @@ def _cut(pixels: np.ndarray, box, sides) -> np.ndarray | None:
         return inside
     edge = {"left": pixels[:, 0], "bottom": pixels[-1], "right": pixels[:, -1], "top": pixels[0]}
     edges = np.concatenate([edge[side] for side in sides])
-    if (edges != edges[0]).any():
+    if (edges != background).any():
         return None
     image = np.empty((top - bottom, right - left, 4), dtype=pixels.dtype)
-    image[...] = edges[0]
+    image[...] = background
     row, column = max(top - height, 0), max(-left, 0)
     image[row:row + inside.shape[0], column:column + inside.shape[1]] = inside
     return image

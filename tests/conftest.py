@@ -8,10 +8,11 @@ from threadpoolctl import threadpool_limits
 # Lets test modules import the shared reference computations in tests/reference.py.
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Cache compiled code in __pycache__ (git-ignored) even where PYTHONDONTWRITEBYTECODE=1 is set: without it pytest
-# rewrites the asserts of every test module and plugin on each run (3.1 s CPU of a 6.8 s collection here), and every
-# `lrnn` child process of the tests compiles the package again (0.1-0.2 s each). Pycs are checked against their
-# source's time and size, so an edited file is compiled afresh.
+# Cache compiled code in __pycache__ even where PYTHONDONTWRITEBYTECODE=1 is set, as Python does by default: without
+# it pytest rewrites the asserts of every test module and plugin on each run (3.1 s CPU of a 6.8 s collection here),
+# and every `lrnn` child process of the tests compiles the package again (0.1-0.2 s each). The pycs go beside their
+# sources (git-ignored in this repository; pytest's rewritten plugins beside the plugins in site-packages) and are
+# checked against their source's time and size, so an edited file is compiled afresh.
 sys.dont_write_bytecode = False
 
 
@@ -26,9 +27,11 @@ def single_threaded_blas():
 
 def pytest_unconfigure(config):
     """pytest's unraisable-exception check ends the session with five full garbage collections of a large heap
-    (sympy's caches, matplotlib); here the collections run until one finds nothing (the same fixed point, usually
-    after two), and the objects that survive are then frozen, so that pytest's five passes (after this hook) only
-    visit what was allocated since: each unraisable exception is still reported, by the same hook."""
+    (sympy's caches, matplotlib); here what the module starts froze is unfrozen (its garbage and finalizers are
+    collected too), the collections run until one finds nothing (the same fixed point, usually after two), and the
+    objects that survive are then frozen, so that pytest's five passes (after this hook) only visit what was
+    allocated since: each unraisable exception is still reported, by the same hook."""
+    gc.unfreeze()
     for _ in range(10):  # a bound for finalizers that keep making garbage
         if not gc.collect():
             break
@@ -45,7 +48,8 @@ def pytest_runtest_setup(item):
     (modules imported so far, caches) out of the collector's way. The automatic full collections inside a module
     then visit only what was allocated since, not every imported module's objects again (0.85 s of CPU in
     collections fell to 0.33 s on three test files here). What was garbage is collected before each freeze."""
-    if item.module is not _FROZEN_AT["module"]:
-        _FROZEN_AT["module"] = item.module
+    module = getattr(item, "module", None)  # doctest items have none
+    if module is not _FROZEN_AT["module"]:
+        _FROZEN_AT["module"] = module
         gc.collect()
         gc.freeze()

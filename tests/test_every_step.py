@@ -9,8 +9,7 @@ import json
 import numpy as np
 import pytest
 import sympy as sp
-from reference import finite_difference_gradient, random_orthogonal
-from test_frozen import written_out
+from reference import finite_difference_gradient, random_orthogonal, written_out
 
 from lrnn_theory import LrnnInputError, Task, compile_flow, integrate
 from lrnn_theory.cli import main

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import sympy as sp
-from reference import rates_from_residuals
+from reference import rates_from_residuals, written_out
 from scipy.integrate import solve_ivp
 
 from lrnn_theory import LrnnInputError, Task
@@ -171,21 +171,6 @@ def test_io_solution_rejects_bad_input():
 
 
 # ---- recurrent mode, u frozen -------------------------------------------------------------------------------------
-def written_out(expr):
-    """``expr`` with every sum and product over integer limits written out term by term: what ``doit`` gives for
-    them (3x faster: doit searches for closed forms first). Other limits, and the Karr convention of an upper limit
-    below the lower one minus 1, are left to ``doit``. Inner sums and products first (``replace`` is bottom-up)."""
-    def write_out(e):
-        if len(e.limits) == 1:
-            (k, lo, hi), = e.limits
-            if lo.is_Integer and hi.is_Integer and hi >= lo - 1:
-                terms = [e.function.subs(k, j) for j in range(int(lo), int(hi) + 1)]
-                return sp.Add(*terms) if isinstance(e, sp.Sum) else sp.Mul(*terms)
-        return e.doit()
-
-    return expr.replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), write_out)
-
-
 def test_flow_field_is_minus_tau_dE_db_of_the_explicit_energy():
     field = rt.derive_flow_field()
     for Tn in (2, 4, 6):

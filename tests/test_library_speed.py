@@ -1,5 +1,6 @@
 """The faster library paths of issue 25 give what the slower ones gave: matplotlib's own PNGs, population losses and
 gradients of the explicit sums, singular values of an SVD."""
+import contextlib
 import io
 
 import matplotlib
@@ -13,7 +14,8 @@ from matplotlib.axis import Axis  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from lrnn_theory import Task, integrate  # noqa: E402
-from lrnn_theory.io import render_figure  # noqa: E402
+from lrnn_theory import io as lrnn_io  # noqa: E402
+from lrnn_theory.io import PNG_COMPRESS_LEVEL, render_figure  # noqa: E402
 from lrnn_theory.plotting import plot_trajectories, tight_layout  # noqa: E402
 from lrnn_theory.validation import LRNN, train_lrnn  # noqa: E402
 from lrnn_theory.validation.figures import FIGURES, load_figure  # noqa: E402
@@ -88,7 +90,10 @@ def test_render_figure_cuts_whole_pixels_of_the_drawing_around_all_of_the_conten
         assert fig.get_layout_engine() is engine and fig.dpi == dpi  # the figure is left as it was
         whole = _png(fig)
         assert Image.open(io.BytesIO(png)).info["dpi"] == Image.open(io.BytesIO(whole)).info["dpi"]  # 120
-        _assert_cut_from(_pixels(png), _pixels(whole), _pixels(_png(fig, bbox_inches="tight")))
+        image, full = _pixels(png), _pixels(whole)
+        row, col = _assert_cut_from(image, full, _pixels(_png(fig, bbox_inches="tight")))
+        assert AROUND <= row and row + image.shape[0] <= AROUND + full.shape[0]  # the window lies in the canvas
+        assert AROUND <= col and col + image.shape[1] <= AROUND + full.shape[1]
     finally:
         plt.close("all")
 
@@ -100,7 +105,51 @@ def test_render_figure_beyond_the_canvas_is_the_tight_savefig_png_byte_for_byte(
     try:
         png = render_figure(fig)
         assert fig.get_layout_engine() is engine and fig.dpi == dpi
-        assert png == _png(fig, bbox_inches="tight")
+        assert png == _png(fig, bbox_inches="tight", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    finally:
+        plt.close("all")
+
+
+def _secondary_axis_then_log_scale():
+    fig, ax = plt.subplots(dpi=120)
+    ax.plot([0.1, 1, 10], [1, 2, 3])
+    ax.secondary_xaxis("top", functions=(lambda s: 2 * s, lambda t: t / 2))
+    ax.set_xscale("log")  # the secondary axis takes the log scale only when it is drawn
+    return fig
+
+
+def _math_title():
+    fig, ax = plt.subplots(dpi=120)
+    ax.set_title(r"$\mathrm{a}\,x^{2} + \beta$")
+    return fig
+
+
+def test_a_figure_with_a_border_is_the_tight_savefig_png_byte_for_byte():
+    """savefig draws a figure's border around the cropped box; continuing the canvas's edge pixels would smear it
+    into a band, so such a figure takes savefig."""
+    fig, ax = plt.subplots(figsize=(4, 3), facecolor="0.9", edgecolor="red", linewidth=3)
+    ax.plot([0, 1], [0, 1])
+    fig.suptitle("a title near the top", y=0.995)
+    fig.tight_layout()
+    try:
+        assert render_figure(fig) == _png(fig, bbox_inches="tight", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("make, settings", [(_secondary_axis_then_log_scale, {}),
+                                            (_math_title, {"mathtext.default": "regular"})])
+def test_what_render_figure_keeps_between_measurements_never_changes_the_drawing(make, settings, monkeypatch):
+    """The ticks kept per state of an axis (a secondary axis whose scale changes at draw time) and the math-text
+    parser kept across figures (under other mathtext settings) draw what matplotlib draws without them, byte for
+    byte."""
+    try:
+        render_figure(_math_title())  # a parse under the default settings, kept
+        with matplotlib.rc_context(settings):
+            kept = render_figure(make())
+            monkeypatch.setattr(lrnn_io, "measuring_once", lambda fig: contextlib.nullcontext())
+            monkeypatch.setattr(lrnn_io, "_MATH_PARSERS", {})
+            assert kept == render_figure(make())
     finally:
         plt.close("all")
 
