@@ -201,6 +201,11 @@ class MapStep:
     outputs: int = 3
     #: Number of scratch buffers ``increments`` takes after its outputs (its common subexpressions and partial sums).
     temporaries: int = 0
+    #: The names of ``increments``'s arguments, in order: the modes, the sums, the outputs, the scratch buffers.
+    arguments: tuple = ()
+    #: The same statements on scalars (``z = x * y`` for ``numpy.multiply(x, y, z)``), for a compiled loop over the
+    #: modes (``lrnn_theory.native``).
+    scalar_statements: tuple = ()
 
 
 class _BufferProgram:
@@ -210,6 +215,12 @@ class _BufferProgram:
 
     def __init__(self, printer, names: dict):
         self.printer, self.names, self.scratch, self.lines = printer, names, [], []
+        self.scalar_lines = []  # the same statements on scalars, one per line
+
+    def emit(self, line: str, scalar: str):
+        """A statement on buffers and the same on scalars."""
+        self.lines.append(line)
+        self.scalar_lines.append(scalar)
 
     def buffer(self) -> str:
         """The name of a new scratch buffer."""
@@ -238,19 +249,22 @@ class _BufferProgram:
                 terms = expr.as_ordered_terms()
             names = [self.operand(term) for term in terms]
             partial = names[0]
+            operator = "*" if expr.is_Mul else "+"
             for i, name in enumerate(names[1:], start=2):
                 last = i == len(names)
-                into = out if last else self.buffer()
-                self.lines.append(f"numpy.{ufunc}({partial}, {name}, {into})")
-                partial = into
+                buffer = target if last else self.buffer()
+                self.emit(f"numpy.{ufunc}({partial}, {name}, {out if last else buffer})",
+                          f"{buffer} = {partial} {operator} {name}")
+                partial = buffer
         elif expr.is_Pow and expr.exp == 2:
             base = self.operand(expr.base)
-            self.lines.append(f"numpy.multiply({base}, {base}, {out})")
+            self.emit(f"numpy.multiply({base}, {base}, {out})", f"{target} = {base} * {base}")
         elif expr in self.names:
-            self.lines.append(f"numpy.copyto({target}, {self.names[expr]})")
+            self.emit(f"numpy.copyto({target}, {self.names[expr]})", f"{target} = {self.names[expr]}")
         else:  # anything else (a number, other powers): printed as numpy evaluates it, on the buffers' names
             named = expr.xreplace({symbol: sp.Symbol(name) for symbol, name in self.names.items()})
-            self.lines.append(f"{target}[...] = {self.printer.doprint(named)}")
+            printed = self.printer.doprint(named)
+            self.emit(f"{target}[...] = {printed}", f"{target} = {printed}")
 
 
 def _generate_linear(variables, sums, expressions, targets) -> MapStep:
@@ -282,7 +296,7 @@ def _generate_linear(variables, sums, expressions, targets) -> MapStep:
     namespace = {"numpy": np}
     exec(compile(source, "<lrnn_theory.compiled.map_step>", "exec"), namespace)  # noqa: S102 - our own printed code
     return MapStep(namespace["increments"], slots, tuple(float(f) for f in factors), source, len(targets),
-                   len(program.scratch))
+                   len(program.scratch), tuple(names), tuple(program.scalar_lines))
 
 
 def _gradient_parts(layout: str) -> tuple:

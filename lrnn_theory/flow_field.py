@@ -475,7 +475,8 @@ class SumsProgram:
 
     def run(self, Yr=None, columns=None) -> np.ndarray:
         """Evaluate the program (on the states stored as rows Yr (m, K), if given, else on ``state``; Yr (m, k)
-        of the modes ``columns`` only, if given) into ``outputs`` and return them (the buffer itself)."""
+        of the modes ``columns`` only, if given) into ``outputs`` and return them (the buffer itself). ``runner``
+        binds the same calls once for the solver: a change here belongs there too."""
         if Yr is not None:
             self.layout.map_load(self.state, Yr, columns)
         if self.logarithmic:
@@ -519,6 +520,9 @@ class GradientStep(SumsProgram):
     def __init__(self, flow, h: float):
         layout, step = flow.layout, map_step(flow.layout.name)
         monomials, coefficients = self.sum_coefficients(layout, flow.sums, step, h / layout.divisor)
+        #: The monomials of b and the coefficients (S, M, K) of the task sums the step reads over them, scale h / tau
+        #: folded in (what the compiled map, ``lrnn_theory.native``, reads too).
+        self.tables = (monomials, coefficients)
         self.ring_steps = max(1, min(self.RING, self.RING_VALUES // (3 * flow.K)))
         super().__init__(layout, monomials, coefficients, step, states=self.ring_steps + 1,
                          logarithmic=layout.map_logarithmic(monomials, flow.K))

@@ -30,11 +30,13 @@ def compiled_map(monkeypatch):
 
 @pytest.mark.parametrize("layout", ["real", "complex"])
 def test_scalar_statements_evaluate_the_generated_step(layout):
-    """The generated numpy step on arrays of one value, and its statements read as scalar ones, give the same
+    """The generated numpy step on arrays of one value, and its statements printed on scalars, give the same
     increments (the same operations in the same order: equal to the rounding of complex products, which numpy's
-    array loops and Python's scalars round differently)."""
+    array loops and Python's scalars round differently); one scalar statement per numpy statement."""
     step = map_step(layout)
-    names = step.source.split("(", 1)[1].split(")", 1)[0].split(", ")
+    names = step.arguments
+    assert step.source.startswith(f"def increments({', '.join(names)}):")
+    assert len(step.scalar_statements) == len(step.source.strip().splitlines()) - 1
     inputs = len(names) - step.outputs - step.temporaries
     rng = np.random.default_rng(1)
     dtype = complex if layout == "complex" else float
@@ -42,7 +44,7 @@ def test_scalar_statements_evaluate_the_generated_step(layout):
     arrays = [np.array([v], dtype) for v in values] + [np.empty(1, dtype) for _ in names[inputs:]]
     step.increments(*arrays)
     scope = dict(zip(names[:inputs], (dtype(v) for v in values)))
-    exec("\n".join(native.scalar_statements(step.source)), {"numpy": np}, scope)  # noqa: S102 - our own statements
+    exec("\n".join(step.scalar_statements), {"numpy": np}, scope)  # noqa: S102 - our own statements
     for name, array in zip(("out_a", "out_b", "out_c"), arrays[inputs:]):
         assert abs(scope[name] - array[0]) <= 1e-15 * abs(array[0]), name
 
