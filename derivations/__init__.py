@@ -3,19 +3,26 @@
 The derivations return sympy objects only: the numeric core compiles them (``lrnn_theory.compiled``) and the command
 line renders them (``lrnn_theory.cli.reports``: ``lrnn derive --result NAME`` prints a result's derivations and,
 for a task, its own numbers). A derivation costs up to seconds of sympy and is asked for by the command line, the
-compiled functions and many tests alike, so each is derived once per process (``derivation``); sums of several terms
-go to sympy term by term (``summation_by_terms``).
+compiled functions and many tests alike, so each is derived once per process (``derivation``) and kept on disk for
+the next process (``lrnn_theory.cache``: renewed whenever a derivation module, sympy or Python changes); sums of
+several terms go to sympy term by term (``summation_by_terms``).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import inspect
 import numbers
+import sys
+from pathlib import Path
 
 import sympy as sp
 
+from .. import cache
 
-def derivation(function=None, *, maxsize=None):
+
+def derivation(function=None, *, maxsize=None, keep_on_disk=True):
     """Memoise a pure derivation by its arguments: sympy takes seconds per derivation, and the same one is asked for
     by the command line, the compiled numeric functions and several tests in one process. ``maxsize`` bounds the
     memo (``derivation(maxsize=4096)``, for functions of expressions that vary with the task, such as printing).
@@ -24,10 +31,24 @@ def derivation(function=None, *, maxsize=None):
     expressions inside are immutable and shared), so a caller that edits its result cannot change what the next
     caller gets. Only calls whose arguments are values (numbers, strings, sympy expressions, tuples of them) are
     memoised; any other argument (a task, a dict of rates) is derived afresh, as it may change between calls.
+    Memoised results are also kept on disk (``lrnn_theory.cache``; ``keep_on_disk=False`` for those cheaper to
+    make than to load), so another process loads them instead of deriving them again; ``LRNN_THEORY_CACHE=off``
+    derives every result afresh in every process. A function outside the derivation modules is keyed by its own
+    module's source as well.
     """
     if function is None:
-        return functools.partial(derivation, maxsize=maxsize)
-    memo = functools.lru_cache(maxsize=maxsize, typed=True)(function)  # typed: 1 and 1.0 derive differently
+        return functools.partial(derivation, maxsize=maxsize, keep_on_disk=keep_on_disk)
+    made = function
+    if keep_on_disk:
+        def made(*args, **kwargs):
+            key = call_key(_origin(function), args, kwargs)
+            result = _STORE.load(key)
+            if result is cache.MISSING:
+                result = function(*args, **kwargs)
+                _STORE.store(key, result)
+            return result
+
+    memo = functools.lru_cache(maxsize=maxsize, typed=True)(made)  # typed: 1 and 1.0 derive differently
 
     @functools.wraps(function)
     def cached(*args, **kwargs):
@@ -38,6 +59,43 @@ def derivation(function=None, *, maxsize=None):
     cached.cache_clear = memo.cache_clear
     cached.cache_info = memo.cache_info
     return cached
+
+
+def _sources_digest() -> str:
+    """What the derivations' results depend on: the derivation modules' sources, sympy's version and Python's."""
+    digest = hashlib.sha256(f"{sp.__version__}|{sys.version_info[:2]}".encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+#: The derivations kept on disk, renewed with their sources.
+_STORE = cache.ResultStore("derivations", _sources_digest())
+
+
+@functools.lru_cache(maxsize=None)
+def _origin(function) -> str:
+    """The name a function's results are kept under: module and qualified name, and for a function defined outside
+    the derivation modules (whose sources are in ``_STORE``'s version) a digest of its own module's source."""
+    name = f"{function.__module__}.{function.__qualname__}"
+    path = Path(inspect.getsourcefile(function) or "")
+    if path.parent == Path(__file__).parent:
+        return name
+    return f"{name}@{hashlib.sha256(path.read_bytes() if path.is_file() else b'').hexdigest()[:16]}"
+
+
+def call_key(name: str, args: tuple, kwargs: dict) -> str:
+    """A text that identifies a memoised call, the same in every process: sympy arguments by ``srepr`` (names and
+    assumptions), numbers by type and value (1 and 1.0 derive differently)."""
+    def text(arg):
+        if isinstance(arg, sp.Basic):
+            return sp.srepr(arg)
+        if isinstance(arg, tuple):
+            return "(" + ",".join(map(text, arg)) + ")"
+        if isinstance(arg, frozenset):
+            return "{" + ",".join(sorted(map(text, arg))) + "}"
+        return f"{type(arg).__name__}:{arg!r}"
+    return name + text(args) + text(tuple(sorted((key, text(value)) for key, value in kwargs.items())))
 
 
 def _is_value(arg) -> bool:

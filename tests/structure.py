@@ -19,9 +19,10 @@ PACKAGES = {"lrnn_theory": "lrnn_theory", "derivations": "lrnn_theory.derivation
 #: Attribute names that test the kind of a task: a branch on one of them is a code path per kind of task.
 KIND_NAMES = ("is_complex", "every_step", "block_size", "iscomplexobj", "outputs", "complex_task", "rotational")
 #: Layers, lowest first: a module may import from its own layer or lower ones only. The errors (one-line
-#: ``LrnnInputError`` and friends) are the foundation every layer raises, the symbolic derivations among them.
-LAYERS = ("lrnn_theory.errors", "lrnn_theory.derivations", "lrnn_theory", "lrnn_theory.validation",
-          "lrnn_theory.cli")
+#: ``LrnnInputError`` and friends) are the foundation every layer raises, the symbolic derivations among them; the
+#: cache directory (standard library only) keeps the derivations' results between processes.
+LAYERS = ("lrnn_theory.errors", "lrnn_theory.cache", "lrnn_theory.derivations", "lrnn_theory",
+          "lrnn_theory.validation", "lrnn_theory.cli")
 
 
 def modules() -> dict:

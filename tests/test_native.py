@@ -14,7 +14,7 @@ import pytest
 from test_discrete_map import KINDS, check_map_against_the_previous_evaluation, make_task, previous_map
 
 from lrnn_theory import DivergenceError, Task, compile_flow, integrate
-from lrnn_theory import native, resources
+from lrnn_theory import cache, native, resources
 from lrnn_theory.compiled import map_step
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.finite_lr import DiscreteGD
@@ -201,7 +201,7 @@ def test_a_temporary_directory_of_another_user_or_open_to_all_is_not_used(tmp_pa
     shared = tmp_path / f"lrnn-theory-{getpass.getuser()}"
     shared.mkdir(mode=0o777)
     shared.chmod(0o777)
-    chosen = native._private_temporary_directory()
+    chosen = cache.private_temporary_directory()
     assert chosen != shared and chosen.parent == tmp_path and chosen.stat().st_mode & 0o077 == 0
 
 

@@ -62,7 +62,7 @@ MAX_MODES_PRINTED = 4
 # ---- rendering ------------------------------------------------------------------------------------------------------
 #: Printing and factoring are pure functions of sympy expressions: the reports print the same energy, rates and
 #: Jacobian for every task, and one process (the tests, a notebook) asks for many reports.
-_memoised = derivation(maxsize=4096)
+_memoised = derivation(maxsize=4096, keep_on_disk=False)  # printing is cheaper than loading
 
 
 #: Marks around a piece of LaTeX math inside a report line, so that ``finish`` can tell math from prose (control
