@@ -72,6 +72,20 @@ def _functions(tree):
             yield node
 
 
+#: Fields of a statement that hold statements (``ExceptHandler`` and ``match_case`` hold them in ``body``).
+_STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(statements):
+    """Every statement in ``statements`` and, at any depth, in their bodies. An import is a statement, and no
+    expression holds one, so this finds every import that ``ast.walk`` would, without visiting each expression
+    node (a tenth of the time)."""
+    for node in statements:
+        yield node
+        for field in _STATEMENT_FIELDS:
+            yield from _statements(getattr(node, field, ()))
+
+
 def import_graph(top_level_only: bool = True) -> dict:
     """Module -> set of package modules it imports (at module level only, unless ``top_level_only`` is False)."""
     mods = modules()
@@ -79,10 +93,11 @@ def import_graph(top_level_only: bool = True) -> dict:
     graph = {}
     for name, tree in trees.items():
         is_package = mods[name].name == "__init__.py"
-        nodes = tree.body if top_level_only else list(ast.walk(tree))
+        nodes = _statements(tree.body)
         if top_level_only:  # module level includes imports under ``if``/``try`` at module level
-            nodes = [n for top in tree.body for n in ast.walk(top)
-                     if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+            nodes = [n for top in tree.body if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                    ast.ClassDef))
+                     for n in _statements([top])]
             nodes += [n for top in tree.body if isinstance(top, ast.ClassDef) for n in top.body
                       if isinstance(n, (ast.Import, ast.ImportFrom))]
         targets = set()

@@ -23,6 +23,7 @@ from lrnn_theory.cli.outputs import check_finite_results, write_outputs
 from lrnn_theory.errors import check_finite_array
 from lrnn_theory.interrupts import CheckedStdout, StreamError, ascii_text
 from lrnn_theory.taskfile import read_json_file, read_npz_arrays
+from test_reliability import default_sigint
 from test_reliability import one_error_line as one_line
 from test_reliability import run_cli
 
@@ -427,7 +428,8 @@ def test_reproduce_all_stops_its_workers_promptly(signame, code, tmp_path):
 
     out = tmp_path / "figs"
     proc = subprocess.Popen([LRNN, "reproduce", "all", "--quick", "--jobs", "2", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120  # a hang guard only
         while not _workers_busy(proc.pid) and time.monotonic() < deadline:
