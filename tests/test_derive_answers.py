@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -107,6 +108,20 @@ def test_an_option_the_command_does_not_use_is_a_one_line_error(tmp_path, capsys
     code, out, err = run_cli(capsys, "derive", *[str(path) if a == "TASK" else a for a in args])
     assert code == 2 and out == ""
     assert len(err) == 1 and f"'{option}'" in err[0] and "Traceback" not in err[0], err
+
+
+def test_the_list_of_results_needs_no_sympy_and_names_every_report():
+    """``lrnn derive --list`` prints the summaries kept beside the command (no sympy, no numeric core), which are
+    the reports' own, in the same order."""
+    from lrnn_theory.cli.derive import SUMMARIES
+    from lrnn_theory.cli.reports import REPORTS
+
+    assert list(SUMMARIES) == list(REPORTS) and all(REPORTS[name].summary == SUMMARIES[name] for name in REPORTS)
+    code = ("import sys; from lrnn_theory.cli import main; code = main(['derive', '--list']); "
+            "print(sorted(m for m in ('sympy', 'scipy', 'matplotlib') if m in sys.modules), code)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[-1] == "[] 0" and lines[:-1] == [f"{name}: {text}" for name, text in SUMMARIES.items()]
 
 
 # ---- one pasteable LaTeX block --------------------------------------------------------------------------------------

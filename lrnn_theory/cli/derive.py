@@ -16,6 +16,26 @@ from lrnn_theory.errors import LrnnInputError
 from .arguments import (FAMILY_OPTIONS, FORMATS, add_family_arguments, add_resource_arguments, add_task_arguments,
                         task_from_args)
 
+#: ``lrnn derive --result NAME`` -> what it prints, in the order ``--list`` prints them (here, without sympy, so
+#: that ``--list`` answers at once; ``reports.REPORTS`` has a report for each).
+SUMMARIES = {
+    "complex": "Complex modes of rotational tasks: energy, Wirtinger flow (eqs. 182-184), |a|^2 - |c|^2, polar ODEs",
+    "every-step": "Every-step outputs (App. M): task sums by lag, ODEs, io solution, Taylor field, zero loss, eq. "
+                  "(159)",
+    "extrapolation": "Extrapolation: the solution at length T run at other lengths T' (a task's energies at "
+                     "--T-test, each family's closed form)",
+    "finite-lr": "Discrete gradient-descent map, modified flow E + (h/4)||grad E||^2, and the largest stable "
+                 "learning rate",
+    "frozen": "Input-output solution with b frozen: logistic (balanced) and exact unbalanced solution (App. C)",
+    "flow": "Energy, gradient-flow ODEs (eqs. 5-7), Jacobian and conserved quantity a^2 - c^2 of the modes",
+    "ntk": "NTK of an aligned LRNN in the mode basis, and its check against a generic network (result 4)",
+    "phase-transition": "Landau expansion of the Dirac-task reduced energy and the critical points (App. H)",
+    "recurrent-taylor": "Recurrent mode with u frozen: flow field, eq. (49), time derivatives via Bell polynomials "
+                        "(App. D)",
+    "regularisation": "Energy split into a data term and an effective regulariser (Lemma 3.2)",
+    "stability": "Zero-loss solutions, reduced energy E*(b), stability in words and curvature (notes §3.4, §5)",
+}
+
 #: The results whose task numbers take --T-test (kept here so that the check needs no sympy).
 T_TEST_RESULTS = ("extrapolation",)
 
@@ -67,14 +87,13 @@ def check_options(args) -> None:
 
 def run(args) -> int:
     check_options(args)
-    from .reports import REPORTS  # sympy: only when the command runs
-
     if args.list:
-        for name, report in REPORTS.items():
-            print(f"{name}: {report.summary}")
+        for name, summary in SUMMARIES.items():
+            print(f"{name}: {summary}")
         return 0
-    if args.result not in REPORTS:
-        raise LrnnInputError(f"parameter 'result' must be one of {', '.join(REPORTS)}, got '{args.result}'")
+    if args.result not in SUMMARIES:
+        raise LrnnInputError(f"parameter 'result' must be one of {', '.join(SUMMARIES)}, got '{args.result}'")
+    from .reports import REPORTS  # sympy: only when a result is printed
     task = task_from_args(args, required=False)
     if task is not None:
         resources.guard(resources.derive_estimate(args.result, task.K, task.T), f"lrnn derive --result {args.result}",

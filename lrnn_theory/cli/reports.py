@@ -54,6 +54,7 @@ from lrnn_theory.stability import MARGINAL_TOL, classify, solve_task, zero_loss_
 from lrnn_theory.tasks import lag_exponents
 
 from .arguments import FORMATS
+from .derive import SUMMARIES
 
 #: Modes whose task sums the reports write out (the rest have the same equations).
 MAX_MODES_PRINTED = 4
@@ -1039,29 +1040,17 @@ def _stability_formulas(task, fmt: str) -> str:
     return "\n".join(out) + "\n"
 
 
-complex_report = Report("Complex modes of rotational tasks: energy, Wirtinger flow (eqs. 182-184), |a|^2 - |c|^2, "
-                        "polar ODEs", _complex_formulas, _complex_numbers)
-every_step_report = Report("Every-step outputs (App. M): task sums by lag, ODEs, io solution, Taylor field, zero loss, "
-                           "eq. (159)", _every_step_formulas, _every_step_numbers)
-extrapolation_report = Report("Extrapolation: the solution at length T run at other lengths T' (a task's energies at "
-                              "--T-test, each family's closed form)", _extrapolation_formulas, _extrapolation_numbers,
-                              options=("T_test",))
-finite_lr_report = Report("Discrete gradient-descent map, modified flow E + (h/4)||grad E||^2, and the largest stable "
-                          "learning rate", _finite_lr_formulas, _finite_lr_numbers)
-frozen_report = Report("Input-output solution with b frozen: logistic (balanced) and exact unbalanced solution "
-                       "(App. C)", _frozen_formulas, _frozen_numbers)
-flow_report = Report("Energy, gradient-flow ODEs (eqs. 5-7), Jacobian and conserved quantity a^2 - c^2 of the modes",
-                     _flow_formulas, _flow_numbers)
-ntk_report = Report("NTK of an aligned LRNN in the mode basis, and its check against a generic network (result 4)",
-                    _ntk_formulas, _ntk_numbers)
-phase_transition_report = Report("Landau expansion of the Dirac-task reduced energy and the critical points (App. H)",
-                                 _phase_transition_formulas, _phase_transition_numbers)
-recurrent_taylor_report = Report("Recurrent mode with u frozen: flow field, eq. (49), time derivatives via Bell "
-                                 "polynomials (App. D)", _recurrent_taylor_formulas, _recurrent_taylor_numbers)
-regularisation_report = Report("Energy split into a data term and an effective regulariser (Lemma 3.2)",
-                               _regularisation_formulas, _regularisation_numbers)
-stability_report = Report("Zero-loss solutions, reduced energy E*(b), stability in words and curvature (notes §3.4, "
-                          "§5)", _stability_formulas, _stability_numbers)
+complex_report = Report(SUMMARIES["complex"], _complex_formulas, _complex_numbers)
+every_step_report = Report(SUMMARIES["every-step"], _every_step_formulas, _every_step_numbers)
+extrapolation_report = Report(SUMMARIES["extrapolation"], _extrapolation_formulas, _extrapolation_numbers, options=("T_test",))
+finite_lr_report = Report(SUMMARIES["finite-lr"], _finite_lr_formulas, _finite_lr_numbers)
+frozen_report = Report(SUMMARIES["frozen"], _frozen_formulas, _frozen_numbers)
+flow_report = Report(SUMMARIES["flow"], _flow_formulas, _flow_numbers)
+ntk_report = Report(SUMMARIES["ntk"], _ntk_formulas, _ntk_numbers)
+phase_transition_report = Report(SUMMARIES["phase-transition"], _phase_transition_formulas, _phase_transition_numbers)
+recurrent_taylor_report = Report(SUMMARIES["recurrent-taylor"], _recurrent_taylor_formulas, _recurrent_taylor_numbers)
+regularisation_report = Report(SUMMARIES["regularisation"], _regularisation_formulas, _regularisation_numbers)
+stability_report = Report(SUMMARIES["stability"], _stability_formulas, _stability_numbers)
 
 #: ``lrnn derive --result NAME`` -> its report, in the order ``--list`` prints them.
 REPORTS = {
