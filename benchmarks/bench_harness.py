@@ -9,7 +9,8 @@
    that both compute the same gradient.
 
 3. Per-step cost at small N (what the tests and quick figures train): aligned networks on population data, N = K =
-   2, 8, 32 modes, recorded every step and every 100 steps, in CPU microseconds per step (best of three runs).
+   2, 4, 8, 32 modes, recorded every step and every 100 steps, in CPU microseconds per step (best of three runs);
+   and small random networks on samples (the sensory figures' case: N = 4, T = 4, 48 samples, ``mean_half``).
 
 Run: ``python benchmarks/bench_harness.py`` (about a minute on 2 cores); ``python benchmarks/bench_harness.py small``
 runs case 3 alone (a few seconds). BLAS runs single-threaded unless
@@ -108,7 +109,7 @@ def bench_throughput():
 
 def bench_small_steps():
     print("[3] CPU per training step at small N (aligned init, population data, sum_half), best of 3 runs")
-    for K, T, steps in ((2, 5, 4000), (8, 10, 2000), (32, 20, 500)):
+    for K, T, steps in ((2, 5, 4000), (4, 10, 3000), (8, 10, 2000), (32, 20, 500)):
         task = Task.from_family("inverse_exponential", T=T, delta=np.linspace(0.5, 1.5, K).tolist(),
                                 lam=np.linspace(0.3, 0.9, K).tolist(), init={"a": 0.1, "b": 0.1, "c": 0.1})
         row = []
@@ -120,6 +121,17 @@ def bench_small_steps():
                 best = min(best, time.process_time() - start)
             row.append(f"record_every={every}: {best / steps * 1e6:6.1f} us/step")
         print(f"    N = K = {K:2d}, T = {T:2d}: " + ", ".join(row))
+    rng = np.random.default_rng(0)
+    X = rng.normal(0.5, 0.2, (48, 4, 4))
+    Y = X.sum(axis=1) / 4
+    best = np.inf
+    for _ in range(3):
+        start = time.process_time()
+        train_lrnn(None, X=X, Y=Y, hidden=4, init="random", loss="mean_half", lr=0.1, steps=4000, record_every=100,
+                   progress=False)
+        best = min(best, time.process_time() - start)
+    print(f"    samples, random init, N = 4, T = 4, P = 48, mean_half, record_every=100: "
+          f"{best / 4000 * 1e6:6.1f} us/step")
 
 
 if __name__ == "__main__":

@@ -91,8 +91,8 @@ def test_population_gradient_matches_finite_differences(T, adjoint, monkeypatch)
     for g, f in zip(grads, finite_difference_grads(direct_loss, net)):
         np.testing.assert_allclose(g, f, rtol=1e-6, atol=1e-8)
     # lag powers that _lag_powers did not make (no squarings kept with them): the same gradients
-    powers = net._lag_powers(T)
-    D = net.W_y @ powers - C[::-1].transpose(1, 0, 2).reshape(2, -1)
+    powers = net._lag_powers(T)  # row block k: (W_h^k W_x)^T
+    D = powers @ net.W_y.T - C[::-1].transpose(0, 2, 1).reshape(-1, 2)
     for g, h in zip(net._lag_gradients(D, powers.copy()), grads):
         np.testing.assert_array_equal(g, h)
 
@@ -111,6 +111,69 @@ def test_population_loss_equals_sample_loss_on_exactly_whitened_data():
     assert smp_value == pytest.approx(pop_value, rel=1e-10)
     for g, h in zip(pop_grads, smp_grads):
         np.testing.assert_allclose(g, h, atol=1e-10)
+
+
+def test_loss_objects_reuse_their_buffers_only_for_networks_of_their_shape():
+    """A loss object keeps its lag buffers between calls: networks of other widths get new ones, and a result does
+    not change when the same object evaluates other networks in between (the gradients are never its buffers)."""
+    from lrnn_theory.validation.network import EveryStepPopulationLoss, PopulationLoss, SampleLoss
+
+    rng = np.random.default_rng(13)
+    T = 5
+    X, Y = rng.normal(size=(12, T, 2)), rng.normal(size=(12, 2))
+    losses = [PopulationLoss(rng.normal(size=(T, 2, 2))), EveryStepPopulationLoss(rng.normal(size=(T, T, 2, 2))),
+              SampleLoss(X, Y)]
+    nets = [random_net(rng, N_h=3), random_net(rng, N_h=5), random_net(rng, N_h=3)]
+    for loss in losses:
+        first = loss(nets[0])
+        kept = [np.array(g) for g in first[1]]
+        for net in nets:  # every call against a new object of the same data (new buffers)
+            value, grads = loss(net)
+            fresh = type(loss).__new__(type(loss))
+            fresh.__dict__.update(loss.__dict__, _buffers=None)
+            expected_value, expected_grads = fresh(net)
+            assert value == expected_value
+            for g, h in zip(grads, expected_grads):
+                np.testing.assert_array_equal(g, h)
+        for g, h in zip(first[1], kept):  # the first call's gradients were not written into
+            np.testing.assert_array_equal(g, h)
+    direct = nets[0].loss_and_grad_samples(X, Y)
+    for g, h in zip(losses[2](nets[0])[1], direct[1]):
+        np.testing.assert_allclose(g, h, rtol=1e-10, atol=1e-13)
+
+
+def test_recorders_read_their_records_in_batches_as_one_at_a_time(monkeypatch):
+    """The modes and SVD singular values read in batches of stacked weights (batches of 3 records here) equal
+    ``read_modes`` and ``np.linalg.svd`` of each recorded network on its own."""
+    from lrnn_theory.validation.harness import gradient_descent
+    from lrnn_theory.validation.recorders import BatchedRecorder, ModeRecorder, SingularValueRecorder
+    from lrnn_theory.validation.training_setup import set_up
+
+    task = Task.constant(delta=[1.0, 0.5], T=3)
+    setup = set_up(task, hidden=3, init="random", seed=2)
+    monkeypatch.setattr(BatchedRecorder, "BATCH_ENTRIES", 3 * sum(W.size for W in setup.network.weights))
+    modes, svs = ModeRecorder(setup.read_modes, task.K, every=2), SingularValueRecorder(every=2)
+    networks = []
+
+    class Keeper:  # copies of the networks at the same steps
+        def start(self, steps, network):
+            pass
+
+        def due(self, step, last):
+            return last or step % 2 == 0
+
+        def record(self, step, network, loss):
+            networks.append(network.copy())
+
+    gradient_descent(setup.network.copy(), setup.objective().loss_and_grad, lr=0.05, steps=15,
+                     recorders=[modes, svs, Keeper()])
+    assert len(networks) == len(modes.steps) == 9 and modes._batch == 3
+    for k, net in enumerate(networks):
+        for got, want in zip(modes.modes[:, k], read_modes(net, setup.data.U, setup.data.V)):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+        for name, W in zip(("W_x", "W_h", "W_y"), net.weights):
+            np.testing.assert_allclose(svs.singular_values[name][k], np.linalg.svd(W, compute_uv=False), rtol=0,
+                                       atol=1e-14)
 
 
 def test_aligned_construction_and_readout():

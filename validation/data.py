@@ -174,6 +174,7 @@ class CorrelatedMoments:
     def __init__(self, C: np.ndarray, V: np.ndarray, lam: np.ndarray):
         self.every_step = C.ndim == 4
         self.V, self.lam = V, lam
+        self._buffers = None
         self.T = T = lam.shape[-1]
         self.G = gram(lam, self.every_step)                               # (units, T, T), G[m, k, l]
         Cv = C @ V                                                         # (T, N_y, units) or (T, T, N_y, units)
@@ -255,14 +256,15 @@ class CorrelatedMoments:
         recursion of ``LRNN._lag_gradients`` turns that into the weight gradients."""
         T = self.T
         squares = []
-        P_flat = net._lag_powers(T, squares)                                 # (N_h, T N_x): W_h^k W_x
+        self._buffers = buffers = net._lag_buffers(T, self._buffers)        # reused between calls
+        P_flat = net._lag_powers(T, squares, buffers)                        # (T N_x, N_h): (W_h^k W_x)^T
         N_y, N_x = net.W_y.shape[0], net.W_x.shape[1]
-        Z = (net.W_y @ P_flat).reshape(N_y, T, N_x) @ self.V                  # (N_y, T, units): M_k V
+        Z = np.transpose((P_flat @ net.W_y.T).reshape(T, N_x, N_y), (2, 0, 1)) @ self.V  # (N_y, T, units): M_k V
         D = np.transpose(Z, (2, 0, 1)) - self._best                           # (units, N_y, T)
         DG = D @ self.G                                                       # sum_k D_k G_kl, per unit
         loss = 0.5 * float(np.sum(D * DG)) + self.spread
         grad_maps = (np.transpose(DG, (1, 2, 0)) @ self.V.T).reshape(N_y, T * N_x)  # dL/dM_k side by side
-        return loss, net._lag_gradients(grad_maps, P_flat, squares)
+        return loss, net._lag_gradients(grad_maps.T, P_flat, squares, buffers)
 
 
 def fit_user_task(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):

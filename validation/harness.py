@@ -319,17 +319,17 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
     recorders = list(recorders)
     for recorder in recorders:
         recorder.start(steps, network)
-    due_and_record = [(recorder.due, recorder.record) for recorder in recorders]
-    next_dues = [getattr(recorder, "next_due", _every_step) for recorder in recorders]
+    schedule = [(recorder.due, recorder.record, getattr(recorder, "next_due", _every_step)) for recorder in recorders]
     next_record = 0  # no recorder is due before this step, unless it is the last
     stop_loss, threshold = stopping.loss, stopping.divergence_threshold
     threshold_squared = threshold * threshold  # inf for thresholds above 1e154: then the exact check decides
-    # (loss, step, weights) of the lowest-loss state: the update below makes new arrays and never writes into the
-    # old ones, so keeping references is enough (no copy per step).
-    best = (np.inf, 0, network.weights)
+    # The lowest-loss state (loss, step, weights): the update below makes new arrays and never writes into the old
+    # ones, so keeping references is enough (no copy per step).
+    best_loss, best_step, best_weights = np.inf, 0, network.weights
     weights = [network.W_x, network.W_h, network.W_y]
     bar = _progress_bar(steps, progress)
     bar_chunk = max(1, steps // 200)
+    next_bar = bar_chunk
     started = time.perf_counter()
     blas_limit, threads = blas_threads(network.N_h)
     step = 0
@@ -338,30 +338,36 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
             for step in range(steps + 1):
                 value, grads = loss_and_grad(network)
                 if not math.isfinite(value):
-                    raise on_divergence(step, "the loss overflowed", best)
-                if value < best[0]:
-                    best = (value, step, network.weights)
+                    raise on_divergence(step, "the loss overflowed", (best_loss, best_step, best_weights))
+                if value < best_loss:
+                    best_loss, best_step, best_weights = value, step, tuple(weights)
                 last = step == steps or (stop_loss is not None and value <= stop_loss)
                 if step >= next_record or last:
-                    for due, record in due_and_record:
+                    next_record = math.inf
+                    for due, record, next_due in schedule:
                         if due(step, last):
                             record(step, network, value)
-                    next_record = min((next_due(step + 1) for next_due in next_dues), default=math.inf)
-                if last:
-                    break
-                for j in trainable:
-                    weights[j] = weights[j] - lr * grads[j]
-                network.W_x, network.W_h, network.W_y = weights
-                for j in trainable:
-                    # the sum of squares (one BLAS call) bounds max |entry|^2: the exact maximum only when it fails
-                    if not np.vdot(weights[j], weights[j]) < threshold_squared:
-                        largest = float(max(abs(weights[k]).max() for k in trainable))
-                        if not largest <= threshold:
-                            raise on_divergence(step + 1, f"the weights overflowed (largest |entry| {largest:.3g} "
-                                                          f"> {threshold:g})", best)
+                        upcoming = next_due(step + 1)
+                        if upcoming < next_record:
+                            next_record = upcoming
+                    if last:
                         break
-                if (step + 1) % bar_chunk == 0:
+                squares = 0.0
+                for j in trainable:
+                    weights[j] = updated = weights[j] - lr * grads[j]
+                    flat = updated.ravel()
+                    squares += flat.dot(flat)
+                network.W_x, network.W_h, network.W_y = weights
+                # the sum of squares (one BLAS call per weight) bounds max |entry|^2: the exact maximum only when it
+                # fails (NaN fails too)
+                if not squares < threshold_squared:
+                    largest = float(max(abs(weights[k]).max() for k in trainable))
+                    if not largest <= threshold:
+                        raise on_divergence(step + 1, f"the weights overflowed (largest |entry| {largest:.3g} "
+                                                      f"> {threshold:g})", (best_loss, best_step, best_weights))
+                if step + 1 == next_bar:
                     bar.update(bar_chunk)
+                    next_bar += bar_chunk
     finally:
         bar.close()
     return LoopOutcome(network=network, last_step=step, stopped_early=step < steps,

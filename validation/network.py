@@ -327,73 +327,129 @@ class LRNN:
         """
         return EveryStepPopulationLoss(C)(self)
 
-    def _lag_powers(self, T: int, squares: list | None = None) -> np.ndarray:
-        """``W_h^k W_x`` for k = 0..T-1 side by side, shape (N_h, T N_x); the squarings W_h^m (m = 1, 2, 4, .. < T)
-        it makes are appended to ``squares``, if given (``_lag_gradients`` reuses them)."""
+    def _lag_powers(self, T: int, squares: list | None = None, buffers: "LagBuffers | None" = None) -> np.ndarray:
+        """``(W_h^k W_x)^T`` for k = 0..T-1 stacked, shape (T N_x, N_h) (row block k); the squarings W_h^m
+        (m = 1, 2, 4, .. < T) it makes are appended to ``squares``, if given (``_lag_gradients`` reuses them). With
+        ``buffers`` (``LagBuffers`` of this shape) the powers are written into ``buffers.powers`` and returned."""
         N_h, N_x = self.W_x.shape
-        # Layout (N, k N_x): block k = W_h^k W_x, so that stacks over k are free. By doubling: blocks m..2m-1 are
-        # W_h^m times blocks 0..m-1, one product each (log2 T products and squarings instead of T small ones).
-        # ndarray.dot in the training step: the same BLAS call as matmul (equal to the bit) at a third of its
-        # overhead (0.35 against 0.95 us at N = 4), which is the cost of these small products.
-        powers = np.empty((N_h, T * N_x))
-        powers[:, :N_x] = self.W_x
+        buffers = LagBuffers(T, N_x, N_h) if buffers is None else buffers
+        # By doubling: blocks m..m+w-1 are blocks 0..w-1 times (W_h^m)^T, one product each (log2 T products and
+        # squarings instead of T small ones), written straight into their rows (a contiguous slice).
+        np.copyto(buffers.first_power, self.W_x.T)
         W_m = self.W_h
         squares = [] if squares is None else squares
         squares.append(W_m)
-        m = 1
-        while m < T:
-            width = min(m, T - m)
-            powers[:, m * N_x:(m + width) * N_x] = W_m.dot(powers[:, :width * N_x])
-            m += width
-            if m < T:
+        last = len(buffers.power_passes) - 1
+        for index, (source, target) in enumerate(buffers.power_passes):
+            np.dot(source, W_m.T, out=target)
+            if index < last:
                 W_m = W_m.dot(W_m)
                 squares.append(W_m)
-        return powers
+        return buffers.powers
 
-    def _lag_gradients(self, D: np.ndarray, P_flat: np.ndarray, squares: list | None = None):
+    def _lag_gradients(self, D: np.ndarray, P_flat: np.ndarray, squares: list | None = None,
+                       buffers: "LagBuffers | None" = None):
         """Gradients of a loss whose derivative with respect to the lag map M_k = W_y W_h^k W_x is D_k.
 
-        ``D`` (N_y, T N_x) holds D_k side by side, ``P_flat`` the lag powers and ``squares`` the squarings that
-        ``_lag_powers`` made with them (None: made again where the adjoint needs them). With
-        Z_k = W_y^T D_k, the adjoint Lambda_T = 0, Lambda_j = Z_j + W_h^T Lambda_(j+1) gives dL/dW_x = Lambda_0 and
-        dL/dW_h = sum_(j>=1) Lambda_j (W_h^(j-1) W_x)^T: dL/dW_h is one product.
+        ``D`` (T N_x, N_y) holds D_k^T stacked (row block k), ``P_flat`` the lag powers of ``_lag_powers`` and
+        ``squares`` the squarings it made with them (None: made again where the adjoint needs them), ``buffers``
+        the ``LagBuffers`` they were made in (None: new ones). With Z_k = W_y^T D_k, the adjoint Lambda_T = 0,
+        Lambda_j = Z_j + W_h^T Lambda_(j+1) gives dL/dW_x = Lambda_0 and dL/dW_h = sum_(j>=1) Lambda_j
+        (W_h^(j-1) W_x)^T: dL/dW_h is one product.
         """
         N_h, N_x = self.W_x.shape
-        T = D.shape[1] // N_x
-        g_y = D.dot(P_flat.T)
-        Z = self.W_y.T.dot(D)  # block j: Z_j, then Lambda_j
+        T = D.shape[0] // N_x
+        buffers = LagBuffers(T, N_x, N_h) if buffers is None else buffers
+        g_y = D.T.dot(P_flat)
+        np.dot(D, self.W_y, out=buffers.adjoint)  # row block j: Z_j^T, then Lambda_j^T
         if N_h * N_h * N_x <= self.SCAN_LIMIT:
-            self._adjoint_scan(Z, T, N_x, squares)
+            self._adjoint_scan(buffers, squares)
         else:
-            # the block views made once (indexing in the loop cost more than the products at small N)
-            blocks = list(Z.reshape(N_h, T, N_x).transpose(1, 0, 2))
-            W_hT = self.W_h.T
-            for j in range(T - 2, -1, -1):
-                blocks[j] += W_hT.dot(blocks[j + 1])
-        g_h = Z[:, N_x:] @ P_flat[:, :-N_x].T  # matmul kept: on these strided operands ndarray.dot changes last bits
-        return Z[:, :N_x], g_h, g_y  # dL/dW_x: a view of Lambda_0, Z is made per call
+            W_h = self.W_h
+            for later, product, block in buffers.recursion:  # Lambda_j^T = Z_j^T + Lambda_(j+1)^T W_h
+                np.add(block, np.dot(later, W_h, out=product), out=block)
+        g_h = buffers.later_adjoint.T.dot(buffers.earlier_powers if P_flat is buffers.powers else P_flat[:-N_x])
+        return buffers.first_adjoint.T.copy(), g_h, g_y  # dL/dW_x = Lambda_0, copied out of the reused buffer
+
+    def _lag_buffers(self, T: int, held: "LagBuffers | None" = None) -> "LagBuffers":
+        """``held`` when it fits this network's lag computations over T lags, else new ``LagBuffers``."""
+        return LagBuffers.of(held, T, self)
 
     #: Largest N_h^2 N_x for which ``_lag_gradients`` runs the adjoint as a doubling scan: ceil(log2 T) stacked
     #: products instead of T - 1 small ones, with more flops (sum over the passes of T - m block products), so
     #: faster only while a block product costs less than a numpy call (N = 2..16 measured; at N = 32 slower).
     SCAN_LIMIT = 4096
 
-    def _adjoint_scan(self, Z: np.ndarray, T: int, N_x: int, squares: list | None) -> None:
-        """``Lambda_j = sum_(k>=j) (W_h^T)^(k-j) Z_k`` in place in Z by a doubling scan (Hillis-Steele): after the pass
-        with W_h^m, block j holds the sum over lags j..j+2m-1, with the squarings W_h^m of ``_lag_powers``."""
+    def _adjoint_scan(self, buffers: "LagBuffers", squares: list | None) -> None:
+        """``Lambda_j = sum_(k>=j) (W_h^T)^(k-j) Z_k`` in place in ``buffers.adjoint`` by a doubling scan
+        (Hillis-Steele): after the pass with W_h^m, block j holds the sum over lags j..j+2m-1, with the squarings
+        W_h^m of ``_lag_powers``."""
         if squares is None:  # powers made without keeping their squarings: the same squarings again
             squares = [self.W_h]
-            while 2 ** len(squares) < T:
+            while len(squares) < len(buffers.scan_passes):
                 squares.append(squares[-1].dot(squares[-1]))
+        for W_m, (later, product, earlier) in zip(squares, buffers.scan_passes):
+            np.add(earlier, np.dot(later, W_m, out=product), out=earlier)  # the product first: old blocks only
+
+
+class LagBuffers:
+    """The work arrays of the lag computations of one shape (T lags, N_x inputs, N_h hidden units), made once per
+    loss and reused at every evaluation, with the views that the doubling passes read and write (no slicing, no
+    allocation per step). Row block k (N_x rows) of ``powers`` is (W_h^k W_x)^T, of ``adjoint`` Lambda_k^T: the
+    blocks a pass writes are a contiguous slice, which a product writes into directly.
+
+    Parameters
+    ----------
+    T, N_x, N_h : int
+    """
+
+    def __init__(self, T: int, N_x: int, N_h: int):
+        self.shape = (T, N_x, N_h)
+        rows = T * N_x
+        self.powers = np.empty((rows, N_h))
+        self.adjoint = np.empty((rows, N_h))
+        scratch = np.empty((rows, N_h))
+        self.first_power = self.powers[:N_x]
+        self.power_passes = []  # (blocks 0..w-1, blocks m..m+w-1) for m = 1, 2, 4, ..
         m = 1
-        for W_m in squares:
-            if m >= T:
-                break
-            Z[:, :(T - m) * N_x] += W_m.T.dot(Z[:, m * N_x:])  # the product is made before the sum: old blocks only
+        while m < T:
+            width = min(m, T - m)
+            self.power_passes.append((self.powers[:width * N_x], self.powers[m * N_x:(m + width) * N_x]))
+            m += width
+        self.scan_passes = []  # (blocks m.., scratch, blocks ..T-m-1) for m = 1, 2, 4, .. < T
+        m = 1
+        while m < T:
+            self.scan_passes.append((self.adjoint[m * N_x:], scratch[:(T - m) * N_x], self.adjoint[:(T - m) * N_x]))
             m *= 2
+        # dL/dW_x = Lambda_0 and dL/dW_h = sum_(j>=1) Lambda_j (W_h^(j-1) W_x)^T read these
+        self.first_adjoint, self.later_adjoint = self.adjoint[:N_x], self.adjoint[N_x:]
+        self.earlier_powers = self.powers[:rows - N_x]
+        blocks = [self.adjoint[j * N_x:(j + 1) * N_x] for j in range(T)]
+        self.recursion = [(blocks[j + 1], scratch[:N_x], blocks[j]) for j in range(T - 2, -1, -1)]
+
+    @classmethod
+    def of(cls, held: "LagBuffers | None", T: int, net: LRNN) -> "LagBuffers":
+        """``held`` when it has the shape of ``net``'s lag computations over T lags, else new buffers."""
+        shape = (T, net.W_x.shape[1], net.W_x.shape[0])
+        return held if held is not None and held.shape == shape else cls(*shape)
 
 
-class PopulationLoss:
+class LagLoss:
+    """A loss of the lag maps M_k = W_y W_h^k W_x of fixed data, evaluated at every step of a training run: it keeps
+    the work arrays of the lag computations (``LagBuffers``) between calls, so one loss object serves one thread at
+    a time (the gradients it returns are new arrays)."""
+
+    T: int
+    _buffers: "LagBuffers | None" = None
+
+    def _powers(self, net: LRNN) -> tuple:
+        """``(powers, squares, buffers)`` of ``net`` (``LRNN._lag_powers``) in this loss's buffers."""
+        self._buffers = buffers = net._lag_buffers(self.T, self._buffers)
+        squares = []
+        return net._lag_powers(self.T, squares, buffers), squares, buffers
+
+
+class PopulationLoss(LagLoss):
     """The population loss of fixed final-output correlations ``C`` (T, N_y, N_x) as a function of the network, with
     the lag targets computed once: a training run evaluates it at every step. ``PopulationLoss(C)(net)`` is
     ``net.loss_and_grad_population(C)`` (``population_loss`` picks this or ``EveryStepPopulationLoss`` for ``C``).
@@ -401,50 +457,57 @@ class PopulationLoss:
     Parameters
     ----------
     C : ndarray, shape (T, N_y, N_x)
+    scale : float
+        Factor of the loss and its gradients: a loss convention's (``lrnn_theory.losses``), applied once to the
+        derivative with respect to the lag maps instead of to each gradient (equal to rounding).
     """
 
-    def __init__(self, C):
+    def __init__(self, C, scale: float = 1.0):
         C = np.asarray(C)
-        self.C, self.T = C, C.shape[0]
-        self.targets = C[::-1].transpose(1, 0, 2).reshape(C.shape[1], -1)  # C_(T-k) at block k
+        self.C, self.T, self.scale = C, C.shape[0], float(scale)
+        self.targets = C[::-1].transpose(0, 2, 1).reshape(-1, C.shape[1])  # C_(T-k)^T at row block k
 
     def __call__(self, net: LRNN):
         """``(loss, (g_x, g_h, g_y))`` of ``net``."""
-        squares = []
-        P_flat = net._lag_powers(self.T, squares)
-        D = net.W_y.dot(P_flat) - self.targets  # dL/dM_k = W_y W_h^k W_x - C_(T-k), side by side
+        P_flat, squares, buffers = self._powers(net)
+        D = P_flat.dot(net.W_y.T)  # dL/dM_k = W_y W_h^k W_x - C_(T-k), transposed, stacked
+        D -= self.targets
         loss = 0.5 * float(np.vdot(D, D))
-        return loss, net._lag_gradients(D, P_flat, squares)
+        if self.scale != 1.0:  # sum_half: x * 1.0 == x, so skipping the products changes no bit
+            loss, D = self.scale * loss, self.scale * D
+        return loss, net._lag_gradients(D, P_flat, squares, buffers)
 
 
 class EveryStepPopulationLoss(PopulationLoss):
     """``PopulationLoss`` of every-step correlations ``C`` (T, T, N_y, N_x): lag targets, lag weights and the causal
-    mask computed once; ``EveryStepPopulationLoss(C)(net)`` is ``net.loss_and_grad_population_every_step(C)``."""
+    pairs computed once; ``EveryStepPopulationLoss(C)(net)`` is ``net.loss_and_grad_population_every_step(C)``."""
 
-    def __init__(self, C):
+    def __init__(self, C, scale: float = 1.0):
         C = np.asarray(C)
-        self.C, self.T = C, C.shape[0]
+        self.C, self.T, self.scale = C, C.shape[0], float(scale)
         T, N_y, N_x = C.shape[0], C.shape[2], C.shape[3]
         lag_targets = np.stack([np.trace(C, offset=-k, axis1=0, axis2=1) for k in range(T)])  # sum_t C_(t,t-k)
-        self.targets = lag_targets.transpose(1, 0, 2).reshape(N_y, T * N_x)
-        self.lag_weights = np.repeat(np.arange(T, 0, -1, dtype=float), N_x)  # T - k pairs (t, i) at lag k
-        lag = np.subtract.outer(np.arange(T), np.arange(T))
-        self.causal = (lag >= 0)[:, :, None, None]
-        self.lag_index = np.maximum(lag, 0)
+        # dL/dM_k = (T - k) M_k - sum_t C_(t,t-k) (T - k pairs (t, i) at lag k), times the scale
+        self.targets = self.scale * lag_targets.transpose(0, 2, 1).reshape(T * N_x, N_y)
+        self.lag_weights = self.scale * np.repeat(np.arange(T, 0, -1, dtype=float), N_x)[:, None]
+        # the loss from the residuals of every (t, i) pair, exact near zero loss: the pairs i <= t against their lag
+        # map (targets transposed like the maps), the pairs i > t (no map) a constant
+        times, steps = np.nonzero(np.subtract.outer(np.arange(T), np.arange(T)) >= 0)
+        self.pair_lags = times - steps
+        self.pair_targets = np.ascontiguousarray(C[times, steps].transpose(0, 2, 1))  # (pairs, N_x, N_y)
+        acausal = C[np.triu_indices(T, 1)]
+        self.acausal_loss = 0.5 * float(np.vdot(acausal, acausal))
 
     def __call__(self, net: LRNN):
-        squares = []
-        P_flat = net._lag_powers(self.T, squares)
-        M = net.W_y.dot(P_flat)  # M_k = W_y W_h^k W_x at block k
-        D = self.lag_weights * M - self.targets  # dL/dM_k
-        # The loss from the residuals of every (t, i) pair, exact near zero loss.
-        maps = M.reshape(net.N_y, self.T, net.N_x).transpose(1, 0, 2)
-        predicted = np.where(self.causal, maps[self.lag_index], 0.0)
-        loss = 0.5 * float(np.sum((self.C - predicted) ** 2))
-        return loss, net._lag_gradients(D, P_flat, squares)
+        P_flat, squares, buffers = self._powers(net)
+        M = P_flat.dot(net.W_y.T)  # M_k^T = (W_y W_h^k W_x)^T at row block k
+        D = self.lag_weights * M - self.targets  # scale dL/dM_k, transposed
+        residual = self.pair_targets - M.reshape(self.T, net.N_x, net.N_y)[self.pair_lags]
+        loss = 0.5 * float(np.vdot(residual, residual)) + self.acausal_loss
+        return (loss if self.scale == 1.0 else self.scale * loss), net._lag_gradients(D, P_flat, squares, buffers)
 
 
-class SampleLoss:
+class SampleLoss(LagLoss):
     """The sample loss of fixed sequences ``X`` and targets ``Y`` as a function of the network, from the data's
     second moments: a step costs the same for any number of samples. ``SampleLoss(X, Y)(net)`` is
     ``net.loss_and_grad_samples(X, Y)`` to rounding (the loss in the theory's convention,
@@ -461,22 +524,24 @@ class SampleLoss:
     ----------
     X : ndarray, shape (P, T, N_x)
     Y : ndarray, shape (P, N_y), or (P, T, N_y) for every-step outputs
+    scale : float
+        Factor of the loss and its gradients (``PopulationLoss``), here in the factor the gradient is taken with.
     """
 
     #: Largest number of entries of a block of design rows factorised at once (bounds the memory of the set-up).
     BLOCK_ENTRIES = 2**21
 
-    def __init__(self, X, Y):
+    def __init__(self, X, Y, scale: float = 1.0):
         X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
         P, T, N_x = X.shape
-        self.T, n = T, T * N_x
+        self.T, self.scale, n = T, float(scale), T * N_x
         factor = None
         for rows in self._design_blocks(X, Y):
             factor = np.linalg.qr(rows if factor is None else np.vstack((factor, rows)), mode="r")
         width = min(factor.shape[0], n)
-        self.design_t = np.ascontiguousarray(factor[:width, :n].T)  # (n, width): R^T
+        self.design_t = self.scale * np.ascontiguousarray(factor[:width, :n].T)  # (n, width): scale R^T
         self.design = np.ascontiguousarray(factor[:width, :n])      # (width, n): R
-        self.targets_t = np.ascontiguousarray(factor[:width, n:].T)  # (N_y, width): B^T
+        self.targets = np.ascontiguousarray(factor[:width, n:])     # (width, N_y): B
         rest = factor[width:, n:]
         self.outside = 0.5 * float(np.sum(rest * rest))
 
@@ -496,13 +561,16 @@ class SampleLoss:
 
     def __call__(self, net: LRNN):
         """``(loss, (g_x, g_h, g_y))`` of ``net``."""
-        squares = []
-        P_flat = net._lag_powers(self.T, squares)
-        residual = net.W_y.dot(P_flat).dot(self.design_t) - self.targets_t  # (R M^T - B)^T
+        P_flat, squares, buffers = self._powers(net)
+        residual = self.design.dot(P_flat.dot(net.W_y.T))  # R M^T - B
+        residual -= self.targets
         loss = 0.5 * float(np.vdot(residual, residual)) + self.outside
-        return loss, net._lag_gradients(residual.dot(self.design), P_flat, squares)
+        if self.scale != 1.0:
+            loss = self.scale * loss
+        return loss, net._lag_gradients(self.design_t.dot(residual), P_flat, squares, buffers)
 
 
-def population_loss(C) -> PopulationLoss:
-    """The population loss of correlations ``C``: final-output (T, N_y, N_x) or every-step (T, T, N_y, N_x)."""
-    return EveryStepPopulationLoss(C) if np.ndim(C) == 4 else PopulationLoss(C)
+def population_loss(C, scale: float = 1.0) -> PopulationLoss:
+    """The population loss of correlations ``C``: final-output (T, N_y, N_x) or every-step (T, T, N_y, N_x), times
+    ``scale``."""
+    return (EveryStepPopulationLoss if np.ndim(C) == 4 else PopulationLoss)(C, scale)

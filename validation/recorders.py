@@ -6,7 +6,8 @@ which every recorder takes), and ``record(step, network, loss)``; optionally ``n
 >= step it can be due at besides the last (the loop does not ask it in between). ``Recorder`` records every
 ``every``-th step and the last one into preallocated arrays; its subclasses say what they read:
 
-- ``ModeRecorder``: the modes a, b, c (``TrainingSetup.read_modes``);
+- ``ModeRecorder``: the modes a, b, c (``TrainingSetup.read_modes``), read in batches of records
+  (``BatchedRecorder``);
 - ``LossRecorder``: the training loss;
 - ``SingularValueRecorder``: the singular values of W_x, W_h, W_y;
 - ``CallbackRecorder``: the return value of ``on_record(step, network)``;
@@ -57,7 +58,7 @@ class Recorder:
         self._allocate(capacity, network)
 
     def due(self, step: int, last: bool) -> bool:
-        return last or self.next_due(step) == step
+        return last or step % self.every == 0  # next_due(step) == step, without the call (asked at every record)
 
     def next_due(self, step: int) -> int:
         """The first step >= ``step`` that is due (besides the last): the next multiple of ``every``."""
@@ -79,24 +80,67 @@ class Recorder:
         raise NotImplementedError
 
 
-class ModeRecorder(Recorder):
-    """The modes a, b, c read off the network (``read_modes(network) -> (a, b, c)``, each (K,))."""
+class WeightStack:
+    """The weights of several records stacked along a leading axis: ``W_x`` (n, N_h, N_x), ``W_h``, ``W_y``."""
+
+    def __init__(self, weights: list):
+        self.W_x, self.W_h, self.W_y = (np.stack(w) for w in zip(*weights))
+
+
+class BatchedRecorder(Recorder):
+    """A recorder that reads the weights of up to ``BATCH_ENTRIES`` weight entries' worth of records at once
+    (``_read(start, stack)`` with a ``WeightStack``): a few stacked products per batch instead of several small ones
+    per record. It keeps references to the recorded weight arrays until it reads them, so the training loop must
+    not write into them (``gradient_descent`` makes new arrays at every step); reading the recorded values
+    (``ModeRecorder.modes``, ``SingularValueRecorder.singular_values``) reads the rest."""
+
+    #: Most weight entries held per batch (256 KB: the weights kept stay in cache; at N = 32 larger batches made the
+    #: steps between reads slower than the batching saved).
+    BATCH_ENTRIES = 2**15
+
+    def _allocate(self, capacity, network):
+        self._pending, self._first_pending = [], 0
+        self._batch = max(1, min(256, self.BATCH_ENTRIES // sum(W.size for W in network.weights)))
+
+    def _store(self, index, network, loss):
+        pending = self._pending
+        if not pending:
+            self._first_pending = index
+        pending.append(network.weights)
+        if len(pending) >= self._batch:
+            self._read_pending()
+
+    def _read_pending(self) -> None:
+        if self._pending:
+            self._read(self._first_pending, WeightStack(self._pending))
+            self._pending = []
+
+    def _read(self, start: int, stack: WeightStack) -> None:
+        raise NotImplementedError
+
+
+class ModeRecorder(BatchedRecorder):
+    """The modes a, b, c read off the network (``read_modes(network) -> (a, b, c)``, each (K,), and each (n, K) for
+    a ``WeightStack`` of n records: ``TrainingSetup.read_modes``)."""
 
     def __init__(self, read_modes: Callable, K: int, dtype=float, every: int = 1):
         super().__init__(every)
         self.read_modes, self.K, self.dtype = read_modes, K, dtype
 
     def _allocate(self, capacity, network):
+        super()._allocate(capacity, network)
         self._modes = np.empty((3, capacity, self.K), dtype=self.dtype)
 
-    def _store(self, index, network, loss):
-        a, b, c = self.read_modes(network)
-        modes = self._modes  # one row at a time: assigning the tuple would build an array from it first
-        modes[0, index], modes[1, index], modes[2, index] = a, b, c
+    def _read(self, start, stack):
+        a, b, c = self.read_modes(stack)
+        rows = slice(start, start + len(a))
+        modes = self._modes  # one array at a time: assigning the tuple would build an array from it first
+        modes[0, rows], modes[1, rows], modes[2, rows] = a, b, c
 
     @property
     def modes(self) -> np.ndarray:
         """(3, n_records, K): a, b, c."""
+        self._read_pending()
         return self._modes[:, :self.count]
 
 
@@ -114,7 +158,7 @@ class LossRecorder(Recorder):
         return self._losses[:self.count]
 
 
-class SingularValueRecorder(Recorder):
+class SingularValueRecorder(BatchedRecorder):
     """Singular values of W_x, W_h, W_y, descending (the paper's unaligned read-out).
 
     By default an SVD of each matrix per record. With ``modes`` (the run's ``ModeRecorder``, which records at the
@@ -135,6 +179,7 @@ class SingularValueRecorder(Recorder):
         return "svd" if self.modes is None else "aligned read-out"
 
     def _allocate(self, capacity, network):
+        super()._allocate(capacity, network)
         self._values = {name: np.empty((capacity, min(W.shape))) for name, W in zip(WEIGHT_NAMES, network.weights)}
         self._rows = list(self._values.values())
         if self.modes is not None:  # W_h = R H(b) R^T has N_h - (real units) zero singular values
@@ -142,10 +187,12 @@ class SingularValueRecorder(Recorder):
             self._zero_rows = [row for row in self._rows if row.shape[1] > units]
 
     def _store(self, index, network, loss):
-        if self.modes is None:
-            for name, W in zip(WEIGHT_NAMES, network.weights):
-                self._values[name][index] = np.linalg.svd(W, compute_uv=False)
-        # else: read off the recorded modes by ``singular_values``
+        if self.modes is None:  # else: read off the recorded modes by ``singular_values``
+            super()._store(index, network, loss)
+
+    def _read(self, start, stack):
+        for name, W in zip(WEIGHT_NAMES, (stack.W_x, stack.W_h, stack.W_y)):
+            self._values[name][start:start + len(W)] = np.linalg.svd(W, compute_uv=False)
 
     def _read_off_modes(self) -> None:
         """|a|, |b|, |c| sorted descending, for every record and the three matrices at once."""
@@ -167,6 +214,7 @@ class SingularValueRecorder(Recorder):
         """``{"W_x", "W_h", "W_y"}`` -> (n_records, min(shape))."""
         if self.modes is not None:
             self._read_off_modes()
+        self._read_pending()
         return {name: values[:self.count] for name, values in self._values.items()}
 
 
@@ -199,6 +247,9 @@ class NTKRecorder(Recorder):
         if self.at is None:
             return super().next_due(step)
         return min((s for s in self.at if s >= step), default=math.inf)
+
+    def due(self, step, last):
+        return last or self.next_due(step) == step
 
     def _store(self, index, network, loss):
         self.kernels.append(empirical_ntk(network.W_x, network.W_h, network.W_y, self.inputs, outputs=self.outputs))

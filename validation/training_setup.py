@@ -340,10 +340,6 @@ class Objective:
     loss_and_grad: Callable
 
 
-def _as_network(weights) -> LRNN:
-    return weights if isinstance(weights, LRNN) else LRNN(*weights)
-
-
 @dataclass(frozen=True, eq=False)
 class TrainingSetup:
     """Everything a training run starts from (``set_up``).
@@ -397,19 +393,21 @@ class TrainingSetup:
         scale = loss_scale(loss, d.n_samples, d.U.shape[0], d.task.output_steps)
         # what depends on the data only, once per run: the samples' second moments (a step then costs the same for
         # any number of samples; equal to BPTT over the samples to rounding), the input covariance, or the lag targets
-        if d.X is not None:
-            fixed = SampleLoss(d.X, d.Y)
-        elif d.moments is not None:
-            fixed = d.moments.loss_and_grad
+        # (the loss objects of samples and correlations take the scale in: one product per step instead of three)
+        if d.moments is not None and d.X is None:
+            unscaled = d.moments.loss_and_grad
+
+            def fixed(net):
+                value, grads = unscaled(net)
+                if scale == 1.0:  # sum_half: x * 1.0 == x, so skipping the products changes no bit
+                    return value, grads
+                g_x, g_h, g_y = grads
+                return scale * value, (scale * g_x, scale * g_h, scale * g_y)
         else:
-            fixed = population_loss(d.correlations)
+            fixed = SampleLoss(d.X, d.Y, scale) if d.X is not None else population_loss(d.correlations, scale)
 
         def loss_and_grad(weights):
-            value, grads = fixed(_as_network(weights))
-            if scale == 1.0:  # sum_half: x * 1.0 == x, so skipping the products changes no bit
-                return value, grads
-            g_x, g_h, g_y = grads
-            return scale * value, (scale * g_x, scale * g_h, scale * g_y)
+            return fixed(weights if isinstance(weights, LRNN) else LRNN(*weights))
         return Objective(loss=loss, scale=scale, loss_and_grad=loss_and_grad)
 
     def as_dict(self) -> dict:
@@ -463,18 +461,18 @@ def fitted_hidden_basis(net: LRNN, U: np.ndarray, V: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    net : LRNN
+    net : LRNN, or an object with weights ``W_x``, ``W_h``, ``W_y`` stacked along a leading axis (n, ...)
     U, V : ndarray, shapes (N_y, K) and (N_x, K)
         Output and input singular vectors of the task.
 
     Returns
     -------
-    ndarray, shape (N_h, K)
+    ndarray, shape (N_h, K), or (n, N_h, K) for stacked weights
         Orthonormal columns; equals R for an aligned network with a + c > 0.
     """
-    A = net.W_x.dot(V) + net.W_y.T.dot(U)  # ndarray.dot: read at every record of an unaligned run
+    A = net.W_x @ V + np.swapaxes(net.W_y, -1, -2) @ U
     left, _, right = np.linalg.svd(A, full_matrices=False)
-    return left.dot(right)
+    return left @ right
 
 
 def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = None, sizes=None):
@@ -482,7 +480,8 @@ def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = N
 
     Parameters
     ----------
-    net : LRNN
+    net : LRNN, or an object with weights ``W_x``, ``W_h``, ``W_y`` stacked along a leading axis (n, ...)
+        Stacked weights are read at once (the recorders read the records of a run in batches).
     U, V : ndarray, shapes (N_y, K) and (N_x, K)
         Output and input singular vectors of the task.
     R : ndarray (N_h, K), optional
@@ -493,17 +492,23 @@ def read_modes(net: LRNN, U: np.ndarray, V: np.ndarray, R: np.ndarray | None = N
 
     Returns
     -------
-    a, b, c : ndarray, shape (K,)
+    a, b, c : ndarray, shape (K,), or (n, K) for stacked weights
         Complex when ``sizes`` is given.
     """
-    if R is None:
+    fitted = R is None
+    if fitted:
         R = fitted_hidden_basis(net, U, V)
     if sizes is not None:
         # the three projections read together: one block_values call instead of three
-        return tuple(block_values(np.stack((R.T.dot(net.W_x).dot(V), R.T.dot(net.W_h).dot(R),
-                                            U.T.dot(net.W_y).dot(R))), sizes))
-    # ndarray.sum: the same reduction as np.sum without its dispatch (read at every recorded step)
-    a = (R * net.W_x.dot(V)).sum(axis=0)  # ndarray.dot: matmul's BLAS product without its ufunc overhead
-    b = (R * net.W_h.dot(R)).sum(axis=0)
-    c = (U * net.W_y.dot(R)).sum(axis=0)
-    return a, b, c
+        R_t = np.swapaxes(R, -1, -2)
+        return tuple(block_values(np.stack((R_t @ net.W_x @ V, R_t @ net.W_h @ R, U.T @ net.W_y @ R)), sizes))
+    if fitted:  # a basis per record
+        return (R * (net.W_x @ V)).sum(axis=-2), (R * (net.W_h @ R)).sum(axis=-2), (U * (net.W_y @ R)).sum(axis=-2)
+    return _diagonal(net.W_x, R, V), _diagonal(net.W_h, R, R), _diagonal(net.W_y, U, R)
+
+
+def _diagonal(W: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``diag(left^T W right)`` of W (p, q) or stacked (n, p, q): one product of the flattened W with the columns
+    vec(left_k right_k^T) (a batch of records in one BLAS call, no (n, p, K) intermediate)."""
+    pairs = (left[:, None, :] * right[None, :, :]).reshape(-1, left.shape[1])
+    return W.reshape(W.shape[:-2] + (-1,)) @ pairs
