@@ -5,7 +5,8 @@ into numpy functions, once per process (each is cached: the expressions do not d
 
 * ``flow_functions(flow, layout)``: rates and Jacobian of the gradient flow or the modified flow (finite learning
   rates), for real modes (a, b, c) or complex ones (Wirtinger derivatives), with the calling convention of
-  ``FlowFunctions`` (``lrnn_theory.flow`` evaluates them through its mode layouts);
+  ``FlowFunctions`` (``lrnn_theory.flow`` evaluates them through its mode layouts); their generated code is kept on
+  disk with the derivations (``lrnn_theory.cache``), so a new process does not run cse and the printer again;
 * ``frozen_io_functions`` and ``frozen_polar_functions``: the input-output solutions with b frozen
   (``lrnn_theory.frozen``);
 * ``time_derivatives(order)``: the Bell-polynomial time derivatives of b with u frozen (``integrate_recurrent_taylor``);
@@ -15,6 +16,7 @@ into numpy functions, once per process (each is cached: the expressions do not d
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,6 +25,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from .derivations import complex as complex_sym
+from .derivations import derivation
 from .derivations import finite_lr as finite_lr_sym
 from .derivations import frozen as frozen_sym
 from .derivations import mode_flow as mode_flow_sym
@@ -68,18 +71,23 @@ def _lambdify(args, expr):
     return sp.lambdify(args, expr, modules=NUMPY, cse=True)
 
 
-def _nested_rows(args, rows):
-    """The nested list ``rows`` (the Jacobian's rows) compiled as one flat list, so that common subexpressions are
-    shared across all its entries (lambdify's cse shares less within nested lists), returned as nested rows. Measured
-    at K = 8: the complex modified flow's Wirtinger Jacobian 1.65 -> 0.46 ms per call, real modified 0.83 -> 0.16."""
-    width = len(rows[0])
-    flat = _lambdify(args, [entry for row in rows for entry in row])
-
+def _as_rows(flat: Callable, height: int, width: int) -> Callable:
+    """``flat``, a function returning a flat list of ``height`` x ``width`` entries, returning them as nested rows:
+    the Jacobian's rows are compiled as one flat list, so that common subexpressions are shared across all its entries
+    (lambdify's cse shares less within nested lists). Measured at K = 8: the complex modified flow's Wirtinger
+    Jacobian 1.65 -> 0.46 ms per call, real modified 0.83 -> 0.16."""
     def nested(*values):
         entries = flat(*values)
-        return [entries[i * width:(i + 1) * width] for i in range(len(rows))]
+        return [entries[i * width:(i + 1) * width] for i in range(height)]
 
     return nested
+
+
+def _from_source(source: str) -> Callable:
+    """The function lambdify generated as ``source`` (``_generated_flow``), in lambdify's namespace for ``NUMPY``."""
+    namespace = {**vars(np), "numpy": np}
+    exec(compile(source, "<lrnn_theory.compiled.flow>", "exec"), namespace)  # noqa: S102 - lambdify's printed code
+    return namespace["_lambdifygenerated"]
 
 
 def _real_gradient_rates():
@@ -168,14 +176,33 @@ def flow_expressions(flow: str, layout: str) -> FlowExpressions:
     return FLOWS[flow, layout]()
 
 
+@derivation
+def _generated_flow(flow: str, layout: str) -> dict:
+    """The Python source lambdify generates (with cse) for the rates, the flat Jacobian and the energy correction
+    (None for the gradient flow) of ``flow_expressions(flow, layout)``, the Jacobian's shape and the convention of
+    ``FlowFunctions``. Kept on disk with the derivations (``derivations.derivation``, which keys a function outside
+    the derivation modules by its own module's source too, so a change of this module renews them): a new process
+    execs the four flows' sources in ~10 ms instead of deriving the expressions and running cse and the printer
+    again (~0.8 s CPU)."""
+    expr = flow_expressions(flow, layout)
+    flat = [entry for row in expr.jacobian for entry in row]
+    correction = expr.energy_correction
+    return {"rates": inspect.getsource(_lambdify(expr.args, expr.rates)),
+            "jacobian": inspect.getsource(_lambdify(expr.args, flat)),
+            "shape": (len(expr.jacobian), len(expr.jacobian[0])),
+            "energy_correction": None if correction is None else inspect.getsource(_lambdify(expr.args, correction)),
+            "convention": dict(expr.convention)}
+
+
 @functools.lru_cache(maxsize=None)
 def flow_functions(flow: str, layout: str) -> FlowFunctions:
     """The compiled ``flow`` ("gradient" or "modified") for modes laid out as ``layout`` ("real" or "complex"):
-    the Jacobian as one flat list (``_nested_rows``)."""
-    expr = flow_expressions(flow, layout)
-    correction = None if expr.energy_correction is None else _lambdify(expr.args, expr.energy_correction)
-    return FlowFunctions(_lambdify(expr.args, expr.rates), _nested_rows(expr.args, expr.jacobian), correction,
-                         **expr.convention)
+    the Jacobian as one flat list (``_as_rows``), from the generated code kept on disk (``_generated_flow``)."""
+    generated = _generated_flow(flow, layout)
+    correction = generated["energy_correction"]
+    return FlowFunctions(_from_source(generated["rates"]), _as_rows(_from_source(generated["jacobian"]),
+                                                                    *generated["shape"]),
+                         None if correction is None else _from_source(correction), **generated["convention"])
 
 
 # ---- the exact gradient-descent map ------------------------------------------------------------------------------
@@ -339,8 +366,14 @@ def frozen_balanced_functions() -> dict:
     logistic_z = sp.cancel(logistic_e.subs(e, 1 / io.z))
     if logistic_e.has(io.t) or logistic_z.has(io.t):  # pragma: no cover - derivation changed shape
         raise RuntimeError("logistic solution is not a function of exp(2At/tau)")
-    t_A0 = sp.solve(sp.Eq(io.u, bal["u_of_t_A0"]), io.t)[0]
-    lam = functools.partial(sp.lambdify, modules="numpy")
+    # u = u(t) at A = 0 is rational and linear in t after clearing its denominator: solved for t by hand (sp.solve
+    # costs 0.5 s here, most of it importing sympy.physics.units for its solution check)
+    numerator, denominator = sp.fraction(sp.together(bal["u_of_t_A0"]))
+    linear = sp.Poly(sp.expand(io.u * denominator - numerator), io.t)
+    if linear.degree() != 1:  # pragma: no cover - derivation changed shape
+        raise RuntimeError("u(t) at A = 0 is not linear in t after clearing its denominator")
+    t_A0 = sp.factor_terms(-linear.coeff_monomial(1) / linear.coeff_monomial(io.t))
+    lam = functools.partial(sp.lambdify, modules=NUMPY)
     return {
         "logistic_e": lam((e, io.A, io.B, io.u0), logistic_e),
         "logistic_z": lam((io.z, io.A, io.B, io.u0), logistic_z),
@@ -357,7 +390,7 @@ def frozen_unbalanced_functions() -> dict:
     see its ``_derive_root_form``: nothing cancels for a ~ -c), by name."""
     io = frozen_sym
     unb = io.derive_unbalanced_solution()
-    lam = functools.partial(sp.lambdify, modules="numpy")
+    lam = functools.partial(sp.lambdify, modules=NUMPY)
     return {
         "w_plus": lam((io.A, io.B, io.D), unb["roots"][0]),
         "w_minus": lam((io.D, io.w_plus), unb["root_product"] / io.w_plus),

@@ -506,7 +506,10 @@ def compile_time_derivatives(order: int):
 
     def evaluate(G):
         G = np.asarray(G, dtype=float)
-        return np.array([np.broadcast_to(v, G.shape[1:]) for v in fn(*G)])
+        out = np.empty(G.shape)  # filled row by row: a constant row (b' = g_0 ...) broadcasts on assignment
+        for row, value in zip(out, fn(*G)):
+            row[...] = value
+        return out
 
     return evaluate
 
@@ -579,27 +582,30 @@ def integrate_recurrent_taylor(task, t_eval, *, window: float = 0.1, order: int 
     scale = task.tau ** -np.arange(1, order + 1, dtype=float) / np.cumprod(np.arange(1, order + 1, dtype=float))
     n_windows = max(1, int(np.ceil(t_eval[-1] / window - 1e-12)))
     which = np.minimum((t_eval // window).astype(int), n_windows - 1)
-    bounds = np.searchsorted(which, np.arange(n_windows + 1))
-    out = np.empty((t_eval.size, K))
+    # Each window's start and Taylor coefficients are kept; the output times are evaluated once after the loop (the
+    # same Horner operations, so the same values as evaluating them window by window).
+    starts = np.empty((n_windows, K))
+    coefficients = np.empty((n_windows, order, K))
     for w_idx in range(n_windows):
+        starts[w_idx] = b
         # Taylor coefficients b^(n)(t_0) / n! in time t (b^(n) carries tau^-n). Overflow is caught just below.
         with np.errstate(over="ignore", invalid="ignore"):
-            coeffs = time_derivs(field.derivatives(b, order)) * scale[:, None]
-            sl = slice(bounds[w_idx], bounds[w_idx + 1])
-            h = t_eval[sl] - w_idx * window
-            out[sl] = _horner(b, coeffs, h)
-            b = _horner(b, coeffs, np.array([window]))[0]
+            coeffs = coefficients[w_idx]
+            np.multiply(time_derivs(field.derivatives(b, order)), scale[:, None], out=coeffs)
+            b = _horner(b, coeffs, window)
         if not np.all(np.isfinite(b)) or np.max(np.abs(b)) > divergence_threshold:
             mode = int(np.argmax(~np.isfinite(b) | (np.abs(b) > divergence_threshold)))
             raise DivergenceError(f"windowed Taylor series diverged at t={(w_idx + 1) * window:.6g} in mode {mode} "
                                   f"(window={window:g}, order={order}); use a smaller window",
                                   time=(w_idx + 1) * window, mode=mode)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _horner(starts[which], coefficients[which].transpose(1, 0, 2), (t_eval - which * window)[:, None])
     return TaylorResult(t=t_eval, b=out, window=window, order=order, n_windows=n_windows)
 
 
 def _horner(b0, coeffs, h):
-    """sum_n coeffs[n-1] h^n + b0 for each h (shape (n_h, K))."""
-    acc = np.zeros((h.size, b0.size))
+    """sum_n coeffs[n-1] h^n + b0: ``coeffs`` (order, ...) broadcast against ``h`` and ``b0``."""
+    acc = 0.0
     for c in coeffs[::-1]:
-        acc = (acc + c) * h[:, None]
+        acc = (acc + c) * h
     return acc + b0
