@@ -133,6 +133,23 @@ class RealModes:
         row (a new array)."""
         return entries.reshape(3, 3, -1).copy()
 
+    @staticmethod
+    def map_loader(Z, columns=None):
+        """``map_load`` into Z as a function of Yr alone (bound once: no Python frame for the real layout)."""
+        if columns is None:
+            return functools.partial(np.copyto, Z)
+        return functools.partial(Z.__setitem__, (slice(None), columns))
+
+    @staticmethod
+    def solver_outputs(outputs, jacobian: bool, whole: bool):
+        """(view, convert) of the generated ``outputs`` for ``SumsProgram.solver_runner``: the rates (m, K) or
+        Jacobian blocks (m, m, K) of all modes as a view of them (None where they need converting), and a function
+        from the outputs (of all modes, or of some of their columns) to the result (a buffer it may reuse when
+        ``whole``). Real modes: the outputs are the rows, as they are."""
+        if jacobian:
+            return (outputs.reshape(3, 3, -1) if whole else None), lambda entries: entries.reshape(3, 3, -1)
+        return (outputs if whole else None), lambda entries: entries
+
     def map_modes(self, Z, Z_conj) -> tuple:
         """The mode arguments of the generated step (``compiled.map_step``), views of Z (and of its conjugate)."""
         return Z[0], Z[1], Z[2]
@@ -292,6 +309,46 @@ class ComplexModes(RealModes):
         """(6, 6, k) real blocks from the 3 x 6 Wirtinger derivatives (rows of ``entries``)."""
         return self._real_blocks(entries.reshape(3, 6, -1))
 
+    def map_loader(self, Z, columns=None):
+        if columns is not None:
+            return functools.partial(self.map_load, Z, columns=columns)
+        # Z (3, K) complex as reals (3, K, 2), and the rows Yr (6, K) = (3, 2, K) swapped to match: one copy
+        parts = Z.view(float).reshape(Z.shape + (2,))
+        return lambda Yr: np.copyto(parts, Yr.reshape(3, 2, -1).transpose(0, 2, 1))
+
+    def solver_outputs(self, outputs, jacobian: bool, whole: bool):
+        """As ``RealModes.solver_outputs``: the real rows (6, K) or real blocks (6, 6, K), written into buffers made
+        once when ``whole`` (the real blocks by ``_real_blocks``' algebra, in place)."""
+        if not whole:
+            return None, (lambda entries: self._real_blocks(entries.reshape(3, 6, -1))) if jacobian else self.map_rows
+        K = outputs.shape[1]
+        if not jacobian:
+            rows = np.empty((6, K))
+            real, imag = rows[0::2], rows[1::2]
+
+            def convert(Z):
+                np.copyto(real, Z.real)
+                np.copyto(imag, Z.imag)
+                return rows
+
+            return None, convert
+        W = outputs.reshape(3, 6, K)
+        z, z_conj = W[:, 0::2], W[:, 1::2]
+        total, difference = np.empty((3, 3, K), complex), np.empty((3, 3, K), complex)
+        blocks = np.empty((6, 6, K))
+        parts = blocks[0::2, 0::2], blocks[1::2, 0::2], blocks[0::2, 1::2], blocks[1::2, 1::2]
+
+        def convert_blocks(entries):  # d/d Re z = f_z + f_zbar, d/d Im z = i (f_z - f_zbar), real and imaginary parts
+            np.add(z, z_conj, out=total)
+            np.subtract(z, z_conj, out=difference)
+            np.copyto(parts[0], total.real)
+            np.copyto(parts[1], total.imag)
+            np.negative(difference.imag, out=parts[2])
+            np.copyto(parts[3], difference.real)
+            return blocks
+
+        return None, convert_blocks
+
     def map_coefficients(self, sums, slots) -> tuple:
         """Monomials conj(b)^k b^l ((M, 2) of (k, l)) and the coefficients of the sums ``slots`` over them."""
         order = self.functions.sum_slots - 1
@@ -307,12 +364,21 @@ class ComplexModes(RealModes):
         b, b_conj = Z[1], Z_conj[1]
         rows = int(monomials.max()) + 1 if monomials.size else 1
         conj_powers, powers = (np.empty((rows,) + b.shape, dtype=complex) for _ in range(2))
+        left, right = np.empty(table.shape, complex), np.empty(table.shape, complex)  # conj(b)^k and b^l
+        if b.size <= RUNNING_PRODUCT_MODES and rows > 1:  # ``power_rows``' running product, over a view made once
+            conj_powers[0] = 1.0
+            source = np.broadcast_to(b_conj, conj_powers[1:].shape)
+            powers_of_conjugate = functools.partial(np.multiply.accumulate, source, axis=0, out=conj_powers[1:])
+        else:
+            powers_of_conjugate = functools.partial(power_rows, b_conj, rows, out=conj_powers)
 
         def fill():
             np.conjugate(Z, out=Z_conj)
-            power_rows(b_conj, rows, out=conj_powers)
+            powers_of_conjugate()
             np.conjugate(conj_powers, out=powers)
-            np.multiply(conj_powers[k], powers[l], out=table)
+            conj_powers.take(k, axis=0, out=left)  # (take: a quarter of fancy indexing's cost, and no new array)
+            powers.take(l, axis=0, out=right)
+            np.multiply(left, right, out=table)
 
         return fill
 
@@ -470,6 +536,45 @@ class SumsProgram:
             evaluate()
             step(*arguments)
             return convert(outputs if columns is None else outputs[pick])
+
+        return evaluated
+
+    def solver_runner(self, jacobian: bool, columns=None):
+        """The program as the batched solver calls it: a function of (t, Yr) (t unused: the flow is autonomous), Yr
+        the states as rows of the modes ``columns`` (None: all), giving the rates (m, k) (``jacobian`` False) or the
+        Jacobian blocks (m, m, k) in a buffer of the layout's (``RealModes.solver_outputs``), valid until the next
+        call: no copy, and no layer between the solver and the numpy calls."""
+        view, convert = self.layout.solver_outputs(self.outputs, jacobian, columns is None)
+        if self.logarithmic:  # the signs of b folded in first (``run``)
+            pick = (slice(None),) if columns is None else (slice(None), columns)
+            return lambda t, Yr: convert(self.run(Yr, columns)[pick])
+        load, fill, evaluate = self.layout.map_loader(self.state, columns), self._fill, self._evaluate
+        step, arguments, outputs = self._step, self._arguments, self.outputs
+        if columns is not None:
+            def evaluated_columns(t, Yr):
+                load(Yr)
+                fill()
+                evaluate()
+                step(*arguments)
+                return convert(outputs[:, columns])
+
+            return evaluated_columns
+        if view is not None:  # the outputs are the result (real modes)
+            def evaluated_view(t, Yr):
+                load(Yr)
+                fill()
+                evaluate()
+                step(*arguments)
+                return view
+
+            return evaluated_view
+
+        def evaluated(t, Yr):
+            load(Yr)
+            fill()
+            evaluate()
+            step(*arguments)
+            return convert(outputs)
 
         return evaluated
 
@@ -734,6 +839,32 @@ class CompiledFlow:
         """Jacobian blocks as (m, m, k) for states stored as rows Yr (m, k); unchecked, as ``rates_rows``."""
         with np.errstate(over="ignore", invalid="ignore"):
             return self._rows_of(1, Yr, modes)
+
+    def row_functions(self, modes):
+        """(rates, Jacobian) of the states as rows Yr of the modes ``modes`` as functions of (t, Yr) for the batched
+        solver (``solvers.solve_blocks``), whose results may be buffers valid until the next call of the same
+        function; unchecked, as ``rates_rows``. At small K the layers between the solver and the numpy calls cost as
+        much as the calls: the generated programs' (``SumsProgram.solver_runner``) have none."""
+        programs = self._programs(modes)
+        if programs is None:
+            layout, sums = self.layout, self._sums_for(modes)
+            functions = (lambda t, Yr: layout.rates(Yr, sums), lambda t, Yr: layout.jacobian(Yr, sums))
+        else:
+            (rates, jacobian), columns = programs
+            functions = (rates.solver_runner(False, columns), jacobian.solver_runner(True, columns))
+        frozen = self.frozen_components
+        if frozen is None:
+            return functions
+
+        def zero_frozen(function):  # frozen: d(rate)/dt = 0 and d(frozen rate)/d(anything) = 0
+            def rows(t, Yr):
+                out = function(t, Yr)
+                out[frozen] = 0.0
+                return out
+
+            return rows
+
+        return tuple(zero_frozen(function) for function in functions)
 
     def _rows_of(self, which: int, Yr, modes) -> np.ndarray:
         """The rates (``which`` 0) or Jacobian blocks (1) of the states Yr of ``modes``: from the generated programs

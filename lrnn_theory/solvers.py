@@ -8,7 +8,9 @@ real task, 6 for their real and imaginary parts in a complex one), stored with t
 each mode with its own step size and error control, by the L-stable Rosenbrock method RODAS4 (Hairer & Wanner,
 *Solving ODEs II*, 2nd ed., sec. IV.7, Table 7.2, order 4 with an embedded order-3 error estimate) using the
 analytic Jacobian blocks and one batched m x m inversion per step. It is generic in the block size m. Dense output
-interpolates all output times a step passes at once (many output times cost about what few do); a runaway mode is
+interpolates the output times the steps pass, kept until thousands are pending, in one evaluation (many output times
+cost about what few do, and a step that passes one costs a few numpy calls more than one that does not); the system's
+rates and Jacobian are bound once per set of running modes (``row_functions``); a runaway mode is
 reported from the law of its growth (``_watch_growth``) instead of being stepped all the way to the threshold, and
 a mode whose steps, projected to the end, exceed the cap stops at once (``_mark_hopeless``). ``BatchedBalanced`` runs
 it on each mode's balanced coordinates (``flow.BalancedModes``), the first fallback.
@@ -27,12 +29,14 @@ import numpy as np
 
 from .errors import bad, check_real
 
-try:  # np.einsum without its Python wrapper (dispatch, the optimize option): ~1 us less per call, 9 calls a step
+try:  # np.einsum and np.count_nonzero without their Python wrappers (dispatch, the optimize option): ~1 us and
+    # ~0.3 us less per call, 7 and 8 calls a step
     from numpy._core.multiarray import c_einsum as _einsum
+    from numpy._core.multiarray import count_nonzero as _count_nonzero
 except ImportError:  # another numpy layout
-    _einsum = np.einsum
-# Likewise the tests of bool masks at every step are np.count_nonzero (a C function, 0.2 us) rather than the
-# methods .any() and .all() (0.9 us through their Python wrappers), seven calls a step.
+    _einsum, _count_nonzero = np.einsum, np.count_nonzero
+# The tests of bool masks at every step are counts of their non-zeros rather than the methods .any() and .all()
+# (0.9 us through their Python wrappers).
 
 #: scipy raises rtol below 100 machine epsilons to that value with a warning; refuse it instead.
 MIN_RTOL = 100 * np.finfo(float).eps
@@ -207,8 +211,9 @@ RODAS4_C[3, :3] = [-0.1073529058151375, -9.594562251023355, -20.47028614809616]
 RODAS4_C[4, :4] = [7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160]
 RODAS4_C[5, :5] = [8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054]
 RODAS4_M = np.array([*RODAS4_A[4, :4], 1.0, 1.0])
-#: Row i: the weights a_ij, then c_ij, j < i, of stage i (both stage combinations from one matrix product).
-RODAS4_AC = [np.vstack([RODAS4_A[i, :i], RODAS4_C[i, :i]]) for i in range(6)]
+#: Row i: the weights of y (1 and 0), then a_ij, then c_ij, j < i, of stage i: both stage combinations, y + sum_j
+#: a_ij U_j and sum_j c_ij U_j, from one matrix product over (y, U_0, ..., U_(i-1)).
+RODAS4_AC = [np.vstack([np.r_[1.0, RODAS4_A[i, :i]], np.r_[0.0, RODAS4_C[i, :i]]]) for i in range(6)]
 #: Error exponent: the embedded solution has order 3, so the local error is O(h^4).
 RODAS4_ERROR_EXPONENT = 1.0 / 4.0
 
@@ -291,15 +296,15 @@ _ADJUGATE_FACTORS = np.array([r[:, None] + 3 * s[None, :] for r, s in
                               ((_NEXT, _NEXT), (_AFTER, _AFTER), (_NEXT, _AFTER), (_AFTER, _NEXT))])
 
 
-def adjugate_rows_3x3(W: np.ndarray):
+def adjugate_rows_3x3(W: np.ndarray, out: np.ndarray | None = None):
     """Adjugate (3, 3, k), determinant (k,) and Hadamard's bound on |det| (the product of the row norms) of every
     3 x 3 block of W (3, 3, k).
 
     The adjugate is the cofactor matrix of the transpose, adj[q, p] = W[p+1, q+1] W[p+2, q+2] - W[p+2, q+1] W[p+1,
     q+2] (indices mod 3): one gather and three products for all nine entries (the per-entry form took 45 numpy
-    calls, which is what a step costs at small K)."""
+    calls, which is what a step costs at small K). The adjugate is written into ``out`` if given."""
     factors = W.reshape(9, -1).take(_ADJUGATE_FACTORS, axis=0)  # take: a quarter of fancy indexing's cost
-    adj = factors[0] * factors[1]
+    adj = np.multiply(factors[0], factors[1], out=out)
     adj -= factors[2] * factors[3]
     det = _einsum("qk,qk->k", W[0], adj[:, 0])
     rows = _einsum("pqk,pqk->pk", W, W)
@@ -307,8 +312,9 @@ def adjugate_rows_3x3(W: np.ndarray):
     return adj, det, hadamard
 
 
-def _inverse_rows_3x3(W: np.ndarray):
-    """Inverse of every 3 x 3 block of W (3, 3, k) by the adjugate formula, and the singular blocks (k,).
+def _inverse_rows_3x3(W: np.ndarray, out: np.ndarray | None = None):
+    """Inverse of every 3 x 3 block of W (3, 3, k) by the adjugate formula (into ``out`` if given), and the
+    singular blocks (k,).
 
     Blocks whose determinant is small against Hadamard's bound (the product of the row norms) are inverted again by
     ``_checked_inverse``, where the adjugate loses accuracy, and count as singular only if their condition number
@@ -316,10 +322,10 @@ def _inverse_rows_3x3(W: np.ndarray):
     runaway recurrent mode: two large, nearly parallel rows (a and c on a slow manifold, Jacobian eigenvalue
     -1e8) give a ratio of 1e-13 at a condition number of 1e9, and flagging them cost every larger step (the
     batched run hit its step cap and the fallback took over)."""
-    cof, det, hadamard = adjugate_rows_3x3(W)
+    cof, det, hadamard = adjugate_rows_3x3(W, out)
     # not (|det| > ...) is also true for a NaN determinant or bound; an infinite det has an infinite bound
     clear = np.abs(det) > 1e3 * _EPS * hadamard
-    if np.count_nonzero(clear) == clear.size:  # clear.all()
+    if _count_nonzero(clear) == clear.size:  # clear.all()
         cof /= det
         return cof, ~clear
     doubtful = ~clear
@@ -360,14 +366,15 @@ def _checked_inverse(blocks: np.ndarray):
     return inv, singular
 
 
-def _batched_inverse_rows(W: np.ndarray):
-    """Inverse of every m x m block of W (m, m, k); blocks that are singular (or not finite) come back as identity,
-    flagged in the returned (k,) mask."""
+def _batched_inverse_rows(W: np.ndarray, out: np.ndarray | None = None):
+    """Inverse of every m x m block of W (m, m, k) (into ``out`` if given); blocks that are singular (or not
+    finite) come back as identity, flagged in the returned (k,) mask."""
     if W.shape[0] == 3:
-        return _inverse_rows_3x3(W)
-    blocks = np.moveaxis(W, 2, 0)
-    singular = ~np.all(np.isfinite(blocks), axis=(1, 2))
-    if singular.any():
+        return _inverse_rows_3x3(W, out)
+    blocks = W.transpose(2, 0, 1)  # (np.moveaxis: its Python wrapper costs more than the call at small K)
+    finite = np.isfinite(blocks)
+    singular = np.zeros(blocks.shape[0], bool) if _count_nonzero(finite) == finite.size else ~np.all(finite, axis=(1, 2))
+    if _count_nonzero(singular):
         blocks = blocks.copy()
         blocks[singular] = np.eye(W.shape[0])
     try:
@@ -377,7 +384,10 @@ def _batched_inverse_rows(W: np.ndarray):
         blocks = blocks.copy()
         blocks[singular] = np.eye(W.shape[0])
         inv = np.linalg.inv(blocks)
-    return np.ascontiguousarray(np.moveaxis(inv, 0, 2)), singular
+    if out is None:
+        return np.ascontiguousarray(inv.transpose(1, 2, 0)), singular
+    np.copyto(out, inv.transpose(1, 2, 0))
+    return out, singular
 
 
 def _hermite(theta, dt, y0, f0, y1, f1):
@@ -392,11 +402,16 @@ def _hermite(theta, dt, y0, f0, y1, f1):
 
 
 def _row_system(system):
-    """``(rates, jacobian)`` of ``system`` on states stored as rows: (m, k) -> (m, k) and (m, k) -> (m, m, k).
-    Uses ``rates_rows``/``jacobian_rows`` when the system has them, else transposes around ``rates_blocks``/
-    ``jacobian_blocks``."""
+    """A function of the running modes (an index array) giving ``(rates, jacobian)`` of ``system`` on the states
+    of those modes stored as rows, functions of (t, Yr): (m, k) -> (m, k) and (m, k) -> (m, m, k), whose results
+    the solver does not keep (they may be buffers, valid until the next call). Uses ``row_functions`` when the
+    system has it (``CompiledFlow``: bound once per set of running modes), else ``rates_rows``/``jacobian_rows``,
+    else transposes around ``rates_blocks``/``jacobian_blocks``."""
+    if hasattr(system, "row_functions"):
+        return system.row_functions
     if hasattr(system, "rates_rows") and hasattr(system, "jacobian_rows"):
-        return system.rates_rows, system.jacobian_rows
+        return lambda modes: (lambda t, Yr: system.rates_rows(t, Yr, modes),
+                              lambda t, Yr: system.jacobian_rows(t, Yr, modes))
 
     def rates(t, Yr, modes):
         return np.ascontiguousarray(np.asarray(system.rates_blocks(t, Yr.T, modes), dtype=float).T)
@@ -405,7 +420,7 @@ def _row_system(system):
         return np.ascontiguousarray(np.moveaxis(np.asarray(system.jacobian_blocks(t, Yr.T, modes), dtype=float),
                                                 0, 2))
 
-    return rates, jacobian
+    return lambda modes: (lambda t, Yr: rates(t, Yr, modes), lambda t, Yr: jacobian(t, Yr, modes))
 
 
 #: Modes integrated together, by default: larger runs are split into consecutive chunks so that one iteration's
@@ -528,13 +543,13 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
     """``solve_blocks`` on the modes ``modes`` of ``system`` (initial states Y0, (k, m)); results, and the mode
     of a failure, are indexed by position in ``modes``. Modes stop at ``t_halt`` (HALTED) as at a divergence."""
     K, m = Y0.shape
-    rates_rows, jacobian_rows = _row_system(system)
+    row_functions = _row_system(system)
     t_eval = np.asarray(t_eval, dtype=float)
     result = BlockSolution(t_eval, np.full((t_eval.size, K, m), np.nan), np.zeros(K), Y0.copy(),
                            np.full(K, RUNNING), np.zeros(K, dtype=int), np.zeros(K, dtype=int))
     next_out = np.full(K, int(np.searchsorted(t_eval, 0.0, side="right")))  # first output time not yet written
     result.Y[:next_out[0]] = Y0
-    run = _start(rates_rows, Y0, modes, t_end, rtol, atol, converged_tol, first_step, next_out, result)
+    run = _start(row_functions, Y0, modes, t_end, rtol, atol, converged_tol, first_step, next_out, result)
     if run is None:
         return result
     div_time = np.full(K, np.inf)  # time at which each mode crossed the divergence threshold
@@ -550,15 +565,14 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
             remaining = t_end - run.t
             last = run.h >= remaining
             hs = np.minimum(run.h, remaining)  # remaining where last (neither is NaN)
-            t_new, y_new, f_new, error, singular = _rodas4_step(rates_rows, jacobian_rows, run, hs, last, t_end, eye,
-                                                               result)
+            t_new, y_new, f_new, error, singular = _rodas4_step(row_functions, run, hs, last, t_end, eye, result)
             accepted, h_next, nonfinite = _control_step_size(run, hs, y_new, f_new, error, singular, rtol, atol)
             _interpolate_outputs(result.Y, t_eval, run, accepted, hs, t_new, y_new, f_new)
             new_status = run.work.status  # the step's buffer (``_rodas4_step`` made it)
             new_status.fill(RUNNING)
             # both tests of the growth only once some gain is past the lower of their thresholds (a step of an
             # ordinary run pays one comparison)
-            if log_gain is not None and np.count_nonzero((gain_new := log_gain(y_new)) >= watch_from):
+            if log_gain is not None and _count_nonzero((gain_new := log_gain(y_new)) >= watch_from):
                 t_limit = _mark_divergences(log_gain, log_threshold, run, accepted, hs, gain_new, new_status,
                                             div_time, t_limit)
                 if iteration >= GROWTH_WATCH_STEPS and np.isfinite(log_threshold):
@@ -566,11 +580,12 @@ def _solve_chunk(system, Y0, modes, t_end, t_eval, rtol, atol, *, converged_tol,
                                             new_status, div_time, div_y, t_limit, t_end, result.steps)
             run.advance(accepted, t_new, y_new, f_new, h_next, result)
             _mark_finished(run, new_status, accepted, last, f_new, nonfinite, converged_tol, t_limit, max_steps,
-                           result)
+                           iteration, result)
             if iteration >= PROJECT_FROM and iteration & (iteration - 1) == 0:  # powers of two only
                 _mark_hopeless(run, new_status, checkpoint, t_end, max_steps, result)
             if _retire_finished(run, new_status, modes, next_out, result):
                 break
+        _write_outputs(result.Y, t_eval, run)
     return _finish(result, div_time, div_y, next_out)
 
 
@@ -581,8 +596,9 @@ class _RunningModes:
 
     #: Per-mode arrays, sliced together when modes finish (the last axis is the mode).
     PER_MODE = ("idx", "t", "h", "y", "f", "nx", "rejects_in_a_row", "just_rejected", "h_rejected", "h_accepted",
-                "err_accepted", "growth", "anchors", "n_anchors", "predictions")
-    __slots__ = PER_MODE + ("modes", "work", "some_just_rejected")
+                "err_accepted", "growth", "growth_y", "growth_f", "anchors", "n_anchors", "predictions")
+    __slots__ = PER_MODE + ("modes", "work", "functions", "some_just_rejected", "some_capped", "pending",
+                            "pending_columns")
 
     def __init__(self, idx, modes, y, f, h, nx):
         k = idx.size
@@ -594,20 +610,24 @@ class _RunningModes:
         self.h_rejected = np.full(k, np.inf)    # step-size cap learnt from rejections
         self.h_accepted = np.full(k, np.nan)    # last accepted step and its error, for the predictive controller
         self.err_accepted = np.full(k, np.nan)
-        # ``_watch_growth``: log gain, log of its rate and log |y_i| at the current state ((2 + m, k), NaN until
-        # watched), the same (but the gain) at the last anchors of the log gain, and the last predicted crossings.
+        # ``_watch_growth``: log gain (NaN until watched), state and rates at the last watched step, log of the
+        # gain's rate and log |y_i| at the last anchors of the log gain, and the last predicted crossings.
         m = y.shape[0]
-        self.growth = np.full((2 + m, k), np.nan)
+        self.growth = np.full(k, np.nan)
+        self.growth_y, self.growth_f = np.full((m, k), np.nan), np.full((m, k), np.nan)
         self.anchors = np.full((GROWTH_ANCHORS, 1 + m, k), np.nan)
         self.n_anchors = np.zeros(k, dtype=int)
         self.predictions = np.full((GROWTH_AGREEING, k), np.nan)
         self.work = None  # the step's buffers (``_StepWork``), for this many modes
+        self.functions = None  # the system's (rates, Jacobian) of these modes (``_row_system``), with ``work``
         self.some_just_rejected = False  # any of ``just_rejected`` (spares the step control a selection)
+        self.some_capped = False  # whether a step was rejected since the start (else ``h_rejected`` is all inf)
+        self.pending, self.pending_columns = [], 0  # steps whose output times are not written yet
 
     def advance(self, accepted, t_new, y_new, f_new, h_next, result: BlockSolution):
         """Move the modes whose step was accepted; count accepted and rejected steps."""
         self.h = h_next
-        if np.count_nonzero(accepted) == accepted.size:  # the usual case (all accepted): no selection needed
+        if _count_nonzero(accepted) == accepted.size:  # the usual case (all accepted): no selection needed
             if self.idx.size == result.steps.size:  # every mode runs: idx is 0 ... K - 1
                 result.steps += 1
             else:
@@ -640,18 +660,21 @@ class _StepWork:
     calls cost: no allocation, and every view made once): the matrix W, the stages U_i, both stage combinations
     (sum_j a_ij U_j, sum_j c_ij U_j), the two step-size factors of the controller and the new statuses."""
 
-    __slots__ = ("W", "U", "stages", "earlier", "combined", "shift", "memory", "factors", "factor_rows", "coefficients",
-                 "status")
+    __slots__ = ("W", "inverses", "y", "stages", "earlier", "combined", "shift", "pair", "rate", "factors",
+                 "factor_rows", "coefficients", "status")
 
     def __init__(self, m: int, k: int):
         self.W = np.empty((m, m, k))
-        self.U = np.empty((6, m, k))
-        self.stages = list(self.U)  # U_i as views
-        flat = self.U.reshape(6, -1)
-        self.earlier = [flat[:i] for i in range(6)]  # U_0 ... U_(i-1), flattened, for one matrix product
-        combined = np.empty((2, m, k))
-        self.combined = combined.reshape(2, -1)
-        self.shift, self.memory = combined
+        self.inverses = np.empty((2, m, m, k))  # W^-1 / h and W^-1
+        states = np.empty((7, m, k))  # y, then the stages U_0 ... U_5
+        self.y, self.stages = states[0], list(states[1:])  # views
+        flat = states.reshape(7, -1)
+        self.earlier = [flat[:i + 1] for i in range(6)]  # y, U_0 ... U_(i-1), flattened, for one matrix product
+        # a stage's argument y + sum_j a_ij U_j (``shift``), sum_j c_ij U_j and the rates at the argument: the first
+        # two written by one product (``combined``), the last two the pair W^-1 / h and W^-1 act on
+        arguments = np.empty((3, m, k))
+        self.combined = arguments[:2].reshape(2, -1)
+        self.shift, self.pair, self.rate = arguments[0], arguments[1:], arguments[2]
         # ``_control_step_size``: rows (plain factor, predictive factor) and their coefficients (SAFETY, and
         # SAFETY h / h_accepted)
         self.factors = np.empty((2, k))
@@ -660,14 +683,14 @@ class _StepWork:
         self.status = np.empty(k, dtype=int)  # each mode's status after the step
 
 
-def _start(rates_rows, Y0, modes, t_end, rtol, atol, converged_tol, first_step, next_out,
+def _start(row_functions, Y0, modes, t_end, rtol, atol, converged_tol, first_step, next_out,
            result: BlockSolution) -> _RunningModes | None:
     """The first rates and step sizes; the modes that run (those not converged at the start), or None when a rate
     is not finite at the initial state (an "overflow" failure in ``result``)."""
     K = Y0.shape[0]
     y = np.ascontiguousarray(Y0.T)  # (m, k): one row per state variable
     with np.errstate(all="ignore"):
-        f = rates_rows(0.0, y, modes)
+        f = np.array(row_functions(modes)[0](0.0, y))  # a copy: the result may be the system's buffer
     result.nfev += 1
     nonfinite = ~np.all(np.isfinite(f), axis=0)
     if nonfinite.any():
@@ -690,38 +713,45 @@ def _start(rates_rows, Y0, modes, t_end, rtol, atol, converged_tol, first_step, 
     return _RunningModes(np.arange(K)[keep], modes, y[:, keep], f[:, keep], h[keep], next_out[keep])
 
 
-def _rodas4_step(rates_rows, jacobian_rows, run: _RunningModes, hs, last, t_end, eye, result: BlockSolution):
+def _rodas4_step(row_functions, run: _RunningModes, hs, last, t_end, eye, result: BlockSolution):
     """The stages of one RODAS4 trial step of size ``hs`` for every running mode: the new time, state and rate
     (t_new, y_new, f_new), the local error estimate U_6, and the modes whose matrix W is singular.
 
     Few numpy calls per stage (at small K a step costs what its calls cost, not their arithmetic): both stage
-    combinations from one product, the stage written in place, and y_new as the last stage's argument plus U_6
-    (the method is stiffly accurate: its weights are the last row of a_ij with 1 appended)."""
+    combinations y + sum_j a_ij U_j and sum_j c_ij U_j from one product over (y, U_0, ...), and the stage U_i =
+    W^-1 f_i + (W^-1 / h) sum_j c_ij U_j as one contraction over the pair (W^-1 / h, W^-1) and the pair (that sum,
+    f_i), written in place; y_new is the last stage's argument plus U_6 (the method is stiffly accurate: its
+    weights are the last row of a_ij with 1 appended)."""
     m, k = run.y.shape
     work = run.work
     if work is None:
         work = run.work = _StepWork(m, k)
-    y, t, modes = run.y, run.t, run.modes
-    J = jacobian_rows(t, y, modes)
+        run.functions = row_functions(run.modes)
+    rates, jacobian = run.functions
+    y, t = run.y, run.t
+    J = jacobian(t, y)
     result.njev += 1
     W = np.divide(eye, RODAS4_GAMMA * hs, out=work.W)
     W -= J
-    Winv, singular = _batched_inverse_rows(W)
-    stages, earlier, combined, shift, memory = work.stages, work.earlier, work.combined, work.shift, work.memory
+    inverses = work.inverses  # (W^-1 / h, W^-1)
+    Winv, singular = _batched_inverse_rows(W, out=inverses[1])
+    np.multiply(Winv, 1.0 / hs, out=inverses[0])
+    stages, earlier, combined, shift, pair, rate = (work.stages, work.earlier, work.combined, work.shift, work.pair,
+                                                    work.rate)
+    np.copyto(work.y, y)
     # W^-1 times a vector per mode: one einsum (measured 1.6-2.5x faster than a loop over the m columns, K = 100 ...
     # 10^4), written into its stage
     _einsum("ijk,jk->ik", Winv, run.f, out=stages[0])
-    inv_h = 1.0 / hs
     for i in range(1, 6):
-        np.matmul(RODAS4_AC[i], earlier[i], out=combined)  # sum_j a_ij U_j and sum_j c_ij U_j
-        shift += y
-        memory *= inv_h
-        memory += rates_rows(t, shift, modes)
-        _einsum("ijk,jk->ik", Winv, memory, out=stages[i])
+        np.matmul(RODAS4_AC[i], earlier[i], out=combined)  # y + sum_j a_ij U_j and sum_j c_ij U_j
+        np.copyto(rate, rates(t, shift))
+        _einsum("pijk,pjk->ik", inverses, pair, out=stages[i])
     result.nfev += 5
     y_new = shift + stages[5]
-    t_new = np.where(last, t_end, t + hs)
-    f_new = rates_rows(t_new, y_new, modes)
+    t_new = t + hs
+    if _count_nonzero(last):
+        t_new = np.where(last, t_end, t_new)
+    f_new = np.array(rates(t_new, y_new))  # kept as the next step's rates: a copy of the system's buffer
     result.nfev += 1
     return t_new, y_new, f_new, stages[5], singular
 
@@ -743,7 +773,8 @@ def _control_step_size(run: _RunningModes, hs, y_new, f_new, error, singular, rt
     err = np.sqrt(_einsum("ik,ik->k", ratio, ratio) / m)
     nonfinite = ~np.isfinite(err)
     nonfinite |= singular
-    err[nonfinite] = np.inf
+    if _count_nonzero(nonfinite):
+        err[nonfinite] = np.inf
     # Gustafsson's predictive controller on accepted steps (as in Hairer's RODAS): damps the accept/reject
     # oscillation of the plain controller on very stiff modes. Both factors as the rows of one array:
     # SAFETY err^(-1/4) and SAFETY hs / h_accepted (err_accepted / err^2)^(1/4), each limited to [MIN_FACTOR,
@@ -762,11 +793,12 @@ def _control_step_size(run: _RunningModes, hs, y_new, f_new, error, singular, rt
     accepted = err <= 1.0
     # No increase right after a rejection. np.fmin skips a NaN prediction (no accepted step yet); factor is never
     # NaN (err is not).
-    if np.count_nonzero(accepted) == accepted.size and not run.some_just_rejected:  # the usual step: no selection
+    if _count_nonzero(accepted) == accepted.size and not run.some_just_rejected:  # the usual step: no selection
         h_next = hs * np.fmin(factor, predictive)
-        np.minimum(run.h_rejected, _MAX_CAP, out=run.h_rejected)
-        run.h_rejected *= CAP_GROWTH
-        h_next = np.minimum(h_next, run.h_rejected)
+        if run.some_capped:  # else every cap is infinite (no step was ever rejected): nothing to grow or apply
+            np.minimum(run.h_rejected, _MAX_CAP, out=run.h_rejected)
+            run.h_rejected *= CAP_GROWTH
+            h_next = np.minimum(h_next, run.h_rejected)
         run.h_accepted = hs
         run.err_accepted = np.maximum(err, 1e-2)
         return accepted, h_next, nonfinite
@@ -777,24 +809,48 @@ def _control_step_size(run: _RunningModes, hs, y_new, f_new, error, singular, rt
     # error-based controllers would otherwise hit every few steps. (A rejected step's cap is its own h_next.)
     run.h_rejected = np.where(accepted, np.minimum(run.h_rejected, _MAX_CAP) * CAP_GROWTH,
                               h_next)
+    run.some_capped = True
     h_next = np.minimum(h_next, run.h_rejected)
     run.h_accepted = np.where(accepted, hs, run.h_accepted)
     run.err_accepted = np.where(accepted, np.maximum(err, 1e-2), run.err_accepted)
     return accepted, h_next, nonfinite
 
 
-def _interpolate_outputs(out, t_eval, run: _RunningModes, accepted, hs, t_new, y_new, f_new):
-    """Write the output times passed by accepted steps: cubic Hermite interpolation on [t, t_new].
+#: Mode columns of accepted steps that crossed output times ``_interpolate_outputs`` keeps before it writes them
+#: (all at once: at small K one step's writes cost ~30 numpy calls, whatever their number); bounds the memory held
+#: (about 150 bytes per column for m = 3).
+PENDING_OUTPUT_COLUMNS = 4096
 
-    All output times crossed in this step, by all modes, in one evaluation (one entry per (mode, output time)
-    pair), so that many output times cost about what few do."""
+
+def _interpolate_outputs(out, t_eval, run: _RunningModes, accepted, hs, t_new, y_new, f_new):
+    """Record the output times passed by accepted steps, for cubic Hermite interpolation on [t, t_new] by
+    ``_write_outputs`` (once ``PENDING_OUTPUT_COLUMNS`` columns are pending, and at the end of the run).
+
+    The step's arrays are kept as they are (the solver makes new ones at every step, and never writes into them)."""
     nx = run.nx
     # (the methods: the functions' Python wrappers cost more than the work at small K)
     count = t_eval.searchsorted(t_new, side="right") - nx  # output times in (t, t_new]: t_eval[nx:end]
     count *= accepted
-    rows = count.nonzero()[0]
-    if rows.size == 0:
+    if not _count_nonzero(count):
         return
+    run.pending.append((run.idx, nx, count, run.t, hs, run.y, run.f, y_new, f_new))
+    run.pending_columns += count.size
+    run.nx = nx + count  # a new array: the pending step keeps its own
+    if run.pending_columns >= PENDING_OUTPUT_COLUMNS:
+        _write_outputs(out, t_eval, run)
+
+
+def _write_outputs(out, t_eval, run: _RunningModes):
+    """Write the output times of the steps pending in ``run`` (``_interpolate_outputs``): all output times crossed,
+    by all modes, in one evaluation (one entry per (mode, output time) pair), so that many output times cost about
+    what few do."""
+    if not run.pending:
+        return
+    fields = zip(*run.pending)
+    idx, nx, count, t, hs, y, f, y_new, f_new = (parts[0] if len(run.pending) == 1 else
+                                                 np.concatenate(parts, axis=-1) for parts in fields)
+    run.pending, run.pending_columns = [], 0
+    rows = count.nonzero()[0]
     counts = count[rows]
     if np.maximum.reduce(counts) == 1:  # at most one output time per mode (the usual step): no pairs to expand
         which = nx[rows]
@@ -804,9 +860,8 @@ def _interpolate_outputs(out, t_eval, run: _RunningModes, accepted, hs, t_new, y
         first = np.cumsum(counts) - counts
         which = nx[pair] + (np.arange(pair.size) - np.repeat(first, counts))  # its output time
     h = hs[pair]
-    theta = (t_eval[which] - run.t[pair]) / h
-    out[which, run.idx[pair]] = _hermite(theta, h, run.y[:, pair], run.f[:, pair], y_new[:, pair], f_new[:, pair]).T
-    nx[rows] += counts
+    theta = (t_eval[which] - t[pair]) / h
+    out[which, idx[pair]] = _hermite(theta, h, y[:, pair], f[:, pair], y_new[:, pair], f_new[:, pair]).T
 
 
 def _mark_divergences(log_gain, log_threshold, run: _RunningModes, accepted, hs, gain_new, new_status, div_time,
@@ -866,6 +921,15 @@ def _model(x, slope_inf, c0, gamma):
     return slope_inf * x + c0 * -np.expm1(-gamma * x) / gamma
 
 
+def _growth_values(log_gain, y, f):
+    """L = log dg/dt (a central difference of ``log_gain`` along the rates f, relative step ``GROWTH_PROBE``) and
+    log |y_i|, as rows (1 + m, r), at the states y (m, r)."""
+    speed = np.max(np.where(y != 0, np.abs(f) / np.abs(y), 0.0), axis=0)  # fastest relative change
+    eps = GROWTH_PROBE / speed
+    rate = (log_gain(y + eps * f) - log_gain(y - eps * f)) / (2 * eps)
+    return np.vstack([np.log(rate)[None], np.log(np.abs(y))])
+
+
 def _watch_growth(log_gain, log_threshold, run: _RunningModes, accepted, t_new, gain_new, y_new, f_new, new_status,
                   div_time, div_y, t_limit: float, t_end: float, steps) -> float:
     """Mark DIVERGED the running modes whose log gain g will cross ``log_threshold`` before ``t_end``, predicted
@@ -875,13 +939,14 @@ def _watch_growth(log_gain, log_threshold, run: _RunningModes, accepted, t_new, 
     t ~ 1e5 to reach a gain of 1e8, thousands of steps for RODAS4 (a and c sit on a slow manifold with a Jacobian
     eigenvalue of -1e8, where the method's stage order limits the step). Its growth follows a law, though: L =
     log dg/dt against g tends to a straight line (a power of t: slope < 0; exponential growth: 0; a blow-up: > 0).
-    At every accepted step of a watched mode, g, L (a directional difference of ``log_gain`` along the rates) and
-    log |y_i| are recorded; each time g passes a multiple of ``GROWTH_SPACING`` they are interpolated to it (an
-    anchor). From the last ``GROWTH_ANCHORS`` anchors, ``_extrapolate_series`` gives the law, the time of the
+    At every accepted step of a watched mode, g, the state and the rates are recorded; each time g passes a multiple
+    of ``GROWTH_SPACING``, L (a directional difference of ``log_gain`` along the rates) and log |y_i| at this step
+    and the one before are interpolated to it (an anchor; only then: they cost more than a RODAS4 step). From the last ``GROWTH_ANCHORS`` anchors, ``_extrapolate_series`` gives the law, the time of the
     crossing t + integral of exp(-L) dg from g to the threshold, and the state there. The crossing is reported
     when ``GROWTH_AGREEING`` successive predictions agree to ``GROWTH_RTOL`` (and lie before ``t_end`` and
     ``t_limit``). Growth that stalls (towards a fixed point below the threshold) has slopes that do not settle
-    (their differences grow), which the model refuses. Anchors restart when g falls or a step jumps over one."""
+    (their differences grow), which the model refuses. Anchors restart when g falls or a step jumps over one.
+    Called inside the solver loop's ``np.errstate(all="ignore")`` (logs of 0 and quotients by 0 are expected)."""
     watch = accepted & (gain_new >= GROWTH_WATCH_FROM * log_threshold)
     if not watch.any():
         return t_limit
@@ -890,55 +955,55 @@ def _watch_growth(log_gain, log_threshold, run: _RunningModes, accepted, t_new, 
         return t_limit
     rows = np.flatnonzero(watch)
     y, f, g = y_new[:, rows], f_new[:, rows], gain_new[rows]
-    with np.errstate(all="ignore"):
-        speed = np.max(np.where(y != 0, np.abs(f) / np.abs(y), 0.0), axis=0)  # fastest relative change
-        eps = GROWTH_PROBE / speed
-        rate = (log_gain(y + eps * f) - log_gain(y - eps * f)) / (2 * eps)
-        current = np.vstack([g, np.log(rate), np.log(np.abs(y))])
-    previous = run.growth[:, rows]
-    run.growth[:, rows] = current
-    g_old = previous[0]
-    with np.errstate(invalid="ignore"):
-        cells = np.floor(g / GROWTH_SPACING) - np.floor(g_old / GROWTH_SPACING)
-        growing = (g > g_old) & np.isfinite(current[1]) & np.isfinite(previous[1]) & np.isfinite(g)
+    g_old, y_old, f_old = run.growth[rows], run.growth_y[:, rows], run.growth_f[:, rows]
+    run.growth[rows], run.growth_y[:, rows], run.growth_f[:, rows] = g, y, f
+    cells = np.floor(g / GROWTH_SPACING) - np.floor(g_old / GROWTH_SPACING)
+    growing = (g > g_old) & np.isfinite(g)
+    crossing = np.flatnonzero(growing & (cells == 1))
+    if crossing.size:  # L and log |y_i| at both ends of the steps that passed an anchor; a step at which L is not
+        # finite also restarts the anchors
+        current = _growth_values(log_gain, y[:, crossing], f[:, crossing])
+        previous = _growth_values(log_gain, y_old[:, crossing], f_old[:, crossing])
+        growing[crossing] = np.isfinite(current[0]) & np.isfinite(previous[0])
     restart = ~growing | (cells > 1)
     run.n_anchors[rows[restart]] = 0
     run.predictions[:, rows[restart]] = np.nan
-    push = np.flatnonzero(growing & (cells == 1))
+    if crossing.size == 0:
+        return t_limit
+    pushed = growing[crossing]
+    push, current, previous = crossing[pushed], current[:, pushed], previous[:, pushed]
     if push.size == 0:
         return t_limit
     at = np.floor(g[push] / GROWTH_SPACING) * GROWTH_SPACING  # the multiple of the spacing passed
     w = (at - g_old[push]) / (g[push] - g_old[push])
-    anchor = previous[1:, push] + w * (current[1:, push] - previous[1:, push])
+    anchor = previous + w * (current - previous)
     cols = rows[push]
     run.anchors[:, :, cols] = np.concatenate([run.anchors[1:, :, cols], anchor[None]])
     run.n_anchors[cols] += 1
     ready = run.n_anchors[cols] >= GROWTH_ANCHORS
     if not ready.any():
         return t_limit
-    cols, push, at = cols[ready], push[ready], at[ready]
-    with np.errstate(all="ignore"):
-        slope_inf, c0, gamma, valid = _extrapolate_series(run.anchors[:, :, cols], GROWTH_SPACING)
-        x0 = g[push] - at                  # the current state, past the last anchor
-        span = log_threshold - at          # the threshold, past the last anchor
-        law = (slope_inf[0], c0[0], gamma[0])
-        x = x0 + (span - x0) * _GL_NODES[:, None]
-        L = current[1, push] + _model(x, *law) - _model(x0, *law)
-        t_cross = t_new[cols] + (span - x0) * np.sum(_GL_WEIGHTS[:, None] * np.exp(-L), axis=0)
-        ok = valid[0] & (np.abs(slope_inf[0]) * (span - x0) <= GROWTH_MAX_EFOLDS) & np.isfinite(t_cross)
-        t_cross = np.where(ok, t_cross, np.nan)
-        # the state at the crossing: each log |y_i| by its own law (a straight line where it has none)
-        sl = np.where(valid[1:], slope_inf[1:], np.diff(run.anchors[-2:, 1:, cols], axis=0)[0] / GROWTH_SPACING)
-        c0s, gammas = np.where(valid[1:], c0[1:], 0.0), np.where(valid[1:], gamma[1:], 1.0)
-        log_y = current[2:, push] + _model(span, sl, c0s, gammas) - _model(x0, sl, c0s, gammas)
-        y_cross = np.sign(y[:, push]) * np.exp(log_y)
-        y_cross = np.where(np.isfinite(y_cross), y_cross, y[:, push])
+    cols, push, at, current = cols[ready], push[ready], at[ready], current[:, ready]
+    slope_inf, c0, gamma, valid = _extrapolate_series(run.anchors[:, :, cols], GROWTH_SPACING)
+    x0 = g[push] - at                  # the current state, past the last anchor
+    span = log_threshold - at          # the threshold, past the last anchor
+    law = (slope_inf[0], c0[0], gamma[0])
+    x = x0 + (span - x0) * _GL_NODES[:, None]
+    L = current[0] + _model(x, *law) - _model(x0, *law)
+    t_cross = t_new[cols] + (span - x0) * np.sum(_GL_WEIGHTS[:, None] * np.exp(-L), axis=0)
+    ok = valid[0] & (np.abs(slope_inf[0]) * (span - x0) <= GROWTH_MAX_EFOLDS) & np.isfinite(t_cross)
+    t_cross = np.where(ok, t_cross, np.nan)
+    # the state at the crossing: each log |y_i| by its own law (a straight line where it has none)
+    sl = np.where(valid[1:], slope_inf[1:], np.diff(run.anchors[-2:, 1:, cols], axis=0)[0] / GROWTH_SPACING)
+    c0s, gammas = np.where(valid[1:], c0[1:], 0.0), np.where(valid[1:], gamma[1:], 1.0)
+    log_y = current[1:] + _model(span, sl, c0s, gammas) - _model(x0, sl, c0s, gammas)
+    y_cross = np.sign(y[:, push]) * np.exp(log_y)
+    y_cross = np.where(np.isfinite(y_cross), y_cross, y[:, push])
     run.predictions[:, cols] = np.concatenate([run.predictions[1:, cols], t_cross[None]])
     last = run.predictions[-1, cols]
-    with np.errstate(invalid="ignore"):
-        spread = np.max(run.predictions[:, cols], axis=0) - np.min(run.predictions[:, cols], axis=0)
-        fire = ((spread <= GROWTH_RTOL * last) & (last > t_new[cols]) & (last <= t_end * (1 - 10 * GROWTH_RTOL))
-                & (last < t_limit))
+    spread = np.max(run.predictions[:, cols], axis=0) - np.min(run.predictions[:, cols], axis=0)
+    fire = ((spread <= GROWTH_RTOL * last) & (last > t_new[cols]) & (last <= t_end * (1 - 10 * GROWTH_RTOL))
+            & (last < t_limit))
     if fire.any():
         hit = cols[fire]
         new_status[hit] = DIVERGED
@@ -949,23 +1014,26 @@ def _watch_growth(log_gain, log_threshold, run: _RunningModes, accepted, t_new, 
 
 
 def _mark_finished(run: _RunningModes, new_status, accepted, last, f_new, nonfinite, converged_tol, t_limit,
-                   max_steps, result: BlockSolution):
+                   max_steps, iteration: int, result: BlockSolution):
     """Statuses after a step: REACHED_END, CONVERGED, HALTED (past ``t_limit``), or FAILED for the first mode that
     is stuck (too many rejections in a row, a step size below rounding, or ``max_steps``), recorded in ``result``."""
     # each test only where it can hold (these few calls are much of a step's cost at small K)
     running = new_status == RUNNING
-    if np.count_nonzero(last):
+    if _count_nonzero(last):
         new_status[running & accepted & last] = REACHED_END
     if converged_tol is not None:  # converging on the last step counts as converged
-        converged = running & accepted & (np.max(np.abs(f_new), axis=0) < converged_tol)
-        new_status[converged] = CONVERGED
+        converged = np.maximum.reduce(np.abs(f_new), axis=0) < converged_tol
+        if _count_nonzero(converged):
+            new_status[converged & running & accepted] = CONVERGED
     if t_limit < np.inf:
         new_status[(new_status == RUNNING) & (run.t >= t_limit)] = HALTED
+    stuck = run.h <= 16 * _EPS * run.t  # t >= 0
     steps = result.steps if run.idx.size == result.steps.size else result.steps[run.idx]  # (as in ``advance``)
-    stuck = (run.h <= 16 * _EPS * run.t) | (steps >= max_steps)  # t >= 0
+    if iteration >= max_steps:  # else no mode has taken so many steps
+        stuck |= steps >= max_steps
     if run.some_just_rejected:  # else no mode has rejections in a row
         stuck |= run.rejects_in_a_row >= MAX_REJECTS_IN_A_ROW
-    if np.count_nonzero(stuck) and (stuck := stuck & (new_status == RUNNING)).any():
+    if _count_nonzero(stuck) and (stuck := stuck & (new_status == RUNNING)).any():
         row = int(np.argmax(stuck))
         detail = (f"{run.rejects_in_a_row[row]} rejected steps in a row, step size {run.h[row]:.3g}"
                   if steps[row] < max_steps else f"{max_steps} steps")
@@ -1016,7 +1084,7 @@ def _retire_finished(run: _RunningModes, new_status, modes, next_out, result: Bl
     """Record the modes that finished (status, final time and state) and drop them from ``run``; after a failure
     every other mode is HALTED where it is. Returns True when the run ends (a failure)."""
     finished = new_status != RUNNING
-    if not (np.count_nonzero(finished) or result.failure is not None):
+    if not (_count_nonzero(finished) or result.failure is not None):
         return False
     gone = run.idx[finished]
     result.status[gone] = new_status[finished]

@@ -67,6 +67,35 @@ def test_generic_block_size_against_matrix_exponential(m):
     assert np.all(sol.status == REACHED_END)
 
 
+@pytest.mark.parametrize("kind", ["real", "complex", "frozen"])
+def test_row_functions_of_the_solver_equal_rates_rows_and_jacobian_rows(kind):
+    """What the batched solver calls (``CompiledFlow.row_functions``: the generated programs bound once per set of
+    running modes, results in their buffers) gives the numbers of ``rates_rows`` and ``jacobian_rows``, bit for bit,
+    on all modes and on a subset, for real and complex modes and with frozen components (rows zero); the rates
+    stay as they are through a Jacobian call (``BalancedModes.row_functions`` reads both)."""
+    rng = np.random.default_rng(3)
+    K, T = 5, 4
+    s = rng.uniform(-1.0, 1.5, (K, T)) + (1j * rng.uniform(-1.0, 1.0, (K, T)) if kind == "complex" else 0.0)
+    init = {name: rng.uniform(-0.6, 0.6, K) for name in "abc"}
+    if kind == "complex":
+        init |= {name + "_imag": rng.uniform(-0.6, 0.6, K) for name in "abc"}
+    flow = compile_flow(Task(s, init=init))
+    if kind == "frozen":
+        flow.frozen_components = np.array([False, True, False])
+    m = flow.block_size
+    for modes in (np.arange(K), np.array([0, 2, 3])):
+        rates, jacobian = flow.row_functions(modes)
+        Yr = rng.normal(size=(m, modes.size))
+        want_rates, want_jacobian = flow.rates_rows(0.0, Yr, modes), flow.jacobian_rows(0.0, Yr, modes)
+        got_rates = rates(0.0, Yr)
+        got_jacobian = jacobian(0.0, 2 * Yr).copy()  # another state
+        np.testing.assert_array_equal(got_rates, want_rates)
+        np.testing.assert_array_equal(jacobian(0.0, Yr), want_jacobian)
+        assert not np.array_equal(got_jacobian, want_jacobian)
+        if kind == "frozen":
+            assert np.all(got_rates[1] == 0.0) and np.all(want_jacobian[1] == 0.0) and np.any(got_rates[0] != 0.0)
+
+
 def random_task(seed, K=6):
     """Random task with a mode at a = c = 0 (stays put), a mode whose b crosses 1 and general modes."""
     rng = np.random.default_rng(seed)
