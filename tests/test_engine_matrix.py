@@ -135,6 +135,41 @@ def init_arrays(task):
     return task.init.a, task.init.b, task.init.c
 
 
+#: The tasks of a kind by name (for white inputs the zero-loss task is the family task).
+TASKS = {"zero_loss": zero_loss_task, "family": family_task, "custom": custom_task}
+
+
+def _task_name(kind, name):
+    return "family" if name == "zero_loss" and not is_correlated(kind) else name
+
+
+def solved(kind, name):
+    """``solve_task`` of a kind's task by name, computed once for every cell that checks it (the stability cell,
+    today's outputs of the identity-covariance test, the near-identity test); pure, and a call that raises is not
+    kept, so each cell passes or fails on its own assertions."""
+    return _solved(kind, _task_name(kind, name))
+
+
+@functools.lru_cache(maxsize=None)
+def _solved(kind, name):
+    from lrnn_theory.stability import solve_task
+
+    return solve_task(TASKS[name](kind))
+
+
+def end_points(kind, name):
+    """``flow_endpoints`` of a kind's task by name, computed once for the fixed-point cell and today's outputs of the
+    identity-covariance test (as ``solved``)."""
+    return _end_points(kind, _task_name(kind, name))
+
+
+@functools.lru_cache(maxsize=None)
+def _end_points(kind, name):
+    from lrnn_theory.fixed_points import flow_endpoints
+
+    return flow_endpoints(TASKS[name](kind))
+
+
 def assert_close(actual, expected, atol, rtol=0.0, what=""):
     actual, expected = np.asarray(actual), np.asarray(expected)
     err = np.max(np.abs(actual - expected) - rtol * np.abs(expected))
@@ -216,11 +251,11 @@ def check_stability(kind):
     """solve_task: the zero-loss solution where the best filter is geometric, the brute-force minimiser of the
     explicit energy elsewhere. Correlated inputs: a geometric sigma (the family) has no zero-loss solution, a
     geometric filter Lambda^-1 sigma has."""
-    from lrnn_theory.stability import solve_task, zero_loss_solution
+    from lrnn_theory.stability import zero_loss_solution
 
     lam = covariance_of(kind)
     task = zero_loss_task(kind)
-    sol = solve_task(task)
+    sol = solved(kind, "zero_loss")
     b_star, u_star = family_solution(kind)
     assert np.all(sol.zero_loss)
     assert_close(sol.b, b_star, 1e-9, 1e-9, "zero-loss b")
@@ -230,9 +265,9 @@ def check_stability(kind):
                  "explicit energy at the zero-loss solution")
     assert list(sol.stability) == ["stable", "unstable"]  # |b*| = 0.7, 1.2
 
-    tasks = [custom_task(kind)] + ([family_task(kind)] if is_correlated(kind) else [])
-    for task in tasks:
-        sol = solve_task(task)
+    for name in ["custom"] + (["family"] if is_correlated(kind) else []):
+        task = TASKS[name](kind)
+        sol = solved(kind, name)
         u_ref, b_ref, E_ref = brute_force_minimum(task.singular_values, TAU, lam=lam)
         assert not np.any(sol.zero_loss) and not np.any(zero_loss_solution(task)[0])
         assert np.all(E_ref > 1e-4)  # a real test: no zero-loss solution
@@ -244,13 +279,11 @@ def check_stability(kind):
 
 def check_fixed_points(kind):
     """flow_endpoints vs the end of a long own integration of the explicit rates (u, b, |a|, |c| to 1e-8; a, c)."""
-    from lrnn_theory.fixed_points import flow_endpoints
-
     lam = covariance_of(kind)
-    tasks = [zero_loss_task(kind), custom_task(kind)] + ([family_task(kind)] if is_correlated(kind) else [])
-    for task in tasks:
+    for name in ["zero_loss", "custom"] + (["family"] if is_correlated(kind) else []):
+        task = TASKS[name](kind)
         s = task.singular_values
-        ends = flow_endpoints(task)
+        ends = end_points(kind, name)
         # LSODA (stiff near the end point): the same own explicit rates, settled to 1e-15, 9x cheaper than DOP853
         a, b, c = (x[-1] for x in integrate_explicit(s, *init_arrays(task), TAU, np.array([0.0, 400.0]),
                                                     rtol=1e-11, atol=1e-13, lam=lam, method="LSODA"))
@@ -808,9 +841,10 @@ def _white_outputs(kind, cov):
         out[f"{name} sums"] = (*sums.values(grid), sums.norm, sums.energy([0.4, -0.2], grid[:, 0], TAU))
         traj = integrate(task, 1.0, n_points=4)  # short runs: equality bit for bit needs no long ones
         out[f"{name} integrate"] = (traj.a, traj.b, traj.c, traj.energy)
-        sol = solve_task(task)
+        # today's (white) results as the stability and fixed-point cells computed them
+        sol = solve_task(task) if cov is not None else solved(kind, name)
         out[f"{name} stability"] = (sol.b, sol.u, sol.energy, sol.zero_loss)
-        ends = flow_endpoints(task)
+        ends = flow_endpoints(task) if cov is not None else end_points(kind, name)
         out[f"{name} fixed points"] = (ends.a, ends.b, ends.c)
         out[f"{name} frozen"] = (frozen_b_solution(task, [0.0, 1.0, 4.0]),)
         gd = integrate(task, 1.3, n_points=3, method=DiscreteGD(lr=0.05))
@@ -867,7 +901,8 @@ def test_near_identity_covariance_runs_the_correlated_path_to_todays_results(kin
     from lrnn_theory.stability import solve_task
 
     near = np.eye(T) + 1e-15 * (np.ones((T, T)) - np.eye(T))
-    for task in (family_task(kind), custom_task(kind)):
+    for name in ("family", "custom"):
+        task = TASKS[name](kind)
         other = Task(task.singular_values, init=init_of(kind), tau=TAU, outputs=task.outputs, input_covariance=near)
         assert other.correlated and not other.sums().diagonal
         flow, other_flow = compile_flow(task), compile_flow(other)
@@ -876,7 +911,7 @@ def test_near_identity_covariance_runs_the_correlated_path_to_todays_results(kin
         assert_close(other_flow.energy(y), flow.energy(y), 1e-12, 0, "energy")
         gd, other_gd = (integrate(t, 1.3, n_points=3, method=DiscreteGD(lr=0.05)) for t in (task, other))
         assert_close(other_gd.b, gd.b, 1e-12, 0, "discrete map")
-        sol, other_sol = solve_task(task), solve_task(other)
+        sol, other_sol = solved(kind, name), solve_task(other)
         assert np.array_equal(sol.zero_loss, other_sol.zero_loss)
         assert_close(other_sol.energy, sol.energy, 1e-12, 0, "minimum energy")
         assert_close(other_sol.b, sol.b, 1e-7, 0, "minimiser b")

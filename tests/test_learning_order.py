@@ -90,6 +90,28 @@ def test_later_is_faster_breaks_where_flagged():
     assert not large.regime_ok[0] and "large initialisation" in large.reasons[0][0]
 
 
+def test_entries_integrated_together_equal_each_integrated_alone(monkeypatch):
+    """Entries of equal T, outputs and tau run as the modes of one integration, each on its own output times and
+    stopped where its own rates fall below 1e-9: learning times and end points those of the entry run alone, to the
+    solver's tolerance."""
+    import lrnn_theory.learning_order as lo
+    from lrnn_theory.flow import integrate
+
+    calls = []
+    monkeypatch.setattr(lo, "integrate", lambda *args, **kw: calls.append(kw) or integrate(*args, **kw))
+    pairs = figA1_pair()
+    together = predict_learning_order(pairs)
+    assert len(calls) == 1  # one integration for the pair
+    alone = [predict_learning_order(task) for task in pairs]
+    assert len(calls) == 3
+    for name in ("times", "final_u", "final_b"):
+        np.testing.assert_allclose(getattr(together, name), [getattr(p, name)[0] for p in alone], rtol=1e-8)
+    for q in ("b", "u"):
+        for part in ("radius", "angle"):
+            np.testing.assert_allclose(together.polar_times[q][part], [p.polar_times[q][part][0] for p in alone],
+                                       rtol=1e-8)
+
+
 def test_predict_learning_order_rejects_bad_input():
     with pytest.raises(LrnnInputError, match="'fraction'"):
         predict_learning_order(figA1_pair(), fraction=1.5)
