@@ -36,6 +36,19 @@ def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
 
 
+def _tight_png(fig) -> bytes:
+    """matplotlib's tight crop at 120 dpi, for its pixels: zlib level 1 (the level changes the bytes, not the
+    pixels; 6 costs more)."""
+    return _png(fig, bbox_inches="tight", pil_kwargs={"compress_level": 1})
+
+
+def _canvas_pixels(fig) -> np.ndarray:
+    """matplotlib's drawing of the whole canvas of a figure made at 120 dpi: the pixels ``_png(fig)`` holds, without
+    its PNG encoding and decoding."""
+    fig.canvas.draw()
+    return np.array(fig.canvas.buffer_rgba())  # a copy: a later drawing reuses the buffer
+
+
 def _plot_trajectories():
     trajectory = integrate(TASK, 5.0, n_points=30)
     return plot_trajectories({"theory": trajectory, "simulation": trajectory}, title="$x$ run")
@@ -87,11 +100,11 @@ def test_render_figure_cuts_whole_pixels_of_the_drawing_around_all_of_the_conten
     engine, dpi = fig.get_layout_engine(), fig.dpi
     try:
         png = render_figure(fig)
-        assert fig.get_layout_engine() is engine and fig.dpi == dpi  # the figure is left as it was
-        whole = _png(fig)
-        assert Image.open(io.BytesIO(png)).info["dpi"] == Image.open(io.BytesIO(whole)).info["dpi"]  # 120
-        image, full = _pixels(png), _pixels(whole)
-        row, col = _assert_cut_from(image, full, _pixels(_png(fig, bbox_inches="tight")))
+        assert fig.get_layout_engine() is engine and fig.dpi == dpi == 120  # the figure is left as it was
+        tight = _tight_png(fig)
+        assert Image.open(io.BytesIO(png)).info["dpi"] == Image.open(io.BytesIO(tight)).info["dpi"]  # 120
+        image, full = _pixels(png), _canvas_pixels(fig)
+        row, col = _assert_cut_from(image, full, _pixels(tight))
         assert AROUND <= row and row + image.shape[0] <= AROUND + full.shape[0]  # the window lies in the canvas
         assert AROUND <= col and col + image.shape[1] <= AROUND + full.shape[1]
     finally:
