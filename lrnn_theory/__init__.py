@@ -22,7 +22,7 @@ The public names are importable from here (``from lrnn_theory import Task, integ
 """
 import importlib
 
-__version__ = "0.5.3"
+__version__ = "0.5.4"
 
 # Every name loads on first use (module __getattr__): ``import lrnn_theory`` imports nothing else, importing a
 # derivation module compiles nothing, and the ``lrnn`` command answers --help without numpy's dependants. Names of
