@@ -22,7 +22,7 @@ import sympy as sp
 from .. import cache
 
 
-def derivation(function=None, *, maxsize=None, keep_on_disk=True):
+def derivation(function=None, *, maxsize=None, keep_on_disk=None):
     """Memoise a pure derivation by its arguments: sympy takes seconds per derivation, and the same one is asked for
     by the command line, the compiled numeric functions and several tests in one process. ``maxsize`` bounds the
     memo (``derivation(maxsize=4096)``, for functions of expressions that vary with the task, such as printing).
@@ -31,17 +31,22 @@ def derivation(function=None, *, maxsize=None, keep_on_disk=True):
     expressions inside are immutable and shared), so a caller that edits its result cannot change what the next
     caller gets. Only calls whose arguments are values (numbers, strings, sympy expressions, tuples of them) are
     memoised; any other argument (a task, a dict of rates) is derived afresh, as it may change between calls.
-    Memoised results are also kept on disk (``lrnn_theory.cache``; ``keep_on_disk=False`` for those cheaper to
-    make than to load), so another process loads them instead of deriving them again; ``LRNN_THEORY_CACHE=off``
-    derives every result afresh in every process. A function outside the derivation modules is keyed by its own
-    module's source as well.
+
+    The memoised results of the derivation modules' functions are also kept on disk (``lrnn_theory.cache``), so
+    another process loads them instead of deriving them again (``LRNN_THEORY_CACHE=off``: every process derives
+    afresh). ``keep_on_disk=True`` keeps those of a function defined elsewhere too, keyed by its own module's source
+    as well; ``False`` keeps none. Never kept, whatever is asked: a function without a source file, a lambda, a
+    function defined inside another (its name cannot tell two of them apart, nor their closures).
     """
     if function is None:
         return functools.partial(derivation, maxsize=maxsize, keep_on_disk=keep_on_disk)
     made = function
-    if keep_on_disk:
+    if keep_on_disk is not False:
         def made(*args, **kwargs):
-            key = call_key(_origin(function), args, kwargs)
+            origin = _origin(function, keep_on_disk)
+            if origin is None:  # not one to keep
+                return function(*args, **kwargs)
+            key = call_key(origin, args, kwargs)
             result = _STORE.load(key)
             if result is cache.MISSING:
                 result = function(*args, **kwargs)
@@ -61,10 +66,10 @@ def derivation(function=None, *, maxsize=None, keep_on_disk=True):
     return cached
 
 
-def _sources_digest() -> str:
+def _sources_digest(folder: Path = Path(__file__).parent) -> str:
     """What the derivations' results depend on: the derivation modules' sources, sympy's version and Python's."""
     digest = hashlib.sha256(f"{sp.__version__}|{sys.version_info[:2]}".encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted(folder.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -74,14 +79,22 @@ _STORE = cache.ResultStore("derivations", _sources_digest())
 
 
 @functools.lru_cache(maxsize=None)
-def _origin(function) -> str:
-    """The name a function's results are kept under: module and qualified name, and for a function defined outside
-    the derivation modules (whose sources are in ``_STORE``'s version) a digest of its own module's source."""
+def _origin(function, keep_elsewhere) -> str | None:
+    """The name a function's results are kept on disk under, or None for a function whose results are not kept
+    (see ``derivation``): module and qualified name, and for a function outside the derivation modules (whose
+    sources are in ``_STORE``'s version) a digest of its own module's source."""
     name = f"{function.__module__}.{function.__qualname__}"
-    path = Path(inspect.getsourcefile(function) or "")
+    try:
+        path = Path(inspect.getsourcefile(function) or "")
+    except TypeError:  # a builtin
+        return None
+    if "<" in function.__qualname__ or function.__closure__ or not path.is_file():  # <lambda>, <locals>
+        return None
     if path.parent == Path(__file__).parent:
         return name
-    return f"{name}@{hashlib.sha256(path.read_bytes() if path.is_file() else b'').hexdigest()[:16]}"
+    if not keep_elsewhere:
+        return None
+    return f"{name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
 
 
 def call_key(name: str, args: tuple, kwargs: dict) -> str:

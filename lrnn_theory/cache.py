@@ -11,7 +11,9 @@ The directory is ``$LRNN_THEORY_CACHE``, else ``$XDG_CACHE_HOME/lrnn-theory`` (a
 as the XDG rules say), else ``~/.cache/lrnn-theory``. ``LRNN_THEORY_CACHE=off`` keeps nothing: every process derives
 afresh (the compiled map then goes to a private temporary directory, as it does when the cache cannot be written).
 A file that cannot be read back (cut short, from another version, larger than ``MAX_ENTRY_BYTES``) is a miss, never
-an error, and a directory that cannot be written only costs the time the cache would have saved.
+an error, and a directory that cannot be written only costs the time the cache would have saved. Results are
+unpickled (and generated code run) only from a directory that is this user's and writable by nobody else, and only
+files this user owns (``trusted``): anything else is a miss, as if the cache were off.
 
 This module sits in the lowest layer with ``lrnn_theory.errors``: the standard library only.
 """
@@ -21,6 +23,8 @@ import getpass
 import hashlib
 import os
 import pickle
+import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -46,6 +50,21 @@ def cache_directory() -> Path:
         return Path(chosen).expanduser().resolve()
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "lrnn-theory"
+
+
+def trusted(directory: Path) -> bool:
+    """Whether what ``directory`` holds may be loaded (unpickled, or run as code): it is a directory of this user's
+    that nobody else can write to."""
+    try:
+        status = directory.stat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == _user_id(status) and not status.st_mode & 0o022
+
+
+def _user_id(status) -> int:
+    """This process's user id (where the platform has one; else the owner's, so that ownership is not checked)."""
+    return getattr(os, "getuid", lambda: status.st_uid)()
 
 
 def write_whole(path: Path, data: bytes, mode: int = 0o644):
@@ -79,12 +98,15 @@ def private_temporary_directory() -> Path:
 class ResultStore:
     """Pickled results of pure functions under ``<cache>/<kind>-<version>/``, one file per call key.
 
-    ``version`` names what made the results (a digest of the code's sources and the libraries' versions); the
-    directories of the same ``kind`` with another version are removed when the first result of this one is stored.
-    Only results that come back from pickle equal to themselves are stored.
+    ``version`` names what made the results (a digest of the code's sources and the libraries' versions: 16
+    hexadecimal digits); the store's own directories of the same ``kind`` with another version (``<kind>-`` and 16
+    hexadecimal digits, holding only entries' names) are emptied and removed when the first result of this one is
+    stored. Only results that come back from pickle equal to themselves are stored.
     """
 
     def __init__(self, kind: str, version: str):
+        if not re.fullmatch(r"[0-9a-f]{16}", version):
+            raise ValueError(f"version must be 16 hexadecimal digits, got {version!r}")
         self.kind, self.version = kind, version
         self._cleaned = False
 
@@ -96,10 +118,13 @@ class ResultStore:
 
     def load(self, key: str, default=_MISSING):
         """The result stored under ``key``, or ``default`` (``MISSING``) when there is none that can be read."""
-        if not enabled():
+        if not enabled() or not (trusted(self._folder()) and trusted(self._folder().parent)):
             return default
         try:
             with open(self._path(key), "rb") as file:
+                status = os.fstat(file.fileno())
+                if status.st_uid != _user_id(status):
+                    return default
                 data = file.read(MAX_ENTRY_BYTES + 1)
             if len(data) > MAX_ENTRY_BYTES:
                 return default
@@ -119,6 +144,8 @@ class ResultStore:
                 return False
             folder = self._folder()
             folder.mkdir(parents=True, exist_ok=True)
+            if not (trusted(folder) and trusted(folder.parent)):  # it would not be loaded
+                return False
             self._remove_other_versions(folder)
             write_whole(self._path(key), data)
         except Exception:  # unpicklable (a lambda inside), unwritable or full: the result is only not kept
@@ -126,18 +153,23 @@ class ResultStore:
         return True
 
     def _remove_other_versions(self, folder: Path):
-        """Remove ``<kind>-*`` directories of other versions (once per process)."""
+        """Remove this store's directories of other versions (once per process): only the entries it names, and the
+        directory when nothing else is left in it."""
         if self._cleaned:
             return
         self._cleaned = True
         for other in folder.parent.glob(f"{self.kind}-*"):
-            if other != folder and other.is_dir():
-                for entry in other.glob("*.pickle"):
+            if other == folder or not re.fullmatch(re.escape(self.kind) + r"-[0-9a-f]{16}", other.name):
+                continue
+            if not trusted(other):
+                continue
+            for entry in other.iterdir():
+                if re.fullmatch(r"[0-9a-f]{32}\.pickle", entry.name) and entry.is_file():
                     entry.unlink(missing_ok=True)
-                try:
-                    other.rmdir()
-                except OSError:  # another process is writing there, or foreign files: left alone
-                    pass
+            try:
+                other.rmdir()
+            except OSError:  # another process is writing there, or foreign files: left alone
+                pass
 
 
 MISSING = _MISSING

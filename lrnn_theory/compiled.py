@@ -176,7 +176,7 @@ def flow_expressions(flow: str, layout: str) -> FlowExpressions:
     return FLOWS[flow, layout]()
 
 
-@derivation
+@derivation(keep_on_disk=True)
 def _generated_flow(flow: str, layout: str) -> dict:
     """The Python source lambdify generates (with cse) for the rates, the flat Jacobian and the energy correction
     (None for the gradient flow) of ``flow_expressions(flow, layout)``, the Jacobian's shape and the convention of

@@ -143,6 +143,8 @@ def _load(prefix: str, digest: str, source: str):
         try:
             directory = directory or cache.private_temporary_directory()
             directory.mkdir(parents=True, exist_ok=True)
+            if not cache.trusted(directory):  # numba loads the machine code it finds there
+                raise ValueError("not this user's alone (others can write to it)")
             path = directory / f"{name}.py"
             if not path.exists() or path.read_bytes() != source.encode():
                 cache.write_whole(path, source.encode())

@@ -192,6 +192,12 @@ def test_kernel_source_is_written_once_to_the_cache_directory(tmp_path, monkeypa
     assert callable(native.kernel("real"))
     fallback = list((tmp_path / "temporary").glob("lrnn-theory-*/lrnn_theory_map_real_*.py"))
     assert len(fallback) == 1 and fallback[0].parent.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("LRNN_THEORY_CACHE", str(shared))  # others could plant machine code there: not used
+    monkeypatch.setattr(native, "_KERNELS", {})
+    assert callable(native.kernel("real")) and list(shared.iterdir()) == []
 
 
 def test_a_temporary_directory_of_another_user_or_open_to_all_is_not_used(tmp_path, monkeypatch):
