@@ -112,9 +112,28 @@ def test_entries_integrated_together_equal_each_integrated_alone(monkeypatch):
                                        rtol=1e-8)
 
 
+def test_entries_that_start_small_run_alone_so_that_their_times_do_not_depend_on_the_others(monkeypatch):
+    """Below ``GROUP_MIN_INIT`` the solver's atol is coarse against |a|, |c| and shared steps would move one entry's
+    learning time with its group (1e-3 relative at 1e-10): such an entry is integrated alone, exactly as without the
+    others."""
+    import lrnn_theory.learning_order as lo
+    from lrnn_theory.flow import integrate
+
+    calls = []
+    monkeypatch.setattr(lo, "integrate", lambda *args, **kw: calls.append(kw) or integrate(*args, **kw))
+    small = [task.with_init(a=[1e-7], c=[1e-7]) for task in figA1_pair()]
+    together = predict_learning_order([small[0], small[1], figA1_pair()[1]])
+    assert len(calls) == 3  # no group: every entry alone
+    alone = predict_learning_order(small[1])
+    assert together.times[1] == alone.times[0] and together.final_u[1] == alone.final_u[0]
+
+
 def test_predict_learning_order_rejects_bad_input():
     with pytest.raises(LrnnInputError, match="'fraction'"):
         predict_learning_order(figA1_pair(), fraction=1.5)
+    for n_points in (1, 2.5, True):  # as integrate refuses them (the output times go to it as t_eval)
+        with pytest.raises(LrnnInputError, match="'n_points'"):
+            predict_learning_order(figA1_pair(), n_points=n_points)
     with pytest.raises(LrnnInputError, match="'tasks'"):
         predict_learning_order([])
 
