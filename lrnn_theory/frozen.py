@@ -507,8 +507,8 @@ def compile_time_derivatives(order: int):
     def evaluate(G):
         G = np.asarray(G, dtype=float)
         out = np.empty(G.shape)  # filled row by row: a constant row (b' = g_0 ...) broadcasts on assignment
-        for row, value in zip(out, fn(*G)):
-            row[...] = value
+        for index, value in enumerate(fn(*G)):
+            out[index] = value  # by index: the rows of a 1-D G (order,) are scalars, not views to assign into
         return out
 
     return evaluate

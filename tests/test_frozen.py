@@ -234,6 +234,28 @@ def test_bell_polynomial_time_derivatives_match_the_paper_and_repeated_different
         assert sp.expand(bell[n] - listed[n]) == 0, n + 1
 
 
+def test_compiled_time_derivatives_take_one_dimensional_and_stacked_g():
+    """``compile_time_derivatives(order)(G)`` with G (order, ...): a 1-D G (one b) as well as stacked ones, the
+    values of the list comprehension of c2e22bb (each row the expression broadcast to G.shape[1:]) to the bit."""
+    from lrnn_theory.compiled import time_derivatives
+    from lrnn_theory.frozen import compile_time_derivatives
+
+    def c2e22bb(order, G):
+        G = np.asarray(G, dtype=float)
+        return np.array([np.broadcast_to(v, G.shape[1:]) for v in time_derivatives(order)(*G)])
+
+    got = compile_time_derivatives(3)([0.5, 0.1, 0.05])
+    assert got.shape == (3,) and got.tolist() == [0.5, 0.05, 0.0175] == c2e22bb(3, [0.5, 0.1, 0.05]).tolist()
+    rng = np.random.default_rng(5)
+    for order in (1, 2, 3, 5):
+        for shape in [(order,), (order, 1), (order, 4), (order, 2, 3)]:
+            G = rng.normal(size=shape)
+            got = compile_time_derivatives(order)(G)
+            assert got.shape == shape
+            np.testing.assert_array_equal(got, c2e22bb(order, G))
+            np.testing.assert_array_equal(compile_time_derivatives(order)(G.tolist()), got)
+
+
 def test_taylor_series_matches_the_exact_derivatives_of_the_ode_solution():
     # At t = 0 the Taylor coefficients equal the finite-difference derivatives of a tight ODE solution.
     task = Task.inverse_exponential(delta=1.0, lam=0.7, T=4, init={"a": 1.0, "b": 0.2, "c": 1.0}, tau=1.7)

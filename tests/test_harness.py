@@ -116,7 +116,7 @@ def test_population_loss_equals_sample_loss_on_exactly_whitened_data():
 def test_loss_objects_reuse_their_buffers_only_for_networks_of_their_shape():
     """A loss object keeps its lag buffers between calls: networks of other widths get new ones, and a result does
     not change when the same object evaluates other networks in between (the gradients are never its buffers)."""
-    from lrnn_theory.validation.network import EveryStepPopulationLoss, PopulationLoss, SampleLoss
+    from lrnn_theory.validation.network import EveryStepPopulationLoss, LagWorkspace, PopulationLoss, SampleLoss
 
     rng = np.random.default_rng(13)
     T = 5
@@ -130,7 +130,7 @@ def test_loss_objects_reuse_their_buffers_only_for_networks_of_their_shape():
         for net in nets:  # every call against a new object of the same data (new buffers)
             value, grads = loss(net)
             fresh = type(loss).__new__(type(loss))
-            fresh.__dict__.update(loss.__dict__, _buffers=None)
+            fresh.__dict__.update(loss.__dict__, _workspace=LagWorkspace())
             expected_value, expected_grads = fresh(net)
             assert value == expected_value
             for g, h in zip(grads, expected_grads):
@@ -140,6 +140,96 @@ def test_loss_objects_reuse_their_buffers_only_for_networks_of_their_shape():
     direct = nets[0].loss_and_grad_samples(X, Y)
     for g, h in zip(losses[2](nets[0])[1], direct[1]):
         np.testing.assert_allclose(g, h, rtol=1e-10, atol=1e-13)
+
+
+def _lag_losses(rng):
+    """One loss object of each kind that keeps lag buffers, with networks of their shape (N_h = 4 runs the adjoint
+    scan, N_h = 20 the recursion)."""
+    from lrnn_theory.validation.network import EveryStepPopulationLoss, PopulationLoss, SampleLoss
+
+    T, N = 6, 2
+    X, Y = rng.normal(size=(15, T, N)), rng.normal(size=(15, N))
+    task = Task.inverse_exponential(delta=[1.0, 0.5], lam=[0.7, 1.1], T=T, input_covariance={"lag": [1.0, 0.3]})
+    moments = set_up(task, hidden=3, seed=3).data.moments  # CorrelatedMoments: N_x = N_y = 2
+    assert moments is not None
+    losses = {"population": PopulationLoss(rng.normal(size=(T, N, N)), 0.37),
+              "every step": EveryStepPopulationLoss(rng.normal(size=(T, T, N, N))),
+              "samples": SampleLoss(X, Y, 0.5), "correlated": moments.loss_and_grad}
+    return losses, [random_net(rng, N_x=N, N_h=N_h, N_y=N, scale=0.4) for N_h in (4, 20)]
+
+
+def _same_results(got, want):
+    assert got[0] == want[0]
+    for g, h in zip(got[1], want[1]):
+        np.testing.assert_array_equal(g, h)
+
+
+@pytest.mark.parametrize("clone", ["deepcopy", "pickle"])
+def test_copied_and_pickled_loss_objects_compute_the_same_losses_and_gradients(clone):
+    """The lag buffers are scratch views of one another, not state: a deep copy or a pickle of a loss object that
+    has been used (buffers made) evaluates every network exactly as the original does."""
+    import copy
+    import pickle
+
+    copier = copy.deepcopy if clone == "deepcopy" else (lambda obj: pickle.loads(pickle.dumps(obj)))
+    losses, nets = _lag_losses(np.random.default_rng(21))
+    for name, loss in losses.items():
+        for net in nets:
+            loss(net)  # buffers of this shape made (and the last one held)
+            copied = copier(loss)
+            other = net.copy()
+            other.W_h = 0.5 * other.W_h
+            for probe in (other, net):
+                _same_results(copied(probe), loss(probe))
+
+
+@pytest.mark.parametrize("clone", ["deepcopy", "pickle"])
+def test_a_copied_correlated_training_setup_gives_the_objective_of_the_original(clone):
+    """A set-up with correlated inputs (its data hold ``CorrelatedMoments``), its objective used once, then deep
+    copied or pickled (to a worker process): the copy's objective gives the original's losses and gradients."""
+    import copy
+    import pickle
+
+    task = Task.inverse_exponential(delta=[1.0, 0.5], lam=[0.7, 1.1], T=5, input_covariance={"lag": [1.0, 0.3]})
+    setup = set_up(task, hidden=3, init="random", seed=3)
+    objective = setup.objective()
+    objective.loss_and_grad(setup.network.copy())
+    copied = copy.deepcopy(setup) if clone == "deepcopy" else pickle.loads(pickle.dumps(setup))
+    other = setup.network.copy()
+    other.W_h = 0.5 * other.W_h
+    for probe in (other, setup.network):
+        _same_results(copied.objective().loss_and_grad(probe), objective.loss_and_grad(probe))
+    _same_results(copy.deepcopy(objective).loss_and_grad(other), objective.loss_and_grad(other))
+
+
+def test_one_loss_object_serves_several_threads_at_once():
+    """The lag buffers are per thread: threads evaluating one loss object at once (on networks of the same shape)
+    each get the results of a loss object of their own."""
+    import threading
+
+    losses, nets = _lag_losses(np.random.default_rng(22))
+    rng = np.random.default_rng(23)
+    for name, loss in losses.items():
+        for net in nets:
+            networks = [LRNN(net.W_x + 0.1 * rng.normal(size=net.W_x.shape), net.W_h,
+                             net.W_y + 0.1 * rng.normal(size=net.W_y.shape)) for _ in range(4)]
+            expected = [loss(n) for n in networks]
+            wrong, barrier = [], threading.Barrier(len(networks))
+
+            def work(index):
+                barrier.wait()
+                for _ in range(200):
+                    value, grads = loss(networks[index])
+                    if value != expected[index][0] or any(not np.array_equal(g, h)
+                                                          for g, h in zip(grads, expected[index][1])):
+                        wrong.append(index)
+
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(len(networks))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not wrong, (name, net.N_h)
 
 
 def test_recorders_read_their_records_in_batches_as_one_at_a_time(monkeypatch):
@@ -678,6 +768,77 @@ def test_a_custom_recorder_runs_in_the_same_loop():
     odd, fours = OddSteps(), LossRecorder(every=4)
     gradient_descent(setup.network.copy(), setup.objective().loss_and_grad, lr=0.05, steps=10, recorders=[fours, odd])
     assert odd.steps == [1, 3, 5, 7, 9, 10] and fours.steps.tolist() == [0, 4, 8, 10]
+
+
+@pytest.mark.parametrize("ending", ["return", "stop_loss", "divergence", "interruption"])
+def test_records_do_not_change_when_the_returned_network_is_edited_in_place(ending):
+    """The batched recorders read every pending record before ``gradient_descent`` hands the network back (by any
+    exit path): editing the network's weights in place afterwards leaves the recorded modes and singular values as
+    they were when recorded."""
+    from lrnn_theory.validation.harness import Stopping, gradient_descent
+    from lrnn_theory.validation.recorders import ModeRecorder, SingularValueRecorder
+
+    task = Task.constant(delta=[1.0, 0.5], T=3)
+    setup = set_up(task, hidden=3, init="random", seed=2)
+    network = setup.network.copy()
+    modes, svs = ModeRecorder(setup.read_modes, task.K, every=10), SingularValueRecorder(every=10)
+    kept = []
+
+    class Keeper:  # copies of the networks at the same steps
+        def start(self, steps, network):
+            pass
+
+        def due(self, step, last):
+            return last or step % 10 == 0
+
+        def record(self, step, network, loss):
+            kept.append(network.copy())
+            if ending == "interruption" and step == 50:
+                raise KeyboardInterrupt
+
+    objective = setup.objective().loss_and_grad
+    stopping = None
+    if ending == "stop_loss":
+        stopping = Stopping(loss=objective(network)[0] * 0.5)
+    elif ending == "divergence":
+        stopping = Stopping(divergence_threshold=float(np.max(np.abs(network.W_h))) * 1.5)
+    kwargs = dict(lr=0.05, steps=200, recorders=[modes, svs, Keeper()], stopping=stopping)
+    if ending in ("divergence", "interruption"):
+        with pytest.raises(DivergenceError if ending == "divergence" else KeyboardInterrupt):
+            gradient_descent(network, objective, **kwargs)
+    else:
+        gradient_descent(network, objective, **kwargs)
+    assert len(kept) >= 2 and not modes._pending and not svs._pending
+    for W in network.weights:
+        W *= 0.5  # the caller edits the weights in place (those of the last records when the run ended on them)
+    assert len(modes.steps) == len(kept)
+    for k, net in enumerate(kept):
+        for got, want in zip(modes.modes[:, k], read_modes(net, setup.data.U, setup.data.V)):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+        for name, W in zip(("W_x", "W_h", "W_y"), net.weights):
+            np.testing.assert_allclose(svs.singular_values[name][k], np.linalg.svd(W, compute_uv=False), rtol=0,
+                                       atol=1e-14)
+
+
+def test_a_recorder_that_overrides_next_due_alone_sets_its_schedule():
+    """``Recorder.due`` asks ``next_due``: a subclass with its own ``next_due`` (here steps 0, 1, 2, 4, 8, ..) records
+    at exactly those steps and the last, whatever its ``every``."""
+    import math
+
+    from lrnn_theory.validation.harness import gradient_descent
+    from lrnn_theory.validation.recorders import LossRecorder
+
+    class LogLoss(LossRecorder):
+        def next_due(self, step):
+            return 0 if step == 0 else 2 ** math.ceil(math.log2(step))
+
+    setup = set_up(Task.constant(delta=[1.0], T=3), hidden=2, seed=1)
+    for every in (1, 3, 5):
+        recorder = LogLoss(every=every)
+        gradient_descent(setup.network.copy(), setup.objective().loss_and_grad, lr=0.05, steps=40,
+                         recorders=[recorder])
+        assert recorder.steps.tolist() == [0, 1, 2, 4, 8, 16, 32, 40], every
+        assert all(recorder.due(s, False) == (s in (0, 1, 2, 4, 8, 16, 32)) for s in range(41))
 
 
 def test_rotational_setup_is_the_set_up_stage():

@@ -26,6 +26,8 @@ from lrnn_theory.correlated import gram
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.task_estimation import estimate_task
 
+from .lag_buffers import LagWorkspace
+
 
 def random_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     """A matrix with orthonormal columns, Haar-distributed.
@@ -174,7 +176,7 @@ class CorrelatedMoments:
     def __init__(self, C: np.ndarray, V: np.ndarray, lam: np.ndarray):
         self.every_step = C.ndim == 4
         self.V, self.lam = V, lam
-        self._buffers = None
+        self._workspace = LagWorkspace()  # the lag buffers, per thread, not state (copies and pickles make their own)
         self.T = T = lam.shape[-1]
         self.G = gram(lam, self.every_step)                               # (units, T, T), G[m, k, l]
         Cv = C @ V                                                         # (T, N_y, units) or (T, T, N_y, units)
@@ -256,7 +258,7 @@ class CorrelatedMoments:
         recursion of ``LRNN._lag_gradients`` turns that into the weight gradients."""
         T = self.T
         squares = []
-        self._buffers = buffers = net._lag_buffers(T, self._buffers)        # reused between calls
+        buffers = self._workspace.buffers(T, net)                            # this thread's, reused between calls
         P_flat = net._lag_powers(T, squares, buffers)                        # (T N_x, N_h): (W_h^k W_x)^T
         N_y, N_x = net.W_y.shape[0], net.W_x.shape[1]
         Z = np.transpose((P_flat @ net.W_y.T).reshape(T, N_x, N_y), (2, 0, 1)) @ self.V  # (N_y, T, units): M_k V

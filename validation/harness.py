@@ -299,7 +299,9 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
     recorders : iterable
         Objects with ``start(steps, network)``, ``due(step, last)`` and ``record(step, network, loss)``
         (``lrnn_theory.validation.recorders``), called in order at every step they are due; with ``next_due(step)``
-        (the first step >= step they can be due at, besides the last) they are asked only from that step.
+        (the first step >= step they can be due at, besides the last) they are asked only from that step; with
+        ``flush()`` it is called when the loop ends, by every exit path (return, divergence, interruption), so that
+        no recorder still holds the network's live weight arrays when the caller gets the network back.
     stopping : Stopping, optional
     progress : bool, optional
         Progress bar (default: when stderr is a terminal; it appears only on runs longer than ~2 s).
@@ -370,6 +372,10 @@ def gradient_descent(network: LRNN, loss_and_grad, *, lr: float, steps: int, fre
                     next_bar += bar_chunk
     finally:
         bar.close()
+        for recorder in recorders:  # deferred reads (BatchedRecorder): before the caller can edit the weights
+            flush = getattr(recorder, "flush", None)
+            if flush is not None:
+                flush()
     return LoopOutcome(network=network, last_step=step, stopped_early=step < steps,
                        wall_time=time.perf_counter() - started, blas_threads=threads)
 

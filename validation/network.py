@@ -25,12 +25,14 @@ through their second moments, the sample loss to rounding at a cost independent 
 """
 from __future__ import annotations
 
+
 import numpy as np
 
 from lrnn_theory.errors import LrnnInputError
 from lrnn_theory.network import check_inputs, check_weights, hidden_states
 
 from .data import real_block_form
+from .lag_buffers import LagBuffers, LagWorkspace
 
 WEIGHT_NAMES = ("W_x", "W_h", "W_y")
 
@@ -371,10 +373,6 @@ class LRNN:
         g_h = buffers.later_adjoint.T.dot(buffers.earlier_powers if P_flat is buffers.powers else P_flat[:-N_x])
         return buffers.first_adjoint.T.copy(), g_h, g_y  # dL/dW_x = Lambda_0, copied out of the reused buffer
 
-    def _lag_buffers(self, T: int, held: "LagBuffers | None" = None) -> "LagBuffers":
-        """``held`` when it fits this network's lag computations over T lags, else new ``LagBuffers``."""
-        return LagBuffers.of(held, T, self)
-
     #: Largest N_h^2 N_x for which ``_lag_gradients`` runs the adjoint as a doubling scan: ceil(log2 T) stacked
     #: products instead of T - 1 small ones, with more flops (sum over the passes of T - m block products), so
     #: faster only while a block product costs less than a numpy call (N = 2..16 measured; at N = 32 slower).
@@ -392,59 +390,19 @@ class LRNN:
             np.add(earlier, np.dot(later, W_m, out=product), out=earlier)  # the product first: old blocks only
 
 
-class LagBuffers:
-    """The work arrays of the lag computations of one shape (T lags, N_x inputs, N_h hidden units), made once per
-    loss and reused at every evaluation, with the views that the doubling passes read and write (no slicing, no
-    allocation per step). Row block k (N_x rows) of ``powers`` is (W_h^k W_x)^T, of ``adjoint`` Lambda_k^T: the
-    blocks a pass writes are a contiguous slice, which a product writes into directly.
-
-    Parameters
-    ----------
-    T, N_x, N_h : int
-    """
-
-    def __init__(self, T: int, N_x: int, N_h: int):
-        self.shape = (T, N_x, N_h)
-        rows = T * N_x
-        self.powers = np.empty((rows, N_h))
-        self.adjoint = np.empty((rows, N_h))
-        scratch = np.empty((rows, N_h))
-        self.first_power = self.powers[:N_x]
-        self.power_passes = []  # (blocks 0..w-1, blocks m..m+w-1) for m = 1, 2, 4, ..
-        m = 1
-        while m < T:
-            width = min(m, T - m)
-            self.power_passes.append((self.powers[:width * N_x], self.powers[m * N_x:(m + width) * N_x]))
-            m += width
-        self.scan_passes = []  # (blocks m.., scratch, blocks ..T-m-1) for m = 1, 2, 4, .. < T
-        m = 1
-        while m < T:
-            self.scan_passes.append((self.adjoint[m * N_x:], scratch[:(T - m) * N_x], self.adjoint[:(T - m) * N_x]))
-            m *= 2
-        # dL/dW_x = Lambda_0 and dL/dW_h = sum_(j>=1) Lambda_j (W_h^(j-1) W_x)^T read these
-        self.first_adjoint, self.later_adjoint = self.adjoint[:N_x], self.adjoint[N_x:]
-        self.earlier_powers = self.powers[:rows - N_x]
-        blocks = [self.adjoint[j * N_x:(j + 1) * N_x] for j in range(T)]
-        self.recursion = [(blocks[j + 1], scratch[:N_x], blocks[j]) for j in range(T - 2, -1, -1)]
-
-    @classmethod
-    def of(cls, held: "LagBuffers | None", T: int, net: LRNN) -> "LagBuffers":
-        """``held`` when it has the shape of ``net``'s lag computations over T lags, else new buffers."""
-        shape = (T, net.W_x.shape[1], net.W_x.shape[0])
-        return held if held is not None and held.shape == shape else cls(*shape)
-
-
 class LagLoss:
     """A loss of the lag maps M_k = W_y W_h^k W_x of fixed data, evaluated at every step of a training run: it keeps
-    the work arrays of the lag computations (``LagBuffers``) between calls, so one loss object serves one thread at
-    a time (the gradients it returns are new arrays)."""
+    the work arrays of the lag computations between calls, one set per thread (``LagWorkspace``: copies and
+    pickles of the loss make their own), and returns new arrays (never views of them)."""
 
     T: int
-    _buffers: "LagBuffers | None" = None
+
+    def __init__(self):
+        self._workspace = LagWorkspace()
 
     def _powers(self, net: LRNN) -> tuple:
-        """``(powers, squares, buffers)`` of ``net`` (``LRNN._lag_powers``) in this loss's buffers."""
-        self._buffers = buffers = net._lag_buffers(self.T, self._buffers)
+        """``(powers, squares, buffers)`` of ``net`` (``LRNN._lag_powers``) in this thread's buffers."""
+        buffers = self._workspace.buffers(self.T, net)
         squares = []
         return net._lag_powers(self.T, squares, buffers), squares, buffers
 
@@ -463,6 +421,7 @@ class PopulationLoss(LagLoss):
     """
 
     def __init__(self, C, scale: float = 1.0):
+        LagLoss.__init__(self)
         C = np.asarray(C)
         self.C, self.T, self.scale = C, C.shape[0], float(scale)
         self.targets = C[::-1].transpose(0, 2, 1).reshape(-1, C.shape[1])  # C_(T-k)^T at row block k
@@ -483,6 +442,7 @@ class EveryStepPopulationLoss(PopulationLoss):
     pairs computed once; ``EveryStepPopulationLoss(C)(net)`` is ``net.loss_and_grad_population_every_step(C)``."""
 
     def __init__(self, C, scale: float = 1.0):
+        LagLoss.__init__(self)
         C = np.asarray(C)
         self.C, self.T, self.scale = C, C.shape[0], float(scale)
         T, N_y, N_x = C.shape[0], C.shape[2], C.shape[3]
@@ -532,6 +492,7 @@ class SampleLoss(LagLoss):
     BLOCK_ENTRIES = 2**21
 
     def __init__(self, X, Y, scale: float = 1.0):
+        LagLoss.__init__(self)
         X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
         P, T, N_x = X.shape
         self.T, self.scale, n = T, float(scale), T * N_x

@@ -3,7 +3,9 @@
 A recorder has three methods: ``start(steps, network)`` before the loop (allocate for a run of at most ``steps``
 steps), ``due(step, last)`` (``last``: the final step of the run, ``steps`` or the step where ``stop_loss`` stops it,
 which every recorder takes), and ``record(step, network, loss)``; optionally ``next_due(step)``, the first step
->= step it can be due at besides the last (the loop does not ask it in between). ``Recorder`` records every
+>= step it can be due at besides the last (the loop does not ask it in between), and ``flush()``, which the loop
+calls when it ends, by any exit path (return, divergence, interruption): a recorder that defers reading the
+networks it was given reads them there, before the caller can change them. ``Recorder`` records every
 ``every``-th step and the last one into preallocated arrays; its subclasses say what they read:
 
 - ``ModeRecorder``: the modes a, b, c (``TrainingSetup.read_modes``), read in batches of records
@@ -58,11 +60,16 @@ class Recorder:
         self._allocate(capacity, network)
 
     def due(self, step: int, last: bool) -> bool:
-        return last or step % self.every == 0  # next_due(step) == step, without the call (asked at every record)
+        """Whether ``step`` is recorded: the last step, or a step that ``next_due`` gives (a subclass that overrides
+        ``next_due`` alone changes the schedule)."""
+        return last or self.next_due(step) == step
 
     def next_due(self, step: int) -> int:
         """The first step >= ``step`` that is due (besides the last): the next multiple of ``every``."""
         return -(-step // self.every) * self.every
+
+    def flush(self) -> None:
+        """Read whatever was recorded but not read yet (``gradient_descent`` calls it when the loop ends)."""
 
     def record(self, step: int, network, loss: float) -> None:
         self._steps[self.count] = step
@@ -91,8 +98,10 @@ class BatchedRecorder(Recorder):
     """A recorder that reads the weights of up to ``BATCH_ENTRIES`` weight entries' worth of records at once
     (``_read(start, stack)`` with a ``WeightStack``): a few stacked products per batch instead of several small ones
     per record. It keeps references to the recorded weight arrays until it reads them, so the training loop must
-    not write into them (``gradient_descent`` makes new arrays at every step); reading the recorded values
-    (``ModeRecorder.modes``, ``SingularValueRecorder.singular_values``) reads the rest."""
+    not write into them (``gradient_descent`` makes new arrays at every step) and must read the rest (``flush``)
+    before it hands the network back: ``gradient_descent`` flushes its recorders by every exit path, after which a
+    caller's in-place edit of the network does not reach the records. Reading the recorded values
+    (``ModeRecorder.modes``, ``SingularValueRecorder.singular_values``) flushes too."""
 
     #: Most weight entries held per batch (256 KB: the weights kept stay in cache; at N = 32 larger batches made the
     #: steps between reads slower than the batching saved).
@@ -114,6 +123,9 @@ class BatchedRecorder(Recorder):
         if self._pending:
             self._read(self._first_pending, WeightStack(self._pending))
             self._pending = []
+
+    def flush(self) -> None:
+        self._read_pending()
 
     def _read(self, start: int, stack: WeightStack) -> None:
         raise NotImplementedError
@@ -247,9 +259,6 @@ class NTKRecorder(Recorder):
         if self.at is None:
             return super().next_due(step)
         return min((s for s in self.at if s >= step), default=math.inf)
-
-    def due(self, step, last):
-        return last or self.next_due(step) == step
 
     def _store(self, index, network, loss):
         self.kernels.append(empirical_ntk(network.W_x, network.W_h, network.W_y, self.inputs, outputs=self.outputs))
