@@ -232,6 +232,24 @@ def test_one_loss_object_serves_several_threads_at_once():
             assert not wrong, (name, net.N_h)
 
 
+class NetworkKeeper:
+    """A recorder keeping copies of the network every ``every`` steps and at the last (as the batched recorders
+    record), calling ``after(step)`` after each."""
+
+    def __init__(self, every: int, kept: list, after=lambda step: None):
+        self.every, self.kept, self.after = every, kept, after
+
+    def start(self, steps, network):
+        pass
+
+    def due(self, step, last):
+        return last or step % self.every == 0
+
+    def record(self, step, network, loss):
+        self.kept.append(network.copy())
+        self.after(step)
+
+
 def test_recorders_read_their_records_in_batches_as_one_at_a_time(monkeypatch):
     """The modes and SVD singular values read in batches of stacked weights (batches of 3 records here) equal
     ``read_modes`` and ``np.linalg.svd`` of each recorded network on its own."""
@@ -244,19 +262,8 @@ def test_recorders_read_their_records_in_batches_as_one_at_a_time(monkeypatch):
     monkeypatch.setattr(BatchedRecorder, "BATCH_ENTRIES", 3 * sum(W.size for W in setup.network.weights))
     modes, svs = ModeRecorder(setup.read_modes, task.K, every=2), SingularValueRecorder(every=2)
     networks = []
-
-    class Keeper:  # copies of the networks at the same steps
-        def start(self, steps, network):
-            pass
-
-        def due(self, step, last):
-            return last or step % 2 == 0
-
-        def record(self, step, network, loss):
-            networks.append(network.copy())
-
     gradient_descent(setup.network.copy(), setup.objective().loss_and_grad, lr=0.05, steps=15,
-                     recorders=[modes, svs, Keeper()])
+                     recorders=[modes, svs, NetworkKeeper(2, networks)])
     assert len(networks) == len(modes.steps) == 9 and modes._batch == 3
     for k, net in enumerate(networks):
         for got, want in zip(modes.modes[:, k], read_modes(net, setup.data.U, setup.data.V)):
@@ -784,17 +791,9 @@ def test_records_do_not_change_when_the_returned_network_is_edited_in_place(endi
     modes, svs = ModeRecorder(setup.read_modes, task.K, every=10), SingularValueRecorder(every=10)
     kept = []
 
-    class Keeper:  # copies of the networks at the same steps
-        def start(self, steps, network):
-            pass
-
-        def due(self, step, last):
-            return last or step % 10 == 0
-
-        def record(self, step, network, loss):
-            kept.append(network.copy())
-            if ending == "interruption" and step == 50:
-                raise KeyboardInterrupt
+    def interrupt(step):
+        if ending == "interruption" and step == 50:
+            raise KeyboardInterrupt
 
     objective = setup.objective().loss_and_grad
     stopping = None
@@ -802,7 +801,7 @@ def test_records_do_not_change_when_the_returned_network_is_edited_in_place(endi
         stopping = Stopping(loss=objective(network)[0] * 0.5)
     elif ending == "divergence":
         stopping = Stopping(divergence_threshold=float(np.max(np.abs(network.W_h))) * 1.5)
-    kwargs = dict(lr=0.05, steps=200, recorders=[modes, svs, Keeper()], stopping=stopping)
+    kwargs = dict(lr=0.05, steps=200, recorders=[modes, svs, NetworkKeeper(10, kept, interrupt)], stopping=stopping)
     if ending in ("divergence", "interruption"):
         with pytest.raises(DivergenceError if ending == "divergence" else KeyboardInterrupt):
             gradient_descent(network, objective, **kwargs)
