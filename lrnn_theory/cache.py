@@ -86,13 +86,9 @@ def private_temporary_directory() -> Path:
     directory = Path(tempfile.gettempdir()) / f"lrnn-theory-{getpass.getuser()}"
     try:
         directory.mkdir(mode=0o700, exist_ok=True)
-        status = directory.stat()
-        owner = getattr(os, "getuid", lambda: status.st_uid)()
-        if directory.is_dir() and status.st_uid == owner and not status.st_mode & 0o022:
-            return directory
     except OSError:
         pass
-    return Path(tempfile.mkdtemp(prefix="lrnn-theory-"))
+    return directory if trusted(directory) else Path(tempfile.mkdtemp(prefix="lrnn-theory-"))
 
 
 class ResultStore:
