@@ -28,7 +28,6 @@ import threading
 import numpy as np
 
 from . import cache
-from .cache import cache_directory
 from .compiled import map_step
 from .flow_field import GradientStep, SumsProgram
 
@@ -139,7 +138,7 @@ def _load(prefix: str, digest: str, source: str):
     file), else in a private temporary directory; the files of the same prefix with another digest (an older
     generator) are removed."""
     name, tried = prefix + digest, []
-    for directory in ([cache_directory()] if cache.enabled() else []) + [None]:
+    for directory in ([cache.cache_directory()] if cache.enabled() else []) + [None]:
         try:
             directory = directory or cache.private_temporary_directory()
             directory.mkdir(parents=True, exist_ok=True)

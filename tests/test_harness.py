@@ -250,6 +250,16 @@ class NetworkKeeper:
         self.after(step)
 
 
+def assert_records_are_of(modes, svs, networks, setup):
+    """The recorded modes and singular values are ``read_modes`` and ``np.linalg.svd`` of each kept network."""
+    for k, net in enumerate(networks):
+        for got, want in zip(modes.modes[:, k], read_modes(net, setup.data.U, setup.data.V)):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+        for name, W in zip(("W_x", "W_h", "W_y"), net.weights):
+            np.testing.assert_allclose(svs.singular_values[name][k], np.linalg.svd(W, compute_uv=False), rtol=0,
+                                       atol=1e-14)
+
+
 def test_recorders_read_their_records_in_batches_as_one_at_a_time(monkeypatch):
     """The modes and SVD singular values read in batches of stacked weights (batches of 3 records here) equal
     ``read_modes`` and ``np.linalg.svd`` of each recorded network on its own."""
@@ -265,12 +275,7 @@ def test_recorders_read_their_records_in_batches_as_one_at_a_time(monkeypatch):
     gradient_descent(setup.network.copy(), setup.objective().loss_and_grad, lr=0.05, steps=15,
                      recorders=[modes, svs, NetworkKeeper(2, networks)])
     assert len(networks) == len(modes.steps) == 9 and modes._batch == 3
-    for k, net in enumerate(networks):
-        for got, want in zip(modes.modes[:, k], read_modes(net, setup.data.U, setup.data.V)):
-            np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
-        for name, W in zip(("W_x", "W_h", "W_y"), net.weights):
-            np.testing.assert_allclose(svs.singular_values[name][k], np.linalg.svd(W, compute_uv=False), rtol=0,
-                                       atol=1e-14)
+    assert_records_are_of(modes, svs, networks, setup)
 
 
 def test_aligned_construction_and_readout():
@@ -811,12 +816,7 @@ def test_records_do_not_change_when_the_returned_network_is_edited_in_place(endi
     for W in network.weights:
         W *= 0.5  # the caller edits the weights in place (those of the last records when the run ended on them)
     assert len(modes.steps) == len(kept)
-    for k, net in enumerate(kept):
-        for got, want in zip(modes.modes[:, k], read_modes(net, setup.data.U, setup.data.V)):
-            np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
-        for name, W in zip(("W_x", "W_h", "W_y"), net.weights):
-            np.testing.assert_allclose(svs.singular_values[name][k], np.linalg.svd(W, compute_uv=False), rtol=0,
-                                       atol=1e-14)
+    assert_records_are_of(modes, svs, kept, setup)
 
 
 def test_a_recorder_that_overrides_next_due_alone_sets_its_schedule():
